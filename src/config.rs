@@ -1,0 +1,290 @@
+//! Configuration from the environment (and a `.env` file, read by `main`).
+//!
+//! Each part of tagbot loads only the section it needs, so `tagbot migrate`
+//! does not ask for Slack tokens. A missing or malformed setting is reported
+//! with the variable's name and what it expects; a secret's value is never
+//! repeated in an error or a log line.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::PgConnectOptions;
+
+use crate::domain::Score;
+
+/// The approval threshold when `TAGBOT_APPROVE_THRESHOLD` is not set.
+pub const DEFAULT_APPROVE_THRESHOLD: Score = Score::constant(0.88);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not set: expected {expects}")]
+    Missing {
+        var: &'static str,
+        expects: &'static str,
+    },
+    #[error("{var} is {shown}: expected {expects}", shown = shown_value(.got))]
+    Invalid {
+        var: &'static str,
+        expects: &'static str,
+        /// The offending value, or None when it is a secret.
+        got: Option<String>,
+    },
+}
+
+fn shown_value(got: &Option<String>) -> String {
+    match got {
+        Some(value) => format!("{value:?}"),
+        None => "malformed (value not shown: it may hold a secret)".to_owned(),
+    }
+}
+
+/// A snapshot of the variables tagbot reads.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        Env {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// A variable's value; set-but-blank counts as unset.
+    fn get(&self, var: &str) -> Option<&str> {
+        self.vars
+            .get(var)
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
+    }
+
+    fn required_secret(
+        &self,
+        var: &'static str,
+        expects: &'static str,
+    ) -> Result<SecretString, ConfigError> {
+        self.get(var)
+            .map(SecretString::from)
+            .ok_or(ConfigError::Missing { var, expects })
+    }
+
+    fn parsed_or<T: FromStr>(
+        &self,
+        var: &'static str,
+        default: T,
+        expects: &'static str,
+    ) -> Result<T, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|_| ConfigError::Invalid {
+                var,
+                expects,
+                got: Some(raw.to_owned()),
+            }),
+        }
+    }
+
+    fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
+        match self.get(var).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("false" | "0" | "no" | "off") => Ok(false),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some(_) => Err(ConfigError::Invalid {
+                var,
+                expects: "true or false",
+                got: self.get(var).map(str::to_owned),
+            }),
+        }
+    }
+}
+
+const DATABASE_URL_EXPECTS: &str =
+    "a Postgres URL like postgres://user:password@host:5432/database";
+
+/// Where the database is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// The run-time role's connection (`DATABASE_URL`).
+    pub url: SecretString,
+    /// The owner's connection for migrations (`DATABASE_ADMIN_URL`), when it
+    /// differs from the run-time one.
+    pub admin_url: Option<SecretString>,
+    pub pool_size: u32,
+}
+
+impl DatabaseSettings {
+    pub fn from_env(env: &Env) -> Result<DatabaseSettings, ConfigError> {
+        let url = env.required_secret("DATABASE_URL", DATABASE_URL_EXPECTS)?;
+        parse_database_url("DATABASE_URL", &url)?;
+        let admin_url = match env.get("DATABASE_ADMIN_URL") {
+            None => None,
+            Some(raw) => {
+                let admin = SecretString::from(raw);
+                parse_database_url("DATABASE_ADMIN_URL", &admin)?;
+                Some(admin)
+            }
+        };
+        let pool_size = env.parsed_or("DATABASE_POOL_SIZE", 10u32, "a whole number from 1 to 100")?;
+        if !(1..=100).contains(&pool_size) {
+            return Err(ConfigError::Invalid {
+                var: "DATABASE_POOL_SIZE",
+                expects: "a whole number from 1 to 100",
+                got: Some(pool_size.to_string()),
+            });
+        }
+        Ok(DatabaseSettings {
+            url,
+            admin_url,
+            pool_size,
+        })
+    }
+
+    pub fn runtime_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        parse_database_url("DATABASE_URL", &self.url)
+    }
+
+    /// The connection migrations use: the admin URL when set.
+    pub fn admin_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        match &self.admin_url {
+            Some(admin) => parse_database_url("DATABASE_ADMIN_URL", admin),
+            None => self.runtime_options(),
+        }
+    }
+}
+
+fn parse_database_url(
+    var: &'static str,
+    url: &SecretString,
+) -> Result<PgConnectOptions, ConfigError> {
+    let raw = url.expose_secret();
+    let looks_postgres = raw.starts_with("postgres://") || raw.starts_with("postgresql://");
+    match PgConnectOptions::from_str(raw) {
+        Ok(options) if looks_postgres => Ok(options),
+        _ => Err(ConfigError::Invalid {
+            var,
+            expects: DATABASE_URL_EXPECTS,
+            got: None,
+        }),
+    }
+}
+
+/// How review decisions behave.
+#[derive(Debug, Clone, Copy)]
+pub struct ReviewSettings {
+    /// "Approve all >= threshold" takes pending suggestions scored at least this.
+    pub approve_threshold: Score,
+    /// Decide freely, but enqueue nothing for Airtable.
+    pub dry_run: bool,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        ReviewSettings {
+            approve_threshold: DEFAULT_APPROVE_THRESHOLD,
+            dry_run: false,
+        }
+    }
+}
+
+impl ReviewSettings {
+    pub fn from_env(env: &Env) -> Result<ReviewSettings, ConfigError> {
+        const EXPECTS: &str = "a number from 0 to 1, like 0.88";
+        let raw = env.parsed_or(
+            "TAGBOT_APPROVE_THRESHOLD",
+            DEFAULT_APPROVE_THRESHOLD.get(),
+            EXPECTS,
+        )?;
+        let approve_threshold = Score::new(raw).map_err(|_| ConfigError::Invalid {
+            var: "TAGBOT_APPROVE_THRESHOLD",
+            expects: EXPECTS,
+            got: Some(raw.to_string()),
+        })?;
+        Ok(ReviewSettings {
+            approve_threshold,
+            dry_run: env.flag("DRY_RUN")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_database_url_names_the_variable() {
+        let err = DatabaseSettings::from_env(&Env::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DATABASE_URL is not set: expected a Postgres URL like postgres://user:password@host:5432/database"
+        );
+    }
+
+    #[test]
+    fn malformed_database_url_is_refused_without_echoing_it() {
+        let env = Env::from_pairs([("DATABASE_URL", "mysql://root:hunter2@db/x")]);
+        let err = DatabaseSettings::from_env(&env).unwrap_err().to_string();
+        assert!(err.starts_with("DATABASE_URL is malformed"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn database_url_and_pool_size_are_read() {
+        let env = Env::from_pairs([
+            ("DATABASE_URL", "postgres://tagbot:pw@127.0.0.1:5432/tagbot"),
+            ("DATABASE_POOL_SIZE", "4"),
+        ]);
+        let settings = DatabaseSettings::from_env(&env).unwrap();
+        assert_eq!(settings.pool_size, 4);
+        assert_eq!(settings.runtime_options().unwrap().get_database(), Some("tagbot"));
+        assert!(settings.admin_url.is_none());
+    }
+
+    #[test]
+    fn pool_size_out_of_range_is_refused() {
+        let env = Env::from_pairs([
+            ("DATABASE_URL", "postgres://h/db"),
+            ("DATABASE_POOL_SIZE", "0"),
+        ]);
+        let err = DatabaseSettings::from_env(&env).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "DATABASE_POOL_SIZE is \"0\": expected a whole number from 1 to 100"
+        );
+    }
+
+    #[test]
+    fn review_settings_default_and_override() {
+        let defaults = ReviewSettings::from_env(&Env::default()).unwrap();
+        assert_eq!(defaults.approve_threshold.get(), 0.88);
+        assert!(!defaults.dry_run);
+
+        let env = Env::from_pairs([("TAGBOT_APPROVE_THRESHOLD", "0.9"), ("DRY_RUN", "TRUE")]);
+        let custom = ReviewSettings::from_env(&env).unwrap();
+        assert_eq!(custom.approve_threshold.get(), 0.9);
+        assert!(custom.dry_run);
+    }
+
+    #[test]
+    fn bad_review_settings_are_refused() {
+        let env = Env::from_pairs([("TAGBOT_APPROVE_THRESHOLD", "1.5")]);
+        assert_eq!(
+            ReviewSettings::from_env(&env).unwrap_err().to_string(),
+            "TAGBOT_APPROVE_THRESHOLD is \"1.5\": expected a number from 0 to 1, like 0.88"
+        );
+        let env = Env::from_pairs([("DRY_RUN", "maybe")]);
+        assert_eq!(
+            ReviewSettings::from_env(&env).unwrap_err().to_string(),
+            "DRY_RUN is \"maybe\": expected true or false"
+        );
+    }
+}

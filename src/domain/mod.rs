@@ -1,0 +1,15 @@
+//! Domain types: values that exist only when valid (parse, don't validate).
+//!
+//! Everything that crosses into tagbot — an id from a Slack payload, a score
+//! from an import file, an actor string from the database — is parsed into
+//! one of these types at the boundary, so the code behind it never re-checks.
+
+mod actor;
+mod ids;
+mod score;
+mod status;
+
+pub use actor::{Actor, ActorParseError};
+pub use ids::{IdError, LectureId, SuggestionId, TagId};
+pub use score::{Score, ScoreError};
+pub use status::{Action, StatusParseError, SuggestionStatus, Transition};
