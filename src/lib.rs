@@ -1,0 +1,12 @@
+//! tagbot: human review between a tagging model and the team's Airtable.
+//!
+//! The library holds everything; the `tagbot` binary is a thin command line
+//! over it (see [`cli`]).
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod intake;
+pub mod review;
+pub mod telemetry;

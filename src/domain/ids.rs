@@ -89,6 +89,12 @@ impl SuggestionId {
             .ok_or_else(|| IdError::Suggestion(raw.to_owned()))
     }
 
+    /// An id read back from the identity column, which only hands out
+    /// positive numbers.
+    pub(crate) fn from_db(id: i64) -> Self {
+        SuggestionId(id)
+    }
+
     pub fn get(self) -> i64 {
         self.0
     }

@@ -1,0 +1,100 @@
+//! The command line: the commands of DESIGN.md, parsed with clap, each a
+//! thin call into the library.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigError, DatabaseSettings, Env};
+use crate::db::{self, DbError};
+use crate::intake::{self, ImportError};
+
+#[derive(Debug, Parser)]
+#[command(name = "tagbot", version, about = "Human review between a tagging model and Airtable, in Slack.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Slack app, the sync worker and the scheduled posts.
+    Serve,
+    /// Run the Airtable sync worker alone (to scale out).
+    Worker,
+    /// Apply database migrations (as DATABASE_ADMIN_URL when set, else DATABASE_URL).
+    Migrate,
+    /// Import model suggestions from a JSON Lines file, all or nothing.
+    Import {
+        /// One suggestion per line: {"lecture_id","tag_id","score","rationale","model"}.
+        file: PathBuf,
+    },
+    /// Sync approved tags to Airtable.
+    Sync {
+        /// Sync what is queued now, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Show what would be written, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the last sync run's report.
+    Report {
+        /// As JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check configuration, database, Slack and Airtable, with a fix hint for each failure.
+    Doctor,
+    /// Run the whole product against local stand-ins for Slack and Airtable.
+    Demo,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("`tagbot {command}` is not built yet: it comes with the issue \"{issue}\"")]
+    NotBuilt {
+        command: &'static str,
+        issue: &'static str,
+    },
+}
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
+    match cli.command {
+        Command::Migrate => {
+            let settings = DatabaseSettings::from_env(env)?;
+            let applied = db::migrate(&settings).await?;
+            println!("migrations applied: {applied} (schema is current)");
+            Ok(())
+        }
+        Command::Import { file } => {
+            let settings = DatabaseSettings::from_env(env)?;
+            let pool = db::connect_runtime(&settings).await?;
+            let result = intake::import_file(&pool, &file).await;
+            pool.close().await;
+            println!("{}", result?);
+            Ok(())
+        }
+        Command::Serve => not_built("serve", SLACK_ISSUE),
+        Command::Worker => not_built("worker", SYNC_ISSUE),
+        Command::Sync { .. } => not_built("sync", SYNC_ISSUE),
+        Command::Report { .. } => not_built("report", SYNC_ISSUE),
+        Command::Doctor => not_built("doctor", OPERATOR_ISSUE),
+        Command::Demo => not_built("demo", OPERATOR_ISSUE),
+    }
+}
+
+const SLACK_ISSUE: &str = "The Slack app";
+const SYNC_ISSUE: &str = "Airtable sync worker";
+const OPERATOR_ISSUE: &str = "demo, doctor, health, metrics, README";
+
+fn not_built(command: &'static str, issue: &'static str) -> Result<(), CliError> {
+    Err(CliError::NotBuilt { command, issue })
+}

@@ -1,0 +1,127 @@
+//! The database: connecting, the embedded migrations, and the run-time role's
+//! privilege self-check.
+//!
+//! tagbot runs as a restricted role (see `migrations/0002_runtime_role.sql`);
+//! migrations run as the owner. Every long-running command calls
+//! [`connect_runtime`], which refuses to hand out a pool whose role could
+//! write the catalogue or rewrite the audit log.
+
+mod codec;
+mod privileges;
+
+pub use privileges::{check_privileges, PrivilegeProblem, PrivilegeReport};
+
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::config::{ConfigError, DatabaseSettings};
+
+/// Every migration, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] MigrateError),
+    #[error("the database schema is not current ({pending} migration(s) not applied): run `tagbot migrate`")]
+    SchemaBehind { pending: usize },
+    #[error("{0}")]
+    Privileges(PrivilegeReport),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A pool for the given options, failing fast when the server is unreachable.
+pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(DbError::Connect)
+}
+
+/// The pool of a long-running command: connected as the run-time role,
+/// schema current, privileges no wider than they should be.
+pub async fn connect_runtime(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
+    connect_runtime_with(settings.runtime_options()?, settings.pool_size).await
+}
+
+/// [`connect_runtime`] for explicit connection options.
+pub async fn connect_runtime_with(
+    options: PgConnectOptions,
+    max_connections: u32,
+) -> Result<PgPool, DbError> {
+    let pool = connect(options, max_connections).await?;
+    let ready = async {
+        ensure_schema_current(&pool).await?;
+        let report = check_privileges(&pool).await?;
+        if report.is_ok() {
+            Ok(())
+        } else {
+            Err(DbError::Privileges(report))
+        }
+    };
+    match ready.await {
+        Ok(()) => Ok(pool),
+        Err(err) => {
+            pool.close().await;
+            Err(err)
+        }
+    }
+}
+
+/// Applies every pending migration as the owner (`DATABASE_ADMIN_URL`, else
+/// `DATABASE_URL`) and returns how many were applied.
+pub async fn migrate(settings: &DatabaseSettings) -> Result<usize, DbError> {
+    let pool = connect(settings.admin_options()?, 1).await?;
+    let result = run_migrations(&pool).await;
+    pool.close().await;
+    result
+}
+
+/// Applies pending migrations on `pool`, returning how many ran.
+pub async fn run_migrations(pool: &PgPool) -> Result<usize, DbError> {
+    let before = applied_versions(pool).await.unwrap_or_default();
+    MIGRATOR.run(pool).await?;
+    let after = applied_versions(pool).await?;
+    Ok(after.len().saturating_sub(before.len()))
+}
+
+/// How many embedded migrations the database has not applied yet.
+pub async fn pending_migrations(pool: &PgPool) -> Result<usize, DbError> {
+    let applied = applied_versions(pool).await?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .count())
+}
+
+async fn ensure_schema_current(pool: &PgPool) -> Result<(), DbError> {
+    match pending_migrations(pool).await? {
+        0 => Ok(()),
+        pending => Err(DbError::SchemaBehind { pending }),
+    }
+}
+
+async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, DbError> {
+    // A database never migrated has no bookkeeping table: nothing applied.
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    Ok(
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await?,
+    )
+}

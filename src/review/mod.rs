@@ -1,0 +1,212 @@
+//! Review operations: every decision a reviewer (or the command line) can
+//! make, each one transaction against Postgres.
+//!
+//! Each operation locks the suggestions it touches, decides with the state
+//! machine of [`crate::domain::Transition`], and lets the database triggers
+//! check the same machine again and write the audit events. Two reviewers
+//! clicking the same button at once serialize on the row lock: the first
+//! applies, the second is told who decided first ([`Decision::AlreadyDecided`]).
+
+mod apply;
+mod outcome;
+
+use apply::{lock_lecture, lock_one, Enqueue, LockedSuggestion};
+pub use outcome::{Applied, DecidedBy, Decision, LectureDecisions, PriorDecision, ReviewError};
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::config::ReviewSettings;
+use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
+
+/// The review operations over one database.
+#[derive(Debug, Clone)]
+pub struct Review {
+    pool: PgPool,
+    settings: ReviewSettings,
+}
+
+impl Review {
+    pub fn new(pool: PgPool, settings: ReviewSettings) -> Review {
+        Review { pool, settings }
+    }
+
+    pub fn settings(&self) -> &ReviewSettings {
+        &self.settings
+    }
+
+    /// Approves one pending suggestion and enqueues its sync item.
+    pub async fn approve(&self, id: SuggestionId, actor: &Actor) -> Result<Decision, ReviewError> {
+        self.decide_one(id, Transition::Approve, actor).await
+    }
+
+    /// Rejects one pending suggestion.
+    pub async fn reject(&self, id: SuggestionId, actor: &Actor) -> Result<Decision, ReviewError> {
+        self.decide_one(id, Transition::Reject, actor).await
+    }
+
+    async fn decide_one(
+        &self,
+        id: SuggestionId,
+        transition: Transition,
+        actor: &Actor,
+    ) -> Result<Decision, ReviewError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = lock_one(&mut tx, id).await? else {
+            return Ok(Decision::NotFound(id));
+        };
+        let details = self.details(json!({ "via": transition.action().as_str() }));
+        let mut decisions =
+            apply::apply(&mut tx, &[row], transition, actor, &details, self.enqueue()).await?;
+        tx.commit().await?;
+        Ok(decisions.pop().unwrap_or(Decision::NotFound(id)))
+    }
+
+    /// Approves the selected suggestions of one lecture. A selection naming a
+    /// suggestion of another lecture (or none at all) is refused whole.
+    pub async fn approve_selected(
+        &self,
+        lecture: &LectureId,
+        selected: &[SuggestionId],
+        actor: &Actor,
+    ) -> Result<LectureDecisions, ReviewError> {
+        let wanted: BTreeSet<i64> = selected.iter().map(|id| id.get()).collect();
+        if wanted.is_empty() {
+            return Err(ReviewError::EmptySelection);
+        }
+        let mut tx = self.pool.begin().await?;
+        let rows = self.lock_known_lecture(&mut tx, lecture).await?;
+        let strangers: Vec<SuggestionId> = wanted
+            .iter()
+            .filter(|id| !rows.iter().any(|row| row.id == **id))
+            .map(|id| SuggestionId::from_db(*id))
+            .collect();
+        if !strangers.is_empty() {
+            return Err(ReviewError::NotInLecture {
+                lecture: lecture.clone(),
+                ids: strangers,
+            });
+        }
+        let chosen: Vec<LockedSuggestion> = rows
+            .into_iter()
+            .filter(|row| wanted.contains(&row.id))
+            .collect();
+        let details = self.details(json!({ "via": "approve_selected" }));
+        let decisions = apply::apply(
+            &mut tx,
+            &chosen,
+            Transition::Approve,
+            actor,
+            &details,
+            self.enqueue(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(LectureDecisions {
+            lecture: lecture.clone(),
+            decisions,
+        })
+    }
+
+    /// Approves every pending suggestion of the lecture scored at or above
+    /// the configured threshold, best first, at most `cap` of them. Equal
+    /// scores are taken in the order they were suggested (lower id first).
+    pub async fn approve_top(
+        &self,
+        lecture: &LectureId,
+        cap: Option<NonZeroU32>,
+        actor: &Actor,
+    ) -> Result<LectureDecisions, ReviewError> {
+        let threshold = self.settings.approve_threshold.get();
+        let mut tx = self.pool.begin().await?;
+        let rows = self.lock_known_lecture(&mut tx, lecture).await?;
+        let mut chosen: Vec<LockedSuggestion> = rows
+            .into_iter()
+            .filter(|row| row.status == SuggestionStatus::Pending && row.score >= threshold)
+            .collect();
+        chosen.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        if let Some(cap) = cap {
+            chosen.truncate(usize::try_from(cap.get()).unwrap_or(usize::MAX));
+        }
+        let details = self.details(json!({
+            "via": "approve_top",
+            "threshold": threshold,
+            "cap": cap.map(NonZeroU32::get),
+        }));
+        let decisions = apply::apply(
+            &mut tx,
+            &chosen,
+            Transition::Approve,
+            actor,
+            &details,
+            self.enqueue(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(LectureDecisions {
+            lecture: lecture.clone(),
+            decisions,
+        })
+    }
+
+    /// Sends every failed suggestion of the lecture back to approved and
+    /// requeues its sync item from attempt zero.
+    pub async fn retry_failed(
+        &self,
+        lecture: &LectureId,
+        actor: &Actor,
+    ) -> Result<LectureDecisions, ReviewError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = self.lock_known_lecture(&mut tx, lecture).await?;
+        let failed: Vec<LockedSuggestion> = rows
+            .into_iter()
+            .filter(|row| row.status == SuggestionStatus::Failed)
+            .collect();
+        let details = self.details(json!({ "via": "retry" }));
+        let decisions = apply::apply(
+            &mut tx,
+            &failed,
+            Transition::Retry,
+            actor,
+            &details,
+            self.enqueue(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(LectureDecisions {
+            lecture: lecture.clone(),
+            decisions,
+        })
+    }
+
+    async fn lock_known_lecture(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        lecture: &LectureId,
+    ) -> Result<Vec<LockedSuggestion>, ReviewError> {
+        let rows = lock_lecture(tx, lecture.as_str()).await?;
+        if rows.is_empty() {
+            return Err(ReviewError::LectureNotFound(lecture.clone()));
+        }
+        Ok(rows)
+    }
+
+    fn enqueue(&self) -> Enqueue {
+        if self.settings.dry_run {
+            Enqueue::No
+        } else {
+            Enqueue::Yes
+        }
+    }
+
+    /// Event details, marked when the decision was made in dry-run.
+    fn details(&self, mut details: Value) -> Value {
+        if self.settings.dry_run {
+            details["dry_run"] = Value::Bool(true);
+        }
+        details
+    }
+}

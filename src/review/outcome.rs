@@ -1,0 +1,168 @@
+//! What a review operation tells its caller: per suggestion, the decision was
+//! applied, someone else had already decided, the suggestion does not exist,
+//! or the asked-for transition is not one the state machine has.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Action, LectureId, SuggestionId, SuggestionStatus, Transition};
+
+/// The result of asking for one transition of one suggestion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Applied(Applied),
+    AlreadyDecided(PriorDecision),
+    NotFound(SuggestionId),
+    Illegal {
+        suggestion: SuggestionId,
+        status: SuggestionStatus,
+        attempted: Transition,
+    },
+}
+
+impl Decision {
+    pub fn is_applied(&self) -> bool {
+        matches!(self, Decision::Applied(_))
+    }
+
+    pub fn suggestion(&self) -> SuggestionId {
+        match self {
+            Decision::Applied(applied) => applied.suggestion,
+            Decision::AlreadyDecided(prior) => prior.suggestion,
+            Decision::NotFound(id) => *id,
+            Decision::Illegal { suggestion, .. } => *suggestion,
+        }
+    }
+}
+
+/// Words a reviewer can read: "approved", "already rejected by Dana at …".
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decision::Applied(applied) => {
+                write!(f, "{}", applied.transition.action().past_tense())?;
+                if applied.enqueued {
+                    f.write_str(" and queued for Airtable")?;
+                }
+                Ok(())
+            }
+            Decision::AlreadyDecided(prior) => prior.fmt(f),
+            Decision::NotFound(id) => write!(f, "suggestion {id} does not exist"),
+            Decision::Illegal {
+                suggestion,
+                status,
+                attempted,
+            } => write!(
+                f,
+                "suggestion {suggestion} is {status}; it cannot be {}",
+                attempted.action().past_tense()
+            ),
+        }
+    }
+}
+
+/// A transition that happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub suggestion: SuggestionId,
+    pub tag_id: String,
+    pub transition: Transition,
+    /// Whether this decision put (or put back) the sync item in the queue.
+    pub enqueued: bool,
+}
+
+/// The suggestion had already left the state the decision needed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorDecision {
+    pub suggestion: SuggestionId,
+    /// Where the suggestion is now.
+    pub status: SuggestionStatus,
+    /// The latest human decision on it, when there is one.
+    pub decided_by: Option<DecidedBy>,
+}
+
+impl fmt::Display for PriorDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.decided_by {
+            Some(by) => {
+                write!(
+                    f,
+                    "already {} by {} at {}",
+                    by.action.past_tense(),
+                    by.who(),
+                    by.at.format("%Y-%m-%d %H:%M UTC")
+                )?;
+                if Some(self.status) != transition_target(by.action) {
+                    write!(f, " (now {})", self.status)?;
+                }
+                Ok(())
+            }
+            None => write!(f, "already {}", self.status),
+        }
+    }
+}
+
+fn transition_target(action: Action) -> Option<SuggestionStatus> {
+    Transition::ALL
+        .into_iter()
+        .find(|t| t.action() == action)
+        .map(Transition::to)
+}
+
+/// Who made a decision, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecidedBy {
+    /// As stored: `slack:U…`, `worker` or `cli:<name>`.
+    pub actor: String,
+    pub actor_name: Option<String>,
+    pub action: Action,
+    pub at: DateTime<Utc>,
+}
+
+impl DecidedBy {
+    /// The name people know the actor by, else the stored actor.
+    pub fn who(&self) -> &str {
+        self.actor_name.as_deref().unwrap_or(&self.actor)
+    }
+}
+
+/// The per-suggestion decisions of one lecture-wide operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LectureDecisions {
+    pub lecture: LectureId,
+    pub decisions: Vec<Decision>,
+}
+
+impl LectureDecisions {
+    pub fn applied(&self) -> impl Iterator<Item = &Applied> {
+        self.decisions.iter().filter_map(|d| match d {
+            Decision::Applied(applied) => Some(applied),
+            _ => None,
+        })
+    }
+
+    pub fn applied_count(&self) -> usize {
+        self.applied().count()
+    }
+}
+
+/// A review operation that could not run at all; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("lecture {0} has no suggestions")]
+    LectureNotFound(LectureId),
+    #[error("no suggestions were selected")]
+    EmptySelection,
+    #[error("suggestion(s) {} are not suggestions of lecture {lecture}", join_ids(.ids))]
+    NotInLecture {
+        lecture: LectureId,
+        ids: Vec<SuggestionId>,
+    },
+    #[error("database error during review: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+fn join_ids(ids: &[SuggestionId]) -> String {
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
