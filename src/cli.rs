@@ -10,7 +10,11 @@ use crate::db::{self, DbError};
 use crate::intake::{self, ImportError};
 
 #[derive(Debug, Parser)]
-#[command(name = "tagbot", version, about = "Human review between a tagging model and Airtable, in Slack.")]
+#[command(
+    name = "tagbot",
+    version,
+    about = "Human review between a tagging model and Airtable, in Slack."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -134,7 +134,8 @@ impl DatabaseSettings {
                 Some(admin)
             }
         };
-        let pool_size = env.parsed_or("DATABASE_POOL_SIZE", 10u32, "a whole number from 1 to 100")?;
+        let pool_size =
+            env.parsed_or("DATABASE_POOL_SIZE", 10u32, "a whole number from 1 to 100")?;
         if !(1..=100).contains(&pool_size) {
             return Err(ConfigError::Invalid {
                 var: "DATABASE_POOL_SIZE",
@@ -245,7 +246,10 @@ mod tests {
         ]);
         let settings = DatabaseSettings::from_env(&env).unwrap();
         assert_eq!(settings.pool_size, 4);
-        assert_eq!(settings.runtime_options().unwrap().get_database(), Some("tagbot"));
+        assert_eq!(
+            settings.runtime_options().unwrap().get_database(),
+            Some("tagbot")
+        );
         assert!(settings.admin_url.is_none());
     }
 

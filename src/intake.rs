@@ -179,10 +179,16 @@ fn parse_line(line: usize, text: &str) -> Result<IncomingSuggestion, Vec<String>
         return Err(vec!["expected a JSON object".to_owned()]);
     };
     let mut reasons = Vec::new();
-    let lecture = text_field(&object, "lecture_id", &mut reasons)
-        .and_then(|raw| LectureId::parse(raw).map_err(|e| reasons.push(format!("lecture_id: {e}"))).ok());
-    let tag = text_field(&object, "tag_id", &mut reasons)
-        .and_then(|raw| TagId::parse(raw).map_err(|e| reasons.push(format!("tag_id: {e}"))).ok());
+    let lecture = text_field(&object, "lecture_id", &mut reasons).and_then(|raw| {
+        LectureId::parse(raw)
+            .map_err(|e| reasons.push(format!("lecture_id: {e}")))
+            .ok()
+    });
+    let tag = text_field(&object, "tag_id", &mut reasons).and_then(|raw| {
+        TagId::parse(raw)
+            .map_err(|e| reasons.push(format!("tag_id: {e}")))
+            .ok()
+    });
     let score = match object.get("score") {
         None | Some(Value::Null) => {
             reasons.push("missing field score".to_owned());
@@ -310,7 +316,12 @@ async fn insert_all(
         .bind(chunk.iter().map(|s| s.lecture.as_str()).collect::<Vec<_>>())
         .bind(chunk.iter().map(|s| s.tag.as_str()).collect::<Vec<_>>())
         .bind(chunk.iter().map(|s| s.score.get()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|s| s.rationale.as_str()).collect::<Vec<_>>())
+        .bind(
+            chunk
+                .iter()
+                .map(|s| s.rationale.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(chunk.iter().map(|s| s.model.as_str()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;

@@ -91,7 +91,11 @@ impl PrivilegeReport {
 impl fmt::Display for PrivilegeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_ok() {
-            return write!(f, "role {} has exactly the privileges tagbot needs", self.role);
+            return write!(
+                f,
+                "role {} has exactly the privileges tagbot needs",
+                self.role
+            );
         }
         writeln!(
             f,
@@ -111,10 +115,11 @@ impl fmt::Display for PrivilegeReport {
 
 /// Checks the privileges of the role `pool` connects as.
 pub async fn check_privileges(pool: &PgPool) -> Result<PrivilegeReport, sqlx::Error> {
-    let (role, superuser): (String, bool) =
-        sqlx::query_as("SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user")
-            .fetch_one(pool)
-            .await?;
+    let (role, superuser): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await?;
     if superuser {
         // A superuser passes every privilege test; listing them adds nothing.
         return Ok(PrivilegeReport {
@@ -148,7 +153,11 @@ pub async fn check_privileges(pool: &PgPool) -> Result<PrivilegeReport, sqlx::Er
     .bind(MUST_NOT_OWN)
     .fetch_all(pool)
     .await?;
-    problems.extend(owned.into_iter().map(|table| PrivilegeProblem::Owner { table }));
+    problems.extend(
+        owned
+            .into_iter()
+            .map(|table| PrivilegeProblem::Owner { table }),
+    );
 
     let (tables, privileges): (Vec<&str>, Vec<&str>) = REQUIRED.iter().copied().unzip();
     let lacking: Vec<(String, String)> = sqlx::query_as(

@@ -91,9 +91,8 @@ pub(crate) async fn apply(
     details: &Value,
     enqueue: Enqueue,
 ) -> Result<Vec<Decision>, sqlx::Error> {
-    let (ready, blocked): (Vec<&LockedSuggestion>, Vec<&LockedSuggestion>) = rows
-        .iter()
-        .partition(|row| row.status == transition.from());
+    let (ready, blocked): (Vec<&LockedSuggestion>, Vec<&LockedSuggestion>) =
+        rows.iter().partition(|row| row.status == transition.from());
 
     let mut enqueued = Vec::new();
     if !ready.is_empty() {
@@ -206,17 +205,22 @@ async fn latest_decisions(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(i64, String, Option<String>, Action, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as(
-            "SELECT DISTINCT ON (suggestion_id)
+    let rows: Vec<(
+        i64,
+        String,
+        Option<String>,
+        Action,
+        chrono::DateTime<chrono::Utc>,
+    )> = sqlx::query_as(
+        "SELECT DISTINCT ON (suggestion_id)
                     suggestion_id, actor, actor_name, action, created_at
              FROM events
              WHERE suggestion_id = ANY($1) AND action IN ('approve', 'reject', 'retry')
              ORDER BY suggestion_id, id DESC",
-        )
-        .bind(ids)
-        .fetch_all(conn)
-        .await?;
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|(id, actor, actor_name, action, at)| {

@@ -164,5 +164,8 @@ pub enum ReviewError {
 }
 
 fn join_ids(ids: &[SuggestionId]) -> String {
-    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,0 +1,182 @@
+//! Test databases: the owner's pool (migrations, catalogue fixtures), the
+//! run-time role's pool (everything tagbot itself does), and fixtures.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tagbot::config::ReviewSettings;
+use tagbot::domain::{Actor, SuggestionId};
+use tagbot::review::Review;
+
+/// A login role in `tagbot_runtime`, shared by every test database.
+pub const APP_ROLE: &str = "tagbot_test_app";
+pub const APP_PASSWORD: &str = "tagbot_test";
+
+pub struct TestDb {
+    /// Connected as the owner (a superuser in tests).
+    pub admin: PgPool,
+    /// Connected as the restricted run-time role.
+    pub app: PgPool,
+    pub app_options: PgConnectOptions,
+}
+
+impl TestDb {
+    pub async fn new(_: PgPoolOptions, options: PgConnectOptions) -> TestDb {
+        let admin = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await
+            .expect("connect as owner");
+        ensure_login_role(&admin, APP_ROLE).await;
+        let app_options = options.username(APP_ROLE).password(APP_PASSWORD);
+        let app = PgPoolOptions::new()
+            .max_connections(24)
+            .connect_with(app_options.clone())
+            .await
+            .expect("connect as the run-time role");
+        TestDb {
+            admin,
+            app,
+            app_options,
+        }
+    }
+
+    /// Closes both pools so `#[sqlx::test]` can drop the database.
+    pub async fn close(self) {
+        self.app.close().await;
+        self.admin.close().await;
+    }
+
+    pub fn review(&self) -> Review {
+        Review::new(self.app.clone(), ReviewSettings::default())
+    }
+
+    pub fn review_with(&self, settings: ReviewSettings) -> Review {
+        Review::new(self.app.clone(), settings)
+    }
+
+    /// A catalogue lecture (the owner writes the source tables).
+    pub async fn lecture(&self, id: &str, title: &str) {
+        sqlx::query("INSERT INTO enriched_lectures (lecture_external_id, title) VALUES ($1, $2)")
+            .bind(id)
+            .bind(title)
+            .execute(&self.admin)
+            .await
+            .expect("insert lecture");
+    }
+
+    pub async fn tag(&self, id: &str, name: &str) {
+        sqlx::query("INSERT INTO tags (tag_id, name) VALUES ($1, $2)")
+            .bind(id)
+            .bind(name)
+            .execute(&self.admin)
+            .await
+            .expect("insert tag");
+    }
+
+    /// A pending suggestion, inserted as the tagging pipeline would; the
+    /// lecture and tag are created when missing.
+    pub async fn suggestion(&self, lecture: &str, tag: &str, score: f64) -> SuggestionId {
+        sqlx::query(
+            "INSERT INTO enriched_lectures (lecture_external_id, title) VALUES ($1, 'הרצאה ' || $1)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(lecture)
+        .execute(&self.admin)
+        .await
+        .expect("insert lecture");
+        sqlx::query(
+            "INSERT INTO tags (tag_id, name) VALUES ($1, 'תגית ' || $1) ON CONFLICT DO NOTHING",
+        )
+        .bind(tag)
+        .execute(&self.admin)
+        .await
+        .expect("insert tag");
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO lecture_tag_suggestions (lecture_external_id, tag_id, score, rationale, suggested_by)
+             VALUES ($1, $2, $3, 'because', 'test-model') RETURNING id",
+        )
+        .bind(lecture)
+        .bind(tag)
+        .bind(score)
+        .fetch_one(&self.app)
+        .await
+        .expect("insert suggestion");
+        SuggestionId::new(id).expect("positive id")
+    }
+
+    pub async fn status(&self, id: SuggestionId) -> String {
+        sqlx::query_scalar("SELECT status FROM lecture_tag_suggestions WHERE id = $1")
+            .bind(id.get())
+            .fetch_one(&self.app)
+            .await
+            .expect("read status")
+    }
+
+    /// The actions of a suggestion's events, oldest first.
+    pub async fn actions(&self, id: SuggestionId) -> Vec<String> {
+        sqlx::query_scalar("SELECT action FROM events WHERE suggestion_id = $1 ORDER BY id")
+            .bind(id.get())
+            .fetch_all(&self.app)
+            .await
+            .expect("read events")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.admin)
+            .await
+            .expect("count")
+    }
+
+    /// Moves a suggestion along a legal path, as `actor`, through raw SQL.
+    pub async fn force_status(
+        &self,
+        id: SuggestionId,
+        status: &str,
+        actor: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.app.begin().await?;
+        sqlx::query("SELECT set_config('tagbot.actor', $1, true)")
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE lecture_tag_suggestions SET status = $2 WHERE id = $1")
+            .bind(id.get())
+            .bind(status)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+}
+
+pub fn reviewer(user: &str, name: &str) -> Actor {
+    Actor::slack(user, Some(name.to_owned())).expect("valid Slack user id")
+}
+
+/// Creates a login role in `tagbot_runtime`. Roles are cluster-wide and test
+/// databases are migrated in parallel, so creation may race with another
+/// test: retry until the role exists.
+pub async fn ensure_login_role(admin: &PgPool, role: &str) {
+    for _ in 0..20 {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (
+                 SELECT 1 FROM pg_auth_members m
+                 JOIN pg_roles member ON member.oid = m.member
+                 JOIN pg_roles parent ON parent.oid = m.roleid
+                 WHERE member.rolname = $1 AND parent.rolname = 'tagbot_runtime')",
+        )
+        .bind(role)
+        .fetch_one(admin)
+        .await
+        .expect("look up role");
+        if exists {
+            return;
+        }
+        let create =
+            format!("CREATE ROLE {role} LOGIN PASSWORD '{APP_PASSWORD}' IN ROLE tagbot_runtime");
+        if sqlx::query(&create).execute(admin).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    panic!("could not create role {role}");
+}

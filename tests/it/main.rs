@@ -1,0 +1,10 @@
+//! Integration tests against a real Postgres: one database per test
+//! (`#[sqlx::test]`), migrated by the owner, exercised as the restricted
+//! run-time role exactly as production runs.
+
+mod cli;
+mod helpers;
+mod intake;
+mod privileges;
+mod review_ops;
+mod state_machine;
