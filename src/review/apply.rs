@@ -205,34 +205,37 @@ async fn latest_decisions(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(
-        i64,
-        String,
-        Option<String>,
-        Action,
-        chrono::DateTime<chrono::Utc>,
-    )> = sqlx::query_as(
+    let rows: Vec<LatestDecisionRow> = sqlx::query_as(
         "SELECT DISTINCT ON (suggestion_id)
-                    suggestion_id, actor, actor_name, action, created_at
-             FROM events
-             WHERE suggestion_id = ANY($1) AND action IN ('approve', 'reject', 'retry')
-             ORDER BY suggestion_id, id DESC",
+                suggestion_id, actor, actor_name, action, created_at
+         FROM events
+         WHERE suggestion_id = ANY($1) AND action IN ('approve', 'reject', 'retry')
+         ORDER BY suggestion_id, id DESC",
     )
     .bind(ids)
     .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, actor, actor_name, action, at)| {
+        .map(|row| {
             (
-                id,
+                row.suggestion_id,
                 DecidedBy {
-                    actor,
-                    actor_name,
-                    action,
-                    at,
+                    actor: row.actor,
+                    actor_name: row.actor_name,
+                    action: row.action,
+                    at: row.created_at,
                 },
             )
         })
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct LatestDecisionRow {
+    suggestion_id: i64,
+    actor: String,
+    actor_name: Option<String>,
+    action: Action,
+    created_at: chrono::DateTime<chrono::Utc>,
 }
