@@ -8,6 +8,7 @@
 
 mod codec;
 mod privileges;
+pub mod provision;
 
 pub use privileges::{check_privileges, PrivilegeProblem, PrivilegeReport};
 

@@ -3,7 +3,9 @@
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use secrecy::SecretString;
 use tagbot::config::ReviewSettings;
+use tagbot::db::provision;
 use tagbot::domain::{Actor, SuggestionId};
 use tagbot::review::Review;
 
@@ -153,30 +155,9 @@ pub fn reviewer(user: &str, name: &str) -> Actor {
     Actor::slack(user, Some(name.to_owned())).expect("valid Slack user id")
 }
 
-/// Creates a login role in `tagbot_runtime`. Roles are cluster-wide and test
-/// databases are migrated in parallel, so creation may race with another
-/// test: retry until the role exists.
+/// Creates a login role in `tagbot_runtime` (shared by every test database).
 pub async fn ensure_login_role(admin: &PgPool, role: &str) {
-    for _ in 0..20 {
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (
-                 SELECT 1 FROM pg_auth_members m
-                 JOIN pg_roles member ON member.oid = m.member
-                 JOIN pg_roles parent ON parent.oid = m.roleid
-                 WHERE member.rolname = $1 AND parent.rolname = 'tagbot_runtime')",
-        )
-        .bind(role)
-        .fetch_one(admin)
+    provision::ensure_runtime_login(admin, role, &SecretString::from(APP_PASSWORD))
         .await
-        .expect("look up role");
-        if exists {
-            return;
-        }
-        let create =
-            format!("CREATE ROLE {role} LOGIN PASSWORD '{APP_PASSWORD}' IN ROLE tagbot_runtime");
-        if sqlx::query(&create).execute(admin).await.is_err() {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-    panic!("could not create role {role}");
+        .expect("create the login role");
 }

@@ -1,0 +1,128 @@
+//! Setting up databases and login roles: throw-away databases for the demo
+//! and the benchmarks, and login roles in `tagbot_runtime` for them and the
+//! tests. Needs a connection that may create databases and roles.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+
+use super::{connect, run_migrations, DbError};
+
+/// Creates the login role `role` as a member of `tagbot_runtime`, unless a
+/// role of that name already is one. Roles are shared by every database of
+/// the server and another process may be creating the same one, so a failed
+/// attempt is retried until the role is there.
+pub async fn ensure_runtime_login(
+    admin: &PgPool,
+    role: &str,
+    password: &SecretString,
+) -> Result<(), DbError> {
+    let statement = format!(
+        "CREATE ROLE {} LOGIN PASSWORD {} IN ROLE tagbot_runtime",
+        quote_ident(role),
+        quote_literal(password.expose_secret())
+    );
+    let mut last_error = None;
+    for _ in 0..20 {
+        if is_runtime_member(admin, role).await? {
+            return Ok(());
+        }
+        match sqlx::query(&statement).execute(admin).await {
+            Ok(_) => return Ok(()),
+            Err(err) => {
+                last_error = Some(err);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    Err(DbError::Query(last_error.unwrap_or(sqlx::Error::RowNotFound)))
+}
+
+async fn is_runtime_member(admin: &PgPool, role: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (
+             SELECT 1 FROM pg_auth_members m
+             JOIN pg_roles member ON member.oid = m.member
+             JOIN pg_roles parent ON parent.oid = m.roleid
+             WHERE member.rolname = $1 AND parent.rolname = 'tagbot_runtime')",
+    )
+    .bind(role)
+    .fetch_one(admin)
+    .await
+}
+
+/// A database made for one run and dropped after it.
+#[derive(Debug)]
+pub struct ScratchDatabase {
+    pub name: String,
+    server: PgConnectOptions,
+}
+
+impl ScratchDatabase {
+    /// Creates `<prefix>_<pid>_<millis>` on the server of `server` and runs
+    /// every migration in it.
+    pub async fn create(server: &PgConnectOptions, prefix: &str) -> Result<Self, DbError> {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let name = format!("{prefix}_{}_{millis}", std::process::id());
+        let admin = connect(server.clone(), 1).await?;
+        let created = sqlx::query(&format!("CREATE DATABASE {}", quote_ident(&name)))
+            .execute(&admin)
+            .await;
+        admin.close().await;
+        created?;
+        let scratch = ScratchDatabase {
+            name,
+            server: server.clone(),
+        };
+        let pool = connect(scratch.options(), 2).await?;
+        let migrated = run_migrations(&pool).await;
+        pool.close().await;
+        migrated?;
+        Ok(scratch)
+    }
+
+    /// Options for this database, as the server's (administrative) user.
+    pub fn options(&self) -> PgConnectOptions {
+        self.server.clone().database(&self.name)
+    }
+
+    /// Drops the database, closing whatever connections are still open.
+    pub async fn drop_database(self) -> Result<(), DbError> {
+        let admin = connect(self.server.clone(), 1).await?;
+        let dropped = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&self.name)
+        ))
+        .execute(&admin)
+        .await;
+        admin.close().await;
+        dropped?;
+        Ok(())
+    }
+}
+
+/// `ident` as a quoted SQL identifier (CREATE ROLE and CREATE DATABASE take
+/// no bind parameters).
+fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_doubles_the_quote_character() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+}
