@@ -33,8 +33,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let url = std::env::var("DATABASE_URL")
-        .map_err(|_| "DATABASE_URL is not set: run scripts/bench, or set it to a role that may create databases")?;
+    let url = std::env::var("DATABASE_URL").map_err(|_| {
+        "DATABASE_URL is not set: run scripts/bench, or set it to a role that may create databases"
+    })?;
     let server = PgConnectOptions::from_str(&url)?;
     let scratch = ScratchDatabase::create(&server, "tagbot_bench").await?;
     let result = run(&scratch).await;
@@ -43,7 +44,10 @@ async fn main() -> Result<(), BoxError> {
 }
 
 async fn run(scratch: &ScratchDatabase) -> Result<(), BoxError> {
-    let admin = PgPoolOptions::new().max_connections(2).connect_with(scratch.options()).await?;
+    let admin = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(scratch.options())
+        .await?;
     ensure_runtime_login(&admin, BENCH_ROLE, &SecretString::from(BENCH_PASSWORD)).await?;
     let started = Instant::now();
     load(&admin).await?;
@@ -54,7 +58,12 @@ async fn run(scratch: &ScratchDatabase) -> Result<(), BoxError> {
     );
     let app = PgPoolOptions::new()
         .max_connections(9)
-        .connect_with(scratch.options().username(BENCH_ROLE).password(BENCH_PASSWORD))
+        .connect_with(
+            scratch
+                .options()
+                .username(BENCH_ROLE)
+                .password(BENCH_PASSWORD),
+        )
         .await?;
 
     pending_page(&app).await?;
@@ -73,7 +82,9 @@ async fn run(scratch: &ScratchDatabase) -> Result<(), BoxError> {
 /// the load only (session_replication_role), as a restore would.
 async fn load(admin: &PgPool) -> Result<(), BoxError> {
     let mut conn = admin.acquire().await?;
-    sqlx::query("SET session_replication_role = replica").execute(&mut *conn).await?;
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "INSERT INTO tags (tag_id, name)
          SELECT 'tag-' || n, 'נושא ' || n FROM generate_series(1, $1) AS n",
@@ -107,7 +118,9 @@ async fn load(admin: &PgPool) -> Result<(), BoxError> {
     .bind(TAGS)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("SET session_replication_role = origin").execute(&mut *conn).await?;
+    sqlx::query("SET session_replication_role = origin")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("ANALYZE").execute(&mut *conn).await?;
     Ok(())
 }
@@ -130,15 +143,21 @@ async fn pending_page(app: &PgPool) -> Result<(), BoxError> {
         ms(timings[timings.len() * 95 / 100]),
         ms(timings[timings.len() - 1])
     );
-    let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {PAGE_QUERY}"))
-        .fetch_all(app)
-        .await?;
+    let plan: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {PAGE_QUERY}"
+    ))
+    .fetch_all(app)
+    .await?;
     println!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF):");
     for line in &plan {
         println!("    {line}");
     }
     let plan = plan.join("\n");
-    for index in ["enriched_lectures_pkey", "idx_sugg_status", "idx_sugg_lecture"] {
+    for index in [
+        "enriched_lectures_pkey",
+        "idx_sugg_status",
+        "idx_sugg_lecture",
+    ] {
         println!("  uses {index}: {}", plan.contains(index));
     }
     Ok(())
@@ -151,7 +170,10 @@ async fn pending_ids(app: &PgPool) -> Result<Vec<SuggestionId>, BoxError> {
     .bind(i64::try_from(9 * APPROVALS_PER_TASK)?)
     .fetch_all(app)
     .await?;
-    Ok(ids.into_iter().filter_map(|id| SuggestionId::new(id).ok()).collect())
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| SuggestionId::new(id).ok())
+        .collect())
 }
 
 async fn approvals(app: &PgPool, tasks: usize, ids: Vec<SuggestionId>) -> Result<(), BoxError> {

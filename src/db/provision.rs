@@ -37,7 +37,9 @@ pub async fn ensure_runtime_login(
             }
         }
     }
-    Err(DbError::Query(last_error.unwrap_or(sqlx::Error::RowNotFound)))
+    Err(DbError::Query(
+        last_error.unwrap_or(sqlx::Error::RowNotFound),
+    ))
 }
 
 async fn is_runtime_member(admin: &PgPool, role: &str) -> Result<bool, sqlx::Error> {

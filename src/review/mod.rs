@@ -77,38 +77,25 @@ impl Review {
         if wanted.is_empty() {
             return Err(ReviewError::EmptySelection);
         }
-        let mut tx = self.pool.begin().await?;
-        let rows = self.lock_known_lecture(&mut tx, lecture).await?;
-        let strangers: Vec<SuggestionId> = wanted
-            .iter()
-            .filter(|id| !rows.iter().any(|row| row.id == **id))
-            .map(|id| SuggestionId::from_db(*id))
-            .collect();
-        if !strangers.is_empty() {
-            return Err(ReviewError::NotInLecture {
-                lecture: lecture.clone(),
-                ids: strangers,
-            });
-        }
-        let chosen: Vec<LockedSuggestion> = rows
-            .into_iter()
-            .filter(|row| wanted.contains(&row.id))
-            .collect();
-        let details = self.details(json!({ "via": "approve_selected" }));
-        let decisions = apply::apply(
-            &mut tx,
-            &chosen,
-            Transition::Approve,
-            actor,
-            &details,
-            self.enqueue(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(LectureDecisions {
-            lecture: lecture.clone(),
-            decisions,
+        let details = json!({ "via": "approve_selected" });
+        self.decide_lecture(lecture, Transition::Approve, actor, details, |rows| {
+            let strangers: Vec<SuggestionId> = wanted
+                .iter()
+                .filter(|id| !rows.iter().any(|row| row.id == **id))
+                .map(|id| SuggestionId::from_db(*id))
+                .collect();
+            if !strangers.is_empty() {
+                return Err(ReviewError::NotInLecture {
+                    lecture: lecture.clone(),
+                    ids: strangers,
+                });
+            }
+            Ok(rows
+                .into_iter()
+                .filter(|row| wanted.contains(&row.id))
+                .collect())
         })
+        .await
     }
 
     /// Approves every pending suggestion of the lecture scored at or above
@@ -121,35 +108,23 @@ impl Review {
         actor: &Actor,
     ) -> Result<LectureDecisions, ReviewError> {
         let threshold = self.settings.approve_threshold.get();
-        let mut tx = self.pool.begin().await?;
-        let rows = self.lock_known_lecture(&mut tx, lecture).await?;
-        let mut chosen: Vec<LockedSuggestion> = rows
-            .into_iter()
-            .filter(|row| row.status == SuggestionStatus::Pending && row.score >= threshold)
-            .collect();
-        chosen.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-        if let Some(cap) = cap {
-            chosen.truncate(usize::try_from(cap.get()).unwrap_or(usize::MAX));
-        }
-        let details = self.details(json!({
+        let details = json!({
             "via": "approve_top",
             "threshold": threshold,
             "cap": cap.map(NonZeroU32::get),
-        }));
-        let decisions = apply::apply(
-            &mut tx,
-            &chosen,
-            Transition::Approve,
-            actor,
-            &details,
-            self.enqueue(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(LectureDecisions {
-            lecture: lecture.clone(),
-            decisions,
+        });
+        self.decide_lecture(lecture, Transition::Approve, actor, details, |rows| {
+            let mut chosen: Vec<LockedSuggestion> = rows
+                .into_iter()
+                .filter(|row| row.status == SuggestionStatus::Pending && row.score >= threshold)
+                .collect();
+            chosen.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            if let Some(cap) = cap {
+                chosen.truncate(usize::try_from(cap.get()).unwrap_or(usize::MAX));
+            }
+            Ok(chosen)
         })
+        .await
     }
 
     /// Sends every failed suggestion of the lecture back to approved and
@@ -159,17 +134,38 @@ impl Review {
         lecture: &LectureId,
         actor: &Actor,
     ) -> Result<LectureDecisions, ReviewError> {
+        let details = json!({ "via": "retry" });
+        self.decide_lecture(lecture, Transition::Retry, actor, details, |rows| {
+            Ok(rows
+                .into_iter()
+                .filter(|row| row.status == SuggestionStatus::Failed)
+                .collect())
+        })
+        .await
+    }
+
+    /// One lecture-wide decision: lock the lecture's suggestions, let
+    /// `choose` pick the ones to decide (or refuse the whole operation), and
+    /// apply `transition` to them, all in one transaction.
+    async fn decide_lecture(
+        &self,
+        lecture: &LectureId,
+        transition: Transition,
+        actor: &Actor,
+        details: Value,
+        choose: impl FnOnce(Vec<LockedSuggestion>) -> Result<Vec<LockedSuggestion>, ReviewError>,
+    ) -> Result<LectureDecisions, ReviewError> {
         let mut tx = self.pool.begin().await?;
-        let rows = self.lock_known_lecture(&mut tx, lecture).await?;
-        let failed: Vec<LockedSuggestion> = rows
-            .into_iter()
-            .filter(|row| row.status == SuggestionStatus::Failed)
-            .collect();
-        let details = self.details(json!({ "via": "retry" }));
+        let rows = lock_lecture(&mut tx, lecture.as_str()).await?;
+        if rows.is_empty() {
+            return Err(ReviewError::LectureNotFound(lecture.clone()));
+        }
+        let chosen = choose(rows)?;
+        let details = self.details(details);
         let decisions = apply::apply(
             &mut tx,
-            &failed,
-            Transition::Retry,
+            &chosen,
+            transition,
             actor,
             &details,
             self.enqueue(),
@@ -180,18 +176,6 @@ impl Review {
             lecture: lecture.clone(),
             decisions,
         })
-    }
-
-    async fn lock_known_lecture(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        lecture: &LectureId,
-    ) -> Result<Vec<LockedSuggestion>, ReviewError> {
-        let rows = lock_lecture(tx, lecture.as_str()).await?;
-        if rows.is_empty() {
-            return Err(ReviewError::LectureNotFound(lecture.clone()));
-        }
-        Ok(rows)
     }
 
     fn enqueue(&self) -> Enqueue {

@@ -1,9 +1,9 @@
 //! Test databases: the owner's pool (migrations, catalogue fixtures), the
 //! run-time role's pool (everything tagbot itself does), and fixtures.
 
+use secrecy::SecretString;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use secrecy::SecretString;
 use tagbot::config::ReviewSettings;
 use tagbot::db::provision;
 use tagbot::domain::{Actor, SuggestionId};
