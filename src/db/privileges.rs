@@ -22,6 +22,15 @@ const REQUIRED: &[(&str, &str)] = &[
     ("airtable_sync_items", "INSERT"),
     ("airtable_sync_items", "UPDATE"),
     ("airtable_sync_items", "DELETE"),
+    ("airtable_sync_leases", "SELECT"),
+    ("airtable_sync_leases", "INSERT"),
+    ("airtable_sync_leases", "UPDATE"),
+    ("airtable_sync_leases", "DELETE"),
+    ("airtable_request_budget", "SELECT"),
+    ("airtable_request_budget", "INSERT"),
+    ("airtable_request_budget", "UPDATE"),
+    ("sync_runs", "SELECT"),
+    ("sync_runs", "INSERT"),
 ];
 
 /// Privileges the run-time role must not have.
@@ -50,6 +59,9 @@ const MUST_NOT_OWN: &[&str] = &[
     "lecture_tag_suggestions",
     "events",
     "airtable_sync_items",
+    "airtable_sync_leases",
+    "airtable_request_budget",
+    "sync_runs",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,10 @@ use sqlx::postgres::PgConnectOptions;
 
 use crate::domain::Score;
 
+mod airtable;
+
+pub use airtable::{AirtableSettings, SyncSettings, TagsFieldType};
+
 /// The approval threshold when `TAGBOT_APPROVE_THRESHOLD` is not set.
 pub const DEFAULT_APPROVE_THRESHOLD: Score = Score::constant(0.88);
 
@@ -90,6 +94,24 @@ impl Env {
             Some(raw) => raw.parse().map_err(|_| ConfigError::Invalid {
                 var,
                 expects,
+                got: Some(raw.to_owned()),
+            }),
+        }
+    }
+
+    /// A table or field name, with a default.
+    fn name_or(&self, var: &str, default: &str) -> String {
+        self.get(var).unwrap_or(default).to_owned()
+    }
+
+    /// An http(s) base URL, with a default.
+    fn url_or(&self, var: &'static str, default: &str) -> Result<reqwest::Url, ConfigError> {
+        let raw = self.get(var).unwrap_or(default);
+        match reqwest::Url::parse(raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
+            _ => Err(ConfigError::Invalid {
+                var,
+                expects: "an http or https URL like https://api.example.com",
                 got: Some(raw.to_owned()),
             }),
         }
