@@ -9,4 +9,5 @@ pub mod db;
 pub mod domain;
 pub mod intake;
 pub mod review;
+pub mod airtable;
 pub mod telemetry;

@@ -1,0 +1,204 @@
+//! Airtable errors, classified once: transient ones are retried with
+//! backoff, permanent ones fail the item. Airtable's own error type and
+//! message are kept so a reviewer sees what Airtable said.
+
+use std::fmt;
+
+use serde_json::Value;
+
+/// Whether trying again later can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Transient,
+    Permanent,
+}
+
+/// The families failures are counted by in run reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureCategory {
+    RateLimit,
+    Server,
+    Network,
+    Auth,
+    NotFound,
+    Validation,
+    Other,
+}
+
+impl FailureCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCategory::RateLimit => "rate_limit",
+            FailureCategory::Server => "server",
+            FailureCategory::Network => "network",
+            FailureCategory::Auth => "auth",
+            FailureCategory::NotFound => "not_found",
+            FailureCategory::Validation => "validation",
+            FailureCategory::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AirtableError {
+    pub kind: ErrorKind,
+    pub category: FailureCategory,
+    /// The HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// Airtable's error type, like `INVALID_MULTIPLE_CHOICE_OPTIONS`.
+    pub error_type: Option<String>,
+    pub message: String,
+}
+
+impl std::error::Error for AirtableError {}
+
+impl fmt::Display for AirtableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.category.as_str())?;
+        if let Some(status) = self.status {
+            write!(f, "Airtable answered {status} ")?;
+        }
+        if let Some(error_type) = &self.error_type {
+            write!(f, "{error_type} ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl AirtableError {
+    /// Classifies an HTTP error response from its status and body.
+    pub fn from_response(status: u16, body: &str) -> AirtableError {
+        let (error_type, message) = parse_error_body(body);
+        let (kind, category) = match status {
+            429 => (ErrorKind::Transient, FailureCategory::RateLimit),
+            500..=599 => (ErrorKind::Transient, FailureCategory::Server),
+            401 | 403 => (ErrorKind::Permanent, FailureCategory::Auth),
+            404 => (ErrorKind::Permanent, FailureCategory::NotFound),
+            422 => (ErrorKind::Permanent, FailureCategory::Validation),
+            _ => (ErrorKind::Permanent, FailureCategory::Other),
+        };
+        AirtableError {
+            kind,
+            category,
+            status: Some(status),
+            error_type,
+            message: message.unwrap_or_else(|| format!("(no error message; HTTP {status})")),
+        }
+    }
+
+    /// A request that got no response: timeouts and connection failures
+    /// are transient.
+    pub fn from_transport(err: &reqwest::Error) -> AirtableError {
+        let what = if err.is_timeout() {
+            "request timed out"
+        } else if err.is_connect() {
+            "could not connect"
+        } else {
+            "request failed"
+        };
+        AirtableError {
+            kind: ErrorKind::Transient,
+            category: FailureCategory::Network,
+            status: None,
+            error_type: None,
+            // reqwest's message names the URL, never the Authorization header.
+            message: format!("{what}: {err}"),
+        }
+    }
+
+    /// A response Airtable should never send (unparseable success body).
+    pub fn unexpected(message: impl Into<String>) -> AirtableError {
+        AirtableError {
+            kind: ErrorKind::Transient,
+            category: FailureCategory::Server,
+            status: None,
+            error_type: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Transient
+    }
+
+    /// 401/403: nothing else in the run can succeed either.
+    pub fn is_auth(&self) -> bool {
+        self.category == FailureCategory::Auth
+    }
+}
+
+/// Airtable sends `{"error": {"type", "message"}}`, sometimes
+/// `{"error": "NOT_FOUND"}`, and for rate limits
+/// `{"errors": [{"error", "message"}]}`; anything else is kept as text.
+fn parse_error_body(body: &str) -> (Option<String>, Option<String>) {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    match serde_json::from_str::<Value>(body) {
+        Ok(json) => {
+            if let Some(error) = json.get("error") {
+                if error.is_string() {
+                    return (text(Some(error)), text(json.get("message")));
+                }
+                return (text(error.get("type")), text(error.get("message")));
+            }
+            if let Some(first) = json.get("errors").and_then(|e| e.get(0)) {
+                return (text(first.get("error")), text(first.get("message")));
+            }
+            (None, Some(clip(body)))
+        }
+        Err(_) if body.trim().is_empty() => (None, None),
+        Err(_) => (None, Some(clip(body))),
+    }
+}
+
+fn clip(text: &str) -> String {
+    const MAX: usize = 300;
+    let trimmed = text.trim();
+    match trimmed.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &trimmed[..cut]),
+        None => trimmed.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        let cases = [
+            (429, ErrorKind::Transient, FailureCategory::RateLimit),
+            (503, ErrorKind::Transient, FailureCategory::Server),
+            (401, ErrorKind::Permanent, FailureCategory::Auth),
+            (403, ErrorKind::Permanent, FailureCategory::Auth),
+            (404, ErrorKind::Permanent, FailureCategory::NotFound),
+            (422, ErrorKind::Permanent, FailureCategory::Validation),
+            (400, ErrorKind::Permanent, FailureCategory::Other),
+        ];
+        for (status, kind, category) in cases {
+            let err = AirtableError::from_response(status, "");
+            assert_eq!((err.kind, err.category), (kind, category), "{status}");
+        }
+    }
+
+    #[test]
+    fn airtable_error_bodies_keep_type_and_message() {
+        let err = AirtableError::from_response(
+            422,
+            r#"{"error":{"type":"INVALID_MULTIPLE_CHOICE_OPTIONS","message":"Insufficient permissions to create new select option \"x\""}}"#,
+        );
+        assert_eq!(err.error_type.as_deref(), Some("INVALID_MULTIPLE_CHOICE_OPTIONS"));
+        assert_eq!(
+            err.to_string(),
+            "validation: Airtable answered 422 INVALID_MULTIPLE_CHOICE_OPTIONS Insufficient permissions to create new select option \"x\""
+        );
+        let err = AirtableError::from_response(
+            429,
+            r#"{"errors":[{"error":"RATE_LIMIT_REACHED","message":"Rate limit exceeded. Please try again later"}]}"#,
+        );
+        assert_eq!(err.error_type.as_deref(), Some("RATE_LIMIT_REACHED"));
+        let err = AirtableError::from_response(404, r#"{"error":"NOT_FOUND"}"#);
+        assert_eq!(err.error_type.as_deref(), Some("NOT_FOUND"));
+        let err = AirtableError::from_response(502, "<html>Bad gateway</html>");
+        assert_eq!(err.message, "<html>Bad gateway</html>");
+    }
+}
