@@ -3,11 +3,12 @@
 //! The library holds everything; the `tagbot` binary is a thin command line
 //! over it (see [`cli`]).
 
+pub mod airtable;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod fakes;
 pub mod intake;
 pub mod review;
-pub mod airtable;
 pub mod telemetry;

@@ -24,7 +24,12 @@ pub struct RequestBudget {
 }
 
 impl RequestBudget {
-    pub fn new(pool: PgPool, base_id: &str, requests_per_second: u32, pause: Duration) -> RequestBudget {
+    pub fn new(
+        pool: PgPool,
+        base_id: &str,
+        requests_per_second: u32,
+        pause: Duration,
+    ) -> RequestBudget {
         RequestBudget {
             pool,
             base_id: base_id.to_owned(),
@@ -35,10 +40,12 @@ impl RequestBudget {
 
     /// Waits until this process may send one request to the base.
     pub async fn acquire(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO airtable_request_budget (base_id) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(&self.base_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO airtable_request_budget (base_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.base_id)
+        .execute(&self.pool)
+        .await?;
         loop {
             let wait: f64 = sqlx::query_scalar(
                 "UPDATE airtable_request_budget

@@ -112,7 +112,11 @@ impl AirtableClient {
     }
 
     /// Every record of `table` matching `query`, across all pages.
-    pub async fn list_records(&self, table: &str, query: &ListQuery) -> Result<Vec<Record>, AirtableError> {
+    pub async fn list_records(
+        &self,
+        table: &str,
+        query: &ListQuery,
+    ) -> Result<Vec<Record>, AirtableError> {
         let mut records = Vec::new();
         let mut offset: Option<String> = None;
         loop {
@@ -224,10 +228,9 @@ impl AirtableClient {
         url: Url,
         body: Option<Value>,
     ) -> Result<T, AirtableError> {
-        self.budget
-            .acquire()
-            .await
-            .map_err(|err| AirtableError::unexpected(format!("request budget unavailable: {err}")))?;
+        self.budget.acquire().await.map_err(|err| {
+            AirtableError::unexpected(format!("request budget unavailable: {err}"))
+        })?;
         let mut request = self
             .http
             .request(method.clone(), url.clone())
@@ -257,7 +260,9 @@ impl AirtableClient {
             return Err(err);
         }
         serde_json::from_str(&text).map_err(|err| {
-            AirtableError::unexpected(format!("Airtable sent a response tagbot cannot read: {err}"))
+            AirtableError::unexpected(format!(
+                "Airtable sent a response tagbot cannot read: {err}"
+            ))
         })
     }
 }

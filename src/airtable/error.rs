@@ -186,7 +186,10 @@ mod tests {
             422,
             r#"{"error":{"type":"INVALID_MULTIPLE_CHOICE_OPTIONS","message":"Insufficient permissions to create new select option \"x\""}}"#,
         );
-        assert_eq!(err.error_type.as_deref(), Some("INVALID_MULTIPLE_CHOICE_OPTIONS"));
+        assert_eq!(
+            err.error_type.as_deref(),
+            Some("INVALID_MULTIPLE_CHOICE_OPTIONS")
+        );
         assert_eq!(
             err.to_string(),
             "validation: Airtable answered 422 INVALID_MULTIPLE_CHOICE_OPTIONS Insufficient permissions to create new select option \"x\""

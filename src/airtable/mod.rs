@@ -13,6 +13,10 @@ pub mod formula;
 mod schema;
 
 pub use budget::RequestBudget;
-pub use client::{AirtableClient, ListQuery, Record, RecordUpdate, RequestStats, MAX_RECORDS_PER_WRITE};
+pub use client::{
+    AirtableClient, ListQuery, Record, RecordUpdate, RequestStats, MAX_RECORDS_PER_WRITE,
+};
 pub use error::{AirtableError, ErrorKind, FailureCategory};
-pub use schema::{resolve_tags_field, BaseSchema, FieldSchema, SchemaProblem, TableSchema, TagsField};
+pub use schema::{
+    resolve_tags_field, BaseSchema, FieldSchema, SchemaProblem, TableSchema, TagsField,
+};

@@ -97,8 +97,16 @@ pub fn resolve_tags_field(
             ))
         })
     };
-    field(lectures, &settings.lectures_id_field, "AIRTABLE_LECTURES_ID_FIELD")?;
-    let tags = field(lectures, &settings.lectures_tags_field, "AIRTABLE_LECTURES_TAGS_FIELD")?;
+    field(
+        lectures,
+        &settings.lectures_id_field,
+        "AIRTABLE_LECTURES_ID_FIELD",
+    )?;
+    let tags = field(
+        lectures,
+        &settings.lectures_tags_field,
+        "AIRTABLE_LECTURES_TAGS_FIELD",
+    )?;
 
     let resolved = match (tags.field_type.as_str(), settings.tags_field_type) {
         (LINKED, TagsFieldType::Linked | TagsFieldType::Auto) => TagsField::Linked,
@@ -125,7 +133,11 @@ pub fn resolve_tags_field(
                 settings.tags_table
             ))
         })?;
-        field(tags_table, &settings.tags_id_field, "AIRTABLE_TAGS_ID_FIELD")?;
+        field(
+            tags_table,
+            &settings.tags_id_field,
+            "AIRTABLE_TAGS_ID_FIELD",
+        )?;
         let linked_to = tags
             .options
             .as_ref()

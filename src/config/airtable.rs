@@ -47,7 +47,8 @@ impl AirtableSettings {
                 got: None,
             });
         }
-        const BASE_EXPECTS: &str = "a base id: app followed by 14 letters and digits, as in the base's URL";
+        const BASE_EXPECTS: &str =
+            "a base id: app followed by 14 letters and digits, as in the base's URL";
         let base_id = env
             .get("AIRTABLE_BASE_ID")
             .ok_or(ConfigError::Missing {
@@ -100,7 +101,9 @@ fn looks_like_token(token: &str) -> bool {
     token.starts_with("pat")
         && token.len() >= 20
         && token.contains('.')
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.')
 }
 
 fn looks_like_base_id(id: &str) -> bool {
@@ -206,7 +209,10 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_design() {
-        let env = Env::from_pairs([("AIRTABLE_TOKEN", TOKEN), ("AIRTABLE_BASE_ID", "appABCDEFGH123456")]);
+        let env = Env::from_pairs([
+            ("AIRTABLE_TOKEN", TOKEN),
+            ("AIRTABLE_BASE_ID", "appABCDEFGH123456"),
+        ]);
         let settings = AirtableSettings::from_env(&env).unwrap();
         assert_eq!(settings.api_url.as_str(), "https://api.airtable.com/");
         assert_eq!(settings.lectures_table, "Lectures");
@@ -220,8 +226,15 @@ mod tests {
 
     #[test]
     fn a_token_pasted_wrong_is_named_but_not_shown() {
-        for pasted in [format!("Bearer {TOKEN}"), format!("\"{TOKEN}\""), "keyABC".to_owned()] {
-            let env = Env::from_pairs([("AIRTABLE_TOKEN", pasted.as_str()), ("AIRTABLE_BASE_ID", "appABCDEFGH123456")]);
+        for pasted in [
+            format!("Bearer {TOKEN}"),
+            format!("\"{TOKEN}\""),
+            "keyABC".to_owned(),
+        ] {
+            let env = Env::from_pairs([
+                ("AIRTABLE_TOKEN", pasted.as_str()),
+                ("AIRTABLE_BASE_ID", "appABCDEFGH123456"),
+            ]);
             let err = AirtableSettings::from_env(&env).unwrap_err().to_string();
             assert!(err.starts_with("AIRTABLE_TOKEN is malformed"), "{err}");
             assert!(!err.contains("0123456789abcdef"), "{err}");
@@ -230,8 +243,14 @@ mod tests {
 
     #[test]
     fn a_bad_base_id_or_field_type_is_refused() {
-        let env = Env::from_pairs([("AIRTABLE_TOKEN", TOKEN), ("AIRTABLE_BASE_ID", "https://airtable.com/appX")]);
-        assert!(AirtableSettings::from_env(&env).unwrap_err().to_string().starts_with("AIRTABLE_BASE_ID is"));
+        let env = Env::from_pairs([
+            ("AIRTABLE_TOKEN", TOKEN),
+            ("AIRTABLE_BASE_ID", "https://airtable.com/appX"),
+        ]);
+        assert!(AirtableSettings::from_env(&env)
+            .unwrap_err()
+            .to_string()
+            .starts_with("AIRTABLE_BASE_ID is"));
         let env = Env::from_pairs([
             ("AIRTABLE_TOKEN", TOKEN),
             ("AIRTABLE_BASE_ID", "appABCDEFGH123456"),
