@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{ConfigError, DatabaseSettings, Env};
+use crate::config::{AirtableSettings, ConfigError, DatabaseSettings, Env, SyncSettings};
 use crate::db::{self, DbError};
 use crate::intake::{self, ImportError};
+use crate::shutdown::Shutdown;
+use crate::sync::{RunReport, SyncError, Syncer};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +64,10 @@ pub enum CliError {
     Db(#[from] DbError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("the sync run stopped early: {0}")]
+    RunAborted(String),
     #[error("`tagbot {command}` is not built yet: it comes with the issue \"{issue}\"")]
     NotBuilt {
         command: &'static str,
@@ -87,16 +93,58 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
             Ok(())
         }
         Command::Serve => not_built("serve", SLACK_ISSUE),
-        Command::Worker => not_built("worker", SYNC_ISSUE),
-        Command::Sync { .. } => not_built("sync", SYNC_ISSUE),
-        Command::Report { .. } => not_built("report", SYNC_ISSUE),
+        Command::Worker => sync(env, false, false).await,
+        Command::Sync { once, dry_run } => sync(env, once, dry_run).await,
+        Command::Report { json } => {
+            let settings = DatabaseSettings::from_env(env)?;
+            let pool = db::connect_runtime(&settings).await?;
+            let latest = RunReport::latest(&pool).await.map_err(DbError::Query);
+            pool.close().await;
+            match (latest?, json) {
+                (Some(report), true) => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+                (Some(report), false) => print!("{report}"),
+                (None, true) => println!("null"),
+                (None, false) => println!(
+                    "No sync run has been recorded yet; runs that sync or fail something are kept."
+                ),
+            }
+            Ok(())
+        }
         Command::Doctor => not_built("doctor", OPERATOR_ISSUE),
         Command::Demo => not_built("demo", OPERATOR_ISSUE),
     }
 }
 
+/// `worker` and `sync`: once (printing the report) or until SIGTERM.
+async fn sync(env: &Env, once: bool, dry_run: bool) -> Result<(), CliError> {
+    let database = DatabaseSettings::from_env(env)?;
+    let airtable = AirtableSettings::from_env(env)?;
+    let mut settings = SyncSettings::from_env(env)?;
+    settings.dry_run |= dry_run;
+    let pool = db::connect_runtime(&database).await?;
+    let syncer = Syncer::new(pool.clone(), airtable, settings)?;
+    let result = if once {
+        syncer.run_once(&Shutdown::on_signal()).await.map(Some)
+    } else {
+        syncer
+            .run_until_shutdown(&Shutdown::on_signal())
+            .await
+            .map(|()| None)
+    };
+    pool.close().await;
+    if let Some(report) = result? {
+        print!("{report}");
+        if let Some(reason) = report.aborted {
+            return Err(CliError::RunAborted(reason));
+        }
+    }
+    Ok(())
+}
+
 const SLACK_ISSUE: &str = "The Slack app";
-const SYNC_ISSUE: &str = "Airtable sync worker";
 const OPERATOR_ISSUE: &str = "demo, doctor, health, metrics, README";
 
 fn not_built(command: &'static str, issue: &'static str) -> Result<(), CliError> {

@@ -11,4 +11,6 @@ pub mod domain;
 pub mod fakes;
 pub mod intake;
 pub mod review;
+pub mod shutdown;
+pub mod sync;
 pub mod telemetry;

@@ -1,0 +1,121 @@
+//! From tagbot's tag ids to what the Lectures table's tags field holds:
+//! Tags-table record ids (linked field) or option names (multiple select).
+//! Built at the start of a run from the base schema and the Tags table (or
+//! the catalogue's tag names), and cached.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use serde_json::Value;
+use sqlx::PgPool;
+
+use super::SyncError;
+use crate::airtable::{resolve_tags_field, AirtableClient, ListQuery, TagsField};
+use crate::config::{AirtableSettings, TagsFieldType};
+
+#[derive(Debug, Clone)]
+pub struct TagMap {
+    pub field: TagsField,
+    /// tag id → the value written into the tags field.
+    values: HashMap<String, String>,
+    typecast: bool,
+    pub built_at: Instant,
+}
+
+impl TagMap {
+    /// Reads the schema (when it can) and the tag mapping.
+    pub async fn build(
+        client: &AirtableClient,
+        pool: &PgPool,
+        settings: &AirtableSettings,
+    ) -> Result<TagMap, SyncError> {
+        let field = match client.schema().await {
+            Ok(schema) => resolve_tags_field(&schema, settings).map_err(SyncError::Schema)?,
+            Err(err) => match settings.tags_field_type {
+                // Without the schema scope an explicit type still works.
+                TagsFieldType::Linked if !err.is_transient() => {
+                    tracing::warn!(error = %err, "cannot read the base schema; using AIRTABLE_FIELD_TAGS_TYPE=linked unchecked");
+                    TagsField::Linked
+                }
+                TagsFieldType::MultiSelect if !err.is_transient() => {
+                    tracing::warn!(error = %err, "cannot read the base schema; using AIRTABLE_FIELD_TAGS_TYPE=multiselect unchecked");
+                    TagsField::MultiSelect { options: None }
+                }
+                _ => return Err(SyncError::Airtable(err)),
+            },
+        };
+        let values = match &field {
+            TagsField::Linked => linked_tags(client, settings).await?,
+            TagsField::MultiSelect { .. } => {
+                sqlx::query_as::<_, (String, String)>("SELECT tag_id, name FROM tags")
+                    .fetch_all(pool)
+                    .await?
+                    .into_iter()
+                    .collect()
+            }
+        };
+        Ok(TagMap {
+            field,
+            values,
+            typecast: settings.typecast,
+            built_at: Instant::now(),
+        })
+    }
+
+    /// The value to write for `tag_id`, or why there is none.
+    pub fn value_for(&self, tag_id: &str) -> Result<&str, String> {
+        let Some(value) = self.values.get(tag_id) else {
+            return Err(format!("tag_missing: {tag_id}"));
+        };
+        if let TagsField::MultiSelect {
+            options: Some(options),
+        } = &self.field
+        {
+            if !self.typecast && !options.contains(value) {
+                return Err(format!(
+                    "tag_missing: {tag_id} (no option {value:?} in the tags field; add it in Airtable or set AIRTABLE_TYPECAST=true)"
+                ));
+            }
+        }
+        Ok(value)
+    }
+
+    pub fn knows(&self, tag_id: &str) -> bool {
+        self.value_for(tag_id).is_ok()
+    }
+}
+
+/// tag id → record id, from every record of the Tags table. A tag id on
+/// two records is ambiguous and left unmapped.
+async fn linked_tags(
+    client: &AirtableClient,
+    settings: &AirtableSettings,
+) -> Result<HashMap<String, String>, SyncError> {
+    let query = ListQuery {
+        fields: vec![settings.tags_id_field.clone()],
+        formula: None,
+    };
+    let records = client.list_records(&settings.tags_table, &query).await?;
+    let mut map = HashMap::new();
+    let mut ambiguous = BTreeSet::new();
+    for record in records {
+        let Some(tag_id) = record
+            .fields
+            .get(&settings.tags_id_field)
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        if map.insert(tag_id.to_owned(), record.id).is_some() {
+            ambiguous.insert(tag_id.to_owned());
+        }
+    }
+    for tag_id in &ambiguous {
+        tracing::warn!(
+            tag_id,
+            "tag id appears on several Tags records; leaving it unmapped"
+        );
+        map.remove(tag_id);
+    }
+    Ok(map)
+}

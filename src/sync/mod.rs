@@ -1,0 +1,321 @@
+//! The Airtable sync worker: takes approved tags from `airtable_sync_items`
+//! to the team's base, adding them to what is there and never removing a
+//! tag.
+//!
+//! Guarantees, and how:
+//! - **One writer per record.** Work is claimed per lecture under a lease
+//!   (see [`queue`]); only the holder reads and writes that lecture's record.
+//! - **Crash-safe.** A dead worker's lease expires and its items are claimed
+//!   again; writes are unions, so repeating one changes nothing.
+//! - **Within Airtable's limits.** Every request waits for the base's shared
+//!   budget in Postgres (5 per second across all processes; a 429 pauses the
+//!   base for every process).
+//! - **Batched.** Up to 10 lectures per batch: one read and at most one
+//!   write, each lecture's tags in one record update.
+//! - **Retries with backoff.** Transient failures come back after 1, 2, 4,
+//!   8, 16 s (with jitter); after the 5th retry, or on a permanent failure,
+//!   the item and its suggestion fail with the reason.
+
+mod backoff;
+mod batch;
+mod mapping;
+pub mod queue;
+mod report;
+
+pub use report::{count_reasons, ReasonCount, RunReport};
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+
+use crate::airtable::{AirtableClient, AirtableError, RequestBudget, SchemaProblem};
+use crate::config::{AirtableSettings, SyncSettings};
+use crate::shutdown::Shutdown;
+use mapping::TagMap;
+use queue::{Claim, RetryPolicy};
+
+/// Lectures per batch: Airtable writes at most 10 records per request.
+const LECTURES_PER_BATCH: i64 = crate::airtable::MAX_RECORDS_PER_WRITE as i64;
+/// A cached tag mapping older than this is rebuilt at the next run.
+const MAPPING_TTL: Duration = Duration::from_secs(300);
+/// A batch naming an unknown tag rebuilds a mapping older than this first.
+const MAPPING_REFRESH_ON_MISS: Duration = Duration::from_secs(30);
+/// The channel the queue's trigger notifies.
+pub const NOTIFY_CHANNEL: &str = "tagbot_sync";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("database error during sync: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("Airtable: {0}")]
+    Airtable(#[from] AirtableError),
+    #[error("the Airtable base does not match the configuration: {0}")]
+    Schema(SchemaProblem),
+}
+
+/// A sync worker: one identity, one Airtable client, one mapping cache.
+pub struct Syncer {
+    pool: PgPool,
+    airtable: AirtableSettings,
+    settings: SyncSettings,
+    client: AirtableClient,
+    worker_id: String,
+    mapping: Mutex<Option<TagMap>>,
+}
+
+impl Syncer {
+    pub fn new(
+        pool: PgPool,
+        airtable: AirtableSettings,
+        settings: SyncSettings,
+    ) -> Result<Syncer, SyncError> {
+        let budget = RequestBudget::new(
+            pool.clone(),
+            &airtable.base_id,
+            settings.requests_per_second,
+            settings.rate_limit_pause,
+        );
+        let client = AirtableClient::new(&airtable, budget, settings.request_timeout)?;
+        let worker_id = format!(
+            "{}-{}-{:04x}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "tagbot".to_owned()),
+            std::process::id(),
+            rand::random::<u16>()
+        );
+        Ok(Syncer {
+            pool,
+            airtable,
+            settings,
+            client,
+            worker_id,
+            mapping: Mutex::new(None),
+        })
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// Syncs everything due now, then returns the run's report (stored when
+    /// the run did anything). Stops between batches when `shutdown` fires.
+    pub async fn run_once(&self, shutdown: &Shutdown) -> Result<RunReport, SyncError> {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let run_id = format!(
+            "{}-{}",
+            started_at.format("%Y%m%dT%H%M%S%.3f"),
+            self.worker_id
+        );
+        let (requests_before, limited_before) = (
+            self.client.stats().requests(),
+            self.client.stats().rate_limited(),
+        );
+        let mut report = RunReport {
+            run_id: run_id.clone(),
+            worker_id: self.worker_id.clone(),
+            dry_run: self.settings.dry_run,
+            started_at,
+            finished_at: started_at,
+            duration_ms: 0,
+            approved: 0,
+            rejected: 0,
+            synced: 0,
+            written: 0,
+            retried: 0,
+            failed: 0,
+            failure_reasons: Vec::new(),
+            unsynced_lectures: Vec::new(),
+            unsynced_lecture_count: 0,
+            requests: 0,
+            rate_limited: 0,
+            aborted: None,
+            dry_run_payloads: Vec::new(),
+        };
+        let mut failure_messages: Vec<String> = Vec::new();
+        // Dry-run leaves items queued; each lecture is looked at once per run.
+        let mut seen: Vec<String> = Vec::new();
+        let outcome = loop {
+            if shutdown.is_requested() {
+                break Ok(());
+            }
+            let claim = queue::claim(
+                &self.pool,
+                &self.worker_id,
+                self.settings.lease,
+                LECTURES_PER_BATCH,
+                &seen,
+            )
+            .await?;
+            if claim.lectures.is_empty() {
+                break Ok(());
+            }
+            // On shutdown mid-batch, give the batch back: a repeated write
+            // is a no-op union, so nothing is lost or doubled.
+            let processed = tokio::select! {
+                processed = self.process_claim(&claim, &run_id, &mut report, &mut failure_messages) => processed,
+                () = shutdown.requested() => {
+                    queue::release(&self.pool, &self.worker_id, &claim).await?;
+                    break Ok(());
+                }
+            };
+            if self.settings.dry_run {
+                seen.extend(claim.lectures.iter().cloned());
+            }
+            match processed {
+                Ok(None) => {}
+                Ok(Some(abort)) => {
+                    report.aborted = Some(abort);
+                    break Ok(());
+                }
+                Err(err) => break Err(err),
+            }
+        };
+        report.finished_at = Utc::now();
+        report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        report.requests = self.client.stats().requests() - requests_before;
+        report.rate_limited = self.client.stats().rate_limited() - limited_before;
+        report.failure_reasons = count_reasons(failure_messages.iter().map(String::as_str));
+        if let Err(err) = &outcome {
+            report.aborted = Some(err.to_string());
+        }
+        report.add_database_view(&self.pool).await?;
+        if report.did_something() {
+            report.store(&self.pool).await?;
+        }
+        outcome.map(|()| report)
+    }
+
+    /// One claimed batch from mapping to recorded outcomes. Returns why the
+    /// run must stop, if it must.
+    async fn process_claim(
+        &self,
+        claim: &Claim,
+        run_id: &str,
+        report: &mut RunReport,
+        failure_messages: &mut Vec<String>,
+    ) -> Result<Option<String>, SyncError> {
+        let tags = match self.mapping_for(claim).await {
+            Ok(tags) => tags,
+            Err(err) => {
+                queue::release(&self.pool, &self.worker_id, claim).await?;
+                return Err(err);
+            }
+        };
+        let result = batch::process(self, claim, &tags).await;
+        if result.lease_lost {
+            tracing::warn!(lectures = ?claim.lectures, "lease lost before writing; another worker has these lectures");
+            return Ok(None);
+        }
+        if self.settings.dry_run {
+            report.dry_run_payloads.extend(result.payloads);
+            queue::release(&self.pool, &self.worker_id, claim).await?;
+            return Ok(None);
+        }
+        for (item, outcome) in &result.outcomes {
+            if let queue::ItemOutcome::Transient { reason }
+            | queue::ItemOutcome::Permanent { reason } = outcome
+            {
+                tracing::warn!(lecture = %item.lecture_external_id, tag = %item.tag_id, reason, "sync item failed");
+                failure_messages.push(reason.clone());
+            }
+        }
+        let policy = RetryPolicy {
+            max_retries: self.settings.max_attempts,
+            backoff_base: self.settings.backoff_base,
+        };
+        let recorded = queue::record(
+            &self.pool,
+            &self.worker_id,
+            run_id,
+            claim,
+            &result.outcomes,
+            policy,
+        )
+        .await?;
+        report.synced += recorded.synced;
+        report.written += recorded.written;
+        report.retried += recorded.retried;
+        report.failed += recorded.failed.len() as u64;
+        tracing::info!(
+            lectures = claim.lectures.len(),
+            synced = recorded.synced,
+            retried = recorded.retried,
+            failed = recorded.failed.len(),
+            "sync batch recorded"
+        );
+        Ok(result.abort.map(|err| err.to_string()))
+    }
+
+    /// The tag mapping, rebuilt when stale or when the batch names a tag it
+    /// does not know and it is not brand new.
+    async fn mapping_for(&self, claim: &Claim) -> Result<TagMap, SyncError> {
+        let mut cached = self.mapping.lock().await;
+        let stale = match cached.as_ref() {
+            None => true,
+            Some(map) => {
+                let age = map.built_at.elapsed();
+                age > MAPPING_TTL
+                    || (age > MAPPING_REFRESH_ON_MISS
+                        && claim.items.iter().any(|i| !map.knows(&i.tag_id)))
+            }
+        };
+        if stale {
+            *cached = Some(TagMap::build(&self.client, &self.pool, &self.airtable).await?);
+        }
+        cached
+            .clone()
+            .ok_or_else(|| SyncError::Schema(SchemaProblem("tag mapping unavailable".to_owned())))
+    }
+
+    /// Renews the claim's leases right before a request; false when lost.
+    async fn keep_lease(&self, claim: &Claim) -> bool {
+        match queue::renew(&self.pool, &self.worker_id, claim, self.settings.lease).await {
+            Ok(held) => held,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not renew sync leases");
+                false
+            }
+        }
+    }
+
+    /// Runs until `shutdown`: syncs what is due, then sleeps until new work
+    /// is notified, the next retry falls due, or the poll interval passes.
+    pub async fn run_until_shutdown(&self, shutdown: &Shutdown) -> Result<(), SyncError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        tracing::info!(worker = %self.worker_id, "sync worker started");
+        loop {
+            if shutdown.is_requested() {
+                break;
+            }
+            let pause = match self.run_once(shutdown).await {
+                Ok(report) => {
+                    if report.did_something() {
+                        tracing::info!(run = %report.run_id, synced = report.synced, failed = report.failed, retried = report.retried, requests = report.requests, "sync run finished");
+                    }
+                    self.settings.poll_interval
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "sync run failed; trying again shortly");
+                    self.settings.poll_interval.min(Duration::from_secs(10))
+                }
+            };
+            let next_due = queue::next_due_in(&self.pool).await.ok().flatten();
+            let wait = next_due.map_or(pause, |secs| pause.min(Duration::from_secs_f64(secs)));
+            tokio::select! {
+                () = shutdown.requested() => {}
+                _ = tokio::time::sleep(wait) => {}
+                notified = listener.recv() => {
+                    if let Err(err) = notified {
+                        tracing::warn!(error = %err, "lost the notification connection; polling until it is back");
+                    }
+                }
+            }
+        }
+        tracing::info!(worker = %self.worker_id, "sync worker stopped");
+        Ok(())
+    }
+}
