@@ -19,7 +19,8 @@ pub struct BatchResult {
     pub outcomes: Vec<(ClaimedItem, ItemOutcome)>,
     /// Dry-run: the writes that would have been sent.
     pub payloads: Vec<Value>,
-    /// Set when Airtable refused the credentials: nothing else can succeed.
+    /// Set when Airtable refused the credentials: nothing else can succeed,
+    /// and the batch's items go back to the queue untouched.
     pub abort: Option<AirtableError>,
     /// Set when this worker lost its lease before writing.
     pub lease_lost: bool,
@@ -190,7 +191,12 @@ async fn write(
                                 .push(((*item).clone(), synced(&write.update.id, true)));
                         }
                     }
-                    Err(err) => fail_all(result, write.items.iter().copied(), &err),
+                    Err(err) => {
+                        fail_all(result, write.items.iter().copied(), &err);
+                        if result.abort.is_some() {
+                            return;
+                        }
+                    }
                 }
             }
         }
@@ -215,12 +221,18 @@ fn permanent(result: &mut BatchResult, items: Vec<&ClaimedItem>, reason: &str) {
     }
 }
 
-/// Every item gets the request's error; credentials errors stop the run.
+/// Every item gets the request's error. Credentials errors instead stop
+/// the run and leave the items queued: no tag is at fault, and they should
+/// flow as soon as an operator fixes the token.
 fn fail_all<'a>(
     result: &mut BatchResult,
     items: impl Iterator<Item = &'a ClaimedItem>,
     err: &AirtableError,
 ) {
+    if err.is_auth() {
+        result.abort = Some(err.clone());
+        return;
+    }
     let reason = err.to_string();
     for item in items {
         let outcome = if err.is_transient() {
@@ -233,9 +245,6 @@ fn fail_all<'a>(
             }
         };
         result.outcomes.push((item.clone(), outcome));
-    }
-    if err.is_auth() {
-        result.abort = Some(err.clone());
     }
 }
 

@@ -24,7 +24,7 @@ fn stderr(output: &Output) -> String {
 fn unbuilt_commands_say_so_and_fail() {
     for (command, issue) in [
         ("serve", "The Slack app"),
-        ("worker", "Airtable sync worker"),
+        ("doctor", "demo, doctor"),
         ("demo", "demo, doctor"),
     ] {
         let output = tagbot(&[command], &[]);
@@ -55,6 +55,19 @@ fn a_malformed_database_url_is_named_without_echoing_it() {
     let text = stderr(&output);
     assert!(text.contains("DATABASE_URL is malformed"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn sync_names_a_missing_airtable_setting_before_connecting() {
+    for command in [&["sync", "--once"][..], &["worker"][..]] {
+        let output = tagbot(
+            command,
+            &[("DATABASE_URL", "postgres://tagbot@127.0.0.1:1/none")],
+        );
+        assert!(!output.status.success(), "{command:?}");
+        let text = stderr(&output);
+        assert!(text.contains("AIRTABLE_TOKEN is not set"), "{text}");
+    }
 }
 
 #[test]

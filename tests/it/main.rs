@@ -3,8 +3,11 @@
 //! run-time role exactly as production runs.
 
 mod cli;
+mod fake_airtable;
 mod helpers;
 mod intake;
 mod privileges;
 mod review_ops;
 mod state_machine;
+mod sync;
+mod sync_world;

@@ -62,8 +62,8 @@ pub struct LoggedRequest {
     pub path: String,
     pub status: u16,
     pub at: Instant,
-    /// Records in a PATCH body.
-    pub records_written: usize,
+    /// The ids of the records a successful PATCH wrote, in body order.
+    pub records_written: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +101,7 @@ struct Base {
     recent: VecDeque<Instant>,
     penalized_until: Option<Instant>,
     latency: Duration,
+    response_delay: Duration,
     faults: Vec<Fault>,
     log: Vec<LoggedRequest>,
     next_id: u64,
@@ -175,6 +176,7 @@ impl FakeAirtable {
             recent: VecDeque::new(),
             penalized_until: None,
             latency: Duration::ZERO,
+            response_delay: Duration::ZERO,
             faults: Vec::new(),
             log: Vec::new(),
             next_id: 1,
@@ -284,8 +286,16 @@ impl FakeAirtable {
         });
     }
 
+    /// Every request waits this long before it is looked at.
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
+    }
+
+    /// Every request is carried out, then waits this long before the answer
+    /// is sent: a client that dies meanwhile has changed Airtable without
+    /// learning it.
+    pub fn set_response_delay(&self, delay: Duration) {
+        self.lock().response_delay = delay;
     }
 
     pub fn requests(&self) -> Vec<LoggedRequest> {
@@ -396,7 +406,13 @@ impl Base {
         Ok(())
     }
 
-    fn log(&mut self, method: &Method, uri: &Uri, status: StatusCode, records_written: usize) {
+    fn log(
+        &mut self,
+        method: &Method,
+        uri: &Uri,
+        status: StatusCode,
+        records_written: Vec<String>,
+    ) {
         self.log.push(LoggedRequest {
             method: method.to_string(),
             path: uri.path().to_owned(),
@@ -416,26 +432,33 @@ async fn handle(
     uri: &Uri,
     headers: &HeaderMap,
     base_id: &str,
-    records_written: usize,
+    records_written: Vec<String>,
     work: impl FnOnce(&mut Base) -> Reply,
 ) -> Response {
     let latency = state.lock().map(|b| b.latency).unwrap_or_default();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let mut base = state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (status, body) = match base.admit(&method, uri, headers, base_id) {
-        Ok(()) => work(&mut base),
-        Err(reply) => reply,
+    // The guard must not live across an await: scope it.
+    let (status, body, response_delay) = {
+        let mut base = state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (status, body) = match base.admit(&method, uri, headers, base_id) {
+            Ok(()) => work(&mut base),
+            Err(reply) => reply,
+        };
+        let written = if status.is_success() {
+            records_written
+        } else {
+            Vec::new()
+        };
+        base.log(&method, uri, status, written);
+        (status, body, base.response_delay)
     };
-    let written = if status.is_success() {
-        records_written
-    } else {
-        0
-    };
-    base.log(&method, uri, status, written);
+    if !response_delay.is_zero() {
+        tokio::time::sleep(response_delay).await;
+    }
     (status, Json(body)).into_response()
 }
 
@@ -446,7 +469,7 @@ async fn schema(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    handle(&state, method, &uri, &headers, &base_id, 0, |base| {
+    handle(&state, method, &uri, &headers, &base_id, Vec::new(), |base| {
         let tables: Vec<Value> = base
             .tables
             .iter()
@@ -499,9 +522,15 @@ async fn list_get(
             _ => {}
         }
     }
-    handle(&state, method, &uri, &headers, &base_id, 0, |base| {
-        list(base, &table, &options)
-    })
+    handle(
+        &state,
+        method,
+        &uri,
+        &headers,
+        &base_id,
+        Vec::new(),
+        |base| list(base, &table, &options),
+    )
     .await
 }
 
@@ -514,36 +543,44 @@ async fn list_post(
     body: Bytes,
 ) -> Response {
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    handle(&state, method, &uri, &headers, &base_id, 0, |base| {
-        let Ok(body) = parsed else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST_BODY",
-                "Could not parse the request body as JSON",
-            );
-        };
-        let text = |key: &str| match body.get(key) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        let options = ListOptions {
-            page_size: text("pageSize"),
-            offset: text("offset"),
-            fields: body
-                .get("fields")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            formula: text("filterByFormula"),
-        };
-        list(base, &table, &options)
-    })
+    handle(
+        &state,
+        method,
+        &uri,
+        &headers,
+        &base_id,
+        Vec::new(),
+        |base| {
+            let Ok(body) = parsed else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST_BODY",
+                    "Could not parse the request body as JSON",
+                );
+            };
+            let text = |key: &str| match body.get(key) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            let options = ListOptions {
+                page_size: text("pageSize"),
+                offset: text("offset"),
+                fields: body
+                    .get("fields")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                formula: text("filterByFormula"),
+            };
+            list(base, &table, &options)
+        },
+    )
     .await
 }
 
@@ -672,13 +709,20 @@ async fn update(
     body: Bytes,
 ) -> Response {
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    let count = parsed
+    let ids: Vec<String> = parsed
         .as_ref()
         .ok()
         .and_then(|b| b.get("records"))
         .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    handle(&state, method, &uri, &headers, &base_id, count, |base| {
+        .map(|records| {
+            records
+                .iter()
+                .filter_map(|r| r.get("id").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    handle(&state, method, &uri, &headers, &base_id, ids, |base| {
         let Ok(body) = parsed else {
             return error(
                 StatusCode::BAD_REQUEST,

@@ -1,0 +1,775 @@
+//! The sync worker end to end: real Postgres, the fake Airtable on
+//! loopback, the real worker code.
+
+use std::time::Duration;
+
+use axum::http::Method;
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tagbot::domain::LectureId;
+use tagbot::fakes::airtable::{RateLimit, TagsFieldKind};
+use tagbot::shutdown::Shutdown;
+use tagbot::sync::{RunReport, SyncError};
+
+use crate::helpers::reviewer;
+use crate::sync_world::{airtable_error, fast, World};
+
+#[sqlx::test]
+async fn approved_tags_join_the_human_ones_in_a_linked_field(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let philosophy = w.fake.add_tag("t1", "פילוסופיה");
+    let history = w.fake.add_tag("t2", "היסטוריה");
+    let art = w.fake.add_tag("t3", "אמנות");
+    let record = w.fake.add_lecture("L1", "סוקרטס והשאלה");
+    // A person linked "art" by hand; it must survive.
+    w.fake.set_cell("Lectures", &record, "Tags", json!([art]));
+    let a = w.approved("L1", "t1").await;
+    let b = w.approved("L1", "t2").await;
+
+    let report = w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(
+        w.fake.cell("Lectures", &record, "Tags"),
+        json!([art, philosophy, history])
+    );
+    assert_eq!(
+        w.patches(),
+        vec![vec![record.clone()]],
+        "one record, one PATCH"
+    );
+    for id in [a, b] {
+        assert_eq!(w.db.status(id).await, "synced");
+        assert_eq!(w.db.actions(id).await, ["approve", "enqueue", "sync_ok"]);
+    }
+    assert_eq!(w.item("L1", "t1").await.0, "done");
+    assert_eq!((report.synced, report.written, report.failed), (2, 2, 0));
+    // Schema, the Tags table, the lecture's record, the write.
+    assert_eq!(report.requests, 4);
+    assert_eq!(report.unsynced_lecture_count, 0);
+    let stored = RunReport::latest(&w.db.app).await.unwrap().unwrap();
+    assert_eq!(stored, report);
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_tag_already_there_is_synced_without_a_write(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let philosophy = w.fake.add_tag("t1", "פילוסופיה");
+    let record = w.fake.add_lecture("L1", "סוקרטס");
+    w.fake
+        .set_cell("Lectures", &record, "Tags", json!([philosophy]));
+    let id = w.approved("L1", "t1").await;
+
+    let report = w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    assert!(w.patches().is_empty(), "nothing to write, nothing written");
+    assert_eq!(w.db.status(id).await, "synced");
+    assert_eq!((report.synced, report.written), (1, 0));
+    let written: bool = sqlx::query_scalar(
+        "SELECT (details->>'written')::boolean FROM events WHERE action = 'sync_ok'",
+    )
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert!(!written);
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_multiselect_field_is_detected_and_gets_option_names(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::MultiSelect).await;
+    // db.suggestion names tag "tN" as "תגית tN" in the catalogue.
+    w.fake.add_tag_option("תגית t1");
+    w.fake.add_tag_option("תגית t2");
+    w.fake.add_tag_option("ידני");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    w.fake
+        .set_cell("Lectures", &record, "Tags", json!(["ידני"]));
+    let a = w.approved("L1", "t1").await;
+    let b = w.approved("L1", "t2").await;
+    // No such option, and typecast is off: this one cannot be written.
+    let c = w.approved("L1", "t9").await;
+
+    let report = w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(
+        w.fake.cell("Lectures", &record, "Tags"),
+        json!(["ידני", "תגית t1", "תגית t2"])
+    );
+    assert_eq!(w.db.status(a).await, "synced");
+    assert_eq!(w.db.status(b).await, "synced");
+    assert_eq!(w.db.status(c).await, "failed");
+    let (status, _, error) = w.item("L1", "t9").await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(error.starts_with("tag_missing: t9"), "{error}");
+    assert!(error.contains("AIRTABLE_TYPECAST"), "{error}");
+    assert_eq!(report.failure_reasons[0].reason, "tag_missing");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn typecast_lets_airtable_create_a_new_option(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::MultiSelect).await;
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let id = w.approved("L1", "t1").await;
+
+    w.syncer_with(
+        fast(),
+        &[
+            ("AIRTABLE_TYPECAST", "true"),
+            ("AIRTABLE_FIELD_TAGS_TYPE", "multiselect"),
+        ],
+    )
+    .run_once(&Shutdown::never())
+    .await
+    .unwrap();
+
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!(["תגית t1"]));
+    assert_eq!(w.db.status(id).await, "synced");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_field_type_that_contradicts_the_base_stops_the_run_and_keeps_the_work(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::MultiSelect).await;
+    w.fake.add_lecture("L1", "הרצאה");
+    let id = w.approved("L1", "t1").await;
+
+    let err = w
+        .syncer_with(fast(), &[("AIRTABLE_FIELD_TAGS_TYPE", "linked")])
+        .run_once(&Shutdown::never())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, SyncError::Schema(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("multipleSelects"), "{message}");
+    assert!(message.contains("AIRTABLE_FIELD_TAGS_TYPE"), "{message}");
+    assert_eq!(w.db.status(id).await, "approved");
+    assert_eq!(w.item("L1", "t1").await.0, "queued");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_sync_leases")
+            .await,
+        0
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn missing_mappings_fail_their_items_and_spare_the_rest(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let philosophy = w.fake.add_tag("t1", "פילוסופיה");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let good = w.approved("L1", "t1").await;
+    let no_tag = w.approved("L1", "t9").await; // t9 is not in the Tags table
+    let no_lecture = w.approved("L2", "t1").await; // L2 is not in Lectures
+
+    let report = w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(
+        w.fake.cell("Lectures", &record, "Tags"),
+        json!([philosophy])
+    );
+    assert_eq!(w.db.status(good).await, "synced");
+    assert_eq!(w.db.status(no_tag).await, "failed");
+    assert_eq!(w.db.status(no_lecture).await, "failed");
+    let errors: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tag_id || '@' || lecture_external_id, last_error FROM lecture_tag_suggestions
+         WHERE status = 'failed' ORDER BY 1",
+    )
+    .fetch_all(&w.db.app)
+    .await
+    .unwrap();
+    assert_eq!(
+        errors,
+        vec![
+            ("t1@L2".to_owned(), "lecture_missing: L2".to_owned()),
+            ("t9@L1".to_owned(), "tag_missing: t9".to_owned()),
+        ]
+    );
+    // The reason is in the failing event too, for the audit trail.
+    let event_errors: i64 =
+        w.db.count(
+            "SELECT count(*) FROM events WHERE action = 'sync_fail' AND to_status = 'failed'
+             AND details->>'error' LIKE '%_missing: %'",
+        )
+        .await;
+    assert_eq!(event_errors, 2);
+    let reasons: Vec<(String, u64)> = report
+        .failure_reasons
+        .iter()
+        .map(|r| (r.reason.clone(), r.count))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![("lecture_missing".into(), 1), ("tag_missing".into(), 1)]
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn external_ids_with_quotes_braces_and_backslashes_match_only_themselves(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tag = w.fake.add_tag("t1", "פילוסופיה");
+    let decoys: Vec<String> = ["L1", "x", ""]
+        .iter()
+        .map(|id| w.fake.add_lecture(id, "decoy"))
+        .collect();
+    let tricky = [
+        r#"L"1"#,
+        "L'2{x}",
+        r"L\3",
+        r#"x") , TRUE(), ("#,
+        r#"\"),OR(TRUE(),"#,
+    ];
+    let mut records = Vec::new();
+    for id in tricky {
+        records.push(w.fake.add_lecture(id, "tricky"));
+        w.approved(id, "t1").await;
+    }
+
+    let report = w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(report.synced, tricky.len() as u64, "{report}");
+    for record in &records {
+        assert_eq!(w.fake.cell("Lectures", record, "Tags"), json!([tag]));
+    }
+    for decoy in &decoys {
+        assert_eq!(w.fake.cell("Lectures", decoy, "Tags"), Value::Null);
+    }
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_transient_failure_is_retried_after_backoff_then_succeeds(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tag = w.fake.add_tag("t1", "פילוסופיה");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let id = w.approved("L1", "t1").await;
+    w.fake.fail_next(
+        Method::PATCH,
+        1,
+        503,
+        airtable_error("SERVICE_UNAVAILABLE", "Try again"),
+    );
+    let mut settings = fast();
+    settings.backoff_base = Duration::from_millis(400);
+    let syncer = w.syncer(settings);
+
+    let first = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!((first.synced, first.retried, first.failed), (0, 1, 0));
+    assert_eq!(w.db.status(id).await, "approved");
+    let (status, attempt, error) = w.item("L1", "t1").await;
+    assert_eq!((status.as_str(), attempt), ("queued", 1));
+    assert!(error.unwrap().contains("503"));
+    // Due after the first backoff step, 400 ms ± 25%.
+    let wait: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM next_attempt_at - updated_at)::float8 FROM airtable_sync_items",
+    )
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert!((0.3..=0.5).contains(&wait), "{wait}");
+    let transient: (String, bool, i32) = sqlx::query_as(
+        "SELECT to_status, (details->>'transient')::boolean, (details->>'attempt')::int
+         FROM events WHERE action = 'sync_fail'",
+    )
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert_eq!(transient, ("approved".into(), true, 1));
+
+    // Not due yet: the run does nothing.
+    let early = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(early.synced + early.retried, 0);
+
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    let second = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(second.synced, 1);
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
+    assert_eq!(
+        w.db.actions(id).await,
+        ["approve", "enqueue", "sync_fail", "sync_ok"]
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn exhausted_retries_fail_the_suggestion_and_retry_brings_it_back(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tag = w.fake.add_tag("t1", "פילוסופיה");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let id = w.approved("L1", "t1").await;
+    w.fake.fail_next(
+        Method::PATCH,
+        3,
+        502,
+        airtable_error("BAD_GATEWAY", "upstream"),
+    );
+    let mut settings = fast();
+    settings.max_attempts = 2;
+    let syncer = w.syncer(settings);
+
+    for _ in 0..20 {
+        syncer.run_once(&Shutdown::never()).await.unwrap();
+        if w.db.status(id).await == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+
+    assert_eq!(w.db.status(id).await, "failed");
+    assert_eq!(w.fake.count("PATCH", 502), 3, "the first try and 2 retries");
+    let (status, attempt, error) = w.item("L1", "t1").await;
+    assert_eq!((status.as_str(), attempt), ("failed", 3));
+    let error = error.unwrap();
+    assert!(error.contains("BAD_GATEWAY"), "{error}");
+    assert!(error.contains("gave up after 3 tries"), "{error}");
+    let last_error: String =
+        sqlx::query_scalar("SELECT last_error FROM lecture_tag_suggestions WHERE id = $1")
+            .bind(id.get())
+            .fetch_one(&w.db.app)
+            .await
+            .unwrap();
+    assert_eq!(last_error, error);
+    assert_eq!(
+        w.db.actions(id).await,
+        ["approve", "enqueue", "sync_fail", "sync_fail", "sync_fail"]
+    );
+
+    // A reviewer's retry requeues it from the start, and it goes through.
+    let lecture = LectureId::parse("L1").unwrap();
+    let retried =
+        w.db.review()
+            .retry_failed(&lecture, &reviewer("U0REVIEW", "רותם"))
+            .await
+            .unwrap();
+    assert_eq!(retried.applied_count(), 1);
+    assert_eq!(w.item("L1", "t1").await.1, 0);
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(w.db.status(id).await, "synced");
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_permanent_failure_fails_at_once_with_airtables_words(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    w.fake.add_tag("t1", "פילוסופיה");
+    w.fake.add_lecture("L1", "הרצאה");
+    let id = w.approved("L1", "t1").await;
+    w.fake.fail_next(
+        Method::PATCH,
+        1,
+        422,
+        airtable_error(
+            "INVALID_VALUE_FOR_COLUMN",
+            "Field \"Tags\" cannot accept the provided value",
+        ),
+    );
+
+    let report = w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(w.db.status(id).await, "failed");
+    assert_eq!(
+        w.fake.count("PATCH", 422),
+        1,
+        "no retry of a permanent error"
+    );
+    let (status, attempt, error) = w.item("L1", "t1").await;
+    assert_eq!((status.as_str(), attempt), ("failed", 1));
+    let error = error.unwrap();
+    assert!(
+        error.starts_with("validation: Airtable answered 422 INVALID_VALUE_FOR_COLUMN"),
+        "{error}"
+    );
+    assert!(
+        error.contains("cannot accept the provided value"),
+        "{error}"
+    );
+    assert_eq!(report.failure_reasons[0].reason, "validation");
+    assert_eq!(report.unsynced_lecture_count, 0);
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_refused_token_stops_the_run_and_fails_nothing(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    w.fake.add_tag("t1", "פילוסופיה");
+    w.fake.add_lecture("L1", "הרצאה");
+    let id = w.approved("L1", "t1").await;
+    // The token is revoked after the mapping was read: the write gets 401.
+    w.fake.fail_next(
+        Method::PATCH,
+        1,
+        401,
+        airtable_error("AUTHENTICATION_REQUIRED", "Authentication required"),
+    );
+
+    let report = w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    let aborted = report.aborted.expect("the run says why it stopped");
+    assert!(aborted.contains("AUTHENTICATION_REQUIRED"), "{aborted}");
+    assert_eq!(w.db.status(id).await, "approved");
+    assert_eq!(w.item("L1", "t1").await, ("queued".into(), 0, None));
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_sync_leases")
+            .await,
+        0
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn dry_run_writes_nothing_and_reports_the_payload(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let philosophy = w.fake.add_tag("t1", "פילוסופיה");
+    let art = w.fake.add_tag("t3", "אמנות");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    w.fake.set_cell("Lectures", &record, "Tags", json!([art]));
+    let id = w.approved("L1", "t1").await;
+    let mut settings = fast();
+    settings.dry_run = true;
+
+    let report = w
+        .syncer(settings)
+        .run_once(&Shutdown::never())
+        .await
+        .unwrap();
+
+    assert!(report.dry_run);
+    assert_eq!(w.fake.count("PATCH", 200), 0);
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([art]));
+    assert_eq!(
+        report.dry_run_payloads,
+        vec![json!({
+            "table": "Lectures",
+            "record": { "id": record, "fields": { "Tags": [art, philosophy] } },
+            "typecast": false,
+        })]
+    );
+    assert!(report.to_string().contains("would write"));
+    // Still waiting for a real run.
+    assert_eq!(w.db.status(id).await, "approved");
+    assert_eq!(w.item("L1", "t1").await.0, "queued");
+    let stored = RunReport::latest(&w.db.app).await.unwrap().unwrap();
+    assert!(stored.dry_run);
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn writes_carry_at_most_ten_records_and_long_queries_use_post(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tag = w.fake.add_tag("t1", "פילוסופיה");
+    // Long Hebrew external ids: ten of them in one GET URL pass 16,000
+    // characters once percent-encoded.
+    let mut records = Vec::new();
+    for n in 0..25 {
+        let id = format!("{n:02}-{}", "ה".repeat(252));
+        records.push(w.fake.add_lecture(&id, "ארוכה"));
+        w.approved(&id, "t1").await;
+    }
+
+    let report = w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(report.synced, 25, "{report}");
+    let sizes: Vec<usize> = w.patches().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![10, 10, 5]);
+    for record in &records {
+        assert_eq!(w.fake.cell("Lectures", record, "Tags"), json!([tag]));
+    }
+    let posted = w
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/listRecords"))
+        .count();
+    assert!(
+        posted >= 2,
+        "long lecture queries go through POST listRecords"
+    );
+    assert_eq!(w.fake.count("GET", 414), 0);
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn the_tags_table_is_read_across_pages(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    for n in 0..250 {
+        w.fake.add_tag(&format!("t{n}"), &format!("תגית {n}"));
+    }
+    let last = w.fake.add_tag("t-last", "אחרונה");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    w.approved("L1", "t-last").await;
+
+    w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    let tag_pages = w
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/Tags"))
+        .count();
+    assert_eq!(tag_pages, 3, "251 tags in pages of 100");
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([last]));
+    w.close().await;
+}
+
+/// `workers` processes' worth of syncers on one database and one base at
+/// Airtable's real limit.
+async fn concurrent_workers_send_each_record_once(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+    workers: usize,
+) {
+    let w = World::with_rate(pool, options, TagsFieldKind::Linked, RateLimit::default()).await;
+    let tags: Vec<String> = (1..=3)
+        .map(|n| w.fake.add_tag(&format!("t{n}"), &format!("תגית {n}")))
+        .collect();
+    let mut records = Vec::new();
+    for n in 0..40 {
+        let lecture = format!("L{n:03}");
+        records.push(w.fake.add_lecture(&lecture, "הרצאה"));
+        for tag in 1..=3 {
+            w.approved(&lecture, &format!("t{tag}")).await;
+        }
+    }
+    let mut settings = fast();
+    settings.requests_per_second = 5;
+    let mut runs = Vec::new();
+    for _ in 0..workers {
+        let syncer = w.syncer(settings.clone());
+        runs.push(tokio::spawn(async move {
+            syncer.run_once(&Shutdown::never()).await
+        }));
+    }
+    let mut synced = 0;
+    for run in runs {
+        synced += run.await.unwrap().unwrap().synced;
+    }
+
+    assert_eq!(synced, 120);
+    assert_eq!(w.fake.rate_limited(), 0, "the shared budget prevents 429s");
+    let mut written: Vec<String> = w.patches().into_iter().flatten().collect();
+    assert_eq!(written.len(), 40, "each record written exactly once");
+    written.sort();
+    written.dedup();
+    assert_eq!(written.len(), 40);
+    for record in &records {
+        assert_eq!(w.fake.cell("Lectures", record, "Tags"), json!(tags));
+    }
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM events WHERE action = 'sync_ok'")
+            .await,
+        120
+    );
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_sync_items WHERE status <> 'done'")
+            .await,
+        0
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn two_workers_share_the_queue_and_the_budget(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    concurrent_workers_send_each_record_once(pool, options, 2).await;
+}
+
+#[sqlx::test]
+async fn three_workers_share_the_queue_and_the_budget(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    concurrent_workers_send_each_record_once(pool, options, 3).await;
+}
+
+#[sqlx::test]
+async fn a_429_pauses_the_base_for_every_worker(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tag = w.fake.add_tag("t1", "פילוסופיה");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let id = w.approved("L1", "t1").await;
+    w.fake.fail_next(
+        Method::GET,
+        1,
+        429,
+        json!({ "errors": [{ "error": "RATE_LIMIT_REACHED", "message": "Rate limit exceeded. Please try again later" }] }),
+    );
+    let first = w.syncer(fast());
+    let second = w.syncer(fast());
+
+    // The first worker's first request is refused; its run stops.
+    assert!(first.run_once(&Shutdown::never()).await.is_err());
+    // Another worker waits out the pause before its first request.
+    let report = second.run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(w.db.status(id).await, "synced");
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
+    let log = w.fake.requests();
+    let gap = log[1].at.duration_since(log[0].at);
+    assert_eq!(log[0].status, 429);
+    assert!(gap >= Duration::from_millis(950), "paused only {gap:?}");
+    assert_eq!(report.rate_limited, 0);
+    let pauses =
+        w.db.count("SELECT pauses FROM airtable_request_budget")
+            .await;
+    assert_eq!(pauses, 1);
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_worker_killed_after_writing_leaves_an_exact_base(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tags: Vec<String> = (1..=2)
+        .map(|n| w.fake.add_tag(&format!("t{n}"), &format!("תגית {n}")))
+        .collect();
+    let human = w.fake.add_tag("t9", "ידני");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    w.fake.set_cell("Lectures", &record, "Tags", json!([human]));
+    let ids = [w.approved("L1", "t1").await, w.approved("L1", "t2").await];
+    let mut settings = fast();
+    settings.lease = Duration::from_secs(2);
+
+    // Airtable applies the write, but the worker dies before it hears back.
+    w.fake.set_response_delay(Duration::from_millis(300));
+    let doomed = w.syncer(settings.clone());
+    let run = tokio::spawn(async move { doomed.run_once(&Shutdown::never()).await });
+    for _ in 0..200 {
+        if !w.patches().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled());
+    w.fake.set_response_delay(Duration::ZERO);
+    assert_eq!(w.item("L1", "t1").await.0, "in_flight");
+
+    // While the lease lasts nobody else touches the lecture...
+    let rescuer = w.syncer(settings);
+    let early = rescuer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(early.synced, 0);
+    // ...then the items come back and are found already written.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let rescued = rescuer.run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!((rescued.synced, rescued.written), (2, 0));
+    assert_eq!(w.patches().len(), 1, "the write was not repeated");
+    assert_eq!(
+        w.fake.cell("Lectures", &record, "Tags"),
+        json!([human, tags[0], tags[1]])
+    );
+    for id in ids {
+        assert_eq!(w.db.status(id).await, "synced");
+        assert_eq!(w.db.actions(id).await, ["approve", "enqueue", "sync_ok"]);
+    }
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn shutdown_mid_batch_gives_the_work_back(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    w.fake.add_tag("t1", "פילוסופיה");
+    w.fake.add_lecture("L1", "הרצאה");
+    let id = w.approved("L1", "t1").await;
+    w.fake.set_latency(Duration::from_secs(2));
+    let syncer = w.syncer(fast());
+    let (stop, shutdown) = Shutdown::manual();
+    let worker = tokio::spawn(async move { syncer.run_until_shutdown(&shutdown).await });
+    for _ in 0..200 {
+        if w.item("L1", "t1").await.0 == "in_flight" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(w.item("L1", "t1").await.0, "in_flight");
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(1), worker)
+        .await
+        .expect("the worker stops promptly")
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(w.item("L1", "t1").await, ("queued".into(), 0, None));
+    assert_eq!(w.db.status(id).await, "approved");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_sync_leases")
+            .await,
+        0
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn an_idle_worker_wakes_on_a_new_approval(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tag = w.fake.add_tag("t1", "פילוסופיה");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    // An hour between polls: only the notification can wake it in time.
+    let syncer = w.syncer(fast());
+    let (stop, shutdown) = Shutdown::manual();
+    let worker = tokio::spawn(async move { syncer.run_until_shutdown(&shutdown).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let id = w.approved("L1", "t1").await;
+    for _ in 0..100 {
+        if w.db.status(id).await == "synced" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(w.db.status(id).await, "synced");
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
+    stop.send(true).unwrap();
+    worker.await.unwrap().unwrap();
+    w.close().await;
+}
