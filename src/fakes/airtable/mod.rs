@@ -396,7 +396,7 @@ impl Base {
         if let Some(fault) = self
             .faults
             .iter_mut()
-            .find(|f| &f.method == method && f.remaining > 0)
+            .find(|f| f.method == method && f.remaining > 0)
         {
             fault.remaining -= 1;
             let status =
