@@ -49,11 +49,25 @@ impl Claim {
     }
 }
 
-const DUE: &str = "((status = 'queued' AND next_attempt_at <= now())
-                  OR (status = 'in_flight' AND lease_expires_at < now()))";
+/// When an item (of table alias `t`) is due: queued and its time has come,
+/// or in flight under a lease that expired (its worker died).
+fn due(t: &str) -> String {
+    format!(
+        "(({t}.status = 'queued' AND {t}.next_attempt_at <= now())
+          OR ({t}.status = 'in_flight' AND {t}.lease_expires_at < now()))"
+    )
+}
 
 /// Leases up to `max_lectures` lectures with due items (oldest due first,
 /// skipping `skip`) and marks their due items in flight.
+///
+/// Competing workers must not queue up behind each other: each lecture is
+/// represented by its head item (its lowest-id due item), and heads are
+/// locked `FOR UPDATE SKIP LOCKED`, so a second worker claiming at the same
+/// moment passes over the first one's lectures and takes the next ones.
+/// The lease row is the lasting guard; a lecture whose lease another worker
+/// took in between is simply not in the claim, and the claim is retried
+/// when that left it empty.
 pub async fn claim(
     pool: &PgPool,
     worker: &str,
@@ -61,27 +75,62 @@ pub async fn claim(
     max_lectures: i64,
     skip: &[String],
 ) -> Result<Claim, sqlx::Error> {
+    for _ in 0..CLAIM_TRIES {
+        match try_claim(pool, worker, lease, max_lectures, skip).await {
+            Ok((candidates, claim)) if candidates == 0 || !claim.lectures.is_empty() => {
+                return Ok(claim)
+            }
+            Ok(_) => {}
+            // Two claims that met on one lecture from both ends: Postgres
+            // aborted one of them, which simply tries again.
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("40P01") => {
+                tracing::debug!("sync claim deadlocked with another worker's; retrying");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(Claim::default())
+}
+
+/// How often a claim that lost every lecture to other workers is retried.
+const CLAIM_TRIES: usize = 5;
+
+/// One claim transaction: how many lectures it tried for, and what it got.
+async fn try_claim(
+    pool: &PgPool,
+    worker: &str,
+    lease: Duration,
+    max_lectures: i64,
+    skip: &[String],
+) -> Result<(usize, Claim), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let candidates: Vec<String> = sqlx::query_scalar(&format!(
         "SELECT i.lecture_external_id FROM airtable_sync_items i
-         WHERE {DUE}
+         WHERE {}
            AND NOT (i.lecture_external_id = ANY($1))
+           AND NOT EXISTS (SELECT 1 FROM airtable_sync_items e
+                           WHERE e.lecture_external_id = i.lecture_external_id
+                             AND e.id < i.id
+                             AND {})
            AND NOT EXISTS (SELECT 1 FROM airtable_sync_leases l
                            WHERE l.lecture_external_id = i.lecture_external_id
                              AND l.lease_expires_at >= now())
-         GROUP BY i.lecture_external_id
-         ORDER BY min(i.next_attempt_at), i.lecture_external_id
-         LIMIT $2"
+         ORDER BY i.next_attempt_at, i.id
+         LIMIT $2
+         FOR UPDATE OF i SKIP LOCKED",
+        due("i"),
+        due("e")
     ))
     .bind(skip)
     .bind(max_lectures)
     .fetch_all(&mut *tx)
     .await?;
     if candidates.is_empty() {
-        return Ok(Claim::default());
+        return Ok((0, Claim::default()));
     }
-    // The primary key serializes competing claims: a second worker's insert
-    // waits for the first to commit, then finds a live lease and skips it.
+    // The primary key serializes what SKIP LOCKED could not: a worker that
+    // saw the same lecture through a newer head waits for the first to
+    // commit, then finds a live lease and leaves the lecture out.
     let lectures: Vec<String> = sqlx::query_scalar(
         "INSERT INTO airtable_sync_leases (lecture_external_id, leased_by, lease_expires_at)
          SELECT l, $2, now() + $3 * interval '1 second' FROM unnest($1::text[]) AS l
@@ -96,11 +145,12 @@ pub async fn claim(
     .fetch_all(&mut *tx)
     .await?;
     let items: Vec<ClaimedItem> = sqlx::query_as(&format!(
-        "UPDATE airtable_sync_items
+        "UPDATE airtable_sync_items i
          SET status = 'in_flight', leased_by = $2,
              lease_expires_at = now() + $3 * interval '1 second', updated_at = now()
-         WHERE lecture_external_id = ANY($1) AND {DUE}
-         RETURNING id, lecture_external_id, tag_id, attempt"
+         WHERE lecture_external_id = ANY($1) AND {}
+         RETURNING id, lecture_external_id, tag_id, attempt",
+        due("i")
     ))
     .bind(&lectures)
     .bind(worker)
@@ -108,7 +158,7 @@ pub async fn claim(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Claim { lectures, items })
+    Ok((candidates.len(), Claim { lectures, items }))
 }
 
 /// Extends this worker's leases; false when any was lost (expired and taken).

@@ -583,12 +583,16 @@ async fn concurrent_workers_send_each_record_once(
             syncer.run_once(&Shutdown::never()).await
         }));
     }
-    let mut synced = 0;
+    let mut per_worker = Vec::new();
     for run in runs {
-        synced += run.await.unwrap().unwrap().synced;
+        per_worker.push(run.await.unwrap().unwrap().synced);
     }
 
-    assert_eq!(synced, 120);
+    assert_eq!(per_worker.iter().sum::<u64>(), 120);
+    assert!(
+        per_worker.iter().all(|&synced| synced > 0),
+        "every worker took a share: {per_worker:?}"
+    );
     assert_eq!(w.fake.rate_limited(), 0, "the shared budget prevents 429s");
     let mut written: Vec<String> = w.patches().into_iter().flatten().collect();
     assert_eq!(written.len(), 40, "each record written exactly once");
