@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -165,12 +165,18 @@ impl AirtableClient {
     }
 
     /// Updates up to [`MAX_RECORDS_PER_WRITE`] records in one request.
+    ///
+    /// `not_after` bounds how late the request may leave: when waiting for
+    /// the shared budget (say, behind a 429 pause) takes past it, nothing is
+    /// sent and `Ok(None)` says so, so that a read-modify-write can read
+    /// again instead of writing what it read long ago.
     pub async fn update_records(
         &self,
         table: &str,
         updates: &[RecordUpdate],
         typecast: bool,
-    ) -> Result<Vec<Record>, AirtableError> {
+        not_after: Option<Instant>,
+    ) -> Result<Option<Vec<Record>>, AirtableError> {
         if updates.len() > MAX_RECORDS_PER_WRITE {
             return Err(AirtableError {
                 kind: super::ErrorKind::Permanent,
@@ -187,10 +193,14 @@ impl AirtableClient {
         if typecast {
             body["typecast"] = Value::Bool(true);
         }
+        self.acquire_slot().await?;
+        if not_after.is_some_and(|deadline| Instant::now() > deadline) {
+            return Ok(None);
+        }
         let written: WrittenRecords = self
-            .send_json(Method::PATCH, self.table_url(table, None), Some(body))
+            .send_now(Method::PATCH, self.table_url(table, None), Some(body))
             .await?;
-        Ok(written.records)
+        Ok(Some(written.records))
     }
 
     /// The base's tables and fields (needs the `schema.bases:read` scope).
@@ -228,9 +238,26 @@ impl AirtableClient {
         url: Url,
         body: Option<Value>,
     ) -> Result<T, AirtableError> {
-        self.budget.acquire().await.map_err(|err| {
-            AirtableError::unexpected(format!("request budget unavailable: {err}"))
-        })?;
+        self.acquire_slot().await?;
+        self.send_now(method, url, body).await
+    }
+
+    /// Waits for this process's turn in the base's shared request budget.
+    async fn acquire_slot(&self) -> Result<(), AirtableError> {
+        self.budget
+            .acquire()
+            .await
+            .map_err(|err| AirtableError::unexpected(format!("request budget unavailable: {err}")))
+    }
+
+    /// Sends one request (its budget slot already taken) and decodes a
+    /// JSON success body; a 429 pauses the base for every process.
+    async fn send_now<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Value>,
+    ) -> Result<T, AirtableError> {
         let mut request = self
             .http
             .request(method.clone(), url.clone())

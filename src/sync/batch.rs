@@ -4,7 +4,11 @@
 //! Read-modify-write, never destructive: the lectures' records are read
 //! right before the write, the new tags are added to what is there, nothing
 //! there is removed, and a record whose tags already include everything is
-//! not written at all.
+//! not written at all. A write leaves within [`MAX_READ_AGE`] of its read
+//! or not at all: a read that went stale waiting (behind a 429 pause, say)
+//! is made again.
+
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -32,8 +36,74 @@ struct PlannedWrite<'a> {
     items: Vec<&'a ClaimedItem>,
 }
 
+/// What one read of the batch's records leads to.
+#[derive(Default)]
+struct Plan<'a> {
+    /// Items settled without a write: already there, or unmappable.
+    settled: Vec<(ClaimedItem, ItemOutcome)>,
+    writes: Vec<PlannedWrite<'a>>,
+}
+
+/// How stale a read may be when its write leaves. Past it (the base was
+/// paused by a 429, or the budget queue was long) the records are read
+/// again, so a tag a person added meanwhile is not overwritten.
+const MAX_READ_AGE: Duration = Duration::from_secs(2);
+/// Reads of one batch before its items are retried later instead.
+const MAX_READS: usize = 3;
+
 pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResult {
     let mut result = BatchResult::default();
+    for _ in 0..MAX_READS {
+        if !syncer.keep_lease(claim).await {
+            result.lease_lost = true;
+            return result;
+        }
+        let read_at = Instant::now();
+        let records = match read_records(syncer, claim).await {
+            Ok(records) => records,
+            Err(err) => {
+                fail_all(&mut result, claim.items.iter(), &err);
+                return result;
+            }
+        };
+        let plan = plan(syncer, claim, tags, &records);
+        if plan.writes.is_empty() || syncer.settings.dry_run {
+            if syncer.settings.dry_run {
+                result.payloads = dry_run_payloads(syncer, &plan.writes);
+            }
+            result.outcomes.extend(plan.settled);
+            return result;
+        }
+        let written = write(syncer, claim, &plan.writes, read_at + MAX_READ_AGE).await;
+        match written {
+            Written::Stale => {
+                tracing::info!(lectures = ?claim.lectures, "read went stale waiting for the request budget; reading again");
+            }
+            Written::Done(outcomes) => {
+                result.outcomes.extend(plan.settled);
+                result.outcomes.extend(outcomes);
+                return result;
+            }
+            Written::LeaseLost => {
+                result.lease_lost = true;
+                return result;
+            }
+            Written::Aborted(err) => {
+                result.abort = Some(err);
+                return result;
+            }
+        }
+    }
+    let stale = AirtableError::unexpected(format!(
+        "could not write within {} s of reading the records, {MAX_READS} times",
+        MAX_READ_AGE.as_secs()
+    ));
+    fail_all(&mut result, claim.items.iter(), &stale);
+    result
+}
+
+/// The claimed lectures' records, with only the id and tags fields.
+async fn read_records(syncer: &Syncer, claim: &Claim) -> Result<Vec<Record>, AirtableError> {
     let settings = &syncer.airtable;
     let lectures: Vec<&str> = claim.lectures.iter().map(String::as_str).collect();
     let query = ListQuery {
@@ -43,24 +113,17 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
         ],
         formula: Some(formula::field_in(&settings.lectures_id_field, &lectures)),
     };
-
-    if !syncer.keep_lease(claim).await {
-        result.lease_lost = true;
-        return result;
-    }
-    let records = match syncer
+    syncer
         .client
         .list_records(&settings.lectures_table, &query)
         .await
-    {
-        Ok(records) => records,
-        Err(err) => {
-            fail_all(&mut result, claim.items.iter(), &err);
-            return result;
-        }
-    };
+}
 
-    let mut writes: Vec<PlannedWrite> = Vec::new();
+/// Decides, per lecture, what to write: the union of what is there and the
+/// approved tags, or nothing when they are all there already.
+fn plan<'a>(syncer: &Syncer, claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
+    let settings = &syncer.airtable;
+    let mut plan = Plan::default();
     for (lecture, items) in claim.by_lecture() {
         let matching: Vec<&Record> = records
             .iter()
@@ -74,7 +137,7 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
         let record = match matching.as_slice() {
             [record] => *record,
             [] => {
-                permanent(&mut result, items, &format!("lecture_missing: {lecture}"));
+                settle_all(&mut plan, items, &format!("lecture_missing: {lecture}"));
                 continue;
             }
             many => {
@@ -82,7 +145,7 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
                     "lecture_ambiguous: {lecture} is on {} Lectures records",
                     many.len()
                 );
-                permanent(&mut result, items, &reason);
+                settle_all(&mut plan, items, &reason);
                 continue;
             }
         };
@@ -97,23 +160,21 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
                     }
                     carried.push(item);
                 }
-                Err(reason) => result
-                    .outcomes
+                Err(reason) => plan
+                    .settled
                     .push((item.clone(), ItemOutcome::Permanent { reason })),
             }
         }
         if union.len() == current.len() {
             // Everything is already there: synced without a write.
             for item in carried {
-                result
-                    .outcomes
-                    .push((item.clone(), synced(&record.id, false)));
+                plan.settled.push((item.clone(), synced(&record.id, false)));
             }
             continue;
         }
         let mut fields = Map::new();
         fields.insert(settings.lectures_tags_field.clone(), json!(union));
-        writes.push(PlannedWrite {
+        plan.writes.push(PlannedWrite {
             update: RecordUpdate {
                 id: record.id.clone(),
                 fields,
@@ -121,19 +182,29 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
             items: carried,
         });
     }
-    if writes.is_empty() {
-        return result;
-    }
-    if syncer.settings.dry_run {
-        for write in &writes {
+    plan
+}
+
+fn dry_run_payloads(syncer: &Syncer, writes: &[PlannedWrite]) -> Vec<Value> {
+    let settings = &syncer.airtable;
+    writes
+        .iter()
+        .map(|write| {
             let payload = json!({ "table": settings.lectures_table, "record": write.update, "typecast": settings.typecast });
             tracing::info!(payload = %payload, "dry run: would write to Airtable");
-            result.payloads.push(payload);
-        }
-        return result;
-    }
-    write(syncer, claim, writes, &mut result).await;
-    result
+            payload
+        })
+        .collect()
+}
+
+/// How a batch's write went.
+enum Written {
+    Done(Vec<(ClaimedItem, ItemOutcome)>),
+    /// Not sent: the read is too old to write from.
+    Stale,
+    LeaseLost,
+    /// Credentials refused: the run stops, the items go back untouched.
+    Aborted(AirtableError),
 }
 
 /// Sends the writes in one request; when Airtable refuses a multi-record
@@ -142,65 +213,89 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
 async fn write(
     syncer: &Syncer,
     claim: &Claim,
-    writes: Vec<PlannedWrite<'_>>,
-    result: &mut BatchResult,
-) {
-    let settings = &syncer.airtable;
+    writes: &[PlannedWrite<'_>],
+    not_after: Instant,
+) -> Written {
     let updates: Vec<RecordUpdate> = writes.iter().map(|w| w.update.clone()).collect();
-    if !syncer.keep_lease(claim).await {
-        result.lease_lost = true;
-        return;
+    let err = match send(syncer, claim, &updates, not_after).await {
+        Sent::Ok => return Written::Done(all_synced(writes)),
+        Sent::Stale => return Written::Stale,
+        Sent::LeaseLost => return Written::LeaseLost,
+        Sent::Failed(err) if err.is_auth() => return Written::Aborted(err),
+        Sent::Failed(err) => err,
+    };
+    let mut outcomes = Vec::new();
+    if err.is_transient() || writes.len() == 1 {
+        outcomes.extend(failed(
+            writes.iter().flat_map(|w| w.items.iter().copied()),
+            &err,
+        ));
+        return Written::Done(outcomes);
     }
+    for write in writes {
+        // The other records' reads are no fresher; the deadline still holds.
+        match send(
+            syncer,
+            claim,
+            std::slice::from_ref(&write.update),
+            not_after,
+        )
+        .await
+        {
+            Sent::Ok => outcomes.extend(all_synced(std::slice::from_ref(write))),
+            Sent::Stale => return Written::Stale,
+            Sent::LeaseLost => return Written::LeaseLost,
+            Sent::Failed(err) if err.is_auth() => return Written::Aborted(err),
+            Sent::Failed(err) => outcomes.extend(failed(write.items.iter().copied(), &err)),
+        }
+    }
+    Written::Done(outcomes)
+}
+
+enum Sent {
+    Ok,
+    Stale,
+    LeaseLost,
+    Failed(AirtableError),
+}
+
+/// One PATCH, under a renewed lease and within the read's freshness.
+async fn send(
+    syncer: &Syncer,
+    claim: &Claim,
+    updates: &[RecordUpdate],
+    not_after: Instant,
+) -> Sent {
+    if !syncer.keep_lease(claim).await {
+        return Sent::LeaseLost;
+    }
+    let settings = &syncer.airtable;
     match syncer
         .client
-        .update_records(&settings.lectures_table, &updates, settings.typecast)
+        .update_records(
+            &settings.lectures_table,
+            updates,
+            settings.typecast,
+            Some(not_after),
+        )
         .await
     {
-        Ok(_) => {
-            for write in &writes {
-                for item in &write.items {
-                    result
-                        .outcomes
-                        .push(((*item).clone(), synced(&write.update.id, true)));
-                }
-            }
-        }
-        Err(err) if err.is_transient() || err.is_auth() || writes.len() == 1 => {
-            fail_all(
-                result,
-                writes.iter().flat_map(|w| w.items.iter().copied()),
-                &err,
-            );
-        }
-        Err(_) => {
-            for write in writes {
-                if !syncer.keep_lease(claim).await {
-                    result.lease_lost = true;
-                    return;
-                }
-                let single = [write.update.clone()];
-                match syncer
-                    .client
-                    .update_records(&settings.lectures_table, &single, settings.typecast)
-                    .await
-                {
-                    Ok(_) => {
-                        for item in &write.items {
-                            result
-                                .outcomes
-                                .push(((*item).clone(), synced(&write.update.id, true)));
-                        }
-                    }
-                    Err(err) => {
-                        fail_all(result, write.items.iter().copied(), &err);
-                        if result.abort.is_some() {
-                            return;
-                        }
-                    }
-                }
-            }
-        }
+        Ok(Some(_)) => Sent::Ok,
+        Ok(None) => Sent::Stale,
+        Err(err) => Sent::Failed(err),
     }
+}
+
+fn all_synced(writes: &[PlannedWrite]) -> Vec<(ClaimedItem, ItemOutcome)> {
+    writes
+        .iter()
+        .flat_map(|write| {
+            write
+                .items
+                .iter()
+                .map(|item| ((*item).clone(), synced(&write.update.id, true)))
+        })
+        .collect()
 }
 
 fn synced(record_id: &str, written: bool) -> ItemOutcome {
@@ -210,9 +305,9 @@ fn synced(record_id: &str, written: bool) -> ItemOutcome {
     }
 }
 
-fn permanent(result: &mut BatchResult, items: Vec<&ClaimedItem>, reason: &str) {
+fn settle_all(plan: &mut Plan, items: Vec<&ClaimedItem>, reason: &str) {
     for item in items {
-        result.outcomes.push((
+        plan.settled.push((
             item.clone(),
             ItemOutcome::Permanent {
                 reason: reason.to_owned(),
@@ -221,9 +316,31 @@ fn permanent(result: &mut BatchResult, items: Vec<&ClaimedItem>, reason: &str) {
     }
 }
 
-/// Every item gets the request's error. Credentials errors instead stop
-/// the run and leave the items queued: no tag is at fault, and they should
-/// flow as soon as an operator fixes the token.
+/// Every item gets the request's error, as a retry or a failure.
+fn failed<'a>(
+    items: impl Iterator<Item = &'a ClaimedItem>,
+    err: &AirtableError,
+) -> Vec<(ClaimedItem, ItemOutcome)> {
+    let reason = err.to_string();
+    items
+        .map(|item| {
+            let outcome = if err.is_transient() {
+                ItemOutcome::Transient {
+                    reason: reason.clone(),
+                }
+            } else {
+                ItemOutcome::Permanent {
+                    reason: reason.clone(),
+                }
+            };
+            (item.clone(), outcome)
+        })
+        .collect()
+}
+
+/// A whole batch failed before anything was written. Credentials errors
+/// instead stop the run and leave the items queued: no tag is at fault,
+/// and they should flow as soon as an operator fixes the token.
 fn fail_all<'a>(
     result: &mut BatchResult,
     items: impl Iterator<Item = &'a ClaimedItem>,
@@ -231,20 +348,8 @@ fn fail_all<'a>(
 ) {
     if err.is_auth() {
         result.abort = Some(err.clone());
-        return;
-    }
-    let reason = err.to_string();
-    for item in items {
-        let outcome = if err.is_transient() {
-            ItemOutcome::Transient {
-                reason: reason.clone(),
-            }
-        } else {
-            ItemOutcome::Permanent {
-                reason: reason.clone(),
-            }
-        };
-        result.outcomes.push((item.clone(), outcome));
+    } else {
+        result.outcomes.extend(failed(items, err));
     }
 }
 

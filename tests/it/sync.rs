@@ -777,3 +777,50 @@ async fn an_idle_worker_wakes_on_a_new_approval(pool: PgPoolOptions, options: Pg
     worker.await.unwrap().unwrap();
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_read_gone_stale_behind_a_pause_is_made_again_before_writing(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tag = w.fake.add_tag("t1", "פילוסופיה");
+    let human = w.fake.add_tag("t9", "ידני");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let id = w.approved("L1", "t1").await;
+    w.fake.set_response_delay(Duration::from_millis(300));
+    let syncer = w.syncer(fast());
+    let run = tokio::spawn(async move { syncer.run_once(&Shutdown::never()).await });
+    let lecture_reads = |w: &World| {
+        w.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/Lectures"))
+            .count()
+    };
+    for _ in 0..300 {
+        if lecture_reads(&w) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // While the read travels back: another worker's 429 pauses the base
+    // for longer than a read may wait, and a person links a tag by hand.
+    sqlx::query("UPDATE airtable_request_budget SET paused_until = now() + interval '2.5 seconds'")
+        .execute(&w.db.admin)
+        .await
+        .unwrap();
+    w.fake.set_cell("Lectures", &record, "Tags", json!([human]));
+    let report = run.await.unwrap().unwrap();
+
+    assert_eq!(report.synced, 1);
+    assert_eq!(lecture_reads(&w), 2, "the record was read again");
+    assert_eq!(w.patches().len(), 1);
+    assert_eq!(
+        w.fake.cell("Lectures", &record, "Tags"),
+        json!([human, tag])
+    );
+    assert_eq!(w.db.status(id).await, "synced");
+    w.close().await;
+}
