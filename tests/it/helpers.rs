@@ -42,6 +42,18 @@ impl TestDb {
         }
     }
 
+    /// A `DATABASE_URL` for this database as the run-time role, for
+    /// running the binary against it.
+    pub fn app_url(&self) -> String {
+        let options = &self.app_options;
+        format!(
+            "postgres://{APP_ROLE}:{APP_PASSWORD}@{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("postgres")
+        )
+    }
+
     /// Closes both pools so `#[sqlx::test]` can drop the database.
     pub async fn close(self) {
         self.app.close().await;

@@ -824,3 +824,55 @@ async fn a_read_gone_stale_behind_a_pause_is_made_again_before_writing(
     assert_eq!(w.db.status(id).await, "synced");
     w.close().await;
 }
+
+#[sqlx::test]
+async fn tagbot_sync_and_report_from_the_command_line(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    w.fake.add_tag("t1", "פילוסופיה");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let synced = w.approved("L1", "t1").await;
+    let missing = w.approved("L1", "t9").await;
+    let env = [
+        ("DATABASE_URL", w.db.app_url()),
+        ("AIRTABLE_TOKEN", crate::sync_world::TOKEN.to_owned()),
+        ("AIRTABLE_BASE_ID", crate::sync_world::BASE_ID.to_owned()),
+        ("AIRTABLE_API_URL", w.fake.url.clone()),
+    ];
+    let run = |args: &'static [&'static str]| {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
+                .args(args)
+                .current_dir(std::env::temp_dir())
+                .envs(env)
+                .output()
+                .unwrap()
+        })
+    };
+
+    let sync = run(&["sync", "--once"]).await.unwrap();
+    let printed = String::from_utf8_lossy(&sync.stdout).into_owned();
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    assert!(printed.contains("synced: 1 (1 written"), "{printed}");
+    assert!(
+        printed.contains("failure reasons: tag_missing ×1"),
+        "{printed}"
+    );
+    assert_eq!(w.db.status(synced).await, "synced");
+    assert_eq!(w.db.status(missing).await, "failed");
+    assert_eq!(w.patches(), vec![vec![record]]);
+
+    let report = run(&["report"]).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&report.stdout), printed);
+    let json = run(&["report", "--json"]).await.unwrap();
+    let parsed: RunReport = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!((parsed.synced, parsed.failed), (1, 1));
+    w.close().await;
+}
