@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{AirtableSettings, ConfigError, DatabaseSettings, Env, SyncSettings};
+use crate::config::{
+    AirtableSettings, ConfigError, DatabaseSettings, Env, ReviewSettings, SlackSettings,
+    SyncSettings,
+};
 use crate::db::{self, DbError};
 use crate::intake::{self, ImportError};
 use crate::shutdown::Shutdown;
@@ -66,6 +69,13 @@ pub enum CliError {
     Import(#[from] ImportError),
     #[error(transparent)]
     Sync(#[from] SyncError),
+    #[error(transparent)]
+    Slack(#[from] crate::slack::app::SlackError),
+    #[error("cannot listen on {address} (TAGBOT_LISTEN): {source}")]
+    Listen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the sync run stopped early: {0}")]
     RunAborted(String),
     #[error("`tagbot {command}` is not built yet: it comes with the issue \"{issue}\"")]
@@ -92,7 +102,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
             println!("{}", result?);
             Ok(())
         }
-        Command::Serve => not_built("serve", SLACK_ISSUE),
+        Command::Serve => serve(env).await,
         Command::Worker => sync(env, false, false).await,
         Command::Sync { once, dry_run } => sync(env, once, dry_run).await,
         Command::Report { json } => {
@@ -144,7 +154,28 @@ async fn sync(env: &Env, once: bool, dry_run: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-const SLACK_ISSUE: &str = "The Slack app";
+/// `serve`: the Slack app, the poster and the sync worker, until SIGTERM.
+async fn serve(env: &Env) -> Result<(), CliError> {
+    let database = DatabaseSettings::from_env(env)?;
+    let slack = SlackSettings::from_env(env)?;
+    let review = ReviewSettings::from_env(env)?;
+    let airtable = AirtableSettings::from_env(env)?;
+    let sync_settings = SyncSettings::from_env(env)?;
+    let listener = tokio::net::TcpListener::bind(slack.listen)
+        .await
+        .map_err(|source| CliError::Listen {
+            address: slack.listen,
+            source,
+        })?;
+    let pool = db::connect_runtime(&database).await?;
+    let app = crate::slack::app::SlackApp::new(pool.clone(), review, slack)
+        .map_err(crate::slack::app::SlackError::from)?;
+    let syncer = Syncer::new(pool.clone(), airtable, sync_settings)?;
+    let result = crate::slack::serve::run(app, Some(syncer), listener, Shutdown::on_signal()).await;
+    pool.close().await;
+    Ok(result?)
+}
+
 const OPERATOR_ISSUE: &str = "demo, doctor, health, metrics, README";
 
 fn not_built(command: &'static str, issue: &'static str) -> Result<(), CliError> {

@@ -12,5 +12,6 @@ pub mod fakes;
 pub mod intake;
 pub mod review;
 pub mod shutdown;
+pub mod slack;
 pub mod sync;
 pub mod telemetry;

@@ -14,8 +14,10 @@ use sqlx::postgres::PgConnectOptions;
 use crate::domain::Score;
 
 mod airtable;
+mod slack;
 
 pub use airtable::{AirtableSettings, SyncSettings, TagsFieldType};
+pub use slack::SlackSettings;
 
 /// The approval threshold when `TAGBOT_APPROVE_THRESHOLD` is not set.
 pub const DEFAULT_APPROVE_THRESHOLD: Score = Score::constant(0.88);

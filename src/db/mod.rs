@@ -105,7 +105,7 @@ pub async fn pending_migrations(pool: &PgPool) -> Result<usize, DbError> {
         .count())
 }
 
-async fn ensure_schema_current(pool: &PgPool) -> Result<(), DbError> {
+pub async fn ensure_schema_current(pool: &PgPool) -> Result<(), DbError> {
     match pending_migrations(pool).await? {
         0 => Ok(()),
         pending => Err(DbError::SchemaBehind { pending }),

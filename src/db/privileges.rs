@@ -31,6 +31,14 @@ const REQUIRED: &[(&str, &str)] = &[
     ("airtable_request_budget", "UPDATE"),
     ("sync_runs", "SELECT"),
     ("sync_runs", "INSERT"),
+    ("slack_review_messages", "SELECT"),
+    ("slack_review_messages", "INSERT"),
+    ("slack_review_messages", "UPDATE"),
+    ("slack_review_messages", "DELETE"),
+    ("slack_channel_posts", "SELECT"),
+    ("slack_channel_posts", "INSERT"),
+    ("slack_channel_posts", "UPDATE"),
+    ("slack_channel_posts", "DELETE"),
 ];
 
 /// Privileges the run-time role must not have.
@@ -62,6 +70,8 @@ const MUST_NOT_OWN: &[&str] = &[
     "airtable_sync_leases",
     "airtable_request_budget",
     "sync_runs",
+    "slack_review_messages",
+    "slack_channel_posts",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn unbuilt_commands_say_so_and_fail() {
     for (command, issue) in [
-        ("serve", "The Slack app"),
+        
         ("doctor", "demo, doctor"),
         ("demo", "demo, doctor"),
     ] {

@@ -1,0 +1,222 @@
+//! The Slack section: credentials, channels, who may decide, where the
+//! HTTP endpoints listen, and when the daily digest goes out.
+
+use std::net::SocketAddr;
+
+use chrono::NaiveTime;
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{ConfigError, Env};
+
+/// What tagbot needs to be a Slack app.
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    pub bot_token: SecretString,
+    pub signing_secret: SecretString,
+    /// Set: Socket Mode instead of HTTP endpoints.
+    pub app_token: Option<SecretString>,
+    pub api_url: Url,
+    pub review_channel: String,
+    pub report_channel: String,
+    /// Users (`U…`/`W…`) and user groups (`S…`) allowed to decide; empty:
+    /// anyone who can see the review message.
+    pub reviewers: Vec<String>,
+    pub listen: SocketAddr,
+    /// When the daily digest is posted (UTC).
+    pub digest_at: NaiveTime,
+}
+
+const BOT_TOKEN_EXPECTS: &str =
+    "a bot token starting with xoxb- (OAuth & Permissions page), without quotes or \"Bearer\"";
+const APP_TOKEN_EXPECTS: &str =
+    "an app-level token starting with xapp- with the connections:write scope (Basic Information page)";
+const SIGNING_SECRET_EXPECTS: &str =
+    "the app's signing secret (Basic Information page): letters and digits, no spaces";
+const CHANNEL_EXPECTS: &str =
+    "a channel id like C0123456789 (channel details, bottom of the About tab), not a #name";
+const REVIEWERS_EXPECTS: &str =
+    "comma-separated user ids (U…, W…) and user-group ids (S…), like U012ABC,S03XYZ";
+const DIGEST_EXPECTS: &str = "a UTC time of day as HH:MM, like 09:00";
+
+impl SlackSettings {
+    pub fn from_env(env: &Env) -> Result<SlackSettings, ConfigError> {
+        let bot_token = token(env, "SLACK_BOT_TOKEN", "xoxb-", BOT_TOKEN_EXPECTS)?;
+        let signing_secret = env.required_secret("SLACK_SIGNING_SECRET", SIGNING_SECRET_EXPECTS)?;
+        if !is_plain(signing_secret.expose_secret(), 16) {
+            return Err(ConfigError::Invalid {
+                var: "SLACK_SIGNING_SECRET",
+                expects: SIGNING_SECRET_EXPECTS,
+                got: None,
+            });
+        }
+        let app_token = match env.get("SLACK_APP_TOKEN") {
+            None => None,
+            Some(_) => Some(token(env, "SLACK_APP_TOKEN", "xapp-", APP_TOKEN_EXPECTS)?),
+        };
+        let listen_raw = env.get("TAGBOT_LISTEN").unwrap_or("0.0.0.0:3000");
+        let listen = listen_raw.parse().map_err(|_| ConfigError::Invalid {
+            var: "TAGBOT_LISTEN",
+            expects: "an address and port like 0.0.0.0:3000",
+            got: Some(listen_raw.to_owned()),
+        })?;
+        let digest_raw = env.get("TAGBOT_DIGEST_TIME").unwrap_or("09:00");
+        let digest_at =
+            NaiveTime::parse_from_str(digest_raw, "%H:%M").map_err(|_| ConfigError::Invalid {
+                var: "TAGBOT_DIGEST_TIME",
+                expects: DIGEST_EXPECTS,
+                got: Some(digest_raw.to_owned()),
+            })?;
+        Ok(SlackSettings {
+            bot_token,
+            signing_secret,
+            app_token,
+            api_url: env.url_or("SLACK_API_URL", "https://slack.com/api")?,
+            review_channel: channel(env, "SLACK_REVIEW_CHANNEL")?,
+            report_channel: channel(env, "SLACK_REPORT_CHANNEL")?,
+            reviewers: reviewers(env)?,
+            listen,
+            digest_at,
+        })
+    }
+
+    /// The Web API base without a trailing slash, as slack-morphism joins
+    /// `{base}/{method}`.
+    pub fn api_base(&self) -> String {
+        self.api_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+fn token(
+    env: &Env,
+    var: &'static str,
+    prefix: &str,
+    expects: &'static str,
+) -> Result<SecretString, ConfigError> {
+    let value = env.required_secret(var, expects)?;
+    let raw = value.expose_secret();
+    let well_formed = raw.starts_with(prefix)
+        && raw.len() > prefix.len() + 8
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if well_formed {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            var,
+            expects,
+            got: None,
+        })
+    }
+}
+
+fn is_plain(value: &str, min_len: usize) -> bool {
+    value.len() >= min_len && value.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn channel(env: &Env, var: &'static str) -> Result<String, ConfigError> {
+    let raw = env.get(var).ok_or(ConfigError::Missing {
+        var,
+        expects: CHANNEL_EXPECTS,
+    })?;
+    if is_slack_id(raw, &['C', 'G']) {
+        Ok(raw.to_owned())
+    } else {
+        Err(ConfigError::Invalid {
+            var,
+            expects: CHANNEL_EXPECTS,
+            got: Some(raw.to_owned()),
+        })
+    }
+}
+
+fn reviewers(env: &Env) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env.get("SLACK_REVIEWERS") else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() || !ids.iter().all(|id| is_slack_id(id, &['U', 'W', 'S'])) {
+        return Err(ConfigError::Invalid {
+            var: "SLACK_REVIEWERS",
+            expects: REVIEWERS_EXPECTS,
+            got: Some(raw.to_owned()),
+        });
+    }
+    Ok(ids)
+}
+
+/// Slack ids are an upper-case letter and upper-case letters and digits.
+fn is_slack_id(id: &str, first: &[char]) -> bool {
+    id.len() >= 7
+        && id.chars().next().is_some_and(|c| first.contains(&c))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOT: &str = "xoxb-1234567890-abcdefABCDEF";
+    const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+    fn env(extra: &[(&str, &str)]) -> Env {
+        let mut pairs = vec![
+            ("SLACK_BOT_TOKEN", BOT),
+            ("SLACK_SIGNING_SECRET", SECRET),
+            ("SLACK_REVIEW_CHANNEL", "C0REVIEW01"),
+            ("SLACK_REPORT_CHANNEL", "C0REPORT01"),
+        ];
+        pairs.extend_from_slice(extra);
+        Env::from_pairs(pairs)
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let settings = SlackSettings::from_env(&env(&[])).unwrap();
+        assert_eq!(settings.api_base(), "https://slack.com/api");
+        assert_eq!(settings.listen.to_string(), "0.0.0.0:3000");
+        assert!(settings.app_token.is_none());
+        assert!(settings.reviewers.is_empty());
+        assert_eq!(settings.digest_at, NaiveTime::from_hms_opt(9, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn a_token_pasted_wrong_is_named_but_not_shown() {
+        for pasted in [format!("Bearer {BOT}"), format!("\"{BOT}\""), "xoxp-123456789012".into()] {
+            let err = SlackSettings::from_env(&env(&[("SLACK_BOT_TOKEN", pasted.as_str())]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("SLACK_BOT_TOKEN is malformed"), "{err}");
+            assert!(!err.contains("abcdef"), "{err}");
+        }
+        let err = SlackSettings::from_env(&env(&[("SLACK_APP_TOKEN", BOT)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("xapp-"), "{err}");
+    }
+
+    #[test]
+    fn a_channel_name_instead_of_an_id_is_explained() {
+        let err = SlackSettings::from_env(&env(&[("SLACK_REVIEW_CHANNEL", "#tag-review")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!("SLACK_REVIEW_CHANNEL is \"#tag-review\": expected {CHANNEL_EXPECTS}")
+        );
+    }
+
+    #[test]
+    fn reviewers_are_users_and_groups() {
+        let settings =
+            SlackSettings::from_env(&env(&[("SLACK_REVIEWERS", "U012ABCDE, S03XYZ123")])).unwrap();
+        assert_eq!(settings.reviewers, ["U012ABCDE", "S03XYZ123"]);
+        assert!(SlackSettings::from_env(&env(&[("SLACK_REVIEWERS", "@dana")])).is_err());
+    }
+}

@@ -1,0 +1,390 @@
+//! The Slack Web API as tagbot uses it, through slack-morphism's client:
+//! its rate controller paces each method by its tier, paces
+//! `chat.postMessage` to one message per second per channel, and honours a
+//! 429's `Retry-After` before retrying. Messages and views are sent as the
+//! Block Kit JSON that [`super::render`] builds.
+//!
+//! Display names and user-group members are cached for a few minutes:
+//! every click needs them and Slack rate-limits `users.info`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use tokio::sync::Mutex;
+
+use crate::config::SlackSettings;
+
+
+/// How long a display name or a group's members are reused.
+const DIRECTORY_TTL: Duration = Duration::from_secs(300);
+/// Retries after a 429 before the call fails.
+const MAX_RETRIES: usize = 5;
+
+/// A Web API call that did not succeed, in words for the log.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SlackApiError {
+    /// Slack answered `ok: false` with this error code.
+    #[error("Slack refused {method}: {code}{hint}", hint = hint(code))]
+    Refused { method: &'static str, code: String },
+    #[error("Slack rate-limited {method} past {MAX_RETRIES} retries")]
+    RateLimited { method: &'static str },
+    #[error("could not reach Slack for {method}: {message}")]
+    Transport { method: &'static str, message: String },
+}
+
+impl SlackApiError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            SlackApiError::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// What an operator should do about an error code.
+fn hint(code: &str) -> &'static str {
+    match code {
+        "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => {
+            " (check SLACK_BOT_TOKEN: it is wrong or revoked)"
+        }
+        "not_in_channel" => " (invite the bot to the channel: /invite @tagbot)",
+        "channel_not_found" => " (check the channel id, and that the bot can see it)",
+        "missing_scope" => " (add the scope in the app's OAuth & Permissions page and reinstall)",
+        _ => "",
+    }
+}
+
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<SlackHyperClient>,
+    token: SecretString,
+    directory: Arc<Mutex<Directory>>,
+}
+
+impl std::fmt::Debug for SlackApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SlackApi { token: [redacted] }")
+    }
+}
+
+#[derive(Default)]
+struct Directory {
+    names: HashMap<String, (Option<String>, Instant)>,
+    groups: HashMap<String, (Vec<String>, Instant)>,
+}
+
+#[derive(Serialize)]
+struct PostMessage<'a> {
+    channel: &'a str,
+    text: &'a str,
+    blocks: &'a [Value],
+    unfurl_links: bool,
+}
+
+#[derive(Serialize)]
+struct UpdateMessage<'a> {
+    channel: &'a str,
+    ts: &'a str,
+    text: &'a str,
+    blocks: &'a [Value],
+}
+
+#[derive(Serialize)]
+struct PostEphemeral<'a> {
+    channel: &'a str,
+    user: &'a str,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct OpenView<'a> {
+    trigger_id: &'a str,
+    view: &'a Value,
+}
+
+#[derive(Deserialize)]
+struct Posted {
+    ts: String,
+}
+
+#[derive(Deserialize)]
+struct Ignored {}
+
+/// `auth.test`: who the token belongs to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Identity {
+    pub user_id: String,
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub bot_id: Option<String>,
+}
+
+impl SlackApi {
+    pub fn new(settings: &SlackSettings) -> Result<SlackApi, SlackApiError> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|err| SlackApiError::Transport {
+                method: "setup",
+                message: format!("no TLS root certificates: {err}"),
+            })?
+            // http:// is for the local stand-ins the tests and demo use.
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let rate_control = SlackApiRateControlConfig::new().with_max_retries(MAX_RETRIES);
+        let connector = SlackClientHyperConnector::from(https)
+            .with_slack_api_url(&settings.api_base())
+            .with_rate_control(rate_control);
+        Ok(SlackApi {
+            client: Arc::new(SlackClient::new(connector)),
+            token: settings.bot_token.clone(),
+            directory: Arc::new(Mutex::new(Directory::default())),
+        })
+    }
+
+    /// The underlying client, for Socket Mode's listener.
+    pub fn socket_client(&self) -> Arc<SlackHyperClient> {
+        Arc::clone(&self.client)
+    }
+
+    fn api_token(&self) -> SlackApiToken {
+        SlackApiToken::new(SlackApiTokenValue::new(
+            self.token.expose_secret().to_owned(),
+        ))
+    }
+
+    async fn post<RQ: Serialize + Send + Sync, RS: for<'de> Deserialize<'de> + Send>(
+        &self,
+        method: &'static str,
+        request: &RQ,
+        rate: &SlackApiMethodRateControlConfig,
+    ) -> Result<RS, SlackApiError> {
+        let token = self.api_token();
+        let session = self.client.open_session(&token);
+        session
+            .http_session_api
+            .http_post(method, request, Some(rate))
+            .await
+            .map_err(|err| classify(method, err))
+    }
+
+    async fn get<RS: for<'de> Deserialize<'de> + Send>(
+        &self,
+        method: &'static str,
+        params: &[(&str, Option<&String>)],
+        rate: &SlackApiMethodRateControlConfig,
+    ) -> Result<RS, SlackApiError> {
+        let token = self.api_token();
+        let session = self.client.open_session(&token);
+        session
+            .http_session_api
+            .http_get(method, &params.to_vec(), Some(rate))
+            .await
+            .map_err(|err| classify(method, err))
+    }
+
+    /// Posts a message and returns its `ts`.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &[Value],
+    ) -> Result<String, SlackApiError> {
+        let request = PostMessage {
+            channel,
+            text,
+            blocks,
+            unfurl_links: false,
+        };
+        let posted: Posted = self
+            .post("chat.postMessage", &request, &per_channel(channel))
+            .await?;
+        Ok(posted.ts)
+    }
+
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &[Value],
+    ) -> Result<(), SlackApiError> {
+        let request = UpdateMessage {
+            channel,
+            ts,
+            text,
+            blocks,
+        };
+        let _: Ignored = self
+            .post("chat.update", &request, &SLACK_TIER3_METHOD_CONFIG)
+            .await?;
+        Ok(())
+    }
+
+    /// A message only `user` sees.
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+    ) -> Result<(), SlackApiError> {
+        let request = PostEphemeral {
+            channel,
+            user,
+            text,
+        };
+        let _: Ignored = self
+            .post("chat.postEphemeral", &request, &SLACK_TIER4_METHOD_CONFIG)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackApiError> {
+        let request = OpenView { trigger_id, view };
+        let _: Ignored = self
+            .post("views.open", &request, &SLACK_TIER4_METHOD_CONFIG)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn auth_test(&self) -> Result<Identity, SlackApiError> {
+        self.post("auth.test", &serde_json::json!({}), &SLACK_TIER4_METHOD_CONFIG)
+            .await
+    }
+
+    /// Whether the bot is a member of `channel`.
+    pub async fn bot_in_channel(&self, channel: &str) -> Result<bool, SlackApiError> {
+        #[derive(Deserialize)]
+        struct Info {
+            channel: ChannelInfo,
+        }
+        #[derive(Deserialize)]
+        struct ChannelInfo {
+            #[serde(default)]
+            is_member: bool,
+        }
+        let channel = channel.to_owned();
+        let info: Info = self
+            .get(
+                "conversations.info",
+                &[("channel", Some(&channel))],
+                &SLACK_TIER3_METHOD_CONFIG,
+            )
+            .await?;
+        Ok(info.channel.is_member)
+    }
+
+    /// A user's display name (else real name), cached; None when Slack
+    /// does not know the user or cannot be asked.
+    pub async fn display_name(&self, user: &str) -> Option<String> {
+        if let Some((name, at)) = self.directory.lock().await.names.get(user) {
+            if at.elapsed() < DIRECTORY_TTL {
+                return name.clone();
+            }
+        }
+        let name = match self.fetch_display_name(user).await {
+            Ok(name) => name,
+            Err(err) => {
+                tracing::warn!(user, error = %err, "could not look up a Slack user's name");
+                None
+            }
+        };
+        self.directory
+            .lock()
+            .await
+            .names
+            .insert(user.to_owned(), (name.clone(), Instant::now()));
+        name
+    }
+
+    async fn fetch_display_name(&self, user: &str) -> Result<Option<String>, SlackApiError> {
+        #[derive(Deserialize)]
+        struct Info {
+            user: UserInfo,
+        }
+        #[derive(Deserialize)]
+        struct UserInfo {
+            #[serde(default)]
+            real_name: Option<String>,
+            #[serde(default)]
+            profile: Option<Profile>,
+        }
+        #[derive(Deserialize)]
+        struct Profile {
+            #[serde(default)]
+            display_name: Option<String>,
+            #[serde(default)]
+            real_name: Option<String>,
+        }
+        let user = user.to_owned();
+        let info: Info = self
+            .get("users.info", &[("user", Some(&user))], &SLACK_TIER4_METHOD_CONFIG)
+            .await?;
+        let profile = info.user.profile;
+        let name = [
+            profile.as_ref().and_then(|p| p.display_name.clone()),
+            profile.and_then(|p| p.real_name),
+            info.user.real_name,
+        ]
+        .into_iter()
+        .flatten()
+        .find(|name| !name.trim().is_empty());
+        Ok(name)
+    }
+
+    /// The members of a user group, cached.
+    pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackApiError> {
+        if let Some((members, at)) = self.directory.lock().await.groups.get(group) {
+            if at.elapsed() < DIRECTORY_TTL {
+                return Ok(members.clone());
+            }
+        }
+        #[derive(Deserialize)]
+        struct Members {
+            users: Vec<String>,
+        }
+        let group_id = group.to_owned();
+        let members: Members = self
+            .get(
+                "usergroups.users.list",
+                &[("usergroup", Some(&group_id))],
+                &SLACK_TIER2_METHOD_CONFIG,
+            )
+            .await?;
+        self.directory
+            .lock()
+            .await
+            .groups
+            .insert(group.to_owned(), (members.users.clone(), Instant::now()));
+        Ok(members.users)
+    }
+}
+
+/// `chat.postMessage` allows about one message per second per channel.
+fn per_channel(channel: &str) -> SlackApiMethodRateControlConfig {
+    SlackApiMethodRateControlConfig::new().with_special_rate_limit(SlackApiRateControlSpecialLimit::new(
+            SlackApiRateControlSpecialLimitKey(format!("chat.postMessage:{channel}")),
+            SlackApiRateControlLimit::new(1, Duration::from_secs(1)),
+        ))
+}
+
+fn classify(method: &'static str, err: SlackClientError) -> SlackApiError {
+    match err {
+        SlackClientError::ApiError(api) => SlackApiError::Refused {
+            method,
+            code: api.code,
+        },
+        SlackClientError::RateLimitError(_) => SlackApiError::RateLimited { method },
+        other => SlackApiError::Transport {
+            method,
+            message: other.to_string(),
+        },
+    }
+}

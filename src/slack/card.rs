@@ -1,0 +1,76 @@
+//! What a review message shows, as plain data: one lecture and its
+//! suggestions, read from the database in one round trip. Rendering
+//! ([`super::render`]) turns a card into Block Kit; interactions refer back
+//! to it through the action ids below.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::SuggestionStatus;
+
+/// One lecture's review message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LectureCard {
+    pub lecture_id: String,
+    pub title: String,
+    /// Best score first (ties: oldest first).
+    pub suggestions: Vec<SuggestionCard>,
+    /// "Approve all ≥ threshold" takes pending scores at or above this.
+    pub approve_threshold: f64,
+}
+
+/// One suggestion on a card.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuggestionCard {
+    pub id: i64,
+    pub tag_id: String,
+    /// The tag's display name (Hebrew, right-to-left).
+    pub tag_name: String,
+    pub score: f64,
+    pub rationale: String,
+    /// The model that suggested it.
+    pub model: String,
+    pub created_at: DateTime<Utc>,
+    pub status: SuggestionStatus,
+    /// Who made the last decision (display name, else `slack:U…`/`worker`/`cli:…`), and when.
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Why the sync failed, for failed suggestions.
+    pub last_error: Option<String>,
+}
+
+/// One audit event, for the details modal's history.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct HistoryLine {
+    pub suggestion_id: i64,
+    /// `approve`, `reject`, `enqueue`, `sync_ok`, `sync_fail`, `retry`.
+    pub action: String,
+    /// Display name when known, else the actor (`slack:U…`, `worker`, `cli:…`).
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    /// The error of a `sync_fail`.
+    pub error: Option<String>,
+}
+
+/// Action ids of the review message's interactive elements. The
+/// interaction handler dispatches on these; values carry the ids.
+pub mod actions {
+    /// Button; value: the suggestion id.
+    pub const APPROVE: &str = "tagbot_approve";
+    /// Button; value: the suggestion id.
+    pub const REJECT: &str = "tagbot_reject";
+    /// Overflow menu (compact layout); option values `approve:<id>` / `reject:<id>`.
+    pub const DECIDE_MENU: &str = "tagbot_decide";
+    /// Multi static select of pending suggestions; option values: suggestion ids.
+    pub const SELECT: &str = "tagbot_select";
+    /// Button; value: the lecture id. Approves what is selected in [`SELECT`].
+    pub const APPROVE_SELECTED: &str = "tagbot_approve_selected";
+    /// Button; value: the lecture id.
+    pub const APPROVE_TOP: &str = "tagbot_approve_top";
+    /// Button; value: the lecture id. Opens the details modal.
+    pub const DETAILS: &str = "tagbot_details";
+    /// Button; value: the lecture id.
+    pub const RETRY_FAILED: &str = "tagbot_retry_failed";
+    /// The block id of the block holding [`SELECT`], so its state can be
+    /// found in a `block_actions` payload's `state.values`.
+    pub const SELECT_BLOCK: &str = "tagbot_select_block";
+}

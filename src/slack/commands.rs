@@ -1,0 +1,188 @@
+//! `/tags`: `retry <lecture>`, `pending`, `show <lecture>`, `report`,
+//! `help`. Every answer is ephemeral (only the caller sees it); unknown
+//! subcommands and bad arguments get the help text. Decisions made here
+//! obey `SLACK_REVIEWERS` like clicks do.
+
+use serde_json::{json, Value};
+
+use super::app::SlackApp;
+use super::payload::SlashCommand;
+use super::{render, store};
+use crate::domain::LectureId;
+use crate::review::ReviewError;
+use crate::sync::RunReport;
+
+/// Lectures listed by `/tags pending`.
+const PENDING_LISTED: i64 = 20;
+
+pub const HELP: &str = "*tagbot* — review model-suggested tags before they reach Airtable.\n\
+• `/tags pending` — lectures waiting for review, oldest first\n\
+• `/tags show <lecture>` — a lecture's suggestions and their status\n\
+• `/tags retry <lecture>` — send the lecture's failed tags to Airtable again\n\
+• `/tags report` — the last sync run's report\n\
+• `/tags help` — this text";
+
+/// The command's answer, as the JSON body of the HTTP response.
+pub async fn respond(app: &SlackApp, command: &SlashCommand) -> Value {
+    let text = match answer(app, command).await {
+        Ok(text) => text,
+        Err(err) => {
+            tracing::error!(command = %command.text, user = %command.user_id, error = %err, "a /tags command failed");
+            "Something went wrong on tagbot's side; nothing was changed. Try again in a moment."
+                .to_owned()
+        }
+    };
+    json!({ "response_type": "ephemeral", "text": text })
+}
+
+async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<String, sqlx::Error> {
+    let mut words = command.text.split_whitespace();
+    let subcommand = words.next().unwrap_or("help").to_ascii_lowercase();
+    let argument = words.next();
+    let extra = words.next();
+    let lecture = || argument.and_then(|raw| LectureId::parse(raw).ok());
+    match (subcommand.as_str(), argument, extra) {
+        ("help", None, None) => Ok(HELP.to_owned()),
+        ("pending", None, None) => pending(app).await,
+        ("report", None, None) => report(app).await,
+        ("show", Some(_), None) => match lecture() {
+            Some(lecture) => show(app, &lecture).await,
+            None => Ok(usage("show")),
+        },
+        ("retry", Some(_), None) => match lecture() {
+            Some(lecture) => retry(app, command, &lecture).await,
+            None => Ok(usage("retry")),
+        },
+        ("show" | "retry", _, _) => Ok(usage(&subcommand)),
+        _ => Ok(format!("I don't know `/tags {}`.\n{HELP}", render::escape_mrkdwn(command.text.trim()))),
+    }
+}
+
+fn usage(subcommand: &str) -> String {
+    format!("`/tags {subcommand}` takes one lecture id, like `/tags {subcommand} L1042`.\n{HELP}")
+}
+
+/// A lecture waiting for review, for `/tags pending`.
+#[derive(sqlx::FromRow)]
+struct Waiting {
+    lecture: String,
+    title: String,
+    pending: i64,
+    since: chrono::DateTime<chrono::Utc>,
+    channel: Option<String>,
+    ts: Option<String>,
+}
+
+async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
+    let rows: Vec<Waiting> =
+        sqlx::query_as(
+            "SELECT s.lecture_external_id AS lecture, l.title, count(*) AS pending,
+                    min(s.created_at) AS since, m.channel, m.ts
+             FROM lecture_tag_suggestions s
+             JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
+             LEFT JOIN slack_review_messages m ON m.lecture_external_id = s.lecture_external_id
+             WHERE s.status = 'pending'
+             GROUP BY s.lecture_external_id, l.title, m.channel, m.ts
+             ORDER BY min(s.created_at), s.lecture_external_id
+             LIMIT $1",
+        )
+        .bind(PENDING_LISTED + 1)
+        .fetch_all(&app.pool)
+        .await?;
+    if rows.is_empty() {
+        return Ok("Nothing is waiting for review. :tada:".to_owned());
+    }
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT lecture_external_id) FROM lecture_tag_suggestions WHERE status = 'pending'",
+    )
+    .fetch_one(&app.pool)
+    .await?;
+    let mut lines = vec![format!("*{total} lecture(s) waiting for review*, oldest first:")];
+    for row in rows.iter().take(PENDING_LISTED as usize) {
+        let link = match (&row.channel, &row.ts) {
+            (Some(channel), Some(ts)) => format!(" — <{}|open>", permalink(channel, ts)),
+            _ => " — not posted yet".to_owned(),
+        };
+        lines.push(format!(
+            "• {} `{}`: {} pending since {}{link}",
+            render::isolate(&render::escape_mrkdwn(&row.title)),
+            render::escape_mrkdwn(&row.lecture),
+            row.pending,
+            row.since.format("%Y-%m-%d %H:%M UTC"),
+        ));
+    }
+    if total > PENDING_LISTED {
+        lines.push(format!("…and {} more.", total - PENDING_LISTED));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// A message's web link; Slack redirects it into the workspace.
+pub fn permalink(channel: &str, ts: &str) -> String {
+    format!("https://slack.com/archives/{channel}/p{}", ts.replace('.', ""))
+}
+
+async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, sqlx::Error> {
+    let Some(card) = store::load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
+        return Ok(format!("Lecture `{}` has no suggestions.", render::escape_mrkdwn(lecture.as_str())));
+    };
+    let mut lines = vec![format!(
+        "*{}* `{}`",
+        render::isolate(&render::escape_mrkdwn(&card.title)),
+        render::escape_mrkdwn(&card.lecture_id)
+    )];
+    for s in &card.suggestions {
+        let mut line = format!(
+            "• {} {:.2} — {}",
+            render::isolate(&render::escape_mrkdwn(&s.tag_name)),
+            s.score,
+            render::status_badge(s.status)
+        );
+        if let Some(by) = &s.decided_by {
+            line.push_str(&format!(" by {}", render::escape_mrkdwn(by)));
+        }
+        if let Some(error) = &s.last_error {
+            line.push_str(&format!(" ({})", render::escape_mrkdwn(&render::shorten(error, 200))));
+        }
+        lines.push(line);
+    }
+    if let Some(message) = store::message_for(&app.pool, lecture.as_str()).await? {
+        lines.push(format!("<{}|Open the review message>", permalink(&message.channel, &message.ts)));
+    }
+    Ok(render::shorten(&lines.join("\n"), 3000))
+}
+
+async fn retry(app: &SlackApp, command: &SlashCommand, lecture: &LectureId) -> Result<String, sqlx::Error> {
+    if !app.may_decide(&command.user_id).await {
+        return Ok("You are not one of the tag reviewers (SLACK_REVIEWERS), so nothing was retried.".to_owned());
+    }
+    let Some(actor) = app.actor(&command.user_id, command.user_name.as_deref()).await else {
+        return Ok("Slack sent a user id tagbot cannot use; nothing was retried.".to_owned());
+    };
+    let decisions = match app.review.retry_failed(lecture, &actor).await {
+        Ok(decisions) => decisions,
+        Err(ReviewError::Database(err)) => return Err(err),
+        Err(refused) => return Ok(format!("Nothing was retried: {refused}.")),
+    };
+    let retried = decisions.applied_count();
+    if retried == 0 {
+        return Ok(format!(
+            "Lecture `{}` has no failed tags; nothing to retry.",
+            render::escape_mrkdwn(lecture.as_str())
+        ));
+    }
+    if let Err(err) = app.refresh_message(lecture.as_str()).await {
+        tracing::warn!(lecture = %lecture, error = %err, "could not refresh the review message after a retry");
+    }
+    Ok(format!(
+        "Retrying {retried} failed tag(s) of `{}`; they go back to Airtable shortly.",
+        render::escape_mrkdwn(lecture.as_str())
+    ))
+}
+
+async fn report(app: &SlackApp) -> Result<String, sqlx::Error> {
+    Ok(match RunReport::latest(&app.pool).await? {
+        Some(report) => format!("```{}```", render::shorten(&report.to_string(), 2900)),
+        None => "No sync run has been recorded yet.".to_owned(),
+    })
+}

@@ -1,0 +1,138 @@
+//! The HTTP endpoints Slack calls (`/slack/events`, `/slack/interactions`,
+//! `/slack/commands`) and the health probes.
+//!
+//! Every Slack request is verified against the signing secret before its
+//! body is even parsed; a failed check gets 401 and a log line with the
+//! reason (never the secret or the signature). Interactions are answered
+//! with an empty 200 at once and handled after, well inside Slack's
+//! 3 seconds; slash commands answer with their (ephemeral) text directly.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::app::SlackApp;
+use super::payload::{Interaction, SlashCommand};
+use super::signature::{self, Verifier};
+use super::{commands, interactions};
+
+/// Slack's largest payloads (a block_actions click carries the whole
+/// message) stay well under this.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+struct Shared {
+    app: SlackApp,
+    verifier: Arc<Verifier>,
+}
+
+pub fn router(app: SlackApp) -> Router {
+    let verifier = Arc::new(Verifier::new(app.settings.signing_secret.clone()));
+    let shared = Shared { app, verifier };
+    Router::new()
+        .route("/slack/events", post(events))
+        .route("/slack/interactions", post(interactions))
+        .route("/slack/commands", post(commands))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+/// Checks the signature; `Err` is the refusal to send.
+fn verified(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &Bytes,
+    route: &str,
+) -> Result<(), (StatusCode, &'static str)> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match shared.verifier.verify(
+        header(signature::TIMESTAMP_HEADER),
+        header(signature::SIGNATURE_HEADER),
+        body,
+        signature::unix_now(),
+    ) {
+        Ok(()) => Ok(()),
+        Err(reason) => {
+            tracing::warn!(route, %reason, "refused a request that failed Slack's signature check");
+            Err((StatusCode::UNAUTHORIZED, "invalid Slack signature"))
+        }
+    }
+}
+
+async fn events(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = verified(&shared, &headers, &body, "/slack/events") {
+        return refused.into_response();
+    }
+    let Ok(event) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "expected a JSON body").into_response();
+    };
+    if event["type"] == "url_verification" {
+        return Json(json!({ "challenge": event["challenge"] })).into_response();
+    }
+    // tagbot subscribes to no events yet; a retry (X-Slack-Retry-Num) of
+    // anything is acknowledged without being handled twice.
+    StatusCode::OK.into_response()
+}
+
+async fn interactions(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = verified(&shared, &headers, &body, "/slack/interactions") {
+        return refused.into_response();
+    }
+    let payload = form_field(&body, "payload");
+    let Some(interaction) = payload.and_then(|p| serde_json::from_str::<Interaction>(&p).ok())
+    else {
+        tracing::warn!("an interaction without a readable payload");
+        return (StatusCode::BAD_REQUEST, "expected a payload form field").into_response();
+    };
+    let app = shared.app.clone();
+    tokio::spawn(async move { interactions::handle(&app, interaction).await });
+    StatusCode::OK.into_response()
+}
+
+async fn commands(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = verified(&shared, &headers, &body, "/slack/commands") {
+        return refused.into_response();
+    }
+    let Ok(command) = serde_urlencoded_form::<SlashCommand>(&body) else {
+        return (StatusCode::BAD_REQUEST, "expected a slash-command form").into_response();
+    };
+    Json(commands::respond(&shared.app, &command).await).into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the database answers and its schema is this build's.
+async fn readyz(State(shared): State<Shared>) -> Response {
+    match crate::db::ensure_schema_current(&shared.app.pool).await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {err}")).into_response()
+        }
+    }
+}
+
+/// One field of an `application/x-www-form-urlencoded` body.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// A form body as a struct, through its fields as a JSON object.
+fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let fields: serde_json::Map<String, Value> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    serde_json::from_value(Value::Object(fields))
+}

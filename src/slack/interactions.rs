@@ -1,0 +1,326 @@
+//! What a click does: each interactive element of the review message (and
+//! the details modal's submission) runs its review operation with the
+//! clicking user as the actor, then brings the message up to date. A click
+//! that lost a race, or by someone not allowed to decide, changes nothing
+//! and gets an ephemeral message saying why.
+//!
+//! Runs after the request was acknowledged, so a slow database or Slack
+//! never makes a reviewer see Slack's "didn't respond" error.
+
+use serde_json::{json, Value};
+
+use super::app::{SlackApp, SlackError};
+use super::card::actions;
+use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
+use super::{render, store};
+use crate::domain::{LectureId, SuggestionId};
+use crate::review::{Decision, LectureDecisions, ReviewError};
+
+/// The details modal's callback id and its approve-selected input.
+pub const DETAILS_CALLBACK: &str = "tagbot_details_modal";
+pub const MODAL_SELECT_BLOCK: &str = "tagbot_modal_select_block";
+pub const MODAL_SELECT: &str = "tagbot_modal_select";
+
+const NOT_A_REVIEWER: &str =
+    "You are not one of this channel's tag reviewers (SLACK_REVIEWERS), so nothing was changed. Ask an admin to add you.";
+
+pub async fn handle(app: &SlackApp, interaction: Interaction) {
+    match interaction {
+        Interaction::BlockActions(click) => {
+            for action in &click.actions {
+                if let Err(err) = on_action(app, &click, action).await {
+                    tracing::error!(action = %action.action_id, user = %click.user.id, error = %err, "a Slack action failed");
+                    if let Some((channel, _)) = click.message() {
+                        app.tell(&channel, &click.user.id, "Something went wrong on tagbot's side; nothing may have changed. Try again in a moment.").await;
+                    }
+                }
+            }
+        }
+        Interaction::ViewSubmission(submission) => {
+            if let Err(err) = on_submission(app, &submission).await {
+                tracing::error!(user = %submission.user.id, error = %err, "a modal submission failed");
+            }
+        }
+        Interaction::Other => {}
+    }
+}
+
+async fn on_action(app: &SlackApp, click: &BlockActions, action: &Action) -> Result<(), SlackError> {
+    let user = &click.user;
+    let channel = click
+        .message()
+        .map(|(channel, _)| channel)
+        .unwrap_or_else(|| app.settings.review_channel.clone());
+    let value = action.value.clone().unwrap_or_default();
+    let decision = match action.action_id.as_str() {
+        actions::APPROVE => Some(("approve", value.clone())),
+        actions::REJECT => Some(("reject", value.clone())),
+        actions::DECIDE_MENU => action
+            .selected_option
+            .as_ref()
+            .and_then(|o| o.value.split_once(':'))
+            .map(|(verb, id)| (verb, id.to_owned())),
+        _ => None,
+    };
+    if let Some((verb, id)) = decision {
+        return decide_one(app, click, &channel, verb, &id).await;
+    }
+    let lecture = match LectureId::parse(&value) {
+        Ok(lecture) => lecture,
+        // The selection menu changing: Slack keeps its state, nothing to do.
+        Err(_) if action.action_id == actions::SELECT => return Ok(()),
+        Err(_) => {
+            tracing::warn!(action = %action.action_id, "a Slack action without a lecture id");
+            return Ok(());
+        }
+    };
+    match action.action_id.as_str() {
+        actions::DETAILS => open_details(app, click, &lecture, &channel).await,
+        actions::APPROVE_SELECTED => {
+            let selected = click
+                .state
+                .as_ref()
+                .map(|s| s.selected(actions::SELECT_BLOCK, actions::SELECT))
+                .unwrap_or_default();
+            approve_selected(app, &user.id, user.name.as_deref(), &channel, &lecture, &selected)
+                .await
+        }
+        actions::APPROVE_TOP | actions::RETRY_FAILED => {
+            if !app.may_decide(&user.id).await {
+                app.tell(&channel, &user.id, NOT_A_REVIEWER).await;
+                return Ok(());
+            }
+            let Some(actor) = app.actor(&user.id, user.name.as_deref()).await else {
+                return Ok(());
+            };
+            let result = if action.action_id == actions::APPROVE_TOP {
+                app.review.approve_top(&lecture, None, &actor).await
+            } else {
+                app.review.retry_failed(&lecture, &actor).await
+            };
+            report_lecture_result(app, &channel, &user.id, &lecture, result).await
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn decide_one(
+    app: &SlackApp,
+    click: &BlockActions,
+    channel: &str,
+    verb: &str,
+    id: &str,
+) -> Result<(), SlackError> {
+    let user = &click.user;
+    if !app.may_decide(&user.id).await {
+        app.tell(channel, &user.id, NOT_A_REVIEWER).await;
+        return Ok(());
+    }
+    let Ok(id) = SuggestionId::parse(id) else {
+        tracing::warn!(value = id, "a decision button without a suggestion id");
+        return Ok(());
+    };
+    let Some(actor) = app.actor(&user.id, user.name.as_deref()).await else {
+        return Ok(());
+    };
+    let decided = if verb == "reject" {
+        app.review.reject(id, &actor).await
+    } else {
+        app.review.approve(id, &actor).await
+    };
+    let decision = match decided {
+        Ok(decision) => decision,
+        Err(err) => return Err(review_failure(err)),
+    };
+    match &decision {
+        Decision::Applied(_) => {
+            if let Some(lecture) = lecture_of(app, id).await? {
+                app.refresh_message(&lecture).await?;
+            }
+        }
+        other => {
+            let tag = tag_of(app, id).await?.unwrap_or_else(|| id.to_string());
+            app.tell(channel, &user.id, &format!("{tag}: {other}. Nothing was changed."))
+                .await;
+        }
+    }
+    Ok(())
+}
+
+async fn approve_selected(
+    app: &SlackApp,
+    user: &str,
+    handle: Option<&str>,
+    channel: &str,
+    lecture: &LectureId,
+    selected: &[String],
+) -> Result<(), SlackError> {
+    if !app.may_decide(user).await {
+        app.tell(channel, user, NOT_A_REVIEWER).await;
+        return Ok(());
+    }
+    let ids: Vec<SuggestionId> = selected
+        .iter()
+        .filter_map(|raw| SuggestionId::parse(raw).ok())
+        .collect();
+    if ids.is_empty() {
+        app.tell(channel, user, "Pick one or more tags in the menu first, then press \"Approve selected\".").await;
+        return Ok(());
+    }
+    let Some(actor) = app.actor(user, handle).await else {
+        return Ok(());
+    };
+    let result = app.review.approve_selected(lecture, &ids, &actor).await;
+    report_lecture_result(app, channel, user, lecture, result).await
+}
+
+/// Refreshes the message after a lecture-wide operation and tells the user
+/// about every suggestion it could not decide.
+async fn report_lecture_result(
+    app: &SlackApp,
+    channel: &str,
+    user: &str,
+    lecture: &LectureId,
+    result: Result<LectureDecisions, ReviewError>,
+) -> Result<(), SlackError> {
+    let decisions = match result {
+        Ok(decisions) => decisions,
+        Err(ReviewError::Database(err)) => return Err(SlackError::Database(err)),
+        Err(refused) => {
+            app.tell(channel, user, &format!("Nothing was changed: {refused}.")).await;
+            return Ok(());
+        }
+    };
+    if decisions.applied_count() > 0 {
+        app.refresh_message(lecture.as_str()).await?;
+    }
+    let skipped: Vec<String> = decisions
+        .decisions
+        .iter()
+        .filter(|d| !d.is_applied())
+        .map(ToString::to_string)
+        .collect();
+    if decisions.applied_count() == 0 && skipped.is_empty() {
+        app.tell(channel, user, "There was nothing to do: no suggestion of this lecture qualifies.").await;
+    } else if !skipped.is_empty() {
+        let text = format!(
+            "{} done; not changed: {}.",
+            decisions.applied_count(),
+            skipped.join("; ")
+        );
+        app.tell(channel, user, &text).await;
+    }
+    Ok(())
+}
+
+async fn open_details(
+    app: &SlackApp,
+    click: &BlockActions,
+    lecture: &LectureId,
+    channel: &str,
+) -> Result<(), SlackError> {
+    let Some(trigger) = click.trigger_id.as_deref() else {
+        return Ok(());
+    };
+    let Some(card) = store::load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
+        app.tell(channel, &click.user.id, &format!("Lecture {lecture} has no suggestions any more.")).await;
+        return Ok(());
+    };
+    let history = store::load_history(&app.pool, lecture.as_str()).await?;
+    let view = with_selection_input(render::details_modal(&card, &history), &card);
+    app.api.open_view(trigger, &view).await?;
+    Ok(())
+}
+
+/// The details modal, made submittable: a multi-select of the pending
+/// suggestions whose submission approves them.
+fn with_selection_input(mut view: Value, card: &super::card::LectureCard) -> Value {
+    view["callback_id"] = json!(DETAILS_CALLBACK);
+    view["private_metadata"] = json!(card.lecture_id);
+    let options: Vec<Value> = card
+        .suggestions
+        .iter()
+        .filter(|s| s.status == crate::domain::SuggestionStatus::Pending)
+        .take(100)
+        .map(|s| {
+            json!({
+                "text": { "type": "plain_text", "text": render::shorten(&format!("{} ({:.2})", s.tag_name, s.score), 75) },
+                "value": s.id.to_string(),
+            })
+        })
+        .collect();
+    if options.is_empty() {
+        return view;
+    }
+    let input = json!({
+        "type": "input",
+        "block_id": MODAL_SELECT_BLOCK,
+        "optional": true,
+        "label": { "type": "plain_text", "text": "Approve these tags" },
+        "element": { "type": "multi_static_select", "action_id": MODAL_SELECT, "options": options },
+    });
+    if let Some(blocks) = view["blocks"].as_array_mut() {
+        // Keep within a modal's 100 blocks.
+        blocks.truncate(99);
+        blocks.insert(0, input);
+    }
+    view["submit"] = json!({ "type": "plain_text", "text": "Approve selected" });
+    view
+}
+
+async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<(), SlackError> {
+    if submission.view.callback_id.as_deref() != Some(DETAILS_CALLBACK) {
+        return Ok(());
+    }
+    let Some(lecture) = submission
+        .view
+        .private_metadata
+        .as_deref()
+        .and_then(|raw| LectureId::parse(raw).ok())
+    else {
+        return Ok(());
+    };
+    let selected = submission.view.state.selected(MODAL_SELECT_BLOCK, MODAL_SELECT);
+    if selected.is_empty() {
+        return Ok(());
+    }
+    let channel = store::message_for(&app.pool, lecture.as_str())
+        .await?
+        .map(|m| m.channel)
+        .unwrap_or_else(|| app.settings.review_channel.clone());
+    approve_selected(
+        app,
+        &submission.user.id,
+        submission.user.name.as_deref(),
+        &channel,
+        &lecture,
+        &selected,
+    )
+    .await
+}
+
+fn review_failure(err: ReviewError) -> SlackError {
+    match err {
+        ReviewError::Database(err) => SlackError::Database(err),
+        // Single decisions report their outcome as a Decision, never these.
+        other => SlackError::Database(sqlx::Error::Protocol(other.to_string())),
+    }
+}
+
+async fn lecture_of(app: &SlackApp, id: SuggestionId) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT lecture_external_id FROM lecture_tag_suggestions WHERE id = $1")
+        .bind(id.get())
+        .fetch_optional(&app.pool)
+        .await
+}
+
+/// The tag's name for a message, e.g. "פילוסופיה".
+async fn tag_of(app: &SlackApp, id: SuggestionId) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(t.name, s.tag_id) FROM lecture_tag_suggestions s
+         LEFT JOIN tags t ON t.tag_id = s.tag_id WHERE s.id = $1",
+    )
+    .bind(id.get())
+    .fetch_optional(&app.pool)
+    .await
+}

@@ -1,0 +1,192 @@
+//! Posts to `SLACK_REPORT_CHANNEL`: each permanent sync failure (with a
+//! Retry button), the end-of-run report of each sync run that did
+//! something, and a daily digest at `TAGBOT_DIGEST_TIME` (UTC).
+//!
+//! Each post has a key (`failure:<event id>`, `run:<run id>`,
+//! `digest:<date>`) claimed in `slack_channel_posts` before posting, so
+//! restarts and several `serve` processes post each one once. Only the
+//! last week is looked at, so installing tagbot on an old database does
+//! not flood the channel.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::app::{SlackApp, SlackError};
+use super::card::actions;
+use super::{render, store};
+use crate::shutdown::Shutdown;
+use crate::sync::RunReport;
+
+/// Posts of one kind made per pass; the rest wait for the next pass.
+const POSTS_PER_PASS: i64 = 20;
+const PASS_EVERY: Duration = Duration::from_secs(15);
+
+/// What one pass posted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Posted {
+    pub failures: usize,
+    pub reports: usize,
+    pub digests: usize,
+}
+
+pub async fn run_once(app: &SlackApp, now: DateTime<Utc>) -> Result<Posted, SlackError> {
+    Ok(Posted {
+        failures: post_failures(app).await?,
+        reports: post_run_reports(app).await?,
+        digests: post_digest(app, now).await?,
+    })
+}
+
+pub async fn run_until_shutdown(app: &SlackApp, shutdown: &Shutdown) {
+    while !shutdown.is_requested() {
+        if let Err(err) = run_once(app, Utc::now()).await {
+            tracing::error!(error = %err, "posting to the report channel failed; trying again shortly");
+        }
+        tokio::select! {
+            () = shutdown.requested() => {}
+            _ = tokio::time::sleep(PASS_EVERY) => {}
+        }
+    }
+}
+
+/// Claims `key`, posts, and records the post; a failed post gives the
+/// claim back so the next pass tries again.
+async fn post_once(app: &SlackApp, key: &str, text: &str, blocks: &[Value]) -> Result<bool, SlackError> {
+    let channel = &app.settings.report_channel;
+    if !store::claim_channel_post(&app.pool, key, channel).await? {
+        return Ok(false);
+    }
+    match app.api.post_message(channel, text, blocks).await {
+        Ok(ts) => {
+            store::record_channel_post(&app.pool, key, &ts).await?;
+            Ok(true)
+        }
+        Err(err) => {
+            store::release_channel_post(&app.pool, key).await?;
+            Err(err.into())
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Failure {
+    event_id: i64,
+    lecture_external_id: String,
+    title: Option<String>,
+    tag_name: String,
+    error: Option<String>,
+}
+
+async fn post_failures(app: &SlackApp) -> Result<usize, SlackError> {
+    let failures: Vec<Failure> = sqlx::query_as(
+        "SELECT e.id AS event_id, e.lecture_external_id, l.title,
+                coalesce(t.name, e.tag_id) AS tag_name, e.details->>'error' AS error
+         FROM events e
+         LEFT JOIN enriched_lectures l ON l.lecture_external_id = e.lecture_external_id
+         LEFT JOIN tags t ON t.tag_id = e.tag_id
+         WHERE e.action = 'sync_fail' AND e.to_status = 'failed'
+           AND e.created_at > now() - interval '7 days'
+           AND NOT EXISTS (SELECT 1 FROM slack_channel_posts p WHERE p.post_key = 'failure:' || e.id)
+         ORDER BY e.id LIMIT $1",
+    )
+    .bind(POSTS_PER_PASS)
+    .fetch_all(&app.pool)
+    .await?;
+    let mut posted = 0;
+    for failure in &failures {
+        let (text, blocks) = failure_message(failure);
+        if post_once(app, &format!("failure:{}", failure.event_id), &text, &blocks).await? {
+            posted += 1;
+        }
+    }
+    Ok(posted)
+}
+
+fn failure_message(failure: &Failure) -> (String, Vec<Value>) {
+    let title = failure.title.as_deref().unwrap_or("");
+    let reason = failure.error.as_deref().unwrap_or("no reason recorded");
+    let text = format!(
+        ":warning: Tag {} of lecture {} could not be synced to Airtable: {}",
+        render::isolate(&render::escape_mrkdwn(&failure.tag_name)),
+        render::escape_mrkdwn(&failure.lecture_external_id),
+        render::escape_mrkdwn(reason),
+    );
+    let section = format!(
+        ":warning: *Sync failed* — {} `{}`\nTag {}: {}",
+        render::isolate(&render::escape_mrkdwn(title)),
+        render::escape_mrkdwn(&failure.lecture_external_id),
+        render::isolate(&render::escape_mrkdwn(&failure.tag_name)),
+        render::escape_mrkdwn(reason),
+    );
+    let blocks = vec![
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": render::shorten(&section, 3000) } }),
+        json!({ "type": "actions", "elements": [{
+            "type": "button", "action_id": actions::RETRY_FAILED,
+            "text": { "type": "plain_text", "text": "Retry failed" },
+            "value": render::shorten(&failure.lecture_external_id, 2000),
+        }] }),
+    ];
+    (render::shorten(&text, 3000), blocks)
+}
+
+async fn post_run_reports(app: &SlackApp) -> Result<usize, SlackError> {
+    let runs: Vec<(i64, sqlx::types::Json<RunReport>)> = sqlx::query_as(
+        "SELECT r.id, r.report FROM sync_runs r
+         WHERE r.finished_at > now() - interval '7 days'
+           AND NOT EXISTS (SELECT 1 FROM slack_channel_posts p WHERE p.post_key = 'run:' || r.id)
+         ORDER BY r.id LIMIT $1",
+    )
+    .bind(POSTS_PER_PASS)
+    .fetch_all(&app.pool)
+    .await?;
+    let mut posted = 0;
+    for (id, report) in &runs {
+        let report = &report.0;
+        let headline = format!(
+            ":bar_chart: Sync run: {} synced, {} failed, {} to retry{}",
+            report.synced,
+            report.failed,
+            report.retried,
+            if report.dry_run { " (dry run)" } else { "" }
+        );
+        let body = format!("```{}```", render::shorten(&report.to_string(), 2900));
+        let blocks = vec![
+            json!({ "type": "section", "text": { "type": "mrkdwn", "text": headline } }),
+            json!({ "type": "section", "text": { "type": "mrkdwn", "text": body } }),
+        ];
+        if post_once(app, &format!("run:{id}"), &headline, &blocks).await? {
+            posted += 1;
+        }
+    }
+    Ok(posted)
+}
+
+async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackError> {
+    if now.time() < app.settings.digest_at {
+        return Ok(0);
+    }
+    let key = format!("digest:{}", now.date_naive());
+    let (pending_lectures, pending, oldest, unsynced, failed): (i64, i64, Option<DateTime<Utc>>, i64, i64) =
+        sqlx::query_as(
+            "SELECT count(DISTINCT lecture_external_id) FILTER (WHERE status = 'pending'),
+                    count(*) FILTER (WHERE status = 'pending'),
+                    min(created_at) FILTER (WHERE status = 'pending'),
+                    count(*) FILTER (WHERE status = 'approved'),
+                    count(*) FILTER (WHERE status = 'failed')
+             FROM lecture_tag_suggestions",
+        )
+        .fetch_one(&app.pool)
+        .await?;
+    let oldest = oldest.map_or_else(
+        || "none".to_owned(),
+        |at| format!("since {}", at.format("%Y-%m-%d %H:%M UTC")),
+    );
+    let text = format!(
+        ":sunrise: *Daily tag digest* — {pending} suggestion(s) pending on {pending_lectures} lecture(s) (oldest {oldest}); {unsynced} approved but not yet in Airtable; {failed} failed{}",
+        if failed > 0 { " (use Retry failed on their messages, or /tags retry <lecture>)" } else { "" }
+    );
+    let blocks = [json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })];
+    Ok(usize::from(post_once(app, &key, &text, &blocks).await?))
+}

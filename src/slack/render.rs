@@ -1,0 +1,1435 @@
+//! Block Kit rendering: turns a [`LectureCard`] into the review message and
+//! the details modal, as `serde_json::Value` blocks.
+//!
+//! This module owns what reviewers see and every Block Kit limit that
+//! applies to it; it owns no state and does no I/O. JSON (rather than
+//! slack-morphism's typed blocks) keeps the limits checkable in one place
+//! and the tests readable.
+//!
+//! # Limits
+//!
+//! Every number below is Slack's documented limit (see [`limits`]); every
+//! text this module emits is cut to its limit on a `char` boundary, with
+//! "…" when something was cut.
+//!
+//! | what | limit | source |
+//! |---|---|---|
+//! | blocks in a message / in a modal | 50 / 100 | docs.slack.dev/reference/block-kit/blocks ("up to 50 blocks in each message, and 100 blocks in modals") |
+//! | message `text` | 40,000 chars | api.slack.com/changelog/2018-04-truncating-really-long-messages |
+//! | section `text` | 3,000 chars | docs.slack.dev/reference/block-kit/blocks/section-block |
+//! | section `fields` | 10 items, 2,000 chars each | same |
+//! | context `elements` | 10 | docs.slack.dev/reference/block-kit/blocks/context-block |
+//! | text object (context element) | 3,000 chars | docs.slack.dev/reference/block-kit/composition-objects/text-object |
+//! | header `text` | 150 chars | docs.slack.dev/reference/block-kit/blocks/header-block |
+//! | `block_id`, `action_id` | 255 chars; block ids unique per message, action ids unique per block | header/section block pages, button element page |
+//! | button `text` / `value` | 75 / 2,000 chars | docs.slack.dev/reference/block-kit/block-elements/button-element |
+//! | actions block `elements` | 25 | docs.slack.dev/reference/block-kit/blocks/actions-block (`@slack/types` ActionsBlock) |
+//! | multi_static_select `options` / `placeholder` | 100 / 150 chars; works in section and input blocks only | docs.slack.dev/reference/block-kit/block-elements/multi-select-menu-element |
+//! | option `text` / `value` | 75 / 150 chars | docs.slack.dev/reference/block-kit/composition-objects/option-object |
+//! | overflow `options` | up to 5 | docs.slack.dev/reference/block-kit/block-elements/overflow-menu-element |
+//! | confirm dialog title / text / buttons | 100 / 300 / 30 chars | api.slack.com/reference/block-kit/composition-objects (confirmation dialog) |
+//! | modal `title` / `close` | 24 chars each | docs.slack.dev/reference/views/modal-views |
+//!
+//! # Review message layout
+//!
+//! Header (lecture title), a context line (lecture id, counts by status),
+//! the suggestions, then the per-lecture controls: a section holding the
+//! multi-select of pending tags (block [`actions::SELECT_BLOCK`]; Slack
+//! refuses multi-selects inside actions blocks) and an actions block with
+//! "Approve selected", "Approve all ≥ t", "Details" and "Retry failed". With
+//! nothing pending, only "Details" (and "Retry failed") remain.
+//!
+//! The suggestions take whatever blocks the rest leaves of the 50:
+//!
+//! - **normal**: a section per suggestion, plus an actions block with
+//!   Approve / Reject for each pending one;
+//! - **compact**, when normal does not fit: one section per suggestion, the
+//!   pending ones carrying an overflow menu (Approve / Reject);
+//! - **folded**, when even compact does not fit: pending suggestions are
+//!   kept first (best score first), decided ones fill what is left, and a
+//!   context line says "N more — open Details".
+//!
+//! # Right-to-left text and escaping
+//!
+//! Tag names, titles, rationales and other user text embedded in a
+//! left-to-right line are wrapped in FIRST STRONG ISOLATE … POP DIRECTIONAL
+//! ISOLATE, so a Hebrew name does not drag the score or punctuation after it
+//! into its own direction. In mrkdwn, user text has `&`, `<`, `>` escaped
+//! (Slack's "Escaping text" rule), so a rationale cannot post a link or a
+//! mention; plain_text objects are not parsed by Slack and are left as is.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::card::{actions, HistoryLine, LectureCard, SuggestionCard};
+use crate::domain::SuggestionStatus;
+
+/// Slack's documented Block Kit limits (characters, or items where said).
+pub mod limits {
+    /// Blocks in one message.
+    pub const MESSAGE_BLOCKS: usize = 50;
+    /// Blocks in one modal view.
+    pub const MODAL_BLOCKS: usize = 100;
+    /// A message's top-level `text` (Slack truncates past this).
+    pub const MESSAGE_TEXT: usize = 40_000;
+    /// A section block's `text`; also any text object.
+    pub const SECTION_TEXT: usize = 3_000;
+    /// Items in a section's `fields`.
+    pub const SECTION_FIELDS: usize = 10;
+    /// Each of a section's `fields`.
+    pub const SECTION_FIELD_TEXT: usize = 2_000;
+    /// Elements of a context block.
+    pub const CONTEXT_ELEMENTS: usize = 10;
+    /// A header block's text.
+    pub const HEADER_TEXT: usize = 150;
+    /// `block_id` and `action_id`.
+    pub const ID: usize = 255;
+    /// A button's label.
+    pub const BUTTON_TEXT: usize = 75;
+    /// A button's value.
+    pub const BUTTON_VALUE: usize = 2_000;
+    /// Elements of an actions block.
+    pub const ACTIONS_ELEMENTS: usize = 25;
+    /// Options of a static (multi-)select.
+    pub const SELECT_OPTIONS: usize = 100;
+    /// A select's placeholder.
+    pub const SELECT_PLACEHOLDER: usize = 150;
+    /// An option's text.
+    pub const OPTION_TEXT: usize = 75;
+    /// An option's value.
+    pub const OPTION_VALUE: usize = 150;
+    /// Options of an overflow menu.
+    pub const OVERFLOW_OPTIONS: usize = 5;
+    /// A confirmation dialog's title.
+    pub const CONFIRM_TITLE: usize = 100;
+    /// A confirmation dialog's text.
+    pub const CONFIRM_TEXT: usize = 300;
+    /// A confirmation dialog's confirm / deny labels.
+    pub const CONFIRM_BUTTON: usize = 30;
+    /// A modal's title, close and submit labels.
+    pub const MODAL_TITLE: usize = 24;
+}
+
+/// A rendered review message: `text` is the notification fallback (and what
+/// screen readers and old clients show), `blocks` the Block Kit layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub text: String,
+    pub blocks: Vec<Value>,
+}
+
+const FSI: char = '\u{2068}';
+const PDI: char = '\u{2069}';
+const ELLIPSIS: char = '…';
+
+// Budgets for user text inside one suggestion's section: they keep the
+// whole section far below the 3,000-character limit, so the final clamp
+// never has to cut through a `<!date…>` token.
+const TAG_CHARS: usize = 150;
+const RATIONALE_CHARS: usize = 150;
+const MODEL_CHARS: usize = 80;
+const ACTOR_CHARS: usize = 80;
+const ERROR_CHARS: usize = 300;
+const LECTURE_ID_CHARS: usize = 100;
+/// History lines shown per suggestion in the details modal.
+const HISTORY_EVENTS_SHOWN: usize = 10;
+/// Room kept at the end of a history text for "…and N earlier events".
+const HISTORY_NOTE_RESERVE: usize = 60;
+
+const MODAL_TITLE: &str = "Tag suggestions";
+
+/// The status as an emoji and a word, for badges.
+pub fn status_badge(status: SuggestionStatus) -> &'static str {
+    match status {
+        SuggestionStatus::Pending => ":hourglass_flowing_sand: pending",
+        SuggestionStatus::Approved => ":white_check_mark: approved",
+        SuggestionStatus::Rejected => ":x: rejected",
+        SuggestionStatus::Synced => ":cloud: synced",
+        SuggestionStatus::Failed => ":warning: failed",
+    }
+}
+
+/// `text` cut to at most `max_chars` characters, on a char boundary, ending
+/// in "…" when something was cut.
+pub fn shorten(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    if max_chars == 0 {
+        return String::new();
+    }
+    let mut out: String = text.chars().take(max_chars - 1).collect();
+    out.push(ELLIPSIS);
+    out
+}
+
+/// `text` with Slack's mrkdwn control characters turned into entities, so
+/// user text cannot form links, mentions or channel pings.
+pub fn escape_mrkdwn(text: &str) -> String {
+    text.chars().map(escape_char).collect()
+}
+
+/// `text` between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE: it takes
+/// its own direction without reordering what surrounds it.
+pub fn isolate(text: &str) -> String {
+    format!("{FSI}{text}{PDI}")
+}
+
+fn escape_char(c: char) -> String {
+    match c {
+        '&' => "&amp;".to_owned(),
+        '<' => "&lt;".to_owned(),
+        '>' => "&gt;".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Escaped and shortened to `max_chars` counting the entities, cutting
+/// between characters so an entity is never split.
+fn escape_within(text: &str, max_chars: usize) -> String {
+    let full = escape_mrkdwn(text);
+    if full.chars().count() <= max_chars {
+        return full;
+    }
+    if max_chars == 0 {
+        return String::new();
+    }
+    let budget = max_chars - 1;
+    let mut out = String::new();
+    let mut used = 0;
+    for piece in text.chars().map(escape_char) {
+        let len = piece.chars().count();
+        if used + len > budget {
+            break;
+        }
+        out.push_str(&piece);
+        used += len;
+    }
+    out.push(ELLIPSIS);
+    out
+}
+
+/// Drops directional controls a user may have typed (a stray isolate or
+/// override would break ours) and, for one-line values, line breaks.
+fn clean(text: &str, one_line: bool) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .map(|c| if one_line && c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// User text inside a mrkdwn line: cleaned, escaped, isolated, at most
+/// `max_chars` in total.
+fn embed_mrkdwn(text: &str, max_chars: usize) -> String {
+    isolate(&escape_within(
+        &clean(text, true),
+        max_chars.saturating_sub(2),
+    ))
+}
+
+/// User text inside a plain_text line (not parsed by Slack, so not escaped).
+fn embed_plain(text: &str, max_chars: usize) -> String {
+    isolate(&shorten(&clean(text, true), max_chars.saturating_sub(2)))
+}
+
+fn or_placeholder(text: &str, placeholder: &str) -> String {
+    if text.trim().is_empty() {
+        placeholder.to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+fn tag_label(s: &SuggestionCard) -> String {
+    or_placeholder(&s.tag_name, &s.tag_id)
+}
+
+/// Two decimals; cut because a corrupt score could print hundreds of digits.
+fn score_label(score: f64) -> String {
+    shorten(&format!("{score:.2}"), 8)
+}
+
+/// Slack date formatting: each reader sees their own time zone; the
+/// fallback (UTC) is for clients that cannot format.
+fn slack_date(at: DateTime<Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+        at.timestamp(),
+        at.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+fn plain(text: &str, max_chars: usize) -> Value {
+    json!({"type": "plain_text", "text": shorten(text, max_chars), "emoji": true})
+}
+
+fn mrkdwn(text: &str, max_chars: usize) -> Value {
+    json!({"type": "mrkdwn", "text": shorten(text, max_chars)})
+}
+
+fn button(label: &str, action_id: &str, value: &str, style: Option<&str>) -> Value {
+    let mut b = json!({
+        "type": "button",
+        "action_id": action_id,
+        "text": plain(label, limits::BUTTON_TEXT),
+        "value": value,
+    });
+    if let (Some(style), Some(obj)) = (style, b.as_object_mut()) {
+        obj.insert("style".into(), Value::from(style));
+    }
+    b
+}
+
+fn option(text: &str, value: &str) -> Value {
+    json!({"text": plain(text, limits::OPTION_TEXT), "value": value})
+}
+
+fn context(block_id: &str, text: &str) -> Value {
+    json!({
+        "type": "context",
+        "block_id": block_id,
+        "elements": [mrkdwn(text, limits::SECTION_TEXT)],
+    })
+}
+
+fn is_pending(s: &SuggestionCard) -> bool {
+    s.status == SuggestionStatus::Pending
+}
+
+fn pending(card: &LectureCard) -> Vec<&SuggestionCard> {
+    card.suggestions.iter().filter(|s| is_pending(s)).collect()
+}
+
+/// Pending suggestions "Approve all" would take.
+fn top_count(card: &LectureCard) -> usize {
+    card.suggestions
+        .iter()
+        .filter(|s| is_pending(s) && s.score >= card.approve_threshold)
+        .count()
+}
+
+/// The lecture id as a button value, or `None` when it would not fit: a cut
+/// id could name another lecture, so such buttons are left out instead.
+fn lecture_value(card: &LectureCard) -> Option<&str> {
+    (card.lecture_id.chars().count() <= limits::BUTTON_VALUE).then_some(card.lecture_id.as_str())
+}
+
+// ---------------------------------------------------------------- message
+
+/// The review message for one lecture.
+pub fn review_message(card: &LectureCard) -> Message {
+    let footer = footer_blocks(card);
+    let mut blocks = vec![header_block(card), summary_block(card)];
+    let budget = limits::MESSAGE_BLOCKS.saturating_sub(blocks.len() + footer.len());
+    blocks.extend(suggestion_blocks(card, budget));
+    blocks.extend(footer);
+    Message {
+        text: fallback_text(card),
+        blocks,
+    }
+}
+
+fn fallback_text(card: &LectureCard) -> String {
+    let text = format!(
+        "Tag review: {} ({}): {} pending of {} suggestions",
+        embed_mrkdwn(&card.title, limits::HEADER_TEXT),
+        embed_mrkdwn(&card.lecture_id, LECTURE_ID_CHARS),
+        pending(card).len(),
+        card.suggestions.len()
+    );
+    shorten(&text, limits::MESSAGE_TEXT)
+}
+
+fn header_block(card: &LectureCard) -> Value {
+    let title = or_placeholder(&clean(&card.title, true), "(untitled lecture)");
+    json!({"type": "header", "block_id": "header", "text": plain(&title, limits::HEADER_TEXT)})
+}
+
+/// "Lecture {FSI}id{PDI} · 3 pending · 1 approved …"; only statuses present.
+fn summary_block(card: &LectureCard) -> Value {
+    let mut parts = vec![format!(
+        "Lecture {}",
+        embed_mrkdwn(&card.lecture_id, LECTURE_ID_CHARS)
+    )];
+    for status in SuggestionStatus::ALL {
+        let n = card
+            .suggestions
+            .iter()
+            .filter(|s| s.status == status)
+            .count();
+        if n > 0 {
+            parts.push(format!("{n} {status}"));
+        }
+    }
+    if card.suggestions.is_empty() {
+        parts.push("no suggestions".to_owned());
+    }
+    context("summary", &parts.join(" · "))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Normal,
+    Compact,
+    /// Compact, showing this many suggestions and a "N more" line.
+    Folded(usize),
+}
+
+fn choose_layout(card: &LectureCard, budget: usize) -> Layout {
+    let normal: usize = card
+        .suggestions
+        .iter()
+        .map(|s| if is_pending(s) { 2 } else { 1 })
+        .sum();
+    if normal <= budget {
+        Layout::Normal
+    } else if card.suggestions.len() <= budget {
+        Layout::Compact
+    } else {
+        Layout::Folded(budget.saturating_sub(1))
+    }
+}
+
+fn suggestion_blocks(card: &LectureCard, budget: usize) -> Vec<Value> {
+    match choose_layout(card, budget) {
+        Layout::Normal => card.suggestions.iter().flat_map(normal_blocks).collect(),
+        Layout::Compact => card.suggestions.iter().map(compact_block).collect(),
+        Layout::Folded(shown) => folded_blocks(card, shown),
+    }
+}
+
+fn normal_blocks(s: &SuggestionCard) -> Vec<Value> {
+    let mut blocks = vec![suggestion_section(s)];
+    if is_pending(s) {
+        let id = s.id.to_string();
+        blocks.push(json!({
+            "type": "actions",
+            "block_id": format!("a:{}", s.id),
+            "elements": [
+                button("Approve", actions::APPROVE, &id, Some("primary")),
+                button("Reject", actions::REJECT, &id, Some("danger")),
+            ],
+        }));
+    }
+    blocks
+}
+
+fn compact_block(s: &SuggestionCard) -> Value {
+    let mut block = suggestion_section(s);
+    if is_pending(s) {
+        if let Some(obj) = block.as_object_mut() {
+            obj.insert("accessory".into(), decide_menu(s.id));
+        }
+    }
+    block
+}
+
+fn decide_menu(id: i64) -> Value {
+    json!({
+        "type": "overflow",
+        "action_id": actions::DECIDE_MENU,
+        "options": [
+            option("Approve", &format!("approve:{id}")),
+            option("Reject", &format!("reject:{id}")),
+        ],
+    })
+}
+
+/// Keeps pending suggestions first (they need a decision), then decided
+/// ones, up to `shown`; displays them in card order; says what was left out.
+fn folded_blocks(card: &LectureCard, shown: usize) -> Vec<Value> {
+    let mut keep: Vec<usize> = (0..card.suggestions.len()).collect();
+    // Stable: within each group the card's order (best score first) holds.
+    keep.sort_by_key(|&i| !is_pending(&card.suggestions[i]));
+    keep.truncate(shown);
+    keep.sort_unstable();
+    let mut blocks: Vec<Value> = keep
+        .iter()
+        .map(|&i| compact_block(&card.suggestions[i]))
+        .collect();
+    let hidden = card.suggestions.len() - keep.len();
+    let hidden_pending = pending(card).len()
+        - keep
+            .iter()
+            .filter(|&&i| is_pending(&card.suggestions[i]))
+            .count();
+    blocks.push(context("more", &more_note(hidden, hidden_pending)));
+    blocks
+}
+
+fn more_note(hidden: usize, hidden_pending: usize) -> String {
+    let mut note = format!("{hidden} more — open *Details* to see every suggestion");
+    if hidden_pending > 0 {
+        note.push_str(&format!(
+            "; {hidden_pending} of them pending: pick them in the menu below or use *Approve all*"
+        ));
+    }
+    note
+}
+
+/// One suggestion: tag, score, badge; shortened rationale; model and
+/// created time; who decided; why the sync failed.
+fn suggestion_section(s: &SuggestionCard) -> Value {
+    let mut lines = vec![
+        format!(
+            "*{}*  {}  {}",
+            embed_mrkdwn(&tag_label(s), TAG_CHARS),
+            score_label(s.score),
+            status_badge(s.status)
+        ),
+        format!("_Why:_ {}", embed_mrkdwn(&s.rationale, RATIONALE_CHARS)),
+        format!(
+            "Model {} · suggested {}",
+            embed_mrkdwn(&s.model, MODEL_CHARS),
+            slack_date(s.created_at)
+        ),
+    ];
+    lines.extend(decision_line(s));
+    lines.extend(error_line(s));
+    json!({
+        "type": "section",
+        "block_id": format!("s:{}", s.id),
+        "text": mrkdwn(&lines.join("\n"), limits::SECTION_TEXT),
+    })
+}
+
+fn decision_line(s: &SuggestionCard) -> Option<String> {
+    if !s.status.is_decided() {
+        return None;
+    }
+    let who = s
+        .decided_by
+        .as_deref()
+        .map(|who| format!(" by {}", embed_mrkdwn(who, ACTOR_CHARS)));
+    let when = s.decided_at.map(|at| format!(" {}", slack_date(at)));
+    (who.is_some() || when.is_some()).then(|| {
+        format!(
+            "Decided{}{}",
+            who.unwrap_or_default(),
+            when.unwrap_or_default()
+        )
+    })
+}
+
+fn error_line(s: &SuggestionCard) -> Option<String> {
+    (s.status == SuggestionStatus::Failed).then(|| {
+        let reason = s.last_error.as_deref().unwrap_or("no reason recorded");
+        format!(
+            ":warning: Sync failed: {}",
+            embed_mrkdwn(reason, ERROR_CHARS)
+        )
+    })
+}
+
+/// The per-lecture controls: the multi-select (pending only) and the
+/// lecture buttons; nothing when there is nothing to show.
+fn footer_blocks(card: &LectureCard) -> Vec<Value> {
+    let Some(lecture) = lecture_value(card) else {
+        return Vec::new();
+    };
+    let pending = pending(card);
+    let mut blocks = Vec::new();
+    if !pending.is_empty() {
+        blocks.push(select_block(&pending));
+    }
+    blocks.push(json!({
+        "type": "actions",
+        "block_id": "controls",
+        "elements": control_buttons(card, lecture, pending.len()),
+    }));
+    blocks
+}
+
+/// A section, not an actions block: Slack accepts multi-selects only in
+/// section and input blocks.
+fn select_block(pending: &[&SuggestionCard]) -> Value {
+    let options: Vec<Value> = pending
+        .iter()
+        .take(limits::SELECT_OPTIONS)
+        .map(|s| select_option(s))
+        .collect();
+    let mut text = "*Approve several:* pick tags, then press *Approve selected*.".to_owned();
+    if pending.len() > limits::SELECT_OPTIONS {
+        text.push_str(&format!(
+            " Showing the first {} of {} pending.",
+            limits::SELECT_OPTIONS,
+            pending.len()
+        ));
+    }
+    json!({
+        "type": "section",
+        "block_id": actions::SELECT_BLOCK,
+        "text": mrkdwn(&text, limits::SECTION_TEXT),
+        "accessory": {
+            "type": "multi_static_select",
+            "action_id": actions::SELECT,
+            "placeholder": plain("Pending tags", limits::SELECT_PLACEHOLDER),
+            "options": options,
+        },
+    })
+}
+
+/// "{FSI}tag{PDI} 0.91": the tag cut so that the score always shows.
+fn select_option(s: &SuggestionCard) -> Value {
+    let score = format!(" {}", score_label(s.score));
+    let room = limits::OPTION_TEXT - score.chars().count();
+    option(
+        &format!("{}{score}", embed_plain(&tag_label(s), room)),
+        &s.id.to_string(),
+    )
+}
+
+fn control_buttons(card: &LectureCard, lecture: &str, pending: usize) -> Vec<Value> {
+    let mut buttons = Vec::new();
+    if pending > 0 {
+        buttons.push(button(
+            "Approve selected",
+            actions::APPROVE_SELECTED,
+            lecture,
+            Some("primary"),
+        ));
+        let top = top_count(card);
+        if top > 0 {
+            buttons.push(approve_top_button(card, lecture, top));
+        }
+    }
+    buttons.push(button("Details", actions::DETAILS, lecture, None));
+    if card
+        .suggestions
+        .iter()
+        .any(|s| s.status == SuggestionStatus::Failed)
+    {
+        buttons.push(button("Retry failed", actions::RETRY_FAILED, lecture, None));
+    }
+    buttons
+}
+
+/// Approves several tags at once, so it asks first.
+fn approve_top_button(card: &LectureCard, lecture: &str, top: usize) -> Value {
+    let threshold = score_label(card.approve_threshold);
+    let mut b = button(
+        &format!("Approve all ≥ {threshold}"),
+        actions::APPROVE_TOP,
+        lecture,
+        None,
+    );
+    let confirm = json!({
+        "title": plain("Approve the top tags?", limits::CONFIRM_TITLE),
+        "text": plain(
+            &format!("Approve {top} pending tag(s) scoring {threshold} or more?"),
+            limits::CONFIRM_TEXT,
+        ),
+        "confirm": plain("Approve", limits::CONFIRM_BUTTON),
+        "deny": plain("Cancel", limits::CONFIRM_BUTTON),
+    });
+    if let Some(obj) = b.as_object_mut() {
+        obj.insert("confirm".into(), confirm);
+    }
+    b
+}
+
+// ------------------------------------------------------------------ modal
+
+/// The details modal: every suggestion with its full rationale, model,
+/// created time, status, decision and recent history.
+pub fn details_modal(card: &LectureCard, history: &[HistoryLine]) -> Value {
+    let mut blocks = vec![header_block(card), summary_block(card)];
+    let budget = limits::MODAL_BLOCKS - blocks.len();
+    blocks.extend(detail_blocks(card, history, budget));
+    json!({
+        "type": "modal",
+        "title": plain(MODAL_TITLE, limits::MODAL_TITLE),
+        "close": plain("Close", limits::MODAL_TITLE),
+        "blocks": blocks,
+    })
+}
+
+/// Two blocks per suggestion (details, then history) while they fit; else
+/// one (history as a field), and past that a "N more" line.
+fn detail_blocks(card: &LectureCard, history: &[HistoryLine], budget: usize) -> Vec<Value> {
+    let n = card.suggestions.len();
+    if 2 * n <= budget {
+        return card
+            .suggestions
+            .iter()
+            .flat_map(|s| {
+                let events = events_of(s, history);
+                [
+                    detail_section(s, None),
+                    context(
+                        &format!("h:{}", s.id),
+                        &history_text(&events, limits::SECTION_TEXT),
+                    ),
+                ]
+            })
+            .collect();
+    }
+    let shown = if n <= budget { n } else { budget - 1 };
+    let mut blocks: Vec<Value> = card.suggestions[..shown]
+        .iter()
+        .map(|s| {
+            let events = events_of(s, history);
+            detail_section(
+                s,
+                Some(&history_text(&events, limits::SECTION_FIELD_TEXT - 20)),
+            )
+        })
+        .collect();
+    if shown < n {
+        blocks.push(context(
+            "more",
+            &format!("{} more suggestions do not fit in this view.", n - shown),
+        ));
+    }
+    blocks
+}
+
+/// This suggestion's events, oldest first.
+fn events_of<'a>(s: &SuggestionCard, history: &'a [HistoryLine]) -> Vec<&'a HistoryLine> {
+    let mut events: Vec<&HistoryLine> =
+        history.iter().filter(|h| h.suggestion_id == s.id).collect();
+    events.sort_by_key(|h| h.at);
+    events
+}
+
+/// The tag and the full rationale (its own paragraphs, so not isolated) in
+/// the text; the rest as fields.
+fn detail_section(s: &SuggestionCard, history: Option<&str>) -> Value {
+    let head = format!("*{}*\n", embed_mrkdwn(&tag_label(s), TAG_CHARS));
+    let room = limits::SECTION_TEXT - head.chars().count();
+    let rationale = or_placeholder(&s.rationale, "(no rationale)");
+    let text = format!("{head}{}", escape_within(&clean(&rationale, false), room));
+    let mut fields = vec![
+        field("Score", &score_label(s.score)),
+        field("Status", status_badge(s.status)),
+        field("Model", &embed_mrkdwn(&s.model, MODEL_CHARS)),
+        field("Suggested", &slack_date(s.created_at)),
+    ];
+    if let Some(line) = decision_line(s) {
+        fields.push(field("Decision", &line));
+    }
+    if let Some(err) = s.last_error.as_deref() {
+        fields.push(field(
+            "Last error",
+            &escape_within(&clean(err, false), 1_000),
+        ));
+    }
+    if let Some(history) = history {
+        fields.push(field("History", history));
+    }
+    json!({
+        "type": "section",
+        "block_id": format!("s:{}", s.id),
+        "text": mrkdwn(&text, limits::SECTION_TEXT),
+        "fields": fields,
+    })
+}
+
+fn field(label: &str, value: &str) -> Value {
+    mrkdwn(&format!("*{label}*\n{value}"), limits::SECTION_FIELD_TEXT)
+}
+
+/// The most recent events first, as many as fit in `max_chars` (at most
+/// [`HISTORY_EVENTS_SHOWN`]), then how many earlier ones were left out.
+fn history_text(events: &[&HistoryLine], max_chars: usize) -> String {
+    if events.is_empty() {
+        return "_No events yet._".to_owned();
+    }
+    let room = max_chars.saturating_sub(HISTORY_NOTE_RESERVE);
+    let mut lines = Vec::new();
+    let mut used = 0;
+    for event in events.iter().rev().take(HISTORY_EVENTS_SHOWN) {
+        let line = event_line(event);
+        let cost = line.chars().count() + 1;
+        if used + cost > room {
+            break;
+        }
+        used += cost;
+        lines.push(line);
+    }
+    let left_out = events.len() - lines.len();
+    if left_out > 0 {
+        lines.push(format!("_…and {left_out} earlier event(s) not shown_"));
+    }
+    shorten(&lines.join("\n"), max_chars)
+}
+
+fn event_line(e: &HistoryLine) -> String {
+    let mut line = format!(
+        "• {} *{}* by {}",
+        slack_date(e.at),
+        escape_within(&clean(&e.action, true), 20),
+        embed_mrkdwn(&e.actor, ACTOR_CHARS)
+    );
+    if let Some(err) = e.error.as_deref() {
+        line.push_str(&format!(" — {}", embed_mrkdwn(err, 200)));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    // ------------------------------------------------------------ fixtures
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_714_564_800 + secs, 0).unwrap()
+    }
+
+    fn suggestion(id: i64, score: f64, status: SuggestionStatus) -> SuggestionCard {
+        let decided = status.is_decided();
+        SuggestionCard {
+            id,
+            tag_id: format!("tag-{id}"),
+            tag_name: "בינה מלאכותית".to_owned(),
+            score,
+            rationale: "The lecture discusses neural networks at length.".to_owned(),
+            model: "gpt-4o-mini".to_owned(),
+            created_at: at(id),
+            status,
+            decided_by: decided.then(|| "Dana".to_owned()),
+            decided_at: decided.then(|| at(3_600 + id)),
+            last_error: (status == SuggestionStatus::Failed).then(|| "tag_missing".to_owned()),
+        }
+    }
+
+    fn card(suggestions: Vec<SuggestionCard>) -> LectureCard {
+        LectureCard {
+            lecture_id: "lec-42".to_owned(),
+            title: "מבוא ללמידת מכונה".to_owned(),
+            suggestions,
+            approve_threshold: 0.88,
+        }
+    }
+
+    fn pending_card(n: i64) -> LectureCard {
+        card(
+            (1..=n)
+                .map(|id| suggestion(id, 0.5, SuggestionStatus::Pending))
+                .collect(),
+        )
+    }
+
+    fn events(suggestion_id: i64, n: i64) -> Vec<HistoryLine> {
+        (0..n)
+            .map(|i| HistoryLine {
+                suggestion_id,
+                action: if i % 2 == 0 { "sync_fail" } else { "retry" }.to_owned(),
+                actor: "worker".to_owned(),
+                at: at(10_000 + i),
+                error: (i % 2 == 0).then(|| format!("HTTP 503 attempt {i}")),
+            })
+            .collect()
+    }
+
+    // -------------------------------------------------- the limit checker
+
+    fn chars(v: &Value) -> usize {
+        v.as_str().map_or(0, |s| s.chars().count())
+    }
+
+    fn text_of(obj: &Value) -> &str {
+        obj["text"].as_str().unwrap_or_default()
+    }
+
+    /// A text object: typed, non-empty, within `max`.
+    fn check_text(t: &Value, max: usize, plain_only: bool, at: &str) {
+        let kind = t["type"].as_str().unwrap_or_default();
+        assert!(
+            kind == "plain_text" || (!plain_only && kind == "mrkdwn"),
+            "{at}: text type {kind:?}"
+        );
+        let n = chars(&t["text"]);
+        assert!(n >= 1, "{at}: empty text");
+        assert!(n <= max, "{at}: text of {n} chars > {max}");
+    }
+
+    fn check_id(v: &Value, at: &str) {
+        let n = chars(v);
+        assert!((1..=limits::ID).contains(&n), "{at}: id of {n} chars");
+    }
+
+    fn check_options(options: &Value, max: usize, at: &str) {
+        let options = options.as_array().expect("options");
+        assert!(
+            (1..=max).contains(&options.len()),
+            "{at}: {} options",
+            options.len()
+        );
+        let mut values = HashSet::new();
+        for o in options {
+            check_text(&o["text"], limits::OPTION_TEXT, true, at);
+            let n = chars(&o["value"]);
+            assert!(
+                (1..=limits::OPTION_VALUE).contains(&n),
+                "{at}: option value {n}"
+            );
+            assert!(
+                values.insert(o["value"].clone()),
+                "{at}: duplicate option value"
+            );
+        }
+    }
+
+    fn check_element(e: &Value, in_actions: bool, at: &str) {
+        check_id(&e["action_id"], at);
+        match e["type"].as_str().unwrap_or_default() {
+            "button" => {
+                check_text(&e["text"], limits::BUTTON_TEXT, true, at);
+                assert!(chars(&e["value"]) <= limits::BUTTON_VALUE, "{at}: value");
+                if let Some(style) = e.get("style") {
+                    assert!(style == "primary" || style == "danger", "{at}: style");
+                }
+                if let Some(c) = e.get("confirm") {
+                    check_text(&c["title"], limits::CONFIRM_TITLE, true, at);
+                    check_text(&c["text"], limits::CONFIRM_TEXT, false, at);
+                    check_text(&c["confirm"], limits::CONFIRM_BUTTON, true, at);
+                    check_text(&c["deny"], limits::CONFIRM_BUTTON, true, at);
+                }
+            }
+            "overflow" => check_options(&e["options"], limits::OVERFLOW_OPTIONS, at),
+            "multi_static_select" => {
+                assert!(!in_actions, "{at}: multi-select in an actions block");
+                check_text(&e["placeholder"], limits::SELECT_PLACEHOLDER, true, at);
+                check_options(&e["options"], limits::SELECT_OPTIONS, at);
+            }
+            other => panic!("{at}: unexpected element {other}"),
+        }
+    }
+
+    fn check_block(b: &Value, at: &str) {
+        match b["type"].as_str().unwrap_or_default() {
+            "header" => check_text(&b["text"], limits::HEADER_TEXT, true, at),
+            "section" => {
+                check_text(&b["text"], limits::SECTION_TEXT, false, at);
+                if let Some(fields) = b.get("fields").and_then(Value::as_array) {
+                    assert!(fields.len() <= limits::SECTION_FIELDS, "{at}: fields");
+                    for f in fields {
+                        check_text(f, limits::SECTION_FIELD_TEXT, false, at);
+                    }
+                }
+                if let Some(acc) = b.get("accessory") {
+                    check_element(acc, false, at);
+                }
+            }
+            "context" => {
+                let elements = b["elements"].as_array().expect("elements");
+                assert!((1..=limits::CONTEXT_ELEMENTS).contains(&elements.len()));
+                for e in elements {
+                    check_text(e, limits::SECTION_TEXT, false, at);
+                }
+            }
+            "actions" => {
+                let elements = b["elements"].as_array().expect("elements");
+                assert!(
+                    (1..=limits::ACTIONS_ELEMENTS).contains(&elements.len()),
+                    "{at}: {} elements",
+                    elements.len()
+                );
+                let mut ids = HashSet::new();
+                for e in elements {
+                    check_element(e, true, at);
+                    assert!(
+                        ids.insert(e["action_id"].clone()),
+                        "{at}: duplicate action_id"
+                    );
+                }
+            }
+            other => panic!("{at}: unexpected block {other}"),
+        }
+    }
+
+    fn check_blocks(blocks: &[Value], max_blocks: usize) {
+        assert!(blocks.len() <= max_blocks, "{} blocks", blocks.len());
+        let mut block_ids = HashSet::new();
+        for (i, b) in blocks.iter().enumerate() {
+            let at = format!("block {i} ({})", b["block_id"]);
+            check_id(&b["block_id"], &at);
+            assert!(
+                block_ids.insert(b["block_id"].clone()),
+                "{at}: duplicate block_id"
+            );
+            check_block(b, &at);
+        }
+    }
+
+    fn check_message(m: &Message) {
+        let n = m.text.chars().count();
+        assert!((1..=limits::MESSAGE_TEXT).contains(&n), "message text {n}");
+        check_blocks(&m.blocks, limits::MESSAGE_BLOCKS);
+    }
+
+    fn check_modal(v: &Value) {
+        assert_eq!(v["type"], "modal");
+        check_text(&v["title"], limits::MODAL_TITLE, true, "title");
+        check_text(&v["close"], limits::MODAL_TITLE, true, "close");
+        check_blocks(
+            v["blocks"].as_array().expect("blocks"),
+            limits::MODAL_BLOCKS,
+        );
+    }
+
+    /// The checker itself must catch what it claims to.
+    #[test]
+    fn the_checker_rejects_what_slack_rejects() {
+        let too_long = json!([{"type": "header", "block_id": "h",
+            "text": {"type": "plain_text", "text": "x".repeat(151)}}]);
+        let dup = json!([context("x", "a"), context("x", "b")]);
+        let select_in_actions = json!([{"type": "actions", "block_id": "a", "elements": [
+            {"type": "multi_static_select", "action_id": "s",
+             "placeholder": {"type": "plain_text", "text": "p"},
+             "options": [option("a", "1")]}]}]);
+        for bad in [too_long, dup, select_in_actions] {
+            let blocks = bad.as_array().unwrap().clone();
+            assert!(std::panic::catch_unwind(|| check_blocks(&blocks, 50)).is_err());
+        }
+    }
+
+    // ------------------------------------------------------ JSON helpers
+
+    /// Every object in the tree, depth first.
+    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(map) => {
+                out.push(v);
+                map.values().for_each(|c| walk(c, out));
+            }
+            Value::Array(items) => items.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+
+    fn objects(blocks: &[Value]) -> Vec<&Value> {
+        let mut out = Vec::new();
+        blocks.iter().for_each(|b| walk(b, &mut out));
+        out
+    }
+
+    fn with_action<'a>(blocks: &'a [Value], action_id: &str) -> Vec<&'a Value> {
+        objects(blocks)
+            .into_iter()
+            .filter(|o| o["action_id"] == action_id)
+            .collect()
+    }
+
+    fn block<'a>(blocks: &'a [Value], block_id: &str) -> Option<&'a Value> {
+        blocks.iter().find(|b| b["block_id"] == block_id)
+    }
+
+    fn section_text<'a>(blocks: &'a [Value], id: i64) -> &'a str {
+        text_of(&block(blocks, &format!("s:{id}")).expect("section")["text"])
+    }
+
+    /// Ids a reviewer can decide on: buttons, overflow options, select options.
+    fn decidable(blocks: &[Value]) -> HashSet<i64> {
+        let mut ids = HashSet::new();
+        for b in with_action(blocks, actions::APPROVE) {
+            ids.insert(b["value"].as_str().unwrap().parse().unwrap());
+        }
+        for menu in with_action(blocks, actions::DECIDE_MENU) {
+            for o in menu["options"].as_array().unwrap() {
+                let v = o["value"].as_str().unwrap();
+                if let Some(id) = v.strip_prefix("approve:") {
+                    ids.insert(id.parse().unwrap());
+                }
+            }
+        }
+        for select in with_action(blocks, actions::SELECT) {
+            for o in select["options"].as_array().unwrap() {
+                ids.insert(o["value"].as_str().unwrap().parse().unwrap());
+            }
+        }
+        ids
+    }
+
+    // --------------------------------------------------------------- tests
+
+    #[test]
+    fn shorten_cuts_on_char_boundaries() {
+        assert_eq!(shorten("שלום עולם", 5), "שלום…");
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcd", 3), "ab…");
+        assert_eq!(shorten("abc", 0), "");
+        assert_eq!(shorten("👍👍👍", 2), "👍…");
+    }
+
+    #[test]
+    fn escaping_never_splits_an_entity() {
+        assert_eq!(escape_within("a&b", 10), "a&amp;b");
+        // "a&amp;" would be 6 chars; with the ellipsis only "a" fits in 5.
+        assert_eq!(escape_within("a&bcdef", 5), "a…");
+        assert!(escape_within(&"<".repeat(1000), 100).chars().count() <= 100);
+    }
+
+    #[test]
+    fn status_badges_name_every_status() {
+        for status in SuggestionStatus::ALL {
+            assert!(status_badge(status).ends_with(status.as_str()));
+            assert!(status_badge(status).starts_with(':'));
+        }
+    }
+
+    #[test]
+    fn hebrew_tag_names_are_isolated() {
+        let c = card(vec![suggestion(7, 0.91, SuggestionStatus::Pending)]);
+        let m = review_message(&c);
+        check_message(&m);
+        let isolated = format!("{FSI}בינה מלאכותית{PDI}");
+        assert!(section_text(&m.blocks, 7).contains(&format!("*{isolated}*  0.91")));
+        let selects = with_action(&m.blocks, actions::SELECT);
+        let select = selects[0];
+        assert_eq!(
+            select["options"][0]["text"]["text"],
+            format!("{isolated} 0.91")
+        );
+        assert!(m.text.contains(&format!("{FSI}מבוא ללמידת מכונה{PDI}")));
+    }
+
+    #[test]
+    fn user_text_cannot_mention_or_link() {
+        let mut s = suggestion(3, 0.7, SuggestionStatus::Pending);
+        s.rationale = "Ping <@U123> & <!channel> <https://evil|click>".to_owned();
+        s.model = "m<@U9>".to_owned();
+        let c = card(vec![s.clone()]);
+        let m = review_message(&c);
+        check_message(&m);
+        let text = section_text(&m.blocks, 3);
+        assert!(text.contains("Ping &lt;@U123&gt; &amp; &lt;!channel&gt;"));
+        assert!(!text.contains("<@U"));
+        assert!(!text.contains("<!channel"));
+        assert!(!text.contains("<https"));
+        let modal = details_modal(&c, &[]);
+        check_modal(&modal);
+        let all = serde_json::to_string(&modal).unwrap();
+        assert!(!all.contains("<@U"));
+        assert!(all.contains("&lt;@U123&gt;"));
+    }
+
+    #[test]
+    fn stray_directional_controls_are_dropped() {
+        let mut s = suggestion(1, 0.5, SuggestionStatus::Pending);
+        s.tag_name = "a\u{2069}\u{202E}b".to_owned();
+        let m = review_message(&card(vec![s]));
+        assert!(section_text(&m.blocks, 1).contains(&format!("{FSI}ab{PDI}")));
+    }
+
+    #[test]
+    fn pending_suggestions_get_approve_and_reject_buttons() {
+        let c = card(vec![
+            suggestion(11, 0.9, SuggestionStatus::Pending),
+            suggestion(12, 0.8, SuggestionStatus::Approved),
+        ]);
+        let m = review_message(&c);
+        check_message(&m);
+        let row = block(&m.blocks, "a:11").expect("actions for 11");
+        assert_eq!(row["elements"][0]["action_id"], actions::APPROVE);
+        assert_eq!(row["elements"][0]["value"], "11");
+        assert_eq!(row["elements"][0]["style"], "primary");
+        assert_eq!(row["elements"][1]["action_id"], actions::REJECT);
+        assert_eq!(row["elements"][1]["value"], "11");
+        assert_eq!(row["elements"][1]["style"], "danger");
+        assert!(block(&m.blocks, "a:12").is_none(), "decided: no buttons");
+        assert!(section_text(&m.blocks, 12).contains(&format!("Decided by {FSI}Dana{PDI}")));
+        assert!(
+            section_text(&m.blocks, 11).contains("<!date^1714564811^{date_short_pretty} {time}|")
+        );
+    }
+
+    #[test]
+    fn lecture_controls_carry_the_lecture_id() {
+        let c = card(vec![
+            suggestion(1, 0.95, SuggestionStatus::Pending),
+            suggestion(2, 0.5, SuggestionStatus::Failed),
+        ]);
+        let m = review_message(&c);
+        check_message(&m);
+        let select_block = block(&m.blocks, actions::SELECT_BLOCK).expect("select block");
+        assert_eq!(select_block["type"], "section");
+        assert_eq!(select_block["accessory"]["action_id"], actions::SELECT);
+        assert_eq!(select_block["accessory"]["options"][0]["value"], "1");
+        for id in [
+            actions::APPROVE_SELECTED,
+            actions::APPROVE_TOP,
+            actions::DETAILS,
+            actions::RETRY_FAILED,
+        ] {
+            let found = with_action(&m.blocks, id);
+            assert_eq!(found.len(), 1, "{id}");
+            assert_eq!(found[0]["value"], "lec-42", "{id}");
+        }
+        assert_eq!(
+            text_of(&with_action(&m.blocks, actions::APPROVE_TOP)[0]["text"]),
+            "Approve all ≥ 0.88"
+        );
+        assert!(section_text(&m.blocks, 2).contains("tag_missing"));
+    }
+
+    #[test]
+    fn approve_top_only_when_a_pending_score_reaches_the_threshold() {
+        let exactly = card(vec![suggestion(1, 0.88, SuggestionStatus::Pending)]);
+        assert_eq!(
+            with_action(&review_message(&exactly).blocks, actions::APPROVE_TOP).len(),
+            1
+        );
+
+        let below = card(vec![suggestion(1, 0.879, SuggestionStatus::Pending)]);
+        assert!(with_action(&review_message(&below).blocks, actions::APPROVE_TOP).is_empty());
+
+        // A high score that is already decided does not count.
+        let decided = card(vec![
+            suggestion(1, 0.99, SuggestionStatus::Approved),
+            suggestion(2, 0.5, SuggestionStatus::Pending),
+        ]);
+        let m = review_message(&decided);
+        check_message(&m);
+        assert!(with_action(&m.blocks, actions::APPROVE_TOP).is_empty());
+        assert_eq!(with_action(&m.blocks, actions::APPROVE_SELECTED).len(), 1);
+    }
+
+    #[test]
+    fn retry_only_when_a_suggestion_failed() {
+        let ok = card(vec![
+            suggestion(1, 0.9, SuggestionStatus::Synced),
+            suggestion(2, 0.9, SuggestionStatus::Pending),
+        ]);
+        assert!(with_action(&review_message(&ok).blocks, actions::RETRY_FAILED).is_empty());
+        let failed = card(vec![suggestion(1, 0.9, SuggestionStatus::Failed)]);
+        let m = review_message(&failed);
+        check_message(&m);
+        assert_eq!(with_action(&m.blocks, actions::RETRY_FAILED).len(), 1);
+    }
+
+    #[test]
+    fn nothing_pending_means_no_decision_controls() {
+        let c = card(vec![
+            suggestion(1, 0.95, SuggestionStatus::Approved),
+            suggestion(2, 0.9, SuggestionStatus::Rejected),
+            suggestion(3, 0.9, SuggestionStatus::Synced),
+        ]);
+        let m = review_message(&c);
+        check_message(&m);
+        for id in [
+            actions::APPROVE,
+            actions::REJECT,
+            actions::DECIDE_MENU,
+            actions::SELECT,
+            actions::APPROVE_SELECTED,
+            actions::APPROVE_TOP,
+        ] {
+            assert!(with_action(&m.blocks, id).is_empty(), "{id}");
+        }
+        assert!(block(&m.blocks, actions::SELECT_BLOCK).is_none());
+        assert_eq!(with_action(&m.blocks, actions::DETAILS).len(), 1);
+        assert!(m.text.contains("0 pending of 3"));
+    }
+
+    #[test]
+    fn summary_counts_by_status() {
+        let c = card(vec![
+            suggestion(1, 0.9, SuggestionStatus::Pending),
+            suggestion(2, 0.9, SuggestionStatus::Pending),
+            suggestion(3, 0.9, SuggestionStatus::Failed),
+        ]);
+        let m = review_message(&c);
+        let summary = text_of(&block(&m.blocks, "summary").unwrap()["elements"][0]);
+        assert!(summary.contains(&format!("Lecture {FSI}lec-42{PDI}")));
+        assert!(summary.contains("2 pending"));
+        assert!(summary.contains("1 failed"));
+        assert!(!summary.contains("approved"));
+    }
+
+    #[test]
+    fn forty_pending_switch_to_the_compact_layout() {
+        let c = pending_card(40);
+        let m = review_message(&c);
+        check_message(&m);
+        assert!(
+            with_action(&m.blocks, actions::APPROVE).is_empty(),
+            "no button rows"
+        );
+        assert_eq!(with_action(&m.blocks, actions::DECIDE_MENU).len(), 40);
+        let menu = &block(&m.blocks, "s:5").unwrap()["accessory"];
+        assert_eq!(menu["options"][0]["value"], "approve:5");
+        assert_eq!(menu["options"][1]["value"], "reject:5");
+        let all: HashSet<i64> = (1..=40).collect();
+        assert_eq!(decidable(&m.blocks), all);
+        assert!(block(&m.blocks, "more").is_none());
+    }
+
+    #[test]
+    fn a_short_card_keeps_the_normal_layout() {
+        // 4 fixed blocks + 23 × 2 = 50: exactly fits.
+        let m = review_message(&pending_card(23));
+        check_message(&m);
+        assert_eq!(m.blocks.len(), 50);
+        assert_eq!(with_action(&m.blocks, actions::APPROVE).len(), 23);
+        // One more does not.
+        let m = review_message(&pending_card(24));
+        check_message(&m);
+        assert!(with_action(&m.blocks, actions::APPROVE).is_empty());
+        assert_eq!(with_action(&m.blocks, actions::DECIDE_MENU).len(), 24);
+    }
+
+    #[test]
+    fn folding_hides_decided_suggestions_first() {
+        let mut suggestions = Vec::new();
+        for id in 1..=60 {
+            let status = if id % 2 == 0 {
+                SuggestionStatus::Pending
+            } else {
+                SuggestionStatus::Rejected
+            };
+            suggestions.push(suggestion(id, 0.5, status));
+        }
+        let m = review_message(&card(suggestions));
+        check_message(&m);
+        assert_eq!(m.blocks.len(), 50);
+        let shown: HashSet<i64> = (1..=60)
+            .filter(|id| block(&m.blocks, &format!("s:{id}")).is_some())
+            .collect();
+        assert!(
+            (2..=60).step_by(2).all(|id| shown.contains(&id)),
+            "all pending shown"
+        );
+        assert_eq!(shown.len(), 45);
+        let note = text_of(&block(&m.blocks, "more").unwrap()["elements"][0]);
+        assert!(note.starts_with("15 more — open *Details*"), "{note}");
+        assert!(!note.contains("pending"), "no pending hidden: {note}");
+    }
+
+    #[test]
+    fn two_hundred_huge_suggestions_still_fit_every_limit() {
+        let mut suggestions = Vec::new();
+        for id in 1..=200 {
+            let status = SuggestionStatus::ALL[(id % 5) as usize];
+            let mut s = suggestion(id, 0.9, status);
+            s.tag_name = "תג".repeat(150);
+            s.rationale = "<&>".repeat(1_000);
+            s.model = "m".repeat(500);
+            s.decided_by = Some("ד".repeat(500));
+            s.last_error = Some("e&".repeat(2_000));
+            suggestions.push(s);
+        }
+        let mut c = card(suggestions);
+        c.title = "כותרת ".repeat(500);
+        c.lecture_id = "L".repeat(1_500);
+        let m = review_message(&c);
+        check_message(&m);
+        assert_eq!(m.blocks.len(), 50);
+        assert!(block(&m.blocks, "more").is_some());
+        let select = with_action(&m.blocks, actions::SELECT);
+        assert_eq!(select[0]["options"].as_array().unwrap().len(), 40);
+        let shown_pending = with_action(&m.blocks, actions::DECIDE_MENU).len();
+        assert_eq!(shown_pending, 40, "all 40 pending get a menu");
+
+        let history: Vec<HistoryLine> = (1..=200).flat_map(|id| events(id, 30)).collect();
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        assert_eq!(modal["blocks"].as_array().unwrap().len(), 100);
+    }
+
+    #[test]
+    fn more_pending_than_a_select_holds() {
+        let m = review_message(&pending_card(150));
+        check_message(&m);
+        let select = block(&m.blocks, actions::SELECT_BLOCK).unwrap();
+        assert_eq!(
+            select["accessory"]["options"].as_array().unwrap().len(),
+            100
+        );
+        assert!(text_of(&select["text"]).contains("first 100 of 150"));
+        let note = text_of(&block(&m.blocks, "more").unwrap()["elements"][0]);
+        assert!(note.contains("105 of them pending"), "{note}");
+        assert_eq!(decidable(&m.blocks).len(), 100);
+    }
+
+    #[test]
+    fn a_lecture_id_too_long_for_a_button_value_drops_the_lecture_buttons() {
+        let mut c = pending_card(2);
+        c.lecture_id = "x".repeat(limits::BUTTON_VALUE + 1);
+        let m = review_message(&c);
+        check_message(&m);
+        assert!(with_action(&m.blocks, actions::DETAILS).is_empty());
+        assert!(with_action(&m.blocks, actions::SELECT).is_empty());
+        assert_eq!(with_action(&m.blocks, actions::APPROVE).len(), 2);
+    }
+
+    #[test]
+    fn an_empty_card_still_renders() {
+        let m = review_message(&card(Vec::new()));
+        check_message(&m);
+        assert_eq!(with_action(&m.blocks, actions::DETAILS).len(), 1);
+        let modal = details_modal(&card(Vec::new()), &[]);
+        check_modal(&modal);
+    }
+
+    #[test]
+    fn details_modal_with_forty_suggestions_and_twenty_events_each() {
+        let c = pending_card(40);
+        let history: Vec<HistoryLine> = (1..=40).flat_map(|id| events(id, 20)).collect();
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        let blocks = modal["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= limits::MODAL_BLOCKS);
+        assert_eq!(blocks.len(), 2 + 2 * 40);
+        let h = text_of(&block(blocks, "h:7").unwrap()["elements"][0]);
+        // Newest first: event 19 is the latest one.
+        assert!(
+            h.starts_with(&format!("• {}", slack_date(at(10_019)))),
+            "{h}"
+        );
+        assert!(h.contains("10 earlier event(s) not shown"), "{h}");
+        assert!(!h.contains(&slack_date(at(10_000))), "oldest left out");
+        assert!(h.contains(&format!("{FSI}HTTP 503 attempt 18{PDI}")));
+    }
+
+    #[test]
+    fn details_modal_shows_the_full_rationale_and_all_facts() {
+        let mut s = suggestion(9, 0.93, SuggestionStatus::Failed);
+        s.rationale = format!("{}\nsecond paragraph", "r".repeat(2_000));
+        let c = card(vec![s]);
+        let history = events(9, 2);
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        assert!(chars(&modal["title"]["text"]) <= 24);
+        let blocks = modal["blocks"].as_array().unwrap();
+        let section = block(blocks, "s:9").unwrap();
+        assert!(text_of(&section["text"])
+            .ends_with(&format!("{}\nsecond paragraph", "r".repeat(2_000))));
+        let fields: Vec<&str> = section["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(text_of)
+            .collect();
+        let joined = fields.join("\n");
+        for needle in [
+            "*Score*\n0.93",
+            ":warning: failed",
+            "gpt-4o-mini",
+            "<!date^1714564809^",
+            "Dana",
+            "tag_missing",
+        ] {
+            assert!(joined.contains(needle), "{needle} in {joined}");
+        }
+        let h = text_of(&block(blocks, "h:9").unwrap()["elements"][0]);
+        assert!(h.contains("*retry* by"));
+        assert!(!h.contains("not shown"));
+    }
+
+    #[test]
+    fn a_crowded_modal_folds_history_into_a_field() {
+        let c = pending_card(60);
+        let history: Vec<HistoryLine> = (1..=60).flat_map(|id| events(id, 20)).collect();
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        let blocks = modal["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 62);
+        let fields = block(blocks, "s:60").unwrap()["fields"].as_array().unwrap();
+        assert!(text_of(fields.last().unwrap()).starts_with("*History*\n• "));
+    }
+}

@@ -1,0 +1,259 @@
+//! The Slack app's reads and its own state in Postgres: a lecture's card and
+//! history (one round trip each), the review-message references that keep
+//! every lecture to one message, and the once-only channel posts.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::card::{HistoryLine, LectureCard, SuggestionCard};
+use crate::domain::SuggestionStatus;
+
+/// How long a claim to post a lecture's message holds before another
+/// process may take it over (the first one died before posting).
+const POST_CLAIM_SECS: f64 = 60.0;
+
+#[derive(sqlx::FromRow)]
+struct SuggestionRow {
+    id: i64,
+    tag_id: String,
+    tag_name: String,
+    score: f64,
+    rationale: String,
+    suggested_by: String,
+    created_at: DateTime<Utc>,
+    status: SuggestionStatus,
+    last_error: Option<String>,
+    decided_by: Option<String>,
+    decided_at: Option<DateTime<Utc>>,
+}
+
+/// The lecture's card, or None when the lecture has no suggestions.
+pub async fn load_card(
+    pool: &PgPool,
+    lecture: &str,
+    approve_threshold: f64,
+) -> Result<Option<LectureCard>, sqlx::Error> {
+    let title: Option<String> = sqlx::query_scalar(
+        "SELECT title FROM enriched_lectures WHERE lecture_external_id = $1",
+    )
+    .bind(lecture)
+    .fetch_optional(pool)
+    .await?;
+    let Some(title) = title else {
+        return Ok(None);
+    };
+    // The last human decision (approve, reject, retry) names who decided.
+    let rows: Vec<SuggestionRow> = sqlx::query_as(
+        "SELECT s.id, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, s.score, s.rationale,
+                s.suggested_by, s.created_at, s.status, s.last_error,
+                coalesce(d.actor_name, d.actor) AS decided_by, d.created_at AS decided_at
+         FROM lecture_tag_suggestions s
+         LEFT JOIN tags t ON t.tag_id = s.tag_id
+         LEFT JOIN LATERAL (
+             SELECT e.actor, e.actor_name, e.created_at FROM events e
+             WHERE e.suggestion_id = s.id AND e.action IN ('approve', 'reject', 'retry')
+             ORDER BY e.id DESC LIMIT 1) d ON true
+         WHERE s.lecture_external_id = $1
+         ORDER BY s.score DESC, s.id",
+    )
+    .bind(lecture)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(LectureCard {
+        lecture_id: lecture.to_owned(),
+        title,
+        approve_threshold,
+        suggestions: rows
+            .into_iter()
+            .map(|row| SuggestionCard {
+                id: row.id,
+                tag_id: row.tag_id,
+                tag_name: row.tag_name,
+                score: row.score,
+                rationale: row.rationale,
+                model: row.suggested_by,
+                created_at: row.created_at,
+                status: row.status,
+                decided_by: row.decided_by,
+                decided_at: row.decided_at,
+                last_error: row.last_error,
+            })
+            .collect(),
+    }))
+}
+
+/// Every event of the lecture's suggestions, oldest first.
+pub async fn load_history(pool: &PgPool, lecture: &str) -> Result<Vec<HistoryLine>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT suggestion_id, action, coalesce(actor_name, actor) AS actor, created_at AS at,
+                details->>'error' AS error
+         FROM events WHERE lecture_external_id = $1 ORDER BY id",
+    )
+    .bind(lecture)
+    .fetch_all(pool)
+    .await
+}
+
+/// A review message as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MessageRef {
+    pub lecture_external_id: String,
+    pub channel: String,
+    pub ts: String,
+    pub content_version: i64,
+}
+
+/// Claims up to `limit` lectures with pending suggestions and no message
+/// yet (or a claim whose process died), oldest suggestion first.
+pub async fn claim_unposted(
+    pool: &PgPool,
+    channel: &str,
+    claimant: &str,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH waiting AS (
+             SELECT s.lecture_external_id, min(s.created_at) AS since
+             FROM lecture_tag_suggestions s
+             WHERE s.status = 'pending'
+               AND NOT EXISTS (SELECT 1 FROM slack_review_messages m
+                               WHERE m.lecture_external_id = s.lecture_external_id
+                                 AND (m.ts IS NOT NULL OR m.claimed_until > now()))
+             GROUP BY s.lecture_external_id
+             ORDER BY since, s.lecture_external_id
+             LIMIT $3)
+         INSERT INTO slack_review_messages (lecture_external_id, channel, claimed_by, claimed_until)
+         SELECT lecture_external_id, $1, $2, now() + $4 * interval '1 second' FROM waiting
+         ON CONFLICT (lecture_external_id) DO UPDATE
+             SET claimed_by = EXCLUDED.claimed_by, claimed_until = EXCLUDED.claimed_until
+             WHERE slack_review_messages.ts IS NULL
+               AND slack_review_messages.claimed_until <= now()
+         RETURNING lecture_external_id",
+    )
+    .bind(channel)
+    .bind(claimant)
+    .bind(limit)
+    .bind(POST_CLAIM_SECS)
+    .fetch_all(pool)
+    .await
+}
+
+/// Records that the claimed lecture's message was posted, showing
+/// `version`.
+pub async fn record_posted(
+    pool: &PgPool,
+    lecture: &str,
+    claimant: &str,
+    ts: &str,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE slack_review_messages
+         SET ts = $3, rendered_version = $4, posted_at = now(), updated_at = now(),
+             claimed_by = NULL, claimed_until = NULL
+         WHERE lecture_external_id = $1 AND claimed_by = $2",
+    )
+    .bind(lecture)
+    .bind(claimant)
+    .bind(ts)
+    .bind(version)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Gives a claim back when posting failed, so it is retried soon.
+pub async fn release_claim(pool: &PgPool, lecture: &str, claimant: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM slack_review_messages
+         WHERE lecture_external_id = $1 AND claimed_by = $2 AND ts IS NULL",
+    )
+    .bind(lecture)
+    .bind(claimant)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The version a message should show: read before rendering, so a change
+/// that lands while rendering leaves the message marked behind.
+pub async fn content_version(pool: &PgPool, lecture: &str) -> Result<i64, sqlx::Error> {
+    let version: Option<i64> = sqlx::query_scalar(
+        "SELECT content_version FROM slack_review_messages WHERE lecture_external_id = $1",
+    )
+    .bind(lecture)
+    .fetch_optional(pool)
+    .await?;
+    Ok(version.unwrap_or(1))
+}
+
+/// The lecture's posted message, if any.
+pub async fn message_for(pool: &PgPool, lecture: &str) -> Result<Option<MessageRef>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT lecture_external_id, channel, ts, content_version FROM slack_review_messages
+         WHERE lecture_external_id = $1 AND ts IS NOT NULL",
+    )
+    .bind(lecture)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Posted messages that show an older version than the lecture is at.
+pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT lecture_external_id, channel, ts, content_version FROM slack_review_messages
+         WHERE rendered_version < content_version AND ts IS NOT NULL
+         ORDER BY updated_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Records that the message now shows `version` (never moving backwards,
+/// as two processes may update one message).
+pub async fn record_rendered(pool: &PgPool, lecture: &str, version: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE slack_review_messages SET rendered_version = greatest(rendered_version, $2)
+         WHERE lecture_external_id = $1",
+    )
+    .bind(lecture)
+    .bind(version)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Claims a once-only channel post by its key; false when it was made (or
+/// is being made) already.
+pub async fn claim_channel_post(pool: &PgPool, key: &str, channel: &str) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query(
+        "INSERT INTO slack_channel_posts (post_key, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(key)
+    .bind(channel)
+    .execute(pool)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+pub async fn record_channel_post(pool: &PgPool, key: &str, ts: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE slack_channel_posts SET ts = $2 WHERE post_key = $1")
+        .bind(key)
+        .bind(ts)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Drops a channel-post claim whose post failed, so it is tried again.
+pub async fn release_channel_post(pool: &PgPool, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM slack_channel_posts WHERE post_key = $1 AND ts IS NULL")
+        .bind(key)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
