@@ -183,12 +183,19 @@ mod tests {
         assert_eq!(settings.listen.to_string(), "0.0.0.0:3000");
         assert!(settings.app_token.is_none());
         assert!(settings.reviewers.is_empty());
-        assert_eq!(settings.digest_at, NaiveTime::from_hms_opt(9, 0, 0).unwrap());
+        assert_eq!(
+            settings.digest_at,
+            NaiveTime::from_hms_opt(9, 0, 0).unwrap()
+        );
     }
 
     #[test]
     fn a_token_pasted_wrong_is_named_but_not_shown() {
-        for pasted in [format!("Bearer {BOT}"), format!("\"{BOT}\""), "xoxp-123456789012".into()] {
+        for pasted in [
+            format!("Bearer {BOT}"),
+            format!("\"{BOT}\""),
+            "xoxp-123456789012".into(),
+        ] {
             let err = SlackSettings::from_env(&env(&[("SLACK_BOT_TOKEN", pasted.as_str())]))
                 .unwrap_err()
                 .to_string();

@@ -5,3 +5,4 @@
 //! way the real services would, and record every call for inspection.
 
 pub mod airtable;
+pub mod slack;

@@ -20,7 +20,6 @@ use tokio::sync::Mutex;
 
 use crate::config::SlackSettings;
 
-
 /// How long a display name or a group's members are reused.
 const DIRECTORY_TTL: Duration = Duration::from_secs(300);
 /// Retries after a 429 before the call fails.
@@ -35,7 +34,10 @@ pub enum SlackApiError {
     #[error("Slack rate-limited {method} past {MAX_RETRIES} retries")]
     RateLimited { method: &'static str },
     #[error("could not reach Slack for {method}: {message}")]
-    Transport { method: &'static str, message: String },
+    Transport {
+        method: &'static str,
+        message: String,
+    },
 }
 
 impl SlackApiError {
@@ -255,8 +257,12 @@ impl SlackApi {
     }
 
     pub async fn auth_test(&self) -> Result<Identity, SlackApiError> {
-        self.post("auth.test", &serde_json::json!({}), &SLACK_TIER4_METHOD_CONFIG)
-            .await
+        self.post(
+            "auth.test",
+            &serde_json::json!({}),
+            &SLACK_TIER4_METHOD_CONFIG,
+        )
+        .await
     }
 
     /// Whether the bot is a member of `channel`.
@@ -325,7 +331,11 @@ impl SlackApi {
         }
         let user = user.to_owned();
         let info: Info = self
-            .get("users.info", &[("user", Some(&user))], &SLACK_TIER4_METHOD_CONFIG)
+            .get(
+                "users.info",
+                &[("user", Some(&user))],
+                &SLACK_TIER4_METHOD_CONFIG,
+            )
             .await?;
         let profile = info.user.profile;
         let name = [
@@ -369,10 +379,12 @@ impl SlackApi {
 
 /// `chat.postMessage` allows about one message per second per channel.
 fn per_channel(channel: &str) -> SlackApiMethodRateControlConfig {
-    SlackApiMethodRateControlConfig::new().with_special_rate_limit(SlackApiRateControlSpecialLimit::new(
+    SlackApiMethodRateControlConfig::new().with_special_rate_limit(
+        SlackApiRateControlSpecialLimit::new(
             SlackApiRateControlSpecialLimitKey(format!("chat.postMessage:{channel}")),
             SlackApiRateControlLimit::new(1, Duration::from_secs(1)),
-        ))
+        ),
+    )
 }
 
 fn classify(method: &'static str, err: SlackClientError) -> SlackApiError {

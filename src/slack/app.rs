@@ -88,7 +88,12 @@ impl SlackApp {
         };
         let rendered = render::review_message(&card);
         self.api
-            .update_message(&message.channel, &message.ts, &rendered.text, &rendered.blocks)
+            .update_message(
+                &message.channel,
+                &message.ts,
+                &rendered.text,
+                &rendered.blocks,
+            )
             .await?;
         store::record_rendered(&self.pool, lecture, version).await?;
         Ok(())

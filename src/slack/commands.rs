@@ -54,7 +54,10 @@ async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<String, sqlx::
             None => Ok(usage("retry")),
         },
         ("show" | "retry", _, _) => Ok(usage(&subcommand)),
-        _ => Ok(format!("I don't know `/tags {}`.\n{HELP}", render::escape_mrkdwn(command.text.trim()))),
+        _ => Ok(format!(
+            "I don't know `/tags {}`.\n{HELP}",
+            render::escape_mrkdwn(command.text.trim())
+        )),
     }
 }
 
@@ -74,9 +77,8 @@ struct Waiting {
 }
 
 async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
-    let rows: Vec<Waiting> =
-        sqlx::query_as(
-            "SELECT s.lecture_external_id AS lecture, l.title, count(*) AS pending,
+    let rows: Vec<Waiting> = sqlx::query_as(
+        "SELECT s.lecture_external_id AS lecture, l.title, count(*) AS pending,
                     min(s.created_at) AS since, m.channel, m.ts
              FROM lecture_tag_suggestions s
              JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
@@ -85,10 +87,10 @@ async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
              GROUP BY s.lecture_external_id, l.title, m.channel, m.ts
              ORDER BY min(s.created_at), s.lecture_external_id
              LIMIT $1",
-        )
-        .bind(PENDING_LISTED + 1)
-        .fetch_all(&app.pool)
-        .await?;
+    )
+    .bind(PENDING_LISTED + 1)
+    .fetch_all(&app.pool)
+    .await?;
     if rows.is_empty() {
         return Ok("Nothing is waiting for review. :tada:".to_owned());
     }
@@ -97,7 +99,9 @@ async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
     )
     .fetch_one(&app.pool)
     .await?;
-    let mut lines = vec![format!("*{total} lecture(s) waiting for review*, oldest first:")];
+    let mut lines = vec![format!(
+        "*{total} lecture(s) waiting for review*, oldest first:"
+    )];
     for row in rows.iter().take(PENDING_LISTED as usize) {
         let link = match (&row.channel, &row.ts) {
             (Some(channel), Some(ts)) => format!(" — <{}|open>", permalink(channel, ts)),
@@ -119,12 +123,18 @@ async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
 
 /// A message's web link; Slack redirects it into the workspace.
 pub fn permalink(channel: &str, ts: &str) -> String {
-    format!("https://slack.com/archives/{channel}/p{}", ts.replace('.', ""))
+    format!(
+        "https://slack.com/archives/{channel}/p{}",
+        ts.replace('.', "")
+    )
 }
 
 async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, sqlx::Error> {
     let Some(card) = store::load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
-        return Ok(format!("Lecture `{}` has no suggestions.", render::escape_mrkdwn(lecture.as_str())));
+        return Ok(format!(
+            "Lecture `{}` has no suggestions.",
+            render::escape_mrkdwn(lecture.as_str())
+        ));
     };
     let mut lines = vec![format!(
         "*{}* `{}`",
@@ -142,21 +152,37 @@ async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, sqlx::Error
             line.push_str(&format!(" by {}", render::escape_mrkdwn(by)));
         }
         if let Some(error) = &s.last_error {
-            line.push_str(&format!(" ({})", render::escape_mrkdwn(&render::shorten(error, 200))));
+            line.push_str(&format!(
+                " ({})",
+                render::escape_mrkdwn(&render::shorten(error, 200))
+            ));
         }
         lines.push(line);
     }
     if let Some(message) = store::message_for(&app.pool, lecture.as_str()).await? {
-        lines.push(format!("<{}|Open the review message>", permalink(&message.channel, &message.ts)));
+        lines.push(format!(
+            "<{}|Open the review message>",
+            permalink(&message.channel, &message.ts)
+        ));
     }
     Ok(render::shorten(&lines.join("\n"), 3000))
 }
 
-async fn retry(app: &SlackApp, command: &SlashCommand, lecture: &LectureId) -> Result<String, sqlx::Error> {
+async fn retry(
+    app: &SlackApp,
+    command: &SlashCommand,
+    lecture: &LectureId,
+) -> Result<String, sqlx::Error> {
     if !app.may_decide(&command.user_id).await {
-        return Ok("You are not one of the tag reviewers (SLACK_REVIEWERS), so nothing was retried.".to_owned());
+        return Ok(
+            "You are not one of the tag reviewers (SLACK_REVIEWERS), so nothing was retried."
+                .to_owned(),
+        );
     }
-    let Some(actor) = app.actor(&command.user_id, command.user_name.as_deref()).await else {
+    let Some(actor) = app
+        .actor(&command.user_id, command.user_name.as_deref())
+        .await
+    else {
         return Ok("Slack sent a user id tagbot cannot use; nothing was retried.".to_owned());
     };
     let decisions = match app.review.retry_failed(lecture, &actor).await {

@@ -130,7 +130,9 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
 }
 
 /// A form body as a struct, through its fields as a JSON object.
-fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+fn serde_urlencoded_form<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, serde_json::Error> {
     let fields: serde_json::Map<String, Value> = url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();

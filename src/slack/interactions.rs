@@ -45,7 +45,11 @@ pub async fn handle(app: &SlackApp, interaction: Interaction) {
     }
 }
 
-async fn on_action(app: &SlackApp, click: &BlockActions, action: &Action) -> Result<(), SlackError> {
+async fn on_action(
+    app: &SlackApp,
+    click: &BlockActions,
+    action: &Action,
+) -> Result<(), SlackError> {
     let user = &click.user;
     let channel = click
         .message()
@@ -82,8 +86,15 @@ async fn on_action(app: &SlackApp, click: &BlockActions, action: &Action) -> Res
                 .as_ref()
                 .map(|s| s.selected(actions::SELECT_BLOCK, actions::SELECT))
                 .unwrap_or_default();
-            approve_selected(app, &user.id, user.name.as_deref(), &channel, &lecture, &selected)
-                .await
+            approve_selected(
+                app,
+                &user.id,
+                user.name.as_deref(),
+                &channel,
+                &lecture,
+                &selected,
+            )
+            .await
         }
         actions::APPROVE_TOP | actions::RETRY_FAILED => {
             if !app.may_decide(&user.id).await {
@@ -140,8 +151,12 @@ async fn decide_one(
         }
         other => {
             let tag = tag_of(app, id).await?.unwrap_or_else(|| id.to_string());
-            app.tell(channel, &user.id, &format!("{tag}: {other}. Nothing was changed."))
-                .await;
+            app.tell(
+                channel,
+                &user.id,
+                &format!("{tag}: {other}. Nothing was changed."),
+            )
+            .await;
         }
     }
     Ok(())
@@ -164,7 +179,12 @@ async fn approve_selected(
         .filter_map(|raw| SuggestionId::parse(raw).ok())
         .collect();
     if ids.is_empty() {
-        app.tell(channel, user, "Pick one or more tags in the menu first, then press \"Approve selected\".").await;
+        app.tell(
+            channel,
+            user,
+            "Pick one or more tags in the menu first, then press \"Approve selected\".",
+        )
+        .await;
         return Ok(());
     }
     let Some(actor) = app.actor(user, handle).await else {
@@ -187,7 +207,8 @@ async fn report_lecture_result(
         Ok(decisions) => decisions,
         Err(ReviewError::Database(err)) => return Err(SlackError::Database(err)),
         Err(refused) => {
-            app.tell(channel, user, &format!("Nothing was changed: {refused}.")).await;
+            app.tell(channel, user, &format!("Nothing was changed: {refused}."))
+                .await;
             return Ok(());
         }
     };
@@ -201,7 +222,12 @@ async fn report_lecture_result(
         .map(ToString::to_string)
         .collect();
     if decisions.applied_count() == 0 && skipped.is_empty() {
-        app.tell(channel, user, "There was nothing to do: no suggestion of this lecture qualifies.").await;
+        app.tell(
+            channel,
+            user,
+            "There was nothing to do: no suggestion of this lecture qualifies.",
+        )
+        .await;
     } else if !skipped.is_empty() {
         let text = format!(
             "{} done; not changed: {}.",
@@ -223,7 +249,12 @@ async fn open_details(
         return Ok(());
     };
     let Some(card) = store::load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
-        app.tell(channel, &click.user.id, &format!("Lecture {lecture} has no suggestions any more.")).await;
+        app.tell(
+            channel,
+            &click.user.id,
+            &format!("Lecture {lecture} has no suggestions any more."),
+        )
+        .await;
         return Ok(());
     };
     let history = store::load_history(&app.pool, lecture.as_str()).await?;
@@ -280,7 +311,10 @@ async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<()
     else {
         return Ok(());
     };
-    let selected = submission.view.state.selected(MODAL_SELECT_BLOCK, MODAL_SELECT);
+    let selected = submission
+        .view
+        .state
+        .selected(MODAL_SELECT_BLOCK, MODAL_SELECT);
     if selected.is_empty() {
         return Ok(());
     }

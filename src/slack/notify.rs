@@ -53,7 +53,12 @@ pub async fn run_until_shutdown(app: &SlackApp, shutdown: &Shutdown) {
 
 /// Claims `key`, posts, and records the post; a failed post gives the
 /// claim back so the next pass tries again.
-async fn post_once(app: &SlackApp, key: &str, text: &str, blocks: &[Value]) -> Result<bool, SlackError> {
+async fn post_once(
+    app: &SlackApp,
+    key: &str,
+    text: &str,
+    blocks: &[Value],
+) -> Result<bool, SlackError> {
     let channel = &app.settings.report_channel;
     if !store::claim_channel_post(&app.pool, key, channel).await? {
         return Ok(false);
@@ -97,7 +102,14 @@ async fn post_failures(app: &SlackApp) -> Result<usize, SlackError> {
     let mut posted = 0;
     for failure in &failures {
         let (text, blocks) = failure_message(failure);
-        if post_once(app, &format!("failure:{}", failure.event_id), &text, &blocks).await? {
+        if post_once(
+            app,
+            &format!("failure:{}", failure.event_id),
+            &text,
+            &blocks,
+        )
+        .await?
+        {
             posted += 1;
         }
     }
@@ -168,17 +180,22 @@ async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackE
         return Ok(0);
     }
     let key = format!("digest:{}", now.date_naive());
-    let (pending_lectures, pending, oldest, unsynced, failed): (i64, i64, Option<DateTime<Utc>>, i64, i64) =
-        sqlx::query_as(
-            "SELECT count(DISTINCT lecture_external_id) FILTER (WHERE status = 'pending'),
+    let (pending_lectures, pending, oldest, unsynced, failed): (
+        i64,
+        i64,
+        Option<DateTime<Utc>>,
+        i64,
+        i64,
+    ) = sqlx::query_as(
+        "SELECT count(DISTINCT lecture_external_id) FILTER (WHERE status = 'pending'),
                     count(*) FILTER (WHERE status = 'pending'),
                     min(created_at) FILTER (WHERE status = 'pending'),
                     count(*) FILTER (WHERE status = 'approved'),
                     count(*) FILTER (WHERE status = 'failed')
              FROM lecture_tag_suggestions",
-        )
-        .fetch_one(&app.pool)
-        .await?;
+    )
+    .fetch_one(&app.pool)
+    .await?;
     let oldest = oldest.map_or_else(
         || "none".to_owned(),
         |at| format!("since {}", at.format("%Y-%m-%d %H:%M UTC")),

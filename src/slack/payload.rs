@@ -170,7 +170,10 @@ mod tests {
         );
         assert_eq!(actions.actions[0].value.as_deref(), Some("7"));
         let state = actions.state.unwrap_or_default();
-        assert_eq!(state.selected("tagbot_select_block", "tagbot_select"), ["7"]);
+        assert_eq!(
+            state.selected("tagbot_select_block", "tagbot_select"),
+            ["7"]
+        );
         assert!(state.selected("other", "tagbot_select").is_empty());
     }
 

@@ -59,7 +59,11 @@ async fn post_new(app: &SlackApp, claimant: &str) -> Result<usize, SlackError> {
             continue;
         };
         let message = render::review_message(&card);
-        match app.api.post_message(channel, &message.text, &message.blocks).await {
+        match app
+            .api
+            .post_message(channel, &message.text, &message.blocks)
+            .await
+        {
             Ok(ts) => {
                 store::record_posted(&app.pool, &lecture, claimant, &ts, version).await?;
                 posted += 1;
@@ -82,7 +86,11 @@ async fn update_behind(app: &SlackApp) -> Result<usize, SlackError> {
 }
 
 /// Runs passes on every notification (and every 30 s) until shutdown.
-pub async fn run_until_shutdown(app: &SlackApp, claimant: &str, shutdown: &Shutdown) -> Result<(), SlackError> {
+pub async fn run_until_shutdown(
+    app: &SlackApp,
+    claimant: &str,
+    shutdown: &Shutdown,
+) -> Result<(), SlackError> {
     let mut listener = PgListener::connect_with(&app.pool).await?;
     listener.listen(NOTIFY_CHANNEL).await?;
     tracing::info!(channel = %app.settings.review_channel, "review poster started");
@@ -90,7 +98,11 @@ pub async fn run_until_shutdown(app: &SlackApp, claimant: &str, shutdown: &Shutd
         let pause = match run_once(app, claimant).await {
             Ok(pass) => {
                 if pass != Pass::default() {
-                    tracing::info!(posted = pass.posted, updated = pass.updated, "review messages posted and updated");
+                    tracing::info!(
+                        posted = pass.posted,
+                        updated = pass.updated,
+                        "review messages posted and updated"
+                    );
                 }
                 POLL
             }

@@ -1019,7 +1019,7 @@ mod tests {
         blocks.iter().find(|b| b["block_id"] == block_id)
     }
 
-    fn section_text<'a>(blocks: &'a [Value], id: i64) -> &'a str {
+    fn section_text(blocks: &[Value], id: i64) -> &str {
         text_of(&block(blocks, &format!("s:{id}")).expect("section")["text"])
     }
 
@@ -1321,7 +1321,12 @@ mod tests {
         assert_eq!(m.blocks.len(), 50);
         assert!(block(&m.blocks, "more").is_some());
         let select = with_action(&m.blocks, actions::SELECT);
-        assert_eq!(select[0]["options"].as_array().unwrap().len(), 40);
+        let options = select[0]["options"].as_array().unwrap();
+        assert_eq!(options.len(), 40);
+        for o in options {
+            // The tag is cut, never the score.
+            assert!(text_of(&o["text"]).ends_with(&format!("…{PDI} 0.90")));
+        }
         let shown_pending = with_action(&m.blocks, actions::DECIDE_MENU).len();
         assert_eq!(shown_pending, 40, "all 40 pending get a menu");
 

@@ -29,7 +29,9 @@ pub enum SignatureError {
     BadTimestamp,
     #[error("the request is {age_secs} s from now, outside Slack's 5-minute window (replayed, or this machine's clock is off)")]
     Stale { age_secs: i64 },
-    #[error("the signature does not match the body (wrong SLACK_SIGNING_SECRET, or not from Slack)")]
+    #[error(
+        "the signature does not match the body (wrong SLACK_SIGNING_SECRET, or not from Slack)"
+    )]
     Mismatch,
 }
 
@@ -80,12 +82,11 @@ impl Verifier {
     /// tests and the load generator sign with).
     pub fn sign(&self, timestamp: &str, body: &[u8]) -> String {
         // HMAC takes keys of any length, so this cannot fail.
-        let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(
-            self.secret.expose_secret().as_bytes(),
-        ) {
-            Ok(mac) => mac,
-            Err(_) => return String::new(),
-        };
+        let mut mac =
+            match hmac::Hmac::<Sha256>::new_from_slice(self.secret.expose_secret().as_bytes()) {
+                Ok(mac) => mac,
+                Err(_) => return String::new(),
+            };
         mac.update(b"v0:");
         mac.update(timestamp.as_bytes());
         mac.update(b":");
@@ -157,7 +158,12 @@ mod tests {
             Err(SignatureError::Stale { .. })
         ));
         assert_eq!(
-            verifier().verify(Some(TIMESTAMP), Some(SIGNATURE), BODY.as_bytes(), THEN + MAX_AGE_SECS),
+            verifier().verify(
+                Some(TIMESTAMP),
+                Some(SIGNATURE),
+                BODY.as_bytes(),
+                THEN + MAX_AGE_SECS
+            ),
             Ok(())
         );
     }

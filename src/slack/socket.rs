@@ -15,7 +15,11 @@ use super::{commands, interactions};
 use crate::shutdown::Shutdown;
 
 /// Listens until `shutdown`.
-pub async fn run(app: SlackApp, app_token: &SecretString, shutdown: &Shutdown) -> Result<(), String> {
+pub async fn run(
+    app: SlackApp,
+    app_token: &SecretString,
+    shutdown: &Shutdown,
+) -> Result<(), String> {
     let client = app.api.socket_client();
     let callbacks = SlackSocketModeListenerCallbacks::new()
         .with_command_events(on_command)
@@ -33,10 +37,9 @@ pub async fn run(app: SlackApp, app_token: &SecretString, shutdown: &Shutdown) -
     let token = SlackApiToken::new(SlackApiTokenValue::new(
         app_token.expose_secret().to_owned(),
     ));
-    listener
-        .listen_for(&token)
-        .await
-        .map_err(|err| format!("could not open a Socket Mode connection (check SLACK_APP_TOKEN): {err}"))?;
+    listener.listen_for(&token).await.map_err(|err| {
+        format!("could not open a Socket Mode connection (check SLACK_APP_TOKEN): {err}")
+    })?;
     listener.start().await;
     tracing::info!("connected to Slack in Socket Mode");
     shutdown.requested().await;

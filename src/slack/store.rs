@@ -33,12 +33,11 @@ pub async fn load_card(
     lecture: &str,
     approve_threshold: f64,
 ) -> Result<Option<LectureCard>, sqlx::Error> {
-    let title: Option<String> = sqlx::query_scalar(
-        "SELECT title FROM enriched_lectures WHERE lecture_external_id = $1",
-    )
-    .bind(lecture)
-    .fetch_optional(pool)
-    .await?;
+    let title: Option<String> =
+        sqlx::query_scalar("SELECT title FROM enriched_lectures WHERE lecture_external_id = $1")
+            .bind(lecture)
+            .fetch_optional(pool)
+            .await?;
     let Some(title) = title else {
         return Ok(None);
     };
@@ -166,7 +165,11 @@ pub async fn record_posted(
 }
 
 /// Gives a claim back when posting failed, so it is retried soon.
-pub async fn release_claim(pool: &PgPool, lecture: &str, claimant: &str) -> Result<(), sqlx::Error> {
+pub async fn release_claim(
+    pool: &PgPool,
+    lecture: &str,
+    claimant: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "DELETE FROM slack_review_messages
          WHERE lecture_external_id = $1 AND claimed_by = $2 AND ts IS NULL",
@@ -215,7 +218,11 @@ pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, sqlx::
 
 /// Records that the message now shows `version` (never moving backwards,
 /// as two processes may update one message).
-pub async fn record_rendered(pool: &PgPool, lecture: &str, version: i64) -> Result<(), sqlx::Error> {
+pub async fn record_rendered(
+    pool: &PgPool,
+    lecture: &str,
+    version: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE slack_review_messages SET rendered_version = greatest(rendered_version, $2)
          WHERE lecture_external_id = $1",
@@ -229,7 +236,11 @@ pub async fn record_rendered(pool: &PgPool, lecture: &str, version: i64) -> Resu
 
 /// Claims a once-only channel post by its key; false when it was made (or
 /// is being made) already.
-pub async fn claim_channel_post(pool: &PgPool, key: &str, channel: &str) -> Result<bool, sqlx::Error> {
+pub async fn claim_channel_post(
+    pool: &PgPool,
+    key: &str,
+    channel: &str,
+) -> Result<bool, sqlx::Error> {
     let claimed = sqlx::query(
         "INSERT INTO slack_channel_posts (post_key, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )

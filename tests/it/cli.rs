@@ -22,11 +22,7 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn unbuilt_commands_say_so_and_fail() {
-    for (command, issue) in [
-        
-        ("doctor", "demo, doctor"),
-        ("demo", "demo, doctor"),
-    ] {
+    for (command, issue) in [("doctor", "demo, doctor"), ("demo", "demo, doctor")] {
         let output = tagbot(&[command], &[]);
         assert!(!output.status.success(), "{command}");
         let text = stderr(&output);

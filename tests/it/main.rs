@@ -4,10 +4,13 @@
 
 mod cli;
 mod fake_airtable;
+mod fake_slack;
 mod helpers;
 mod intake;
 mod privileges;
 mod review_ops;
+mod slack;
+mod slack_world;
 mod state_machine;
 mod sync;
 mod sync_world;

@@ -1,0 +1,2175 @@
+//! A fake Slack Web API: one workspace with its channels, users, user
+//! groups, messages and modals in memory, served over HTTP on loopback.
+//!
+//! Point slack-morphism at it with `with_slack_api_url(&fake.url)` (tagbot:
+//! `SLACK_API_URL`). Every method arrives as `/{method}` — the last path
+//! segment, so a base URL ending in `/api` works too. slack-morphism 2.31
+//! sends writes (`chat.*`, `views.*`) as `POST` with a JSON body and reads
+//! (`auth.test`, `users.info`, `conversations.info`,
+//! `usergroups.users.list`) as `GET` with a query string, the token always
+//! as `Authorization: Bearer …`. The fake also takes form-encoded bodies
+//! (with `blocks` and `view` as JSON strings) and a `token` parameter, as
+//! Slack does. Answers have Slack's shape: HTTP 200 with `{"ok":true,…}` or
+//! `{"ok":false,"error":"…"}` (Block Kit refusals add Slack's `errors` list
+//! with a JSON pointer), and HTTP 429 with `Retry-After: <seconds>` and
+//! `{"ok":false,"error":"ratelimited"}` when rate limited.
+//!
+//! Every request is checked in this order: token (`not_authed`,
+//! `invalid_auth`), scripted faults, the method's rate budget, then the
+//! method itself. What it enforces, with the documented number:
+//!
+//! | rule | limit | Slack's documentation |
+//! |---|---|---|
+//! | blocks per message | 50 (`invalid_blocks`) | reference/block-kit/blocks |
+//! | blocks per modal | 100 (`invalid_arguments`) | reference/views/modal-views |
+//! | section `text`, context text, any other text object | 3,000 chars | section block; composition objects (text) |
+//! | section `fields` | 10 items of at most 2,000 chars | section block |
+//! | header text | 150 chars, `plain_text` | header block |
+//! | context `elements` | 10 | context block |
+//! | actions `elements` | 25 | actions block |
+//! | button text / value / url | 75 / 2,000 / 3,000 chars | button element |
+//! | `action_id`, `block_id`, `callback_id` | 255 chars | button element; every block; modal views |
+//! | `action_id` unique within its block, `block_id` unique within the message | | button element; every block |
+//! | static selects: options, option groups | 100 each | select menu element; option group object |
+//! | option text / value / description | 75 / 150 / 75 chars | option object |
+//! | overflow menu options | 5 | overflow menu element |
+//! | placeholders | 150 chars | select menu element |
+//! | message `text` | 40,000 chars (`msg_too_long`) | changelog 2018-04 "Truncating really long messages" |
+//! | modal title, close, submit | 24 chars | reference/views/modal-views |
+//! | modal `private_metadata` | 3,000 chars | reference/views/modal-views |
+//! | modal stack (`views.push`) | 3 views (`push_limit_reached`) | views.push errors |
+//! | `trigger_id` | 3 seconds, single use (`expired_trigger_id`, `exchanged_trigger_id`) | dialog.open / views.open errors |
+//! | `chat.postMessage` | 1 per second per channel, short bursts (HTTP 429) | apis/web-api/rate-limits |
+//! | other methods | Tier 2: 20, Tier 3: 50, Tier 4: 100 per minute (HTTP 429) | apis/web-api/rate-limits |
+//!
+//! Slack itself truncates a `text` over 40,000 characters and warns; the fake
+//! refuses it with `msg_too_long` (an error chat.postMessage documents), so
+//! tagbot can never rely on silent truncation. The burst size of the posting
+//! limit is not documented: the fake allows 3 ([`PostRate`]).
+//!
+//! Channels: posting to an unknown channel answers `channel_not_found`, to a
+//! channel the bot is not in `not_in_channel`. Tests seed the directory
+//! (channels, users, user groups), script faults and latency, and read the
+//! request log and the current state of every message, ephemeral and modal.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
+
+use self::block_kit::Violation;
+
+/// The workspace the fake plays, as `auth.test` reports it.
+pub const TEAM_ID: &str = "T0TAGBOT00";
+pub const TEAM_NAME: &str = "tagbot-fake";
+/// The bot user tagbot posts as.
+pub const BOT_USER_ID: &str = "U0TAGBOT00";
+pub const BOT_ID: &str = "B0TAGBOT00";
+pub const APP_ID: &str = "A0TAGBOT00";
+
+/// Longest message `text`.
+const MAX_MESSAGE_TEXT: usize = 40_000;
+/// How long a `trigger_id` may be exchanged for a modal.
+const TRIGGER_LIFETIME: Duration = Duration::from_secs(3);
+/// Most views one modal may stack with `views.push`.
+const MODAL_STACK: usize = 3;
+
+/// Slack's rate tiers, in requests per minute.
+const TIER_2: usize = 20;
+const TIER_3: usize = 50;
+const TIER_4: usize = 100;
+
+/// How the fake paces its callers. `Default` is Slack's documented pacing;
+/// [`RateLimits::off`] is for load tests and benchmarks.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// `chat.postMessage`, per channel; `None` lets every post through.
+    pub post_per_channel: Option<PostRate>,
+    /// Budgets per method across the workspace (Slack's rate tiers).
+    pub per_method: Vec<MethodRate>,
+}
+
+/// Slack's "1 per second, short bursts >1 allowed" for posting: each
+/// channel holds `burst` posts and regains one every `interval`.
+#[derive(Debug, Clone, Copy)]
+pub struct PostRate {
+    pub interval: Duration,
+    pub burst: u32,
+}
+
+/// At most `requests` calls to `method` in any `window`.
+#[derive(Debug, Clone)]
+pub struct MethodRate {
+    pub method: String,
+    pub requests: usize,
+    pub window: Duration,
+}
+
+impl Default for RateLimits {
+    /// One post per second per channel after a burst of 3, and each other
+    /// method at the floor of its tier (the tiers slack-morphism assigns,
+    /// which follow each method's page).
+    fn default() -> Self {
+        let tier = |method: &str, requests| MethodRate {
+            method: method.to_owned(),
+            requests,
+            window: Duration::from_secs(60),
+        };
+        RateLimits {
+            post_per_channel: Some(PostRate {
+                interval: Duration::from_secs(1),
+                burst: 3,
+            }),
+            per_method: vec![
+                tier("chat.update", TIER_3),
+                tier("chat.postEphemeral", TIER_4),
+                tier("views.open", TIER_4),
+                tier("views.push", TIER_4),
+                tier("views.update", TIER_4),
+                tier("users.info", TIER_4),
+                tier("conversations.info", TIER_3),
+                tier("usergroups.users.list", TIER_2),
+            ],
+        }
+    }
+}
+
+impl RateLimits {
+    /// No rate limits at all.
+    pub fn off() -> Self {
+        RateLimits {
+            post_per_channel: None,
+            per_method: Vec::new(),
+        }
+    }
+
+    /// Only the per-channel posting limit, with the given pacing: a short
+    /// interval keeps a rate-limit test fast.
+    pub fn posting(interval: Duration, burst: u32) -> Self {
+        RateLimits {
+            post_per_channel: Some(PostRate { interval, burst }),
+            per_method: Vec::new(),
+        }
+    }
+}
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct SlackCall {
+    /// The Web API method, e.g. `chat.postMessage`.
+    pub method: String,
+    /// `GET` or `POST`.
+    pub http_method: String,
+    /// The JSON body, or the query / form parameters as an object (`blocks`
+    /// and `view` decoded); `Null` when the body was not valid JSON.
+    pub body: Value,
+    pub status: u16,
+    pub response: Value,
+    pub at: Instant,
+}
+
+impl SlackCall {
+    /// Whether Slack would have said `"ok": true`.
+    pub fn ok(&self) -> bool {
+        self.status == 200 && self.response.get("ok") == Some(&Value::Bool(true))
+    }
+
+    /// The `error` of a refused call (`ratelimited` for a 429).
+    pub fn error(&self) -> Option<&str> {
+        self.response.get("error").and_then(Value::as_str)
+    }
+}
+
+/// A message only `user` sees (`chat.postEphemeral`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ephemeral {
+    pub channel: String,
+    pub user: String,
+    pub text: Option<String>,
+    pub blocks: Option<Value>,
+    pub message_ts: String,
+}
+
+/// A modal view, as last opened, pushed or updated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenedView {
+    pub id: String,
+    pub root_view_id: String,
+    pub previous_view_id: Option<String>,
+    /// The trigger it was opened with (`None` once only updated).
+    pub trigger_id: Option<String>,
+    pub hash: String,
+    /// The view object as the caller sent it.
+    pub view: Value,
+    /// How many times `views.update` replaced it.
+    pub updates: u32,
+}
+
+impl OpenedView {
+    /// The view as Slack returns it: the caller's object plus its state.
+    fn as_response(&self) -> Value {
+        let mut shown = self.view.as_object().cloned().unwrap_or_default();
+        shown.insert("id".into(), json!(self.id));
+        shown.insert("team_id".into(), json!(TEAM_ID));
+        shown.insert("hash".into(), json!(self.hash));
+        shown.insert("state".into(), json!({ "values": {} }));
+        shown.insert("root_view_id".into(), json!(self.root_view_id));
+        shown.insert("previous_view_id".into(), json!(self.previous_view_id));
+        shown.insert("app_id".into(), json!(APP_ID));
+        shown.insert("bot_id".into(), json!(BOT_ID));
+        Value::Object(shown)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Channel {
+    id: String,
+    name: String,
+    bot_is_member: bool,
+}
+
+impl Channel {
+    fn as_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "name_normalized": self.name,
+            "created": 1_700_000_000,
+            "is_channel": true,
+            "is_private": false,
+            "is_archived": false,
+            "is_member": self.bot_is_member,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct User {
+    id: String,
+    display_name: String,
+    real_name: String,
+}
+
+impl User {
+    fn as_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "team_id": TEAM_ID,
+            "name": self.id.to_lowercase(),
+            "real_name": self.real_name,
+            "deleted": false,
+            "is_bot": false,
+            "profile": {
+                "display_name": self.display_name,
+                "display_name_normalized": self.display_name,
+                "real_name": self.real_name,
+                "real_name_normalized": self.real_name,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct StoredMessage {
+    channel: String,
+    ts: String,
+    text: Option<String>,
+    blocks: Option<Value>,
+    thread_ts: Option<String>,
+    edits: u32,
+}
+
+impl StoredMessage {
+    /// The message as `chat.postMessage` echoes it.
+    fn as_posted(&self) -> Value {
+        let mut message = self.content();
+        message.insert("type".into(), json!("message"));
+        message.insert("ts".into(), json!(self.ts));
+        message.insert("team".into(), json!(TEAM_ID));
+        if let Some(thread_ts) = &self.thread_ts {
+            message.insert("thread_ts".into(), json!(thread_ts));
+        }
+        Value::Object(message)
+    }
+
+    /// The message as `chat.update` echoes it.
+    fn as_updated(&self, edited_ts: &str) -> Value {
+        let mut message = self.content();
+        message.insert("type".into(), json!("message"));
+        message.insert(
+            "edited".into(),
+            json!({ "user": BOT_USER_ID, "ts": edited_ts }),
+        );
+        Value::Object(message)
+    }
+
+    /// Sender, text and blocks, leaving out what the message lacks.
+    fn content(&self) -> Map<String, Value> {
+        let mut message = Map::new();
+        message.insert("user".into(), json!(BOT_USER_ID));
+        message.insert("bot_id".into(), json!(BOT_ID));
+        if let Some(text) = &self.text {
+            message.insert("text".into(), json!(text));
+        }
+        if let Some(blocks) = &self.blocks {
+            message.insert("blocks".into(), blocks.clone());
+        }
+        message
+    }
+
+    /// What tests read: the current text and blocks.
+    fn as_seen(&self) -> Value {
+        json!({
+            "channel": self.channel,
+            "ts": self.ts,
+            "thread_ts": self.thread_ts,
+            "text": self.text,
+            "blocks": self.blocks.clone().unwrap_or_else(|| json!([])),
+            "edits": self.edits,
+        })
+    }
+}
+
+#[derive(Debug)]
+enum FaultKind {
+    Error(String),
+    RateLimited(u64),
+}
+
+#[derive(Debug)]
+struct Fault {
+    method: String,
+    remaining: usize,
+    kind: FaultKind,
+}
+
+/// A channel's posting allowance (a token bucket).
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    /// Takes one post, or says how long until one is available.
+    fn take(&mut self, rate: PostRate, now: Instant) -> Result<(), Duration> {
+        let burst = f64::from(rate.burst);
+        if rate.interval.is_zero() {
+            return Ok(());
+        }
+        let regained = now.duration_since(self.last).as_secs_f64() / rate.interval.as_secs_f64();
+        self.tokens = (self.tokens + regained).min(burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(rate.interval.mul_f64(1.0 - self.tokens))
+        }
+    }
+}
+
+/// What a handler answers: a status, Slack's JSON, maybe a `Retry-After`.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    retry_after: Option<u64>,
+}
+
+impl Reply {
+    /// `{"ok": true, ...fields}`.
+    fn ok(fields: Value) -> Reply {
+        let mut body = Map::new();
+        body.insert("ok".into(), Value::Bool(true));
+        if let Value::Object(fields) = fields {
+            body.extend(fields);
+        }
+        Reply {
+            status: StatusCode::OK,
+            body: Value::Object(body),
+            retry_after: None,
+        }
+    }
+
+    /// An API error: HTTP 200, as Slack answers them.
+    fn error(code: &str) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body: json!({ "ok": false, "error": code }),
+            retry_after: None,
+        }
+    }
+
+    /// A refused payload, with the offending place as Slack reports it.
+    fn refused(code: &str, violation: &Violation) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body: json!({
+                "ok": false,
+                "error": code,
+                "errors": [violation.to_string()],
+                "response_metadata": { "messages": [format!("[ERROR] {violation}")] },
+            }),
+            retry_after: None,
+        }
+    }
+
+    fn rate_limited(retry_after_secs: u64) -> Reply {
+        Reply {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: json!({ "ok": false, "error": "ratelimited" }),
+            retry_after: Some(retry_after_secs),
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// A method's result: the fields of an `ok` answer, or the refusal.
+type Outcome = Result<Value, Reply>;
+
+/// `Retry-After` is whole seconds: round up, and never say 0.
+fn retry_after_secs(wait: Duration) -> u64 {
+    u64::try_from(wait.as_millis().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// A non-empty string parameter.
+fn str_param<'a>(params: &'a Value, key: &str) -> Option<&'a str> {
+    params
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+#[derive(Debug)]
+struct Workspace {
+    token: String,
+    rate: RateLimits,
+    channels: Vec<Channel>,
+    users: Vec<User>,
+    usergroups: HashMap<String, Vec<String>>,
+    messages: Vec<StoredMessage>,
+    /// (channel, ts) -> index in `messages`.
+    message_index: HashMap<(String, String), usize>,
+    ephemerals: Vec<Ephemeral>,
+    views: Vec<OpenedView>,
+    triggers_issued: HashMap<String, Instant>,
+    triggers_exchanged: HashSet<String>,
+    buckets: HashMap<String, Bucket>,
+    recent: HashMap<String, VecDeque<Instant>>,
+    faults: Vec<Fault>,
+    latency: Duration,
+    log: Vec<SlackCall>,
+    /// Microseconds since the epoch of the last `ts` handed out.
+    clock: u64,
+    next_id: u64,
+}
+
+impl Workspace {
+    fn new(token: &str, rate: RateLimits) -> Workspace {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(1_732_500_000);
+        Workspace {
+            token: token.to_owned(),
+            rate,
+            channels: Vec::new(),
+            users: Vec::new(),
+            usergroups: HashMap::new(),
+            messages: Vec::new(),
+            message_index: HashMap::new(),
+            ephemerals: Vec::new(),
+            views: Vec::new(),
+            triggers_issued: HashMap::new(),
+            triggers_exchanged: HashSet::new(),
+            buckets: HashMap::new(),
+            recent: HashMap::new(),
+            faults: Vec::new(),
+            latency: Duration::ZERO,
+            log: Vec::new(),
+            clock: now * 1_000_000,
+            next_id: 0,
+        }
+    }
+
+    /// A unique, increasing message timestamp such as `1732500000.000100`.
+    fn next_ts(&mut self) -> String {
+        self.clock += 100;
+        format!("{}.{:06}", self.clock / 1_000_000, self.clock % 1_000_000)
+    }
+
+    fn new_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}{:08}", self.next_id)
+    }
+
+    fn new_hash(&mut self) -> String {
+        self.next_id += 1;
+        format!("{}.{:08x}", self.clock / 1_000_000, self.next_id)
+    }
+
+    /// Serves one request and logs it.
+    fn serve(
+        &mut self,
+        http_method: &Method,
+        method: &str,
+        params: Result<Value, &'static str>,
+        token: Option<&str>,
+    ) -> Reply {
+        let body = params.as_ref().cloned().unwrap_or(Value::Null);
+        let reply = match params {
+            Err(code) => Reply::error(code),
+            Ok(params) => match self.admit(method, token) {
+                Err(reply) => reply,
+                Ok(()) => match self.dispatch(method, &params) {
+                    Ok(fields) => Reply::ok(fields),
+                    Err(reply) => reply,
+                },
+            },
+        };
+        self.log.push(SlackCall {
+            method: method.to_owned(),
+            http_method: http_method.to_string(),
+            body,
+            status: reply.status.as_u16(),
+            response: reply.body.clone(),
+            at: Instant::now(),
+        });
+        reply
+    }
+
+    /// Token, scripted faults and the method's rate budget, in that order.
+    fn admit(&mut self, method: &str, token: Option<&str>) -> Result<(), Reply> {
+        match token {
+            None => return Err(Reply::error("not_authed")),
+            Some(token) if token != self.token => return Err(Reply::error("invalid_auth")),
+            Some(_) => {}
+        }
+        if let Some(fault) = self
+            .faults
+            .iter_mut()
+            .find(|f| f.method == method && f.remaining > 0)
+        {
+            fault.remaining -= 1;
+            return Err(match &fault.kind {
+                FaultKind::Error(code) => Reply::error(code),
+                FaultKind::RateLimited(secs) => Reply::rate_limited(*secs),
+            });
+        }
+        self.within_method_budget(method)
+    }
+
+    fn within_method_budget(&mut self, method: &str) -> Result<(), Reply> {
+        let Some(rate) = self.rate.per_method.iter().find(|r| r.method == method) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let recent = self.recent.entry(method.to_owned()).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= rate.window)
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= rate.requests {
+            let wait = recent.front().map_or(rate.window, |oldest| {
+                rate.window.saturating_sub(now.duration_since(*oldest))
+            });
+            return Err(Reply::rate_limited(retry_after_secs(wait)));
+        }
+        recent.push_back(now);
+        Ok(())
+    }
+
+    /// One post from `channel`'s allowance.
+    fn take_post(&mut self, channel: &str) -> Result<(), Reply> {
+        let Some(rate) = self.rate.post_per_channel else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let bucket = self
+            .buckets
+            .entry(channel.to_owned())
+            .or_insert_with(|| Bucket {
+                tokens: f64::from(rate.burst),
+                last: now,
+            });
+        bucket
+            .take(rate, now)
+            .map_err(|wait| Reply::rate_limited(retry_after_secs(wait)))
+    }
+
+    fn dispatch(&mut self, method: &str, params: &Value) -> Outcome {
+        match method {
+            "auth.test" => Ok(auth_test()),
+            "chat.postMessage" => self.post_message(params),
+            "chat.update" => self.update_message(params),
+            "chat.postEphemeral" => self.post_ephemeral(params),
+            "views.open" => self.open_view(params, false),
+            "views.push" => self.open_view(params, true),
+            "views.update" => self.update_view(params),
+            "users.info" => self.user_info(params),
+            "conversations.info" => self.conversation_info(params),
+            "usergroups.users.list" => self.usergroup_users(params),
+            _ => Err(Reply::error("unknown_method")),
+        }
+    }
+
+    /// A channel by id, or by name with or without `#`, as chat methods take it.
+    fn find_channel(&self, key: &str) -> Option<&Channel> {
+        let name = key.strip_prefix('#').unwrap_or(key);
+        self.channels
+            .iter()
+            .find(|c| c.id == key || (!name.is_empty() && c.name == name))
+    }
+
+    /// The id of a channel the bot may post in.
+    fn postable_channel(&self, params: &Value) -> Result<String, Reply> {
+        let channel = self
+            .find_channel(str_param(params, "channel").unwrap_or_default())
+            .ok_or_else(|| Reply::error("channel_not_found"))?;
+        if !channel.bot_is_member {
+            return Err(Reply::error("not_in_channel"));
+        }
+        Ok(channel.id.clone())
+    }
+
+    fn post_message(&mut self, params: &Value) -> Outcome {
+        let channel = self.postable_channel(params)?;
+        // A refused payload still spent the request.
+        self.take_post(&channel)?;
+        let (text, blocks) = check_content(params)?;
+        let message = StoredMessage {
+            channel: channel.clone(),
+            ts: self.next_ts(),
+            text,
+            blocks,
+            thread_ts: str_param(params, "thread_ts").map(str::to_owned),
+            edits: 0,
+        };
+        let reply = json!({ "channel": channel, "ts": message.ts, "message": message.as_posted() });
+        self.message_index
+            .insert((channel, message.ts.clone()), self.messages.len());
+        self.messages.push(message);
+        Ok(reply)
+    }
+
+    fn update_message(&mut self, params: &Value) -> Outcome {
+        let channel = self
+            .find_channel(str_param(params, "channel").unwrap_or_default())
+            .map(|c| c.id.clone())
+            .ok_or_else(|| Reply::error("channel_not_found"))?;
+        let (text, blocks) = check_content(params)?;
+        let ts = str_param(params, "ts").unwrap_or_default().to_owned();
+        let edited_ts = self.next_ts();
+        let message = self
+            .message_index
+            .get(&(channel.clone(), ts.clone()))
+            .and_then(|&index| self.messages.get_mut(index))
+            .ok_or_else(|| Reply::error("message_not_found"))?;
+        if text.is_some() {
+            message.text = text;
+        }
+        // Leaving `blocks` out keeps the old ones; `[]` removes them.
+        if let Some(blocks) = blocks {
+            message.blocks = Some(blocks).filter(|b| b.as_array().is_none_or(|a| !a.is_empty()));
+        }
+        message.edits += 1;
+        Ok(json!({
+            "channel": channel,
+            "ts": ts,
+            "text": message.text,
+            "message": message.as_updated(&edited_ts),
+        }))
+    }
+
+    fn post_ephemeral(&mut self, params: &Value) -> Outcome {
+        let channel = self.postable_channel(params)?;
+        let user = str_param(params, "user")
+            .ok_or_else(|| Reply::error("user_not_found"))?
+            .to_owned();
+        let (text, blocks) = check_content(params)?;
+        let message_ts = self.next_ts();
+        self.ephemerals.push(Ephemeral {
+            channel,
+            user,
+            text,
+            blocks,
+            message_ts: message_ts.clone(),
+        });
+        Ok(json!({ "message_ts": message_ts }))
+    }
+
+    /// `views.open`, or `views.push` onto the most recent modal.
+    fn open_view(&mut self, params: &Value, push: bool) -> Outcome {
+        let view = checked_view(params)?;
+        let previous = if push { self.views.last() } else { None };
+        let root = previous.map(|v| v.root_view_id.clone());
+        let previous_view_id = previous.map(|v| v.id.clone());
+        if let Some(root) = &root {
+            if self
+                .views
+                .iter()
+                .filter(|v| &v.root_view_id == root)
+                .count()
+                >= MODAL_STACK
+            {
+                return Err(Reply::error("push_limit_reached"));
+            }
+        }
+        let trigger_id = self.exchange_trigger(params)?;
+        let id = self.new_id("V");
+        let opened = OpenedView {
+            root_view_id: root.unwrap_or_else(|| id.clone()),
+            id,
+            previous_view_id,
+            trigger_id: Some(trigger_id),
+            hash: self.new_hash(),
+            view: view.clone(),
+            updates: 0,
+        };
+        let reply = json!({ "view": opened.as_response() });
+        self.views.push(opened);
+        Ok(reply)
+    }
+
+    /// A trigger may open one view, within 3 seconds of the interaction.
+    fn exchange_trigger(&mut self, params: &Value) -> Result<String, Reply> {
+        let trigger = str_param(params, "trigger_id")
+            .or_else(|| str_param(params, "interactivity_pointer"))
+            .ok_or_else(|| Reply::error("invalid_arguments"))?;
+        if self.triggers_exchanged.contains(trigger) {
+            return Err(Reply::error("exchanged_trigger_id"));
+        }
+        // Only triggers the fake issued have a known age.
+        if self
+            .triggers_issued
+            .get(trigger)
+            .is_some_and(|issued| issued.elapsed() > TRIGGER_LIFETIME)
+        {
+            return Err(Reply::error("expired_trigger_id"));
+        }
+        self.triggers_exchanged.insert(trigger.to_owned());
+        Ok(trigger.to_owned())
+    }
+
+    fn update_view(&mut self, params: &Value) -> Outcome {
+        let view = checked_view(params)?;
+        let view_id = str_param(params, "view_id");
+        let external_id = str_param(params, "external_id");
+        let hash = self.new_hash();
+        let opened = self
+            .views
+            .iter_mut()
+            .find(|v| {
+                view_id == Some(v.id.as_str())
+                    || (external_id.is_some()
+                        && v.view.get("external_id").and_then(Value::as_str) == external_id)
+            })
+            .ok_or_else(|| Reply::error("not_found"))?;
+        if str_param(params, "hash").is_some_and(|expected| expected != opened.hash) {
+            return Err(Reply::error("hash_conflict"));
+        }
+        opened.view = view.clone();
+        opened.hash = hash;
+        opened.updates += 1;
+        Ok(json!({ "view": opened.as_response() }))
+    }
+
+    fn user_info(&self, params: &Value) -> Outcome {
+        let id = str_param(params, "user").unwrap_or_default();
+        let user = self
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .ok_or_else(|| Reply::error("user_not_found"))?;
+        Ok(json!({ "user": user.as_json() }))
+    }
+
+    fn conversation_info(&self, params: &Value) -> Outcome {
+        let id = str_param(params, "channel").unwrap_or_default();
+        let channel = self
+            .channels
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| Reply::error("channel_not_found"))?;
+        Ok(json!({ "channel": channel.as_json() }))
+    }
+
+    fn usergroup_users(&self, params: &Value) -> Outcome {
+        let id = str_param(params, "usergroup").unwrap_or_default();
+        let users = self
+            .usergroups
+            .get(id)
+            .ok_or_else(|| Reply::error("no_such_subteam"))?;
+        Ok(json!({ "users": users }))
+    }
+}
+
+fn auth_test() -> Value {
+    json!({
+        "url": format!("https://{TEAM_NAME}.slack.com/"),
+        "team": TEAM_NAME,
+        "user": "tagbot",
+        "team_id": TEAM_ID,
+        "user_id": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "is_enterprise_install": false,
+    })
+}
+
+/// A message's text and blocks, checked the way chat.postMessage,
+/// chat.update and chat.postEphemeral check them.
+fn check_content(params: &Value) -> Result<(Option<String>, Option<Value>), Reply> {
+    let text = params
+        .get("text")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let blocks = params.get("blocks").filter(|b| !b.is_null()).cloned();
+    let has_text = text.as_deref().is_some_and(|t| !t.is_empty());
+    let has_blocks = blocks
+        .as_ref()
+        .is_some_and(|b| b.as_array().is_none_or(|a| !a.is_empty()));
+    if !has_text && !has_blocks && params.get("attachments").is_none() {
+        return Err(Reply::error("no_text"));
+    }
+    if text
+        .as_deref()
+        .is_some_and(|t| t.chars().count() > MAX_MESSAGE_TEXT)
+    {
+        return Err(Reply::error("msg_too_long"));
+    }
+    if let Some(blocks) = &blocks {
+        if !blocks.is_array() {
+            return Err(Reply::error("invalid_blocks_format"));
+        }
+        block_kit::check_message_blocks(blocks)
+            .map_err(|violation| Reply::refused("invalid_blocks", &violation))?;
+    }
+    Ok((text, blocks))
+}
+
+/// The `view` of a views.* call, checked as a modal.
+fn checked_view(params: &Value) -> Result<&Value, Reply> {
+    let view = params
+        .get("view")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| Reply::error("invalid_arguments"))?;
+    block_kit::check_modal(view)
+        .map_err(|violation| Reply::refused("invalid_arguments", &violation))?;
+    Ok(view)
+}
+
+/// Block Kit's documented limits (see the module documentation for the
+/// numbers and where Slack states them).
+mod block_kit {
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde_json::Value;
+
+    const MESSAGE_BLOCKS: usize = 50;
+    const MODAL_BLOCKS: usize = 100;
+    const TEXT_OBJECT: usize = 3_000;
+    const SECTION_FIELDS: usize = 10;
+    const SECTION_FIELD_TEXT: usize = 2_000;
+    const HEADER_TEXT: usize = 150;
+    const CONTEXT_ELEMENTS: usize = 10;
+    const ACTIONS_ELEMENTS: usize = 25;
+    const BUTTON_TEXT: usize = 75;
+    const BUTTON_VALUE: usize = 2_000;
+    const URL: usize = 3_000;
+    const ID: usize = 255;
+    const SELECT_OPTIONS: usize = 100;
+    const OPTION_GROUPS: usize = 100;
+    const OPTION_TEXT: usize = 75;
+    const OPTION_VALUE: usize = 150;
+    const OVERFLOW_OPTIONS: usize = 5;
+    const PLACEHOLDER: usize = 150;
+    const MODAL_TEXT: usize = 24;
+    const PRIVATE_METADATA: usize = 3_000;
+
+    /// Where a payload breaks a rule, as a JSON pointer, and which rule.
+    #[derive(Debug)]
+    pub struct Violation {
+        pointer: String,
+        reason: String,
+    }
+
+    impl Violation {
+        fn new(pointer: &str, reason: impl Into<String>) -> Violation {
+            Violation {
+                pointer: pointer.to_owned(),
+                reason: reason.into(),
+            }
+        }
+    }
+
+    impl fmt::Display for Violation {
+        // Slack's own wording: "must be less than 3001 characters [json-pointer:/blocks/0/text/text]".
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{} [json-pointer:{}]", self.reason, self.pointer)
+        }
+    }
+
+    type Checked = Result<(), Violation>;
+
+    /// A message's `blocks` array.
+    pub fn check_message_blocks(blocks: &Value) -> Checked {
+        check_blocks(blocks, MESSAGE_BLOCKS, "/blocks")
+    }
+
+    /// A `view` for views.open, views.push or views.update.
+    pub fn check_modal(view: &Value) -> Checked {
+        if view.get("type").and_then(Value::as_str) != Some("modal") {
+            return Err(Violation::new("/view/type", "must be \"modal\""));
+        }
+        required_text(view, "title", MODAL_TEXT, "/view")?;
+        optional_text(view, "close", MODAL_TEXT, "/view")?;
+        optional_text(view, "submit", MODAL_TEXT, "/view")?;
+        optional_str(view, "private_metadata", PRIVATE_METADATA, "/view")?;
+        optional_str(view, "callback_id", ID, "/view")?;
+        match view.get("blocks") {
+            Some(blocks) => check_blocks(blocks, MODAL_BLOCKS, "/view/blocks"),
+            None => Err(Violation::new("/view/blocks", "missing required field")),
+        }
+    }
+
+    fn check_blocks(blocks: &Value, max: usize, at: &str) -> Checked {
+        let blocks = array(blocks, max, at)?;
+        let mut block_ids = HashSet::new();
+        for (i, block) in blocks.iter().enumerate() {
+            check_block(block, &format!("{at}/{i}"), &mut block_ids)?;
+        }
+        Ok(())
+    }
+
+    fn check_block(block: &Value, at: &str, block_ids: &mut HashSet<String>) -> Checked {
+        let Some(kind) = block.get("type").and_then(Value::as_str) else {
+            return Err(Violation::new(
+                &format!("{at}/type"),
+                "missing required field",
+            ));
+        };
+        if let Some(id) = block.get("block_id") {
+            let pointer = format!("{at}/block_id");
+            let id = identifier(id, &pointer)?;
+            if !block_ids.insert(id.to_owned()) {
+                return Err(Violation::new(
+                    &pointer,
+                    format!("duplicate block_id \"{id}\""),
+                ));
+            }
+        }
+        // action_id must be unique among the elements of one block.
+        let mut action_ids = HashSet::new();
+        match kind {
+            "section" => check_section(block, at, &mut action_ids),
+            "header" => check_header(block, at),
+            "context" => check_context(block, at),
+            "actions" => {
+                let elements = required_array(block, "elements", ACTIONS_ELEMENTS, at)?;
+                for (i, element) in elements.iter().enumerate() {
+                    check_element(element, &format!("{at}/elements/{i}"), &mut action_ids)?;
+                }
+                Ok(())
+            }
+            "input" => match block.get("element") {
+                Some(element) => check_element(element, &format!("{at}/element"), &mut action_ids),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    fn check_section(block: &Value, at: &str, action_ids: &mut HashSet<String>) -> Checked {
+        if block.get("text").is_none() && block.get("fields").is_none() {
+            return Err(Violation::new(at, "must provide either text or fields"));
+        }
+        optional_text(block, "text", TEXT_OBJECT, at)?;
+        if block.get("fields").is_some() {
+            let fields = required_array(block, "fields", SECTION_FIELDS, at)?;
+            for (i, field) in fields.iter().enumerate() {
+                text(field, SECTION_FIELD_TEXT, &format!("{at}/fields/{i}"))?;
+            }
+        }
+        match block.get("accessory") {
+            Some(element) => check_element(element, &format!("{at}/accessory"), action_ids),
+            None => Ok(()),
+        }
+    }
+
+    fn check_header(block: &Value, at: &str) -> Checked {
+        required_text(block, "text", HEADER_TEXT, at)?;
+        let kind = block.pointer("/text/type").and_then(Value::as_str);
+        if kind != Some("plain_text") {
+            return Err(Violation::new(
+                &format!("{at}/text/type"),
+                "must be \"plain_text\"",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_context(block: &Value, at: &str) -> Checked {
+        let elements = required_array(block, "elements", CONTEXT_ELEMENTS, at)?;
+        for (i, element) in elements.iter().enumerate() {
+            let kind = element.get("type").and_then(Value::as_str);
+            if matches!(kind, Some("plain_text" | "mrkdwn")) {
+                text(element, TEXT_OBJECT, &format!("{at}/elements/{i}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_element(element: &Value, at: &str, action_ids: &mut HashSet<String>) -> Checked {
+        if let Some(id) = element.get("action_id") {
+            let pointer = format!("{at}/action_id");
+            let id = identifier(id, &pointer)?;
+            if !action_ids.insert(id.to_owned()) {
+                return Err(Violation::new(
+                    &pointer,
+                    format!("duplicate action_id \"{id}\""),
+                ));
+            }
+        }
+        optional_text(element, "placeholder", PLACEHOLDER, at)?;
+        match element
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+        {
+            "button" => {
+                required_text(element, "text", BUTTON_TEXT, at)?;
+                optional_str(element, "value", BUTTON_VALUE, at)?;
+                optional_str(element, "url", URL, at)
+            }
+            "static_select" | "multi_static_select" => {
+                check_options(element, SELECT_OPTIONS, at)?;
+                if element.get("option_groups").is_some() {
+                    let groups = required_array(element, "option_groups", OPTION_GROUPS, at)?;
+                    for (i, group) in groups.iter().enumerate() {
+                        let at = format!("{at}/option_groups/{i}");
+                        required_text(group, "label", OPTION_TEXT, &at)?;
+                        check_options(group, SELECT_OPTIONS, &at)?;
+                    }
+                }
+                Ok(())
+            }
+            "overflow" => check_options(element, OVERFLOW_OPTIONS, at),
+            "checkboxes" | "radio_buttons" => check_options(element, usize::MAX, at),
+            _ => Ok(()),
+        }
+    }
+
+    /// The `options` of a menu, if it has any.
+    fn check_options(element: &Value, max: usize, at: &str) -> Checked {
+        if element.get("options").is_none() {
+            return Ok(());
+        }
+        let options = required_array(element, "options", max, at)?;
+        for (i, option) in options.iter().enumerate() {
+            let at = format!("{at}/options/{i}");
+            required_text(option, "text", OPTION_TEXT, &at)?;
+            match option.get("value").and_then(Value::as_str) {
+                Some(value) => length(value, OPTION_VALUE, &format!("{at}/value"))?,
+                None => {
+                    return Err(Violation::new(
+                        &format!("{at}/value"),
+                        "missing required field",
+                    ))
+                }
+            }
+            optional_text(option, "description", OPTION_TEXT, &at)?;
+            optional_str(option, "url", URL, &at)?;
+        }
+        Ok(())
+    }
+
+    fn length(s: &str, limit: usize, at: &str) -> Checked {
+        if s.chars().count() > limit {
+            return Err(Violation::new(
+                at,
+                format!("must be less than {} characters", limit + 1),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A text object (`{"type": …, "text": …}`) of at most `limit` characters.
+    fn text(object: &Value, limit: usize, at: &str) -> Checked {
+        match object.get("text").and_then(Value::as_str) {
+            Some(s) => length(s, limit, &format!("{at}/text")),
+            None => Err(Violation::new(at, "must be a text object")),
+        }
+    }
+
+    fn required_text(parent: &Value, key: &str, limit: usize, at: &str) -> Checked {
+        match parent.get(key) {
+            Some(object) => text(object, limit, &format!("{at}/{key}")),
+            None => Err(Violation::new(
+                &format!("{at}/{key}"),
+                "missing required field",
+            )),
+        }
+    }
+
+    fn optional_text(parent: &Value, key: &str, limit: usize, at: &str) -> Checked {
+        match parent.get(key) {
+            Some(object) => text(object, limit, &format!("{at}/{key}")),
+            None => Ok(()),
+        }
+    }
+
+    fn optional_str(parent: &Value, key: &str, limit: usize, at: &str) -> Checked {
+        let pointer = format!("{at}/{key}");
+        match parent.get(key) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(s)) => length(s, limit, &pointer),
+            Some(_) => Err(Violation::new(&pointer, "must be a string")),
+        }
+    }
+
+    /// An `action_id` or `block_id`.
+    fn identifier<'a>(id: &'a Value, at: &str) -> Result<&'a str, Violation> {
+        let Some(id) = id.as_str() else {
+            return Err(Violation::new(at, "must be a string"));
+        };
+        length(id, ID, at)?;
+        Ok(id)
+    }
+
+    fn array<'a>(value: &'a Value, max: usize, at: &str) -> Result<&'a Vec<Value>, Violation> {
+        let Some(items) = value.as_array() else {
+            return Err(Violation::new(at, "must be an array"));
+        };
+        if items.len() > max {
+            return Err(Violation::new(
+                at,
+                format!("no more than {max} items allowed"),
+            ));
+        }
+        Ok(items)
+    }
+
+    fn required_array<'a>(
+        parent: &'a Value,
+        key: &str,
+        max: usize,
+        at: &str,
+    ) -> Result<&'a Vec<Value>, Violation> {
+        let pointer = format!("{at}/{key}");
+        match parent.get(key) {
+            Some(value) => array(value, max, &pointer),
+            None => Err(Violation::new(&pointer, "missing required field")),
+        }
+    }
+}
+
+/// A running fake; dropping it leaves the server running until `shutdown`.
+#[derive(Clone)]
+pub struct FakeSlack {
+    state: Arc<Mutex<Workspace>>,
+    /// The Web API base URL: `http://127.0.0.1:PORT`.
+    pub url: String,
+    shutdown: Arc<tokio::sync::Notify>,
+}
+
+impl FakeSlack {
+    /// Starts a fake workspace accepting the bot token `token`.
+    pub async fn start(token: &str, rate: RateLimits) -> std::io::Result<FakeSlack> {
+        let state = Arc::new(Mutex::new(Workspace::new(token, rate)));
+        let app = Router::new().fallback(api).with_state(Arc::clone(&state));
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let addr = listener.local_addr()?;
+        let shutdown = Arc::new(tokio::sync::Notify::new());
+        let stop = Arc::clone(&shutdown);
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.notified().await })
+                .await;
+            if let Err(err) = served {
+                tracing::warn!(error = %err, "fake Slack stopped");
+            }
+        });
+        Ok(FakeSlack {
+            state,
+            url: format!("http://{addr}"),
+            shutdown,
+        })
+    }
+
+    pub fn shutdown(&self) {
+        self.shutdown.notify_one();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Workspace> {
+        lock(&self.state)
+    }
+
+    /// Adds (or replaces) a user whose display and real name are `display_name`.
+    pub fn add_user(&self, id: &str, display_name: &str) {
+        self.add_user_names(id, display_name, display_name);
+    }
+
+    /// Adds (or replaces) a user; Slack users often have an empty display name.
+    pub fn add_user_names(&self, id: &str, display_name: &str, real_name: &str) {
+        let mut workspace = self.lock();
+        workspace.users.retain(|u| u.id != id);
+        workspace.users.push(User {
+            id: id.to_owned(),
+            display_name: display_name.to_owned(),
+            real_name: real_name.to_owned(),
+        });
+    }
+
+    /// Adds (or replaces) a public channel.
+    pub fn add_channel(&self, id: &str, name: &str, bot_is_member: bool) {
+        let mut workspace = self.lock();
+        workspace.channels.retain(|c| c.id != id);
+        workspace.channels.push(Channel {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            bot_is_member,
+        });
+    }
+
+    /// Invites the bot to a channel or removes it, as a person would.
+    pub fn set_bot_membership(&self, channel_id: &str, is_member: bool) {
+        if let Some(channel) = self.lock().channels.iter_mut().find(|c| c.id == channel_id) {
+            channel.bot_is_member = is_member;
+        }
+    }
+
+    /// Adds (or replaces) a user group and its members.
+    pub fn add_usergroup(&self, id: &str, users: &[&str]) {
+        self.lock().usergroups.insert(
+            id.to_owned(),
+            users.iter().map(|u| (*u).to_owned()).collect(),
+        );
+    }
+
+    /// The next `count` calls to `method` answer `{"ok":false,"error":error}`.
+    pub fn fail_next(&self, method: &str, count: usize, error: &str) {
+        self.lock().faults.push(Fault {
+            method: method.to_owned(),
+            remaining: count,
+            kind: FaultKind::Error(error.to_owned()),
+        });
+    }
+
+    /// The next `count` calls to `method` answer HTTP 429 with
+    /// `Retry-After: retry_after_secs`.
+    pub fn rate_limit_next(&self, method: &str, count: usize, retry_after_secs: u64) {
+        self.lock().faults.push(Fault {
+            method: method.to_owned(),
+            remaining: count,
+            kind: FaultKind::RateLimited(retry_after_secs),
+        });
+    }
+
+    /// Every request waits this long before it is looked at.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Replaces the rate limits, e.g. with [`RateLimits::off`] mid-test.
+    pub fn set_rate_limits(&self, rate: RateLimits) {
+        let mut workspace = self.lock();
+        workspace.rate = rate;
+        workspace.buckets.clear();
+        workspace.recent.clear();
+    }
+
+    /// A fresh `trigger_id`, as an interaction payload carries one: it opens
+    /// one modal, within 3 seconds.
+    pub fn trigger_id(&self) -> String {
+        let mut workspace = self.lock();
+        workspace.next_id += 1;
+        let trigger = format!(
+            "{}.{}.{:016x}",
+            workspace.next_id,
+            workspace.clock / 1_000_000,
+            workspace.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        );
+        workspace
+            .triggers_issued
+            .insert(trigger.clone(), Instant::now());
+        trigger
+    }
+
+    /// Every call so far, oldest first.
+    pub fn calls(&self) -> Vec<SlackCall> {
+        self.lock().log.clone()
+    }
+
+    pub fn calls_to(&self, method: &str) -> Vec<SlackCall> {
+        self.lock()
+            .log
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// How many calls `method` received, whatever their answer.
+    pub fn count(&self, method: &str) -> usize {
+        self.lock()
+            .log
+            .iter()
+            .filter(|c| c.method == method)
+            .count()
+    }
+
+    /// How many calls were answered with HTTP 429.
+    pub fn rate_limited(&self) -> usize {
+        self.lock().log.iter().filter(|c| c.status == 429).count()
+    }
+
+    /// A message as it now stands: `{"channel","ts","thread_ts","text",
+    /// "blocks","edits"}` (`blocks` is `[]` when it has none).
+    pub fn message(&self, channel: &str, ts: &str) -> Option<Value> {
+        let workspace = self.lock();
+        workspace
+            .message_index
+            .get(&(channel.to_owned(), ts.to_owned()))
+            .and_then(|&index| workspace.messages.get(index))
+            .map(StoredMessage::as_seen)
+    }
+
+    /// Every message posted to `channel`, oldest first, as [`Self::message`] shows them.
+    pub fn messages(&self, channel: &str) -> Vec<Value> {
+        self.lock()
+            .messages
+            .iter()
+            .filter(|m| m.channel == channel)
+            .map(StoredMessage::as_seen)
+            .collect()
+    }
+
+    pub fn ephemerals(&self) -> Vec<Ephemeral> {
+        self.lock().ephemerals.clone()
+    }
+
+    /// Every modal view opened or pushed, as last updated.
+    pub fn views(&self) -> Vec<OpenedView> {
+        self.lock().views.clone()
+    }
+}
+
+fn lock(state: &Mutex<Workspace>) -> MutexGuard<'_, Workspace> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type Shared = State<Arc<Mutex<Workspace>>>;
+
+/// Every request: `{base}/{method}` with any HTTP method.
+async fn api(
+    State(state): Shared,
+    http_method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let method = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
+    let params = parse_params(&headers, query.as_deref(), &body);
+    let token = bearer_token(&headers).or_else(|| {
+        params
+            .as_ref()
+            .ok()
+            .and_then(|p| str_param(p, "token"))
+            .map(str::to_owned)
+    });
+    let latency = lock(&state).latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    lock(&state)
+        .serve(&http_method, &method, params, token.as_deref())
+        .into_response()
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+}
+
+/// The call's arguments as one JSON object: query string, then the body
+/// (JSON, or form-encoded with `blocks` / `view` as JSON strings).
+fn parse_params(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Value, &'static str> {
+    let mut params = Map::new();
+    for (key, value) in url_pairs(query.unwrap_or_default()) {
+        params.insert(key, Value::String(value));
+    }
+    if !body.is_empty() {
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        if form {
+            let text = std::str::from_utf8(body).map_err(|_| "invalid_form_data")?;
+            for (key, value) in url_pairs(text) {
+                params.insert(key, Value::String(value));
+            }
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(Value::Object(fields)) => params.extend(fields),
+                _ => return Err("invalid_json"),
+            }
+        }
+    }
+    for key in ["blocks", "view", "attachments"] {
+        let decoded = match params.get(key) {
+            Some(Value::String(encoded)) => serde_json::from_str::<Value>(encoded).ok(),
+            _ => None,
+        };
+        // Undecodable JSON stays a string, which the method then refuses.
+        if let Some(decoded) = decoded {
+            params.insert(key.to_owned(), decoded);
+        }
+    }
+    Ok(Value::Object(params))
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs.
+fn url_pairs(encoded: &str) -> Vec<(String, String)> {
+    if encoded.is_empty() {
+        return Vec::new();
+    }
+    reqwest::Url::parse(&format!("http://x/?{encoded}"))
+        .map(|url| {
+            url.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "xoxb-fake-token";
+    const REVIEW: &str = "C0REVIEW01";
+
+    async fn fake(rate: RateLimits) -> FakeSlack {
+        let fake = FakeSlack::start(TOKEN, rate).await.unwrap();
+        fake.add_channel(REVIEW, "tag-review", true);
+        fake
+    }
+
+    /// A JSON POST the way slack-morphism sends one: (status, Retry-After, body).
+    async fn post(fake: &FakeSlack, method: &str, body: Value) -> (u16, Option<u64>, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/{method}", fake.url))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        answer(response).await
+    }
+
+    async fn answer(response: reqwest::Response) -> (u16, Option<u64>, Value) {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        (status, retry_after, response.json().await.unwrap())
+    }
+
+    fn section(text: &str) -> Value {
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })
+    }
+
+    fn button(action_id: &str, label: &str) -> Value {
+        json!({ "type": "button", "action_id": action_id, "text": { "type": "plain_text", "text": label }, "value": "1" })
+    }
+
+    fn options(n: usize) -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({ "text": { "type": "plain_text", "text": format!("o{i}") }, "value": format!("v{i}") }))
+            .collect()
+    }
+
+    async fn post_blocks(fake: &FakeSlack, blocks: Value) -> Value {
+        post(
+            fake,
+            "chat.postMessage",
+            json!({ "channel": REVIEW, "text": "t", "blocks": blocks }),
+        )
+        .await
+        .2
+    }
+
+    #[tokio::test]
+    async fn a_post_then_an_update_changes_the_stored_message() {
+        let fake = fake(RateLimits::default()).await;
+        let posted = post_blocks(&fake, json!([section("ממתין לבדיקה")])).await;
+        assert_eq!(posted["ok"], true);
+        let ts = posted["ts"].as_str().unwrap().to_owned();
+
+        let (_, _, updated) = post(
+            &fake,
+            "chat.update",
+            json!({ "channel": REVIEW, "ts": ts, "text": "done", "blocks": [section("אושר")] }),
+        )
+        .await;
+
+        assert_eq!(updated["ok"], true);
+        let message = fake.message(REVIEW, &ts).unwrap();
+        assert_eq!(message["text"], "done");
+        assert_eq!(message["blocks"][0]["text"]["text"], "אושר");
+        assert_eq!(message["edits"], 1);
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn timestamps_are_unique_and_increasing() {
+        let fake = fake(RateLimits::off()).await;
+        let mut previous = String::new();
+        for _ in 0..5 {
+            let ts = post_blocks(&fake, json!([section("x")])).await["ts"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(ts.parse::<f64>().unwrap() > previous.parse::<f64>().unwrap_or(0.0));
+            previous = ts;
+        }
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn an_update_of_an_unknown_ts_is_message_not_found() {
+        let fake = fake(RateLimits::default()).await;
+        let (_, _, body) = post(
+            &fake,
+            "chat.update",
+            json!({ "channel": REVIEW, "ts": "1.000100", "text": "x" }),
+        )
+        .await;
+        assert_eq!(body["error"], "message_not_found");
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn tokens_are_checked() {
+        let fake = fake(RateLimits::default()).await;
+        let client = reqwest::Client::new();
+        let url = format!("{}/chat.postMessage", fake.url);
+        let body = json!({ "channel": REVIEW, "text": "x" });
+
+        let wrong = client
+            .post(&url)
+            .bearer_auth("xoxb-other")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, _, wrong) = answer(wrong).await;
+        let missing = client.post(&url).json(&body).send().await.unwrap();
+        let (_, _, missing) = answer(missing).await;
+
+        assert_eq!(status, 200, "Slack answers API errors with HTTP 200");
+        assert_eq!(wrong, json!({ "ok": false, "error": "invalid_auth" }));
+        assert_eq!(missing["error"], "not_authed");
+        assert!(fake.messages(REVIEW).is_empty());
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn posting_needs_a_known_channel_the_bot_is_in() {
+        let fake = fake(RateLimits::default()).await;
+        fake.add_channel("C0OUTSIDE1", "general", false);
+
+        let (_, _, outside) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": "C0OUTSIDE1", "text": "x" }),
+        )
+        .await;
+        let (_, _, unknown) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": "C0NOWHERE1", "text": "x" }),
+        )
+        .await;
+        let (_, _, by_name) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": "#tag-review", "text": "x" }),
+        )
+        .await;
+
+        assert_eq!(outside["error"], "not_in_channel");
+        assert_eq!(unknown["error"], "channel_not_found");
+        assert_eq!(by_name["channel"], REVIEW);
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_message_needs_text_or_blocks_and_at_most_40000_characters() {
+        let fake = fake(RateLimits::off()).await;
+        let (_, _, empty) = post(&fake, "chat.postMessage", json!({ "channel": REVIEW })).await;
+        let (_, _, long) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": REVIEW, "text": "א".repeat(40_001) }),
+        )
+        .await;
+        let (_, _, longest) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": REVIEW, "text": "א".repeat(40_000) }),
+        )
+        .await;
+        assert_eq!(empty["error"], "no_text");
+        assert_eq!(long["error"], "msg_too_long");
+        assert_eq!(longest["ok"], true);
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn block_kit_limits_are_enforced() {
+        let fake = fake(RateLimits::off()).await;
+        let long = |n: usize| "x".repeat(n);
+        let fields = |n: usize, len: usize| -> Vec<Value> {
+            (0..n)
+                .map(|_| json!({ "type": "mrkdwn", "text": long(len) }))
+                .collect()
+        };
+        let refused = [
+            json!(vec![section("x"); 51]),
+            json!([section(&long(3001))]),
+            json!([{ "type": "section", "fields": fields(11, 1) }]),
+            json!([{ "type": "section", "fields": fields(1, 2001) }]),
+            json!([{ "type": "header", "text": { "type": "plain_text", "text": long(151) } }]),
+            json!([{ "type": "header", "text": { "type": "mrkdwn", "text": "x" } }]),
+            json!([{ "type": "context", "elements": fields(11, 1) }]),
+            json!([{ "type": "actions", "elements": (0..26).map(|i| button(&format!("a{i}"), "x")).collect::<Vec<_>>() }]),
+            json!([{ "type": "actions", "elements": [button("a", &long(76))] }]),
+            json!([{ "type": "actions", "elements": [button(&long(256), "x")] }]),
+            json!([{ "type": "actions", "block_id": long(256), "elements": [button("a", "x")] }]),
+            json!([{ "type": "actions", "elements": [{ "type": "button", "action_id": "a", "text": { "type": "plain_text", "text": "x" }, "value": long(2001) }] }]),
+            json!([{ "type": "actions", "elements": [button("same", "x"), button("same", "y")] }]),
+            json!([{ "type": "actions", "block_id": "b", "elements": [button("a", "x")] }, { "type": "actions", "block_id": "b", "elements": [button("c", "x")] }]),
+            json!([{ "type": "actions", "elements": [{ "type": "static_select", "action_id": "s", "options": options(101) }] }]),
+            json!([{ "type": "actions", "elements": [{ "type": "multi_static_select", "action_id": "s", "options": [{ "text": { "type": "plain_text", "text": long(76) }, "value": "v" }] }] }]),
+            json!([{ "type": "actions", "elements": [{ "type": "static_select", "action_id": "s", "options": [{ "text": { "type": "plain_text", "text": "t" }, "value": long(151) }] }] }]),
+            json!([{ "type": "section", "text": { "type": "mrkdwn", "text": "x" }, "accessory": { "type": "overflow", "action_id": "o", "options": options(6) } }]),
+        ];
+        for blocks in refused {
+            let body = post_blocks(&fake, blocks.clone()).await;
+            assert_eq!(body["error"], "invalid_blocks", "{blocks}");
+            assert!(body["errors"][0]
+                .as_str()
+                .unwrap()
+                .contains("json-pointer:/blocks"));
+        }
+        let accepted = [
+            json!(vec![section("x"); 50]),
+            json!([section(&long(3000))]),
+            json!([{ "type": "actions", "elements": [button("same", "x")] }, { "type": "actions", "elements": [button("same", "y")] }]),
+            json!([{ "type": "actions", "elements": [{ "type": "static_select", "action_id": "s", "options": options(100) }] }]),
+            json!([{ "type": "section", "text": { "type": "mrkdwn", "text": "x" }, "accessory": { "type": "overflow", "action_id": "o", "options": options(5) } }]),
+        ];
+        for blocks in accepted {
+            let body = post_blocks(&fake, blocks.clone()).await;
+            assert_eq!(body["ok"], true, "{blocks}: {body}");
+        }
+        assert_eq!(
+            post_blocks(&fake, json!({ "not": "an array" })).await["error"],
+            "invalid_blocks_format"
+        );
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn posting_faster_than_the_channel_allows_is_429_with_retry_after() {
+        let fake = fake(RateLimits::posting(Duration::from_millis(300), 2)).await;
+        fake.add_channel("C0OTHER001", "other", true);
+        assert_eq!(post_blocks(&fake, json!([section("1")])).await["ok"], true);
+        assert_eq!(post_blocks(&fake, json!([section("2")])).await["ok"], true);
+
+        let (status, retry_after, body) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": REVIEW, "text": "3" }),
+        )
+        .await;
+        assert_eq!((status, retry_after), (429, Some(1)));
+        assert_eq!(body["error"], "ratelimited");
+        // The limit is per channel.
+        let (other, _, _) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": "C0OTHER001", "text": "x" }),
+        )
+        .await;
+        assert_eq!(other, 200);
+
+        tokio::time::sleep(Duration::from_millis(320)).await;
+        let (status, _, body) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": REVIEW, "text": "4" }),
+        )
+        .await;
+        assert_eq!((status, body["ok"].clone()), (200, json!(true)));
+        assert_eq!(fake.rate_limited(), 1);
+        assert_eq!(fake.messages(REVIEW).len(), 3);
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn method_budgets_answer_429_until_the_window_passes() {
+        let rate = RateLimits {
+            post_per_channel: None,
+            per_method: vec![MethodRate {
+                method: "users.info".into(),
+                requests: 1,
+                window: Duration::from_millis(200),
+            }],
+        };
+        let fake = fake(rate).await;
+        fake.add_user("U1", "Dana");
+        let get = || async {
+            let response = reqwest::Client::new()
+                .get(format!("{}/users.info?user=U1", fake.url))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            answer(response).await
+        };
+        assert_eq!(get().await.0, 200);
+        assert_eq!(get().await.0, 429);
+        tokio::time::sleep(Duration::from_millis(220)).await;
+        assert_eq!(get().await.0, 200);
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn scripted_faults_come_first_and_run_out() {
+        let fake = fake(RateLimits::off()).await;
+        fake.fail_next("chat.postMessage", 1, "fatal_error");
+        fake.rate_limit_next("chat.update", 1, 7);
+
+        let (_, _, failed) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": REVIEW, "text": "x" }),
+        )
+        .await;
+        let (_, _, posted) = post(
+            &fake,
+            "chat.postMessage",
+            json!({ "channel": REVIEW, "text": "x" }),
+        )
+        .await;
+        let update = json!({ "channel": REVIEW, "ts": posted["ts"], "text": "y" });
+        let (status, retry_after, _) = post(&fake, "chat.update", update.clone()).await;
+        let (_, _, updated) = post(&fake, "chat.update", update).await;
+
+        assert_eq!(failed["error"], "fatal_error");
+        assert_eq!((status, retry_after), (429, Some(7)));
+        assert_eq!(updated["ok"], true);
+        assert_eq!(fake.count("chat.update"), 2);
+        assert_eq!(
+            fake.calls_to("chat.postMessage")[0].error(),
+            Some("fatal_error")
+        );
+        assert!(fake.calls_to("chat.postMessage")[1].ok());
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn ephemerals_are_stored_per_user() {
+        let fake = fake(RateLimits::default()).await;
+        let (_, _, body) = post(
+            &fake,
+            "chat.postEphemeral",
+            json!({ "channel": REVIEW, "user": "U1", "text": "only you" }),
+        )
+        .await;
+        assert_eq!(body["ok"], true);
+        let ephemerals = fake.ephemerals();
+        assert_eq!(ephemerals.len(), 1);
+        assert_eq!(
+            (ephemerals[0].user.as_str(), ephemerals[0].text.as_deref()),
+            ("U1", Some("only you"))
+        );
+        assert_eq!(
+            ephemerals[0].message_ts,
+            body["message_ts"].as_str().unwrap()
+        );
+        fake.shutdown();
+    }
+
+    fn modal(title: &str, blocks: Vec<Value>) -> Value {
+        json!({ "type": "modal", "title": { "type": "plain_text", "text": title }, "blocks": blocks })
+    }
+
+    #[tokio::test]
+    async fn modals_are_checked_and_triggers_are_single_use() {
+        let fake = fake(RateLimits::default()).await;
+        let trigger = fake.trigger_id();
+
+        let (_, _, long_title) = post(
+            &fake,
+            "views.open",
+            json!({ "trigger_id": trigger, "view": modal(&"x".repeat(25), vec![section("x")]) }),
+        )
+        .await;
+        let (_, _, many_blocks) = post(
+            &fake,
+            "views.open",
+            json!({ "trigger_id": trigger, "view": modal("Details", vec![section("x"); 101]) }),
+        )
+        .await;
+        let (_, _, opened) = post(
+            &fake,
+            "views.open",
+            json!({ "trigger_id": trigger, "view": modal("פרטים", vec![section("x"); 100]) }),
+        )
+        .await;
+        let (_, _, again) = post(
+            &fake,
+            "views.open",
+            json!({ "trigger_id": trigger, "view": modal("Details", vec![section("x")]) }),
+        )
+        .await;
+
+        assert_eq!(long_title["error"], "invalid_arguments");
+        assert_eq!(many_blocks["error"], "invalid_arguments");
+        assert_eq!(opened["ok"], true, "{opened}");
+        assert_eq!(again["error"], "exchanged_trigger_id");
+
+        let id = opened["view"]["id"].as_str().unwrap();
+        let hash = opened["view"]["hash"].as_str().unwrap();
+        let (_, _, updated) = post(
+            &fake,
+            "views.update",
+            json!({ "view_id": id, "hash": hash, "view": modal("Done", vec![section("y")]) }),
+        )
+        .await;
+        let (_, _, stale) = post(
+            &fake,
+            "views.update",
+            json!({ "view_id": id, "hash": hash, "view": modal("Done", vec![section("z")]) }),
+        )
+        .await;
+        assert_eq!(updated["ok"], true);
+        assert_eq!(stale["error"], "hash_conflict");
+        let views = fake.views();
+        assert_eq!((views.len(), views[0].updates), (1, 1));
+        assert_eq!(views[0].view["title"]["text"], "Done");
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn pushes_stack_at_most_three_views() {
+        let fake = fake(RateLimits::off()).await;
+        let open = |method: &'static str| {
+            let fake = fake.clone();
+            async move {
+                let body = json!({ "trigger_id": fake.trigger_id(), "view": modal("m", vec![section("x")]) });
+                post(&fake, method, body).await.2
+            }
+        };
+        assert_eq!(open("views.open").await["ok"], true);
+        assert_eq!(open("views.push").await["ok"], true);
+        assert_eq!(open("views.push").await["ok"], true);
+        assert_eq!(open("views.push").await["error"], "push_limit_reached");
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn reads_come_from_the_seeded_directory() {
+        let fake = fake(RateLimits::default()).await;
+        fake.add_user("U0DANA0001", "דנה");
+        fake.add_usergroup("S0REVIEW01", &["U0DANA0001", "U0OMER0001"]);
+        let get = |query: &str| {
+            let url = format!("{}/{query}", fake.url);
+            async move {
+                let response = reqwest::Client::new()
+                    .get(url)
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .unwrap();
+                answer(response).await.2
+            }
+        };
+        let user = get("users.info?user=U0DANA0001").await;
+        assert_eq!(user["user"]["profile"]["display_name"], "דנה");
+        assert_eq!(
+            get("users.info?user=U0NOBODY01").await["error"],
+            "user_not_found"
+        );
+        assert_eq!(
+            get(&format!("conversations.info?channel={REVIEW}")).await["channel"]["is_member"],
+            true
+        );
+        assert_eq!(
+            get("conversations.info?channel=C0NONE0001").await["error"],
+            "channel_not_found"
+        );
+        assert_eq!(
+            get("usergroups.users.list?usergroup=S0REVIEW01").await["users"],
+            json!(["U0DANA0001", "U0OMER0001"])
+        );
+        assert_eq!(
+            get("usergroups.users.list?usergroup=S0NONE0001").await["error"],
+            "no_such_subteam"
+        );
+        assert_eq!(get("auth.test").await["user_id"], BOT_USER_ID);
+        assert_eq!(get("chat.unknownThing").await["error"], "unknown_method");
+        fake.shutdown();
+    }
+
+    #[tokio::test]
+    async fn form_encoded_calls_work_too() {
+        let fake = fake(RateLimits::default()).await;
+        let blocks = json!([section("x")]).to_string();
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/chat.postMessage", fake.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "token={TOKEN}&channel={REVIEW}&blocks={}",
+                urlencode(&blocks)
+            ))
+            .send()
+            .await
+            .unwrap();
+        let (_, _, body) = answer(response).await;
+        assert_eq!(body["ok"], true, "{body}");
+        assert_eq!(fake.calls()[0].body["blocks"][0]["type"], "section");
+        fake.shutdown();
+    }
+
+    fn urlencode(s: &str) -> String {
+        reqwest::Url::parse_with_params("http://x/", [("v", s)])
+            .unwrap()
+            .query()
+            .unwrap()
+            .trim_start_matches("v=")
+            .to_owned()
+    }
+
+    /// slack-morphism, configured as tagbot configures it, decodes every answer.
+    mod with_slack_morphism {
+        use slack_morphism::errors::SlackClientError;
+        use slack_morphism::prelude::*;
+
+        use super::*;
+
+        fn client(fake: &FakeSlack) -> SlackClient<SlackClientHyperHttpsConnector> {
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_native_roots()
+                .unwrap()
+                .https_or_http()
+                .enable_http1()
+                .build();
+            SlackClient::new(SlackClientHyperConnector::from(https).with_slack_api_url(&fake.url))
+        }
+
+        fn card() -> Vec<SlackBlock> {
+            vec![
+                SlackBlock::Header(SlackHeaderBlock::new(pt!("הרצאה L1042"))),
+                SlackBlock::Section(SlackSectionBlock::new().with_text(md!("*פילוסופיה* 0.93"))),
+                SlackBlock::Actions(SlackActionsBlock::new(vec![
+                    SlackActionBlockElement::Button(
+                        SlackBlockButtonElement::new(pt!("אישור"))
+                            .with_action_id("approve".into())
+                            .with_value("17".into())
+                            .with_style(SlackBlockButtonStyle::Primary),
+                    ),
+                    SlackActionBlockElement::Button(
+                        SlackBlockButtonElement::new(pt!("דחייה")).with_action_id("reject".into()),
+                    ),
+                ])),
+            ]
+        }
+
+        #[tokio::test]
+        async fn every_method_tagbot_uses_decodes() {
+            let fake = fake(RateLimits::default()).await;
+            fake.add_user("U0DANA0001", "דנה");
+            fake.add_usergroup("S0REVIEW01", &["U0DANA0001"]);
+            let client = client(&fake);
+            let token = SlackApiToken::new(TOKEN.into());
+            let session = client.open_session(&token);
+
+            let auth = session.auth_test().await.unwrap();
+            assert_eq!(auth.user_id.0, BOT_USER_ID);
+
+            let content = SlackMessageContent::new()
+                .with_text("fallback".into())
+                .with_blocks(card());
+            let posted = session
+                .chat_post_message(&SlackApiChatPostMessageRequest::new(
+                    REVIEW.into(),
+                    content.clone(),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(posted.channel.0, REVIEW);
+            assert_eq!(
+                fake.message(REVIEW, &posted.ts.0).unwrap()["blocks"][0]["type"],
+                "header"
+            );
+
+            let updated = session
+                .chat_update(&SlackApiChatUpdateRequest::new(
+                    REVIEW.into(),
+                    content.clone(),
+                    posted.ts.clone(),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(updated.ts, posted.ts);
+
+            session
+                .chat_post_ephemeral(&SlackApiChatPostEphemeralRequest::new(
+                    REVIEW.into(),
+                    "U0DANA0001".into(),
+                    content,
+                ))
+                .await
+                .unwrap();
+
+            let view = SlackView::Modal(SlackModalView::new(pt!("פרטים"), card()));
+            let opened = session
+                .views_open(&SlackApiViewsOpenRequest::new(
+                    fake.trigger_id().into(),
+                    view.clone(),
+                ))
+                .await
+                .unwrap();
+            let pushed = session
+                .views_push(&SlackApiViewsPushRequest::new(
+                    fake.trigger_id().into(),
+                    view.clone(),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(
+                pushed.view.state_params.root_view_id,
+                Some(opened.view.state_params.id.clone())
+            );
+            session
+                .views_update(
+                    &SlackApiViewsUpdateRequest::new(view)
+                        .with_view_id(opened.view.state_params.id),
+                )
+                .await
+                .unwrap();
+
+            let user = session
+                .users_info(&SlackApiUsersInfoRequest::new("U0DANA0001".into()))
+                .await
+                .unwrap();
+            assert_eq!(
+                user.user.profile.and_then(|p| p.display_name).as_deref(),
+                Some("דנה")
+            );
+            let channel = session
+                .conversations_info(&SlackApiConversationsInfoRequest::new(REVIEW.into()))
+                .await
+                .unwrap();
+            assert_eq!(channel.channel.flags.is_member, Some(true));
+            let group = session
+                .usergroups_users_list(&SlackApiUserGroupsUsersListRequest::new(
+                    "S0REVIEW01".into(),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(group.users, vec![SlackUserId::new("U0DANA0001".into())]);
+
+            // Reads are GET with a query string, writes POST with JSON.
+            let shapes: Vec<(String, String)> = fake
+                .calls()
+                .into_iter()
+                .map(|c| (c.method, c.http_method))
+                .collect();
+            assert!(shapes.contains(&("users.info".into(), "GET".into())));
+            assert!(shapes.contains(&("chat.update".into(), "POST".into())));
+            assert!(fake.calls().iter().all(SlackCall::ok), "{:?}", fake.calls());
+            fake.shutdown();
+        }
+
+        #[tokio::test]
+        async fn refusals_reach_slack_morphism_as_slack_errors() {
+            let fake = fake(RateLimits::default()).await;
+            let client = client(&fake);
+            let wrong = SlackApiToken::new("xoxb-wrong".into());
+            match client.open_session(&wrong).auth_test().await {
+                Err(SlackClientError::ApiError(err)) => assert_eq!(err.code, "invalid_auth"),
+                other => panic!("expected invalid_auth, got {other:?}"),
+            }
+
+            let token = SlackApiToken::new(TOKEN.into());
+            let session = client.open_session(&token);
+            fake.rate_limit_next("chat.postMessage", 1, 3);
+            let request = SlackApiChatPostMessageRequest::new(
+                REVIEW.into(),
+                SlackMessageContent::new().with_text("x".into()),
+            );
+            match session.chat_post_message(&request).await {
+                Err(SlackClientError::RateLimitError(err)) => {
+                    assert_eq!(err.retry_after, Some(Duration::from_secs(3)));
+                }
+                other => panic!("expected a rate limit error, got {other:?}"),
+            }
+
+            let too_many = SlackMessageContent::new().with_blocks(
+                (0..51)
+                    .map(|_| SlackBlock::Section(SlackSectionBlock::new().with_text(md!("x"))))
+                    .collect(),
+            );
+            match session
+                .chat_post_message(&SlackApiChatPostMessageRequest::new(
+                    REVIEW.into(),
+                    too_many,
+                ))
+                .await
+            {
+                Err(SlackClientError::ApiError(err)) => assert_eq!(err.code, "invalid_blocks"),
+                other => panic!("expected invalid_blocks, got {other:?}"),
+            }
+            fake.shutdown();
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! The Slack app end to end: signed requests shaped like Slack's into
+//! tagbot's endpoints, down to the database, and back out to the fake Slack
+//! Web API (the posted and updated messages, ephemerals, modals).
+
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tagbot::slack::card::actions;
+use tagbot::slack::commands::HELP;
+use tagbot::slack::interactions::{DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK};
+use tagbot::slack::notify;
+
+use crate::slack_world::{
+    all_text, block_actions, eventually, form, Signing, SlackWorld, REPORT, REVIEW,
+};
+
+const DANA: &str = "U0DANA0001";
+const YOSI: &str = "U0YOSI0001";
+
+#[sqlx::test]
+async fn requests_without_a_valid_signature_are_refused(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let challenge = json!({ "token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification" }).to_string();
+
+    let (status, body) = w.send("/slack/events", &challenge, Signing::Valid).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    for signing in [Signing::Forged, Signing::Stale, Signing::NoHeaders] {
+        for path in ["/slack/events", "/slack/interactions", "/slack/commands"] {
+            let (status, body) = w.send(path, &challenge, signing).await;
+            assert_eq!(status, 401, "{path} {signing:?}");
+            assert!(!body.contains(crate::slack_world::SECRET));
+        }
+    }
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn each_lecture_is_posted_once_and_updated_with_new_suggestions(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    w.db.suggestion("L1", "t1", 0.95).await;
+    w.db.suggestion("L1", "t2", 0.50).await;
+    w.db.suggestion("L2", "t1", 0.70).await;
+
+    assert_eq!(w.post_reviews().await.posted, 2);
+    // A restart, or a second process: nothing is posted again.
+    let again = tagbot::slack::poster::run_once(&w.app, "another-process")
+        .await
+        .unwrap();
+    assert_eq!(again.posted, 0);
+    assert_eq!(w.slack.messages(REVIEW).len(), 2);
+    let first = w.message_of("L1").await;
+    assert!(all_text(&first).contains("תגית t1"), "{first}");
+
+    // A new suggestion for a posted lecture updates its message in place.
+    w.db.suggestion("L1", "t3", 0.91).await;
+    let pass = w.post_reviews().await;
+    assert_eq!((pass.posted, pass.updated), (0, 1));
+    assert_eq!(w.slack.messages(REVIEW).len(), 2);
+    assert!(all_text(&w.message_of("L1").await).contains("תגית t3"));
+    assert_eq!(
+        w.post_reviews().await,
+        Default::default(),
+        "nothing left behind"
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn approve_and_reject_buttons_decide_as_the_clicking_reviewer(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let good = w.db.suggestion("L1", "t1", 0.95).await;
+    let bad = w.db.suggestion("L1", "t2", 0.40).await;
+    w.post_reviews().await;
+
+    assert_eq!(
+        w.click(DANA, "L1", actions::APPROVE, &good.to_string())
+            .await,
+        200
+    );
+    assert_eq!(
+        w.click(YOSI, "L1", actions::REJECT, &bad.to_string()).await,
+        200
+    );
+
+    eventually("both decisions land", || async {
+        w.db.status(good).await == "approved" && w.db.status(bad).await == "rejected"
+    })
+    .await;
+    let (actor, name): (String, Option<String>) = sqlx::query_as(
+        "SELECT actor, actor_name FROM events WHERE suggestion_id = $1 AND action = 'approve'",
+    )
+    .bind(good.get())
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert_eq!(
+        (actor.as_str(), name.as_deref()),
+        ("slack:U0DANA0001", Some("דנה"))
+    );
+    eventually("the message shows both decisions", || async {
+        let text = all_text(&w.message_of("L1").await);
+        text.contains("דנה") && text.contains("יוסי")
+    })
+    .await;
+    // Decided suggestions have no buttons left.
+    let message = w.message_of("L1").await;
+    assert!(!message.to_string().contains(actions::APPROVE), "{message}");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn the_loser_of_a_race_is_told_who_decided(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = SlackWorld::new(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.95).await;
+    w.post_reviews().await;
+
+    let ts = w.message_ts("L1").await;
+    let dana = block_actions(
+        DANA,
+        &ts,
+        actions::APPROVE,
+        json!({ "value": id.to_string() }),
+        json!({}),
+    );
+    let yosi = block_actions(
+        YOSI,
+        &ts,
+        actions::REJECT,
+        json!({ "value": id.to_string() }),
+        json!({}),
+    );
+    let (a, b) = tokio::join!(w.interact(&dana), w.interact(&yosi));
+    assert_eq!((a, b), (200, 200));
+
+    eventually("one of them is told", || async {
+        w.told(DANA).len() + w.told(YOSI).len() == 1
+    })
+    .await;
+    let status = w.db.status(id).await;
+    let (loser, winner_name) = if status == "approved" {
+        (YOSI, "דנה")
+    } else {
+        (DANA, "יוסי")
+    };
+    let told = w.told(loser).join("\n");
+    assert!(told.contains(&format!("by {winner_name}")), "{told}");
+    assert!(told.contains("Nothing was changed"), "{told}");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM events WHERE action IN ('approve', 'reject')")
+            .await,
+        1
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn someone_not_among_the_reviewers_changes_nothing(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::with_env(
+        pool,
+        options,
+        &[("SLACK_REVIEWERS", "U0DANA0001,S0REVIEWRS")],
+    )
+    .await;
+    w.slack.add_usergroup("S0REVIEWRS", &["U0YOSI0001"]);
+    let one = w.db.suggestion("L1", "t1", 0.95).await;
+    let two = w.db.suggestion("L1", "t2", 0.93).await;
+    w.post_reviews().await;
+
+    w.click("U0STRANGER", "L1", actions::APPROVE, &one.to_string())
+        .await;
+    w.click("U0STRANGER", "L1", actions::APPROVE_TOP, "L1")
+        .await;
+    eventually("the stranger is told twice", || async {
+        w.told("U0STRANGER").len() == 2
+    })
+    .await;
+    assert!(w.told("U0STRANGER")[0].contains("not one of"));
+    assert_eq!(w.db.status(one).await, "pending");
+    assert_eq!(w.db.status(two).await, "pending");
+    let answer = w.command("U0STRANGER", "retry L1").await;
+    assert!(answer.contains("not one of the tag reviewers"), "{answer}");
+
+    // A listed user, and a member of a listed group, may decide.
+    w.click(DANA, "L1", actions::APPROVE, &one.to_string())
+        .await;
+    w.click(YOSI, "L1", actions::APPROVE, &two.to_string())
+        .await;
+    eventually("both reviewers' approvals land", || async {
+        w.db.status(one).await == "approved" && w.db.status(two).await == "approved"
+    })
+    .await;
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn approve_selected_top_and_retry_act_on_the_lecture(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let a = w.db.suggestion("L1", "t1", 0.95).await;
+    let b = w.db.suggestion("L1", "t2", 0.88).await;
+    let c = w.db.suggestion("L1", "t3", 0.60).await;
+    let d = w.db.suggestion("L1", "t4", 0.50).await;
+    w.post_reviews().await;
+    let ts = w.message_ts("L1").await;
+
+    // Approve selected: what the multi-select holds in `state`.
+    let state = json!({ actions::SELECT_BLOCK: { actions::SELECT: {
+        "type": "multi_static_select",
+        "selected_options": [{ "text": { "type": "plain_text", "text": "t3" }, "value": c.to_string() }]
+    } } });
+    w.interact(&block_actions(
+        DANA,
+        &ts,
+        actions::APPROVE_SELECTED,
+        json!({ "value": "L1" }),
+        state,
+    ))
+    .await;
+    eventually("the selected one is approved", || async {
+        w.db.status(c).await == "approved"
+    })
+    .await;
+    assert_eq!(w.db.status(d).await, "pending");
+
+    // Approve all >= 0.88: the threshold itself counts.
+    w.click(DANA, "L1", actions::APPROVE_TOP, "L1").await;
+    eventually("top suggestions approved", || async {
+        w.db.status(a).await == "approved" && w.db.status(b).await == "approved"
+    })
+    .await;
+    assert_eq!(w.db.status(d).await, "pending");
+
+    // Retry failed: a failed suggestion goes back to approved.
+    w.db.force_status(a, "failed", "worker").await.unwrap();
+    w.post_reviews().await;
+    let failed_view = w.message_of("L1").await.to_string();
+    assert!(failed_view.contains(actions::RETRY_FAILED), "{failed_view}");
+    w.click(YOSI, "L1", actions::RETRY_FAILED, "L1").await;
+    eventually("the failed one is retried", || async {
+        w.db.status(a).await == "approved"
+    })
+    .await;
+    let retried_by: String = sqlx::query_scalar(
+        "SELECT actor_name FROM events WHERE suggestion_id = $1 AND action = 'retry'",
+    )
+    .bind(a.get())
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert_eq!(retried_by, "יוסי");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn details_opens_a_modal_whose_submission_approves(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let long_rationale = "הסבר ארוך ".repeat(60);
+    let id = w.db.suggestion("L1", "t1", 0.95).await;
+    sqlx::query("UPDATE lecture_tag_suggestions SET rationale = $1")
+        .bind(&long_rationale)
+        .execute(&w.db.admin)
+        .await
+        .unwrap();
+    w.post_reviews().await;
+    let ts = w.message_ts("L1").await;
+    let mut click = block_actions(
+        DANA,
+        &ts,
+        actions::DETAILS,
+        json!({ "value": "L1" }),
+        json!({}),
+    );
+    click["trigger_id"] = json!(w.slack.trigger_id());
+
+    w.interact(&click).await;
+    eventually("a modal opens", || async { !w.slack.views().is_empty() }).await;
+    let view = w.slack.views()[0].view.clone();
+    assert_eq!(view["callback_id"], DETAILS_CALLBACK);
+    assert_eq!(view["private_metadata"], "L1");
+    assert!(
+        all_text(&view).contains(long_rationale.trim()),
+        "the full rationale is shown"
+    );
+
+    let submission = json!({
+        "type": "view_submission",
+        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "user": { "id": DANA, "username": "dana", "name": "dana", "team_id": "T0TAGBOT00" },
+        "api_app_id": "A0TAGBOT00",
+        "trigger_id": "1.2.3",
+        "view": {
+            "id": "V0001", "team_id": "T0TAGBOT00", "type": "modal", "hash": "1.abc",
+            "callback_id": DETAILS_CALLBACK, "private_metadata": "L1",
+            "title": { "type": "plain_text", "text": "Details" }, "blocks": [],
+            "state": { "values": { MODAL_SELECT_BLOCK: { MODAL_SELECT: {
+                "type": "multi_static_select",
+                "selected_options": [{ "text": { "type": "plain_text", "text": "t1" }, "value": id.to_string() }]
+            } } } }
+        }
+    });
+    assert_eq!(w.interact(&submission).await, 200);
+    eventually("the modal's selection is approved", || async {
+        w.db.status(id).await == "approved"
+    })
+    .await;
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn forty_suggestions_still_render_within_slacks_limits(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        ids.push(
+            w.db.suggestion("L1", &format!("t{n:02}"), 0.5 + f64::from(n) / 100.0)
+                .await,
+        );
+    }
+
+    // The fake refuses anything past Block Kit's limits.
+    assert_eq!(w.post_reviews().await.posted, 1);
+    let message = w.message_of("L1").await;
+    assert!(message["blocks"].as_array().unwrap().len() <= 50);
+    // Every one of them can still be decided from the message.
+    let raw = message.to_string();
+    for id in &ids {
+        assert!(
+            raw.contains(&format!("\"{id}\"")) || raw.contains(&format!(":{id}\"")),
+            "suggestion {id} is not reachable"
+        );
+    }
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn tags_commands_answer_ephemerally(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = SlackWorld::new(pool, options).await;
+    let failed = w.db.suggestion("L1", "t1", 0.95).await;
+    w.db.suggestion("L2", "t1", 0.70).await;
+    w.db.force_status(failed, "approved", "cli:test")
+        .await
+        .unwrap();
+    w.db.force_status(failed, "failed", "worker").await.unwrap();
+    w.post_reviews().await;
+
+    assert_eq!(w.command(DANA, "help").await, HELP);
+    assert_eq!(w.command(DANA, "").await, HELP);
+    for bad in ["frobnicate", "show", "retry", "retry L1 L2", "pending now"] {
+        let answer = w.command(DANA, bad).await;
+        assert!(answer.contains("/tags pending"), "{bad}: {answer}");
+    }
+    let pending = w.command(DANA, "pending").await;
+    assert!(pending.contains("1 lecture(s) waiting"), "{pending}");
+    assert!(pending.contains("`L2`"), "{pending}");
+    assert!(
+        pending.contains("https://slack.com/archives/C0REVIEW01/p"),
+        "{pending}"
+    );
+
+    let shown = w.command(DANA, "show L1").await;
+    assert!(
+        shown.contains("תגית t1") && shown.contains("failed"),
+        "{shown}"
+    );
+    assert!(w.command(DANA, "show L9").await.contains("no suggestions"));
+
+    let retried = w.command(DANA, "retry L1").await;
+    assert!(retried.contains("Retrying 1 failed tag"), "{retried}");
+    assert_eq!(w.db.status(failed).await, "approved");
+    assert!(w.command(DANA, "retry L1").await.contains("no failed tags"));
+
+    assert!(w.command(DANA, "report").await.contains("No sync run"));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn failures_reports_and_the_digest_reach_the_report_channel_once(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.95).await;
+    w.db.force_status(id, "approved", "cli:test").await.unwrap();
+    // A permanent failure as the worker records it.
+    let mut tx = w.db.app.begin().await.unwrap();
+    sqlx::query("SELECT set_config('tagbot.actor', 'worker', true), set_config('tagbot.details', '{\"error\":\"tag_missing: t1\"}', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE lecture_tag_suggestions SET status = 'failed', last_error = 'tag_missing: t1' WHERE id = $1")
+        .bind(id.get())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query(
+        "INSERT INTO sync_runs (worker_id, dry_run, started_at, finished_at, report)
+         VALUES ('w1', false, now(), now(), $1)",
+    )
+    .bind(json!({
+        "run_id": "r1", "worker_id": "w1", "dry_run": false,
+        "started_at": "2026-11-25T09:00:00Z", "finished_at": "2026-11-25T09:00:02Z",
+        "duration_ms": 2000, "approved": 1, "rejected": 0, "synced": 3, "written": 3,
+        "retried": 0, "failed": 1, "failure_reasons": [{ "reason": "tag_missing", "count": 1 }],
+        "unsynced_lectures": [], "unsynced_lecture_count": 0, "requests": 4,
+        "rate_limited": 0, "aborted": null, "dry_run_payloads": []
+    }))
+    .execute(&w.db.app)
+    .await
+    .unwrap();
+
+    let morning = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(8, 0, 0)
+        .unwrap()
+        .and_utc();
+    let first = notify::run_once(&w.app, morning).await.unwrap();
+    assert_eq!(
+        (first.failures, first.reports, first.digests),
+        (1, 1, 0),
+        "no digest before 09:00"
+    );
+    let after_nine = morning + chrono::Duration::hours(2);
+    let second = notify::run_once(&w.app, after_nine).await.unwrap();
+    assert_eq!((second.failures, second.reports, second.digests), (0, 0, 1));
+    assert_eq!(
+        notify::run_once(&w.app, after_nine).await.unwrap(),
+        Default::default()
+    );
+
+    let posts = w.slack.messages(REPORT);
+    assert_eq!(posts.len(), 3);
+    let failure = posts[0].to_string();
+    assert!(
+        failure.contains("tag_missing: t1") && failure.contains(actions::RETRY_FAILED),
+        "{failure}"
+    );
+    assert!(posts[1].to_string().contains("3 synced, 1 failed"));
+    assert!(posts[2].to_string().contains("Daily tag digest"));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_slash_command_body_with_bad_form_is_refused(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let (status, _) = w
+        .send(
+            "/slack/commands",
+            &form(&[("text", "help")]),
+            Signing::Valid,
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "a command without user and channel is not Slack's"
+    );
+    let (status, _) = w
+        .send("/slack/interactions", "payload=%7Bnot-json", Signing::Valid)
+        .await;
+    assert_eq!(status, 400);
+    w.close().await;
+}

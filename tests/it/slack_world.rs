@@ -1,0 +1,279 @@
+//! A test world for the Slack app: a fresh database, the fake Slack Web
+//! API, and tagbot's HTTP endpoints on a random loopback port, with
+//! helpers that send requests signed and shaped as Slack sends them.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tagbot::config::{Env, ReviewSettings, SlackSettings};
+use tagbot::fakes::slack::{FakeSlack, RateLimits};
+use tagbot::slack::app::SlackApp;
+use tagbot::slack::signature::{unix_now, Verifier};
+use tagbot::slack::{http, poster};
+use tokio::net::TcpListener;
+
+use crate::helpers::TestDb;
+
+pub const BOT_TOKEN: &str = "xoxb-1234567890-tagbottesttoken";
+pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub const REVIEW: &str = "C0REVIEW01";
+pub const REPORT: &str = "C0REPORT01";
+
+pub struct SlackWorld {
+    pub db: TestDb,
+    pub slack: FakeSlack,
+    pub app: SlackApp,
+    /// Where tagbot's endpoints listen.
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl SlackWorld {
+    pub async fn new(pool: PgPoolOptions, options: PgConnectOptions) -> SlackWorld {
+        SlackWorld::with_env(pool, options, &[]).await
+    }
+
+    pub async fn with_env(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        extra: &[(&str, &str)],
+    ) -> SlackWorld {
+        let db = TestDb::new(pool, options).await;
+        let slack = FakeSlack::start(BOT_TOKEN, RateLimits::off())
+            .await
+            .expect("start the fake Slack");
+        slack.add_channel(REVIEW, "tag-review", true);
+        slack.add_channel(REPORT, "tag-reports", true);
+        for (id, name) in [
+            ("U0DANA0001", "דנה"),
+            ("U0YOSI0001", "יוסי"),
+            ("U0STRANGER", "stranger"),
+        ] {
+            slack.add_user(id, name);
+        }
+        let app = SlackApp::new(
+            db.app.clone(),
+            ReviewSettings::default(),
+            settings(&slack, extra),
+        )
+        .expect("build the Slack app");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let router = http::router(app.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        SlackWorld {
+            db,
+            slack,
+            app,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Posts every lecture that needs a message, as the poster does.
+    pub async fn post_reviews(&self) -> poster::Pass {
+        poster::run_once(&self.app, "test-poster")
+            .await
+            .expect("poster pass")
+    }
+
+    /// The review message of a lecture as Slack shows it now.
+    pub async fn message_of(&self, lecture: &str) -> Value {
+        let (channel, ts): (String, String) = sqlx::query_as(
+            "SELECT channel, ts FROM slack_review_messages WHERE lecture_external_id = $1",
+        )
+        .bind(lecture)
+        .fetch_one(&self.db.app)
+        .await
+        .expect("the lecture has a message");
+        self.slack
+            .message(&channel, &ts)
+            .expect("Slack has the message")
+    }
+
+    pub async fn message_ts(&self, lecture: &str) -> String {
+        self.message_of(lecture).await["ts"]
+            .as_str()
+            .expect("ts")
+            .to_owned()
+    }
+
+    /// Sends a body to one of tagbot's endpoints, signed (or not) as Slack would.
+    pub async fn send(&self, path: &str, body: &str, signing: Signing) -> (u16, String) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        let timestamp = match signing {
+            Signing::Stale => (unix_now() - 301).to_string(),
+            _ => unix_now().to_string(),
+        };
+        let signature = match signing {
+            Signing::Forged => {
+                Verifier::new("not-the-secret".into()).sign(&timestamp, body.as_bytes())
+            }
+            _ => Verifier::new(SECRET.into()).sign(&timestamp, body.as_bytes()),
+        };
+        if !matches!(signing, Signing::NoHeaders) {
+            request = request
+                .header("x-slack-request-timestamp", timestamp)
+                .header("x-slack-signature", signature);
+        }
+        let response = request.send().await.expect("reach tagbot");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// A signed interaction: `payload=<json>`.
+    pub async fn interact(&self, payload: &Value) -> u16 {
+        let body = form(&[("payload", &payload.to_string())]);
+        self.send("/slack/interactions", &body, Signing::Valid)
+            .await
+            .0
+    }
+
+    /// A reviewer clicks an element of a lecture's message.
+    pub async fn click(&self, user: &str, lecture: &str, action_id: &str, value: &str) -> u16 {
+        let ts = self.message_ts(lecture).await;
+        self.interact(&block_actions(
+            user,
+            &ts,
+            action_id,
+            json!({ "value": value }),
+            json!({}),
+        ))
+        .await
+    }
+
+    /// `/tags <text>` from `user`; returns the ephemeral answer's text.
+    pub async fn command(&self, user: &str, text: &str) -> String {
+        let body = form(&[
+            ("token", "legacy"),
+            ("team_id", "T0TAGBOT00"),
+            ("channel_id", REVIEW),
+            ("channel_name", "tag-review"),
+            ("user_id", user),
+            ("user_name", "reviewer"),
+            ("command", "/tags"),
+            ("text", text),
+            ("response_url", "https://hooks.slack.com/commands/T0/1/x"),
+            ("trigger_id", "1.2.3"),
+        ]);
+        let (status, answer) = self.send("/slack/commands", &body, Signing::Valid).await;
+        assert_eq!(status, 200, "{answer}");
+        let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
+        assert_eq!(answer["response_type"], "ephemeral");
+        answer["text"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The ephemeral texts `user` got so far.
+    pub fn told(&self, user: &str) -> Vec<String> {
+        self.slack
+            .ephemerals()
+            .into_iter()
+            .filter(|e| e.user == user)
+            .filter_map(|e| e.text)
+            .collect()
+    }
+
+    pub async fn close(self) {
+        self.slack.shutdown();
+        self.db.close().await;
+    }
+}
+
+/// How a test request is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    Valid,
+    Forged,
+    Stale,
+    NoHeaders,
+}
+
+pub fn settings(slack: &FakeSlack, extra: &[(&str, &str)]) -> SlackSettings {
+    let mut pairs = vec![
+        ("SLACK_BOT_TOKEN", BOT_TOKEN),
+        ("SLACK_SIGNING_SECRET", SECRET),
+        ("SLACK_API_URL", slack.url.as_str()),
+        ("SLACK_REVIEW_CHANNEL", REVIEW),
+        ("SLACK_REPORT_CHANNEL", REPORT),
+    ];
+    pairs.extend_from_slice(extra);
+    SlackSettings::from_env(&Env::from_pairs(pairs)).expect("valid Slack settings")
+}
+
+pub fn form(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// A `block_actions` payload shaped like Slack's, for one action.
+pub fn block_actions(
+    user: &str,
+    message_ts: &str,
+    action_id: &str,
+    action: Value,
+    state: Value,
+) -> Value {
+    let mut action_json = json!({
+        "type": "button", "action_id": action_id, "block_id": "b",
+        "text": { "type": "plain_text", "text": "x" }, "action_ts": "1700000001.000200"
+    });
+    if let (Some(target), Some(extra)) = (action_json.as_object_mut(), action.as_object()) {
+        target.extend(extra.clone());
+    }
+    json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": "reviewer", "name": "reviewer", "team_id": "T0TAGBOT00" },
+        "api_app_id": "A0TAGBOT00",
+        "token": "legacy",
+        "container": { "type": "message", "message_ts": message_ts, "channel_id": REVIEW, "is_ephemeral": false },
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "channel": { "id": REVIEW, "name": "tag-review" },
+        "message": { "type": "message", "ts": message_ts, "text": "…", "blocks": [] },
+        "state": { "values": state },
+        "response_url": "https://hooks.slack.com/actions/T0/1/x",
+        "actions": [action_json],
+    })
+}
+
+/// Polls `check` until it holds (or 5 s pass): the work after an
+/// acknowledgement runs in the background.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..250 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Every text in a message's blocks, joined, to look for words in.
+pub fn all_text(message: &Value) -> String {
+    let mut out = String::new();
+    collect_text(&message["blocks"], &mut out);
+    out
+}
+
+fn collect_text(value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_text(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_text(v, out)),
+        _ => {}
+    }
+}
