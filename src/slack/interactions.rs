@@ -149,6 +149,13 @@ async fn decide_one(
                 app.refresh_message(&lecture).await?;
             }
         }
+        // A double click, or the same click delivered twice: the decision
+        // stands as this reviewer made it, nothing to say.
+        Decision::AlreadyDecided(prior)
+            if prior
+                .decided_by
+                .as_ref()
+                .is_some_and(|by| by.actor == actor.as_db() && by.action.as_str() == verb) => {}
         other => {
             let tag = tag_of(app, id).await?.unwrap_or_else(|| id.to_string());
             app.tell(

@@ -9,6 +9,7 @@ mod helpers;
 mod intake;
 mod privileges;
 mod review_ops;
+mod serve;
 mod slack;
 mod slack_world;
 mod state_machine;

@@ -486,3 +486,66 @@ async fn a_slash_command_body_with_bad_form_is_refused(
     assert_eq!(status, 400);
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_double_click_decides_once_and_says_nothing(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.95).await;
+    w.post_reviews().await;
+    let ts = w.message_ts("L1").await;
+    let click = block_actions(
+        DANA,
+        &ts,
+        actions::APPROVE,
+        json!({ "value": id.to_string() }),
+        json!({}),
+    );
+
+    w.interact(&click).await;
+    w.interact(&click).await;
+    eventually("the approval lands", || async {
+        w.db.status(id).await == "approved"
+    })
+    .await;
+    // Let the second click's handling finish too.
+    eventually("both clicks handled", || async {
+        w.slack.count("users.info") >= 1 && w.slack.count("chat.update") >= 1
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM events WHERE action = 'approve'")
+            .await,
+        1
+    );
+    assert!(w.told(DANA).is_empty(), "{:?}", w.told(DANA));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_rate_limited_post_waits_for_retry_after_and_goes_through(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    w.db.suggestion("L1", "t1", 0.95).await;
+    w.slack.rate_limit_next("chat.postMessage", 1, 1);
+
+    let pass = w.post_reviews().await;
+
+    assert_eq!(pass.posted, 1);
+    assert_eq!(w.slack.rate_limited(), 1);
+    let posts = w.slack.calls_to("chat.postMessage");
+    assert_eq!(posts.len(), 2, "refused once, then sent again");
+    let waited = posts[1].at.duration_since(posts[0].at);
+    assert!(
+        waited >= std::time::Duration::from_millis(950),
+        "retried after {waited:?}"
+    );
+    assert_eq!(w.slack.messages(REVIEW).len(), 1);
+    w.close().await;
+}

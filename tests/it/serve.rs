@@ -1,0 +1,104 @@
+//! `tagbot serve` as an operator runs it: the real binary, configured by
+//! environment, against the fake Slack and Airtable; it posts the review
+//! messages, answers on its HTTP port, and stops cleanly on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use tagbot::fakes::slack::{FakeSlack, RateLimits};
+
+use crate::helpers::TestDb;
+use crate::slack_world::{eventually, BOT_TOKEN, REPORT, REVIEW, SECRET};
+use crate::sync_world::{BASE_ID, TOKEN};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[sqlx::test]
+async fn serve_posts_reviews_answers_probes_and_stops_on_sigterm(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options).await;
+    let slack = FakeSlack::start(BOT_TOKEN, RateLimits::default())
+        .await
+        .unwrap();
+    slack.add_channel(REVIEW, "tag-review", true);
+    slack.add_channel(REPORT, "tag-reports", true);
+    let airtable = FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default())
+        .await
+        .unwrap();
+    db.suggestion("L1", "t1", 0.95).await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tagbot"))
+        .arg("serve")
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", db.app_url())
+        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env("SLACK_API_URL", &slack.url)
+        .env("SLACK_REVIEW_CHANNEL", REVIEW)
+        .env("SLACK_REPORT_CHANNEL", REPORT)
+        .env("AIRTABLE_TOKEN", TOKEN)
+        .env("AIRTABLE_BASE_ID", BASE_ID)
+        .env("AIRTABLE_API_URL", &airtable.url)
+        .env("TAGBOT_LISTEN", &listen)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tagbot serve");
+
+    let probe = reqwest::Client::new();
+    let health = format!("http://{listen}/healthz");
+    eventually("serve answers /healthz", || {
+        let probe = probe.clone();
+        let health = health.clone();
+        async move {
+            probe
+                .get(&health)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    let ready = probe
+        .get(format!("http://{listen}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    eventually("the pending lecture is posted", || async {
+        slack.messages(REVIEW).len() == 1
+    })
+    .await;
+
+    let pid = child.id().to_string();
+    let signalled = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(signalled.success());
+    let mut stopped = None;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            stopped = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = stopped.expect("serve stops within 5 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    // Nothing is left leased or claimed by the stopped process.
+    assert_eq!(
+        db.count("SELECT count(*) FROM airtable_sync_leases").await,
+        0
+    );
+    slack.shutdown();
+    airtable.shutdown();
+    db.close().await;
+}
