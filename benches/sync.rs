@@ -16,11 +16,10 @@ use std::process::Stdio;
 use std::str::FromStr;
 use std::time::Instant;
 
-use reqwest::Url;
 use secrecy::SecretString;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::config::ReviewSettings;
-use tagbot::db::provision::{ensure_runtime_login, ScratchDatabase};
+use tagbot::db::provision::{ensure_runtime_login, url_for, ScratchDatabase};
 use tagbot::domain::{Actor, LectureId};
 use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use tagbot::review::Review;
@@ -67,7 +66,7 @@ async fn run(
         FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default()).await?;
     let records = seed(&admin, &fake).await?;
     admin.close().await;
-    let app_url = runtime_url(server_url, &scratch.name)?;
+    let app_url = url_for(server_url, &scratch.name, BENCH_ROLE, BENCH_PASSWORD)?;
     approve_everything(&app_url).await?;
 
     let started = Instant::now();
@@ -172,15 +171,4 @@ fn check_airtable(fake: &FakeAirtable, records: &[String]) -> Result<(), BoxErro
         }
     }
     Ok(())
-}
-
-/// The scratch database's URL as the run-time role.
-fn runtime_url(server_url: &str, database: &str) -> Result<String, BoxError> {
-    let mut url = Url::parse(server_url)?;
-    url.set_username(BENCH_ROLE)
-        .map_err(|()| "DATABASE_URL cannot carry a user name")?;
-    url.set_password(Some(BENCH_PASSWORD))
-        .map_err(|()| "DATABASE_URL cannot carry a password")?;
-    url.set_path(database);
-    Ok(url.to_string())
 }

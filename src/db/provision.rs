@@ -108,6 +108,26 @@ impl ScratchDatabase {
     }
 }
 
+/// `server_url` (a Postgres URL) pointed at `database` as `role`: how the
+/// demo and the benchmarks hand a scratch database to a tagbot process.
+pub fn url_for(
+    server_url: &str,
+    database: &str,
+    role: &str,
+    password: &str,
+) -> Result<String, DbError> {
+    let invalid = || {
+        DbError::Query(sqlx::Error::Configuration(
+            "DATABASE_URL is not a URL".into(),
+        ))
+    };
+    let mut url = url::Url::parse(server_url).map_err(|_| invalid())?;
+    url.set_username(role).map_err(|()| invalid())?;
+    url.set_password(Some(password)).map_err(|()| invalid())?;
+    url.set_path(database);
+    Ok(url.to_string())
+}
+
 /// `ident` as a quoted SQL identifier (CREATE ROLE and CREATE DATABASE take
 /// no bind parameters).
 fn quote_ident(ident: &str) -> String {

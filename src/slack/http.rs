@@ -77,8 +77,13 @@ async fn events(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
     if event["type"] == "url_verification" {
         return Json(json!({ "challenge": event["challenge"] })).into_response();
     }
-    // tagbot subscribes to no events yet; a retry (X-Slack-Retry-Num) of
-    // anything is acknowledged without being handled twice.
+    // Events change nothing, so a retry (X-Slack-Retry-Num) is harmless;
+    // it is not logged twice.
+    let retry = headers.contains_key("x-slack-retry-num");
+    let kind = event["event"]["type"].as_str().unwrap_or_default();
+    if !retry && matches!(kind, "app_uninstalled" | "tokens_revoked") {
+        tracing::error!(event = kind, "tagbot was uninstalled or its tokens revoked: reinstall the app and update SLACK_BOT_TOKEN");
+    }
     StatusCode::OK.into_response()
 }
 

@@ -1,0 +1,326 @@
+//! Load on the Slack endpoints: 50 reviewers clicking Approve as fast as
+//! Slack lets them for 30 seconds, against the real `tagbot serve` binary
+//! (with its poster, notifier and sync worker running) on Postgres, with
+//! the fake Slack and Airtable on loopback.
+//!
+//! Each click is a `block_actions` payload shaped like Slack's, signed with
+//! the signing secret, approving a distinct pending suggestion. Measured:
+//! the time until tagbot acknowledges (Slack's deadline is 3,000 ms), the
+//! decisions applied per second (every click's decision is in the database
+//! once the backlog drains), and the serve process's peak resident memory
+//! (VmHWM).
+//!
+//! Run with `scripts/bench --bench slack_load`.
+
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tagbot::db::provision::{ensure_runtime_login, url_for, ScratchDatabase};
+use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use tagbot::fakes::slack::{FakeSlack, RateLimits};
+use tagbot::slack::card::actions;
+use tagbot::slack::signature::{unix_now, Verifier};
+
+const REVIEWERS: usize = 50;
+const RUN_FOR: Duration = Duration::from_secs(30);
+const LECTURES: i64 = 3_000;
+const TAGS: i64 = 10;
+const BOT_TOKEN: &str = "xoxb-1234567890-tagbotbenchtoken";
+const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const AIRTABLE_TOKEN: &str = "patBench000000001.0123456789abcdef0123456789abcdef";
+const BASE_ID: &str = "appBENCHBASE00001";
+const REVIEW: &str = "C0REVIEW01";
+const REPORT: &str = "C0REPORT01";
+const ROLE: &str = "tagbot_bench_app";
+const PASSWORD: &str = "tagbot_bench";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let url = std::env::var("DATABASE_URL").map_err(|_| {
+        "DATABASE_URL is not set: run scripts/bench, or set it to a role that may create databases"
+    })?;
+    let scratch =
+        ScratchDatabase::create(&PgConnectOptions::from_str(&url)?, "tagbot_bench_slack").await?;
+    let result = run(&url, &scratch).await;
+    scratch.drop_database().await?;
+    result
+}
+
+/// Stops the serve process however the bench ends.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn run(server_url: &str, scratch: &ScratchDatabase) -> Result<(), BoxError> {
+    let admin = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(scratch.options())
+        .await?;
+    ensure_runtime_login(&admin, ROLE, &SecretString::from(PASSWORD)).await?;
+    let slack = FakeSlack::start(BOT_TOKEN, RateLimits::off()).await?;
+    slack.add_channel(REVIEW, "tag-review", true);
+    slack.add_channel(REPORT, "tag-reports", true);
+    for n in 0..REVIEWERS {
+        slack.add_user(&reviewer(n), &format!("סוקר {n}"));
+    }
+    let airtable = FakeAirtable::start(
+        BASE_ID,
+        AIRTABLE_TOKEN,
+        TagsFieldKind::Linked,
+        RateLimit::default(),
+    )
+    .await?;
+    let suggestions = seed(&admin, &airtable).await?;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let serve = Serve(
+        Command::new(env!("CARGO_BIN_EXE_tagbot"))
+            .arg("serve")
+            .current_dir(std::env::temp_dir())
+            .env(
+                "DATABASE_URL",
+                url_for(server_url, &scratch.name, ROLE, PASSWORD)?,
+            )
+            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("SLACK_SIGNING_SECRET", SECRET)
+            .env("SLACK_API_URL", &slack.url)
+            .env("SLACK_REVIEW_CHANNEL", REVIEW)
+            .env("SLACK_REPORT_CHANNEL", REPORT)
+            .env("AIRTABLE_TOKEN", AIRTABLE_TOKEN)
+            .env("AIRTABLE_BASE_ID", BASE_ID)
+            .env("AIRTABLE_API_URL", &airtable.url)
+            .env("TAGBOT_LISTEN", &listen)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(REVIEWERS)
+        .build()?;
+    wait_healthy(&http, &listen).await?;
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let suggestions = Arc::new(suggestions);
+    let started = Instant::now();
+    let mut clickers = Vec::new();
+    for n in 0..REVIEWERS {
+        let (http, next, suggestions) = (http.clone(), Arc::clone(&next), Arc::clone(&suggestions));
+        let url = format!("http://{listen}/slack/interactions");
+        clickers.push(tokio::spawn(async move {
+            click_until(
+                &http,
+                &url,
+                &reviewer(n),
+                &next,
+                &suggestions,
+                started + RUN_FOR,
+            )
+            .await
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut refused = 0;
+    for clicker in clickers {
+        let (acks, failures) = clicker.await??;
+        latencies.extend(acks);
+        refused += failures;
+    }
+    let clicking = started.elapsed();
+    let clicks = latencies.len();
+    let drained = drain(&admin, clicks).await?;
+    let total = started.elapsed();
+    let peak_kib = peak_memory_kib(serve.0.id())?;
+    drop(serve);
+
+    latencies.sort();
+    let percentile = |p: f64| {
+        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies.get(index).copied().unwrap_or_default()
+    };
+    println!(
+        "{REVIEWERS} reviewers for {:.1} s: {clicks} clicks acknowledged ({:.0}/s), {refused} refused",
+        clicking.as_secs_f64(),
+        clicks as f64 / clicking.as_secs_f64()
+    );
+    println!(
+        "ack time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(0.50)),
+        ms(percentile(0.99)),
+        ms(percentile(1.0))
+    );
+    println!(
+        "decisions applied: {drained} in {:.1} s = {:.0}/s (clicking {:.1} s, then the backlog drained)",
+        total.as_secs_f64(),
+        drained as f64 / total.as_secs_f64(),
+        clicking.as_secs_f64()
+    );
+    println!(
+        "serve peak resident memory (VmHWM): {:.1} MiB",
+        peak_kib as f64 / 1024.0
+    );
+    slack.shutdown();
+    airtable.shutdown();
+    admin.close().await;
+    Ok(())
+}
+
+fn reviewer(n: usize) -> String {
+    format!("U0BENCH{n:03}")
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Lectures with pending suggestions, and the same lectures and tags in
+/// Airtable so the worker's syncing is real. Returns the suggestion ids,
+/// each lecture's together, so concurrent clicks meet on lectures as
+/// reviewers working through one channel do.
+async fn seed(admin: &PgPool, airtable: &FakeAirtable) -> Result<Vec<i64>, BoxError> {
+    sqlx::query(
+        "INSERT INTO tags (tag_id, name) SELECT 't' || n, 'תגית ' || n FROM generate_series(1, $1) n",
+    )
+    .bind(TAGS)
+    .execute(admin)
+    .await?;
+    sqlx::query(
+        "INSERT INTO enriched_lectures (lecture_external_id, title)
+         SELECT 'L' || lpad(n::text, 5, '0'), 'הרצאה ' || n FROM generate_series(1, $1) n",
+    )
+    .bind(LECTURES)
+    .execute(admin)
+    .await?;
+    sqlx::query(
+        "INSERT INTO lecture_tag_suggestions (lecture_external_id, tag_id, score, rationale, suggested_by)
+         SELECT l.lecture_external_id, t.tag_id, 0.5 + random() / 2, 'הסבר', 'bench-model'
+         FROM enriched_lectures l CROSS JOIN tags t",
+    )
+    .execute(admin)
+    .await?;
+    for n in 1..=TAGS {
+        airtable.add_tag(&format!("t{n}"), &format!("תגית {n}"));
+    }
+    for n in 1..=LECTURES {
+        airtable.add_lecture(&format!("L{n:05}"), "הרצאה");
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM lecture_tag_suggestions ORDER BY lecture_external_id, id",
+    )
+    .fetch_all(admin)
+    .await?)
+}
+
+async fn wait_healthy(http: &reqwest::Client, listen: &str) -> Result<(), BoxError> {
+    for _ in 0..200 {
+        let up = http.get(format!("http://{listen}/readyz")).send().await;
+        if up.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("tagbot serve did not become ready in 10 s".into())
+}
+
+/// One reviewer clicking Approve on the next pending suggestion until
+/// `deadline`: each click's time to acknowledgement, and refusals.
+async fn click_until(
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    next: &AtomicUsize,
+    suggestions: &[i64],
+    deadline: Instant,
+) -> Result<(Vec<Duration>, usize), BoxError> {
+    let verifier = Verifier::new(SecretString::from(SECRET));
+    let mut acks = Vec::new();
+    let mut refused = 0;
+    while Instant::now() < deadline {
+        let Some(id) = suggestions.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            break;
+        };
+        let payload = json!({
+            "type": "block_actions",
+            "user": { "id": user, "username": user, "name": user, "team_id": "T0TAGBOT00" },
+            "api_app_id": "A0TAGBOT00", "token": "legacy", "trigger_id": "1.2.3",
+            "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+            "container": { "type": "message", "message_ts": "1700000000.000100", "channel_id": REVIEW },
+            "channel": { "id": REVIEW, "name": "tag-review" },
+            "actions": [{ "type": "button", "action_id": actions::APPROVE, "block_id": format!("a:{id}"),
+                          "text": { "type": "plain_text", "text": "Approve" }, "value": id.to_string(),
+                          "action_ts": "1700000001.000200" }],
+        });
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish();
+        let timestamp = unix_now().to_string();
+        let signature = verifier.sign(&timestamp, body.as_bytes());
+        let sent = Instant::now();
+        let response = http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", timestamp)
+            .header("x-slack-signature", signature)
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        response.bytes().await?;
+        if status.is_success() {
+            acks.push(sent.elapsed());
+        } else {
+            refused += 1;
+        }
+    }
+    Ok((acks, refused))
+}
+
+/// Waits until every acknowledged click's decision is in the database (or
+/// nothing moves for 5 s), and returns how many decisions were applied.
+async fn drain(admin: &PgPool, clicks: usize) -> Result<i64, BoxError> {
+    let mut last = -1;
+    let mut still = Instant::now();
+    loop {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE action = 'approve'")
+                .fetch_one(admin)
+                .await?;
+        if applied as usize >= clicks {
+            return Ok(applied);
+        }
+        if applied != last {
+            last = applied;
+            still = Instant::now();
+        } else if still.elapsed() > Duration::from_secs(5) {
+            return Ok(applied);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The process's peak resident set size, from /proc.
+fn peak_memory_kib(pid: u32) -> Result<u64, BoxError> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .ok_or_else(|| "no VmHWM in /proc/<pid>/status".into())
+}
