@@ -4,7 +4,9 @@
 //! the fake Slack and Airtable on loopback.
 //!
 //! Each click is a `block_actions` payload shaped like Slack's, signed with
-//! the signing secret, approving a distinct pending suggestion. Measured:
+//! the signing secret, approving a distinct pending suggestion. Two phases:
+//! reviewers at a human-ish pace (a click every 200 ms each), then clicking
+//! back to back to find the ceiling. Measured per phase:
 //! the time until tagbot acknowledges (Slack's deadline is 3,000 ms), the
 //! decisions applied per second (every click's decision is in the database
 //! once the backlog drains), and the serve process's peak resident memory
@@ -30,7 +32,7 @@ use tagbot::slack::signature::{unix_now, Verifier};
 
 const REVIEWERS: usize = 50;
 const RUN_FOR: Duration = Duration::from_secs(30);
-const LECTURES: i64 = 3_000;
+const LECTURES: i64 = 8_000;
 const TAGS: i64 = 10;
 const BOT_TOKEN: &str = "xoxb-1234567890-tagbotbenchtoken";
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -118,67 +120,103 @@ async fn run(server_url: &str, scratch: &ScratchDatabase) -> Result<(), BoxError
 
     let next = Arc::new(AtomicUsize::new(0));
     let suggestions = Arc::new(suggestions);
-    let started = Instant::now();
-    let mut clickers = Vec::new();
-    for n in 0..REVIEWERS {
-        let (http, next, suggestions) = (http.clone(), Arc::clone(&next), Arc::clone(&suggestions));
-        let url = format!("http://{listen}/slack/interactions");
-        clickers.push(tokio::spawn(async move {
-            click_until(
-                &http,
-                &url,
-                &reviewer(n),
-                &next,
-                &suggestions,
-                started + RUN_FOR,
-            )
-            .await
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut refused = 0;
-    for clicker in clickers {
-        let (acks, failures) = clicker.await??;
-        latencies.extend(acks);
-        refused += failures;
-    }
-    let clicking = started.elapsed();
-    let clicks = latencies.len();
-    let drained = drain(&admin, clicks).await?;
-    let total = started.elapsed();
+    let url = format!("http://{listen}/slack/interactions");
+    let load = Load {
+        http: &http,
+        url: &url,
+        next: &next,
+        suggestions: &suggestions,
+        admin: &admin,
+    };
+    // Reviewers at a human-ish pace (one click every 200 ms each), then
+    // clicking back to back to find the ceiling.
+    load.phase(
+        "paced, 5 clicks/s per reviewer",
+        Some(Duration::from_millis(200)),
+    )
+    .await?;
+    load.phase("saturating, back-to-back clicks", None).await?;
     let peak_kib = peak_memory_kib(serve.0.id())?;
     drop(serve);
-
-    latencies.sort();
-    let percentile = |p: f64| {
-        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies.get(index).copied().unwrap_or_default()
-    };
     println!(
-        "{REVIEWERS} reviewers for {:.1} s: {clicks} clicks acknowledged ({:.0}/s), {refused} refused",
-        clicking.as_secs_f64(),
-        clicks as f64 / clicking.as_secs_f64()
-    );
-    println!(
-        "ack time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        ms(percentile(0.50)),
-        ms(percentile(0.99)),
-        ms(percentile(1.0))
-    );
-    println!(
-        "decisions applied: {drained} in {:.1} s = {:.0}/s (clicking {:.1} s, then the backlog drained)",
-        total.as_secs_f64(),
-        drained as f64 / total.as_secs_f64(),
-        clicking.as_secs_f64()
-    );
-    println!(
-        "serve peak resident memory (VmHWM): {:.1} MiB",
+        "serve peak resident memory (VmHWM) over both phases: {:.1} MiB",
         peak_kib as f64 / 1024.0
     );
     slack.shutdown();
     airtable.shutdown();
     admin.close().await;
     Ok(())
+}
+
+struct Load<'a> {
+    http: &'a reqwest::Client,
+    url: &'a str,
+    next: &'a Arc<AtomicUsize>,
+    suggestions: &'a Arc<Vec<i64>>,
+    admin: &'a PgPool,
+}
+
+impl Load<'_> {
+    /// 50 reviewers for 30 s; prints ack times and decisions per second.
+    async fn phase(&self, name: &str, pace: Option<Duration>) -> Result<(), BoxError> {
+        let before = approvals(self.admin).await?;
+        let started = Instant::now();
+        let mut clickers = Vec::new();
+        for n in 0..REVIEWERS {
+            let (http, next, suggestions) = (
+                self.http.clone(),
+                Arc::clone(self.next),
+                Arc::clone(self.suggestions),
+            );
+            let url = self.url.to_owned();
+            clickers.push(tokio::spawn(async move {
+                let clicker = Clicker {
+                    http: &http,
+                    url: &url,
+                    user: &reviewer(n),
+                    next: &next,
+                    suggestions: &suggestions,
+                };
+                clicker.until(started + RUN_FOR, pace).await
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut refused = 0;
+        for clicker in clickers {
+            let (acks, failures) = clicker.await??;
+            latencies.extend(acks);
+            refused += failures;
+        }
+        let clicking = started.elapsed();
+        let clicks = latencies.len();
+        let applied = drain(self.admin, before, clicks).await?;
+        let total = started.elapsed();
+        latencies.sort();
+        let percentile = |p: f64| {
+            let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+            latencies.get(index).copied().unwrap_or_default()
+        };
+        println!(
+            "{name}: {REVIEWERS} reviewers for {:.1} s",
+            clicking.as_secs_f64()
+        );
+        println!(
+            "  {clicks} clicks acknowledged ({:.0}/s), {refused} refused",
+            clicks as f64 / clicking.as_secs_f64()
+        );
+        println!(
+            "  ack time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(percentile(0.50)),
+            ms(percentile(0.99)),
+            ms(percentile(1.0))
+        );
+        println!(
+            "  decisions applied: {applied} of {clicks} in {:.1} s = {:.0}/s",
+            total.as_secs_f64(),
+            applied as f64 / total.as_secs_f64()
+        );
+        Ok(())
+    }
 }
 
 fn reviewer(n: usize) -> String {
@@ -238,69 +276,94 @@ async fn wait_healthy(http: &reqwest::Client, listen: &str) -> Result<(), BoxErr
     Err("tagbot serve did not become ready in 10 s".into())
 }
 
-/// One reviewer clicking Approve on the next pending suggestion until
-/// `deadline`: each click's time to acknowledgement, and refusals.
-async fn click_until(
-    http: &reqwest::Client,
-    url: &str,
-    user: &str,
-    next: &AtomicUsize,
-    suggestions: &[i64],
-    deadline: Instant,
-) -> Result<(Vec<Duration>, usize), BoxError> {
-    let verifier = Verifier::new(SecretString::from(SECRET));
-    let mut acks = Vec::new();
-    let mut refused = 0;
-    while Instant::now() < deadline {
-        let Some(id) = suggestions.get(next.fetch_add(1, Ordering::Relaxed)) else {
-            break;
-        };
-        let payload = json!({
-            "type": "block_actions",
-            "user": { "id": user, "username": user, "name": user, "team_id": "T0TAGBOT00" },
-            "api_app_id": "A0TAGBOT00", "token": "legacy", "trigger_id": "1.2.3",
-            "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
-            "container": { "type": "message", "message_ts": "1700000000.000100", "channel_id": REVIEW },
-            "channel": { "id": REVIEW, "name": "tag-review" },
-            "actions": [{ "type": "button", "action_id": actions::APPROVE, "block_id": format!("a:{id}"),
-                          "text": { "type": "plain_text", "text": "Approve" }, "value": id.to_string(),
-                          "action_ts": "1700000001.000200" }],
-        });
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("payload", &payload.to_string())
-            .finish();
-        let timestamp = unix_now().to_string();
-        let signature = verifier.sign(&timestamp, body.as_bytes());
-        let sent = Instant::now();
-        let response = http
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", timestamp)
-            .header("x-slack-signature", signature)
-            .body(body)
-            .send()
-            .await?;
-        let status = response.status();
-        response.bytes().await?;
-        if status.is_success() {
-            acks.push(sent.elapsed());
-        } else {
-            refused += 1;
+/// One reviewer clicking Approve on the next pending suggestion.
+struct Clicker<'a> {
+    http: &'a reqwest::Client,
+    url: &'a str,
+    user: &'a str,
+    next: &'a AtomicUsize,
+    suggestions: &'a [i64],
+}
+
+impl Clicker<'_> {
+    /// Clicks until `deadline`, one click per `pace` when given: each
+    /// click's time to acknowledgement, and how many were refused.
+    async fn until(
+        &self,
+        deadline: Instant,
+        pace: Option<Duration>,
+    ) -> Result<(Vec<Duration>, usize), BoxError> {
+        let verifier = Verifier::new(SecretString::from(SECRET));
+        let mut acks = Vec::new();
+        let mut refused = 0;
+        while Instant::now() < deadline {
+            let Some(id) = self
+                .suggestions
+                .get(self.next.fetch_add(1, Ordering::Relaxed))
+            else {
+                break;
+            };
+            let body = click_body(self.user, *id);
+            let timestamp = unix_now().to_string();
+            let signature = verifier.sign(&timestamp, body.as_bytes());
+            let sent = Instant::now();
+            let response = self
+                .http
+                .post(self.url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-slack-request-timestamp", timestamp)
+                .header("x-slack-signature", signature)
+                .body(body)
+                .send()
+                .await?;
+            let status = response.status();
+            response.bytes().await?;
+            if status.is_success() {
+                acks.push(sent.elapsed());
+            } else {
+                refused += 1;
+            }
+            if let Some(pace) = pace {
+                tokio::time::sleep_until((sent + pace).into()).await;
+            }
         }
+        Ok((acks, refused))
     }
-    Ok((acks, refused))
+}
+
+/// A signed-to-be `block_actions` body approving suggestion `id`.
+fn click_body(user: &str, id: i64) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": user, "name": user, "team_id": "T0TAGBOT00" },
+        "api_app_id": "A0TAGBOT00", "token": "legacy", "trigger_id": "1.2.3",
+        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "container": { "type": "message", "message_ts": "1700000000.000100", "channel_id": REVIEW },
+        "channel": { "id": REVIEW, "name": "tag-review" },
+        "actions": [{ "type": "button", "action_id": actions::APPROVE, "block_id": format!("a:{id}"),
+                      "text": { "type": "plain_text", "text": "Approve" }, "value": id.to_string(),
+                      "action_ts": "1700000001.000200" }],
+    });
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish()
+}
+
+async fn approvals(admin: &PgPool) -> Result<i64, BoxError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE action = 'approve'")
+            .fetch_one(admin)
+            .await?,
+    )
 }
 
 /// Waits until every acknowledged click's decision is in the database (or
-/// nothing moves for 5 s), and returns how many decisions were applied.
-async fn drain(admin: &PgPool, clicks: usize) -> Result<i64, BoxError> {
+/// nothing moves for 5 s), and returns how many this phase applied.
+async fn drain(admin: &PgPool, before: i64, clicks: usize) -> Result<i64, BoxError> {
     let mut last = -1;
     let mut still = Instant::now();
     loop {
-        let applied: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM events WHERE action = 'approve'")
-                .fetch_one(admin)
-                .await?;
+        let applied = approvals(admin).await? - before;
         if applied as usize >= clicks {
             return Ok(applied);
         }

@@ -1,12 +1,11 @@
 //! The Slack app's shared state, passed to every handler: the database,
 //! the review operations, the Web API, the settings. Also what every
-//! handler needs of it: who may decide, who a clicking user is, and
-//! bringing a lecture's review message up to date.
+//! handler needs of it: who may decide, who a clicking user is, and how to
+//! tell them something.
 
 use sqlx::PgPool;
 
 use super::api::{SlackApi, SlackApiError};
-use super::{render, store};
 use crate::config::{ReviewSettings, SlackSettings};
 use crate::domain::Actor;
 use crate::review::Review;
@@ -76,33 +75,19 @@ impl SlackApp {
         Actor::slack(user, name).ok()
     }
 
-    /// Re-renders the lecture's review message in place, if it has one, and
-    /// records the version it now shows.
-    pub async fn refresh_message(&self, lecture: &str) -> Result<(), SlackError> {
-        let Some(message) = store::message_for(&self.pool, lecture).await? else {
-            return Ok(());
-        };
-        let version = store::content_version(&self.pool, lecture).await?;
-        let Some(card) = store::load_card(&self.pool, lecture, self.threshold()).await? else {
-            return Ok(());
-        };
-        let rendered = render::review_message(&card);
-        self.api
-            .update_message(
-                &message.channel,
-                &message.ts,
-                &rendered.text,
-                &rendered.blocks,
-            )
-            .await?;
-        store::record_rendered(&self.pool, lecture, version).await?;
-        Ok(())
-    }
-
-    /// Tells `user` something only they see, logging when even that fails.
+    /// Tells `user` something only they see. Sent in the background: Slack
+    /// may pace it, and the decision it reports is already made.
     pub async fn tell(&self, channel: &str, user: &str, text: &str) {
-        if let Err(err) = self.api.post_ephemeral(channel, user, text).await {
-            tracing::warn!(user, channel, error = %err, "could not send an ephemeral message");
-        }
+        let (api, channel, user, text) = (
+            self.api.clone(),
+            channel.to_owned(),
+            user.to_owned(),
+            text.to_owned(),
+        );
+        tokio::spawn(async move {
+            if let Err(err) = api.post_ephemeral(&channel, &user, &text).await {
+                tracing::warn!(user, channel, error = %err, "could not send an ephemeral message");
+            }
+        });
     }
 }

@@ -197,9 +197,6 @@ async fn retry(
             render::escape_mrkdwn(lecture.as_str())
         ));
     }
-    if let Err(err) = app.refresh_message(lecture.as_str()).await {
-        tracing::warn!(lecture = %lecture, error = %err, "could not refresh the review message after a retry");
-    }
     Ok(format!(
         "Retrying {retried} failed tag(s) of `{}`; they go back to Airtable shortly.",
         render::escape_mrkdwn(lecture.as_str())

@@ -6,6 +6,9 @@
 //! reason (never the secret or the signature). Interactions are answered
 //! with an empty 200 at once and handled after, well inside Slack's
 //! 3 seconds; slash commands answer with their (ephemeral) text directly.
+//! Review messages are not updated here: a decision notifies the poster,
+//! which brings each changed message up to date once, however many clicks
+//! changed it.
 
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use super::app::SlackApp;
 use super::payload::{Interaction, SlashCommand};
@@ -26,15 +30,26 @@ use super::{commands, interactions};
 /// message) stay well under this.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Clicks acknowledged but not yet decided, at most. Past it, a new click
+/// is acknowledged only once an earlier one is done: a burst slows the
+/// acknowledgements down a little instead of queueing work without bound
+/// (and timing out waiting for a database connection).
+const MAX_OUTSTANDING_CLICKS: usize = 128;
+
 #[derive(Clone)]
 struct Shared {
     app: SlackApp,
     verifier: Arc<Verifier>,
+    outstanding: Arc<Semaphore>,
 }
 
 pub fn router(app: SlackApp) -> Router {
     let verifier = Arc::new(Verifier::new(app.settings.signing_secret.clone()));
-    let shared = Shared { app, verifier };
+    let shared = Shared {
+        app,
+        verifier,
+        outstanding: Arc::new(Semaphore::new(MAX_OUTSTANDING_CLICKS)),
+    };
     Router::new()
         .route("/slack/events", post(events))
         .route("/slack/interactions", post(interactions))
@@ -97,8 +112,14 @@ async fn interactions(State(shared): State<Shared>, headers: HeaderMap, body: By
         tracing::warn!("an interaction without a readable payload");
         return (StatusCode::BAD_REQUEST, "expected a payload form field").into_response();
     };
+    let Ok(permit) = Arc::clone(&shared.outstanding).acquire_owned().await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    };
     let app = shared.app.clone();
-    tokio::spawn(async move { interactions::handle(&app, interaction).await });
+    tokio::spawn(async move {
+        interactions::handle(&app, interaction).await;
+        drop(permit);
+    });
     StatusCode::OK.into_response()
 }
 

@@ -1,11 +1,14 @@
 //! What a click does: each interactive element of the review message (and
 //! the details modal's submission) runs its review operation with the
-//! clicking user as the actor, then brings the message up to date. A click
-//! that lost a race, or by someone not allowed to decide, changes nothing
-//! and gets an ephemeral message saying why.
+//! clicking user as the actor. A click that lost a race, or by someone not
+//! allowed to decide, changes nothing and gets an ephemeral message saying
+//! why.
 //!
 //! Runs after the request was acknowledged, so a slow database or Slack
-//! never makes a reviewer see Slack's "didn't respond" error.
+//! never makes a reviewer see Slack's "didn't respond" error. The message
+//! itself is brought up to date by the poster ([`super::poster`]), which
+//! every decision wakes: one `chat.update` per changed message, however
+//! many clicks changed it, within Slack's rate limit for updates.
 
 use serde_json::{json, Value};
 
@@ -109,7 +112,7 @@ async fn on_action(
             } else {
                 app.review.retry_failed(&lecture, &actor).await
             };
-            report_lecture_result(app, &channel, &user.id, &lecture, result).await
+            report_lecture_result(app, &channel, &user.id, result).await
         }
         _ => Ok(()),
     }
@@ -144,11 +147,7 @@ async fn decide_one(
         Err(err) => return Err(review_failure(err)),
     };
     match &decision {
-        Decision::Applied(_) => {
-            if let Some(lecture) = lecture_of(app, id).await? {
-                app.refresh_message(&lecture).await?;
-            }
-        }
+        Decision::Applied(_) => {}
         // A double click, or the same click delivered twice: the decision
         // stands as this reviewer made it, nothing to say.
         Decision::AlreadyDecided(prior)
@@ -198,16 +197,15 @@ async fn approve_selected(
         return Ok(());
     };
     let result = app.review.approve_selected(lecture, &ids, &actor).await;
-    report_lecture_result(app, channel, user, lecture, result).await
+    report_lecture_result(app, channel, user, result).await
 }
 
-/// Refreshes the message after a lecture-wide operation and tells the user
-/// about every suggestion it could not decide.
+/// Tells the user about every suggestion a lecture-wide operation could
+/// not decide.
 async fn report_lecture_result(
     app: &SlackApp,
     channel: &str,
     user: &str,
-    lecture: &LectureId,
     result: Result<LectureDecisions, ReviewError>,
 ) -> Result<(), SlackError> {
     let decisions = match result {
@@ -219,9 +217,6 @@ async fn report_lecture_result(
             return Ok(());
         }
     };
-    if decisions.applied_count() > 0 {
-        app.refresh_message(lecture.as_str()).await?;
-    }
     let skipped: Vec<String> = decisions
         .decisions
         .iter()
@@ -346,13 +341,6 @@ fn review_failure(err: ReviewError) -> SlackError {
         // Single decisions report their outcome as a Decision, never these.
         other => SlackError::Database(sqlx::Error::Protocol(other.to_string())),
     }
-}
-
-async fn lecture_of(app: &SlackApp, id: SuggestionId) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT lecture_external_id FROM lecture_tag_suggestions WHERE id = $1")
-        .bind(id.get())
-        .fetch_optional(&app.pool)
-        .await
 }
 
 /// The tag's name for a message, e.g. "פילוסופיה".

@@ -80,9 +80,31 @@ async fn post_new(app: &SlackApp, claimant: &str) -> Result<usize, SlackError> {
 async fn update_behind(app: &SlackApp) -> Result<usize, SlackError> {
     let behind = store::behind(&app.pool, UPDATES_PER_PASS).await?;
     for message in &behind {
-        app.refresh_message(&message.lecture_external_id).await?;
+        refresh(app, message).await?;
     }
     Ok(behind.len())
+}
+
+/// Re-renders a posted message in place and records the version it shows
+/// (read before rendering, so a change that lands meanwhile leaves the
+/// message behind for the next pass).
+async fn refresh(app: &SlackApp, message: &store::MessageRef) -> Result<(), SlackError> {
+    let lecture = &message.lecture_external_id;
+    let version = store::content_version(&app.pool, lecture).await?;
+    let Some(card) = store::load_card(&app.pool, lecture, app.threshold()).await? else {
+        return Ok(());
+    };
+    let rendered = render::review_message(&card);
+    app.api
+        .update_message(
+            &message.channel,
+            &message.ts,
+            &rendered.text,
+            &rendered.blocks,
+        )
+        .await?;
+    store::record_rendered(&app.pool, lecture, version).await?;
+    Ok(())
 }
 
 /// Runs passes on every notification (and every 30 s) until shutdown.

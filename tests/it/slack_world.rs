@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::config::{Env, ReviewSettings, SlackSettings};
 use tagbot::fakes::slack::{FakeSlack, RateLimits};
+use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
 use tagbot::slack::signature::{unix_now, Verifier};
 use tagbot::slack::{http, poster};
@@ -22,6 +23,8 @@ pub const REVIEW: &str = "C0REVIEW01";
 pub const REPORT: &str = "C0REPORT01";
 
 pub struct SlackWorld {
+    /// Stops the background poster, when one runs.
+    stop_poster: Option<tokio::sync::watch::Sender<bool>>,
     pub db: TestDb,
     pub slack: FakeSlack,
     pub app: SlackApp,
@@ -31,11 +34,28 @@ pub struct SlackWorld {
 }
 
 impl SlackWorld {
+    /// A world with the poster running in the background, as in `serve`.
     pub async fn new(pool: PgPoolOptions, options: PgConnectOptions) -> SlackWorld {
         SlackWorld::with_env(pool, options, &[]).await
     }
 
     pub async fn with_env(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        extra: &[(&str, &str)],
+    ) -> SlackWorld {
+        let mut world = SlackWorld::without_poster(pool, options, extra).await;
+        let (stop, shutdown) = Shutdown::manual();
+        let app = world.app.clone();
+        tokio::spawn(async move {
+            poster::run_until_shutdown(&app, "background-poster", &shutdown).await
+        });
+        world.stop_poster = Some(stop);
+        world
+    }
+
+    /// A world whose tests run the poster's passes themselves.
+    pub async fn without_poster(
         pool: PgPoolOptions,
         options: PgConnectOptions,
         extra: &[(&str, &str)],
@@ -64,6 +84,7 @@ impl SlackWorld {
         let router = http::router(app.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         SlackWorld {
+            stop_poster: None,
             db,
             slack,
             app,
@@ -77,6 +98,24 @@ impl SlackWorld {
         poster::run_once(&self.app, "test-poster")
             .await
             .expect("poster pass")
+    }
+
+    /// Waits until the background poster has posted every lecture with
+    /// pending suggestions and no message is behind.
+    pub async fn settle(&self) {
+        eventually("the review messages are posted and current", || async {
+            self.db
+                .count(
+                    "SELECT (SELECT count(DISTINCT s.lecture_external_id) FROM lecture_tag_suggestions s
+                             WHERE s.status = 'pending' AND NOT EXISTS (
+                                 SELECT 1 FROM slack_review_messages m
+                                 WHERE m.lecture_external_id = s.lecture_external_id AND m.ts IS NOT NULL))
+                          + (SELECT count(*) FROM slack_review_messages WHERE rendered_version < content_version)",
+                )
+                .await
+                == 0
+        })
+        .await;
     }
 
     /// The review message of a lecture as Slack shows it now.
@@ -180,6 +219,9 @@ impl SlackWorld {
     }
 
     pub async fn close(self) {
+        if let Some(stop) = &self.stop_poster {
+            let _ = stop.send(true);
+        }
         self.slack.shutdown();
         self.db.close().await;
     }
