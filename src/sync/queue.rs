@@ -158,6 +158,10 @@ async fn try_claim(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
+    // UPDATE … RETURNING has no order; new tags are appended to a record in
+    // the order they were approved.
+    let mut items = items;
+    items.sort_by_key(|item| item.id);
     Ok((candidates.len(), Claim { lectures, items }))
 }
 
