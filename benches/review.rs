@@ -9,15 +9,14 @@
 //! DATABASE_URL naming a role that may create databases). It works in a
 //! throw-away database and drops it at the end.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tagbot::config::ReviewSettings;
-use tagbot::db::provision::{ensure_runtime_login, ScratchDatabase};
+use tagbot::db::provision::Playground;
 use tagbot::domain::{Actor, SuggestionId};
 use tagbot::review::Review;
 
@@ -36,21 +35,22 @@ async fn main() -> Result<(), BoxError> {
     let url = std::env::var("DATABASE_URL").map_err(|_| {
         "DATABASE_URL is not set: run scripts/bench, or set it to a role that may create databases"
     })?;
-    let server = PgConnectOptions::from_str(&url)?;
-    let scratch = ScratchDatabase::create(&server, "tagbot_bench").await?;
-    let result = run(&scratch).await;
-    scratch.drop_database().await?;
+    let playground = Playground::create(
+        &url,
+        "tagbot_bench",
+        BENCH_ROLE,
+        SecretString::from(BENCH_PASSWORD),
+    )
+    .await?;
+    let result = run(&playground).await;
+    playground.remove().await?;
     result
 }
 
-async fn run(scratch: &ScratchDatabase) -> Result<(), BoxError> {
-    let admin = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(scratch.options())
-        .await?;
-    ensure_runtime_login(&admin, BENCH_ROLE, &SecretString::from(BENCH_PASSWORD)).await?;
+async fn run(playground: &Playground) -> Result<(), BoxError> {
+    let admin = &playground.admin;
     let started = Instant::now();
-    load(&admin).await?;
+    load(admin).await?;
     println!(
         "loaded {LECTURES} lectures, {} suggestions in {:.1} s",
         LECTURES * SUGGESTIONS_PER_LECTURE,
@@ -58,12 +58,7 @@ async fn run(scratch: &ScratchDatabase) -> Result<(), BoxError> {
     );
     let app = PgPoolOptions::new()
         .max_connections(9)
-        .connect_with(
-            scratch
-                .options()
-                .username(BENCH_ROLE)
-                .password(BENCH_PASSWORD),
-        )
+        .connect_with(playground.app_options())
         .await?;
 
     pending_page(&app).await?;
@@ -73,7 +68,6 @@ async fn run(scratch: &ScratchDatabase) -> Result<(), BoxError> {
         approvals(&app, tasks, batch).await?;
     }
     app.close().await;
-    admin.close().await;
     Ok(())
 }
 

@@ -15,16 +15,14 @@
 //! Run with `scripts/bench --bench slack_load`.
 
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use tagbot::db::provision::{ensure_runtime_login, url_for, ScratchDatabase};
+use tagbot::db::provision::Playground;
 use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use tagbot::fakes::slack::{FakeSlack, RateLimits};
 use tagbot::slack::card::actions;
@@ -50,10 +48,15 @@ async fn main() -> Result<(), BoxError> {
     let url = std::env::var("DATABASE_URL").map_err(|_| {
         "DATABASE_URL is not set: run scripts/bench, or set it to a role that may create databases"
     })?;
-    let scratch =
-        ScratchDatabase::create(&PgConnectOptions::from_str(&url)?, "tagbot_bench_slack").await?;
-    let result = run(&url, &scratch).await;
-    scratch.drop_database().await?;
+    let playground = Playground::create(
+        &url,
+        "tagbot_bench_slack",
+        ROLE,
+        SecretString::from(PASSWORD),
+    )
+    .await?;
+    let result = run(&playground).await;
+    playground.remove().await?;
     result
 }
 
@@ -67,12 +70,8 @@ impl Drop for Serve {
     }
 }
 
-async fn run(server_url: &str, scratch: &ScratchDatabase) -> Result<(), BoxError> {
-    let admin = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(scratch.options())
-        .await?;
-    ensure_runtime_login(&admin, ROLE, &SecretString::from(PASSWORD)).await?;
+async fn run(playground: &Playground) -> Result<(), BoxError> {
+    let admin = &playground.admin;
     let slack = FakeSlack::start(BOT_TOKEN, RateLimits::off()).await?;
     slack.add_channel(REVIEW, "tag-review", true);
     slack.add_channel(REPORT, "tag-reports", true);
@@ -86,7 +85,7 @@ async fn run(server_url: &str, scratch: &ScratchDatabase) -> Result<(), BoxError
         RateLimit::default(),
     )
     .await?;
-    let suggestions = seed(&admin, &airtable).await?;
+    let suggestions = seed(admin, &airtable).await?;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -96,10 +95,7 @@ async fn run(server_url: &str, scratch: &ScratchDatabase) -> Result<(), BoxError
         Command::new(env!("CARGO_BIN_EXE_tagbot"))
             .arg("serve")
             .current_dir(std::env::temp_dir())
-            .env(
-                "DATABASE_URL",
-                url_for(server_url, &scratch.name, ROLE, PASSWORD)?,
-            )
+            .env("DATABASE_URL", playground.app_url()?)
             .env("SLACK_BOT_TOKEN", BOT_TOKEN)
             .env("SLACK_SIGNING_SECRET", SECRET)
             .env("SLACK_API_URL", &slack.url)
@@ -126,7 +122,7 @@ async fn run(server_url: &str, scratch: &ScratchDatabase) -> Result<(), BoxError
         url: &url,
         next: &next,
         suggestions: &suggestions,
-        admin: &admin,
+        admin,
     };
     // Reviewers at a human-ish pace (one click every 200 ms each), then
     // clicking back to back to find the ceiling.
@@ -144,7 +140,6 @@ async fn run(server_url: &str, scratch: &ScratchDatabase) -> Result<(), BoxError
     );
     slack.shutdown();
     airtable.shutdown();
-    admin.close().await;
     Ok(())
 }
 

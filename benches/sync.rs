@@ -13,13 +13,12 @@
 //! Each run gets its own throw-away database, dropped at the end.
 
 use std::process::Stdio;
-use std::str::FromStr;
 use std::time::Instant;
 
 use secrecy::SecretString;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use tagbot::config::ReviewSettings;
-use tagbot::db::provision::{ensure_runtime_login, url_for, ScratchDatabase};
+use tagbot::db::provision::Playground;
 use tagbot::domain::{Actor, LectureId};
 use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use tagbot::review::Review;
@@ -42,31 +41,25 @@ async fn main() -> Result<(), BoxError> {
         "DATABASE_URL is not set: run scripts/bench, or set it to a role that may create databases"
     })?;
     for processes in [1, 3] {
-        let scratch =
-            ScratchDatabase::create(&PgConnectOptions::from_str(&url)?, "tagbot_bench_sync")
-                .await?;
-        let result = run(&url, &scratch, processes).await;
-        scratch.drop_database().await?;
+        let playground = Playground::create(
+            &url,
+            "tagbot_bench_sync",
+            BENCH_ROLE,
+            SecretString::from(BENCH_PASSWORD),
+        )
+        .await?;
+        let result = run(&playground, processes).await;
+        playground.remove().await?;
         result?;
     }
     Ok(())
 }
 
-async fn run(
-    server_url: &str,
-    scratch: &ScratchDatabase,
-    processes: usize,
-) -> Result<(), BoxError> {
-    let admin = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(scratch.options())
-        .await?;
-    ensure_runtime_login(&admin, BENCH_ROLE, &SecretString::from(BENCH_PASSWORD)).await?;
+async fn run(playground: &Playground, processes: usize) -> Result<(), BoxError> {
     let fake =
         FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default()).await?;
-    let records = seed(&admin, &fake).await?;
-    admin.close().await;
-    let app_url = url_for(server_url, &scratch.name, BENCH_ROLE, BENCH_PASSWORD)?;
+    let records = seed(&playground.admin, &fake).await?;
+    let app_url = playground.app_url()?;
     approve_everything(&app_url).await?;
 
     let started = Instant::now();

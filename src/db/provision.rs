@@ -108,6 +108,76 @@ impl ScratchDatabase {
     }
 }
 
+/// A scratch database with a login role in `tagbot_runtime`: what the demo
+/// and the benchmarks run in. Drop it with [`Playground::remove`].
+#[derive(Debug)]
+pub struct Playground {
+    pub scratch: ScratchDatabase,
+    /// The server's (administrative) user on the scratch database: it
+    /// writes the catalogue, as the catalogue's owner would.
+    pub admin: PgPool,
+    server_url: String,
+    role: String,
+    password: SecretString,
+}
+
+impl Playground {
+    /// Creates `<prefix>_…` on the server of `server_url`, migrates it and
+    /// makes sure `role` can log in as the run-time role.
+    pub async fn create(
+        server_url: &str,
+        prefix: &str,
+        role: &str,
+        password: SecretString,
+    ) -> Result<Playground, DbError> {
+        let server: PgConnectOptions = server_url.parse().map_err(DbError::Query)?;
+        let scratch = ScratchDatabase::create(&server, prefix).await?;
+        let admin = match connect(scratch.options(), 2).await {
+            Ok(admin) => admin,
+            Err(err) => {
+                scratch.drop_database().await?;
+                return Err(err);
+            }
+        };
+        if let Err(err) = ensure_runtime_login(&admin, role, &password).await {
+            admin.close().await;
+            scratch.drop_database().await?;
+            return Err(err);
+        }
+        Ok(Playground {
+            scratch,
+            admin,
+            server_url: server_url.to_owned(),
+            role: role.to_owned(),
+            password,
+        })
+    }
+
+    /// `DATABASE_URL` for a tagbot process on this database.
+    pub fn app_url(&self) -> Result<String, DbError> {
+        url_for(
+            &self.server_url,
+            &self.scratch.name,
+            &self.role,
+            self.password.expose_secret(),
+        )
+    }
+
+    /// Connection options as the run-time role.
+    pub fn app_options(&self) -> PgConnectOptions {
+        self.scratch
+            .options()
+            .username(&self.role)
+            .password(self.password.expose_secret())
+    }
+
+    /// Closes the pool and drops the database.
+    pub async fn remove(self) -> Result<(), DbError> {
+        self.admin.close().await;
+        self.scratch.drop_database().await
+    }
+}
+
 /// `server_url` (a Postgres URL) pointed at `database` as `role`: how the
 /// demo and the benchmarks hand a scratch database to a tagbot process.
 pub fn url_for(

@@ -6,3 +6,40 @@
 
 pub mod airtable;
 pub mod slack;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// A stand-in's HTTP server on a free loopback port.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: Arc<Notify>,
+}
+
+impl Served {
+    /// Serves `app` until [`Served::shutdown`]; `name` is for the log.
+    pub async fn start(app: axum::Router, name: &'static str) -> std::io::Result<Served> {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let stop = Arc::new(Notify::new());
+        let stopped = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.notified().await })
+                .await;
+            if let Err(err) = served {
+                tracing::warn!(error = %err, "{name} stopped");
+            }
+        });
+        Ok(Served { url, stop })
+    }
+
+    pub fn shutdown(&self) {
+        self.stop.notify_one();
+    }
+}

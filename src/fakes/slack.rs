@@ -53,7 +53,6 @@
 //! request log and the current state of every message, ephemeral and modal.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -63,7 +62,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use tokio::net::TcpListener;
 
 use self::block_kit::Violation;
 
@@ -1194,7 +1192,7 @@ pub struct FakeSlack {
     state: Arc<Mutex<Workspace>>,
     /// The Web API base URL: `http://127.0.0.1:PORT`.
     pub url: String,
-    shutdown: Arc<tokio::sync::Notify>,
+    served: super::Served,
 }
 
 impl FakeSlack {
@@ -1202,27 +1200,16 @@ impl FakeSlack {
     pub async fn start(token: &str, rate: RateLimits) -> std::io::Result<FakeSlack> {
         let state = Arc::new(Mutex::new(Workspace::new(token, rate)));
         let app = Router::new().fallback(api).with_state(Arc::clone(&state));
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let addr = listener.local_addr()?;
-        let shutdown = Arc::new(tokio::sync::Notify::new());
-        let stop = Arc::clone(&shutdown);
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.notified().await })
-                .await;
-            if let Err(err) = served {
-                tracing::warn!(error = %err, "fake Slack stopped");
-            }
-        });
+        let served = super::Served::start(app, "fake Slack").await?;
         Ok(FakeSlack {
             state,
-            url: format!("http://{addr}"),
-            shutdown,
+            url: served.url.clone(),
+            served,
         })
     }
 
     pub fn shutdown(&self) {
-        self.shutdown.notify_one();
+        self.served.shutdown();
     }
 
     fn lock(&self) -> MutexGuard<'_, Workspace> {

@@ -13,7 +13,6 @@
 mod formula;
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use tokio::net::TcpListener;
 
 /// Airtable's URL limit.
 const MAX_URL_CHARS: usize = 16_000;
@@ -112,7 +110,7 @@ struct Base {
 pub struct FakeAirtable {
     base: Arc<Mutex<Base>>,
     pub url: String,
-    shutdown: Arc<tokio::sync::Notify>,
+    served: super::Served,
 }
 
 type Reply = (StatusCode, Value);
@@ -187,27 +185,16 @@ impl FakeAirtable {
             .route("/v0/{base}/{table}/listRecords", post(list_post))
             .fallback(not_found)
             .with_state(Arc::clone(&base));
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let addr = listener.local_addr()?;
-        let shutdown = Arc::new(tokio::sync::Notify::new());
-        let stop = Arc::clone(&shutdown);
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.notified().await })
-                .await;
-            if let Err(err) = served {
-                tracing::warn!(error = %err, "fake Airtable stopped");
-            }
-        });
+        let served = super::Served::start(app, "fake Airtable").await?;
         Ok(FakeAirtable {
             base,
-            url: format!("http://{addr}"),
-            shutdown,
+            url: served.url.clone(),
+            served,
         })
     }
 
     pub fn shutdown(&self) {
-        self.shutdown.notify_one();
+        self.served.shutdown();
     }
 
     fn lock(&self) -> MutexGuard<'_, Base> {
