@@ -103,3 +103,39 @@ fn on_error(
     tracing::warn!(error = %err, "Socket Mode error");
     HttpStatusCode::OK
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_mode_click_reads_as_the_http_one_does() {
+        let slack_json = serde_json::json!({
+            "type": "block_actions",
+            "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+            "user": { "id": "U0DANA0001", "username": "dana", "name": "dana", "team_id": "T0TAGBOT00" },
+            "api_app_id": "A0TAGBOT00",
+            "container": { "type": "message", "message_ts": "1700000000.000100", "channel_id": "C0REVIEW01", "is_ephemeral": false },
+            "trigger_id": "1.2.3",
+            "channel": { "id": "C0REVIEW01", "name": "tag-review" },
+            "actions": [{ "type": "button", "action_id": "tagbot_approve", "block_id": "a:7",
+                          "text": { "type": "plain_text", "text": "Approve" }, "value": "7",
+                          "action_ts": "1700000001.000200" }],
+        });
+        // What slack-morphism hands the Socket Mode callback…
+        let event: SlackInteractionEvent = serde_json::from_value(slack_json).unwrap();
+        // …becomes the same interaction HTTP mode handles.
+        let interaction: Interaction =
+            serde_json::from_value(serde_json::to_value(&event).unwrap()).unwrap();
+        let Interaction::BlockActions(click) = interaction else {
+            panic!("not a click");
+        };
+        assert_eq!(click.user.id, "U0DANA0001");
+        assert_eq!(click.actions[0].action_id, "tagbot_approve");
+        assert_eq!(click.actions[0].value.as_deref(), Some("7"));
+        assert_eq!(
+            click.message(),
+            Some(("C0REVIEW01".into(), "1700000000.000100".into()))
+        );
+    }
+}
