@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod fakes;
 pub mod intake;
+pub mod metrics;
 pub mod review;
 pub mod shutdown;
 pub mod slack;

@@ -1,4 +1,7 @@
-//! Logging: tracing to stderr, filtered by `RUST_LOG` (default `info`).
+//! Logging: tracing to stderr, filtered by `RUST_LOG` (default `info`),
+//! human-readable by default and one JSON object per line with
+//! `LOG_FORMAT=json`. Lines inside a Slack request or a sync run carry its
+//! `request_id` or `run_id` (the spans they run in).
 //!
 //! stdout is kept for what a command prints for its user (reports, JSON),
 //! so logs never mix into output another program reads.
@@ -8,8 +11,25 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber; a second call is a no-op.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _already_installed = tracing_subscriber::fmt()
+    let format = std::env::var("LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _already_installed = match format.trim().to_ascii_lowercase().as_str() {
+        "json" => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        _ => builder.try_init(),
+    };
+    if !matches!(
+        format.trim().to_ascii_lowercase().as_str(),
+        "" | "text" | "json"
+    ) {
+        tracing::warn!(
+            value = %format,
+            "LOG_FORMAT is neither text nor json; logging as text"
+        );
+    }
 }

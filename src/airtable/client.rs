@@ -266,6 +266,7 @@ impl AirtableClient {
             request = request.json(&body);
         }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::AIRTABLE_REQUESTS).increment(1);
         let response = request
             .send()
             .await
@@ -277,6 +278,7 @@ impl AirtableClient {
             .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
         if status.as_u16() == 429 {
             self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(crate::metrics::AIRTABLE_RATE_LIMITED).increment(1);
             if let Err(err) = self.budget.pause().await {
                 tracing::warn!(error = %err, "could not record the Airtable pause for other workers");
             }

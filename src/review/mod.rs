@@ -63,6 +63,7 @@ impl Review {
         let mut decisions =
             apply::apply(&mut tx, &[row], transition, actor, &details, self.enqueue()).await?;
         tx.commit().await?;
+        count_applied(&decisions);
         Ok(decisions.pop().unwrap_or(Decision::NotFound(id)))
     }
 
@@ -173,6 +174,7 @@ impl Review {
         )
         .await?;
         tx.commit().await?;
+        count_applied(&decisions);
         Ok(LectureDecisions {
             lecture: lecture.clone(),
             decisions,
@@ -193,5 +195,15 @@ impl Review {
             details["dry_run"] = Value::Bool(true);
         }
         details
+    }
+}
+
+/// Counts committed decisions for `/metrics`, by action.
+fn count_applied(decisions: &[Decision]) {
+    for decision in decisions {
+        if let Decision::Applied(applied) = decision {
+            metrics::counter!(crate::metrics::DECISIONS, "action" => applied.transition.action().as_str())
+                .increment(1);
+        }
     }
 }

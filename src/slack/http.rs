@@ -1,5 +1,7 @@
 //! The HTTP endpoints Slack calls (`/slack/events`, `/slack/interactions`,
-//! `/slack/commands`) and the health probes.
+//! `/slack/commands`), the health probes (`/healthz`: the process is up;
+//! `/readyz`: the database answers and its schema is current) and
+//! `/metrics`.
 //!
 //! Every Slack request is verified against the signing secret before its
 //! body is even parsed; a failed check gets 401 and a log line with the
@@ -11,15 +13,18 @@
 //! changed it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::app::SlackApp;
 use super::payload::{Interaction, SlashCommand};
@@ -44,6 +49,7 @@ struct Shared {
 }
 
 pub fn router(app: SlackApp) -> Router {
+    crate::metrics::install();
     let verifier = Arc::new(Verifier::new(app.settings.signing_secret.clone()));
     let shared = Shared {
         app,
@@ -56,7 +62,9 @@ pub fn router(app: SlackApp) -> Router {
         .route("/slack/commands", post(commands))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(observe))
         .with_state(shared)
 }
 
@@ -116,10 +124,13 @@ async fn interactions(State(shared): State<Shared>, headers: HeaderMap, body: By
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     };
     let app = shared.app.clone();
-    tokio::spawn(async move {
-        interactions::handle(&app, interaction).await;
-        drop(permit);
-    });
+    tokio::spawn(
+        async move {
+            interactions::handle(&app, interaction).await;
+            drop(permit);
+        }
+        .instrument(tracing::Span::current()),
+    );
     StatusCode::OK.into_response()
 }
 
@@ -131,6 +142,40 @@ async fn commands(State(shared): State<Shared>, headers: HeaderMap, body: Bytes)
         return (StatusCode::BAD_REQUEST, "expected a slash-command form").into_response();
     };
     Json(commands::respond(&shared.app, &command).await).into_response()
+}
+
+/// Every request gets a span with a request id, so all lines of one
+/// interaction (including the work after the acknowledgement) share it;
+/// Slack routes also record their time to acknowledge.
+async fn observe(request: Request, next: Next) -> Response {
+    let route = request.uri().path().to_owned();
+    let request_id = format!("{:016x}", rand::random::<u64>());
+    let span = tracing::info_span!("request", request_id = %request_id, route = %route);
+    let started = Instant::now();
+    let response = next.run(request).instrument(span).await;
+    if let Some(endpoint) = route.strip_prefix("/slack/") {
+        metrics::histogram!(crate::metrics::SLACK_ACK_SECONDS, "route" => endpoint.to_owned())
+            .record(started.elapsed().as_secs_f64());
+    }
+    response
+}
+
+/// Prometheus text: see [`crate::metrics`] for what is there.
+async fn metrics(State(shared): State<Shared>) -> Response {
+    match crate::metrics::render(&shared.app.pool).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read the queue for /metrics");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -30,6 +30,7 @@ use chrono::Utc;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
+use tracing::Instrument;
 
 use crate::airtable::{AirtableClient, AirtableError, RequestBudget, SchemaProblem};
 use crate::config::{AirtableSettings, SyncSettings};
@@ -103,12 +104,24 @@ impl Syncer {
     /// the run did anything). Stops between batches when `shutdown` fires.
     pub async fn run_once(&self, shutdown: &Shutdown) -> Result<RunReport, SyncError> {
         let started_at = Utc::now();
-        let clock = Instant::now();
         let run_id = format!(
             "{}-{}",
             started_at.format("%Y%m%dT%H%M%S%.3f"),
             self.worker_id
         );
+        let span = tracing::info_span!("sync_run", run_id = %run_id);
+        self.run(shutdown, started_at, run_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn run(
+        &self,
+        shutdown: &Shutdown,
+        started_at: chrono::DateTime<Utc>,
+        run_id: String,
+    ) -> Result<RunReport, SyncError> {
+        let clock = Instant::now();
         let (requests_before, limited_before) = (
             self.client.stats().requests(),
             self.client.stats().rate_limited(),
@@ -235,6 +248,13 @@ impl Syncer {
             policy,
         )
         .await?;
+        for (outcome, count) in [
+            ("synced", recorded.synced),
+            ("retried", recorded.retried),
+            ("failed", recorded.failed.len() as u64),
+        ] {
+            metrics::counter!(crate::metrics::SYNC_ITEMS, "outcome" => outcome).increment(count);
+        }
         report.synced += recorded.synced;
         report.written += recorded.written;
         report.retried += recorded.retried;

@@ -555,3 +555,47 @@ async fn a_rate_limited_post_waits_for_retry_after_and_goes_through(
     assert_eq!(w.slack.messages(REVIEW).len(), 1);
     w.close().await;
 }
+
+#[sqlx::test]
+async fn health_readiness_and_metrics(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = SlackWorld::new(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.95).await;
+    w.settle().await;
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", w.base);
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await, (200, "ok".to_owned()));
+    assert_eq!(get("/readyz").await.0, 200);
+
+    w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await;
+    eventually("approved", || async { w.db.status(id).await == "approved" }).await;
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    for expected in [
+        "tagbot_sync_queue_items{status=\"queued\"} 1",
+        "tagbot_decisions_total{action=\"approve\"}",
+        "tagbot_slack_ack_seconds_bucket{route=\"interactions\",le=\"0.05\"}",
+        "tagbot_sync_oldest_queued_seconds",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
+
+    // A schema behind the binary is not ready, and says what to do.
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+    )
+    .execute(&w.db.admin)
+    .await
+    .unwrap();
+    let (status, body) = get("/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("migrate"), "{body}");
+    w.close().await;
+}

@@ -840,6 +840,7 @@ async fn tagbot_sync_and_report_from_the_command_line(
         ("AIRTABLE_TOKEN", crate::sync_world::TOKEN.to_owned()),
         ("AIRTABLE_BASE_ID", crate::sync_world::BASE_ID.to_owned()),
         ("AIRTABLE_API_URL", w.fake.url.clone()),
+        ("LOG_FORMAT", "json".to_owned()),
     ];
     let run = |args: &'static [&'static str]| {
         let env = env.clone();
@@ -868,6 +869,19 @@ async fn tagbot_sync_and_report_from_the_command_line(
     assert_eq!(w.db.status(synced).await, "synced");
     assert_eq!(w.db.status(missing).await, "failed");
     assert_eq!(w.patches(), vec![vec![record]]);
+    // Logs are JSON lines, each line of the run carrying its run id.
+    let logs = String::from_utf8_lossy(&sync.stderr);
+    let batch: serde_json::Value = logs
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON log line"))
+        .find(|line| line["fields"]["message"] == "sync batch recorded")
+        .expect("the batch is logged");
+    assert!(
+        batch["span"]["run_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{batch}"
+    );
 
     let report = run(&["report"]).await.unwrap();
     assert_eq!(String::from_utf8_lossy(&report.stdout), printed);
