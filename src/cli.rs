@@ -76,6 +76,8 @@ pub enum CliError {
         address: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0} doctor check(s) failed; see the fix under each ✗ above")]
+    Unhealthy(usize),
     #[error("the sync run stopped early: {0}")]
     RunAborted(String),
     #[error("`tagbot {command}` is not built yet: it comes with the issue \"{issue}\"")]
@@ -123,7 +125,15 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Doctor => not_built("doctor", OPERATOR_ISSUE),
+        Command::Doctor => {
+            let diagnosis = crate::doctor::diagnose(env).await;
+            println!("{diagnosis}");
+            if diagnosis.healthy() {
+                Ok(())
+            } else {
+                Err(CliError::Unhealthy(diagnosis.failures()))
+            }
+        }
         Command::Demo => not_built("demo", OPERATOR_ISSUE),
     }
 }

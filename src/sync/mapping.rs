@@ -119,3 +119,18 @@ async fn linked_tags(
     }
     Ok(map)
 }
+
+/// The catalogue's tag ids that have no value in Airtable (for `tagbot
+/// doctor`): no Tags record (linked), or no option and no typecast
+/// (multiple select).
+pub async fn unmapped_tags(
+    client: &AirtableClient,
+    pool: &PgPool,
+    settings: &AirtableSettings,
+) -> Result<Vec<String>, SyncError> {
+    let map = TagMap::build(client, pool, settings).await?;
+    let tag_ids: Vec<String> = sqlx::query_scalar("SELECT tag_id FROM tags ORDER BY tag_id")
+        .fetch_all(pool)
+        .await?;
+    Ok(tag_ids.into_iter().filter(|id| !map.knows(id)).collect())
+}

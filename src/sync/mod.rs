@@ -22,6 +22,7 @@ mod mapping;
 pub mod queue;
 mod report;
 
+pub use mapping::unmapped_tags;
 pub use report::{count_reasons, ReasonCount, RunReport};
 
 use std::time::{Duration, Instant};

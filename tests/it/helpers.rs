@@ -54,6 +54,15 @@ impl TestDb {
         )
     }
 
+    /// A `DATABASE_URL` for this database as the owner (a superuser in
+    /// tests): what a misconfigured deployment would use.
+    pub fn owner_url(&self) -> String {
+        let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
+        let mut url = url::Url::parse(&server).expect("DATABASE_URL is a URL");
+        url.set_path(self.app_options.get_database().unwrap_or("postgres"));
+        url.to_string()
+    }
+
     /// Closes both pools so `#[sqlx::test]` can drop the database.
     pub async fn close(self) {
         self.app.close().await;

@@ -3,6 +3,7 @@
 //! run-time role exactly as production runs.
 
 mod cli;
+mod doctor;
 mod fake_airtable;
 mod fake_slack;
 mod helpers;

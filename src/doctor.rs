@@ -1,0 +1,395 @@
+//! `tagbot doctor`: checks everything tagbot depends on and says, for each
+//! failure, what to do. Each check is one line, ✓ or ✗, with a fix hint
+//! under a failure; a check that cannot run because an earlier one failed
+//! is skipped (–) with the reason.
+//!
+//! What it checks: the configuration is complete and well-formed; the
+//! database answers, its schema is current and the run-time role's
+//! privileges are right; the Slack token is valid (`auth.test`), the bot is
+//! in the review and report channels, the signing secret is set; the
+//! Airtable token is valid, the base, tables and fields exist, the tags
+//! field's type matches `AIRTABLE_FIELD_TAGS_TYPE`, and every catalogue tag
+//! is mapped in Airtable.
+
+use std::fmt;
+
+use sqlx::PgPool;
+
+use crate::airtable::{resolve_tags_field, AirtableClient, RequestBudget, TagsField};
+use crate::config::{
+    AirtableSettings, ConfigError, DatabaseSettings, Env, ReviewSettings, SlackSettings,
+    SyncSettings,
+};
+use crate::db::{self, check_privileges, DbError};
+use crate::slack::api::SlackApi;
+use crate::sync::unmapped_tags;
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass(String),
+    Fail { problem: String, fix: String },
+    Skipped(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub outcome: Outcome,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.outcome {
+            Outcome::Pass(what) => write!(f, "✓ {}: {what}", self.name),
+            Outcome::Fail { problem, fix } => {
+                write!(f, "✗ {}: {problem}\n    fix: {fix}", self.name)
+            }
+            Outcome::Skipped(why) => write!(f, "– {}: skipped ({why})", self.name),
+        }
+    }
+}
+
+/// Every check's outcome, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnosis {
+    pub checks: Vec<Check>,
+}
+
+impl Diagnosis {
+    pub fn healthy(&self) -> bool {
+        !self
+            .checks
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Fail { .. }))
+    }
+
+    pub fn failures(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail { .. }))
+            .count()
+    }
+
+    fn pass(&mut self, name: &'static str, what: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            outcome: Outcome::Pass(what.into()),
+        });
+    }
+
+    fn fail(&mut self, name: &'static str, problem: impl Into<String>, fix: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            outcome: Outcome::Fail {
+                problem: problem.into(),
+                fix: fix.into(),
+            },
+        });
+    }
+
+    fn skip(&mut self, name: &'static str, why: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            outcome: Outcome::Skipped(why.into()),
+        });
+    }
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for check in &self.checks {
+            writeln!(f, "{check}")?;
+        }
+        match self.failures() {
+            0 => write!(f, "All checks passed."),
+            n => write!(f, "{n} check(s) failed."),
+        }
+    }
+}
+
+/// Runs every check against the environment.
+pub async fn diagnose(env: &Env) -> Diagnosis {
+    let mut diagnosis = Diagnosis::default();
+    let database = settings(
+        &mut diagnosis,
+        "database settings",
+        DatabaseSettings::from_env(env),
+        "DATABASE_URL",
+    );
+    let slack = settings(
+        &mut diagnosis,
+        "Slack settings",
+        SlackSettings::from_env(env),
+        "SLACK_*",
+    );
+    let airtable = settings(
+        &mut diagnosis,
+        "Airtable settings",
+        AirtableSettings::from_env(env),
+        "AIRTABLE_*",
+    );
+    settings(
+        &mut diagnosis,
+        "review settings",
+        ReviewSettings::from_env(env),
+        "TAGBOT_APPROVE_THRESHOLD, DRY_RUN",
+    );
+    let sync = settings(
+        &mut diagnosis,
+        "sync settings",
+        SyncSettings::from_env(env),
+        "the sync settings",
+    );
+
+    let pool = match &database {
+        Some(database) => check_database(&mut diagnosis, database).await,
+        None => {
+            diagnosis.skip("database", "its settings are wrong");
+            None
+        }
+    };
+    match &slack {
+        Some(slack) => check_slack(&mut diagnosis, slack).await,
+        None => diagnosis.skip("Slack", "its settings are wrong"),
+    }
+    match (&airtable, &sync, &pool) {
+        (Some(airtable), Some(sync), Some(pool)) => {
+            check_airtable(&mut diagnosis, airtable, sync, pool).await;
+        }
+        (Some(_), Some(_), None) => diagnosis.skip(
+            "Airtable",
+            "it needs the database for its request budget and the tag list",
+        ),
+        _ => diagnosis.skip("Airtable", "its settings are wrong"),
+    }
+    if let Some(pool) = pool {
+        pool.close().await;
+    }
+    diagnosis
+}
+
+fn settings<T>(
+    diagnosis: &mut Diagnosis,
+    name: &'static str,
+    parsed: Result<T, ConfigError>,
+    vars: &str,
+) -> Option<T> {
+    match parsed {
+        Ok(value) => {
+            diagnosis.pass(name, "complete and well-formed");
+            Some(value)
+        }
+        Err(err) => {
+            diagnosis.fail(
+                name,
+                err.to_string(),
+                format!("set {vars} as the README's configuration table says"),
+            );
+            None
+        }
+    }
+}
+
+async fn check_database(diagnosis: &mut Diagnosis, settings: &DatabaseSettings) -> Option<PgPool> {
+    let options = match settings.runtime_options() {
+        Ok(options) => options,
+        Err(err) => {
+            diagnosis.fail("database", err.to_string(), "fix DATABASE_URL");
+            return None;
+        }
+    };
+    let pool = match db::connect(options, 2).await {
+        Ok(pool) => {
+            diagnosis.pass("database reachable", "connected as DATABASE_URL");
+            pool
+        }
+        Err(err) => {
+            diagnosis.fail(
+                "database reachable",
+                err.to_string(),
+                "check DATABASE_URL's host, port, user and password, and that Postgres is running",
+            );
+            return None;
+        }
+    };
+    match db::ensure_schema_current(&pool).await {
+        Ok(()) => diagnosis.pass("migrations", "the schema is current"),
+        Err(DbError::SchemaBehind { pending }) => diagnosis.fail(
+            "migrations",
+            format!("{pending} migration(s) not applied"),
+            "run `tagbot migrate` with DATABASE_ADMIN_URL set to the schema owner",
+        ),
+        Err(err) => diagnosis.fail("migrations", err.to_string(), "run `tagbot migrate`"),
+    }
+    match check_privileges(&pool).await {
+        Ok(report) if report.is_ok() => diagnosis.pass("run-time role", report.to_string()),
+        Ok(report) => {
+            let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+            diagnosis.fail(
+                "run-time role",
+                format!("role {:?}: {}", report.role, problems.join("; ")),
+                "connect DATABASE_URL as a login role that is a member of tagbot_runtime and nothing more (README, \"Database and role\")",
+            );
+        }
+        Err(err) => diagnosis.fail(
+            "run-time role",
+            err.to_string(),
+            "run `tagbot migrate`, then check the role's grants",
+        ),
+    }
+    Some(pool)
+}
+
+async fn check_slack(diagnosis: &mut Diagnosis, settings: &SlackSettings) {
+    diagnosis.pass("Slack signing secret", "set");
+    let api = match SlackApi::new(settings) {
+        Ok(api) => api,
+        Err(err) => {
+            diagnosis.fail(
+                "Slack token",
+                err.to_string(),
+                "check the machine's TLS root certificates",
+            );
+            return;
+        }
+    };
+    match api.auth_test().await {
+        Ok(identity) => diagnosis.pass(
+            "Slack token",
+            format!(
+                "valid: bot user {} in workspace {}",
+                identity.user_id,
+                identity.team.as_deref().unwrap_or("?")
+            ),
+        ),
+        Err(err) => {
+            diagnosis.fail(
+                "Slack token",
+                err.to_string(),
+                "copy the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page into SLACK_BOT_TOKEN; reinstall the app if it was revoked",
+            );
+            diagnosis.skip("Slack channels", "the token does not work");
+            return;
+        }
+    }
+    for (var, channel) in [
+        ("SLACK_REVIEW_CHANNEL", &settings.review_channel),
+        ("SLACK_REPORT_CHANNEL", &settings.report_channel),
+    ] {
+        match api.bot_in_channel(channel).await {
+            Ok(true) => diagnosis.pass("Slack channel", format!("the bot is in {channel} ({var})")),
+            Ok(false) => diagnosis.fail(
+                "Slack channel",
+                format!("the bot is not a member of {channel} ({var})"),
+                "in that channel, type /invite @tagbot",
+            ),
+            Err(err) => diagnosis.fail(
+                "Slack channel",
+                format!("{channel} ({var}): {err}"),
+                format!("check {var} is a channel id (C…) the bot can see; private channels need the groups:read scope"),
+            ),
+        }
+    }
+}
+
+async fn check_airtable(
+    diagnosis: &mut Diagnosis,
+    settings: &AirtableSettings,
+    sync: &SyncSettings,
+    pool: &PgPool,
+) {
+    let budget = RequestBudget::new(
+        pool.clone(),
+        &settings.base_id,
+        sync.requests_per_second,
+        sync.rate_limit_pause,
+    );
+    let client = match AirtableClient::new(settings, budget, sync.request_timeout) {
+        Ok(client) => client,
+        Err(err) => {
+            diagnosis.fail(
+                "Airtable token",
+                err.to_string(),
+                "check the machine's TLS setup",
+            );
+            return;
+        }
+    };
+    let schema = match client.schema().await {
+        Ok(schema) => {
+            diagnosis.pass(
+                "Airtable token",
+                format!("valid, and it can read base {}", settings.base_id),
+            );
+            schema
+        }
+        Err(err) => {
+            let fix = match err.status {
+                Some(401) => "AIRTABLE_TOKEN is wrong or expired: create a personal access token at https://airtable.com/create/tokens",
+                Some(403) | Some(404) => "give the token the scopes data.records:read, data.records:write and schema.bases:read, add the base to its access list, and check AIRTABLE_BASE_ID (app… in the base's URL)",
+                _ => "check AIRTABLE_API_URL and the network, then try again",
+            };
+            diagnosis.fail("Airtable token", err.to_string(), fix);
+            diagnosis.skip("Airtable tables and fields", "the base cannot be read");
+            return;
+        }
+    };
+    let field = match resolve_tags_field(&schema, settings) {
+        Ok(field) => {
+            let kind = match &field {
+                TagsField::Linked => "linked records to the Tags table",
+                TagsField::MultiSelect { .. } => "a multiple-select field",
+            };
+            diagnosis.pass(
+                "Airtable tables and fields",
+                format!(
+                    "{} has {} and {} ({kind})",
+                    settings.lectures_table,
+                    settings.lectures_id_field,
+                    settings.lectures_tags_field
+                ),
+            );
+            field
+        }
+        Err(problem) => {
+            diagnosis.fail(
+                "Airtable tables and fields",
+                problem.to_string(),
+                "create the table or field in Airtable, or point the AIRTABLE_* variable named above at the right one",
+            );
+            diagnosis.skip("Airtable tag mapping", "the tables or fields are missing");
+            return;
+        }
+    };
+    match unmapped_tags(&client, pool, settings).await {
+        Ok(unmapped) if unmapped.is_empty() => {
+            diagnosis.pass(
+                "Airtable tag mapping",
+                "every tag in the catalogue is mapped in Airtable",
+            );
+        }
+        Ok(unmapped) => {
+            let listed: Vec<&str> = unmapped.iter().take(10).map(String::as_str).collect();
+            let more = unmapped.len().saturating_sub(listed.len());
+            diagnosis.fail(
+                "Airtable tag mapping",
+                format!(
+                    "{} tag(s) have no match in Airtable: {}{}",
+                    unmapped.len(),
+                    listed.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                ),
+                match field {
+                    TagsField::Linked => "add a record per tag to the Tags table with its tag_id (AIRTABLE_TAGS_ID_FIELD)",
+                    TagsField::MultiSelect { .. } => "add the tag names as options of the tags field, or set AIRTABLE_TYPECAST=true",
+                },
+            );
+        }
+        Err(err) => diagnosis.fail(
+            "Airtable tag mapping",
+            err.to_string(),
+            "try again; if it persists, check the Tags table",
+        ),
+    }
+}

@@ -1,0 +1,191 @@
+//! `tagbot doctor` against the stand-ins: all green when everything is set
+//! up, and the right check failing with the right fix when something is not.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tagbot::config::Env;
+use tagbot::doctor::{diagnose, Diagnosis, Outcome};
+use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use tagbot::fakes::slack::{FakeSlack, RateLimits};
+
+use crate::helpers::TestDb;
+use crate::slack_world::{BOT_TOKEN, REPORT, REVIEW, SECRET};
+use crate::sync_world::{BASE_ID, TOKEN};
+
+struct Setup {
+    db: TestDb,
+    slack: FakeSlack,
+    airtable: FakeAirtable,
+}
+
+impl Setup {
+    /// A working installation: catalogue tag t1, mapped in Airtable, the
+    /// bot in both channels.
+    async fn new(pool: PgPoolOptions, options: PgConnectOptions) -> Setup {
+        let db = TestDb::new(pool, options).await;
+        db.tag("t1", "פילוסופיה").await;
+        let slack = FakeSlack::start(BOT_TOKEN, RateLimits::off())
+            .await
+            .unwrap();
+        slack.add_channel(REVIEW, "tag-review", true);
+        slack.add_channel(REPORT, "tag-reports", true);
+        let airtable =
+            FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default())
+                .await
+                .unwrap();
+        airtable.add_tag("t1", "פילוסופיה");
+        Setup {
+            db,
+            slack,
+            airtable,
+        }
+    }
+
+    async fn diagnose(&self, changes: &[(&str, &str)]) -> Diagnosis {
+        let app_url = self.db.app_url();
+        let mut pairs = vec![
+            ("DATABASE_URL", app_url.as_str()),
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("SLACK_SIGNING_SECRET", SECRET),
+            ("SLACK_API_URL", self.slack.url.as_str()),
+            ("SLACK_REVIEW_CHANNEL", REVIEW),
+            ("SLACK_REPORT_CHANNEL", REPORT),
+            ("AIRTABLE_TOKEN", TOKEN),
+            ("AIRTABLE_BASE_ID", BASE_ID),
+            ("AIRTABLE_API_URL", self.airtable.url.as_str()),
+        ];
+        for (var, value) in changes {
+            pairs.retain(|(v, _)| v != var);
+            pairs.push((var, value));
+        }
+        diagnose(&Env::from_pairs(pairs)).await
+    }
+
+    async fn close(self) {
+        self.slack.shutdown();
+        self.airtable.shutdown();
+        self.db.close().await;
+    }
+}
+
+/// The failed check's problem and fix; panics when `name` did not fail.
+fn failure(diagnosis: &Diagnosis, name: &str) -> (String, String) {
+    diagnosis
+        .checks
+        .iter()
+        .find_map(|check| match &check.outcome {
+            Outcome::Fail { problem, fix } if check.name == name => {
+                Some((problem.clone(), fix.clone()))
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{name} did not fail:\n{diagnosis}"))
+}
+
+#[sqlx::test]
+async fn a_working_setup_passes_every_check(pool: PgPoolOptions, options: PgConnectOptions) {
+    let setup = Setup::new(pool, options).await;
+    let diagnosis = setup.diagnose(&[]).await;
+    assert!(diagnosis.healthy(), "{diagnosis}");
+    let text = diagnosis.to_string();
+    for line in [
+        "✓ Slack token",
+        "✓ run-time role",
+        "✓ Airtable tag mapping",
+        "All checks passed.",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    assert_eq!(text.matches("✓ Slack channel").count(), 2);
+    setup.close().await;
+}
+
+#[sqlx::test]
+async fn a_wrong_slack_token_is_named_with_the_fix(pool: PgPoolOptions, options: PgConnectOptions) {
+    let setup = Setup::new(pool, options).await;
+    let diagnosis = setup
+        .diagnose(&[("SLACK_BOT_TOKEN", "xoxb-1234567890-revokedtoken")])
+        .await;
+    let (problem, fix) = failure(&diagnosis, "Slack token");
+    assert!(problem.contains("invalid_auth"), "{problem}");
+    assert!(fix.contains("SLACK_BOT_TOKEN"), "{fix}");
+    assert!(
+        !diagnosis.to_string().contains("revokedtoken"),
+        "the token is never shown"
+    );
+    setup.close().await;
+}
+
+#[sqlx::test]
+async fn a_channel_without_the_bot_says_invite_it(pool: PgPoolOptions, options: PgConnectOptions) {
+    let setup = Setup::new(pool, options).await;
+    setup.slack.set_bot_membership(REPORT, false);
+    let diagnosis = setup.diagnose(&[]).await;
+    let (problem, fix) = failure(&diagnosis, "Slack channel");
+    assert!(problem.contains("SLACK_REPORT_CHANNEL"), "{problem}");
+    assert!(fix.contains("/invite @tagbot"), "{fix}");
+    setup.close().await;
+}
+
+#[sqlx::test]
+async fn a_missing_airtable_field_is_named(pool: PgPoolOptions, options: PgConnectOptions) {
+    let setup = Setup::new(pool, options).await;
+    setup.airtable.remove_field("Lectures", "Tags");
+    let diagnosis = setup.diagnose(&[]).await;
+    let (problem, fix) = failure(&diagnosis, "Airtable tables and fields");
+    assert!(
+        problem.contains("\"Tags\"") && problem.contains("AIRTABLE_LECTURES_TAGS_FIELD"),
+        "{problem}"
+    );
+    assert!(fix.contains("create the table or field"), "{fix}");
+    setup.close().await;
+}
+
+#[sqlx::test]
+async fn a_wrong_airtable_token_and_an_unmapped_tag_are_named(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let setup = Setup::new(pool, options).await;
+    let wrong = "patWrongWrongWrong.0123456789abcdef0123456789abcdef";
+    let (_, fix) = failure(
+        &setup.diagnose(&[("AIRTABLE_TOKEN", wrong)]).await,
+        "Airtable token",
+    );
+    assert!(fix.contains("https://airtable.com/create/tokens"), "{fix}");
+
+    setup.db.tag("t2", "היסטוריה").await;
+    let (problem, fix) = failure(&setup.diagnose(&[]).await, "Airtable tag mapping");
+    assert!(
+        problem.contains("1 tag(s)") && problem.contains("t2"),
+        "{problem}"
+    );
+    assert!(fix.contains("Tags table"), "{fix}");
+    setup.close().await;
+}
+
+#[sqlx::test]
+async fn a_privileged_role_is_refused_with_the_fix(pool: PgPoolOptions, options: PgConnectOptions) {
+    let setup = Setup::new(pool, options).await;
+    let owner = setup.db.owner_url();
+    let diagnosis = setup.diagnose(&[("DATABASE_URL", owner.as_str())]).await;
+    let (problem, fix) = failure(&diagnosis, "run-time role");
+    assert!(problem.to_lowercase().contains("superuser"), "{problem}");
+    assert!(fix.contains("tagbot_runtime"), "{fix}");
+    setup.close().await;
+}
+
+#[sqlx::test]
+async fn bad_configuration_fails_its_check_and_skips_what_depends_on_it(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let setup = Setup::new(pool, options).await;
+    let diagnosis = setup
+        .diagnose(&[("SLACK_REVIEW_CHANNEL", "#tag-review")])
+        .await;
+    let (problem, _) = failure(&diagnosis, "Slack settings");
+    assert!(problem.contains("SLACK_REVIEW_CHANNEL"), "{problem}");
+    assert!(diagnosis.to_string().contains("– Slack: skipped"));
+    assert!(!diagnosis.healthy());
+    setup.close().await;
+}
