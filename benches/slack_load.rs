@@ -25,6 +25,7 @@ use sqlx::PgPool;
 use tagbot::db::provision::Playground;
 use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use tagbot::fakes::slack::{FakeSlack, RateLimits};
+use tagbot::fakes::slack_client::{block_actions, interaction_body};
 use tagbot::slack::card::actions;
 use tagbot::slack::signature::{unix_now, Verifier};
 
@@ -326,22 +327,17 @@ impl Clicker<'_> {
     }
 }
 
-/// A signed-to-be `block_actions` body approving suggestion `id`.
+/// A `block_actions` body approving suggestion `id`, to be signed.
 fn click_body(user: &str, id: i64) -> String {
-    let payload = json!({
-        "type": "block_actions",
-        "user": { "id": user, "username": user, "name": user, "team_id": "T0TAGBOT00" },
-        "api_app_id": "A0TAGBOT00", "token": "legacy", "trigger_id": "1.2.3",
-        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
-        "container": { "type": "message", "message_ts": "1700000000.000100", "channel_id": REVIEW },
-        "channel": { "id": REVIEW, "name": "tag-review" },
-        "actions": [{ "type": "button", "action_id": actions::APPROVE, "block_id": format!("a:{id}"),
-                      "text": { "type": "plain_text", "text": "Approve" }, "value": id.to_string(),
-                      "action_ts": "1700000001.000200" }],
-    });
-    url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("payload", &payload.to_string())
-        .finish()
+    let payload = block_actions(
+        user,
+        REVIEW,
+        "1700000000.000100",
+        actions::APPROVE,
+        json!({ "value": id.to_string() }),
+        json!({}),
+    );
+    interaction_body(&payload)
 }
 
 async fn approvals(admin: &PgPool) -> Result<i64, BoxError> {

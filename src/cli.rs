@@ -76,15 +76,12 @@ pub enum CliError {
         address: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
     #[error("{0} doctor check(s) failed; see the fix under each ✗ above")]
     Unhealthy(usize),
     #[error("the sync run stopped early: {0}")]
     RunAborted(String),
-    #[error("`tagbot {command}` is not built yet: it comes with the issue \"{issue}\"")]
-    NotBuilt {
-        command: &'static str,
-        issue: &'static str,
-    },
 }
 
 /// Runs one command to completion.
@@ -134,7 +131,15 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
                 Err(CliError::Unhealthy(diagnosis.failures()))
             }
         }
-        Command::Demo => not_built("demo", OPERATOR_ISSUE),
+        Command::Demo => {
+            // The demo makes databases and roles: an owner's URL, not the
+            // run-time role's; the local Postgres when nothing is set.
+            let server = env
+                .get_any(&["DATABASE_ADMIN_URL", "DATABASE_URL"])
+                .unwrap_or(LOCAL_POSTGRES)
+                .to_owned();
+            Ok(crate::demo::run(&server).await?)
+        }
     }
 }
 
@@ -186,8 +191,5 @@ async fn serve(env: &Env) -> Result<(), CliError> {
     Ok(result?)
 }
 
-const OPERATOR_ISSUE: &str = "demo, doctor, health, metrics, README";
-
-fn not_built(command: &'static str, issue: &'static str) -> Result<(), CliError> {
-    Err(CliError::NotBuilt { command, issue })
-}
+/// Where `tagbot demo` looks when no URL is set (what scripts/demo starts).
+const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";

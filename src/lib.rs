@@ -7,6 +7,7 @@ pub mod airtable;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod doctor;
 pub mod domain;
 pub mod fakes;

@@ -67,6 +67,11 @@ impl Env {
         }
     }
 
+    /// The first of `vars` that is set.
+    pub fn get_any(&self, vars: &[&str]) -> Option<&str> {
+        vars.iter().find_map(|var| self.get(var))
+    }
+
     /// A variable's value; set-but-blank counts as unset.
     fn get(&self, var: &str) -> Option<&str> {
         self.vars

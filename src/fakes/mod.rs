@@ -6,6 +6,7 @@
 
 pub mod airtable;
 pub mod slack;
+pub mod slack_client;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

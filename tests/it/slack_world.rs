@@ -168,7 +168,7 @@ impl SlackWorld {
 
     /// A signed interaction: `payload=<json>`.
     pub async fn interact(&self, payload: &Value) -> u16 {
-        let body = form(&[("payload", &payload.to_string())]);
+        let body = tagbot::fakes::slack_client::interaction_body(payload);
         self.send("/slack/interactions", &body, Signing::Valid)
             .await
             .0
@@ -189,18 +189,7 @@ impl SlackWorld {
 
     /// `/tags <text>` from `user`; returns the ephemeral answer's text.
     pub async fn command(&self, user: &str, text: &str) -> String {
-        let body = form(&[
-            ("token", "legacy"),
-            ("team_id", "T0TAGBOT00"),
-            ("channel_id", REVIEW),
-            ("channel_name", "tag-review"),
-            ("user_id", user),
-            ("user_name", "reviewer"),
-            ("command", "/tags"),
-            ("text", text),
-            ("response_url", "https://hooks.slack.com/commands/T0/1/x"),
-            ("trigger_id", "1.2.3"),
-        ]);
+        let body = tagbot::fakes::slack_client::command_body(user, REVIEW, text);
         let (status, answer) = self.send("/slack/commands", &body, Signing::Valid).await;
         assert_eq!(status, 200, "{answer}");
         let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
@@ -248,13 +237,10 @@ pub fn settings(slack: &FakeSlack, extra: &[(&str, &str)]) -> SlackSettings {
     SlackSettings::from_env(&Env::from_pairs(pairs)).expect("valid Slack settings")
 }
 
-pub fn form(fields: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish()
-}
+pub use tagbot::fakes::slack_client::form;
 
-/// A `block_actions` payload shaped like Slack's, for one action.
+/// A `block_actions` payload shaped like Slack's, for one action on a
+/// message in the review channel.
 pub fn block_actions(
     user: &str,
     message_ts: &str,
@@ -262,27 +248,7 @@ pub fn block_actions(
     action: Value,
     state: Value,
 ) -> Value {
-    let mut action_json = json!({
-        "type": "button", "action_id": action_id, "block_id": "b",
-        "text": { "type": "plain_text", "text": "x" }, "action_ts": "1700000001.000200"
-    });
-    if let (Some(target), Some(extra)) = (action_json.as_object_mut(), action.as_object()) {
-        target.extend(extra.clone());
-    }
-    json!({
-        "type": "block_actions",
-        "user": { "id": user, "username": "reviewer", "name": "reviewer", "team_id": "T0TAGBOT00" },
-        "api_app_id": "A0TAGBOT00",
-        "token": "legacy",
-        "container": { "type": "message", "message_ts": message_ts, "channel_id": REVIEW, "is_ephemeral": false },
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
-        "channel": { "id": REVIEW, "name": "tag-review" },
-        "message": { "type": "message", "ts": message_ts, "text": "…", "blocks": [] },
-        "state": { "values": state },
-        "response_url": "https://hooks.slack.com/actions/T0/1/x",
-        "actions": [action_json],
-    })
+    tagbot::fakes::slack_client::block_actions(user, REVIEW, message_ts, action_id, action, state)
 }
 
 /// Polls `check` until it holds (or 5 s pass): the work after an

@@ -1,0 +1,128 @@
+//! Slack's side of the conversation with tagbot's endpoints: interaction
+//! payloads and slash commands shaped as Slack sends them, signed with the
+//! signing secret. The demo clicks through it, the tests and the load
+//! benchmark send through it.
+
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+use crate::slack::signature::{unix_now, Verifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+/// A `block_actions` payload for one action on a message in `channel`.
+/// `action` is merged into the action object (`value`, `selected_option`);
+/// `state` is the message's `state.values`.
+pub fn block_actions(
+    user: &str,
+    channel: &str,
+    message_ts: &str,
+    action_id: &str,
+    action: Value,
+    state: Value,
+) -> Value {
+    let mut action_json = json!({
+        "type": "button", "action_id": action_id, "block_id": "b",
+        "text": { "type": "plain_text", "text": "x" }, "action_ts": "1700000001.000200"
+    });
+    if let (Some(target), Some(extra)) = (action_json.as_object_mut(), action.as_object()) {
+        target.extend(extra.clone());
+    }
+    json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": "T0TAGBOT00" },
+        "api_app_id": "A0TAGBOT00",
+        "token": "legacy",
+        "container": { "type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false },
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "channel": { "id": channel, "name": "tag-review" },
+        "message": { "type": "message", "ts": message_ts, "text": "…", "blocks": [] },
+        "state": { "values": state },
+        "response_url": "https://hooks.slack.com/actions/T0/1/x",
+        "actions": [action_json],
+    })
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// The body of an interaction request: `payload=<json>`.
+pub fn interaction_body(payload: &Value) -> String {
+    form(&[("payload", &payload.to_string())])
+}
+
+/// The body of a `/tags` command from `user` in `channel`.
+pub fn command_body(user: &str, channel: &str, text: &str) -> String {
+    form(&[
+        ("token", "legacy"),
+        ("team_id", "T0TAGBOT00"),
+        ("channel_id", channel),
+        ("channel_name", "tag-review"),
+        ("user_id", user),
+        ("user_name", &user.to_lowercase()),
+        ("command", "/tags"),
+        ("text", text),
+        ("response_url", "https://hooks.slack.com/commands/T0/1/x"),
+        ("trigger_id", "1.2.3"),
+    ])
+}
+
+/// Sends signed requests to one tagbot's endpoints.
+#[derive(Clone)]
+pub struct SlackSender {
+    http: reqwest::Client,
+    /// `http://host:port` of tagbot.
+    base: String,
+    verifier: Verifier,
+}
+
+impl SlackSender {
+    pub fn new(base: &str, signing_secret: SecretString) -> SlackSender {
+        SlackSender {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            verifier: Verifier::new(signing_secret),
+        }
+    }
+
+    /// POSTs a form body to `path`, signed now; returns status and body.
+    pub async fn send(&self, path: &str, body: String) -> Result<(u16, String), reqwest::Error> {
+        let timestamp = unix_now().to_string();
+        let signature = self.verifier.sign(&timestamp, body.as_bytes());
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(TIMESTAMP_HEADER, timestamp)
+            .header(SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
+    pub async fn interact(&self, payload: &Value) -> Result<u16, reqwest::Error> {
+        Ok(self
+            .send("/slack/interactions", interaction_body(payload))
+            .await?
+            .0)
+    }
+
+    /// `/tags <text>`; returns the answer's text.
+    pub async fn command(
+        &self,
+        user: &str,
+        channel: &str,
+        text: &str,
+    ) -> Result<String, reqwest::Error> {
+        let (_, body) = self
+            .send("/slack/commands", command_body(user, channel, text))
+            .await?;
+        let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Ok(answer["text"].as_str().unwrap_or(&body).to_owned())
+    }
+}
