@@ -1,6 +1,7 @@
 //! The command line: the commands of DESIGN.md, parsed with clap, each a
 //! thin call into the library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -152,7 +153,14 @@ async fn sync(env: &Env, once: bool, dry_run: bool) -> Result<(), CliError> {
     let pool = db::connect_runtime(&database).await?;
     let syncer = Syncer::new(pool.clone(), airtable, settings)?;
     let result = if once {
-        syncer.run_once(&Shutdown::on_signal()).await.map(Some)
+        let bar = std::io::stderr()
+            .is_terminal()
+            .then(|| tokio::spawn(progress_bar(syncer.progress())));
+        let result = syncer.run_once(&Shutdown::on_signal()).await.map(Some);
+        if let Some(bar) = bar {
+            bar.abort();
+        }
+        result
     } else {
         syncer
             .run_until_shutdown(&Shutdown::on_signal())
@@ -167,6 +175,27 @@ async fn sync(env: &Env, once: bool, dry_run: bool) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// A terminal progress bar for `sync --once`, following the run.
+async fn progress_bar(mut progress: tokio::sync::watch::Receiver<crate::sync::RunProgress>) {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} syncing {pos}/{len} tags [{bar:30}] {elapsed} (eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    while progress.changed().await.is_ok() {
+        let now = progress.borrow_and_update().clone();
+        bar.set_length(now.total);
+        bar.set_position(now.done);
+        if now.finished {
+            break;
+        }
+    }
+    bar.finish_and_clear();
 }
 
 /// `serve`: the Slack app, the poster and the sync worker, until SIGTERM.

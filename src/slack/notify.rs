@@ -1,6 +1,7 @@
 //! Posts to `SLACK_REPORT_CHANNEL`: each permanent sync failure (with a
 //! Retry button), the end-of-run report of each sync run that did
-//! something, and a daily digest at `TAGBOT_DIGEST_TIME` (UTC).
+//! something, a daily digest at `TAGBOT_DIGEST_TIME` (UTC), and for a sync
+//! run of more than 50 tags one message updated as the run goes.
 //!
 //! Each post has a key (`failure:<event id>`, `run:<run id>`,
 //! `digest:<date>`) claimed in `slack_channel_posts` before posting, so
@@ -17,7 +18,7 @@ use super::app::{SlackApp, SlackError};
 use super::card::actions;
 use super::{render, store};
 use crate::shutdown::Shutdown;
-use crate::sync::RunReport;
+use crate::sync::{RunProgress, RunReport};
 
 /// Posts of one kind made per pass; the rest wait for the next pass.
 const POSTS_PER_PASS: i64 = 20;
@@ -206,4 +207,72 @@ async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackE
     );
     let blocks = [json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })];
     Ok(usize::from(post_once(app, &key, &text, &blocks).await?))
+}
+
+/// Runs with more than this many items get a progress message.
+const PROGRESS_OVER: u64 = 50;
+/// How often the progress message is updated (within Slack's `chat.update`
+/// tier of about 50 a minute).
+const PROGRESS_EVERY: Duration = Duration::from_secs(3);
+
+/// Posts one message per large sync run to the report channel and updates
+/// it as the run goes, until shutdown.
+pub async fn follow_sync_progress(
+    app: &SlackApp,
+    mut progress: tokio::sync::watch::Receiver<RunProgress>,
+    shutdown: &Shutdown,
+) {
+    let mut message: Option<(String, String)> = None;
+    let mut shown_at = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = shutdown.requested() => return,
+            changed = progress.changed() => if changed.is_err() { return },
+        }
+        let now = progress.borrow_and_update().clone();
+        if now.total <= PROGRESS_OVER {
+            continue;
+        }
+        let text = progress_text(&now);
+        let result = match &message {
+            Some((run_id, ts)) if *run_id == now.run_id => {
+                if !now.finished && shown_at.elapsed() < PROGRESS_EVERY {
+                    continue;
+                }
+                app.api
+                    .update_message(&app.settings.report_channel, ts, &text, &[])
+                    .await
+            }
+            _ => match app
+                .api
+                .post_message(&app.settings.report_channel, &text, &[])
+                .await
+            {
+                Ok(ts) => {
+                    message = Some((now.run_id.clone(), ts));
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            },
+        };
+        shown_at = std::time::Instant::now();
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "could not post the sync progress message");
+        }
+    }
+}
+
+fn progress_text(progress: &RunProgress) -> String {
+    if progress.finished {
+        format!(
+            ":white_check_mark: Sync run finished: {} of {} tags handled (report below).",
+            progress.done, progress.total
+        )
+    } else {
+        let percent = progress.done * 100 / progress.total.max(1);
+        format!(
+            ":arrows_counterclockwise: Syncing {} tags to Airtable: {} done ({percent}%)…",
+            progress.total, progress.done
+        )
+    }
 }

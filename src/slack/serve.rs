@@ -44,6 +44,10 @@ pub async fn run(
         let (app, shutdown) = (app.clone(), shutdown.clone());
         tokio::spawn(async move { notify::run_until_shutdown(&app, &shutdown).await })
     };
+    let following = syncer.as_ref().map(|syncer| {
+        let (app, shutdown, progress) = (app.clone(), shutdown.clone(), syncer.progress());
+        tokio::spawn(async move { notify::follow_sync_progress(&app, progress, &shutdown).await })
+    });
     let syncing = syncer.map(|syncer| {
         let shutdown = shutdown.clone();
         tokio::spawn(async move { syncer.run_until_shutdown(&shutdown).await })
@@ -56,6 +60,11 @@ pub async fn run(
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::error!(error = %err, "Socket Mode stopped"),
             Err(err) => tracing::error!(error = %err, "Socket Mode panicked"),
+        }
+    }
+    if let Some(following) = following {
+        if let Err(err) = following.await {
+            tracing::error!(error = %err, "the sync progress poster panicked");
         }
     }
     if let Err(err) = notifying.await {

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 use tracing::Instrument;
 
 use crate::airtable::{AirtableClient, AirtableError, RequestBudget, SchemaProblem};
@@ -58,6 +58,16 @@ pub enum SyncError {
     Schema(SchemaProblem),
 }
 
+/// How far the current (or last) run is, for progress bars and the Slack
+/// progress message. `total` is what was due when the run started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunProgress {
+    pub run_id: String,
+    pub total: u64,
+    pub done: u64,
+    pub finished: bool,
+}
+
 /// A sync worker: one identity, one Airtable client, one mapping cache.
 pub struct Syncer {
     pool: PgPool,
@@ -66,6 +76,7 @@ pub struct Syncer {
     client: AirtableClient,
     worker_id: String,
     mapping: Mutex<Option<TagMap>>,
+    progress: watch::Sender<RunProgress>,
 }
 
 impl Syncer {
@@ -94,11 +105,17 @@ impl Syncer {
             client,
             worker_id,
             mapping: Mutex::new(None),
+            progress: watch::Sender::new(RunProgress::default()),
         })
     }
 
     pub fn worker_id(&self) -> &str {
         &self.worker_id
+    }
+
+    /// Follows the progress of this worker's runs.
+    pub fn progress(&self) -> watch::Receiver<RunProgress> {
+        self.progress.subscribe()
     }
 
     /// Syncs everything due now, then returns the run's report (stored when
@@ -149,6 +166,13 @@ impl Syncer {
             dry_run_payloads: Vec::new(),
         };
         let mut failure_messages: Vec<String> = Vec::new();
+        let mut progress = RunProgress {
+            run_id: run_id.clone(),
+            total: queue::due_count(&self.pool).await?,
+            done: 0,
+            finished: false,
+        };
+        self.progress.send_replace(progress.clone());
         // Dry-run leaves items queued; each lecture is looked at once per run.
         let mut seen: Vec<String> = Vec::new();
         let outcome = loop {
@@ -178,6 +202,9 @@ impl Syncer {
             if self.settings.dry_run {
                 seen.extend(claim.lectures.iter().cloned());
             }
+            progress.done += claim.items.len() as u64;
+            progress.total = progress.total.max(progress.done);
+            self.progress.send_replace(progress.clone());
             match processed {
                 Ok(None) => {}
                 Ok(Some(abort)) => {
@@ -195,6 +222,8 @@ impl Syncer {
         if let Err(err) = &outcome {
             report.aborted = Some(err.to_string());
         }
+        progress.finished = true;
+        self.progress.send_replace(progress);
         report.add_database_view(&self.pool).await?;
         if report.did_something() {
             report.store(&self.pool).await?;

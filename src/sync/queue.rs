@@ -406,3 +406,14 @@ pub async fn next_due_in(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
     .fetch_one(pool)
     .await
 }
+
+/// How many items are due now (what a run starting now has ahead of it).
+pub async fn due_count(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM airtable_sync_items i WHERE {}",
+        due("i")
+    ))
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}

@@ -599,3 +599,68 @@ async fn health_readiness_and_metrics(pool: PgPoolOptions, options: PgConnectOpt
     assert!(body.contains("migrate"), "{body}");
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_large_sync_run_posts_one_progress_message_and_updates_it(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    use tagbot::config::{AirtableSettings, Env};
+    use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+    use tagbot::shutdown::Shutdown;
+    use tagbot::sync::Syncer;
+
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    let airtable = FakeAirtable::start(
+        crate::sync_world::BASE_ID,
+        crate::sync_world::TOKEN,
+        TagsFieldKind::Linked,
+        RateLimit {
+            requests: 100,
+            ..RateLimit::default()
+        },
+    )
+    .await
+    .unwrap();
+    airtable.add_tag("t1", "פילוסופיה");
+    let reviewer = crate::helpers::reviewer(DANA, "דנה");
+    for n in 0..60 {
+        let lecture = format!("L{n:02}");
+        airtable.add_lecture(&lecture, "הרצאה");
+        let id = w.db.suggestion(&lecture, "t1", 0.9).await;
+        w.db.review().approve(id, &reviewer).await.unwrap();
+    }
+    let settings = AirtableSettings::from_env(&Env::from_pairs([
+        ("AIRTABLE_TOKEN", crate::sync_world::TOKEN),
+        ("AIRTABLE_BASE_ID", crate::sync_world::BASE_ID),
+        ("AIRTABLE_API_URL", airtable.url.as_str()),
+    ]))
+    .unwrap();
+    let syncer = Syncer::new(w.db.app.clone(), settings, crate::sync_world::fast()).unwrap();
+    let (stop, shutdown) = Shutdown::manual();
+    let (app, progress) = (w.app.clone(), syncer.progress());
+    let follower =
+        tokio::spawn(async move { notify::follow_sync_progress(&app, progress, &shutdown).await });
+
+    let report = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(report.synced, 60);
+    eventually("the progress message says the run finished", || async {
+        w.slack.messages(REPORT).first().is_some_and(|m| {
+            m["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("finished: 60 of 60")
+        })
+    })
+    .await;
+    assert_eq!(
+        w.slack.messages(REPORT).len(),
+        1,
+        "one message, updated in place"
+    );
+    assert!(w.slack.count("chat.update") >= 1);
+    stop.send(true).unwrap();
+    follower.await.unwrap();
+    airtable.shutdown();
+    w.close().await;
+}
