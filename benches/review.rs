@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tagbot::config::ReviewSettings;
@@ -25,23 +24,12 @@ const SUGGESTIONS_PER_LECTURE: i64 = 10;
 const TAGS: i64 = 500;
 const APPROVALS_PER_TASK: usize = 1_000;
 const PAGE_QUERY: &str = "SELECT * FROM v_pending_lectures ORDER BY lecture_external_id LIMIT 50";
-const BENCH_ROLE: &str = "tagbot_bench_app";
-const BENCH_PASSWORD: &str = "tagbot_bench";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let url = std::env::var("DATABASE_URL").map_err(|_| {
-        "DATABASE_URL is not set: run scripts/bench, or set it to a role that may create databases"
-    })?;
-    let playground = Playground::create(
-        &url,
-        "tagbot_bench",
-        BENCH_ROLE,
-        SecretString::from(BENCH_PASSWORD),
-    )
-    .await?;
+    let playground = Playground::for_benchmarks("tagbot_bench").await?;
     let result = run(&playground).await;
     playground.remove().await?;
     result

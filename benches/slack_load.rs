@@ -39,23 +39,12 @@ const AIRTABLE_TOKEN: &str = "patBench000000001.0123456789abcdef0123456789abcdef
 const BASE_ID: &str = "appBENCHBASE00001";
 const REVIEW: &str = "C0REVIEW01";
 const REPORT: &str = "C0REPORT01";
-const ROLE: &str = "tagbot_bench_app";
-const PASSWORD: &str = "tagbot_bench";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let url = std::env::var("DATABASE_URL").map_err(|_| {
-        "DATABASE_URL is not set: run scripts/bench, or set it to a role that may create databases"
-    })?;
-    let playground = Playground::create(
-        &url,
-        "tagbot_bench_slack",
-        ROLE,
-        SecretString::from(PASSWORD),
-    )
-    .await?;
+    let playground = Playground::for_benchmarks("tagbot_bench_slack").await?;
     let result = run(&playground).await;
     playground.remove().await?;
     result

@@ -15,7 +15,6 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use secrecy::SecretString;
 use sqlx::postgres::PgPoolOptions;
 use tagbot::config::ReviewSettings;
 use tagbot::db::provision::Playground;
@@ -29,25 +28,14 @@ const REQUESTS_PER_SECOND: f64 = 5.0;
 const LECTURES_PER_REQUEST: usize = 10;
 const TOKEN: &str = "patBench000000001.0123456789abcdef0123456789abcdef";
 const BASE_ID: &str = "appBENCHBASE00001";
-const BENCH_ROLE: &str = "tagbot_bench_app";
-const BENCH_PASSWORD: &str = "tagbot_bench";
 const TAG_NAMES: [&str; TAGS_PER_LECTURE] = ["פילוסופיה", "היסטוריה", "אמנות"];
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let url = std::env::var("DATABASE_URL").map_err(|_| {
-        "DATABASE_URL is not set: run scripts/bench, or set it to a role that may create databases"
-    })?;
     for processes in [1, 3] {
-        let playground = Playground::create(
-            &url,
-            "tagbot_bench_sync",
-            BENCH_ROLE,
-            SecretString::from(BENCH_PASSWORD),
-        )
-        .await?;
+        let playground = Playground::for_benchmarks("tagbot_bench_sync").await?;
         let result = run(&playground, processes).await;
         playground.remove().await?;
         result?;

@@ -8,7 +8,9 @@
 -- died before posting (`ts` still NULL past `claimed_until`) is taken over.
 -- `content_version` counts changes to the lecture's suggestions (a trigger
 -- bumps it); `rendered_version` is the version the message shows, so the
--- poster updates exactly the messages that are behind.
+-- poster updates exactly the messages that are behind. A process updating
+-- a message holds it (`refreshing_by` until `refreshing_until`), so two
+-- processes never race an older rendering over a newer one.
 CREATE TABLE slack_review_messages (
     lecture_external_id text PRIMARY KEY,
     channel             text NOT NULL,
@@ -17,6 +19,8 @@ CREATE TABLE slack_review_messages (
     claimed_until       timestamptz,
     content_version     bigint NOT NULL DEFAULT 1,
     rendered_version    bigint NOT NULL DEFAULT 0,
+    refreshing_by       text,
+    refreshing_until    timestamptz,
     posted_at           timestamptz,
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
@@ -24,9 +28,10 @@ CREATE INDEX idx_slack_messages_behind ON slack_review_messages (lecture_externa
     WHERE rendered_version < content_version;
 
 -- Any change to a lecture's suggestions makes its message stale, and wakes
--- the poster.
+-- the poster. It runs with the owner's rights, so a pipeline role that may
+-- only INSERT suggestions is not refused for lack of rights on this table.
 CREATE FUNCTION tagbot_slack_message_stale() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     UPDATE slack_review_messages
     SET content_version = content_version + 1, updated_at = now()
@@ -39,13 +44,16 @@ CREATE TRIGGER sugg_slack_stale AFTER INSERT OR UPDATE ON lecture_tag_suggestion
     FOR EACH ROW EXECUTE FUNCTION tagbot_slack_message_stale();
 
 -- Channel posts made once: a permanent failure's alert, a run's report, a
--- day's digest. The key says what was posted (`failure:<suggestion>:<event>`,
--- `run:<id>`, `digest:<date>`); inserting it first is the claim.
+-- day's digest. The key says what was posted (`failure:<event id>`,
+-- `run:<id>`, `digest:<date>`); inserting it first is the claim, and a
+-- claim whose process died before posting (`ts` NULL past
+-- `claimed_until`) is taken over.
 CREATE TABLE slack_channel_posts (
-    post_key   text PRIMARY KEY,
-    channel    text NOT NULL,
-    ts         text,
-    created_at timestamptz NOT NULL DEFAULT now()
+    post_key      text PRIMARY KEY,
+    channel       text NOT NULL,
+    ts            text,
+    claimed_until timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now()
 );
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON slack_review_messages TO tagbot_runtime;

@@ -72,6 +72,8 @@ pub enum CliError {
     Sync(#[from] SyncError),
     #[error(transparent)]
     Slack(#[from] crate::slack::app::SlackError),
+    #[error(transparent)]
+    Serve(#[from] crate::slack::serve::PartStopped),
     #[error("cannot listen on {address} (TAGBOT_LISTEN): {source}")]
     Listen {
         address: std::net::SocketAddr,

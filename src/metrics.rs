@@ -8,7 +8,7 @@
 //! | metric | kind | labels |
 //! |---|---|---|
 //! | `tagbot_sync_queue_items` | gauge | `status`: queued, in_flight, done, failed |
-//! | `tagbot_sync_oldest_queued_seconds` | gauge | |
+//! | `tagbot_sync_oldest_queued_seconds` | gauge (how long the longest-due queued item has been due) | |
 //! | `tagbot_airtable_requests_total` | counter | |
 //! | `tagbot_airtable_rate_limited_total` | counter | |
 //! | `tagbot_sync_items_total` | counter | `outcome`: synced, retried, failed |
@@ -70,8 +70,8 @@ pub async fn render(pool: &PgPool) -> Result<String, sqlx::Error> {
         metrics::gauge!(QUEUE_ITEMS, "status" => status).set(count as f64);
     }
     let oldest: Option<f64> = sqlx::query_scalar(
-        "SELECT extract(epoch FROM now() - min(updated_at))::float8 FROM airtable_sync_items
-         WHERE status = 'queued'",
+        "SELECT extract(epoch FROM now() - min(next_attempt_at))::float8 FROM airtable_sync_items
+         WHERE status = 'queued' AND next_attempt_at <= now()",
     )
     .fetch_one(pool)
     .await?;

@@ -108,6 +108,10 @@ impl ScratchDatabase {
     }
 }
 
+/// The login role benchmarks run tagbot as.
+const BENCH_ROLE: &str = "tagbot_bench_app";
+const BENCH_PASSWORD: &str = "tagbot_bench";
+
 /// A scratch database with a login role in `tagbot_runtime`: what the demo
 /// and the benchmarks run in. Drop it with [`Playground::remove`].
 #[derive(Debug)]
@@ -151,6 +155,24 @@ impl Playground {
             role: role.to_owned(),
             password,
         })
+    }
+
+    /// For benchmarks: a playground on the server `DATABASE_URL` names
+    /// (a role that may create databases and roles, as scripts/bench sets).
+    pub async fn for_benchmarks(prefix: &str) -> Result<Playground, DbError> {
+        let server = std::env::var("DATABASE_URL").map_err(|_| {
+            DbError::Config(crate::config::ConfigError::Missing {
+                var: "DATABASE_URL",
+                expects: "a Postgres role that may create databases and roles (run scripts/bench)",
+            })
+        })?;
+        Playground::create(
+            &server,
+            prefix,
+            BENCH_ROLE,
+            SecretString::from(BENCH_PASSWORD),
+        )
+        .await
     }
 
     /// `DATABASE_URL` for a tagbot process on this database.

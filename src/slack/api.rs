@@ -24,6 +24,10 @@ use crate::config::SlackSettings;
 const DIRECTORY_TTL: Duration = Duration::from_secs(300);
 /// Retries after a 429 before the call fails.
 const MAX_RETRIES: usize = 5;
+/// The longest a write (including waits for Slack's rate limits) may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a lookup (a user's name, a group's members) may take.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A Web API call that did not succeed, in words for the log.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -170,11 +174,13 @@ impl SlackApi {
     ) -> Result<RS, SlackApiError> {
         let token = self.api_token();
         let session = self.client.open_session(&token);
-        session
+        let call = session
             .http_session_api
-            .http_post(method, request, Some(rate))
-            .await
-            .map_err(|err| classify(method, err))
+            .http_post(method, request, Some(rate));
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(answer) => answer.map_err(|err| classify(method, err)),
+            Err(_) => Err(timed_out(method, CALL_TIMEOUT)),
+        }
     }
 
     async fn get<RS: for<'de> Deserialize<'de> + Send>(
@@ -185,11 +191,15 @@ impl SlackApi {
     ) -> Result<RS, SlackApiError> {
         let token = self.api_token();
         let session = self.client.open_session(&token);
-        session
+        let params = params.to_vec();
+        let call = session
             .http_session_api
-            .http_get(method, &params.to_vec(), Some(rate))
-            .await
-            .map_err(|err| classify(method, err))
+            .http_get(method, &params, Some(rate));
+        // Reads are on a reviewer's click path: they may not hold it long.
+        match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
+            Ok(answer) => answer.map_err(|err| classify(method, err)),
+            Err(_) => Err(timed_out(method, LOOKUP_TIMEOUT)),
+        }
     }
 
     /// Posts a message and returns its `ts`.
@@ -385,6 +395,13 @@ fn per_channel(channel: &str) -> SlackApiMethodRateControlConfig {
             SlackApiRateControlLimit::new(1, Duration::from_secs(1)),
         ),
     )
+}
+
+fn timed_out(method: &'static str, after: Duration) -> SlackApiError {
+    SlackApiError::Transport {
+        method,
+        message: format!("no answer within {} s", after.as_secs()),
+    }
 }
 
 fn classify(method: &'static str, err: SlackClientError) -> SlackApiError {

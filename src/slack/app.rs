@@ -3,7 +3,12 @@
 //! handler needs of it: who may decide, who a clicking user is, and how to
 //! tell them something.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::api::{SlackApi, SlackApiError};
 use crate::config::{ReviewSettings, SlackSettings};
@@ -19,12 +24,20 @@ pub enum SlackError {
     Database(#[from] sqlx::Error),
 }
 
+/// Clicks acknowledged but not yet decided, at most. Past it, a new click
+/// is acknowledged only once an earlier one is done: a burst slows the
+/// acknowledgements down a little instead of queueing work without bound
+/// (and timing out waiting for a database connection).
+pub const MAX_OUTSTANDING_CLICKS: u32 = 128;
+
 #[derive(Debug, Clone)]
 pub struct SlackApp {
     pub pool: PgPool,
     pub review: Review,
     pub api: SlackApi,
     pub settings: SlackSettings,
+    /// Permits for clicks being decided (HTTP and Socket Mode alike).
+    pub outstanding: Arc<Semaphore>,
 }
 
 impl SlackApp {
@@ -38,6 +51,7 @@ impl SlackApp {
             api: SlackApi::new(&settings)?,
             pool,
             settings,
+            outstanding: Arc::new(Semaphore::new(MAX_OUTSTANDING_CLICKS as usize)),
         })
     }
 
@@ -73,6 +87,30 @@ impl SlackApp {
             None => handle.map(str::to_owned),
         };
         Actor::slack(user, name).ok()
+    }
+
+    /// Decides `interaction` in the background once a permit is free; the
+    /// caller acknowledges Slack after this returns.
+    pub async fn accept(&self, interaction: super::payload::Interaction) -> bool {
+        let Ok(permit) = Arc::clone(&self.outstanding).acquire_owned().await else {
+            return false;
+        };
+        let app = self.clone();
+        tokio::spawn(
+            async move {
+                super::interactions::handle(&app, interaction).await;
+                drop(permit);
+            }
+            .instrument(tracing::Span::current()),
+        );
+        true
+    }
+
+    /// Waits (up to `within`) until every accepted click is decided; false
+    /// when some were still running.
+    pub async fn drain_clicks(&self, within: Duration) -> bool {
+        let all = self.outstanding.acquire_many(MAX_OUTSTANDING_CLICKS);
+        matches!(tokio::time::timeout(within, all).await, Ok(Ok(_)))
     }
 
     /// Tells `user` something only they see. Sent in the background: Slack

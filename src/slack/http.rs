@@ -23,39 +23,27 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::app::SlackApp;
+use super::commands;
 use super::payload::{Interaction, SlashCommand};
 use super::signature::{self, Verifier};
-use super::{commands, interactions};
 
 /// Slack's largest payloads (a block_actions click carries the whole
 /// message) stay well under this.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Clicks acknowledged but not yet decided, at most. Past it, a new click
-/// is acknowledged only once an earlier one is done: a burst slows the
-/// acknowledgements down a little instead of queueing work without bound
-/// (and timing out waiting for a database connection).
-const MAX_OUTSTANDING_CLICKS: usize = 128;
-
 #[derive(Clone)]
 struct Shared {
     app: SlackApp,
     verifier: Arc<Verifier>,
-    outstanding: Arc<Semaphore>,
 }
 
 pub fn router(app: SlackApp) -> Router {
     crate::metrics::install();
     let verifier = Arc::new(Verifier::new(app.settings.signing_secret.clone()));
-    let shared = Shared {
-        app,
-        verifier,
-        outstanding: Arc::new(Semaphore::new(MAX_OUTSTANDING_CLICKS)),
-    };
+    let shared = Shared { app, verifier };
     Router::new()
         .route("/slack/events", post(events))
         .route("/slack/interactions", post(interactions))
@@ -120,17 +108,11 @@ async fn interactions(State(shared): State<Shared>, headers: HeaderMap, body: By
         tracing::warn!("an interaction without a readable payload");
         return (StatusCode::BAD_REQUEST, "expected a payload form field").into_response();
     };
-    let Ok(permit) = Arc::clone(&shared.outstanding).acquire_owned().await else {
+    // Acknowledged once a permit is free (at once, unless a burst is being
+    // worked off); decided right after.
+    if !shared.app.accept(interaction).await {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
-    };
-    let app = shared.app.clone();
-    tokio::spawn(
-        async move {
-            interactions::handle(&app, interaction).await;
-            drop(permit);
-        }
-        .instrument(tracing::Span::current()),
-    );
+    }
     StatusCode::OK.into_response()
 }
 

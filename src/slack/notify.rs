@@ -76,6 +76,15 @@ async fn post_once(
     }
 }
 
+/// Whether a post was made; a failed one is logged and left for the next
+/// pass, without holding up the posts after it.
+fn posted_ok(result: Result<bool, SlackError>) -> bool {
+    result.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "could not post to the report channel; trying again on the next pass");
+        false
+    })
+}
+
 #[derive(sqlx::FromRow)]
 struct Failure {
     event_id: i64,
@@ -103,14 +112,8 @@ async fn post_failures(app: &SlackApp) -> Result<usize, SlackError> {
     let mut posted = 0;
     for failure in &failures {
         let (text, blocks) = failure_message(failure);
-        if post_once(
-            app,
-            &format!("failure:{}", failure.event_id),
-            &text,
-            &blocks,
-        )
-        .await?
-        {
+        let key = format!("failure:{}", failure.event_id);
+        if posted_ok(post_once(app, &key, &text, &blocks).await) {
             posted += 1;
         }
     }
@@ -169,7 +172,7 @@ async fn post_run_reports(app: &SlackApp) -> Result<usize, SlackError> {
             json!({ "type": "section", "text": { "type": "mrkdwn", "text": headline } }),
             json!({ "type": "section", "text": { "type": "mrkdwn", "text": body } }),
         ];
-        if post_once(app, &format!("run:{id}"), &headline, &blocks).await? {
+        if posted_ok(post_once(app, &format!("run:{id}"), &headline, &blocks).await) {
             posted += 1;
         }
     }
@@ -206,7 +209,9 @@ async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackE
         if failed > 0 { " (use Retry failed on their messages, or /tags retry <lecture>)" } else { "" }
     );
     let blocks = [json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })];
-    Ok(usize::from(post_once(app, &key, &text, &blocks).await?))
+    Ok(usize::from(posted_ok(
+        post_once(app, &key, &text, &blocks).await,
+    )))
 }
 
 /// Runs with more than this many items get a progress message.

@@ -24,35 +24,49 @@ const UPDATES_PER_PASS: i64 = 50;
 pub const NOTIFY_CHANNEL: &str = "tagbot_slack";
 /// An idle poster looks for work this often without a notification.
 const POLL: Duration = Duration::from_secs(30);
+/// After a pass with failures, the next one comes this soon.
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(5);
 
-/// What one pass did.
+/// What one pass did. Failures are logged and left for the next pass; one
+/// message Slack refuses never holds up the others.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
     pub posted: usize,
     pub updated: usize,
+    pub failed: usize,
 }
 
-/// Posts new lectures and updates stale messages until nothing is left.
+impl Pass {
+    fn progressed(&self) -> bool {
+        self.posted + self.updated > 0
+    }
+}
+
+/// Posts new lectures and updates stale messages until a pass gets
+/// nothing more done.
 pub async fn run_once(app: &SlackApp, claimant: &str) -> Result<Pass, SlackError> {
     let mut total = Pass::default();
     loop {
-        let pass = Pass {
-            posted: post_new(app, claimant).await?,
-            updated: update_behind(app).await?,
-        };
+        let mut pass = Pass::default();
+        post_new(app, claimant, &mut pass).await?;
+        update_behind(app, claimant, &mut pass).await?;
         total.posted += pass.posted;
         total.updated += pass.updated;
-        if pass == Pass::default() {
+        total.failed += pass.failed;
+        if !pass.progressed() {
             return Ok(total);
         }
     }
 }
 
-async fn post_new(app: &SlackApp, claimant: &str) -> Result<usize, SlackError> {
+async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(), SlackError> {
     let channel = &app.settings.review_channel;
     let lectures = store::claim_unposted(&app.pool, channel, claimant, POSTS_PER_PASS).await?;
-    let mut posted = 0;
     for lecture in lectures {
+        // Slack paces posts; a claim taken over meanwhile is left alone.
+        if !store::renew_post_claim(&app.pool, &lecture, claimant).await? {
+            continue;
+        }
         let version = store::content_version(&app.pool, &lecture).await?;
         let Some(card) = store::load_card(&app.pool, &lecture, app.threshold()).await? else {
             store::release_claim(&app.pool, &lecture, claimant).await?;
@@ -65,46 +79,90 @@ async fn post_new(app: &SlackApp, claimant: &str) -> Result<usize, SlackError> {
             .await
         {
             Ok(ts) => {
-                store::record_posted(&app.pool, &lecture, claimant, &ts, version).await?;
-                posted += 1;
+                if store::record_posted(&app.pool, &lecture, claimant, &ts, version).await? {
+                    pass.posted += 1;
+                } else {
+                    tracing::warn!(lecture, ts, "posted a review message after losing the lecture to another process; this copy will not be updated");
+                }
             }
             Err(err) => {
+                tracing::error!(lecture, error = %err, "could not post a review message; trying again on the next pass");
                 store::release_claim(&app.pool, &lecture, claimant).await?;
-                return Err(err.into());
+                pass.failed += 1;
             }
         }
     }
-    Ok(posted)
+    Ok(())
 }
 
-async fn update_behind(app: &SlackApp) -> Result<usize, SlackError> {
-    let behind = store::behind(&app.pool, UPDATES_PER_PASS).await?;
-    for message in &behind {
-        refresh(app, message).await?;
+async fn update_behind(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(), SlackError> {
+    for message in store::behind(&app.pool, UPDATES_PER_PASS).await? {
+        let lecture = &message.lecture_external_id;
+        let Some(version) = store::claim_refresh(&app.pool, lecture, claimant).await? else {
+            continue;
+        };
+        let shown = match refresh(app, &message).await {
+            Ok(()) => {
+                pass.updated += 1;
+                Some(version)
+            }
+            Err(Refresh::Gone) => {
+                tracing::warn!(
+                    lecture,
+                    "the review message was deleted in Slack; posting it again if tags are pending"
+                );
+                store::forget_message(&app.pool, lecture).await?;
+                continue;
+            }
+            Err(Refresh::NothingToShow) => Some(version),
+            Err(Refresh::Failed(err)) => {
+                tracing::error!(lecture, error = %err, "could not update a review message; trying again on the next pass");
+                pass.failed += 1;
+                None
+            }
+        };
+        store::finish_refresh(&app.pool, lecture, claimant, shown).await?;
     }
-    Ok(behind.len())
+    Ok(())
 }
 
-/// Re-renders a posted message in place and records the version it shows
-/// (read before rendering, so a change that lands meanwhile leaves the
-/// message behind for the next pass).
-async fn refresh(app: &SlackApp, message: &store::MessageRef) -> Result<(), SlackError> {
+enum Refresh {
+    /// Slack no longer has the message.
+    Gone,
+    /// The lecture has no suggestions left to show (it left the catalogue).
+    NothingToShow,
+    Failed(SlackError),
+}
+
+/// Re-renders a posted message in place.
+async fn refresh(app: &SlackApp, message: &store::MessageRef) -> Result<(), Refresh> {
     let lecture = &message.lecture_external_id;
-    let version = store::content_version(&app.pool, lecture).await?;
-    let Some(card) = store::load_card(&app.pool, lecture, app.threshold()).await? else {
-        return Ok(());
-    };
+    let card = store::load_card(&app.pool, lecture, app.threshold())
+        .await
+        .map_err(|err| Refresh::Failed(err.into()))?
+        .ok_or(Refresh::NothingToShow)?;
     let rendered = render::review_message(&card);
-    app.api
+    match app
+        .api
         .update_message(
             &message.channel,
             &message.ts,
             &rendered.text,
             &rendered.blocks,
         )
-        .await?;
-    store::record_rendered(&app.pool, lecture, version).await?;
-    Ok(())
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(err)
+            if matches!(
+                err.code(),
+                Some("message_not_found" | "channel_not_found" | "cant_update_message")
+            ) =>
+        {
+            Err(Refresh::Gone)
+        }
+        Err(err) => Err(Refresh::Failed(err.into())),
+    }
 }
 
 /// Runs passes on every notification (and every 30 s) until shutdown.
@@ -119,14 +177,18 @@ pub async fn run_until_shutdown(
     while !shutdown.is_requested() {
         let pause = match run_once(app, claimant).await {
             Ok(pass) => {
-                if pass != Pass::default() {
+                if pass.progressed() {
                     tracing::info!(
                         posted = pass.posted,
                         updated = pass.updated,
                         "review messages posted and updated"
                     );
                 }
-                POLL
+                if pass.failed > 0 {
+                    RETRY_FAILED_AFTER
+                } else {
+                    POLL
+                }
             }
             Err(err) => {
                 tracing::error!(error = %err, "posting review messages failed; trying again shortly");

@@ -1,92 +1,132 @@
-//! `tagbot serve`: the HTTP endpoints, the review poster, the channel
-//! notifier and the sync worker in one process, stopped together by one shutdown signal (the
-//! HTTP server stops accepting, finishes the requests it has, and the
-//! poster and worker give back what they hold).
+//! `tagbot serve`: the HTTP endpoints, Socket Mode (when configured), the
+//! review poster, the channel notifier, the sync progress message and the
+//! sync worker in one process, stopped together by one shutdown signal.
+//!
+//! The parts run side by side; when one of them stops on its own (the
+//! database went away for the poster's notifications, Socket Mode cannot
+//! connect), the whole process stops with that error rather than serving
+//! clicks it can no longer follow through. On shutdown the HTTP server
+//! stops accepting, acknowledged clicks are decided before exiting (for up
+//! to 10 s), and the worker gives back what it holds.
+
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
-use super::app::{SlackApp, SlackError};
+use super::app::SlackApp;
 use super::{http, notify, poster, socket};
 use crate::shutdown::Shutdown;
 use crate::sync::Syncer;
 
-/// Runs everything until `shutdown`; returns the first part's failure.
+/// How long shutdown waits for acknowledged clicks to be decided.
+const DRAIN_CLICKS: Duration = Duration::from_secs(10);
+
+/// A part of `serve` that stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[error("{part} stopped: {reason}")]
+pub struct PartStopped {
+    pub part: &'static str,
+    pub reason: String,
+}
+
+/// Runs everything until `shutdown` (or until a part fails).
 pub async fn run(
     app: SlackApp,
     syncer: Option<Syncer>,
     listener: TcpListener,
     shutdown: Shutdown,
-) -> Result<(), SlackError> {
+) -> Result<(), PartStopped> {
     let claimant = format!("serve-{}-{:04x}", std::process::id(), rand::random::<u16>());
-    let address = listener.local_addr().ok();
-    tracing::info!(?address, "listening for Slack");
+    tracing::info!(address = ?listener.local_addr().ok(), "listening for Slack");
+    // One stop for every part: the outside signal, or a part failing.
+    let (stop, stopping) = Shutdown::manual();
+    let mut parts: JoinSet<(&'static str, Result<(), String>)> = JoinSet::new();
+    {
+        let stop = stop.clone();
+        let outside = shutdown.clone();
+        parts.spawn(async move {
+            outside.requested().await;
+            let _ = stop.send(true);
+            ("signal", Ok(()))
+        });
+    }
+    {
+        let (router, stopping) = (http::router(app.clone()), stopping.clone());
+        parts.spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stopping.requested().await })
+                .await;
+            ("HTTP server", served.map_err(|err| err.to_string()))
+        });
+    }
+    {
+        let (app, stopping) = (app.clone(), stopping.clone());
+        parts.spawn(async move {
+            let posted = poster::run_until_shutdown(&app, &claimant, &stopping).await;
+            ("review poster", posted.map_err(|err| err.to_string()))
+        });
+    }
+    {
+        let (app, stopping) = (app.clone(), stopping.clone());
+        parts.spawn(async move {
+            notify::run_until_shutdown(&app, &stopping).await;
+            ("report-channel notifier", Ok(()))
+        });
+    }
+    if let Some(token) = app.settings.app_token.clone() {
+        let (app, stopping) = (app.clone(), stopping.clone());
+        parts.spawn(async move { ("Socket Mode", socket::run(app, &token, &stopping).await) });
+    }
+    if let Some(syncer) = syncer {
+        let (app, following, progress) = (app.clone(), stopping.clone(), syncer.progress());
+        parts.spawn(async move {
+            notify::follow_sync_progress(&app, progress, &following).await;
+            ("sync progress message", Ok(()))
+        });
+        let stopping = stopping.clone();
+        parts.spawn(async move {
+            let synced = syncer.run_until_shutdown(&stopping).await;
+            ("sync worker", synced.map_err(|err| err.to_string()))
+        });
+    }
 
-    let server = {
-        let shutdown = shutdown.clone();
-        let router = http::router(app.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { shutdown.requested().await })
-                .await
-        })
-    };
-    let posting = {
-        let (app, shutdown) = (app.clone(), shutdown.clone());
-        tokio::spawn(async move { poster::run_until_shutdown(&app, &claimant, &shutdown).await })
-    };
-    // Socket Mode carries Slack's requests; the HTTP endpoints stay up for
-    // the health probes (and still verify anything sent to them).
-    let socket_mode = app.settings.app_token.clone().map(|token| {
-        let (app, shutdown) = (app.clone(), shutdown.clone());
-        tokio::spawn(async move { socket::run(app, &token, &shutdown).await })
-    });
-    let notifying = {
-        let (app, shutdown) = (app.clone(), shutdown.clone());
-        tokio::spawn(async move { notify::run_until_shutdown(&app, &shutdown).await })
-    };
-    let following = syncer.as_ref().map(|syncer| {
-        let (app, shutdown, progress) = (app.clone(), shutdown.clone(), syncer.progress());
-        tokio::spawn(async move { notify::follow_sync_progress(&app, progress, &shutdown).await })
-    });
-    let syncing = syncer.map(|syncer| {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { syncer.run_until_shutdown(&shutdown).await })
-    });
-
-    let served = server.await;
-    let posted = posting.await;
-    if let Some(socket_mode) = socket_mode {
-        match socket_mode.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::error!(error = %err, "Socket Mode stopped"),
-            Err(err) => tracing::error!(error = %err, "Socket Mode panicked"),
+    let mut first_failure = None;
+    let mut signal_pending = true;
+    while let Some(ended) = parts.join_next().await {
+        let (part, result) = match ended {
+            Ok(ended) => ended,
+            Err(err) if err.is_cancelled() => continue,
+            Err(err) => ("a task", Err(format!("panicked: {err}"))),
+        };
+        if part == "signal" {
+            signal_pending = false;
+        }
+        let stopped_early = !stopping.is_requested();
+        match result {
+            Err(reason) => {
+                tracing::error!(part, %reason, "a part of serve stopped; stopping the rest");
+                first_failure.get_or_insert(PartStopped { part, reason });
+            }
+            Ok(()) if stopped_early && part != "signal" => {
+                tracing::error!(part, "a part of serve ended on its own; stopping the rest");
+                first_failure.get_or_insert(PartStopped {
+                    part,
+                    reason: "ended unexpectedly".to_owned(),
+                });
+            }
+            Ok(()) => {}
+        }
+        if first_failure.is_some() {
+            let _ = stop.send(true);
+        }
+        if stopping.is_requested() && signal_pending && parts.len() == 1 {
+            // Only the signal listener is left.
+            parts.abort_all();
         }
     }
-    if let Some(following) = following {
-        if let Err(err) = following.await {
-            tracing::error!(error = %err, "the sync progress poster panicked");
-        }
+    if !app.drain_clicks(DRAIN_CLICKS).await {
+        tracing::warn!("stopped with clicks still being decided");
     }
-    if let Err(err) = notifying.await {
-        tracing::error!(error = %err, "the channel notifier panicked");
-    }
-    if let Some(syncing) = syncing {
-        match syncing.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::error!(error = %err, "the sync worker stopped with an error"),
-            Err(err) => tracing::error!(error = %err, "the sync worker panicked"),
-        }
-    }
-    match served {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => tracing::error!(error = %err, "the HTTP server stopped with an error"),
-        Err(err) => tracing::error!(error = %err, "the HTTP server panicked"),
-    }
-    match posted {
-        Ok(result) => result,
-        Err(err) => {
-            tracing::error!(error = %err, "the poster panicked");
-            Ok(())
-        }
-    }
+    first_failure.map_or(Ok(()), Err)
 }

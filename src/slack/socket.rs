@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use slack_morphism::prelude::*;
 
 use super::app::SlackApp;
+use super::commands;
 use super::payload::{Interaction, SlashCommand};
-use super::{commands, interactions};
 use crate::shutdown::Shutdown;
 
 /// Listens until `shutdown`.
@@ -21,11 +21,12 @@ pub async fn run(
     shutdown: &Shutdown,
 ) -> Result<(), String> {
     let client = app.api.socket_client();
+    let listener_client = Arc::clone(&client);
     let callbacks = SlackSocketModeListenerCallbacks::new()
         .with_command_events(on_command)
         .with_interaction_events(on_interaction);
     let environment = Arc::new(
-        SlackClientEventsListenerEnvironment::new(client)
+        SlackClientEventsListenerEnvironment::new(listener_client)
             .with_error_handler(on_error)
             .with_user_state(app),
     );
@@ -37,6 +38,20 @@ pub async fn run(
     let token = SlackApiToken::new(SlackApiTokenValue::new(
         app_token.expose_secret().to_owned(),
     ));
+    // slack-morphism reconnects forever in the background; a token Slack
+    // refuses must stop `serve` with a clear reason instead.
+    let probe = client.open_session(&token);
+    let request = SlackApiAppsConnectionOpenRequest::new();
+    let opened = probe.apps_connections_open(&request);
+    match tokio::time::timeout(std::time::Duration::from_secs(15), opened).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => {
+            return Err(format!(
+                "Slack refused a Socket Mode connection (check SLACK_APP_TOKEN: an xapp- token with connections:write, and Socket Mode enabled for the app): {err}"
+            ))
+        }
+        Err(_) => return Err("Slack did not answer apps.connections.open within 15 s".to_owned()),
+    }
     listener.listen_for(&token).await.map_err(|err| {
         format!("could not open a Socket Mode connection (check SLACK_APP_TOKEN): {err}")
     })?;
@@ -62,7 +77,7 @@ async fn on_interaction(
     // The same payload types as HTTP mode read.
     match serde_json::to_value(&event).and_then(serde_json::from_value::<Interaction>) {
         Ok(interaction) => {
-            tokio::spawn(async move { interactions::handle(&app, interaction).await });
+            app.accept(interaction).await;
         }
         Err(err) => tracing::warn!(error = %err, "a Socket Mode interaction tagbot cannot read"),
     }

@@ -141,19 +141,20 @@ pub async fn claim_unposted(
 }
 
 /// Records that the claimed lecture's message was posted, showing
-/// `version`.
+/// `version`; false when the claim was lost meanwhile (another process
+/// took the lecture over), and the post is an orphan.
 pub async fn record_posted(
     pool: &PgPool,
     lecture: &str,
     claimant: &str,
     ts: &str,
     version: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let recorded = sqlx::query(
         "UPDATE slack_review_messages
          SET ts = $3, rendered_version = $4, posted_at = now(), updated_at = now(),
              claimed_by = NULL, claimed_until = NULL
-         WHERE lecture_external_id = $1 AND claimed_by = $2",
+         WHERE lecture_external_id = $1 AND claimed_by = $2 AND ts IS NULL",
     )
     .bind(lecture)
     .bind(claimant)
@@ -161,7 +162,25 @@ pub async fn record_posted(
     .bind(version)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(recorded.rows_affected() == 1)
+}
+
+/// Extends a claim to post right before posting; false when it was lost.
+pub async fn renew_post_claim(
+    pool: &PgPool,
+    lecture: &str,
+    claimant: &str,
+) -> Result<bool, sqlx::Error> {
+    let renewed = sqlx::query(
+        "UPDATE slack_review_messages SET claimed_until = now() + $3 * interval '1 second'
+         WHERE lecture_external_id = $1 AND claimed_by = $2 AND ts IS NULL",
+    )
+    .bind(lecture)
+    .bind(claimant)
+    .bind(POST_CLAIM_SECS)
+    .execute(pool)
+    .await?;
+    Ok(renewed.rows_affected() == 1)
 }
 
 /// Gives a claim back when posting failed, so it is retried soon.
@@ -204,11 +223,13 @@ pub async fn message_for(pool: &PgPool, lecture: &str) -> Result<Option<MessageR
     .await
 }
 
-/// Posted messages that show an older version than the lecture is at.
+/// Posted messages that show an older version than the lecture is at,
+/// and that no other process is updating.
 pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, sqlx::Error> {
     sqlx::query_as(
         "SELECT lecture_external_id, channel, ts, content_version FROM slack_review_messages
          WHERE rendered_version < content_version AND ts IS NOT NULL
+           AND (refreshing_until IS NULL OR refreshing_until < now())
          ORDER BY updated_at LIMIT $1",
     )
     .bind(limit)
@@ -216,36 +237,79 @@ pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, sqlx::
     .await
 }
 
-/// Records that the message now shows `version` (never moving backwards,
-/// as two processes may update one message).
-pub async fn record_rendered(
+/// How long a process may hold a message it is updating.
+const REFRESH_HOLD_SECS: f64 = 30.0;
+
+/// Takes a behind message to update it; returns the version it is to
+/// show, or None when another process has it or it is current.
+pub async fn claim_refresh(
     pool: &PgPool,
     lecture: &str,
-    version: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE slack_review_messages SET rendered_version = greatest(rendered_version, $2)
-         WHERE lecture_external_id = $1",
+    claimant: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE slack_review_messages
+         SET refreshing_by = $2, refreshing_until = now() + $3 * interval '1 second'
+         WHERE lecture_external_id = $1 AND ts IS NOT NULL
+           AND rendered_version < content_version
+           AND (refreshing_until IS NULL OR refreshing_until < now())
+         RETURNING content_version",
     )
     .bind(lecture)
+    .bind(claimant)
+    .bind(REFRESH_HOLD_SECS)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Lets go of a message after updating it: it now shows `version` (or,
+/// with None, the update failed and it stays behind).
+pub async fn finish_refresh(
+    pool: &PgPool,
+    lecture: &str,
+    claimant: &str,
+    version: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE slack_review_messages
+         SET rendered_version = greatest(rendered_version, coalesce($3, rendered_version)),
+             refreshing_by = NULL, refreshing_until = NULL
+         WHERE lecture_external_id = $1 AND refreshing_by = $2",
+    )
+    .bind(lecture)
+    .bind(claimant)
     .bind(version)
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// Claims a once-only channel post by its key; false when it was made (or
-/// is being made) already.
+/// Forgets a message Slack no longer has (someone deleted it): the lecture
+/// is posted again while it has pending suggestions.
+pub async fn forget_message(pool: &PgPool, lecture: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM slack_review_messages WHERE lecture_external_id = $1")
+        .bind(lecture)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Claims a once-only channel post by its key; false when it was made, or
+/// is being made by a live process, already.
 pub async fn claim_channel_post(
     pool: &PgPool,
     key: &str,
     channel: &str,
 ) -> Result<bool, sqlx::Error> {
     let claimed = sqlx::query(
-        "INSERT INTO slack_channel_posts (post_key, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO slack_channel_posts (post_key, channel, claimed_until)
+         VALUES ($1, $2, now() + $3 * interval '1 second')
+         ON CONFLICT (post_key) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
+             WHERE slack_channel_posts.ts IS NULL AND slack_channel_posts.claimed_until < now()",
     )
     .bind(key)
     .bind(channel)
+    .bind(POST_CLAIM_SECS)
     .execute(pool)
     .await?;
     Ok(claimed.rows_affected() == 1)

@@ -59,14 +59,14 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
             return result;
         }
         let read_at = Instant::now();
-        let records = match read_records(syncer, claim).await {
+        let records = match read_records(syncer, claim, tags).await {
             Ok(records) => records,
             Err(err) => {
                 fail_all(&mut result, claim.items.iter(), &err);
                 return result;
             }
         };
-        let plan = plan(syncer, claim, tags, &records);
+        let plan = plan(claim, tags, &records);
         if plan.writes.is_empty() || syncer.settings.dry_run {
             if syncer.settings.dry_run {
                 result.payloads = dry_run_payloads(syncer, &plan.writes);
@@ -103,15 +103,17 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
 }
 
 /// The claimed lectures' records, with only the id and tags fields.
-async fn read_records(syncer: &Syncer, claim: &Claim) -> Result<Vec<Record>, AirtableError> {
+async fn read_records(
+    syncer: &Syncer,
+    claim: &Claim,
+    tags: &TagMap,
+) -> Result<Vec<Record>, AirtableError> {
     let settings = &syncer.airtable;
+    let names = &tags.names;
     let lectures: Vec<&str> = claim.lectures.iter().map(String::as_str).collect();
     let query = ListQuery {
-        fields: vec![
-            settings.lectures_id_field.clone(),
-            settings.lectures_tags_field.clone(),
-        ],
-        formula: Some(formula::field_in(&settings.lectures_id_field, &lectures)),
+        fields: vec![names.lecture_id.clone(), names.tags.clone()],
+        formula: Some(formula::field_in(&names.lecture_id, &lectures)),
     };
     syncer
         .client
@@ -121,17 +123,13 @@ async fn read_records(syncer: &Syncer, claim: &Claim) -> Result<Vec<Record>, Air
 
 /// Decides, per lecture, what to write: the union of what is there and the
 /// approved tags, or nothing when they are all there already.
-fn plan<'a>(syncer: &Syncer, claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
-    let settings = &syncer.airtable;
+fn plan<'a>(claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
     let mut plan = Plan::default();
     for (lecture, items) in claim.by_lecture() {
         let matching: Vec<&Record> = records
             .iter()
             .filter(|r| {
-                r.fields
-                    .get(&settings.lectures_id_field)
-                    .and_then(Value::as_str)
-                    == Some(lecture)
+                r.fields.get(&tags.names.lecture_id).and_then(Value::as_str) == Some(lecture)
             })
             .collect();
         let record = match matching.as_slice() {
@@ -149,7 +147,7 @@ fn plan<'a>(syncer: &Syncer, claim: &'a Claim, tags: &TagMap, records: &[Record]
                 continue;
             }
         };
-        let current = cell_values(record.fields.get(&settings.lectures_tags_field));
+        let current = cell_values(record.fields.get(&tags.names.tags));
         let mut union = current.clone();
         let mut carried = Vec::new();
         for item in items {
@@ -173,7 +171,7 @@ fn plan<'a>(syncer: &Syncer, claim: &'a Claim, tags: &TagMap, records: &[Record]
             continue;
         }
         let mut fields = Map::new();
-        fields.insert(settings.lectures_tags_field.clone(), json!(union));
+        fields.insert(tags.names.tags.clone(), json!(union));
         plan.writes.push(PlannedWrite {
             update: RecordUpdate {
                 id: record.id.clone(),

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use super::SyncError;
-use crate::airtable::{resolve_tags_field, AirtableClient, ListQuery, TagsField};
+use crate::airtable::{resolve_tags_field, AirtableClient, BaseSchema, ListQuery, TagsField};
 use crate::config::{AirtableSettings, TagsFieldType};
 
 #[derive(Debug, Clone)]
@@ -19,7 +19,36 @@ pub struct TagMap {
     /// tag id → the value written into the tags field.
     values: HashMap<String, String>,
     typecast: bool,
+    /// The fields' names as records carry them.
+    pub names: FieldNames,
     pub built_at: Instant,
+}
+
+/// Field names as Airtable keys them in records. The configuration may
+/// name a field by id (`fld…`), but records come back keyed by name: a
+/// tags cell looked up by id would read as empty, and the union written
+/// back would drop every tag a person put there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldNames {
+    pub lecture_id: String,
+    pub tags: String,
+    pub tag_id: String,
+}
+
+impl FieldNames {
+    fn resolve(schema: Option<&BaseSchema>, settings: &AirtableSettings) -> FieldNames {
+        let name = |table: &str, field: &str| {
+            schema
+                .and_then(|s| s.table(table))
+                .and_then(|t| t.field(field))
+                .map_or_else(|| field.to_owned(), |f| f.name.clone())
+        };
+        FieldNames {
+            lecture_id: name(&settings.lectures_table, &settings.lectures_id_field),
+            tags: name(&settings.lectures_table, &settings.lectures_tags_field),
+            tag_id: name(&settings.tags_table, &settings.tags_id_field),
+        }
+    }
 }
 
 impl TagMap {
@@ -29,7 +58,9 @@ impl TagMap {
         pool: &PgPool,
         settings: &AirtableSettings,
     ) -> Result<TagMap, SyncError> {
-        let field = match client.schema().await {
+        let schema = client.schema().await;
+        let names = FieldNames::resolve(schema.as_ref().ok(), settings);
+        let field = match schema {
             Ok(schema) => resolve_tags_field(&schema, settings).map_err(SyncError::Schema)?,
             Err(err) => match settings.tags_field_type {
                 // Without the schema scope an explicit type still works.
@@ -45,7 +76,7 @@ impl TagMap {
             },
         };
         let values = match &field {
-            TagsField::Linked => linked_tags(client, settings).await?,
+            TagsField::Linked => linked_tags(client, settings, &names.tag_id).await?,
             TagsField::MultiSelect { .. } => {
                 sqlx::query_as::<_, (String, String)>("SELECT tag_id, name FROM tags")
                     .fetch_all(pool)
@@ -58,6 +89,7 @@ impl TagMap {
             field,
             values,
             typecast: settings.typecast,
+            names,
             built_at: Instant::now(),
         })
     }
@@ -90,20 +122,17 @@ impl TagMap {
 async fn linked_tags(
     client: &AirtableClient,
     settings: &AirtableSettings,
+    tag_id_field: &str,
 ) -> Result<HashMap<String, String>, SyncError> {
     let query = ListQuery {
-        fields: vec![settings.tags_id_field.clone()],
+        fields: vec![tag_id_field.to_owned()],
         formula: None,
     };
     let records = client.list_records(&settings.tags_table, &query).await?;
     let mut map = HashMap::new();
     let mut ambiguous = BTreeSet::new();
     for record in records {
-        let Some(tag_id) = record
-            .fields
-            .get(&settings.tags_id_field)
-            .and_then(Value::as_str)
-        else {
+        let Some(tag_id) = record.fields.get(tag_id_field).and_then(Value::as_str) else {
             continue;
         };
         if map.insert(tag_id.to_owned(), record.id).is_some() {

@@ -45,6 +45,8 @@ const LECTURES_PER_BATCH: i64 = crate::airtable::MAX_RECORDS_PER_WRITE as i64;
 const MAPPING_TTL: Duration = Duration::from_secs(300);
 /// A batch naming an unknown tag rebuilds a mapping older than this first.
 const MAPPING_REFRESH_ON_MISS: Duration = Duration::from_secs(30);
+/// An idle worker never re-runs sooner than this unless work is notified.
+const MIN_PAUSE: Duration = Duration::from_secs(1);
 /// The channel the queue's trigger notifies.
 pub const NOTIFY_CHANNEL: &str = "tagbot_sync";
 
@@ -353,8 +355,16 @@ impl Syncer {
                     self.settings.poll_interval.min(Duration::from_secs(10))
                 }
             };
-            let next_due = queue::next_due_in(&self.pool).await.ok().flatten();
-            let wait = next_due.map_or(pause, |secs| pause.min(Duration::from_secs_f64(secs)));
+            // A dry run leaves its items queued: it runs again on new work
+            // or the poll, not on the items it has just shown.
+            let next_due = if self.settings.dry_run {
+                None
+            } else {
+                queue::next_due_in(&self.pool).await.ok().flatten()
+            };
+            let wait = next_due
+                .map_or(pause, |secs| pause.min(Duration::from_secs_f64(secs)))
+                .max(MIN_PAUSE);
             tokio::select! {
                 () = shutdown.requested() => {}
                 _ = tokio::time::sleep(wait) => {}

@@ -394,14 +394,22 @@ pub async fn record(
     Ok(recorded)
 }
 
-/// Seconds until the next item falls due (queued with a future attempt
-/// time, or in flight under a lease that will expire), if any.
+/// Seconds until the next item may be claimed: a queued item's retry time
+/// (for lectures no one holds), or the end of a lease (a dead worker's
+/// items, or a lecture another worker holds with more queued behind it).
 pub async fn next_due_in(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT greatest(extract(epoch FROM min(t) - now()), 0)::float8 FROM (
-             SELECT min(next_attempt_at) AS t FROM airtable_sync_items WHERE status = 'queued'
+             SELECT min(i.next_attempt_at) AS t FROM airtable_sync_items i
+             WHERE i.status = 'queued'
+               AND NOT EXISTS (SELECT 1 FROM airtable_sync_leases l
+                               WHERE l.lecture_external_id = i.lecture_external_id
+                                 AND l.lease_expires_at >= now())
              UNION ALL
-             SELECT min(lease_expires_at) FROM airtable_sync_items WHERE status = 'in_flight') due",
+             SELECT min(lease_expires_at) FROM airtable_sync_items WHERE status = 'in_flight'
+             UNION ALL
+             SELECT min(lease_expires_at) FROM airtable_sync_leases WHERE lease_expires_at >= now()
+         ) due",
     )
     .fetch_one(pool)
     .await

@@ -102,3 +102,50 @@ async fn serve_posts_reviews_answers_probes_and_stops_on_sigterm(
     airtable.shutdown();
     db.close().await;
 }
+
+#[sqlx::test]
+async fn serve_stops_with_the_reason_when_a_part_cannot_run(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options).await;
+    let slack = FakeSlack::start(BOT_TOKEN, RateLimits::default())
+        .await
+        .unwrap();
+    let airtable = FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default())
+        .await
+        .unwrap();
+    // Socket Mode with an app token Slack does not accept.
+    let output = tokio::task::spawn_blocking({
+        let (app_url, slack_url, airtable_url) =
+            (db.app_url(), slack.url.clone(), airtable.url.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_tagbot"))
+                .arg("serve")
+                .current_dir(std::env::temp_dir())
+                .env("DATABASE_URL", app_url)
+                .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+                .env("SLACK_SIGNING_SECRET", SECRET)
+                .env("SLACK_APP_TOKEN", "xapp-1-A0TAGBOT00-123-notvalid")
+                .env("SLACK_API_URL", slack_url)
+                .env("SLACK_REVIEW_CHANNEL", REVIEW)
+                .env("SLACK_REPORT_CHANNEL", REPORT)
+                .env("AIRTABLE_TOKEN", TOKEN)
+                .env("AIRTABLE_BASE_ID", BASE_ID)
+                .env("AIRTABLE_API_URL", airtable_url)
+                .env("TAGBOT_LISTEN", format!("127.0.0.1:{}", free_port()))
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error: Socket Mode stopped"), "{stderr}");
+    assert!(stderr.contains("SLACK_APP_TOKEN"), "{stderr}");
+    slack.shutdown();
+    airtable.shutdown();
+    db.close().await;
+}

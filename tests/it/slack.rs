@@ -664,3 +664,80 @@ async fn a_large_sync_run_posts_one_progress_message_and_updates_it(
     airtable.shutdown();
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_deleted_or_refused_message_does_not_hold_up_the_others(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    w.db.suggestion("L1", "t1", 0.9).await;
+    w.db.suggestion("L2", "t1", 0.9).await;
+    w.db.suggestion("L3", "t1", 0.9).await;
+    assert_eq!(w.post_reviews().await.posted, 3);
+    let first_l1 = w.message_ts("L1").await;
+    for lecture in ["L1", "L2", "L3"] {
+        w.db.suggestion(lecture, "t2", 0.8).await;
+    }
+
+    // Someone deleted one message in Slack; another update fails once.
+    w.slack.fail_next("chat.update", 1, "message_not_found");
+    w.slack.fail_next("chat.update", 1, "internal_error");
+    let pass = w.post_reviews().await;
+
+    // The refused update is tried again once the others are done; the
+    // deleted message is posted anew.
+    assert_eq!(
+        (pass.posted, pass.updated, pass.failed),
+        (1, 2, 1),
+        "{pass:?}"
+    );
+    assert_ne!(w.message_ts("L1").await, first_l1);
+    assert_eq!(w.slack.messages(REVIEW).len(), 4);
+    assert_eq!(w.post_reviews().await, Default::default());
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_pipeline_role_that_only_inserts_suggestions_still_can(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    w.db.suggestion("L1", "t1", 0.9).await;
+    w.post_reviews().await;
+    w.db.tag("t2", "היסטוריה").await;
+    // The tagging pipeline: INSERT on suggestions, nothing on tagbot's
+    // Slack tables, yet the insert bumps the lecture's message.
+    sqlx::query(
+        "DO $$ BEGIN
+             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tagbot_test_pipeline') THEN
+                 CREATE ROLE tagbot_test_pipeline NOLOGIN;
+             END IF;
+         END $$",
+    )
+    .execute(&w.db.admin)
+    .await
+    .unwrap();
+    sqlx::query("GRANT SELECT, INSERT ON lecture_tag_suggestions TO tagbot_test_pipeline")
+        .execute(&w.db.admin)
+        .await
+        .unwrap();
+    let mut tx = w.db.admin.begin().await.unwrap();
+    sqlx::query("SET LOCAL ROLE tagbot_test_pipeline")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO lecture_tag_suggestions (lecture_external_id, tag_id, score, rationale, suggested_by)
+         VALUES ('L1', 't2', 0.7, 'x', 'pipeline')",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(w.post_reviews().await.updated, 1);
+    assert!(all_text(&w.message_of("L1").await).contains("היסטוריה"));
+    w.close().await;
+}

@@ -163,11 +163,7 @@ async fn a_field_type_that_contradicts_the_base_stops_the_run_and_keeps_the_work
     assert!(message.contains("AIRTABLE_FIELD_TAGS_TYPE"), "{message}");
     assert_eq!(w.db.status(id).await, "approved");
     assert_eq!(w.item("L1", "t1").await.0, "queued");
-    assert_eq!(
-        w.db.count("SELECT count(*) FROM airtable_sync_leases")
-            .await,
-        0
-    );
+    assert_eq!(w.leases().await, 0);
     w.close().await;
 }
 
@@ -446,11 +442,7 @@ async fn a_refused_token_stops_the_run_and_fails_nothing(
     assert!(aborted.contains("AUTHENTICATION_REQUIRED"), "{aborted}");
     assert_eq!(w.db.status(id).await, "approved");
     assert_eq!(w.item("L1", "t1").await, ("queued".into(), 0, None));
-    assert_eq!(
-        w.db.count("SELECT count(*) FROM airtable_sync_leases")
-            .await,
-        0
-    );
+    assert_eq!(w.leases().await, 0);
     w.close().await;
 }
 
@@ -744,11 +736,7 @@ async fn shutdown_mid_batch_gives_the_work_back(pool: PgPoolOptions, options: Pg
 
     assert_eq!(w.item("L1", "t1").await, ("queued".into(), 0, None));
     assert_eq!(w.db.status(id).await, "approved");
-    assert_eq!(
-        w.db.count("SELECT count(*) FROM airtable_sync_leases")
-            .await,
-        0
-    );
+    assert_eq!(w.leases().await, 0);
     w.close().await;
 }
 
@@ -888,5 +876,36 @@ async fn tagbot_sync_and_report_from_the_command_line(
     let json = run(&["report", "--json"]).await.unwrap();
     let parsed: RunReport = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!((parsed.synced, parsed.failed), (1, 1));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn fields_configured_by_id_keep_the_human_tags(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tag = w.fake.add_tag("t1", "פילוסופיה");
+    let human = w.fake.add_tag("t9", "ידני");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    w.fake.set_cell("Lectures", &record, "Tags", json!([human]));
+    w.approved("L1", "t1").await;
+
+    // The fake's field ids for external_id and Tags.
+    w.syncer_with(
+        fast(),
+        &[
+            ("AIRTABLE_LECTURES_ID_FIELD", "fldLectureExtId"),
+            ("AIRTABLE_LECTURES_TAGS_FIELD", "fldLectureTags"),
+        ],
+    )
+    .run_once(&Shutdown::never())
+    .await
+    .unwrap();
+
+    assert_eq!(
+        w.fake.cell("Lectures", &record, "Tags"),
+        json!([human, tag])
+    );
     w.close().await;
 }

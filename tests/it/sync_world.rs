@@ -98,6 +98,13 @@ impl World {
         .expect("read the sync item")
     }
 
+    /// Leases held on lectures (none once a run is over).
+    pub async fn leases(&self) -> i64 {
+        self.db
+            .count("SELECT count(*) FROM airtable_sync_leases")
+            .await
+    }
+
     pub async fn close(self) {
         self.fake.shutdown();
         self.db.close().await;
