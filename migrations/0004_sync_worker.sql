@@ -47,7 +47,9 @@ CREATE TRIGGER sync_items_notify AFTER INSERT OR UPDATE OF status ON airtable_sy
     FOR EACH ROW WHEN (NEW.status = 'queued')
     EXECUTE FUNCTION tagbot_sync_items_notify();
 
--- Due work: queued and due, or in flight under an expired lease.
+-- Claiming walks queued items in the order they fall due (idx_sync_items_due)
+-- and stops after a batch's worth; items whose worker died are found by
+-- their lease.
 CREATE INDEX idx_sync_items_lease ON airtable_sync_items (lease_expires_at) WHERE status = 'in_flight';
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON airtable_sync_leases TO tagbot_runtime;

@@ -104,23 +104,30 @@ async fn try_claim(
     skip: &[String],
 ) -> Result<(usize, Claim), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let candidates: Vec<String> = sqlx::query_scalar(&format!(
+    // The rescuer: items whose worker died (lease expired) are queued again,
+    // so that claiming only ever walks the queued index.
+    sqlx::query(
+        "UPDATE airtable_sync_items
+         SET status = 'queued', leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+         WHERE status = 'in_flight' AND lease_expires_at < now()",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let candidates: Vec<String> = sqlx::query_scalar(
         "SELECT i.lecture_external_id FROM airtable_sync_items i
-         WHERE {}
+         WHERE i.status = 'queued' AND i.next_attempt_at <= now()
            AND NOT (i.lecture_external_id = ANY($1))
            AND NOT EXISTS (SELECT 1 FROM airtable_sync_items e
                            WHERE e.lecture_external_id = i.lecture_external_id
                              AND e.id < i.id
-                             AND {})
+                             AND e.status = 'queued' AND e.next_attempt_at <= now())
            AND NOT EXISTS (SELECT 1 FROM airtable_sync_leases l
                            WHERE l.lecture_external_id = i.lecture_external_id
                              AND l.lease_expires_at >= now())
          ORDER BY i.next_attempt_at, i.id
          LIMIT $2
          FOR UPDATE OF i SKIP LOCKED",
-        due("i"),
-        due("e")
-    ))
+    )
     .bind(skip)
     .bind(max_lectures)
     .fetch_all(&mut *tx)

@@ -20,6 +20,25 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// `tagbot serve` configured for the stand-ins, listening on `listen`.
+fn serve_command(db: &TestDb, slack: &FakeSlack, airtable: &FakeAirtable, listen: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tagbot"));
+    command
+        .arg("serve")
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", db.app_url())
+        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env("SLACK_API_URL", &slack.url)
+        .env("SLACK_REVIEW_CHANNEL", REVIEW)
+        .env("SLACK_REPORT_CHANNEL", REPORT)
+        .env("AIRTABLE_TOKEN", TOKEN)
+        .env("AIRTABLE_BASE_ID", BASE_ID)
+        .env("AIRTABLE_API_URL", &airtable.url)
+        .env("TAGBOT_LISTEN", listen);
+    command
+}
+
 #[sqlx::test]
 async fn serve_posts_reviews_answers_probes_and_stops_on_sigterm(
     pool: PgPoolOptions,
@@ -37,19 +56,7 @@ async fn serve_posts_reviews_answers_probes_and_stops_on_sigterm(
     db.suggestion("L1", "t1", 0.95).await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tagbot"))
-        .arg("serve")
-        .current_dir(std::env::temp_dir())
-        .env("DATABASE_URL", db.app_url())
-        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-        .env("SLACK_SIGNING_SECRET", SECRET)
-        .env("SLACK_API_URL", &slack.url)
-        .env("SLACK_REVIEW_CHANNEL", REVIEW)
-        .env("SLACK_REPORT_CHANNEL", REPORT)
-        .env("AIRTABLE_TOKEN", TOKEN)
-        .env("AIRTABLE_BASE_ID", BASE_ID)
-        .env("AIRTABLE_API_URL", &airtable.url)
-        .env("TAGBOT_LISTEN", &listen)
+    let mut child = serve_command(&db, &slack, &airtable, &listen)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -116,30 +123,16 @@ async fn serve_stops_with_the_reason_when_a_part_cannot_run(
         .await
         .unwrap();
     // Socket Mode with an app token Slack does not accept.
-    let output = tokio::task::spawn_blocking({
-        let (app_url, slack_url, airtable_url) =
-            (db.app_url(), slack.url.clone(), airtable.url.clone());
-        move || {
-            Command::new(env!("CARGO_BIN_EXE_tagbot"))
-                .arg("serve")
-                .current_dir(std::env::temp_dir())
-                .env("DATABASE_URL", app_url)
-                .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-                .env("SLACK_SIGNING_SECRET", SECRET)
-                .env("SLACK_APP_TOKEN", "xapp-1-A0TAGBOT00-123-notvalid")
-                .env("SLACK_API_URL", slack_url)
-                .env("SLACK_REVIEW_CHANNEL", REVIEW)
-                .env("SLACK_REPORT_CHANNEL", REPORT)
-                .env("AIRTABLE_TOKEN", TOKEN)
-                .env("AIRTABLE_BASE_ID", BASE_ID)
-                .env("AIRTABLE_API_URL", airtable_url)
-                .env("TAGBOT_LISTEN", format!("127.0.0.1:{}", free_port()))
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let mut command = serve_command(
+        &db,
+        &slack,
+        &airtable,
+        &format!("127.0.0.1:{}", free_port()),
+    );
+    command.env("SLACK_APP_TOKEN", "xapp-1-A0TAGBOT00-123-notvalid");
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
 
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
