@@ -88,7 +88,10 @@ async fn serve_posts_reviews_answers_probes_and_stops_on_sigterm(
     .await;
 
     let pid = child.id().to_string();
-    let signalled = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let signalled = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
     assert!(signalled.success());
     let mut stopped = None;
     for _ in 0..100 {
