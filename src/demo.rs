@@ -232,6 +232,10 @@ async fn review_and_sync(
     records: &Records,
 ) -> Result<(), DemoError> {
     let settings = SlackSettings::from_env(env).map_err(|e| DemoError::Step(e.to_string()))?;
+    let airtable_settings =
+        AirtableSettings::from_env(env).map_err(|e| DemoError::Step(e.to_string()))?;
+    let syncer = Syncer::new(pool.clone(), airtable_settings, SyncSettings::default())
+        .map_err(|e| step("the sync worker")(e.to_string()))?;
     let app = SlackApp::new(pool.clone(), ReviewSettings::default(), settings)
         .map_err(|e| DemoError::Step(format!("the Slack app: {e}")))?;
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -248,7 +252,7 @@ async fn review_and_sync(
             .with_graceful_shutdown(async move { shutdown.requested().await })
             .await
     });
-    let outcome = scenario(&app, &base, pool, slack, airtable, records).await;
+    let outcome = scenario(&app, &syncer, &base, pool, slack, airtable, records).await;
     let _ = stop.send(true);
     let _ = server.await;
     outcome
@@ -256,6 +260,7 @@ async fn review_and_sync(
 
 async fn scenario(
     app: &SlackApp,
+    syncer: &Syncer,
     base: &str,
     pool: &sqlx::PgPool,
     slack: &FakeSlack,
@@ -356,10 +361,6 @@ async fn scenario(
     say(&airtable_view(airtable, records));
 
     say("-- 4. The sync worker takes the approved tags to Airtable --");
-    let airtable_settings = AirtableSettings::from_env(&env_for_sync(airtable))
-        .map_err(|e| DemoError::Step(e.to_string()))?;
-    let syncer = Syncer::new(pool.clone(), airtable_settings, SyncSettings::default())
-        .map_err(|e| step("the sync worker")(e.to_string()))?;
     let report = syncer
         .run_once(&Shutdown::never())
         .await
@@ -398,14 +399,6 @@ async fn scenario(
     Ok(())
 }
 
-fn env_for_sync(airtable: &FakeAirtable) -> Env {
-    Env::from_pairs([
-        ("AIRTABLE_TOKEN", AIRTABLE_TOKEN),
-        ("AIRTABLE_BASE_ID", BASE_ID),
-        ("AIRTABLE_API_URL", airtable.url.as_str()),
-    ])
-}
-
 async fn click(
     sender: &SlackSender,
     user: &str,
@@ -442,13 +435,11 @@ async fn suggestion_id(pool: &sqlx::PgPool, lecture: &str, tag: &str) -> Result<
 }
 
 async fn message_ts(pool: &sqlx::PgPool, lecture: &str) -> Result<String, DemoError> {
-    Ok(
-        sqlx::query_scalar("SELECT ts FROM slack_review_messages WHERE lecture_external_id = $1")
-            .bind(lecture)
-            .fetch_one(pool)
-            .await
-            .map_err(DbError::Query)?,
-    )
+    crate::slack::store::message_for(pool, lecture)
+        .await
+        .map_err(DbError::Query)?
+        .map(|message| message.ts)
+        .ok_or_else(|| DemoError::Step(format!("lecture {lecture} was not posted")))
 }
 
 /// Waits (up to 10 s) until `count_sql` reaches `at_least`: clicks are
@@ -514,7 +505,7 @@ fn airtable_view(airtable: &FakeAirtable, records: &Records) -> String {
 }
 
 /// Slack's `<target|label>` links and dates as their label.
-pub fn unlink(text: &str) -> String {
+fn unlink(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find('<') {
@@ -536,7 +527,7 @@ pub fn unlink(text: &str) -> String {
 }
 
 /// A Block Kit message as plain text, roughly as Slack shows it.
-pub fn as_text(message: &Value) -> String {
+fn as_text(message: &Value) -> String {
     let mut out = String::new();
     for block in message["blocks"].as_array().into_iter().flatten() {
         match block["type"].as_str().unwrap_or_default() {

@@ -362,7 +362,7 @@ async fn check_airtable(
             return;
         }
     };
-    match unmapped_tags(&client, pool, settings).await {
+    match unmapped_tags(&client, pool, settings, schema).await {
         Ok(unmapped) if unmapped.is_empty() => {
             diagnosis.pass(
                 "Airtable tag mapping",

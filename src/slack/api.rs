@@ -128,8 +128,6 @@ pub struct Identity {
     pub user_id: String,
     #[serde(default)]
     pub team: Option<String>,
-    #[serde(default)]
-    pub bot_id: Option<String>,
 }
 
 impl SlackApi {
@@ -177,29 +175,24 @@ impl SlackApi {
         let call = session
             .http_session_api
             .http_post(method, request, Some(rate));
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(answer) => answer.map_err(|err| classify(method, err)),
-            Err(_) => Err(timed_out(method, CALL_TIMEOUT)),
-        }
+        within(method, CALL_TIMEOUT, call).await
     }
 
+    /// A lookup: `param` = `value` in the query string.
     async fn get<RS: for<'de> Deserialize<'de> + Send>(
         &self,
         method: &'static str,
-        params: &[(&str, Option<&String>)],
+        (param, value): (&str, &str),
         rate: &SlackApiMethodRateControlConfig,
     ) -> Result<RS, SlackApiError> {
         let token = self.api_token();
         let session = self.client.open_session(&token);
-        let params = params.to_vec();
+        let params = [(param, Some(value))];
         let call = session
             .http_session_api
             .http_get(method, &params, Some(rate));
-        // Reads are on a reviewer's click path: they may not hold it long.
-        match tokio::time::timeout(LOOKUP_TIMEOUT, call).await {
-            Ok(answer) => answer.map_err(|err| classify(method, err)),
-            Err(_) => Err(timed_out(method, LOOKUP_TIMEOUT)),
-        }
+        // Lookups are on a reviewer's click path: they may not hold it long.
+        within(method, LOOKUP_TIMEOUT, call).await
     }
 
     /// Posts a message and returns its `ts`.
@@ -286,11 +279,10 @@ impl SlackApi {
             #[serde(default)]
             is_member: bool,
         }
-        let channel = channel.to_owned();
         let info: Info = self
             .get(
                 "conversations.info",
-                &[("channel", Some(&channel))],
+                ("channel", channel),
                 &SLACK_TIER3_METHOD_CONFIG,
             )
             .await?;
@@ -339,13 +331,8 @@ impl SlackApi {
             #[serde(default)]
             real_name: Option<String>,
         }
-        let user = user.to_owned();
         let info: Info = self
-            .get(
-                "users.info",
-                &[("user", Some(&user))],
-                &SLACK_TIER4_METHOD_CONFIG,
-            )
+            .get("users.info", ("user", user), &SLACK_TIER4_METHOD_CONFIG)
             .await?;
         let profile = info.user.profile;
         let name = [
@@ -370,11 +357,10 @@ impl SlackApi {
         struct Members {
             users: Vec<String>,
         }
-        let group_id = group.to_owned();
         let members: Members = self
             .get(
                 "usergroups.users.list",
-                &[("usergroup", Some(&group_id))],
+                ("usergroup", group),
                 &SLACK_TIER2_METHOD_CONFIG,
             )
             .await?;
@@ -397,10 +383,18 @@ fn per_channel(channel: &str) -> SlackApiMethodRateControlConfig {
     )
 }
 
-fn timed_out(method: &'static str, after: Duration) -> SlackApiError {
-    SlackApiError::Transport {
-        method,
-        message: format!("no answer within {} s", after.as_secs()),
+/// A call's answer, or a transport error when it takes longer than `limit`.
+async fn within<RS>(
+    method: &'static str,
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<RS, SlackClientError>>,
+) -> Result<RS, SlackApiError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(answer) => answer.map_err(|err| classify(method, err)),
+        Err(_) => Err(SlackApiError::Transport {
+            method,
+            message: format!("no answer within {} s", limit.as_secs()),
+        }),
     }
 }
 

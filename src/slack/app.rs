@@ -30,6 +30,15 @@ pub enum SlackError {
 /// (and timing out waiting for a database connection).
 pub const MAX_OUTSTANDING_CLICKS: u32 = 128;
 
+/// Why a user's decision is refused before it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotAllowed {
+    #[error("You are not one of the tag reviewers (SLACK_REVIEWERS), so nothing was changed. Ask an admin to add you.")]
+    NotAReviewer,
+    #[error("Slack sent a user id tagbot cannot use, so nothing was changed.")]
+    UnusableUserId,
+}
+
 #[derive(Debug, Clone)]
 pub struct SlackApp {
     pub pool: PgPool,
@@ -79,14 +88,17 @@ impl SlackApp {
         false
     }
 
-    /// The clicking user as the actor of a decision, with the display name
-    /// Slack knows (else the handle from the payload).
-    pub async fn actor(&self, user: &str, handle: Option<&str>) -> Option<Actor> {
+    /// The user as the actor of a decision, with the display name Slack
+    /// knows (else the handle from the payload), when they may decide.
+    pub async fn reviewer(&self, user: &str, handle: Option<&str>) -> Result<Actor, NotAllowed> {
+        if !self.may_decide(user).await {
+            return Err(NotAllowed::NotAReviewer);
+        }
         let name = match self.api.display_name(user).await {
             Some(name) => Some(name),
             None => handle.map(str::to_owned),
         };
-        Actor::slack(user, name).ok()
+        Actor::slack(user, name).map_err(|_| NotAllowed::UnusableUserId)
     }
 
     /// Decides `interaction` in the background once a permit is free; the
@@ -115,7 +127,7 @@ impl SlackApp {
 
     /// Tells `user` something only they see. Sent in the background: Slack
     /// may pace it, and the decision it reports is already made.
-    pub async fn tell(&self, channel: &str, user: &str, text: &str) {
+    pub fn tell(&self, channel: &str, user: &str, text: &str) {
         let (api, channel, user, text) = (
             self.api.clone(),
             channel.to_owned(),

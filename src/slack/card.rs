@@ -73,4 +73,11 @@ pub mod actions {
     /// The block id of the block holding [`SELECT`], so its state can be
     /// found in a `block_actions` payload's `state.values`.
     pub const SELECT_BLOCK: &str = "tagbot_select_block";
+    /// The details modal's `callback_id`; its `private_metadata` is the
+    /// lecture id.
+    pub const DETAILS_MODAL: &str = "tagbot_details_modal";
+    /// The details modal's input of pending suggestions (values: suggestion
+    /// ids), approved on submission.
+    pub const MODAL_SELECT_BLOCK: &str = "tagbot_modal_select_block";
+    pub const MODAL_SELECT: &str = "tagbot_modal_select";
 }

@@ -3,8 +3,6 @@
 //! subcommands and bad arguments get the help text. Decisions made here
 //! obey `SLACK_REVIEWERS` like clicks do.
 
-use serde_json::{json, Value};
-
 use super::app::SlackApp;
 use super::payload::SlashCommand;
 use super::{render, store};
@@ -22,17 +20,16 @@ pub const HELP: &str = "*tagbot* — review model-suggested tags before they rea
 • `/tags report` — the last sync run's report\n\
 • `/tags help` — this text";
 
-/// The command's answer, as the JSON body of the HTTP response.
-pub async fn respond(app: &SlackApp, command: &SlashCommand) -> Value {
-    let text = match answer(app, command).await {
+/// The command's answer (mrkdwn), shown only to the caller.
+pub async fn respond(app: &SlackApp, command: &SlashCommand) -> String {
+    match answer(app, command).await {
         Ok(text) => text,
         Err(err) => {
             tracing::error!(command = %command.text, user = %command.user_id, error = %err, "a /tags command failed");
             "Something went wrong on tagbot's side; nothing was changed. Try again in a moment."
                 .to_owned()
         }
-    };
-    json!({ "response_type": "ephemeral", "text": text })
+    }
 }
 
 async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<String, sqlx::Error> {
@@ -122,7 +119,7 @@ async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
 }
 
 /// A message's web link; Slack redirects it into the workspace.
-pub fn permalink(channel: &str, ts: &str) -> String {
+fn permalink(channel: &str, ts: &str) -> String {
     format!(
         "https://slack.com/archives/{channel}/p{}",
         ts.replace('.', "")
@@ -173,17 +170,12 @@ async fn retry(
     command: &SlashCommand,
     lecture: &LectureId,
 ) -> Result<String, sqlx::Error> {
-    if !app.may_decide(&command.user_id).await {
-        return Ok(
-            "You are not one of the tag reviewers (SLACK_REVIEWERS), so nothing was retried."
-                .to_owned(),
-        );
-    }
-    let Some(actor) = app
-        .actor(&command.user_id, command.user_name.as_deref())
+    let actor = match app
+        .reviewer(&command.user_id, command.user_name.as_deref())
         .await
-    else {
-        return Ok("Slack sent a user id tagbot cannot use; nothing was retried.".to_owned());
+    {
+        Ok(actor) => actor,
+        Err(refused) => return Ok(refused.to_string()),
     };
     let decisions = match app.review.retry_failed(lecture, &actor).await {
         Ok(decisions) => decisions,
@@ -205,7 +197,7 @@ async fn retry(
 
 async fn report(app: &SlackApp) -> Result<String, sqlx::Error> {
     Ok(match RunReport::latest(&app.pool).await? {
-        Some(report) => format!("```{}```", render::shorten(&report.to_string(), 2900)),
+        Some(report) => render::report_block(&report),
         None => "No sync run has been recorded yet.".to_owned(),
     })
 }

@@ -123,7 +123,8 @@ async fn commands(State(shared): State<Shared>, headers: HeaderMap, body: Bytes)
     let Ok(command) = serde_urlencoded_form::<SlashCommand>(&body) else {
         return (StatusCode::BAD_REQUEST, "expected a slash-command form").into_response();
     };
-    Json(commands::respond(&shared.app, &command).await).into_response()
+    let text = commands::respond(&shared.app, &command).await;
+    Json(json!({ "response_type": "ephemeral", "text": text })).into_response()
 }
 
 /// Every request gets a span with a request id, so all lines of one

@@ -10,22 +10,17 @@
 //! every decision wakes: one `chat.update` per changed message, however
 //! many clicks changed it, within Slack's rate limit for updates.
 
-use serde_json::{json, Value};
-
 use super::app::{SlackApp, SlackError};
 use super::card::actions;
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
 use super::{render, store};
-use crate::domain::{LectureId, SuggestionId};
+use crate::domain::{Actor, LectureId, SuggestionId};
 use crate::review::{Decision, LectureDecisions, ReviewError};
 
 /// The details modal's callback id and its approve-selected input.
-pub const DETAILS_CALLBACK: &str = "tagbot_details_modal";
-pub const MODAL_SELECT_BLOCK: &str = "tagbot_modal_select_block";
-pub const MODAL_SELECT: &str = "tagbot_modal_select";
-
-const NOT_A_REVIEWER: &str =
-    "You are not one of this channel's tag reviewers (SLACK_REVIEWERS), so nothing was changed. Ask an admin to add you.";
+pub use super::card::actions::{
+    DETAILS_MODAL as DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK,
+};
 
 pub async fn handle(app: &SlackApp, interaction: Interaction) {
     match interaction {
@@ -34,7 +29,7 @@ pub async fn handle(app: &SlackApp, interaction: Interaction) {
                 if let Err(err) = on_action(app, &click, action).await {
                     tracing::error!(action = %action.action_id, user = %click.user.id, error = %err, "a Slack action failed");
                     if let Some((channel, _)) = click.message() {
-                        app.tell(&channel, &click.user.id, "Something went wrong on tagbot's side; nothing may have changed. Try again in a moment.").await;
+                        app.tell(&channel, &click.user.id, "Something went wrong on tagbot's side; nothing may have changed. Try again in a moment.");
                     }
                 }
             }
@@ -100,11 +95,7 @@ async fn on_action(
             .await
         }
         actions::APPROVE_TOP | actions::RETRY_FAILED => {
-            if !app.may_decide(&user.id).await {
-                app.tell(&channel, &user.id, NOT_A_REVIEWER).await;
-                return Ok(());
-            }
-            let Some(actor) = app.actor(&user.id, user.name.as_deref()).await else {
+            let Some(actor) = reviewer(app, &channel, &user.id, user.name.as_deref()).await else {
                 return Ok(());
             };
             let result = if action.action_id == actions::APPROVE_TOP {
@@ -126,15 +117,11 @@ async fn decide_one(
     id: &str,
 ) -> Result<(), SlackError> {
     let user = &click.user;
-    if !app.may_decide(&user.id).await {
-        app.tell(channel, &user.id, NOT_A_REVIEWER).await;
-        return Ok(());
-    }
     let Ok(id) = SuggestionId::parse(id) else {
         tracing::warn!(value = id, "a decision button without a suggestion id");
         return Ok(());
     };
-    let Some(actor) = app.actor(&user.id, user.name.as_deref()).await else {
+    let Some(actor) = reviewer(app, channel, &user.id, user.name.as_deref()).await else {
         return Ok(());
     };
     let decided = if verb == "reject" {
@@ -161,8 +148,7 @@ async fn decide_one(
                 channel,
                 &user.id,
                 &format!("{tag}: {other}. Nothing was changed."),
-            )
-            .await;
+            );
         }
     }
     Ok(())
@@ -176,10 +162,9 @@ async fn approve_selected(
     lecture: &LectureId,
     selected: &[String],
 ) -> Result<(), SlackError> {
-    if !app.may_decide(user).await {
-        app.tell(channel, user, NOT_A_REVIEWER).await;
+    let Some(actor) = reviewer(app, channel, user, handle).await else {
         return Ok(());
-    }
+    };
     let ids: Vec<SuggestionId> = selected
         .iter()
         .filter_map(|raw| SuggestionId::parse(raw).ok())
@@ -189,13 +174,9 @@ async fn approve_selected(
             channel,
             user,
             "Pick one or more tags in the menu first, then press \"Approve selected\".",
-        )
-        .await;
+        );
         return Ok(());
     }
-    let Some(actor) = app.actor(user, handle).await else {
-        return Ok(());
-    };
     let result = app.review.approve_selected(lecture, &ids, &actor).await;
     report_lecture_result(app, channel, user, result).await
 }
@@ -212,8 +193,7 @@ async fn report_lecture_result(
         Ok(decisions) => decisions,
         Err(ReviewError::Database(err)) => return Err(SlackError::Database(err)),
         Err(refused) => {
-            app.tell(channel, user, &format!("Nothing was changed: {refused}."))
-                .await;
+            app.tell(channel, user, &format!("Nothing was changed: {refused}."));
             return Ok(());
         }
     };
@@ -228,15 +208,14 @@ async fn report_lecture_result(
             channel,
             user,
             "There was nothing to do: no suggestion of this lecture qualifies.",
-        )
-        .await;
+        );
     } else if !skipped.is_empty() {
         let text = format!(
             "{} done; not changed: {}.",
             decisions.applied_count(),
             skipped.join("; ")
         );
-        app.tell(channel, user, &text).await;
+        app.tell(channel, user, &text);
     }
     Ok(())
 }
@@ -255,50 +234,13 @@ async fn open_details(
             channel,
             &click.user.id,
             &format!("Lecture {lecture} has no suggestions any more."),
-        )
-        .await;
+        );
         return Ok(());
     };
     let history = store::load_history(&app.pool, lecture.as_str()).await?;
-    let view = with_selection_input(render::details_modal(&card, &history), &card);
+    let view = render::details_modal(&card, &history);
     app.api.open_view(trigger, &view).await?;
     Ok(())
-}
-
-/// The details modal, made submittable: a multi-select of the pending
-/// suggestions whose submission approves them.
-fn with_selection_input(mut view: Value, card: &super::card::LectureCard) -> Value {
-    view["callback_id"] = json!(DETAILS_CALLBACK);
-    view["private_metadata"] = json!(card.lecture_id);
-    let options: Vec<Value> = card
-        .suggestions
-        .iter()
-        .filter(|s| s.status == crate::domain::SuggestionStatus::Pending)
-        .take(100)
-        .map(|s| {
-            json!({
-                "text": { "type": "plain_text", "text": render::shorten(&format!("{} ({:.2})", s.tag_name, s.score), 75) },
-                "value": s.id.to_string(),
-            })
-        })
-        .collect();
-    if options.is_empty() {
-        return view;
-    }
-    let input = json!({
-        "type": "input",
-        "block_id": MODAL_SELECT_BLOCK,
-        "optional": true,
-        "label": { "type": "plain_text", "text": "Approve these tags" },
-        "element": { "type": "multi_static_select", "action_id": MODAL_SELECT, "options": options },
-    });
-    if let Some(blocks) = view["blocks"].as_array_mut() {
-        // Keep within a modal's 100 blocks.
-        blocks.truncate(99);
-        blocks.insert(0, input);
-    }
-    view["submit"] = json!({ "type": "plain_text", "text": "Approve selected" });
-    view
 }
 
 async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<(), SlackError> {
@@ -333,6 +275,23 @@ async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<()
         &selected,
     )
     .await
+}
+
+/// The clicking user as the decision's actor; when they may not decide,
+/// they are told why and None is returned.
+async fn reviewer(
+    app: &SlackApp,
+    channel: &str,
+    user: &str,
+    handle: Option<&str>,
+) -> Option<Actor> {
+    match app.reviewer(user, handle).await {
+        Ok(actor) => Some(actor),
+        Err(refused) => {
+            app.tell(channel, user, &refused.to_string());
+            None
+        }
+    }
 }
 
 fn review_failure(err: ReviewError) -> SlackError {

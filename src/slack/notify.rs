@@ -167,7 +167,7 @@ async fn post_run_reports(app: &SlackApp) -> Result<usize, SlackError> {
             report.retried,
             if report.dry_run { " (dry run)" } else { "" }
         );
-        let body = format!("```{}```", render::shorten(&report.to_string(), 2900));
+        let body = render::report_block(report);
         let blocks = vec![
             json!({ "type": "section", "text": { "type": "mrkdwn", "text": headline } }),
             json!({ "type": "section", "text": { "type": "mrkdwn", "text": body } }),

@@ -64,10 +64,9 @@ async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(),
     let lectures = store::claim_unposted(&app.pool, channel, claimant, POSTS_PER_PASS).await?;
     for lecture in lectures {
         // Slack paces posts; a claim taken over meanwhile is left alone.
-        if !store::renew_post_claim(&app.pool, &lecture, claimant).await? {
+        let Some(version) = store::renew_post_claim(&app.pool, &lecture, claimant).await? else {
             continue;
-        }
-        let version = store::content_version(&app.pool, &lecture).await?;
+        };
         let Some(card) = store::load_card(&app.pool, &lecture, app.threshold()).await? else {
             store::release_claim(&app.pool, &lecture, claimant).await?;
             continue;

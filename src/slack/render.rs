@@ -108,6 +108,10 @@ pub mod limits {
     pub const CONFIRM_BUTTON: usize = 30;
     /// A modal's title, close and submit labels.
     pub const MODAL_TITLE: usize = 24;
+    /// An input block's label.
+    pub const INPUT_LABEL: usize = 2000;
+    /// A modal's `private_metadata`.
+    pub const PRIVATE_METADATA: usize = 3000;
 }
 
 /// A rendered review message: `text` is the notification fallback (and what
@@ -633,15 +637,56 @@ fn approve_top_button(card: &LectureCard, lecture: &str, top: usize) -> Value {
 /// The details modal: every suggestion with its full rationale, model,
 /// created time, status, decision and recent history.
 pub fn details_modal(card: &LectureCard, history: &[HistoryLine]) -> Value {
+    let selection = selection_input(card);
     let mut blocks = vec![header_block(card), summary_block(card)];
+    blocks.extend(selection.iter().cloned());
     let budget = limits::MODAL_BLOCKS - blocks.len();
     blocks.extend(detail_blocks(card, history, budget));
-    json!({
+    let mut view = json!({
         "type": "modal",
+        "callback_id": actions::DETAILS_MODAL,
+        "private_metadata": shorten(&card.lecture_id, limits::PRIVATE_METADATA),
         "title": plain(MODAL_TITLE, limits::MODAL_TITLE),
         "close": plain("Close", limits::MODAL_TITLE),
         "blocks": blocks,
-    })
+    });
+    if selection.is_some() {
+        view["submit"] = plain("Approve selected", limits::MODAL_TITLE);
+    }
+    view
+}
+
+/// A sync run's report as a mrkdwn code block within one text's limit.
+pub fn report_block(report: &crate::sync::RunReport) -> String {
+    // Room for the six backticks.
+    format!(
+        "```{}```",
+        shorten(&report.to_string(), limits::SECTION_TEXT - 6)
+    )
+}
+
+/// The modal's input of pending suggestions, approved on submission.
+fn selection_input(card: &LectureCard) -> Option<Value> {
+    let options: Vec<Value> = pending(card)
+        .into_iter()
+        .take(limits::SELECT_OPTIONS)
+        .map(select_option)
+        .collect();
+    if options.is_empty() {
+        return None;
+    }
+    Some(json!({
+        "type": "input",
+        "block_id": actions::MODAL_SELECT_BLOCK,
+        "optional": true,
+        "label": plain("Approve these tags", limits::INPUT_LABEL),
+        "element": {
+            "type": "multi_static_select",
+            "action_id": actions::MODAL_SELECT,
+            "placeholder": plain("Pick tags to approve", limits::SELECT_PLACEHOLDER),
+            "options": options,
+        },
+    }))
 }
 
 /// Two blocks per suggestion (details, then history) while they fit; else
@@ -937,6 +982,10 @@ mod tests {
                         "{at}: duplicate action_id"
                     );
                 }
+            }
+            "input" => {
+                check_text(&b["label"], limits::INPUT_LABEL, true, at);
+                check_element(&b["element"], false, at);
             }
             other => panic!("{at}: unexpected block {other}"),
         }
@@ -1379,7 +1428,8 @@ mod tests {
         check_modal(&modal);
         let blocks = modal["blocks"].as_array().unwrap();
         assert!(blocks.len() <= limits::MODAL_BLOCKS);
-        assert_eq!(blocks.len(), 2 + 2 * 40);
+        // Header, summary, the approve-selected input, two per suggestion.
+        assert_eq!(blocks.len(), 3 + 2 * 40);
         let h = text_of(&block(blocks, "h:7").unwrap()["elements"][0]);
         // Newest first: event 19 is the latest one.
         assert!(
@@ -1433,7 +1483,7 @@ mod tests {
         let modal = details_modal(&c, &history);
         check_modal(&modal);
         let blocks = modal["blocks"].as_array().unwrap();
-        assert_eq!(blocks.len(), 62);
+        assert_eq!(blocks.len(), 63);
         let fields = block(blocks, "s:60").unwrap()["fields"].as_array().unwrap();
         assert!(text_of(fields.last().unwrap()).starts_with("*History*\n• "));
     }

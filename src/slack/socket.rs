@@ -99,8 +99,7 @@ async fn on_command(
                 channel_id: event.channel_id.to_string(),
                 trigger_id: Some(event.trigger_id.to_string()),
             };
-            let answer = commands::respond(&app, &command).await;
-            answer["text"].as_str().unwrap_or_default().to_owned()
+            commands::respond(&app, &command).await
         }
         None => "tagbot is starting; try again in a moment.".to_owned(),
     };

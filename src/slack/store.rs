@@ -14,6 +14,7 @@ const POST_CLAIM_SECS: f64 = 60.0;
 
 #[derive(sqlx::FromRow)]
 struct SuggestionRow {
+    title: String,
     id: i64,
     tag_id: String,
     tag_name: String,
@@ -27,26 +28,20 @@ struct SuggestionRow {
     decided_at: Option<DateTime<Utc>>,
 }
 
-/// The lecture's card, or None when the lecture has no suggestions.
+/// The lecture's card, or None when the lecture has no suggestions (or
+/// is not in the catalogue).
 pub async fn load_card(
     pool: &PgPool,
     lecture: &str,
     approve_threshold: f64,
 ) -> Result<Option<LectureCard>, sqlx::Error> {
-    let title: Option<String> =
-        sqlx::query_scalar("SELECT title FROM enriched_lectures WHERE lecture_external_id = $1")
-            .bind(lecture)
-            .fetch_optional(pool)
-            .await?;
-    let Some(title) = title else {
-        return Ok(None);
-    };
     // The last human decision (approve, reject, retry) names who decided.
     let rows: Vec<SuggestionRow> = sqlx::query_as(
-        "SELECT s.id, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, s.score, s.rationale,
-                s.suggested_by, s.created_at, s.status, s.last_error,
+        "SELECT l.title, s.id, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, s.score,
+                s.rationale, s.suggested_by, s.created_at, s.status, s.last_error,
                 coalesce(d.actor_name, d.actor) AS decided_by, d.created_at AS decided_at
          FROM lecture_tag_suggestions s
+         JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
          LEFT JOIN tags t ON t.tag_id = s.tag_id
          LEFT JOIN LATERAL (
              SELECT e.actor, e.actor_name, e.created_at FROM events e
@@ -58,9 +53,9 @@ pub async fn load_card(
     .bind(lecture)
     .fetch_all(pool)
     .await?;
-    if rows.is_empty() {
+    let Some(title) = rows.first().map(|row| row.title.clone()) else {
         return Ok(None);
-    }
+    };
     Ok(Some(LectureCard {
         lecture_id: lecture.to_owned(),
         title,
@@ -165,22 +160,23 @@ pub async fn record_posted(
     Ok(recorded.rows_affected() == 1)
 }
 
-/// Extends a claim to post right before posting; false when it was lost.
+/// Extends a claim to post right before posting, and returns the version
+/// the message will show; None when the claim was lost.
 pub async fn renew_post_claim(
     pool: &PgPool,
     lecture: &str,
     claimant: &str,
-) -> Result<bool, sqlx::Error> {
-    let renewed = sqlx::query(
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE slack_review_messages SET claimed_until = now() + $3 * interval '1 second'
-         WHERE lecture_external_id = $1 AND claimed_by = $2 AND ts IS NULL",
+         WHERE lecture_external_id = $1 AND claimed_by = $2 AND ts IS NULL
+         RETURNING content_version",
     )
     .bind(lecture)
     .bind(claimant)
     .bind(POST_CLAIM_SECS)
-    .execute(pool)
-    .await?;
-    Ok(renewed.rows_affected() == 1)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Gives a claim back when posting failed, so it is retried soon.
@@ -198,18 +194,6 @@ pub async fn release_claim(
     .execute(pool)
     .await?;
     Ok(())
-}
-
-/// The version a message should show: read before rendering, so a change
-/// that lands while rendering leaves the message marked behind.
-pub async fn content_version(pool: &PgPool, lecture: &str) -> Result<i64, sqlx::Error> {
-    let version: Option<i64> = sqlx::query_scalar(
-        "SELECT content_version FROM slack_review_messages WHERE lecture_external_id = $1",
-    )
-    .bind(lecture)
-    .fetch_optional(pool)
-    .await?;
-    Ok(version.unwrap_or(1))
 }
 
 /// The lecture's posted message, if any.

@@ -10,7 +10,9 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use super::SyncError;
-use crate::airtable::{resolve_tags_field, AirtableClient, BaseSchema, ListQuery, TagsField};
+use crate::airtable::{
+    resolve_tags_field, AirtableClient, AirtableError, BaseSchema, ListQuery, TagsField,
+};
 use crate::config::{AirtableSettings, TagsFieldType};
 
 #[derive(Debug, Clone)]
@@ -58,7 +60,16 @@ impl TagMap {
         pool: &PgPool,
         settings: &AirtableSettings,
     ) -> Result<TagMap, SyncError> {
-        let schema = client.schema().await;
+        Self::build_with(client, pool, settings, client.schema().await).await
+    }
+
+    /// The tag mapping, given the outcome of reading the schema.
+    async fn build_with(
+        client: &AirtableClient,
+        pool: &PgPool,
+        settings: &AirtableSettings,
+        schema: Result<BaseSchema, AirtableError>,
+    ) -> Result<TagMap, SyncError> {
         let names = FieldNames::resolve(schema.as_ref().ok(), settings);
         let field = match schema {
             Ok(schema) => resolve_tags_field(&schema, settings).map_err(SyncError::Schema)?,
@@ -156,8 +167,9 @@ pub async fn unmapped_tags(
     client: &AirtableClient,
     pool: &PgPool,
     settings: &AirtableSettings,
+    schema: BaseSchema,
 ) -> Result<Vec<String>, SyncError> {
-    let map = TagMap::build(client, pool, settings).await?;
+    let map = TagMap::build_with(client, pool, settings, Ok(schema)).await?;
     let tag_ids: Vec<String> = sqlx::query_scalar("SELECT tag_id FROM tags ORDER BY tag_id")
         .fetch_all(pool)
         .await?;

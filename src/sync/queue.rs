@@ -49,15 +49,6 @@ impl Claim {
     }
 }
 
-/// When an item (of table alias `t`) is due: queued and its time has come,
-/// or in flight under a lease that expired (its worker died).
-fn due(t: &str) -> String {
-    format!(
-        "(({t}.status = 'queued' AND {t}.next_attempt_at <= now())
-          OR ({t}.status = 'in_flight' AND {t}.lease_expires_at < now()))"
-    )
-}
-
 /// Leases up to `max_lectures` lectures with due items (oldest due first,
 /// skipping `skip`) and marks their due items in flight.
 ///
@@ -151,14 +142,13 @@ async fn try_claim(
     .bind(lease.as_secs_f64())
     .fetch_all(&mut *tx)
     .await?;
-    let items: Vec<ClaimedItem> = sqlx::query_as(&format!(
-        "UPDATE airtable_sync_items i
+    let items: Vec<ClaimedItem> = sqlx::query_as(
+        "UPDATE airtable_sync_items
          SET status = 'in_flight', leased_by = $2,
              lease_expires_at = now() + $3 * interval '1 second', updated_at = now()
-         WHERE lecture_external_id = ANY($1) AND {}
+         WHERE lecture_external_id = ANY($1) AND status = 'queued' AND next_attempt_at <= now()
          RETURNING id, lecture_external_id, tag_id, attempt",
-        due("i")
-    ))
+    )
     .bind(&lectures)
     .bind(worker)
     .bind(lease.as_secs_f64())
@@ -422,12 +412,14 @@ pub async fn next_due_in(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
     .await
 }
 
-/// How many items are due now (what a run starting now has ahead of it).
+/// How many items are due now (what a run starting now has ahead of it):
+/// queued and due, or in flight under a lease that expired.
 pub async fn due_count(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let count: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM airtable_sync_items i WHERE {}",
-        due("i")
-    ))
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM airtable_sync_items
+         WHERE (status = 'queued' AND next_attempt_at <= now())
+            OR (status = 'in_flight' AND lease_expires_at < now())",
+    )
     .fetch_one(pool)
     .await?;
     Ok(u64::try_from(count).unwrap_or(0))
