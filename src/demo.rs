@@ -148,6 +148,14 @@ async fn act(playground: &Playground) -> Result<(), DemoError> {
         ("AIRTABLE_BASE_ID", BASE_ID),
         ("AIRTABLE_API_URL", airtable.url.as_str()),
     ]);
+    say("\n-- 0. tagbot doctor, pointed at the stand-ins --");
+    let diagnosis = crate::doctor::diagnose(&env).await;
+    say(&diagnosis.to_string());
+    if !diagnosis.healthy() {
+        return Err(DemoError::Step(
+            "tagbot doctor found problems with the demo setup".into(),
+        ));
+    }
     let outcome = review_and_sync(&env, &pool, &slack, &airtable, &records).await;
     slack.shutdown();
     airtable.shutdown();

@@ -29,6 +29,7 @@ fn the_demo_runs_the_product_end_to_end() {
     assert!(output.status.success(), "{printed}\n{}", stderr(&output));
     for expected in [
         "tagbot import: 8 suggestion(s) read: 8 imported",
+        "All checks passed.",
         "#tag-review",
         "approves פילוסופיה",
         "already approved by דנה",
