@@ -26,8 +26,9 @@ const DIRECTORY_TTL: Duration = Duration::from_secs(300);
 const MAX_RETRIES: usize = 5;
 /// The longest a write (including waits for Slack's rate limits) may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest a lookup (a user's name, a group's members) may take.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a lookup (a user's name, a group's members) may take: a
+/// slash command waits for them and must answer within Slack's 3 s.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A Web API call that did not succeed, in words for the log.
 #[derive(Debug, Clone, thiserror::Error)]
