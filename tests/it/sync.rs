@@ -173,9 +173,7 @@ async fn missing_mappings_fail_their_items_and_spare_the_rest(
     options: PgConnectOptions,
 ) {
     let w = World::new(pool, options, TagsFieldKind::Linked).await;
-    let philosophy = w.fake.add_tag("t1", "פילוסופיה");
-    let record = w.fake.add_lecture("L1", "הרצאה");
-    let good = w.approved("L1", "t1").await;
+    let (philosophy, record, good) = w.one_approved().await;
     let no_tag = w.approved("L1", "t9").await; // t9 is not in the Tags table
     let no_lecture = w.approved("L2", "t1").await; // L2 is not in Lectures
 
@@ -264,9 +262,7 @@ async fn a_transient_failure_is_retried_after_backoff_then_succeeds(
     options: PgConnectOptions,
 ) {
     let w = World::new(pool, options, TagsFieldKind::Linked).await;
-    let tag = w.fake.add_tag("t1", "פילוסופיה");
-    let record = w.fake.add_lecture("L1", "הרצאה");
-    let id = w.approved("L1", "t1").await;
+    let (tag, record, id) = w.one_approved().await;
     w.fake.fail_next(
         Method::PATCH,
         1,
@@ -321,9 +317,7 @@ async fn exhausted_retries_fail_the_suggestion_and_retry_brings_it_back(
     options: PgConnectOptions,
 ) {
     let w = World::new(pool, options, TagsFieldKind::Linked).await;
-    let tag = w.fake.add_tag("t1", "פילוסופיה");
-    let record = w.fake.add_lecture("L1", "הרצאה");
-    let id = w.approved("L1", "t1").await;
+    let (tag, record, id) = w.one_approved().await;
     w.fake.fail_next(
         Method::PATCH,
         3,
@@ -382,9 +376,7 @@ async fn a_permanent_failure_fails_at_once_with_airtables_words(
     options: PgConnectOptions,
 ) {
     let w = World::new(pool, options, TagsFieldKind::Linked).await;
-    w.fake.add_tag("t1", "פילוסופיה");
-    w.fake.add_lecture("L1", "הרצאה");
-    let id = w.approved("L1", "t1").await;
+    let (_, _, id) = w.one_approved().await;
     w.fake.fail_next(
         Method::PATCH,
         1,
@@ -425,9 +417,7 @@ async fn a_refused_token_stops_the_run_and_fails_nothing(
     options: PgConnectOptions,
 ) {
     let w = World::new(pool, options, TagsFieldKind::Linked).await;
-    w.fake.add_tag("t1", "פילוסופיה");
-    w.fake.add_lecture("L1", "הרצאה");
-    let id = w.approved("L1", "t1").await;
+    let (_, _, id) = w.one_approved().await;
     // The token is revoked after the mapping was read: the write gets 401.
     w.fake.fail_next(
         Method::PATCH,
@@ -626,9 +616,7 @@ async fn three_workers_share_the_queue_and_the_budget(
 #[sqlx::test]
 async fn a_429_pauses_the_base_for_every_worker(pool: PgPoolOptions, options: PgConnectOptions) {
     let w = World::new(pool, options, TagsFieldKind::Linked).await;
-    let tag = w.fake.add_tag("t1", "פילוסופיה");
-    let record = w.fake.add_lecture("L1", "הרצאה");
-    let id = w.approved("L1", "t1").await;
+    let (tag, record, id) = w.one_approved().await;
     w.fake.fail_next(
         Method::GET,
         1,
@@ -712,9 +700,7 @@ async fn a_worker_killed_after_writing_leaves_an_exact_base(
 #[sqlx::test]
 async fn shutdown_mid_batch_gives_the_work_back(pool: PgPoolOptions, options: PgConnectOptions) {
     let w = World::new(pool, options, TagsFieldKind::Linked).await;
-    w.fake.add_tag("t1", "פילוסופיה");
-    w.fake.add_lecture("L1", "הרצאה");
-    let id = w.approved("L1", "t1").await;
+    let (_, _, id) = w.one_approved().await;
     w.fake.set_latency(Duration::from_secs(2));
     let syncer = w.syncer(fast());
     let (stop, shutdown) = Shutdown::manual();
@@ -819,9 +805,7 @@ async fn tagbot_sync_and_report_from_the_command_line(
     options: PgConnectOptions,
 ) {
     let w = World::new(pool, options, TagsFieldKind::Linked).await;
-    w.fake.add_tag("t1", "פילוסופיה");
-    let record = w.fake.add_lecture("L1", "הרצאה");
-    let synced = w.approved("L1", "t1").await;
+    let (_, record, synced) = w.one_approved().await;
     let missing = w.approved("L1", "t9").await;
     let env = [
         ("DATABASE_URL", w.db.app_url()),

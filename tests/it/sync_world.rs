@@ -63,6 +63,15 @@ impl World {
         Syncer::new(self.db.app.clone(), self.airtable(extra), settings).expect("build a syncer")
     }
 
+    /// The common fixture: tag t1 (פילוסופיה) in the Tags table, lecture
+    /// L1 in Lectures, and L1/t1 approved. Returns the tag's and the
+    /// lecture's record ids and the suggestion.
+    pub async fn one_approved(&self) -> (String, String, SuggestionId) {
+        let tag = self.fake.add_tag("t1", "פילוסופיה");
+        let record = self.fake.add_lecture("L1", "הרצאה");
+        (tag, record, self.approved("L1", "t1").await)
+    }
+
     /// A suggestion approved by a reviewer (which enqueues its sync item).
     pub async fn approved(&self, lecture: &str, tag: &str) -> SuggestionId {
         let id = self.db.suggestion(lecture, tag, 0.9).await;
