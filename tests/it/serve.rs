@@ -20,6 +20,24 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A test database and the Slack and Airtable stand-ins, with the bot in
+/// both channels.
+async fn stand_ins(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) -> (TestDb, FakeSlack, FakeAirtable) {
+    let db = TestDb::new(pool, options).await;
+    let slack = FakeSlack::start(BOT_TOKEN, RateLimits::default())
+        .await
+        .unwrap();
+    slack.add_channel(REVIEW, "tag-review", true);
+    slack.add_channel(REPORT, "tag-reports", true);
+    let airtable = FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default())
+        .await
+        .unwrap();
+    (db, slack, airtable)
+}
+
 /// `tagbot serve` configured for the stand-ins, listening on `listen`.
 fn serve_command(db: &TestDb, slack: &FakeSlack, airtable: &FakeAirtable, listen: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tagbot"));
@@ -44,15 +62,7 @@ async fn serve_posts_reviews_answers_probes_and_stops_on_sigterm(
     pool: PgPoolOptions,
     options: PgConnectOptions,
 ) {
-    let db = TestDb::new(pool, options).await;
-    let slack = FakeSlack::start(BOT_TOKEN, RateLimits::default())
-        .await
-        .unwrap();
-    slack.add_channel(REVIEW, "tag-review", true);
-    slack.add_channel(REPORT, "tag-reports", true);
-    let airtable = FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default())
-        .await
-        .unwrap();
+    let (db, slack, airtable) = stand_ins(pool, options).await;
     db.suggestion("L1", "t1", 0.95).await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -118,13 +128,7 @@ async fn serve_stops_with_the_reason_when_a_part_cannot_run(
     pool: PgPoolOptions,
     options: PgConnectOptions,
 ) {
-    let db = TestDb::new(pool, options).await;
-    let slack = FakeSlack::start(BOT_TOKEN, RateLimits::default())
-        .await
-        .unwrap();
-    let airtable = FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default())
-        .await
-        .unwrap();
+    let (db, slack, airtable) = stand_ins(pool, options).await;
     // Socket Mode with an app token Slack does not accept.
     let mut command = serve_command(
         &db,
