@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+use standins::scratch::Playground;
 use tagbot::config::ReviewSettings;
-use tagbot::db::provision::Playground;
 use tagbot::domain::{Actor, SuggestionId};
 use tagbot::review::Review;
 
@@ -29,7 +29,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let playground = Playground::for_benchmarks("tagbot_bench").await?;
+    let playground = Playground::from_environment(
+        "tagbot_bench",
+        &tagbot::db::MIGRATOR,
+        tagbot::db::RUNTIME_ROLE,
+    )
+    .await?;
     let result = run(&playground).await;
     playground.remove().await?;
     result

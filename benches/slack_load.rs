@@ -19,15 +19,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
 use serde_json::json;
 use sqlx::PgPool;
-use tagbot::db::provision::Playground;
-use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
-use tagbot::fakes::slack::{FakeSlack, RateLimits};
-use tagbot::fakes::slack_client::{block_actions, interaction_body};
+use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use standins::scratch::Playground;
+use standins::sender::{block_actions, interaction_body};
+use standins::sender::{slack_signature, unix_now};
+use standins::slack::{FakeSlack, RateLimits};
 use tagbot::slack::card::actions;
-use tagbot::slack::signature::{unix_now, Verifier};
 
 const REVIEWERS: usize = 50;
 const RUN_FOR: Duration = Duration::from_secs(30);
@@ -44,7 +43,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let playground = Playground::for_benchmarks("tagbot_bench_slack").await?;
+    let playground = Playground::from_environment(
+        "tagbot_bench_slack",
+        &tagbot::db::MIGRATOR,
+        tagbot::db::RUNTIME_ROLE,
+    )
+    .await?;
     let result = run(&playground).await;
     playground.remove().await?;
     result
@@ -278,7 +282,6 @@ impl Clicker<'_> {
         deadline: Instant,
         pace: Option<Duration>,
     ) -> Result<(Vec<Duration>, usize), BoxError> {
-        let verifier = Verifier::new(SecretString::from(SECRET));
         let mut acks = Vec::new();
         let mut refused = 0;
         while Instant::now() < deadline {
@@ -290,7 +293,7 @@ impl Clicker<'_> {
             };
             let body = click_body(self.user, *id);
             let timestamp = unix_now().to_string();
-            let signature = verifier.sign(&timestamp, body.as_bytes());
+            let signature = slack_signature(SECRET, &timestamp, body.as_bytes());
             let sent = Instant::now();
             let response = self
                 .http

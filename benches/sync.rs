@@ -16,10 +16,10 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use sqlx::postgres::PgPoolOptions;
+use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use standins::scratch::Playground;
 use tagbot::config::ReviewSettings;
-use tagbot::db::provision::Playground;
 use tagbot::domain::{Actor, LectureId};
-use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use tagbot::review::Review;
 
 const LECTURES: usize = 1_000;
@@ -35,7 +35,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     for processes in [1, 3] {
-        let playground = Playground::for_benchmarks("tagbot_bench_sync").await?;
+        let playground = Playground::from_environment(
+            "tagbot_bench_sync",
+            &tagbot::db::MIGRATOR,
+            tagbot::db::RUNTIME_ROLE,
+        )
+        .await?;
         let result = run(&playground, processes).await;
         playground.remove().await?;
         result?;

@@ -57,6 +57,7 @@ pub enum Command {
     /// Check configuration, database, Slack and Airtable, with a fix hint for each failure.
     Doctor,
     /// Run the whole product against local stand-ins for Slack and Airtable.
+    #[cfg(feature = "demo")]
     Demo,
 }
 
@@ -79,6 +80,7 @@ pub enum CliError {
         address: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[cfg(feature = "demo")]
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
     #[error("{0} doctor check(s) failed; see the fix under each ✗ above")]
@@ -134,6 +136,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
                 Err(CliError::Unhealthy(diagnosis.failures()))
             }
         }
+        #[cfg(feature = "demo")]
         Command::Demo => {
             // The demo makes databases and roles: an owner's URL, not the
             // run-time role's; the local Postgres when nothing is set.
@@ -223,4 +226,5 @@ async fn serve(env: &Env) -> Result<(), CliError> {
 }
 
 /// Where `tagbot demo` looks when no URL is set (what scripts/demo starts).
+#[cfg(feature = "demo")]
 const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";

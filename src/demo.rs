@@ -11,21 +11,20 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::config::{AirtableSettings, Env, ReviewSettings, SlackSettings, SyncSettings};
-use crate::db::provision::Playground;
 use crate::db::DbError;
-use crate::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
-use crate::fakes::slack::{FakeSlack, RateLimits};
-use crate::fakes::slack_client::{block_actions, SlackSender};
 use crate::shutdown::Shutdown;
 use crate::slack::app::SlackApp;
 use crate::slack::card::actions;
 use crate::slack::{http, notify, poster};
 use crate::sync::Syncer;
+use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use standins::scratch::{Login, Playground};
+use standins::sender::{block_actions, SlackSender};
+use standins::slack::{FakeSlack, RateLimits};
 
 const REVIEW: &str = "C0REVIEW01";
 const REPORT: &str = "C0REPORT01";
@@ -78,6 +77,8 @@ const SUGGESTIONS: [(&str, &str, f64, &str); 8] = [
 pub enum DemoError {
     #[error("the demo needs a Postgres role that may create databases and roles (set DATABASE_URL to one, or run scripts/demo): {0}")]
     Database(#[from] DbError),
+    #[error("the demo needs a Postgres role that may create databases and roles (set DATABASE_URL to one, or run scripts/demo): {0}")]
+    Scratch(#[from] standins::scratch::ScratchError),
     #[error("{0}")]
     Step(String),
 }
@@ -89,13 +90,13 @@ fn step(what: &str) -> impl Fn(String) -> DemoError + '_ {
 /// Runs the demo on the Postgres at `server_url`, printing as it goes.
 pub async fn run(server_url: &str) -> Result<(), DemoError> {
     let password = format!("demo-{:016x}", rand::random::<u64>());
-    let playground = Playground::create(
-        server_url,
-        "tagbot_demo",
-        "tagbot_demo_app",
-        SecretString::from(password),
-    )
-    .await?;
+    let login = Login {
+        role: "tagbot_demo_app".into(),
+        password,
+        member_of: crate::db::RUNTIME_ROLE.into(),
+    };
+    let playground =
+        Playground::create(server_url, "tagbot_demo", &crate::db::MIGRATOR, login).await?;
     say(&format!(
         "== tagbot demo ==\nA throw-away database {} on your Postgres, Slack and Airtable stand-ins on loopback.\n",
         playground.scratch.name
@@ -284,7 +285,7 @@ async fn scenario(
     }
 
     say("-- 2. Reviewers click (signed requests into tagbot's /slack/interactions, as Slack sends them) --");
-    let sender = SlackSender::new(base, SecretString::from(SIGNING_SECRET));
+    let sender = SlackSender::new(base, SIGNING_SECRET);
     let philosophy = suggestion_id(pool, "L1042", "philosophy").await?;
     let math = suggestion_id(pool, "L1042", "math").await?;
     let ts = |lecture: &'static str| message_ts(pool, lecture);

@@ -7,10 +7,10 @@ pub mod airtable;
 pub mod cli;
 pub mod config;
 pub mod db;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
 pub mod domain;
-pub mod fakes;
 pub mod intake;
 pub mod metrics;
 pub mod review;

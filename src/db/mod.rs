@@ -8,7 +8,6 @@
 
 mod codec;
 mod privileges;
-pub mod provision;
 
 pub use privileges::{check_privileges, PrivilegeProblem, PrivilegeReport};
 
@@ -19,6 +18,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::config::{ConfigError, DatabaseSettings};
+
+/// The group role migrations create and tagbot runs as (through a login
+/// role that is a member of it).
+pub const RUNTIME_ROLE: &str = "tagbot_runtime";
 
 /// Every migration, compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

@@ -2,10 +2,10 @@
 //! up, and the right check failing with the right fix when something is not.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use standins::slack::{FakeSlack, RateLimits};
 use tagbot::config::Env;
 use tagbot::doctor::{diagnose, Diagnosis, Outcome};
-use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
-use tagbot::fakes::slack::{FakeSlack, RateLimits};
 
 use crate::helpers::TestDb;
 use crate::slack_world::{BOT_TOKEN, REPORT, REVIEW, SECRET};

@@ -1,11 +1,9 @@
 //! Test databases: the owner's pool (migrations, catalogue fixtures), the
 //! run-time role's pool (everything tagbot itself does), and fixtures.
 
-use secrecy::SecretString;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tagbot::config::ReviewSettings;
-use tagbot::db::provision;
 use tagbot::domain::{Actor, SuggestionId};
 use tagbot::review::Review;
 
@@ -178,7 +176,7 @@ pub fn reviewer(user: &str, name: &str) -> Actor {
 
 /// Creates a login role in `tagbot_runtime` (shared by every test database).
 pub async fn ensure_login_role(admin: &PgPool, role: &str) {
-    provision::ensure_runtime_login(admin, role, &SecretString::from(APP_PASSWORD))
+    standins::scratch::ensure_login_role(admin, role, APP_PASSWORD, tagbot::db::RUNTIME_ROLE)
         .await
         .expect("create the login role");
 }

@@ -4,14 +4,13 @@
 
 mod cli;
 mod doctor;
-mod fake_airtable;
-mod fake_slack;
 mod helpers;
 mod intake;
 mod privileges;
 mod review_ops;
 mod serve;
 mod slack;
+mod slack_morphism_compat;
 mod slack_world;
 mod state_machine;
 mod sync;

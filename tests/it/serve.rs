@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
-use tagbot::fakes::slack::{FakeSlack, RateLimits};
+use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use standins::slack::{FakeSlack, RateLimits};
 
 use crate::helpers::TestDb;
 use crate::slack_world::{eventually, BOT_TOKEN, REPORT, REVIEW, SECRET};

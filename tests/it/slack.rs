@@ -605,8 +605,8 @@ async fn a_large_sync_run_posts_one_progress_message_and_updates_it(
     pool: PgPoolOptions,
     options: PgConnectOptions,
 ) {
+    use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
     use tagbot::config::{AirtableSettings, Env};
-    use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
     use tagbot::shutdown::Shutdown;
     use tagbot::sync::Syncer;
 

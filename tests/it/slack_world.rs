@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use standins::sender::{slack_signature, unix_now};
+use standins::slack::{FakeSlack, RateLimits};
 use tagbot::config::{Env, ReviewSettings, SlackSettings};
-use tagbot::fakes::slack::{FakeSlack, RateLimits};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
-use tagbot::slack::signature::{unix_now, Verifier};
 use tagbot::slack::{http, poster};
 use tokio::net::TcpListener;
 
@@ -151,10 +151,8 @@ impl SlackWorld {
             _ => unix_now().to_string(),
         };
         let signature = match signing {
-            Signing::Forged => {
-                Verifier::new("not-the-secret".into()).sign(&timestamp, body.as_bytes())
-            }
-            _ => Verifier::new(SECRET.into()).sign(&timestamp, body.as_bytes()),
+            Signing::Forged => slack_signature("not-the-secret", &timestamp, body.as_bytes()),
+            _ => slack_signature(SECRET, &timestamp, body.as_bytes()),
         };
         if !matches!(signing, Signing::NoHeaders) {
             request = request
@@ -168,7 +166,7 @@ impl SlackWorld {
 
     /// A signed interaction: `payload=<json>`.
     pub async fn interact(&self, payload: &Value) -> u16 {
-        let body = tagbot::fakes::slack_client::interaction_body(payload);
+        let body = standins::sender::interaction_body(payload);
         self.send("/slack/interactions", &body, Signing::Valid)
             .await
             .0
@@ -189,7 +187,7 @@ impl SlackWorld {
 
     /// `/tags <text>` from `user`; returns the ephemeral answer's text.
     pub async fn command(&self, user: &str, text: &str) -> String {
-        let body = tagbot::fakes::slack_client::command_body(user, REVIEW, text);
+        let body = standins::sender::command_body(user, REVIEW, text);
         let (status, answer) = self.send("/slack/commands", &body, Signing::Valid).await;
         assert_eq!(status, 200, "{answer}");
         let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
@@ -237,7 +235,7 @@ pub fn settings(slack: &FakeSlack, extra: &[(&str, &str)]) -> SlackSettings {
     SlackSettings::from_env(&Env::from_pairs(pairs)).expect("valid Slack settings")
 }
 
-pub use tagbot::fakes::slack_client::form;
+pub use standins::sender::form;
 
 /// A `block_actions` payload shaped like Slack's, for one action on a
 /// message in the review channel.
@@ -248,7 +246,7 @@ pub fn block_actions(
     action: Value,
     state: Value,
 ) -> Value {
-    tagbot::fakes::slack_client::block_actions(user, REVIEW, message_ts, action_id, action, state)
+    standins::sender::block_actions(user, REVIEW, message_ts, action_id, action, state)
 }
 
 /// Polls `check` until it holds (or 5 s pass): the work after an

@@ -6,8 +6,8 @@ use std::time::Duration;
 use axum::http::Method;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use standins::airtable::{RateLimit, TagsFieldKind};
 use tagbot::domain::LectureId;
-use tagbot::fakes::airtable::{RateLimit, TagsFieldKind};
 use tagbot::shutdown::Shutdown;
 use tagbot::sync::{RunReport, SyncError};
 

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use tagbot::config::{AirtableSettings, Env, SyncSettings};
 use tagbot::domain::SuggestionId;
-use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use tagbot::review::Decision;
 use tagbot::sync::Syncer;
 

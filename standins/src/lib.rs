@@ -1,12 +1,24 @@
-//! Local stand-ins for the services tagbot talks to, served on loopback.
+//! Stand-ins for the services tagbot talks to, served on loopback, and the
+//! test support around them.
 //!
-//! They enforce the documented contracts (limits, error bodies, rate
-//! limits) so that tests, the demo and the benchmarks exercise tagbot the
-//! way the real services would, and record every call for inspection.
+//! - [`slack`]: the Slack Web API; [`socket_mode`]: Slack's Socket Mode.
+//! - [`airtable`]: the Airtable Web API for one base.
+//! - [`sender`]: Slack's side of tagbot's endpoints (signed requests).
+//! - [`scratch`]: throw-away Postgres databases.
+//!
+//! The stand-ins enforce the documented contracts (limits, error bodies,
+//! rate limits, expiry) so that tests, the demo and the benchmarks exercise
+//! tagbot the way the real services would, and record every call for
+//! inspection. Each limit cites the page it comes from; where the
+//! documentation is silent the stand-in says so and is the stricter.
+//!
+//! This crate depends on nothing in tagbot: a stand-in that checked tagbot
+//! with tagbot's own code would check nothing.
 
 pub mod airtable;
+pub mod scratch;
+pub mod sender;
 pub mod slack;
-pub mod slack_client;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tagbot::fakes::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 
-use crate::sync_world::{BASE_ID, TOKEN};
+const BASE_ID: &str = "appSTANDIN000001";
+const TOKEN: &str = "patStandin000001.0123456789abcdef";
 
 async fn send(
     fake: &FakeAirtable,

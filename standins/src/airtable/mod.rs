@@ -110,7 +110,7 @@ struct Base {
 pub struct FakeAirtable {
     base: Arc<Mutex<Base>>,
     pub url: String,
-    served: super::Served,
+    served: crate::Served,
 }
 
 type Reply = (StatusCode, Value);
@@ -185,7 +185,7 @@ impl FakeAirtable {
             .route("/v0/{base}/{table}/listRecords", post(list_post))
             .fallback(not_found)
             .with_state(Arc::clone(&base));
-        let served = super::Served::start(app, "fake Airtable").await?;
+        let served = crate::Served::start(app, "fake Airtable").await?;
         Ok(FakeAirtable {
             base,
             url: served.url.clone(),

@@ -197,14 +197,14 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::airtable::formula::field_in;
     use serde_json::json;
 
     #[test]
-    fn what_tagbot_builds_matches_exactly_the_named_records() {
+    fn a_quoted_string_matches_exactly_the_named_records() {
         let nasty = r#"L"1}\{x}'"#;
-        let formula = field_in("external_id", &["L2", nasty]);
-        let expr = parse(&formula).unwrap();
+        // OR() of equalities, each string quoted with backslash escapes.
+        let formula = r#"OR({external_id}="L2",{external_id}="L\"1}\\{x}'")"#;
+        let expr = parse(formula).unwrap();
         let record = |id: &str| json!({ "external_id": id }).as_object().cloned().unwrap();
         assert!(matches(&expr, &record(nasty)));
         assert!(matches(&expr, &record("L2")));

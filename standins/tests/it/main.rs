@@ -1,0 +1,6 @@
+//! The stand-ins' own test suite: each stand-in refuses what the real
+//! service refuses, answers the way the real service answers, and the
+//! sender signs as Slack documents.
+
+mod airtable;
+mod slack_web;

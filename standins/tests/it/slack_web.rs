@@ -1,0 +1,518 @@
+//! The Slack Web API stand-in refuses what the real Web API refuses and
+//! answers the way slack-morphism expects (JSON POSTs for writes, GET with a
+//! query string for reads, HTTP 200 for API errors, 429 with `Retry-After`).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use standins::slack::*;
+
+const TOKEN: &str = "xoxb-fake-token";
+const REVIEW: &str = "C0REVIEW01";
+
+async fn fake(rate: RateLimits) -> FakeSlack {
+    let fake = FakeSlack::start(TOKEN, rate).await.unwrap();
+    fake.add_channel(REVIEW, "tag-review", true);
+    fake
+}
+
+/// A JSON POST the way slack-morphism sends one: (status, Retry-After, body).
+async fn post(fake: &FakeSlack, method: &str, body: Value) -> (u16, Option<u64>, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/{method}", fake.url))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    answer(response).await
+}
+
+async fn answer(response: reqwest::Response) -> (u16, Option<u64>, Value) {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (status, retry_after, response.json().await.unwrap())
+}
+
+fn section(text: &str) -> Value {
+    json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })
+}
+
+fn button(action_id: &str, label: &str) -> Value {
+    json!({ "type": "button", "action_id": action_id, "text": { "type": "plain_text", "text": label }, "value": "1" })
+}
+
+fn options(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({ "text": { "type": "plain_text", "text": format!("o{i}") }, "value": format!("v{i}") }))
+        .collect()
+}
+
+async fn post_blocks(fake: &FakeSlack, blocks: Value) -> Value {
+    post(
+        fake,
+        "chat.postMessage",
+        json!({ "channel": REVIEW, "text": "t", "blocks": blocks }),
+    )
+    .await
+    .2
+}
+
+#[tokio::test]
+async fn a_post_then_an_update_changes_the_stored_message() {
+    let fake = fake(RateLimits::default()).await;
+    let posted = post_blocks(&fake, json!([section("ממתין לבדיקה")])).await;
+    assert_eq!(posted["ok"], true);
+    let ts = posted["ts"].as_str().unwrap().to_owned();
+
+    let (_, _, updated) = post(
+        &fake,
+        "chat.update",
+        json!({ "channel": REVIEW, "ts": ts, "text": "done", "blocks": [section("אושר")] }),
+    )
+    .await;
+
+    assert_eq!(updated["ok"], true);
+    let message = fake.message(REVIEW, &ts).unwrap();
+    assert_eq!(message["text"], "done");
+    assert_eq!(message["blocks"][0]["text"]["text"], "אושר");
+    assert_eq!(message["edits"], 1);
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn timestamps_are_unique_and_increasing() {
+    let fake = fake(RateLimits::off()).await;
+    let mut previous = String::new();
+    for _ in 0..5 {
+        let ts = post_blocks(&fake, json!([section("x")])).await["ts"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(ts.parse::<f64>().unwrap() > previous.parse::<f64>().unwrap_or(0.0));
+        previous = ts;
+    }
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn an_update_of_an_unknown_ts_is_message_not_found() {
+    let fake = fake(RateLimits::default()).await;
+    let (_, _, body) = post(
+        &fake,
+        "chat.update",
+        json!({ "channel": REVIEW, "ts": "1.000100", "text": "x" }),
+    )
+    .await;
+    assert_eq!(body["error"], "message_not_found");
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn tokens_are_checked() {
+    let fake = fake(RateLimits::default()).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/chat.postMessage", fake.url);
+    let body = json!({ "channel": REVIEW, "text": "x" });
+
+    let wrong = client
+        .post(&url)
+        .bearer_auth("xoxb-other")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, wrong) = answer(wrong).await;
+    let missing = client.post(&url).json(&body).send().await.unwrap();
+    let (_, _, missing) = answer(missing).await;
+
+    assert_eq!(status, 200, "Slack answers API errors with HTTP 200");
+    assert_eq!(wrong, json!({ "ok": false, "error": "invalid_auth" }));
+    assert_eq!(missing["error"], "not_authed");
+    assert!(fake.messages(REVIEW).is_empty());
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn posting_needs_a_known_channel_the_bot_is_in() {
+    let fake = fake(RateLimits::default()).await;
+    fake.add_channel("C0OUTSIDE1", "general", false);
+
+    let (_, _, outside) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": "C0OUTSIDE1", "text": "x" }),
+    )
+    .await;
+    let (_, _, unknown) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": "C0NOWHERE1", "text": "x" }),
+    )
+    .await;
+    let (_, _, by_name) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": "#tag-review", "text": "x" }),
+    )
+    .await;
+
+    assert_eq!(outside["error"], "not_in_channel");
+    assert_eq!(unknown["error"], "channel_not_found");
+    assert_eq!(by_name["channel"], REVIEW);
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn a_message_needs_text_or_blocks_and_at_most_40000_characters() {
+    let fake = fake(RateLimits::off()).await;
+    let (_, _, empty) = post(&fake, "chat.postMessage", json!({ "channel": REVIEW })).await;
+    let (_, _, long) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": REVIEW, "text": "א".repeat(40_001) }),
+    )
+    .await;
+    let (_, _, longest) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": REVIEW, "text": "א".repeat(40_000) }),
+    )
+    .await;
+    assert_eq!(empty["error"], "no_text");
+    assert_eq!(long["error"], "msg_too_long");
+    assert_eq!(longest["ok"], true);
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn block_kit_limits_are_enforced() {
+    let fake = fake(RateLimits::off()).await;
+    let long = |n: usize| "x".repeat(n);
+    let fields = |n: usize, len: usize| -> Vec<Value> {
+        (0..n)
+            .map(|_| json!({ "type": "mrkdwn", "text": long(len) }))
+            .collect()
+    };
+    let refused = [
+        json!(vec![section("x"); 51]),
+        json!([section(&long(3001))]),
+        json!([{ "type": "section", "fields": fields(11, 1) }]),
+        json!([{ "type": "section", "fields": fields(1, 2001) }]),
+        json!([{ "type": "header", "text": { "type": "plain_text", "text": long(151) } }]),
+        json!([{ "type": "header", "text": { "type": "mrkdwn", "text": "x" } }]),
+        json!([{ "type": "context", "elements": fields(11, 1) }]),
+        json!([{ "type": "actions", "elements": (0..26).map(|i| button(&format!("a{i}"), "x")).collect::<Vec<_>>() }]),
+        json!([{ "type": "actions", "elements": [button("a", &long(76))] }]),
+        json!([{ "type": "actions", "elements": [button(&long(256), "x")] }]),
+        json!([{ "type": "actions", "block_id": long(256), "elements": [button("a", "x")] }]),
+        json!([{ "type": "actions", "elements": [{ "type": "button", "action_id": "a", "text": { "type": "plain_text", "text": "x" }, "value": long(2001) }] }]),
+        json!([{ "type": "actions", "elements": [button("same", "x"), button("same", "y")] }]),
+        json!([{ "type": "actions", "block_id": "b", "elements": [button("a", "x")] }, { "type": "actions", "block_id": "b", "elements": [button("c", "x")] }]),
+        json!([{ "type": "actions", "elements": [{ "type": "static_select", "action_id": "s", "options": options(101) }] }]),
+        json!([{ "type": "actions", "elements": [{ "type": "multi_static_select", "action_id": "s", "options": [{ "text": { "type": "plain_text", "text": long(76) }, "value": "v" }] }] }]),
+        json!([{ "type": "actions", "elements": [{ "type": "static_select", "action_id": "s", "options": [{ "text": { "type": "plain_text", "text": "t" }, "value": long(151) }] }] }]),
+        json!([{ "type": "section", "text": { "type": "mrkdwn", "text": "x" }, "accessory": { "type": "overflow", "action_id": "o", "options": options(6) } }]),
+    ];
+    for blocks in refused {
+        let body = post_blocks(&fake, blocks.clone()).await;
+        assert_eq!(body["error"], "invalid_blocks", "{blocks}");
+        assert!(body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("json-pointer:/blocks"));
+    }
+    let accepted = [
+        json!(vec![section("x"); 50]),
+        json!([section(&long(3000))]),
+        json!([{ "type": "actions", "elements": [button("same", "x")] }, { "type": "actions", "elements": [button("same", "y")] }]),
+        json!([{ "type": "actions", "elements": [{ "type": "static_select", "action_id": "s", "options": options(100) }] }]),
+        json!([{ "type": "section", "text": { "type": "mrkdwn", "text": "x" }, "accessory": { "type": "overflow", "action_id": "o", "options": options(5) } }]),
+    ];
+    for blocks in accepted {
+        let body = post_blocks(&fake, blocks.clone()).await;
+        assert_eq!(body["ok"], true, "{blocks}: {body}");
+    }
+    assert_eq!(
+        post_blocks(&fake, json!({ "not": "an array" })).await["error"],
+        "invalid_blocks_format"
+    );
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn posting_faster_than_the_channel_allows_is_429_with_retry_after() {
+    let fake = fake(RateLimits::posting(Duration::from_millis(300), 2)).await;
+    fake.add_channel("C0OTHER001", "other", true);
+    assert_eq!(post_blocks(&fake, json!([section("1")])).await["ok"], true);
+    assert_eq!(post_blocks(&fake, json!([section("2")])).await["ok"], true);
+
+    let (status, retry_after, body) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": REVIEW, "text": "3" }),
+    )
+    .await;
+    assert_eq!((status, retry_after), (429, Some(1)));
+    assert_eq!(body["error"], "ratelimited");
+    // The limit is per channel.
+    let (other, _, _) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": "C0OTHER001", "text": "x" }),
+    )
+    .await;
+    assert_eq!(other, 200);
+
+    tokio::time::sleep(Duration::from_millis(320)).await;
+    let (status, _, body) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": REVIEW, "text": "4" }),
+    )
+    .await;
+    assert_eq!((status, body["ok"].clone()), (200, json!(true)));
+    assert_eq!(fake.rate_limited(), 1);
+    assert_eq!(fake.messages(REVIEW).len(), 3);
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn method_budgets_answer_429_until_the_window_passes() {
+    let rate = RateLimits {
+        post_per_channel: None,
+        per_method: vec![MethodRate {
+            method: "users.info".into(),
+            requests: 1,
+            window: Duration::from_millis(200),
+        }],
+    };
+    let fake = fake(rate).await;
+    fake.add_user("U1", "Dana");
+    let get = || async {
+        let response = reqwest::Client::new()
+            .get(format!("{}/users.info?user=U1", fake.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        answer(response).await
+    };
+    assert_eq!(get().await.0, 200);
+    assert_eq!(get().await.0, 429);
+    tokio::time::sleep(Duration::from_millis(220)).await;
+    assert_eq!(get().await.0, 200);
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn scripted_faults_come_first_and_run_out() {
+    let fake = fake(RateLimits::off()).await;
+    fake.fail_next("chat.postMessage", 1, "fatal_error");
+    fake.rate_limit_next("chat.update", 1, 7);
+
+    let (_, _, failed) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": REVIEW, "text": "x" }),
+    )
+    .await;
+    let (_, _, posted) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": REVIEW, "text": "x" }),
+    )
+    .await;
+    let update = json!({ "channel": REVIEW, "ts": posted["ts"], "text": "y" });
+    let (status, retry_after, _) = post(&fake, "chat.update", update.clone()).await;
+    let (_, _, updated) = post(&fake, "chat.update", update).await;
+
+    assert_eq!(failed["error"], "fatal_error");
+    assert_eq!((status, retry_after), (429, Some(7)));
+    assert_eq!(updated["ok"], true);
+    assert_eq!(fake.count("chat.update"), 2);
+    assert_eq!(
+        fake.calls_to("chat.postMessage")[0].error(),
+        Some("fatal_error")
+    );
+    assert!(fake.calls_to("chat.postMessage")[1].ok());
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn ephemerals_are_stored_per_user() {
+    let fake = fake(RateLimits::default()).await;
+    let (_, _, body) = post(
+        &fake,
+        "chat.postEphemeral",
+        json!({ "channel": REVIEW, "user": "U1", "text": "only you" }),
+    )
+    .await;
+    assert_eq!(body["ok"], true);
+    let ephemerals = fake.ephemerals();
+    assert_eq!(ephemerals.len(), 1);
+    assert_eq!(
+        (ephemerals[0].user.as_str(), ephemerals[0].text.as_deref()),
+        ("U1", Some("only you"))
+    );
+    assert_eq!(
+        ephemerals[0].message_ts,
+        body["message_ts"].as_str().unwrap()
+    );
+    fake.shutdown();
+}
+
+fn modal(title: &str, blocks: Vec<Value>) -> Value {
+    json!({ "type": "modal", "title": { "type": "plain_text", "text": title }, "blocks": blocks })
+}
+
+#[tokio::test]
+async fn modals_are_checked_and_triggers_are_single_use() {
+    let fake = fake(RateLimits::default()).await;
+    let trigger = fake.trigger_id();
+
+    let (_, _, long_title) = post(
+        &fake,
+        "views.open",
+        json!({ "trigger_id": trigger, "view": modal(&"x".repeat(25), vec![section("x")]) }),
+    )
+    .await;
+    let (_, _, many_blocks) = post(
+        &fake,
+        "views.open",
+        json!({ "trigger_id": trigger, "view": modal("Details", vec![section("x"); 101]) }),
+    )
+    .await;
+    let (_, _, opened) = post(
+        &fake,
+        "views.open",
+        json!({ "trigger_id": trigger, "view": modal("פרטים", vec![section("x"); 100]) }),
+    )
+    .await;
+    let (_, _, again) = post(
+        &fake,
+        "views.open",
+        json!({ "trigger_id": trigger, "view": modal("Details", vec![section("x")]) }),
+    )
+    .await;
+
+    assert_eq!(long_title["error"], "invalid_arguments");
+    assert_eq!(many_blocks["error"], "invalid_arguments");
+    assert_eq!(opened["ok"], true, "{opened}");
+    assert_eq!(again["error"], "exchanged_trigger_id");
+
+    let id = opened["view"]["id"].as_str().unwrap();
+    let hash = opened["view"]["hash"].as_str().unwrap();
+    let (_, _, updated) = post(
+        &fake,
+        "views.update",
+        json!({ "view_id": id, "hash": hash, "view": modal("Done", vec![section("y")]) }),
+    )
+    .await;
+    let (_, _, stale) = post(
+        &fake,
+        "views.update",
+        json!({ "view_id": id, "hash": hash, "view": modal("Done", vec![section("z")]) }),
+    )
+    .await;
+    assert_eq!(updated["ok"], true);
+    assert_eq!(stale["error"], "hash_conflict");
+    let views = fake.views();
+    assert_eq!((views.len(), views[0].updates), (1, 1));
+    assert_eq!(views[0].view["title"]["text"], "Done");
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn pushes_stack_at_most_three_views() {
+    let fake = fake(RateLimits::off()).await;
+    let open = |method: &'static str| {
+        let fake = fake.clone();
+        async move {
+            let body =
+                json!({ "trigger_id": fake.trigger_id(), "view": modal("m", vec![section("x")]) });
+            post(&fake, method, body).await.2
+        }
+    };
+    assert_eq!(open("views.open").await["ok"], true);
+    assert_eq!(open("views.push").await["ok"], true);
+    assert_eq!(open("views.push").await["ok"], true);
+    assert_eq!(open("views.push").await["error"], "push_limit_reached");
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn reads_come_from_the_seeded_directory() {
+    let fake = fake(RateLimits::default()).await;
+    fake.add_user("U0DANA0001", "דנה");
+    fake.add_usergroup("S0REVIEW01", &["U0DANA0001", "U0OMER0001"]);
+    let get = |query: &str| {
+        let url = format!("{}/{query}", fake.url);
+        async move {
+            let response = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            answer(response).await.2
+        }
+    };
+    let user = get("users.info?user=U0DANA0001").await;
+    assert_eq!(user["user"]["profile"]["display_name"], "דנה");
+    assert_eq!(
+        get("users.info?user=U0NOBODY01").await["error"],
+        "user_not_found"
+    );
+    assert_eq!(
+        get(&format!("conversations.info?channel={REVIEW}")).await["channel"]["is_member"],
+        true
+    );
+    assert_eq!(
+        get("conversations.info?channel=C0NONE0001").await["error"],
+        "channel_not_found"
+    );
+    assert_eq!(
+        get("usergroups.users.list?usergroup=S0REVIEW01").await["users"],
+        json!(["U0DANA0001", "U0OMER0001"])
+    );
+    assert_eq!(
+        get("usergroups.users.list?usergroup=S0NONE0001").await["error"],
+        "no_such_subteam"
+    );
+    assert_eq!(get("auth.test").await["user_id"], BOT_USER_ID);
+    assert_eq!(get("chat.unknownThing").await["error"], "unknown_method");
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn form_encoded_calls_work_too() {
+    let fake = fake(RateLimits::default()).await;
+    let blocks = json!([section("x")]).to_string();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/chat.postMessage", fake.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token={TOKEN}&channel={REVIEW}&blocks={}",
+            urlencode(&blocks)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (_, _, body) = answer(response).await;
+    assert_eq!(body["ok"], true, "{body}");
+    assert_eq!(fake.calls()[0].body["blocks"][0]["type"], "section");
+    fake.shutdown();
+}
+
+fn urlencode(s: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", [("v", s)])
+        .unwrap()
+        .query()
+        .unwrap()
+        .trim_start_matches("v=")
+        .to_owned()
+}
