@@ -324,6 +324,15 @@ async fn check_airtable(
             );
             schema
         }
+        Err(err) if err.is_quota() => {
+            diagnosis.fail(
+                "Airtable quota",
+                err.to_string(),
+                "the workspace has used up its monthly Airtable API calls (Free and Team plans have a monthly limit): nothing syncs until the limit resets next month, or upgrade the workspace's plan; approved tags wait in the queue",
+            );
+            diagnosis.skip("Airtable tables and fields", "the base cannot be read");
+            return;
+        }
         Err(err) => {
             let fix = match err.status {
                 Some(401) => "AIRTABLE_TOKEN is wrong or expired: create a personal access token at https://airtable.com/create/tokens",

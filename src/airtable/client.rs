@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::budget::RequestBudget;
-use super::error::AirtableError;
+use super::error::{AirtableError, FailureCategory};
 use super::schema::{BaseSchema, TableSchema};
 use crate::config::AirtableSettings;
 
@@ -41,8 +41,13 @@ pub struct RecordUpdate {
 /// Which records to list.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
+    /// Field names, or field ids when `by_field_id`.
     pub fields: Vec<String>,
+    /// Formulas name fields by `{name}`, never by id.
     pub formula: Option<String>,
+    /// Records come back keyed by field id (`returnFieldsByFieldId`), so a
+    /// field renamed in the base reads under the same key.
+    pub by_field_id: bool,
 }
 
 /// Requests sent and 429s received by one client.
@@ -148,6 +153,9 @@ impl AirtableClient {
             if let Some(offset) = offset {
                 pairs.append_pair("offset", offset);
             }
+            if query.by_field_id {
+                pairs.append_pair("returnFieldsByFieldId", "true");
+            }
         }
         if url.as_str().len() <= MAX_URL_CHARS {
             return self.send_json(Method::GET, url, None).await;
@@ -159,6 +167,9 @@ impl AirtableClient {
         }
         if let Some(offset) = offset {
             body["offset"] = Value::String(offset.to_owned());
+        }
+        if query.by_field_id {
+            body["returnFieldsByFieldId"] = Value::Bool(true);
         }
         let url = self.table_url(table, Some("listRecords"));
         self.send_json(Method::POST, url, Some(body)).await
@@ -276,15 +287,20 @@ impl AirtableClient {
             .text()
             .await
             .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
-        if status.as_u16() == 429 {
+        let err =
+            (!status.is_success()).then(|| AirtableError::from_response(status.as_u16(), &text));
+        if let Some(err) = err
+            .as_ref()
+            .filter(|e| e.category == FailureCategory::RateLimit)
+        {
             self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(crate::metrics::AIRTABLE_RATE_LIMITED).increment(1);
+            tracing::debug!(error = %err, "Airtable rate limit: pausing the base");
             if let Err(err) = self.budget.pause().await {
                 tracing::warn!(error = %err, "could not record the Airtable pause for other workers");
             }
         }
-        if !status.is_success() {
-            let err = AirtableError::from_response(status.as_u16(), &text);
+        if let Some(err) = err {
             tracing::warn!(%method, path = url.path(), status = status.as_u16(), error = %err, "Airtable request failed");
             return Err(err);
         }

@@ -17,6 +17,8 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FailureCategory {
     RateLimit,
+    /// The workspace's monthly API calls are used up.
+    Quota,
     Server,
     Network,
     Auth,
@@ -29,6 +31,7 @@ impl FailureCategory {
     pub fn as_str(self) -> &'static str {
         match self {
             FailureCategory::RateLimit => "rate_limit",
+            FailureCategory::Quota => "quota",
             FailureCategory::Server => "server",
             FailureCategory::Network => "network",
             FailureCategory::Auth => "auth",
@@ -70,6 +73,13 @@ impl AirtableError {
     pub fn from_response(status: u16, body: &str) -> AirtableError {
         let (error_type, message) = parse_error_body(body);
         let (kind, category) = match status {
+            // Free and Team plans have a monthly call limit; past it Airtable
+            // answers 429 with this type until the month ends. Waiting 30 s
+            // does not help, so it is not a rate limit.
+            // (support.airtable.com/docs/managing-api-call-limits-in-airtable)
+            429 if error_type.as_deref() == Some(QUOTA_EXCEEDED) => {
+                (ErrorKind::Permanent, FailureCategory::Quota)
+            }
             429 => (ErrorKind::Transient, FailureCategory::RateLimit),
             500..=599 => (ErrorKind::Transient, FailureCategory::Server),
             401 | 403 => (ErrorKind::Permanent, FailureCategory::Auth),
@@ -125,7 +135,38 @@ impl AirtableError {
     pub fn is_auth(&self) -> bool {
         self.category == FailureCategory::Auth
     }
+
+    /// The monthly API call limit is used up.
+    pub fn is_quota(&self) -> bool {
+        self.category == FailureCategory::Quota
+    }
+
+    /// Airtable does not know a table or field tagbot was configured with
+    /// (renamed or deleted in the base, or a wrong variable): no item is at
+    /// fault, and every other item would fail the same way.
+    pub fn is_unknown_model(&self) -> bool {
+        matches!(
+            self.error_type.as_deref(),
+            Some(
+                "UNKNOWN_FIELD_NAME"
+                    | "INVALID_FILTER_BY_FORMULA"
+                    | "TABLE_NOT_FOUND"
+                    | "NOT_FOUND"
+                    | "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND"
+            )
+        ) || self.status == Some(404)
+    }
+
+    /// Whether the error stops the whole run, leaving every item queued
+    /// with its tries: bad credentials, a used-up quota, or a base that no
+    /// longer matches the configuration.
+    pub fn stops_run(&self) -> bool {
+        self.is_auth() || self.is_quota() || self.is_unknown_model()
+    }
 }
+
+/// Airtable's error type for a used-up monthly API call limit.
+pub const QUOTA_EXCEEDED: &str = "PUBLIC_API_BILLING_LIMIT_EXCEEDED";
 
 /// Airtable sends `{"error": {"type", "message"}}`, sometimes
 /// `{"error": "NOT_FOUND"}`, and for rate limits
@@ -201,6 +242,21 @@ mod tests {
         assert_eq!(err.error_type.as_deref(), Some("RATE_LIMIT_REACHED"));
         let err = AirtableError::from_response(404, r#"{"error":"NOT_FOUND"}"#);
         assert_eq!(err.error_type.as_deref(), Some("NOT_FOUND"));
+        let err = AirtableError::from_response(
+            429,
+            r#"{"error":{"type":"PUBLIC_API_BILLING_LIMIT_EXCEEDED","message":"monthly limit"}}"#,
+        );
+        assert!(err.is_quota() && err.stops_run() && !err.is_transient());
+        let err = AirtableError::from_response(
+            422,
+            r#"{"error":{"type":"UNKNOWN_FIELD_NAME","message":"Unknown field name: \"Tags\""}}"#,
+        );
+        assert!(err.is_unknown_model() && err.stops_run());
+        let err = AirtableError::from_response(
+            422,
+            r#"{"error":{"type":"ROW_DOES_NOT_EXIST","message":"Record ID rec1 does not exist"}}"#,
+        );
+        assert!(!err.stops_run());
         let err = AirtableError::from_response(502, "<html>Bad gateway</html>");
         assert_eq!(err.message, "<html>Bad gateway</html>");
     }

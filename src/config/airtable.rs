@@ -110,6 +110,11 @@ fn looks_like_base_id(id: &str) -> bool {
     id.len() == 17 && id.starts_with("app") && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// Airtable's per-base request rate.
+pub const MAX_REQUESTS_PER_SECOND: u32 = 5;
+/// How long Airtable refuses requests after a 429.
+pub const MIN_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(30);
+
 /// How the sync worker paces and retries itself.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
@@ -160,25 +165,41 @@ impl SyncSettings {
             }
             Ok(Duration::from_secs(value))
         };
+        // Airtable allows "5 requests per second per base" and, after a 429,
+        // "wait 30 seconds before subsequent requests will succeed"
+        // (https://airtable.com/developers/web/api/rate-limits): a setting
+        // may be more careful than that, never less.
+        const RATE_EXPECTS: &str =
+            "a whole number of requests per second from 1 to 5 (Airtable allows 5 per second per base)";
         let requests_per_second: u32 = env.parsed_or(
             "AIRTABLE_REQUESTS_PER_SECOND",
             defaults.requests_per_second,
-            "a whole number of requests per second from 1 to 50",
+            RATE_EXPECTS,
         )?;
-        if !(1..=50).contains(&requests_per_second) {
+        if !(1..=MAX_REQUESTS_PER_SECOND).contains(&requests_per_second) {
             return Err(ConfigError::Invalid {
                 var: "AIRTABLE_REQUESTS_PER_SECOND",
-                expects: "a whole number of requests per second from 1 to 50",
+                expects: RATE_EXPECTS,
                 got: Some(requests_per_second.to_string()),
+            });
+        }
+        const PAUSE_EXPECTS: &str =
+            "a whole number of seconds, at least 30 (Airtable refuses every request for 30 s after a 429)";
+        let rate_limit_pause = seconds(
+            "AIRTABLE_RATE_LIMIT_PAUSE_SECS",
+            defaults.rate_limit_pause,
+            PAUSE_EXPECTS,
+        )?;
+        if rate_limit_pause < MIN_RATE_LIMIT_PAUSE {
+            return Err(ConfigError::Invalid {
+                var: "AIRTABLE_RATE_LIMIT_PAUSE_SECS",
+                expects: PAUSE_EXPECTS,
+                got: Some(rate_limit_pause.as_secs().to_string()),
             });
         }
         Ok(SyncSettings {
             requests_per_second,
-            rate_limit_pause: seconds(
-                "AIRTABLE_RATE_LIMIT_PAUSE_SECS",
-                defaults.rate_limit_pause,
-                "a whole number of seconds, at least 1",
-            )?,
+            rate_limit_pause,
             lease: seconds(
                 "TAGBOT_SYNC_LEASE_SECS",
                 defaults.lease,
@@ -264,11 +285,42 @@ mod tests {
 
     #[test]
     fn sync_settings_read_and_refuse_zero() {
-        let env = Env::from_pairs([("AIRTABLE_RATE_LIMIT_PAUSE_SECS", "2"), ("DRY_RUN", "yes")]);
+        let env = Env::from_pairs([
+            ("AIRTABLE_RATE_LIMIT_PAUSE_SECS", "45"),
+            ("AIRTABLE_REQUESTS_PER_SECOND", "3"),
+            ("DRY_RUN", "yes"),
+        ]);
         let settings = SyncSettings::from_env(&env).unwrap();
-        assert_eq!(settings.rate_limit_pause, Duration::from_secs(2));
+        assert_eq!(settings.rate_limit_pause, Duration::from_secs(45));
+        assert_eq!(settings.requests_per_second, 3);
         assert!(settings.dry_run);
         let env = Env::from_pairs([("TAGBOT_SYNC_LEASE_SECS", "0")]);
         assert!(SyncSettings::from_env(&env).is_err());
+    }
+
+    #[test]
+    fn settings_faster_than_airtable_allows_are_refused_with_the_reason() {
+        let env = Env::from_pairs([("AIRTABLE_REQUESTS_PER_SECOND", "6")]);
+        let err = SyncSettings::from_env(&env).unwrap_err().to_string();
+        assert!(
+            err.starts_with("AIRTABLE_REQUESTS_PER_SECOND is \"6\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("Airtable allows 5 per second per base"),
+            "{err}"
+        );
+        let env = Env::from_pairs([("AIRTABLE_RATE_LIMIT_PAUSE_SECS", "29")]);
+        let err = SyncSettings::from_env(&env).unwrap_err().to_string();
+        assert!(
+            err.starts_with("AIRTABLE_RATE_LIMIT_PAUSE_SECS is \"29\""),
+            "{err}"
+        );
+        assert!(err.contains("30 s after a 429"), "{err}");
+        let env = Env::from_pairs([
+            ("AIRTABLE_REQUESTS_PER_SECOND", "5"),
+            ("AIRTABLE_RATE_LIMIT_PAUSE_SECS", "30"),
+        ]);
+        assert!(SyncSettings::from_env(&env).is_ok());
     }
 }

@@ -160,13 +160,20 @@ async fn post_run_reports(app: &SlackApp) -> Result<usize, SlackError> {
     let mut posted = 0;
     for (id, report) in &runs {
         let report = &report.0;
-        let headline = format!(
-            ":bar_chart: Sync run: {} synced, {} failed, {} to retry{}",
-            report.synced,
-            report.failed,
-            report.retried,
-            if report.dry_run { " (dry run)" } else { "" }
-        );
+        let headline = match &report.aborted {
+            // The body carries the reason; the headline says it stopped.
+            Some(_) => format!(
+                ":octagonal_sign: Sync stopped: {} synced, {} failed before it stopped; approved tags wait in the queue",
+                report.synced, report.failed
+            ),
+            None => format!(
+                ":bar_chart: Sync run: {} synced, {} failed, {} to retry{}",
+                report.synced,
+                report.failed,
+                report.retried,
+                if report.dry_run { " (dry run)" } else { "" }
+            ),
+        };
         let body = render::report_block(report);
         let blocks = vec![
             json!({ "type": "section", "text": { "type": "mrkdwn", "text": headline } }),

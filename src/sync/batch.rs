@@ -23,8 +23,9 @@ pub struct BatchResult {
     pub outcomes: Vec<(ClaimedItem, ItemOutcome)>,
     /// Dry-run: the writes that would have been sent.
     pub payloads: Vec<Value>,
-    /// Set when Airtable refused the credentials: nothing else can succeed,
-    /// and the batch's items go back to the queue untouched.
+    /// Set when the run must stop (see [`AirtableError::stops_run`]):
+    /// nothing else can succeed, and the batch's items go back to the queue
+    /// untouched.
     pub abort: Option<AirtableError>,
     /// Set when this worker lost its lease before writing.
     pub lease_lost: bool,
@@ -69,12 +70,16 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
         let plan = plan(claim, tags, &records);
         if plan.writes.is_empty() || syncer.settings.dry_run {
             if syncer.settings.dry_run {
-                result.payloads = dry_run_payloads(syncer, &plan.writes);
+                result.payloads = dry_run_payloads(syncer, tags, &plan.writes);
             }
             result.outcomes.extend(plan.settled);
             return result;
         }
-        let written = write(syncer, claim, &plan.writes, read_at + MAX_READ_AGE).await;
+        let target = Target {
+            table: &tags.keys.lectures_table,
+            not_after: read_at + MAX_READ_AGE,
+        };
+        let written = write(syncer, claim, &plan.writes, &target).await;
         match written {
             Written::Stale => {
                 tracing::info!(lectures = ?claim.lectures, "read went stale waiting for the request budget; reading again");
@@ -108,16 +113,16 @@ async fn read_records(
     claim: &Claim,
     tags: &TagMap,
 ) -> Result<Vec<Record>, AirtableError> {
-    let settings = &syncer.airtable;
-    let names = &tags.names;
+    let keys = &tags.keys;
     let lectures: Vec<&str> = claim.lectures.iter().map(String::as_str).collect();
     let query = ListQuery {
-        fields: vec![names.lecture_id.clone(), names.tags.clone()],
-        formula: Some(formula::field_in(&names.lecture_id, &lectures)),
+        fields: vec![keys.lecture_id.clone(), keys.tags.clone()],
+        formula: Some(formula::field_in(&keys.lecture_id_name, &lectures)),
+        by_field_id: keys.by_field_id,
     };
     syncer
         .client
-        .list_records(&settings.lectures_table, &query)
+        .list_records(&keys.lectures_table, &query)
         .await
 }
 
@@ -129,7 +134,7 @@ fn plan<'a>(claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
         let matching: Vec<&Record> = records
             .iter()
             .filter(|r| {
-                r.fields.get(&tags.names.lecture_id).and_then(Value::as_str) == Some(lecture)
+                r.fields.get(&tags.keys.lecture_id).and_then(Value::as_str) == Some(lecture)
             })
             .collect();
         let record = match matching.as_slice() {
@@ -147,7 +152,7 @@ fn plan<'a>(claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
                 continue;
             }
         };
-        let current = cell_values(record.fields.get(&tags.names.tags));
+        let current = cell_values(record.fields.get(&tags.keys.tags));
         let mut union = current.clone();
         let mut carried = Vec::new();
         for item in items {
@@ -171,7 +176,7 @@ fn plan<'a>(claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
             continue;
         }
         let mut fields = Map::new();
-        fields.insert(tags.names.tags.clone(), json!(union));
+        fields.insert(tags.keys.tags.clone(), json!(union));
         plan.writes.push(PlannedWrite {
             update: RecordUpdate {
                 id: record.id.clone(),
@@ -183,12 +188,21 @@ fn plan<'a>(claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
     plan
 }
 
-fn dry_run_payloads(syncer: &Syncer, writes: &[PlannedWrite]) -> Vec<Value> {
+/// What a dry run would write, keyed by field name for the people reading
+/// it (the real write is keyed by field id).
+fn dry_run_payloads(syncer: &Syncer, tags: &TagMap, writes: &[PlannedWrite]) -> Vec<Value> {
     let settings = &syncer.airtable;
     writes
         .iter()
         .map(|write| {
-            let payload = json!({ "table": settings.lectures_table, "record": write.update, "typecast": settings.typecast });
+            let fields: Map<String, Value> = write
+                .update
+                .fields
+                .values()
+                .map(|cell| (tags.keys.tags_name.clone(), cell.clone()))
+                .collect();
+            let record = json!({ "id": write.update.id, "fields": fields });
+            let payload = json!({ "table": settings.lectures_table, "record": record, "typecast": settings.typecast });
             tracing::info!(payload = %payload, "dry run: would write to Airtable");
             payload
         })
@@ -201,8 +215,16 @@ enum Written {
     /// Not sent: the read is too old to write from.
     Stale,
     LeaseLost,
-    /// Credentials refused: the run stops, the items go back untouched.
+    /// Credentials refused, quota used up, or the base no longer matches
+    /// the configuration: the run stops, the items go back untouched.
     Aborted(AirtableError),
+}
+
+/// Where a batch's writes go, and the last moment they may leave.
+struct Target<'a> {
+    /// The Lectures table as requests name it.
+    table: &'a str,
+    not_after: Instant,
 }
 
 /// Sends the writes in one request; when Airtable refuses a multi-record
@@ -212,14 +234,14 @@ async fn write(
     syncer: &Syncer,
     claim: &Claim,
     writes: &[PlannedWrite<'_>],
-    not_after: Instant,
+    target: &Target<'_>,
 ) -> Written {
     let updates: Vec<RecordUpdate> = writes.iter().map(|w| w.update.clone()).collect();
-    let err = match send(syncer, claim, &updates, not_after).await {
+    let err = match send(syncer, claim, &updates, target).await {
         Sent::Ok => return Written::Done(all_synced(writes)),
         Sent::Stale => return Written::Stale,
         Sent::LeaseLost => return Written::LeaseLost,
-        Sent::Failed(err) if err.is_auth() => return Written::Aborted(err),
+        Sent::Failed(err) if err.stops_run() => return Written::Aborted(err),
         Sent::Failed(err) => err,
     };
     let mut outcomes = Vec::new();
@@ -232,18 +254,11 @@ async fn write(
     }
     for write in writes {
         // The other records' reads are no fresher; the deadline still holds.
-        match send(
-            syncer,
-            claim,
-            std::slice::from_ref(&write.update),
-            not_after,
-        )
-        .await
-        {
+        match send(syncer, claim, std::slice::from_ref(&write.update), target).await {
             Sent::Ok => outcomes.extend(all_synced(std::slice::from_ref(write))),
             Sent::Stale => return Written::Stale,
             Sent::LeaseLost => return Written::LeaseLost,
-            Sent::Failed(err) if err.is_auth() => return Written::Aborted(err),
+            Sent::Failed(err) if err.stops_run() => return Written::Aborted(err),
             Sent::Failed(err) => outcomes.extend(failed(write.items.iter().copied(), &err)),
         }
     }
@@ -262,7 +277,7 @@ async fn send(
     syncer: &Syncer,
     claim: &Claim,
     updates: &[RecordUpdate],
-    not_after: Instant,
+    target: &Target<'_>,
 ) -> Sent {
     if !syncer.keep_lease(claim).await {
         return Sent::LeaseLost;
@@ -271,10 +286,10 @@ async fn send(
     match syncer
         .client
         .update_records(
-            &settings.lectures_table,
+            target.table,
             updates,
             settings.typecast,
-            Some(not_after),
+            Some(target.not_after),
         )
         .await
     {
@@ -336,15 +351,16 @@ fn failed<'a>(
         .collect()
 }
 
-/// A whole batch failed before anything was written. Credentials errors
-/// instead stop the run and leave the items queued: no tag is at fault,
-/// and they should flow as soon as an operator fixes the token.
+/// A whole batch failed before anything was written. Errors that stop the
+/// run (credentials, quota, a renamed table or field) instead leave the
+/// items queued with their tries: no tag is at fault, and they should flow
+/// as soon as an operator fixes the cause.
 fn fail_all<'a>(
     result: &mut BatchResult,
     items: impl Iterator<Item = &'a ClaimedItem>,
     err: &AirtableError,
 ) {
-    if err.is_auth() {
+    if err.stops_run() {
         result.abort = Some(err.clone());
     } else {
         result.outcomes.extend(failed(items, err));

@@ -11,7 +11,8 @@ use sqlx::PgPool;
 
 use super::SyncError;
 use crate::airtable::{
-    resolve_tags_field, AirtableClient, AirtableError, BaseSchema, ListQuery, TagsField,
+    resolve_tags_field, AirtableClient, AirtableError, BaseSchema, ListQuery, SchemaProblem,
+    TableSchema, TagsField,
 };
 use crate::config::{AirtableSettings, TagsFieldType};
 
@@ -21,36 +22,107 @@ pub struct TagMap {
     /// tag id → the value written into the tags field.
     values: HashMap<String, String>,
     typecast: bool,
-    /// The fields' names as records carry them.
-    pub names: FieldNames,
+    /// The tables and fields as requests name them.
+    pub keys: BaseKeys,
     pub built_at: Instant,
 }
 
-/// Field names as Airtable keys them in records. The configuration may
-/// name a field by id (`fld…`), but records come back keyed by name: a
-/// tags cell looked up by id would read as empty, and the union written
-/// back would drop every tag a person put there.
+/// How requests name the tables and fields, and how records key their
+/// cells: one key per field for reading and writing alike.
+///
+/// A cell must never be written under a key it was not read under. Records
+/// come back keyed by field name unless `returnFieldsByFieldId` is asked
+/// for; a tags field configured by id (`fld…`) and read by name would read
+/// as empty, and the union written back would drop every tag a person put
+/// there. So with the schema known every table and field is named by id
+/// and records are read by id (which also survives a rename in the base);
+/// without the schema everything is named as configured, which must then
+/// be names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldNames {
+pub struct BaseKeys {
+    /// Tables are named as configured: the URLs stay readable in logs, and
+    /// a renamed table stops the run with the variable to fix.
+    pub lectures_table: String,
+    pub tags_table: String,
+    /// Cells are keyed by field id (`returnFieldsByFieldId`).
+    pub by_field_id: bool,
     pub lecture_id: String,
     pub tags: String,
     pub tag_id: String,
+    /// The lecture id field's name: formulas name fields by `{name}` only.
+    pub lecture_id_name: String,
+    /// The tags field's name, for what people read (dry-run payloads).
+    pub tags_name: String,
 }
 
-impl FieldNames {
-    fn resolve(schema: Option<&BaseSchema>, settings: &AirtableSettings) -> FieldNames {
-        let name = |table: &str, field: &str| {
-            schema
-                .and_then(|s| s.table(table))
+impl BaseKeys {
+    fn resolve(
+        schema: Option<&BaseSchema>,
+        settings: &AirtableSettings,
+    ) -> Result<BaseKeys, SchemaProblem> {
+        let Some(schema) = schema else {
+            return BaseKeys::as_configured(settings);
+        };
+        let lectures = schema.table(&settings.lectures_table);
+        let tags_table = schema.table(&settings.tags_table);
+        let id = |table: Option<&TableSchema>, field: &str| {
+            table
+                .and_then(|t| t.field(field))
+                .map_or_else(|| field.to_owned(), |f| f.id.clone())
+        };
+        let name = |table: Option<&TableSchema>, field: &str| {
+            table
                 .and_then(|t| t.field(field))
                 .map_or_else(|| field.to_owned(), |f| f.name.clone())
         };
-        FieldNames {
-            lecture_id: name(&settings.lectures_table, &settings.lectures_id_field),
-            tags: name(&settings.lectures_table, &settings.lectures_tags_field),
-            tag_id: name(&settings.tags_table, &settings.tags_id_field),
-        }
+        Ok(BaseKeys {
+            lectures_table: settings.lectures_table.clone(),
+            tags_table: settings.tags_table.clone(),
+            by_field_id: true,
+            lecture_id: id(lectures, &settings.lectures_id_field),
+            tags: id(lectures, &settings.lectures_tags_field),
+            tag_id: id(tags_table, &settings.tags_id_field),
+            lecture_id_name: name(lectures, &settings.lectures_id_field),
+            tags_name: name(lectures, &settings.lectures_tags_field),
+        })
     }
+
+    /// Without the schema: names as configured. A field given by id could
+    /// be neither read under the key it is written under nor named in a
+    /// formula, so it is refused with the variable to change.
+    fn as_configured(settings: &AirtableSettings) -> Result<BaseKeys, SchemaProblem> {
+        for (var, field) in [
+            ("AIRTABLE_LECTURES_ID_FIELD", &settings.lectures_id_field),
+            (
+                "AIRTABLE_LECTURES_TAGS_FIELD",
+                &settings.lectures_tags_field,
+            ),
+            ("AIRTABLE_TAGS_ID_FIELD", &settings.tags_id_field),
+        ] {
+            if looks_like_field_id(field) {
+                return Err(SchemaProblem(format!(
+                    "{var}={field} names a field by id, but the token cannot read the base schema to match it to the records' cells; set {var} to the field's name, or give the token the schema.bases:read scope"
+                )));
+            }
+        }
+        Ok(BaseKeys {
+            lectures_table: settings.lectures_table.clone(),
+            tags_table: settings.tags_table.clone(),
+            by_field_id: false,
+            lecture_id: settings.lectures_id_field.clone(),
+            tags: settings.lectures_tags_field.clone(),
+            tag_id: settings.tags_id_field.clone(),
+            lecture_id_name: settings.lectures_id_field.clone(),
+            tags_name: settings.lectures_tags_field.clone(),
+        })
+    }
+}
+
+/// Airtable field ids are `fld` and 14 letters and digits.
+fn looks_like_field_id(field: &str) -> bool {
+    field.len() == 17
+        && field.starts_with("fld")
+        && field.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 impl TagMap {
@@ -70,7 +142,7 @@ impl TagMap {
         settings: &AirtableSettings,
         schema: Result<BaseSchema, AirtableError>,
     ) -> Result<TagMap, SyncError> {
-        let names = FieldNames::resolve(schema.as_ref().ok(), settings);
+        let keys = BaseKeys::resolve(schema.as_ref().ok(), settings).map_err(SyncError::Schema)?;
         let field = match schema {
             Ok(schema) => resolve_tags_field(&schema, settings).map_err(SyncError::Schema)?,
             Err(err) => match settings.tags_field_type {
@@ -83,11 +155,16 @@ impl TagMap {
                     tracing::warn!(error = %err, "cannot read the base schema; using AIRTABLE_FIELD_TAGS_TYPE=multiselect unchecked");
                     TagsField::MultiSelect { options: None }
                 }
+                TagsFieldType::Auto if err.status == Some(403) => {
+                    return Err(SyncError::Schema(SchemaProblem(format!(
+                        "cannot read the base schema ({err}); AIRTABLE_FIELD_TAGS_TYPE=auto needs the token's schema.bases:read scope: add the scope (and check AIRTABLE_BASE_ID), or set AIRTABLE_FIELD_TAGS_TYPE to linked or multiselect"
+                    ))))
+                }
                 _ => return Err(SyncError::Airtable(err)),
             },
         };
         let values = match &field {
-            TagsField::Linked => linked_tags(client, settings, &names.tag_id).await?,
+            TagsField::Linked => linked_tags(client, &keys).await?,
             TagsField::MultiSelect { .. } => {
                 sqlx::query_as::<_, (String, String)>("SELECT tag_id, name FROM tags")
                     .fetch_all(pool)
@@ -100,7 +177,7 @@ impl TagMap {
             field,
             values,
             typecast: settings.typecast,
-            names,
+            keys,
             built_at: Instant::now(),
         })
     }
@@ -132,14 +209,15 @@ impl TagMap {
 /// two records is ambiguous and left unmapped.
 async fn linked_tags(
     client: &AirtableClient,
-    settings: &AirtableSettings,
-    tag_id_field: &str,
+    keys: &BaseKeys,
 ) -> Result<HashMap<String, String>, SyncError> {
+    let tag_id_field = keys.tag_id.as_str();
     let query = ListQuery {
         fields: vec![tag_id_field.to_owned()],
         formula: None,
+        by_field_id: keys.by_field_id,
     };
-    let records = client.list_records(&settings.tags_table, &query).await?;
+    let records = client.list_records(&keys.tags_table, &query).await?;
     let mut map = HashMap::new();
     let mut ambiguous = BTreeSet::new();
     for record in records {

@@ -227,7 +227,7 @@ impl Syncer {
         progress.finished = true;
         self.progress.send_replace(progress);
         report.add_database_view(&self.pool).await?;
-        if report.did_something() {
+        if report.did_something() && !self.repeats_last_stop(&report).await? {
             report.store(&self.pool).await?;
         }
         outcome.map(|()| report)
@@ -246,7 +246,12 @@ impl Syncer {
             Ok(tags) => tags,
             Err(err) => {
                 queue::release(&self.pool, &self.worker_id, claim).await?;
-                return Err(err);
+                return match err {
+                    SyncError::Airtable(err) if err.stops_run() => {
+                        Ok(Some(self.stop_reason(&err, None)))
+                    }
+                    other => Err(other),
+                };
             }
         };
         let result = batch::process(self, claim, &tags).await;
@@ -298,7 +303,98 @@ impl Syncer {
             failed = recorded.failed.len(),
             "sync batch recorded"
         );
-        Ok(result.abort.map(|err| err.to_string()))
+        let Some(err) = result.abort else {
+            return Ok(None);
+        };
+        if err.is_unknown_model() {
+            // The base changed under the cached mapping: read it afresh.
+            self.mapping.lock().await.take();
+        }
+        Ok(Some(self.stop_reason(&err, Some(&tags.keys))))
+    }
+
+    /// Whether `report` only stopped again for the reason the last stored
+    /// run stopped for: the worker retries every poll, and each try would
+    /// otherwise post the same notice to the report channel.
+    async fn repeats_last_stop(&self, report: &RunReport) -> Result<bool, sqlx::Error> {
+        if report.aborted.is_none() || report.synced + report.retried + report.failed > 0 {
+            return Ok(false);
+        }
+        let last = RunReport::latest(&self.pool).await?;
+        Ok(last.is_some_and(|last| last.aborted == report.aborted))
+    }
+
+    /// Why a run stopped, in words an operator can act on: what Airtable
+    /// said, and the setting to look at.
+    fn stop_reason(&self, err: &AirtableError, keys: Option<&mapping::BaseKeys>) -> String {
+        let settings = &self.airtable;
+        if err.is_quota() {
+            return format!(
+                "{err}. The Airtable workspace has used up its monthly API calls: nothing is written until the limit resets next month or the workspace's plan is upgraded. Approved tags stay queued and keep their tries."
+            );
+        }
+        if err.status == Some(401) {
+            return format!(
+                "{err}. Check AIRTABLE_TOKEN: create a personal access token at https://airtable.com/create/tokens. Approved tags stay queued."
+            );
+        }
+        // Each setting with the key requests named it by (an id once the
+        // schema was read), to find the one Airtable's message names.
+        let configured = [
+            (
+                "AIRTABLE_LECTURES_TABLE",
+                &settings.lectures_table,
+                keys.map(|k| &k.lectures_table),
+            ),
+            (
+                "AIRTABLE_LECTURES_ID_FIELD",
+                &settings.lectures_id_field,
+                keys.map(|k| &k.lecture_id),
+            ),
+            (
+                "AIRTABLE_LECTURES_TAGS_FIELD",
+                &settings.lectures_tags_field,
+                keys.map(|k| &k.tags),
+            ),
+            (
+                "AIRTABLE_TAGS_TABLE",
+                &settings.tags_table,
+                keys.map(|k| &k.tags_table),
+            ),
+            (
+                "AIRTABLE_TAGS_ID_FIELD",
+                &settings.tags_id_field,
+                keys.map(|k| &k.tag_id),
+            ),
+        ];
+        let setting = |(var, value, _): &(&str, &String, Option<&String>)| format!("{var}={value}");
+        let named: Vec<String> = configured
+            .iter()
+            .filter(|(_, value, key)| {
+                err.message.contains(value.as_str())
+                    || key.is_some_and(|key| err.message.contains(key.as_str()))
+            })
+            .map(setting)
+            .collect();
+        let suspects = if named.is_empty() {
+            configured
+                .iter()
+                .map(setting)
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            named.join(", ")
+        };
+        if err.status == Some(403) {
+            format!(
+                "{err}. The token may lack a scope (data.records:read, data.records:write, schema.bases:read) or access to base {} (AIRTABLE_BASE_ID), or a table was renamed or deleted ({suspects}). Run `tagbot doctor`. Approved tags stay queued.",
+                settings.base_id
+            )
+        } else {
+            format!(
+                "{err}. The base no longer has a table or field tagbot is configured with: check {suspects} against the base, or run `tagbot doctor`. Approved tags stay queued."
+            )
+        }
     }
 
     /// The tag mapping, rebuilt when stale or when the batch names a tag it
@@ -333,9 +429,29 @@ impl Syncer {
         }
     }
 
+    /// Reads the base once before the worker starts, so a configuration
+    /// that can never work (a field named by id that cannot be matched to
+    /// the records' cells, a missing table or field) refuses to start with
+    /// the variable to fix. Airtable being away is not fatal: the runs
+    /// try again.
+    pub async fn preflight(&self) -> Result<(), SyncError> {
+        match TagMap::build(&self.client, &self.pool, &self.airtable).await {
+            Ok(map) => {
+                *self.mapping.lock().await = Some(map);
+                Ok(())
+            }
+            Err(err @ SyncError::Schema(_)) => Err(err),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the Airtable base yet; the sync runs will try again");
+                Ok(())
+            }
+        }
+    }
+
     /// Runs until `shutdown`: syncs what is due, then sleeps until new work
     /// is notified, the next retry falls due, or the poll interval passes.
     pub async fn run_until_shutdown(&self, shutdown: &Shutdown) -> Result<(), SyncError> {
+        self.preflight().await?;
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         tracing::info!(worker = %self.worker_id, "sync worker started");

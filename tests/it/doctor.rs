@@ -189,3 +189,23 @@ async fn bad_configuration_fails_its_check_and_skips_what_depends_on_it(
     assert!(!diagnosis.healthy());
     setup.close().await;
 }
+
+#[sqlx::test]
+async fn a_used_up_airtable_quota_is_named_with_what_to_do(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let setup = Setup::new(pool, options).await;
+    setup.airtable.set_monthly_quota(0);
+
+    let diagnosis = setup.diagnose(&[]).await;
+
+    let (problem, fix) = failure(&diagnosis, "Airtable quota");
+    assert!(
+        problem.contains("PUBLIC_API_BILLING_LIMIT_EXCEEDED"),
+        "{problem}"
+    );
+    assert!(fix.contains("monthly"), "{fix}");
+    assert!(fix.contains("upgrade"), "{fix}");
+    setup.close().await;
+}

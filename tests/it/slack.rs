@@ -741,3 +741,57 @@ async fn a_pipeline_role_that_only_inserts_suggestions_still_can(
     assert!(all_text(&w.message_of("L1").await).contains("היסטוריה"));
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_sync_stopped_by_the_airtable_quota_is_posted_once_with_the_reason(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+    use tagbot::config::{AirtableSettings, Env};
+    use tagbot::shutdown::Shutdown;
+    use tagbot::sync::Syncer;
+
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    let airtable = FakeAirtable::start(
+        crate::sync_world::BASE_ID,
+        crate::sync_world::TOKEN,
+        TagsFieldKind::Linked,
+        RateLimit::default(),
+    )
+    .await
+    .unwrap();
+    airtable.add_tag("t1", "פילוסופיה");
+    airtable.add_lecture("L1", "הרצאה");
+    let id = w.db.suggestion("L1", "t1", 0.9).await;
+    w.db.review()
+        .approve(id, &crate::helpers::reviewer(DANA, "דנה"))
+        .await
+        .unwrap();
+    airtable.set_monthly_quota(0);
+    let settings = AirtableSettings::from_env(&Env::from_pairs([
+        ("AIRTABLE_TOKEN", crate::sync_world::TOKEN),
+        ("AIRTABLE_BASE_ID", crate::sync_world::BASE_ID),
+        ("AIRTABLE_API_URL", airtable.url.as_str()),
+    ]))
+    .unwrap();
+    let syncer = Syncer::new(w.db.app.clone(), settings, crate::sync_world::fast()).unwrap();
+
+    for _ in 0..3 {
+        syncer.run_once(&Shutdown::never()).await.unwrap();
+        notify::run_once(&w.app, chrono::Utc::now()).await.unwrap();
+    }
+
+    let stopped: Vec<String> = w
+        .slack
+        .messages(REPORT)
+        .iter()
+        .map(serde_json::Value::to_string)
+        .filter(|m| m.contains("Sync stopped"))
+        .collect();
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    assert!(stopped[0].contains("monthly API calls"), "{}", stopped[0]);
+    assert_eq!(w.db.status(id).await, "approved");
+    airtable.shutdown();
+    w.close().await;
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::Method;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use standins::airtable::{RateLimit, TagsFieldKind};
+use standins::airtable::{RateLimit, TagsFieldKind, SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE};
 use tagbot::domain::LectureId;
 use tagbot::shutdown::Shutdown;
 use tagbot::sync::{RunReport, SyncError};
@@ -705,7 +705,8 @@ async fn shutdown_mid_batch_gives_the_work_back(pool: PgPoolOptions, options: Pg
     let syncer = w.syncer(fast());
     let (stop, shutdown) = Shutdown::manual();
     let worker = tokio::spawn(async move { syncer.run_until_shutdown(&shutdown).await });
-    for _ in 0..200 {
+    // The worker reads the base (two requests) before it claims.
+    for _ in 0..800 {
         if w.item("L1", "t1").await.0 == "in_flight" {
             break;
         }
@@ -875,12 +876,13 @@ async fn fields_configured_by_id_keep_the_human_tags(
     w.fake.set_cell("Lectures", &record, "Tags", json!([human]));
     w.approved("L1", "t1").await;
 
-    // The fake's field ids for external_id and Tags.
+    let id_field = w.fake.field_id("Lectures", "external_id").unwrap();
+    let tags_field = w.fake.field_id("Lectures", "Tags").unwrap();
     w.syncer_with(
         fast(),
         &[
-            ("AIRTABLE_LECTURES_ID_FIELD", "fldLectureExtId"),
-            ("AIRTABLE_LECTURES_TAGS_FIELD", "fldLectureTags"),
+            ("AIRTABLE_LECTURES_ID_FIELD", id_field.as_str()),
+            ("AIRTABLE_LECTURES_TAGS_FIELD", tags_field.as_str()),
         ],
     )
     .run_once(&Shutdown::never())
@@ -890,6 +892,147 @@ async fn fields_configured_by_id_keep_the_human_tags(
     assert_eq!(
         w.fake.cell("Lectures", &record, "Tags"),
         json!([human, tag])
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_tags_field_named_by_id_without_the_schema_scope_is_refused_and_writes_nothing(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    w.fake.add_tag("t1", "פילוסופיה");
+    let human = w.fake.add_tag("t9", "ידני");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    w.fake.set_cell("Lectures", &record, "Tags", json!([human]));
+    let id = w.approved("L1", "t1").await;
+    // A token without schema.bases:read, the type given explicitly.
+    w.fake
+        .set_scopes(&[SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE]);
+    let tags_field = w.fake.field_id("Lectures", "Tags").unwrap();
+    let syncer = w.syncer_with(
+        fast(),
+        &[
+            ("AIRTABLE_FIELD_TAGS_TYPE", "linked"),
+            ("AIRTABLE_LECTURES_TAGS_FIELD", tags_field.as_str()),
+        ],
+    );
+
+    let refused = syncer.preflight().await.unwrap_err().to_string();
+    let run = syncer.run_once(&Shutdown::never()).await;
+
+    assert!(
+        refused.contains("AIRTABLE_LECTURES_TAGS_FIELD"),
+        "{refused}"
+    );
+    assert!(refused.contains("schema.bases:read"), "{refused}");
+    assert!(matches!(run, Err(SyncError::Schema(_))), "{run:?}");
+    assert_eq!(w.fake.count("PATCH", 200), 0, "nothing written");
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([human]));
+    assert_eq!(w.db.status(id).await, "approved");
+    assert_eq!(w.item("L1", "t1").await, ("queued".into(), 0, None));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn records_are_read_and_written_by_field_id_so_a_rename_keeps_the_human_tags(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let tag = w.fake.add_tag("t1", "פילוסופיה");
+    let human = w.fake.add_tag("t9", "ידני");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    w.fake.set_cell("Lectures", &record, "Tags", json!([human]));
+    w.approved("L1", "t1").await;
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    // A person renames the tags field after tagbot read the schema.
+    w.fake.rename_field("Lectures", "Tags", "נושאים");
+
+    let report = syncer.run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(report.synced, 1, "{report:?}");
+    assert_eq!(
+        w.fake.cell("Lectures", &record, "נושאים"),
+        json!([human, tag])
+    );
+    let tags_field = w.fake.field_id("Lectures", "נושאים").unwrap();
+    let patches: Vec<Vec<String>> = w
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.keys_written)
+        .collect();
+    assert_eq!(
+        patches,
+        vec![vec![tags_field]],
+        "written under the id it was read by"
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_used_up_monthly_quota_stops_the_run_and_burns_no_tries(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let (_, record, id) = w.one_approved().await;
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    w.fake.set_monthly_quota(0);
+
+    let first = syncer.run_once(&Shutdown::never()).await.unwrap();
+    let second = syncer.run_once(&Shutdown::never()).await.unwrap();
+
+    let aborted = first.aborted.expect("the run says why it stopped");
+    assert!(
+        aborted.contains("PUBLIC_API_BILLING_LIMIT_EXCEEDED"),
+        "{aborted}"
+    );
+    assert!(aborted.contains("monthly API calls"), "{aborted}");
+    assert_eq!(second.aborted.as_deref(), Some(aborted.as_str()));
+    assert_eq!(w.db.status(id).await, "approved");
+    assert_eq!(w.item("L1", "t1").await, ("queued".into(), 0, None));
+    assert_eq!(w.db.actions(id).await, vec!["approve", "enqueue"]);
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), Value::Null);
+    // One notice for the channel, not one per try.
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM sync_runs WHERE report->>'aborted' IS NOT NULL")
+            .await,
+        1
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_field_deleted_in_the_base_stops_the_run_instead_of_failing_every_tag(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let (_, _, id) = w.one_approved().await;
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    // The mapping is cached; then a person deletes the lecture id field.
+    w.fake.remove_field("Lectures", "external_id");
+
+    let report = syncer.run_once(&Shutdown::never()).await.unwrap();
+
+    let aborted = report.aborted.expect("the run says why it stopped");
+    assert!(aborted.contains("UNKNOWN_FIELD_NAME"), "{aborted}");
+    assert!(aborted.contains("AIRTABLE_LECTURES_ID_FIELD"), "{aborted}");
+    assert_eq!(w.db.status(id).await, "approved");
+    assert_eq!(w.item("L1", "t1").await, ("queued".into(), 0, None));
+    assert_eq!(report.failed, 0);
+    // The next run reads the base afresh and names the variable to fix.
+    let next = syncer.run_once(&Shutdown::never()).await.unwrap_err();
+    assert!(
+        next.to_string().contains("AIRTABLE_LECTURES_ID_FIELD"),
+        "{next}"
     );
     w.close().await;
 }

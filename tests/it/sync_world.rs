@@ -28,6 +28,7 @@ impl World {
             requests: 50,
             window: Duration::from_secs(1),
             penalty: Duration::from_secs(2),
+            ..RateLimit::default()
         };
         World::with_rate(pool, options, kind, rate).await
     }

@@ -1,14 +1,38 @@
-//! A fake Airtable Web API: one base, its tables and records in memory,
-//! served over HTTP on loopback.
+//! A stand-in for the Airtable Web API: one base, its tables and records in
+//! memory, served over HTTP on loopback.
 //!
-//! It enforces what tagbot relies on: bearer-token auth, the 16,000-character
-//! URL limit, `pageSize` <= 100 with `offset` paging, `fields[]` and
-//! `filterByFormula`, at most 10 records per PATCH (422 past it), linked
-//! cells written as arrays of record-id strings, unknown multi-select options
-//! refused without `typecast`, and 5 requests per second per base with a 429
-//! and a 30-second penalty (window, limit and penalty configurable). Error
-//! bodies have Airtable's shape. Tests can script failures, add latency,
-//! edit records "by hand", and read the request log.
+//! It enforces the documented contract tagbot relies on, in this order for
+//! every request:
+//!
+//! | rule | answer | source |
+//! |---|---|---|
+//! | the full URL (scheme, host, path, query) is at most 16,000 characters | 414 `URL_TOO_LONG` (status undocumented: the stricter refusal) | support.airtable.com/docs/enforcement-of-url-length-limit-for-web-api-requests |
+//! | a bearer token | 401 `AUTHENTICATION_REQUIRED` | airtable.com/developers/web/api/errors |
+//! | the token's base, and the scope the endpoint needs (`data.records:read`, `data.records:write`, `schema.bases:read`) | 403 `INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND` | developers/web/api/scopes, …/get-base-schema, …/errors |
+//! | 50 requests per second per token, across bases | 429, then 30 s refused | developers/web/api/rate-limits |
+//! | 5 requests per second per base | 429, then 30 s refused | developers/web/api/rate-limits |
+//! | the workspace's monthly API calls (Free and Team plans) | 429 `PUBLIC_API_BILLING_LIMIT_EXCEEDED` | support.airtable.com/docs/managing-api-call-limits-in-airtable |
+//!
+//! and then per endpoint: `pageSize` 1..=100 with `offset` paging;
+//! `fields[]` and PATCH keys by field name or field id (`fld…`), records
+//! keyed by id with `returnFieldsByFieldId`; `filterByFormula` naming
+//! fields by `{name}` only; at most 10 records per PATCH; linked cells
+//! written as arrays of record-id strings; unknown multi-select options
+//! refused without `typecast`. Refusals have Airtable's error body
+//! (`{"error": {"type", "message"}}`), with the status and type Airtable
+//! returns: 422 `UNKNOWN_FIELD_NAME` for an unknown field,
+//! 422 `INVALID_FILTER_BY_FORMULA` for a bad formula, 422
+//! `ROW_DOES_NOT_EXIST` for a PATCH of a record that is not in the table,
+//! 403 `INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND` for an unknown table.
+//!
+//! Airtable documents the families (404 not found, 422 "most of the
+//! base-specific validations") but not each type: the types above are what
+//! the API is seen to answer. The monthly limit's answer is not documented
+//! either; the stand-in refuses every endpoint, schema included, which is
+//! the stricter reading.
+//!
+//! Tests script failures, add latency, edit records and the schema "by
+//! hand" as a person would, and read the request log.
 
 mod formula;
 
@@ -18,28 +42,44 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-/// Airtable's URL limit.
+/// Airtable's URL limit, counted over the whole URL.
 const MAX_URL_CHARS: usize = 16_000;
+/// "Updates up to 10 records" (developers/web/api/update-multiple-records).
 const MAX_RECORDS_PER_WRITE: usize = 10;
 
-/// How the fake paces its callers.
+/// The scopes of a personal access token (developers/web/api/scopes).
+pub const SCOPE_RECORDS_READ: &str = "data.records:read";
+pub const SCOPE_RECORDS_WRITE: &str = "data.records:write";
+pub const SCOPE_SCHEMA_READ: &str = "schema.bases:read";
+pub const SCOPE_WEBHOOKS: &str = "webhook:manage";
+
+/// How the stand-in paces its callers.
 #[derive(Debug, Clone)]
 pub struct RateLimit {
+    /// Requests per `window` to the base.
     pub requests: usize,
+    /// Requests per `window` with the token, across every base.
+    pub per_token: usize,
     pub window: Duration,
+    /// How long every request is refused after a 429.
     pub penalty: Duration,
 }
 
 impl Default for RateLimit {
+    /// "5 requests per second per base", "50 requests per second for all
+    /// traffic using personal access tokens from a given user", "wait 30
+    /// seconds before subsequent requests will succeed"
+    /// (developers/web/api/rate-limits).
     fn default() -> Self {
         RateLimit {
             requests: 5,
+            per_token: 50,
             window: Duration::from_secs(1),
             penalty: Duration::from_secs(30),
         }
@@ -53,7 +93,7 @@ pub enum TagsFieldKind {
     MultiSelect,
 }
 
-/// One request as the fake saw it.
+/// One request as the stand-in saw it.
 #[derive(Debug, Clone)]
 pub struct LoggedRequest {
     pub method: String,
@@ -62,6 +102,8 @@ pub struct LoggedRequest {
     pub at: Instant,
     /// The ids of the records a successful PATCH wrote, in body order.
     pub records_written: Vec<String>,
+    /// The fields a successful PATCH wrote, as the request keyed them.
+    pub keys_written: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,9 +111,18 @@ struct Field {
     id: String,
     name: String,
     kind: String,
-    /// Linked: the table linked to. Multi-select: the option names.
+    /// Linked: the table linked to.
     linked_table: Option<String>,
+    /// Multi-select: the option names.
     choices: Vec<String>,
+}
+
+/// A record's cells, keyed by field id, so that renaming a field keeps its
+/// cells as it does in Airtable.
+#[derive(Debug, Clone)]
+struct StoredRecord {
+    id: String,
+    cells: Map<String, Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +130,33 @@ struct Table {
     id: String,
     name: String,
     fields: Vec<Field>,
-    records: Vec<(String, Map<String, Value>)>,
+    records: Vec<StoredRecord>,
+}
+
+impl Table {
+    /// A field by exact name or by id, as Airtable takes either.
+    fn field(&self, name_or_id: &str) -> Option<&Field> {
+        self.fields
+            .iter()
+            .find(|f| f.name == name_or_id || f.id == name_or_id)
+    }
+
+    fn record(&self, id: &str) -> Option<&StoredRecord> {
+        self.records.iter().find(|r| r.id == id)
+    }
+
+    /// A record's non-empty cells keyed by field name, or by id.
+    fn shown(&self, record: &StoredRecord, by_id: bool, only: &[&Field]) -> Map<String, Value> {
+        self.fields
+            .iter()
+            .filter(|f| only.is_empty() || only.iter().any(|o| o.id == f.id))
+            .filter_map(|f| {
+                let value = record.cells.get(&f.id).filter(|v| !is_empty_cell(v))?;
+                let key = if by_id { &f.id } else { &f.name };
+                Some((key.clone(), value.clone()))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug)]
@@ -90,14 +167,43 @@ struct Fault {
     remaining: usize,
 }
 
+/// A window of recent request times.
+#[derive(Debug, Default)]
+struct Window {
+    recent: VecDeque<Instant>,
+}
+
+impl Window {
+    /// Counts a request at `now`, or refuses it when `limit` were made in
+    /// the last `window`.
+    fn admit(&mut self, now: Instant, window: Duration, limit: usize) -> bool {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= limit {
+            return false;
+        }
+        self.recent.push_back(now);
+        true
+    }
+}
+
 #[derive(Debug)]
 struct Base {
     base_id: String,
     token: String,
+    scopes: Vec<String>,
     tables: Vec<Table>,
     rate: RateLimit,
-    recent: VecDeque<Instant>,
+    per_base: Window,
+    per_token: Window,
     penalized_until: Option<Instant>,
+    /// (calls allowed this month, calls made).
+    monthly: Option<(u64, u64)>,
     latency: Duration,
     response_delay: Duration,
     faults: Vec<Fault>,
@@ -105,7 +211,7 @@ struct Base {
     next_id: u64,
 }
 
-/// A running fake; dropping it leaves the server running until `shutdown`.
+/// A running stand-in; dropping it leaves the server running until `shutdown`.
 #[derive(Clone)]
 pub struct FakeAirtable {
     base: Arc<Mutex<Base>>,
@@ -122,9 +228,28 @@ fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Reply {
     )
 }
 
+/// Airtable's answer for an unknown base or table, or a token without the
+/// scope or access (developers/web/api/errors).
+fn not_permitted() -> Reply {
+    error(
+        StatusCode::FORBIDDEN,
+        "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND",
+        "Invalid permissions, or the requested model was not found. Check that both your user and your token have the required permissions, and that the model names and/or ids are correct.",
+    )
+}
+
+fn unknown_field(name: &str) -> Reply {
+    error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "UNKNOWN_FIELD_NAME",
+        format!("Unknown field name: \"{name}\""),
+    )
+}
+
 impl FakeAirtable {
-    /// Starts a fake for `base_id` accepting `token`, with a Lectures table
-    /// (`Name`, `external_id`, `Tags`) and a Tags table (`Name`, `tag_id`).
+    /// Starts a stand-in for `base_id` accepting `token` (with the scopes
+    /// tagbot's README asks for), with a Lectures table (`Name`,
+    /// `external_id`, `Tags`) and a Tags table (`Name`, `tag_id`).
     pub async fn start(
         base_id: &str,
         token: &str,
@@ -132,36 +257,31 @@ impl FakeAirtable {
         rate: RateLimit,
     ) -> std::io::Result<FakeAirtable> {
         let tags_table = Table {
-            id: "tblTags000000001".into(),
+            id: "tblTags0000000001".into(),
             name: "Tags".into(),
             fields: vec![
-                text_field("fldTagName", "Name"),
-                text_field("fldTagId", "tag_id"),
+                text_field("fldTagName0000001", "Name"),
+                text_field("fldTagId000000001", "tag_id"),
             ],
             records: Vec::new(),
         };
-        let tags_field = match tags {
-            TagsFieldKind::Linked => Field {
-                id: "fldLectureTags".into(),
-                name: "Tags".into(),
-                kind: "multipleRecordLinks".into(),
-                linked_table: Some(tags_table.id.clone()),
-                choices: Vec::new(),
-            },
-            TagsFieldKind::MultiSelect => Field {
-                id: "fldLectureTags".into(),
-                name: "Tags".into(),
-                kind: "multipleSelects".into(),
-                linked_table: None,
-                choices: Vec::new(),
-            },
+        let (kind, linked_table) = match tags {
+            TagsFieldKind::Linked => ("multipleRecordLinks", Some(tags_table.id.clone())),
+            TagsFieldKind::MultiSelect => ("multipleSelects", None),
+        };
+        let tags_field = Field {
+            id: "fldLectureTags001".into(),
+            name: "Tags".into(),
+            kind: kind.into(),
+            linked_table,
+            choices: Vec::new(),
         };
         let lectures = Table {
-            id: "tblLectures00001".into(),
+            id: "tblLectures000001".into(),
             name: "Lectures".into(),
             fields: vec![
-                text_field("fldLectureName", "Name"),
-                text_field("fldLectureExtId", "external_id"),
+                text_field("fldLectureName001", "Name"),
+                text_field("fldLectureExtId01", "external_id"),
                 tags_field,
             ],
             records: Vec::new(),
@@ -169,10 +289,15 @@ impl FakeAirtable {
         let base = Arc::new(Mutex::new(Base {
             base_id: base_id.to_owned(),
             token: token.to_owned(),
+            scopes: [SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE, SCOPE_SCHEMA_READ]
+                .map(str::to_owned)
+                .to_vec(),
             tables: vec![lectures, tags_table],
             rate,
-            recent: VecDeque::new(),
+            per_base: Window::default(),
+            per_token: Window::default(),
             penalized_until: None,
+            monthly: None,
             latency: Duration::ZERO,
             response_delay: Duration::ZERO,
             faults: Vec::new(),
@@ -185,7 +310,7 @@ impl FakeAirtable {
             .route("/v0/{base}/{table}/listRecords", post(list_post))
             .fallback(not_found)
             .with_state(Arc::clone(&base));
-        let served = crate::Served::start(app, "fake Airtable").await?;
+        let served = crate::Served::start(app, "Airtable stand-in").await?;
         Ok(FakeAirtable {
             base,
             url: served.url.clone(),
@@ -203,13 +328,25 @@ impl FakeAirtable {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds a record and returns its id.
+    /// Adds a record (cells keyed by field name or id) and returns its id.
+    /// Keys that name no field are left out, as the UI would.
     pub fn add_record(&self, table: &str, fields: Value) -> String {
         let mut base = self.lock();
         let id = base.new_record_id();
         if let Some(t) = base.table_mut(table) {
-            t.records
-                .push((id.clone(), fields.as_object().cloned().unwrap_or_default()));
+            let mut cells = Map::new();
+            for (key, value) in fields.as_object().cloned().unwrap_or_default() {
+                match t.field(&key) {
+                    Some(field) => {
+                        cells.insert(field.id.clone(), value);
+                    }
+                    None => tracing::warn!(table, field = key, "no such field; cell left out"),
+                }
+            }
+            t.records.push(StoredRecord {
+                id: id.clone(),
+                cells,
+            });
         }
         id
     }
@@ -236,31 +373,78 @@ impl FakeAirtable {
         }
     }
 
-    /// Sets a cell as a person would in the Airtable UI.
+    /// Sets a cell (field by name or id) as a person would in the UI.
     pub fn set_cell(&self, table: &str, record_id: &str, field: &str, value: Value) {
         let mut base = self.lock();
         if let Some(t) = base.table_mut(table) {
-            if let Some((_, fields)) = t.records.iter_mut().find(|(id, _)| id == record_id) {
-                fields.insert(field.to_owned(), value);
+            let Some(field_id) = t.field(field).map(|f| f.id.clone()) else {
+                return;
+            };
+            if let Some(record) = t.records.iter_mut().find(|r| r.id == record_id) {
+                record.cells.insert(field_id, value);
             }
         }
     }
 
-    /// A cell's current value (Null when empty).
+    /// A field's id (`fld…`), as the schema reports it.
+    pub fn field_id(&self, table: &str, field: &str) -> Option<String> {
+        let base = self.lock();
+        base.table(table)?.field(field).map(|f| f.id.clone())
+    }
+
+    /// A cell's current value (field by name or id; Null when empty).
     pub fn cell(&self, table: &str, record_id: &str, field: &str) -> Value {
         let base = self.lock();
         base.table(table)
-            .and_then(|t| t.records.iter().find(|(id, _)| id == record_id))
-            .and_then(|(_, fields)| fields.get(field).cloned())
+            .and_then(|t| {
+                let field = t.field(field)?;
+                t.record(record_id)?.cells.get(&field.id).cloned()
+            })
             .unwrap_or(Value::Null)
     }
 
-    /// Removes a field from the schema (to test configuration checks).
+    /// Removes a field from the schema, with its cells.
     pub fn remove_field(&self, table: &str, field: &str) {
         let mut base = self.lock();
         if let Some(t) = base.table_mut(table) {
-            t.fields.retain(|f| f.name != field);
+            let Some(field_id) = t.field(field).map(|f| f.id.clone()) else {
+                return;
+            };
+            t.fields.retain(|f| f.id != field_id);
+            for record in &mut t.records {
+                record.cells.remove(&field_id);
+            }
         }
+    }
+
+    /// Renames a field as a person would: its id and cells stay.
+    pub fn rename_field(&self, table: &str, field: &str, new_name: &str) {
+        let mut base = self.lock();
+        if let Some(f) = base.table_mut(table).and_then(|t| {
+            t.fields
+                .iter_mut()
+                .find(|f| f.name == field || f.id == field)
+        }) {
+            new_name.clone_into(&mut f.name);
+        }
+    }
+
+    /// Renames a table: its id stays.
+    pub fn rename_table(&self, table: &str, new_name: &str) {
+        if let Some(t) = self.lock().table_mut(table) {
+            new_name.clone_into(&mut t.name);
+        }
+    }
+
+    /// The token's scopes from now on (see the `SCOPE_*` constants).
+    pub fn set_scopes(&self, scopes: &[&str]) {
+        self.lock().scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+    }
+
+    /// The workspace may make `calls` more API calls this month; past them
+    /// every request is refused as Airtable refuses a used-up plan.
+    pub fn set_monthly_quota(&self, calls: u64) {
+        self.lock().monthly = Some((calls, 0));
     }
 
     /// The next `count` requests with `method` get `status` and `body`.
@@ -312,6 +496,24 @@ fn text_field(id: &str, name: &str) -> Field {
     }
 }
 
+/// The scope an endpoint needs.
+#[derive(Debug, Clone, Copy)]
+enum Needs {
+    ReadRecords,
+    WriteRecords,
+    ReadSchema,
+}
+
+impl Needs {
+    fn scope(self) -> &'static str {
+        match self {
+            Needs::ReadRecords => SCOPE_RECORDS_READ,
+            Needs::WriteRecords => SCOPE_RECORDS_WRITE,
+            Needs::ReadSchema => SCOPE_SCHEMA_READ,
+        }
+    }
+}
+
 impl Base {
     fn new_record_id(&mut self) -> String {
         self.next_id += 1;
@@ -330,15 +532,16 @@ impl Base {
             .find(|t| t.name == name_or_id || t.id == name_or_id)
     }
 
-    /// Auth, base, URL length, rate limit and scripted faults, in that order.
+    /// Every check of the module doc's table, in its order.
     fn admit(
         &mut self,
         method: &Method,
-        uri: &Uri,
+        full_url_chars: usize,
         headers: &HeaderMap,
         base_id: &str,
+        needs: Needs,
     ) -> Result<(), Reply> {
-        if uri.to_string().len() > MAX_URL_CHARS {
+        if full_url_chars > MAX_URL_CHARS {
             return Err(error(
                 StatusCode::URI_TOO_LONG,
                 "URL_TOO_LONG",
@@ -353,12 +556,8 @@ impl Base {
                 "Authentication required",
             ));
         }
-        if base_id != self.base_id {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND",
-                "Invalid permissions, or the requested model was not found. Check that both your user and your token have the required permissions, and that the model names and/or ids are correct.",
-            ));
+        if base_id != self.base_id || !self.scopes.iter().any(|s| s == needs.scope()) {
+            return Err(not_permitted());
         }
         let now = Instant::now();
         let rate_limited = (
@@ -368,18 +567,22 @@ impl Base {
         if self.penalized_until.is_some_and(|until| now < until) {
             return Err(rate_limited);
         }
-        while self
-            .recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.rate.window)
+        let window = self.rate.window;
+        if !self.per_token.admit(now, window, self.rate.per_token)
+            || !self.per_base.admit(now, window, self.rate.requests)
         {
-            self.recent.pop_front();
-        }
-        if self.recent.len() >= self.rate.requests {
             self.penalized_until = Some(now + self.rate.penalty);
             return Err(rate_limited);
         }
-        self.recent.push_back(now);
+        if let Some((allowed, used)) = &mut self.monthly {
+            if *used >= *allowed {
+                return Err((
+                    StatusCode::TOO_MANY_REQUESTS,
+                    json!({ "error": { "type": "PUBLIC_API_BILLING_LIMIT_EXCEEDED", "message": "You have exceeded the monthly API call limit of your workspace's billing plan. Upgrade the plan or wait until next month." } }),
+                ));
+            }
+            *used += 1;
+        }
         if let Some(fault) = self
             .faults
             .iter_mut()
@@ -393,33 +596,54 @@ impl Base {
         Ok(())
     }
 
-    fn log(
-        &mut self,
-        method: &Method,
-        uri: &Uri,
-        status: StatusCode,
-        records_written: Vec<String>,
-    ) {
+    fn log(&mut self, method: &Method, uri: &Uri, status: StatusCode, written: Written) {
+        let ok = status.is_success();
         self.log.push(LoggedRequest {
             method: method.to_string(),
             path: uri.path().to_owned(),
             status: status.as_u16(),
             at: Instant::now(),
-            records_written,
+            records_written: if ok { written.records } else { Vec::new() },
+            keys_written: if ok { written.keys } else { Vec::new() },
         });
     }
 }
 
+/// What a PATCH body names, for the log.
+#[derive(Debug, Default)]
+struct Written {
+    records: Vec<String>,
+    keys: Vec<String>,
+}
+
 type Shared = State<Arc<Mutex<Base>>>;
+
+/// One request as the handlers see it.
+struct Request<'a> {
+    method: Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    base_id: &'a str,
+    needs: Needs,
+}
+
+impl Request<'_> {
+    /// The whole URL the client used: Airtable counts scheme and host too.
+    fn full_url_chars(&self) -> usize {
+        let host = self
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        "http://".len() + host.len() + self.uri.to_string().len()
+    }
+}
 
 /// Runs one request: latency, admission, the handler, and the log entry.
 async fn handle(
     state: &Arc<Mutex<Base>>,
-    method: Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    base_id: &str,
-    records_written: Vec<String>,
+    request: Request<'_>,
+    written: Written,
     work: impl FnOnce(&mut Base) -> Reply,
 ) -> Response {
     let latency = state.lock().map(|b| b.latency).unwrap_or_default();
@@ -431,16 +655,18 @@ async fn handle(
         let mut base = state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (status, body) = match base.admit(&method, uri, headers, base_id) {
+        let admitted = base.admit(
+            &request.method,
+            request.full_url_chars(),
+            request.headers,
+            request.base_id,
+            request.needs,
+        );
+        let (status, body) = match admitted {
             Ok(()) => work(&mut base),
             Err(reply) => reply,
         };
-        let written = if status.is_success() {
-            records_written
-        } else {
-            Vec::new()
-        };
-        base.log(&method, uri, status, written);
+        base.log(&request.method, request.uri, status, written);
         (status, body, base.response_delay)
     };
     if !response_delay.is_zero() {
@@ -456,30 +682,46 @@ async fn schema(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    handle(&state, method, &uri, &headers, &base_id, Vec::new(), |base| {
-        let tables: Vec<Value> = base
-            .tables
-            .iter()
-            .map(|t| {
-                json!({
-                    "id": t.id,
-                    "name": t.name,
-                    "primaryFieldId": t.fields.first().map(|f| f.id.clone()),
-                    "fields": t.fields.iter().map(|f| {
-                        let mut field = json!({ "id": f.id, "name": f.name, "type": f.kind });
-                        if let Some(linked) = &f.linked_table {
-                            field["options"] = json!({ "linkedTableId": linked });
-                        } else if f.kind == "multipleSelects" {
-                            field["options"] = json!({ "choices": f.choices.iter().enumerate().map(|(i, name)| json!({ "id": format!("sel{i:014}"), "name": name })).collect::<Vec<_>>() });
-                        }
-                        field
-                    }).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
+    let request = Request {
+        method,
+        uri: &uri,
+        headers: &headers,
+        base_id: &base_id,
+        needs: Needs::ReadSchema,
+    };
+    handle(&state, request, Written::default(), |base| {
+        let tables: Vec<Value> = base.tables.iter().map(table_schema).collect();
         (StatusCode::OK, json!({ "tables": tables }))
     })
     .await
+}
+
+fn table_schema(table: &Table) -> Value {
+    let fields: Vec<Value> = table
+        .fields
+        .iter()
+        .map(|f| {
+            let mut field = json!({ "id": f.id, "name": f.name, "type": f.kind });
+            if let Some(linked) = &f.linked_table {
+                field["options"] = json!({ "linkedTableId": linked });
+            } else if f.kind == "multipleSelects" {
+                let choices: Vec<Value> = f
+                    .choices
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| json!({ "id": format!("sel{i:014}"), "name": name }))
+                    .collect();
+                field["options"] = json!({ "choices": choices });
+            }
+            field
+        })
+        .collect();
+    json!({
+        "id": table.id,
+        "name": table.name,
+        "primaryFieldId": table.fields.first().map(|f| f.id.clone()),
+        "fields": fields,
+    })
 }
 
 /// The options of a list request, from either the query string or a body.
@@ -489,6 +731,7 @@ struct ListOptions {
     offset: Option<String>,
     fields: Vec<String>,
     formula: Option<String>,
+    by_field_id: bool,
 }
 
 async fn list_get(
@@ -506,18 +749,20 @@ async fn list_get(
             "offset" => options.offset = Some(value),
             "fields[]" => options.fields.push(value),
             "filterByFormula" => options.formula = Some(value),
+            "returnFieldsByFieldId" => options.by_field_id = value == "true" || value == "1",
             _ => {}
         }
     }
-    handle(
-        &state,
+    let request = Request {
         method,
-        &uri,
-        &headers,
-        &base_id,
-        Vec::new(),
-        |base| list(base, &table, &options),
-    )
+        uri: &uri,
+        headers: &headers,
+        base_id: &base_id,
+        needs: Needs::ReadRecords,
+    };
+    handle(&state, request, Written::default(), |base| {
+        list(base, &table, &options)
+    })
     .await
 }
 
@@ -530,54 +775,54 @@ async fn list_post(
     body: Bytes,
 ) -> Response {
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    handle(
-        &state,
+    let request = Request {
         method,
-        &uri,
-        &headers,
-        &base_id,
-        Vec::new(),
-        |base| {
-            let Ok(body) = parsed else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_REQUEST_BODY",
-                    "Could not parse the request body as JSON",
-                );
-            };
-            let text = |key: &str| match body.get(key) {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            };
-            let options = ListOptions {
-                page_size: text("pageSize"),
-                offset: text("offset"),
-                fields: body
-                    .get("fields")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                formula: text("filterByFormula"),
-            };
-            list(base, &table, &options)
-        },
-    )
+        uri: &uri,
+        headers: &headers,
+        base_id: &base_id,
+        needs: Needs::ReadRecords,
+    };
+    handle(&state, request, Written::default(), |base| {
+        let Ok(body) = parsed else {
+            return invalid_body();
+        };
+        let text = |key: &str| match body.get(key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let options = ListOptions {
+            page_size: text("pageSize"),
+            offset: text("offset"),
+            fields: body
+                .get("fields")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            formula: text("filterByFormula"),
+            by_field_id: body.get("returnFieldsByFieldId") == Some(&Value::Bool(true)),
+        };
+        list(base, &table, &options)
+    })
     .await
+}
+
+fn invalid_body() -> Reply {
+    error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST_BODY",
+        "Could not parse the request body as JSON",
+    )
 }
 
 fn list(base: &Base, table: &str, options: &ListOptions) -> Reply {
     let Some(table) = base.table(table) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "TABLE_NOT_FOUND",
-            format!("Could not find table {table} in the base"),
-        );
+        return not_permitted();
     };
     let page_size = match options.page_size.as_deref().map(str::parse::<usize>) {
         None => 100,
@@ -590,13 +835,11 @@ fn list(base: &Base, table: &str, options: &ListOptions) -> Reply {
             )
         }
     };
-    for field in &options.fields {
-        if !table.fields.iter().any(|f| &f.name == field) {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "UNKNOWN_FIELD_NAME",
-                format!("Unknown field name: \"{field}\""),
-            );
+    let mut shown_fields = Vec::new();
+    for key in &options.fields {
+        match table.field(key) {
+            Some(field) => shown_fields.push(field),
+            None => return unknown_field(key),
         }
     }
     let filter = match options
@@ -609,6 +852,7 @@ fn list(base: &Base, table: &str, options: &ListOptions) -> Reply {
         Some(Ok(expr)) => {
             let mut referenced = Vec::new();
             formula::fields(&expr, &mut referenced);
+            // Formulas name fields by {name}; an id in braces is unknown.
             if let Some(unknown) = referenced
                 .iter()
                 .find(|name| !table.fields.iter().any(|f| &f.name == *name))
@@ -616,7 +860,7 @@ fn list(base: &Base, table: &str, options: &ListOptions) -> Reply {
                 return error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "INVALID_FILTER_BY_FORMULA",
-                    format!("Unknown field names: {unknown}"),
+                    format!("The formula for filtering records is invalid: Unknown field names: {unknown}"),
                 );
             }
             Some(expr)
@@ -645,29 +889,22 @@ fn list(base: &Base, table: &str, options: &ListOptions) -> Reply {
             }
         },
     };
-    let matching: Vec<&(String, Map<String, Value>)> = table
+    let matching: Vec<&StoredRecord> = table
         .records
         .iter()
-        .filter(|(_, fields)| {
+        .filter(|record| {
             filter
                 .as_ref()
-                .is_none_or(|expr| formula::matches(expr, fields))
+                .is_none_or(|expr| formula::matches(expr, &table.shown(record, false, &[])))
         })
         .collect();
     let page: Vec<Value> = matching
         .iter()
         .skip(start)
         .take(page_size)
-        .map(|(id, fields)| {
-            let shown: Map<String, Value> = fields
-                .iter()
-                .filter(|(name, value)| {
-                    (options.fields.is_empty() || options.fields.contains(name))
-                        && !is_empty_cell(value)
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            json!({ "id": id, "createdTime": "2026-01-01T00:00:00.000Z", "fields": shown })
+        .map(|record| {
+            let fields = table.shown(record, options.by_field_id, &shown_fields);
+            json!({ "id": record.id, "createdTime": "2026-01-01T00:00:00.000Z", "fields": fields })
         })
         .collect();
     let mut reply = json!({ "records": page });
@@ -696,26 +933,35 @@ async fn update(
     body: Bytes,
 ) -> Response {
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    let ids: Vec<String> = parsed
+    let records = parsed
         .as_ref()
         .ok()
         .and_then(|b| b.get("records"))
-        .and_then(Value::as_array)
-        .map(|records| {
-            records
-                .iter()
-                .filter_map(|r| r.get("id").and_then(Value::as_str))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    handle(&state, method, &uri, &headers, &base_id, ids, |base| {
+        .and_then(Value::as_array);
+    let written = Written {
+        records: records
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("id").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect(),
+        keys: records
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("fields").and_then(Value::as_object))
+            .flat_map(|fields| fields.keys().cloned())
+            .collect(),
+    };
+    let request = Request {
+        method,
+        uri: &uri,
+        headers: &headers,
+        base_id: &base_id,
+        needs: Needs::WriteRecords,
+    };
+    handle(&state, request, written, |base| {
         let Ok(body) = parsed else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST_BODY",
-                "Could not parse the request body as JSON",
-            );
+            return invalid_body();
         };
         patch(base, &table, &body)
     })
@@ -723,11 +969,9 @@ async fn update(
 }
 
 /// Validates the whole request, then applies it: all or nothing.
-fn patch(base: &mut Base, table_name: &str, body: &Value) -> Reply {
-    let typecast = body
-        .get("typecast")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+fn patch(base: &mut Base, table_key: &str, body: &Value) -> Reply {
+    let typecast = body.get("typecast") == Some(&Value::Bool(true));
+    let by_field_id = body.get("returnFieldsByFieldId") == Some(&Value::Bool(true));
     let Some(records) = body.get("records").and_then(Value::as_array) else {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -745,14 +989,10 @@ fn patch(base: &mut Base, table_name: &str, body: &Value) -> Reply {
             ),
         );
     }
-    let Some(table) = base.table(table_name).cloned() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "TABLE_NOT_FOUND",
-            format!("Could not find table {table_name} in the base"),
-        );
+    let Some(table) = base.table(table_key) else {
+        return not_permitted();
     };
-    let mut new_options: Vec<String> = Vec::new();
+    let mut new_options: Vec<(String, String)> = Vec::new();
     let mut changes: Vec<(String, Map<String, Value>)> = Vec::new();
     for record in records {
         let Some(id) = record.get("id").and_then(Value::as_str) else {
@@ -762,51 +1002,55 @@ fn patch(base: &mut Base, table_name: &str, body: &Value) -> Reply {
                 "Each record needs an id",
             );
         };
-        if !table.records.iter().any(|(rid, _)| rid == id) {
+        if table.record(id).is_none() {
             return error(
-                StatusCode::NOT_FOUND,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "ROW_DOES_NOT_EXIST",
                 format!("Record ID {id} does not exist in this table"),
             );
         }
-        let fields = record
+        let mut cells = Map::new();
+        for (key, value) in record
             .get("fields")
             .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        for (name, value) in &fields {
-            let Some(field) = table.fields.iter().find(|f| &f.name == name) else {
-                return error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "UNKNOWN_FIELD_NAME",
-                    format!("Unknown field name: \"{name}\""),
-                );
+            .into_iter()
+            .flatten()
+        {
+            let Some(field) = table.field(key) else {
+                return unknown_field(key);
             };
             if let Err(reply) = check_cell(base, field, value, typecast, &mut new_options) {
                 return reply;
             }
+            cells.insert(field.id.clone(), value.clone());
         }
-        changes.push((id.to_owned(), fields));
+        changes.push((id.to_owned(), cells));
     }
-    let Some(table) = base.table_mut(table_name) else {
-        return error(StatusCode::NOT_FOUND, "TABLE_NOT_FOUND", "table vanished");
+    let Some(table) = base.table_mut(table_key) else {
+        return not_permitted();
     };
-    if let Some(field) = table
-        .fields
-        .iter_mut()
-        .find(|f| f.kind == "multipleSelects")
-    {
-        for option in new_options {
+    for (field_id, option) in new_options {
+        if let Some(field) = table.fields.iter_mut().find(|f| f.id == field_id) {
             if !field.choices.contains(&option) {
                 field.choices.push(option);
             }
         }
     }
     let mut written = Vec::new();
-    for (id, fields) in changes {
-        if let Some((_, current)) = table.records.iter_mut().find(|(rid, _)| *rid == id) {
-            current.extend(fields);
-            written.push(json!({ "id": id, "createdTime": "2026-01-01T00:00:00.000Z", "fields": current.clone() }));
+    for (id, cells) in changes {
+        if let Some(record) = table.records.iter_mut().find(|r| r.id == id) {
+            record.cells.extend(cells);
+        }
+    }
+    let table = &*table;
+    for record in records {
+        if let Some(stored) = record
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| table.record(id))
+        {
+            let fields = table.shown(stored, by_field_id, &[]);
+            written.push(json!({ "id": stored.id, "createdTime": "2026-01-01T00:00:00.000Z", "fields": fields }));
         }
     }
     (StatusCode::OK, json!({ "records": written }))
@@ -817,7 +1061,7 @@ fn check_cell(
     field: &Field,
     value: &Value,
     typecast: bool,
-    new_options: &mut Vec<String>,
+    new_options: &mut Vec<(String, String)>,
 ) -> Result<(), Reply> {
     let invalid = |why: &str| {
         error(
@@ -841,7 +1085,7 @@ fn check_cell(
                         "linked records are written as an array of record id strings",
                     ));
                 };
-                if !linked.is_some_and(|t| t.records.iter().any(|(rid, _)| rid == id)) {
+                if linked.is_none_or(|t| t.record(id).is_none()) {
                     return Err(error(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "ROW_DOES_NOT_EXIST",
@@ -866,7 +1110,7 @@ fn check_cell(
                             format!("Insufficient permissions to create new select option \"\"{name}\"\""),
                         ));
                     }
-                    new_options.push(name.to_owned());
+                    new_options.push((field.id.clone(), name.to_owned()));
                 }
             }
         }
