@@ -11,6 +11,7 @@
 //! | `tagbot_sync_oldest_queued_seconds` | gauge (how long the longest-due queued item has been due) | |
 //! | `tagbot_airtable_requests_total` | counter | |
 //! | `tagbot_airtable_rate_limited_total` | counter | |
+//! | `tagbot_airtable_slots_missed_total` (request slots given up because they could not be used on time) | counter | |
 //! | `tagbot_sync_items_total` | counter | `outcome`: synced, retried, failed |
 //! | `tagbot_decisions_total` | counter | `action`: approve, reject, retry |
 //! | `tagbot_slack_ack_seconds` | histogram | `route`: events, interactions, commands |
@@ -22,6 +23,7 @@ use sqlx::PgPool;
 
 pub const AIRTABLE_REQUESTS: &str = "tagbot_airtable_requests_total";
 pub const AIRTABLE_RATE_LIMITED: &str = "tagbot_airtable_rate_limited_total";
+pub const AIRTABLE_SLOTS_MISSED: &str = "tagbot_airtable_slots_missed_total";
 pub const SYNC_ITEMS: &str = "tagbot_sync_items_total";
 pub const DECISIONS: &str = "tagbot_decisions_total";
 pub const SLACK_ACK_SECONDS: &str = "tagbot_slack_ack_seconds";

@@ -10,10 +10,18 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
+use tokio::time::Instant;
 
 /// Slots are this much wider than 1/limit: room for scheduling and network
 /// jitter between reserving a slot and the request reaching Airtable.
 const SPACING_MARGIN: f64 = 1.04;
+/// How late a request may leave after its slot. Five slots span 1.05 s at
+/// 5 per second: a request later than the 50 ms of margin would share a
+/// second with five others, so the tolerance stays well inside it.
+pub const SLOT_TOLERANCE: Duration = Duration::from_millis(25);
+/// Waiting for the database: first retry, and the longest between retries.
+const DATABASE_BACKOFF_FIRST: Duration = Duration::from_millis(200);
+const DATABASE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct RequestBudget {
@@ -38,40 +46,117 @@ impl RequestBudget {
         }
     }
 
-    /// Waits until this process may send one request to the base.
+    /// Waits until this process may send one request to the base, and
+    /// returns within [`SLOT_TOLERANCE`] of a slot reserved for it.
+    ///
+    /// A slot used late would land among other processes' punctual slots
+    /// and put six requests inside one second: a 429 and the whole base
+    /// paused for 30 s. So a slot this process cannot use on time (the
+    /// database answered slowly, say after a restart) is given up, and the
+    /// next one is reserved; a given-up slot only leaves a gap.
+    ///
+    /// While the database itself is away this waits for it (see
+    /// [`RequestBudget::wait_for_database`]): an outage of tagbot's own
+    /// database is not Airtable's failure and costs an item no try.
     pub async fn acquire(&self) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO airtable_request_budget (base_id) VALUES ($1) ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.base_id)
-        .execute(&self.pool)
+        self.wait_for_database(|| async {
+            sqlx::query(
+                "INSERT INTO airtable_request_budget (base_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.base_id)
+            .execute(&self.pool)
+            .await
+        })
         .await?;
         loop {
-            let wait: f64 = sqlx::query_scalar(
-                "UPDATE airtable_request_budget
-                 SET next_slot = greatest(next_slot, clock_timestamp(), paused_until)
-                                 + $2 * interval '1 millisecond',
-                     requests = requests + 1
-                 WHERE base_id = $1
-                 RETURNING extract(epoch FROM next_slot - $2 * interval '1 millisecond'
-                                              - clock_timestamp())::float8",
-            )
-            .bind(&self.base_id)
-            .bind(self.spacing_ms)
-            .fetch_one(&self.pool)
-            .await?;
-            if wait > 0.0 {
-                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-            }
+            let Some(slot) = self.wait_for_database(|| self.reserve()).await? else {
+                continue;
+            };
+            tokio::time::sleep_until(slot).await;
             // A 429 seen by another process while we slept invalidates the slot.
-            let paused: bool = sqlx::query_scalar(
-                "SELECT paused_until > clock_timestamp() FROM airtable_request_budget WHERE base_id = $1",
-            )
-            .bind(&self.base_id)
-            .fetch_one(&self.pool)
-            .await?;
+            let paused = self.wait_for_database(|| self.paused()).await?;
+            let late = Instant::now().saturating_duration_since(slot);
+            if late > SLOT_TOLERANCE {
+                metrics::counter!(crate::metrics::AIRTABLE_SLOTS_MISSED).increment(1);
+                tracing::debug!(
+                    late_ms = late.as_millis(),
+                    "request slot missed; reserving another"
+                );
+                continue;
+            }
             if !paused {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Reserves the base's next slot and says when it is, or `None` when
+    /// the reservation itself took too long to tell.
+    async fn reserve(&self) -> Result<Option<Instant>, sqlx::Error> {
+        let asked = Instant::now();
+        let wait: f64 = sqlx::query_scalar(
+            "UPDATE airtable_request_budget
+             SET next_slot = greatest(next_slot, clock_timestamp(), paused_until)
+                             + $2 * interval '1 millisecond',
+                 requests = requests + 1
+             WHERE base_id = $1
+             RETURNING extract(epoch FROM next_slot - $2 * interval '1 millisecond'
+                                          - clock_timestamp())::float8",
+        )
+        .bind(&self.base_id)
+        .bind(self.spacing_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        let answered = Instant::now();
+        // The database measured the wait somewhere between asking and the
+        // answer; only a quick answer pins the slot down closely enough.
+        if answered.duration_since(asked) > SLOT_TOLERANCE {
+            metrics::counter!(crate::metrics::AIRTABLE_SLOTS_MISSED).increment(1);
+            return Ok(None);
+        }
+        Ok(Some(asked + Duration::from_secs_f64(wait.max(0.0))))
+    }
+
+    async fn paused(&self) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT paused_until > clock_timestamp() FROM airtable_request_budget WHERE base_id = $1",
+        )
+        .bind(&self.base_id)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Runs `query` until the database answers: errors that mean the
+    /// database is away (a restart, a dropped connection, a pool that
+    /// cannot connect) are waited out with backoff, logged once when the
+    /// wait starts and once when it ends. Any other error is returned.
+    async fn wait_for_database<T, F, Fut>(&self, mut query: F) -> Result<T, sqlx::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut delay = DATABASE_BACKOFF_FIRST;
+        let mut since: Option<Instant> = None;
+        loop {
+            match query().await {
+                Ok(answer) => {
+                    if let Some(since) = since {
+                        tracing::info!(
+                            waited_ms = since.elapsed().as_millis(),
+                            "the database is back; Airtable requests go on"
+                        );
+                    }
+                    return Ok(answer);
+                }
+                Err(err) if crate::db::is_unavailable(&err) => {
+                    if since.is_none() {
+                        tracing::warn!(error = %err, "the database is unavailable; Airtable requests wait for it (no sync item is charged a try)");
+                        since = Some(Instant::now());
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(DATABASE_BACKOFF_MAX);
+                }
+                Err(err) => return Err(err),
             }
         }
     }

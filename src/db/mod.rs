@@ -42,6 +42,28 @@ pub enum DbError {
     Query(#[from] sqlx::Error),
 }
 
+/// Whether `err` means the database is away (restarting, unreachable, the
+/// connection dropped) rather than that the statement was wrong: what a
+/// caller may wait out instead of blaming anyone.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE classes 08 (connection exception), 57 (operator
+        // intervention: shutdown, restart, terminated backend) and 53
+        // (insufficient resources: too many connections).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "57", "53"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        _ => false,
+    }
+}
+
 /// A pool for the given options, failing fast when the server is unreachable.
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
     PgPoolOptions::new()

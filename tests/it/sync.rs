@@ -1036,3 +1036,129 @@ async fn a_field_deleted_in_the_base_stops_the_run_instead_of_failing_every_tag(
     );
     w.close().await;
 }
+
+/// Holds an exclusive lock on the request budget for `stall`, every
+/// `every`, until told to stop: the database answering late, as it does
+/// after a restart when every pooled connection must reconnect.
+fn stall_the_budget(
+    admin: sqlx::PgPool,
+    stall: Duration,
+    every: Duration,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<usize>,
+) {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let staller = tokio::spawn(async move {
+        let mut stalls = 0;
+        while !*stopped.borrow() {
+            let mut tx = admin.begin().await.unwrap();
+            sqlx::query("LOCK TABLE airtable_request_budget IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tokio::time::sleep(stall).await;
+            tx.commit().await.unwrap();
+            stalls += 1;
+            tokio::select! {
+                _ = stopped.changed() => {}
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+        stalls
+    });
+    (stop, staller)
+}
+
+#[sqlx::test]
+async fn a_slot_the_database_made_late_is_given_up_so_no_429_follows(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let rate = RateLimit {
+        penalty: Duration::from_secs(2),
+        ..RateLimit::default()
+    };
+    let w = World::with_rate(pool, options, TagsFieldKind::Linked, rate).await;
+    w.fake.add_tag("t1", "פילוסופיה");
+    for n in 0..80 {
+        let lecture = format!("L{n:03}");
+        w.fake.add_lecture(&lecture, "הרצאה");
+        w.approved(&lecture, "t1").await;
+    }
+    let mut settings = fast();
+    settings.requests_per_second = 5;
+    let (stop, staller) = stall_the_budget(
+        w.db.admin.clone(),
+        Duration::from_millis(300),
+        Duration::from_millis(450),
+    );
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let syncer = w.syncer(settings.clone());
+        runs.push(tokio::spawn(async move {
+            syncer.run_once(&Shutdown::never()).await
+        }));
+    }
+    let mut synced = 0;
+    for run in runs {
+        synced += run.await.unwrap().unwrap().synced;
+    }
+    stop.send(true).unwrap();
+    let stalls = staller.await.unwrap();
+
+    assert!(stalls >= 3, "the budget was stalled {stalls} times");
+    assert_eq!(w.fake.rate_limited(), 0, "no request left outside its slot");
+    assert_eq!(synced, 80);
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_database_outage_costs_no_try_and_blames_no_one(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    w.one_approved().await;
+    let syncer = w.syncer(fast());
+    // A first run builds the tag mapping; the second lecture comes after.
+    assert_eq!(syncer.run_once(&Shutdown::never()).await.unwrap().synced, 1);
+    w.fake.add_lecture("L2", "הרצאה");
+    let id = w.approved("L2", "t1").await;
+
+    let mut lock = w.db.admin.begin().await.unwrap();
+    sqlx::query("LOCK TABLE airtable_request_budget IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let run = tokio::spawn(async move { syncer.run_once(&Shutdown::never()).await });
+    // The worker waits on the budget; then its connections are cut, as a
+    // Postgres restart cuts them.
+    let mut cut = 0;
+    for _ in 0..500 {
+        cut =
+            w.db.count(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE usename = 'tagbot_test_app' AND datname = current_database()
+                   AND wait_event_type = 'Lock'",
+            )
+            .await;
+        if cut > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    lock.commit().await.unwrap();
+    let report = run.await.unwrap().unwrap();
+
+    assert!(cut > 0, "a worker connection was cut while it waited");
+    assert_eq!(report.synced, 1, "{report:?}");
+    assert_eq!(w.db.status(id).await, "synced");
+    // One try: the one that succeeded.
+    assert_eq!(w.item("L2", "t1").await, ("done".into(), 1, None));
+    assert_eq!(
+        w.db.actions(id).await,
+        vec!["approve", "enqueue", "sync_ok"]
+    );
+    w.close().await;
+}
