@@ -795,3 +795,33 @@ async fn a_sync_stopped_by_the_airtable_quota_is_posted_once_with_the_reason(
     airtable.shutdown();
     w.close().await;
 }
+
+#[sqlx::test]
+async fn unsigned_requests_to_unknown_paths_add_no_metric_series(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let http = reqwest::Client::new();
+    for n in 0..50 {
+        let path = format!("/slack/{}{n}", "x".repeat(2_000));
+        let status = http
+            .post(format!("{}{path}", w.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 404);
+    }
+    let metrics = http
+        .get(format!("{}/metrics", w.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("xxxx"), "a request path became a label");
+    assert!(metrics.len() < 100_000, "{} bytes of metrics", metrics.len());
+    w.close().await;
+}
