@@ -55,17 +55,25 @@ async fn on_action(
         .unwrap_or_else(|| app.settings.review_channel.clone());
     let value = action.value.clone().unwrap_or_default();
     let decision = match action.action_id.as_str() {
-        actions::APPROVE => Some(("approve", value.clone())),
-        actions::REJECT => Some(("reject", value.clone())),
-        actions::DECIDE_MENU => action
-            .selected_option
-            .as_ref()
-            .and_then(|o| o.value.split_once(':'))
-            .map(|(verb, id)| (verb, id.to_owned())),
+        actions::APPROVE => Some(Ok((Verb::Approve, value.clone()))),
+        actions::REJECT => Some(Ok((Verb::Reject, value.clone()))),
+        actions::DECIDE_MENU => Some(
+            action
+                .selected_option
+                .as_ref()
+                .and_then(|o| Verb::parse_menu_value(&o.value))
+                .ok_or(()),
+        ),
         _ => None,
     };
-    if let Some((verb, id)) = decision {
-        return decide_one(app, click, &channel, verb, &id).await;
+    match decision {
+        Some(Ok((verb, id))) => return decide_one(app, click, &channel, verb, &id).await,
+        Some(Err(())) => {
+            // Fails closed: only tagbot's own menu values decide anything.
+            tracing::warn!(user = %user.id, option = ?action.selected_option.as_ref().map(|o| &o.value), "refused a decision menu value tagbot does not make");
+            return Ok(());
+        }
+        None => {}
     }
     let lecture = match LectureId::parse(&value) {
         Ok(lecture) => lecture,
@@ -76,6 +84,13 @@ async fn on_action(
             return Ok(());
         }
     };
+    if matches!(
+        action.action_id.as_str(),
+        actions::APPROVE_SELECTED | actions::APPROVE_TOP | actions::RETRY_FAILED
+    ) && !clicked_on_own_message(app, click, &lecture).await?
+    {
+        return Ok(());
+    }
     match action.action_id.as_str() {
         actions::DETAILS => open_details(app, click, &lecture, &channel).await,
         actions::APPROVE_SELECTED => {
@@ -109,11 +124,58 @@ async fn on_action(
     }
 }
 
+/// What a decision button or menu option asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Approve,
+    Reject,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Approve => "approve",
+            Verb::Reject => "reject",
+        }
+    }
+
+    /// A decision menu option's value, `approve:<id>` or `reject:<id>`;
+    /// anything else is refused.
+    fn parse_menu_value(value: &str) -> Option<(Verb, String)> {
+        let (verb, id) = value.split_once(':')?;
+        let verb = match verb {
+            "approve" => Verb::Approve,
+            "reject" => Verb::Reject,
+            _ => return None,
+        };
+        Some((verb, id.to_owned()))
+    }
+}
+
+/// Whether the click's lecture is the one its message is about. Slack
+/// builds action values from tagbot's own blocks, so a mismatch is a
+/// forged (if signed) payload: refused whole and logged.
+async fn clicked_on_own_message(
+    app: &SlackApp,
+    click: &BlockActions,
+    lecture: &LectureId,
+) -> Result<bool, SlackError> {
+    let own = match click.message() {
+        Some((channel, ts)) => store::lecture_of_message(&app.pool, &channel, &ts).await?,
+        None => None,
+    };
+    if own.as_deref() == Some(lecture.as_str()) {
+        return Ok(true);
+    }
+    tracing::warn!(user = %click.user.id, %lecture, message_lecture = ?own, "refused a click whose lecture is not its message's");
+    Ok(false)
+}
+
 async fn decide_one(
     app: &SlackApp,
     click: &BlockActions,
     channel: &str,
-    verb: &str,
+    verb: Verb,
     id: &str,
 ) -> Result<(), SlackError> {
     let user = &click.user;
@@ -121,13 +183,22 @@ async fn decide_one(
         tracing::warn!(value = id, "a decision button without a suggestion id");
         return Ok(());
     };
+    let Some(lecture) = store::lecture_of_suggestion(&app.pool, id).await? else {
+        tracing::warn!(%id, "a decision for a suggestion that does not exist");
+        return Ok(());
+    };
+    let Ok(lecture) = LectureId::parse(&lecture) else {
+        return Ok(());
+    };
+    if !clicked_on_own_message(app, click, &lecture).await? {
+        return Ok(());
+    }
     let Some(actor) = reviewer(app, channel, &user.id, user.name.as_deref()).await else {
         return Ok(());
     };
-    let decided = if verb == "reject" {
-        app.review.reject(id, &actor).await
-    } else {
-        app.review.approve(id, &actor).await
+    let decided = match verb {
+        Verb::Reject => app.review.reject(id, &actor).await,
+        Verb::Approve => app.review.approve(id, &actor).await,
     };
     let decision = match decided {
         Ok(decision) => decision,
@@ -138,10 +209,9 @@ async fn decide_one(
         // A double click, or the same click delivered twice: the decision
         // stands as this reviewer made it, nothing to say.
         Decision::AlreadyDecided(prior)
-            if prior
-                .decided_by
-                .as_ref()
-                .is_some_and(|by| by.actor == actor.as_db() && by.action.as_str() == verb) => {}
+            if prior.decided_by.as_ref().is_some_and(|by| {
+                by.actor == actor.as_db() && by.action.as_str() == verb.as_str()
+            }) => {}
         other => {
             let tag = tag_of(app, id).await?.unwrap_or_else(|| id.to_string());
             app.tell(

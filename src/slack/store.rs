@@ -207,6 +207,38 @@ pub async fn message_for(pool: &PgPool, lecture: &str) -> Result<Option<MessageR
     .await
 }
 
+/// The lecture a Slack message of tagbot's is about: a lecture's review
+/// message, or a report-channel failure post (its Retry button).
+pub async fn lecture_of_message(
+    pool: &PgPool,
+    channel: &str,
+    ts: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT lecture_external_id FROM slack_review_messages WHERE channel = $1 AND ts = $2
+         UNION ALL
+         SELECT e.lecture_external_id FROM slack_channel_posts p
+         JOIN events e ON p.post_key = 'failure:' || e.id
+         WHERE p.channel = $1 AND p.ts = $2
+         LIMIT 1",
+    )
+    .bind(channel)
+    .bind(ts)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The lecture a suggestion belongs to.
+pub async fn lecture_of_suggestion(
+    pool: &PgPool,
+    id: crate::domain::SuggestionId,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT lecture_external_id FROM lecture_tag_suggestions WHERE id = $1")
+        .bind(id.get())
+        .fetch_optional(pool)
+        .await
+}
+
 /// Posted messages that show an older version than the lecture is at,
 /// and that no other process is updating.
 pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, sqlx::Error> {

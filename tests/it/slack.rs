@@ -822,6 +822,98 @@ async fn unsigned_requests_to_unknown_paths_add_no_metric_series(
         .await
         .unwrap();
     assert!(!metrics.contains("xxxx"), "a request path became a label");
-    assert!(metrics.len() < 100_000, "{} bytes of metrics", metrics.len());
+    assert!(
+        metrics.len() < 100_000,
+        "{} bytes of metrics",
+        metrics.len()
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_click_acts_only_on_its_own_messages_lecture(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    w.db.suggestion("L1", "t1", 0.95).await;
+    let other = w.db.suggestion("L2", "t2", 0.95).await;
+    w.settle().await;
+    let on_l1 = w.message_ts("L1").await;
+
+    // Forged but signed: L1's message carrying L2's suggestion and lecture.
+    for (action_id, value) in [
+        (actions::APPROVE, other.to_string()),
+        (actions::REJECT, other.to_string()),
+        (actions::APPROVE_TOP, "L2".to_owned()),
+    ] {
+        let payload = block_actions(
+            DANA,
+            &on_l1,
+            action_id,
+            json!({ "value": value }),
+            json!({}),
+        );
+        assert_eq!(w.interact(&payload).await, 200);
+    }
+    let menu = block_actions(
+        DANA,
+        &on_l1,
+        actions::DECIDE_MENU,
+        json!({ "type": "overflow", "selected_option": { "text": { "type": "plain_text", "text": "x" }, "value": format!("approve:{other}") } }),
+        json!({}),
+    );
+    assert_eq!(w.interact(&menu).await, 200);
+    // A click that is its message's own still works.
+    w.click(DANA, "L2", actions::APPROVE, &other.to_string())
+        .await;
+    eventually("the genuine click decided", || async {
+        w.db.status(other).await == "approved"
+    })
+    .await;
+
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM events WHERE action IN ('approve', 'reject')")
+            .await,
+        1,
+        "only the genuine click decided anything"
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn an_unknown_decision_menu_verb_decides_nothing(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.95).await;
+    w.settle().await;
+    let ts = w.message_ts("L1").await;
+
+    for verb in ["delete", "APPROVE", "", "approve "] {
+        let menu = block_actions(
+            DANA,
+            &ts,
+            actions::DECIDE_MENU,
+            json!({ "type": "overflow", "selected_option": { "text": { "type": "plain_text", "text": "x" }, "value": format!("{verb}:{id}") } }),
+            json!({}),
+        );
+        assert_eq!(w.interact(&menu).await, 200);
+    }
+    let reject = block_actions(
+        DANA,
+        &ts,
+        actions::DECIDE_MENU,
+        json!({ "type": "overflow", "selected_option": { "text": { "type": "plain_text", "text": "x" }, "value": format!("reject:{id}") } }),
+        json!({}),
+    );
+    w.interact(&reject).await;
+    eventually("the real verb decided", || async {
+        w.db.status(id).await == "rejected"
+    })
+    .await;
+
+    assert_eq!(w.db.actions(id).await, vec!["reject"]);
     w.close().await;
 }
