@@ -90,6 +90,9 @@ struct Directory {
 struct PostMessage<'a> {
     channel: &'a str,
     text: &'a str,
+    /// Left out when empty: Slack refuses `blocks: []` on a new message
+    /// (`invalid_blocks`) instead of treating it as text only.
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
     blocks: &'a [Value],
     unfurl_links: bool,
 }

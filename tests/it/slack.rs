@@ -135,6 +135,7 @@ async fn the_loser_of_a_race_is_told_who_decided(pool: PgPoolOptions, options: P
     let dana = block_actions(
         DANA,
         &ts,
+        &w.slack.trigger_id(),
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),
@@ -142,6 +143,7 @@ async fn the_loser_of_a_race_is_told_who_decided(pool: PgPoolOptions, options: P
     let yosi = block_actions(
         YOSI,
         &ts,
+        &w.slack.trigger_id(),
         actions::REJECT,
         json!({ "value": id.to_string() }),
         json!({}),
@@ -233,6 +235,7 @@ async fn approve_selected_top_and_retry_act_on_the_lecture(
     w.interact(&block_actions(
         DANA,
         &ts,
+        &w.slack.trigger_id(),
         actions::APPROVE_SELECTED,
         json!({ "value": "L1" }),
         state,
@@ -288,14 +291,14 @@ async fn details_opens_a_modal_whose_submission_approves(
         .unwrap();
     w.settle().await;
     let ts = w.message_ts("L1").await;
-    let mut click = block_actions(
+    let click = block_actions(
         DANA,
         &ts,
+        &w.slack.trigger_id(),
         actions::DETAILS,
         json!({ "value": "L1" }),
         json!({}),
     );
-    click["trigger_id"] = json!(w.slack.trigger_id());
 
     w.interact(&click).await;
     eventually("a modal opens", || async { !w.slack.views().is_empty() }).await;
@@ -505,6 +508,7 @@ async fn a_double_click_decides_once_and_says_nothing(
     let click = block_actions(
         DANA,
         &ts,
+        &w.slack.trigger_id(),
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),

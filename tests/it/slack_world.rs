@@ -178,6 +178,7 @@ impl SlackWorld {
         self.interact(&block_actions(
             user,
             &ts,
+            &self.slack.trigger_id(),
             action_id,
             json!({ "value": value }),
             json!({}),
@@ -187,7 +188,7 @@ impl SlackWorld {
 
     /// `/tags <text>` from `user`; returns the ephemeral answer's text.
     pub async fn command(&self, user: &str, text: &str) -> String {
-        let body = standins::sender::command_body(user, REVIEW, text);
+        let body = standins::sender::command_body(user, REVIEW, text, &self.slack.trigger_id());
         let (status, answer) = self.send("/slack/commands", &body, Signing::Valid).await;
         assert_eq!(status, 200, "{answer}");
         let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
@@ -238,15 +239,19 @@ pub fn settings(slack: &FakeSlack, extra: &[(&str, &str)]) -> SlackSettings {
 pub use standins::sender::form;
 
 /// A `block_actions` payload shaped like Slack's, for one action on a
-/// message in the review channel.
+/// message in the review channel, carrying `trigger_id` (mint one with
+/// `FakeSlack::trigger_id`).
 pub fn block_actions(
     user: &str,
     message_ts: &str,
+    trigger_id: &str,
     action_id: &str,
     action: Value,
     state: Value,
 ) -> Value {
-    standins::sender::block_actions(user, REVIEW, message_ts, action_id, action, state)
+    standins::sender::block_actions(
+        user, REVIEW, message_ts, trigger_id, action_id, action, state,
+    )
 }
 
 /// Polls `check` until it holds (or 5 s pass): the work after an
