@@ -8,6 +8,7 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{ConfigError, Env};
+use crate::slack::pacing::Pacing;
 
 /// What tagbot needs to be a Slack app.
 #[derive(Debug, Clone)]
@@ -25,6 +26,10 @@ pub struct SlackSettings {
     pub listen: SocketAddr,
     /// When the daily digest is posted (UTC).
     pub digest_at: NaiveTime,
+    /// How fast each Web API method is called: Slack's tiers per minute.
+    /// Not an environment variable; tests shorten the minute to match a
+    /// stand-in whose tiers run faster.
+    pub pacing: Pacing,
 }
 
 const BOT_TOKEN_EXPECTS: &str =
@@ -77,6 +82,7 @@ impl SlackSettings {
             reviewers: reviewers(env)?,
             listen,
             digest_at,
+            pacing: Pacing::default(),
         })
     }
 

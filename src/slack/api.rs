@@ -1,7 +1,8 @@
 //! The Slack Web API as tagbot uses it, through slack-morphism's client:
-//! its rate controller paces each method by its tier, paces
-//! `chat.postMessage` to one message per second per channel, and honours a
-//! 429's `Retry-After` before retrying. Messages and views are sent as the
+//! its rate controller paces each method by its tier and
+//! `chat.postMessage` to one message per second per channel (the numbers
+//! are [`super::pacing`]'s), and honours a 429's `Retry-After` before
+//! retrying. Messages and views are sent as the
 //! Block Kit JSON that [`super::render`] builds.
 //!
 //! Display names and user-group members are cached for a few minutes:
@@ -18,6 +19,7 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
 
+use super::pacing::{Pacing, TEAM_KEY};
 use crate::config::SlackSettings;
 
 /// How long a display name or a group's members are reused.
@@ -71,6 +73,7 @@ fn hint(code: &str) -> &'static str {
 pub struct SlackApi {
     client: Arc<SlackHyperClient>,
     token: SecretString,
+    pacing: Pacing,
     directory: Arc<Mutex<Directory>>,
 }
 
@@ -146,13 +149,16 @@ impl SlackApi {
             .https_or_http()
             .enable_http1()
             .build();
-        let rate_control = SlackApiRateControlConfig::new().with_max_retries(MAX_RETRIES);
+        let rate_control = SlackApiRateControlConfig::new()
+            .with_max_retries(MAX_RETRIES)
+            .with_tiers_limits(settings.pacing.tier_limits());
         let connector = SlackClientHyperConnector::from(https)
             .with_slack_api_url(&settings.api_base())
             .with_rate_control(rate_control);
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: settings.bot_token.clone(),
+            pacing: settings.pacing,
             directory: Arc::new(Mutex::new(Directory::default())),
         })
     }
@@ -162,10 +168,13 @@ impl SlackApi {
         Arc::clone(&self.client)
     }
 
+    /// The bot token, carrying the team key without which slack-morphism
+    /// would not pace a method by its tier (see [`super::pacing`]).
     fn api_token(&self) -> SlackApiToken {
         SlackApiToken::new(SlackApiTokenValue::new(
             self.token.expose_secret().to_owned(),
         ))
+        .with_team_id(SlackTeamId::new(TEAM_KEY.to_owned()))
     }
 
     async fn post<RQ: Serialize + Send + Sync, RS: for<'de> Deserialize<'de> + Send>(
@@ -213,7 +222,11 @@ impl SlackApi {
             unfurl_links: false,
         };
         let posted: Posted = self
-            .post("chat.postMessage", &request, &per_channel(channel))
+            .post(
+                "chat.postMessage",
+                &request,
+                &per_channel(channel, &self.pacing),
+            )
             .await?;
         Ok(posted.ts)
     }
@@ -378,11 +391,11 @@ impl SlackApi {
 }
 
 /// `chat.postMessage` allows about one message per second per channel.
-fn per_channel(channel: &str) -> SlackApiMethodRateControlConfig {
+fn per_channel(channel: &str, pacing: &Pacing) -> SlackApiMethodRateControlConfig {
     SlackApiMethodRateControlConfig::new().with_special_rate_limit(
         SlackApiRateControlSpecialLimit::new(
             SlackApiRateControlSpecialLimitKey(format!("chat.postMessage:{channel}")),
-            SlackApiRateControlLimit::new(1, Duration::from_secs(1)),
+            pacing.per_channel_post(),
         ),
     )
 }

@@ -745,3 +745,30 @@ async fn a_pipeline_role_that_only_inserts_suggestions_still_can(
     assert!(all_text(&w.message_of("L1").await).contains("היסטוריה"));
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_pass_of_two_hundred_updates_keeps_within_slacks_tiers(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    // Slack's tiers counted per second instead of per minute, on both
+    // sides: the counts and bursts are Slack's, the pass takes seconds.
+    let w = SlackWorld::paced(pool, options, &[], std::time::Duration::from_secs(1)).await;
+    let lectures: Vec<String> = (0..200).map(|n| format!("L{n:03}")).collect();
+    for lecture in &lectures {
+        w.db.suggestion(lecture, "t1", 0.9).await;
+    }
+    assert_eq!(w.post_reviews().await.posted, 200);
+    // Every message is now behind its lecture: 200 chat.updates, Tier 3.
+    for lecture in &lectures {
+        w.db.suggestion(lecture, "t2", 0.8).await;
+    }
+
+    let pass = w.post_reviews().await;
+
+    assert_eq!((pass.updated, pass.failed), (200, 0));
+    assert_eq!(w.slack.rate_limited(), 0, "Slack refused no call");
+    assert_eq!(w.slack.count("chat.update"), 200, "none was retried");
+    assert!(all_text(&w.message_of("L199").await).contains("תגית t2"));
+    w.close().await;
+}

@@ -12,6 +12,7 @@ use standins::slack::{FakeSlack, RateLimits};
 use tagbot::config::{Env, ReviewSettings, SlackSettings};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
+use tagbot::slack::pacing::Pacing;
 use tagbot::slack::{http, poster};
 use tokio::net::TcpListener;
 
@@ -60,8 +61,37 @@ impl SlackWorld {
         options: PgConnectOptions,
         extra: &[(&str, &str)],
     ) -> SlackWorld {
+        SlackWorld::start(pool, options, extra, RateLimits::off(), Pacing::default()).await
+    }
+
+    /// A world without a background poster whose fake Slack enforces
+    /// Slack's rate tiers counted over `window` instead of a minute, and
+    /// whose tagbot paces its calls for tiers of that `window`.
+    pub async fn paced(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        extra: &[(&str, &str)],
+        window: Duration,
+    ) -> SlackWorld {
+        SlackWorld::start(
+            pool,
+            options,
+            extra,
+            RateLimits::scaled(window),
+            Pacing::per(window),
+        )
+        .await
+    }
+
+    async fn start(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        extra: &[(&str, &str)],
+        rate: RateLimits,
+        pacing: Pacing,
+    ) -> SlackWorld {
         let db = TestDb::new(pool, options).await;
-        let slack = FakeSlack::start(BOT_TOKEN, RateLimits::off())
+        let slack = FakeSlack::start(BOT_TOKEN, rate)
             .await
             .expect("start the fake Slack");
         slack.add_channel(REVIEW, "tag-review", true);
@@ -73,12 +103,10 @@ impl SlackWorld {
         ] {
             slack.add_user(id, name);
         }
-        let app = SlackApp::new(
-            db.app.clone(),
-            ReviewSettings::default(),
-            settings(&slack, extra),
-        )
-        .expect("build the Slack app");
+        let mut settings = settings(&slack, extra);
+        settings.pacing = pacing;
+        let app = SlackApp::new(db.app.clone(), ReviewSettings::default(), settings)
+            .expect("build the Slack app");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let router = http::router(app.clone());
