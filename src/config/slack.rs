@@ -2,6 +2,7 @@
 //! HTTP endpoints listen, and when the daily digest goes out.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use chrono::NaiveTime;
 use reqwest::Url;
@@ -30,6 +31,9 @@ pub struct SlackSettings {
     /// Not an environment variable; tests shorten the minute to match a
     /// stand-in whose tiers run faster.
     pub pacing: Pacing,
+    /// How long a display name or a user group's members are reused before
+    /// Slack is asked again. Not an environment variable; tests shorten it.
+    pub directory_ttl: Duration,
 }
 
 const BOT_TOKEN_EXPECTS: &str =
@@ -43,6 +47,9 @@ const CHANNEL_EXPECTS: &str =
 const REVIEWERS_EXPECTS: &str =
     "comma-separated user ids (U…, W…) and user-group ids (S…), like U012ABC,S03XYZ";
 const DIGEST_EXPECTS: &str = "a UTC time of day as HH:MM, like 09:00";
+/// Names and group members change rarely; every click needs them and Slack
+/// rate-limits the lookups.
+const DIRECTORY_TTL: Duration = Duration::from_secs(300);
 
 impl SlackSettings {
     pub fn from_env(env: &Env) -> Result<SlackSettings, ConfigError> {
@@ -83,6 +90,7 @@ impl SlackSettings {
             listen,
             digest_at,
             pacing: Pacing::default(),
+            directory_ttl: DIRECTORY_TTL,
         })
     }
 

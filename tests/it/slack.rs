@@ -9,8 +9,11 @@ use tagbot::slack::commands::HELP;
 use tagbot::slack::interactions::{DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK};
 use tagbot::slack::notify;
 
+use std::time::Duration;
+
 use crate::slack_world::{
-    all_text, block_actions, eventually, form, Signing, SlackWorld, REPORT, REVIEW,
+    all_text, block_actions, eventually, eventually_within, form, Signing, SlackWorld, REPORT,
+    REVIEW,
 };
 
 const DANA: &str = "U0DANA0001";
@@ -753,7 +756,7 @@ async fn a_pass_of_two_hundred_updates_keeps_within_slacks_tiers(
 ) {
     // Slack's tiers counted per second instead of per minute, on both
     // sides: the counts and bursts are Slack's, the pass takes seconds.
-    let w = SlackWorld::paced(pool, options, &[], std::time::Duration::from_secs(1)).await;
+    let w = SlackWorld::paced(pool, options, &[], Duration::from_secs(1)).await;
     let lectures: Vec<String> = (0..200).map(|n| format!("L{n:03}")).collect();
     for lecture in &lectures {
         w.db.suggestion(lecture, "t1", 0.9).await;
@@ -770,5 +773,87 @@ async fn a_pass_of_two_hundred_updates_keeps_within_slacks_tiers(
     assert_eq!(w.slack.rate_limited(), 0, "Slack refused no call");
     assert_eq!(w.slack.count("chat.update"), 200, "none was retried");
     assert!(all_text(&w.message_of("L199").await).contains("תגית t2"));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_rate_limited_lookup_uses_the_last_known_members_and_name(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    // Every click asks Slack again, as once the directory's entries are old.
+    let w = SlackWorld::uncached(pool, options, &[("SLACK_REVIEWERS", "S0REVIEWRS")]).await;
+    w.slack.add_usergroup("S0REVIEWRS", &[YOSI]);
+    let one = w.db.suggestion("L1", "t1", 0.95).await;
+    let two = w.db.suggestion("L1", "t2", 0.93).await;
+    w.post_reviews().await;
+    w.click(YOSI, "L1", actions::APPROVE, &one.to_string())
+        .await;
+    eventually("a group member's approval lands", || async {
+        w.db.status(one).await == "approved"
+    })
+    .await;
+
+    // Slack rate-limits both lookups for longer than tagbot waits on a click.
+    w.slack.rate_limit_next("usergroups.users.list", 1, 30);
+    w.slack.rate_limit_next("users.info", 1, 30);
+    w.click(YOSI, "L1", actions::APPROVE, &two.to_string())
+        .await;
+
+    eventually_within(
+        "the second approval lands",
+        Duration::from_secs(15),
+        || async { w.db.status(two).await == "approved" },
+    )
+    .await;
+    let name: Option<String> = sqlx::query_scalar(
+        "SELECT actor_name FROM events WHERE suggestion_id = $1 AND action = 'approve'",
+    )
+    .bind(two.get())
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert_eq!(name.as_deref(), Some("יוסי"), "the last known name");
+    assert_eq!(w.slack.rate_limited(), 2, "both refreshes were refused");
+    assert!(w.told(YOSI).is_empty(), "{:?}", w.told(YOSI));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_reviewer_slack_cannot_vouch_for_is_told_slack_is_busy(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::uncached(pool, options, &[("SLACK_REVIEWERS", "S0REVIEWRS")]).await;
+    w.slack.add_usergroup("S0REVIEWRS", &[YOSI]);
+    let one = w.db.suggestion("L1", "t1", 0.95).await;
+    w.post_reviews().await;
+
+    // No membership known yet, and Slack rate-limits the first lookup.
+    w.slack.rate_limit_next("usergroups.users.list", 1, 30);
+    w.click(YOSI, "L1", actions::APPROVE, &one.to_string())
+        .await;
+    eventually_within("the reviewer is told", Duration::from_secs(15), || async {
+        !w.told(YOSI).is_empty()
+    })
+    .await;
+    let told = w.told(YOSI).join("\n");
+    assert!(told.contains("Slack is busy"), "{told}");
+    assert!(!told.contains("not one of"), "{told}");
+    assert_eq!(w.db.status(one).await, "pending");
+
+    // A slash command while Slack fails the lookup says the same.
+    w.slack
+        .fail_next("usergroups.users.list", 1, "internal_error");
+    let answer = w.command(YOSI, "retry L1").await;
+    assert!(answer.contains("Slack is busy"), "{answer}");
+
+    // Once Slack answers, the same click decides.
+    w.click(YOSI, "L1", actions::APPROVE, &one.to_string())
+        .await;
+    eventually("the approval lands", || async {
+        w.db.status(one).await == "approved"
+    })
+    .await;
     w.close().await;
 }

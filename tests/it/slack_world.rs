@@ -61,7 +61,24 @@ impl SlackWorld {
         options: PgConnectOptions,
         extra: &[(&str, &str)],
     ) -> SlackWorld {
-        SlackWorld::start(pool, options, extra, RateLimits::off(), Pacing::default()).await
+        SlackWorld::start(pool, options, extra, RateLimits::off(), |_| {}).await
+    }
+
+    /// A world without a background poster whose tagbot asks Slack for a
+    /// user's name or a group's members on every click (no reuse). Its
+    /// tiers are counted per second, so that asking on every click is not
+    /// held back by tagbot's own pacing (Tier 2 allows two lookups at once,
+    /// then one every 4.3 s a minute).
+    pub async fn uncached(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        extra: &[(&str, &str)],
+    ) -> SlackWorld {
+        SlackWorld::start(pool, options, extra, RateLimits::off(), |settings| {
+            settings.directory_ttl = Duration::ZERO;
+            settings.pacing = Pacing::per(Duration::from_secs(1));
+        })
+        .await
     }
 
     /// A world without a background poster whose fake Slack enforces
@@ -78,7 +95,9 @@ impl SlackWorld {
             options,
             extra,
             RateLimits::scaled(window),
-            Pacing::per(window),
+            |settings| {
+                settings.pacing = Pacing::per(window);
+            },
         )
         .await
     }
@@ -88,7 +107,7 @@ impl SlackWorld {
         options: PgConnectOptions,
         extra: &[(&str, &str)],
         rate: RateLimits,
-        pacing: Pacing,
+        tune: impl FnOnce(&mut SlackSettings),
     ) -> SlackWorld {
         let db = TestDb::new(pool, options).await;
         let slack = FakeSlack::start(BOT_TOKEN, rate)
@@ -104,7 +123,7 @@ impl SlackWorld {
             slack.add_user(id, name);
         }
         let mut settings = settings(&slack, extra);
-        settings.pacing = pacing;
+        tune(&mut settings);
         let app = SlackApp::new(db.app.clone(), ReviewSettings::default(), settings)
             .expect("build the Slack app");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -284,12 +303,23 @@ pub fn block_actions(
 
 /// Polls `check` until it holds (or 5 s pass): the work after an
 /// acknowledgement runs in the background.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..250 {
+    eventually_within(what, Duration::from_secs(5), check).await;
+}
+
+/// Polls `check` until it holds (or `limit` passes), for background work
+/// that waits on Slack's lookup timeout.
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let polls = limit.as_millis() / 20;
+    for _ in 0..polls {
         if check().await {
             return;
         }
