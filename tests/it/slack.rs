@@ -857,3 +857,63 @@ async fn a_reviewer_slack_cannot_vouch_for_is_told_slack_is_busy(
     .await;
     w.close().await;
 }
+
+#[sqlx::test]
+async fn each_revision_of_a_review_message_has_fresh_block_ids(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    use std::collections::HashSet;
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    w.db.suggestion("L1", "t1", 0.95).await;
+    w.db.suggestion("L1", "t2", 0.60).await;
+    let chosen = w.db.suggestion("L1", "t3", 0.55).await;
+    w.post_reviews().await;
+    let first = w.message_of("L1").await;
+    w.db.suggestion("L1", "t4", 0.50).await;
+    assert_eq!(w.post_reviews().await.updated, 1);
+    let second = w.message_of("L1").await;
+    let block_ids = |message: &serde_json::Value| -> HashSet<String> {
+        let blocks = message["blocks"].as_array().expect("blocks");
+        let ids: HashSet<String> = blocks
+            .iter()
+            .filter_map(|b| b["block_id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(ids.len(), blocks.len(), "every block has an id of its own");
+        ids
+    };
+
+    let shared: Vec<_> = block_ids(&first)
+        .intersection(&block_ids(&second))
+        .cloned()
+        .collect();
+    assert!(shared.is_empty(), "the update reused {shared:?}");
+
+    // A selection made in the updated message, under its new block id.
+    let select = format!("\"action_id\":\"{}\"", actions::SELECT);
+    let select_block = second["blocks"]
+        .as_array()
+        .and_then(|blocks| blocks.iter().find(|b| b.to_string().contains(&select)))
+        .and_then(|b| b["block_id"].as_str())
+        .expect("the updated message has the selection menu")
+        .to_owned();
+    let state = json!({ select_block: { actions::SELECT: {
+        "type": "multi_static_select",
+        "selected_options": [{ "text": { "type": "plain_text", "text": "t3" }, "value": chosen.to_string() }]
+    } } });
+    let ts = w.message_ts("L1").await;
+    w.interact(&block_actions(
+        DANA,
+        &ts,
+        &w.slack.trigger_id(),
+        actions::APPROVE_SELECTED,
+        json!({ "value": "L1" }),
+        state,
+    ))
+    .await;
+    eventually("the selection is approved", || async {
+        w.db.status(chosen).await == "approved"
+    })
+    .await;
+    w.close().await;
+}
