@@ -749,3 +749,19 @@ async fn a_post_with_an_empty_blocks_array_is_invalid_blocks() {
     assert_eq!(cleared["ok"], true);
     fake.shutdown();
 }
+
+#[tokio::test]
+async fn a_trigger_older_than_three_seconds_is_expired() {
+    let fake = fake(RateLimits::off()).await;
+    let trigger = fake.trigger_id();
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    let (_, _, late) = post(
+        &fake,
+        "views.open",
+        json!({ "trigger_id": trigger, "view": modal("Details", vec![section("x")]) }),
+    )
+    .await;
+    assert_eq!(late["error"], "expired_trigger_id");
+    assert!(fake.views().is_empty());
+    fake.shutdown();
+}
