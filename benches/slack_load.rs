@@ -113,6 +113,7 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
     let url = format!("http://{listen}/slack/interactions");
     let load = Load {
         http: &http,
+        slack: &slack,
         url: &url,
         next: &next,
         suggestions: &suggestions,
@@ -139,6 +140,8 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
 
 struct Load<'a> {
     http: &'a reqwest::Client,
+    /// Mints the `trigger_id` each click carries, as Slack would.
+    slack: &'a FakeSlack,
     url: &'a str,
     next: &'a Arc<AtomicUsize>,
     suggestions: &'a Arc<Vec<i64>>,
@@ -152,8 +155,9 @@ impl Load<'_> {
         let started = Instant::now();
         let mut clickers = Vec::new();
         for n in 0..REVIEWERS {
-            let (http, next, suggestions) = (
+            let (http, slack, next, suggestions) = (
                 self.http.clone(),
+                self.slack.clone(),
                 Arc::clone(self.next),
                 Arc::clone(self.suggestions),
             );
@@ -161,6 +165,7 @@ impl Load<'_> {
             clickers.push(tokio::spawn(async move {
                 let clicker = Clicker {
                     http: &http,
+                    slack: &slack,
                     url: &url,
                     user: &reviewer(n),
                     next: &next,
@@ -268,6 +273,7 @@ async fn wait_healthy(http: &reqwest::Client, listen: &str) -> Result<(), BoxErr
 /// One reviewer clicking Approve on the next pending suggestion.
 struct Clicker<'a> {
     http: &'a reqwest::Client,
+    slack: &'a FakeSlack,
     url: &'a str,
     user: &'a str,
     next: &'a AtomicUsize,
@@ -291,7 +297,7 @@ impl Clicker<'_> {
             else {
                 break;
             };
-            let body = click_body(self.user, *id);
+            let body = click_body(self.user, *id, &self.slack.trigger_id());
             let timestamp = unix_now().to_string();
             let signature = slack_signature(SECRET, &timestamp, body.as_bytes());
             let sent = Instant::now();
@@ -320,11 +326,12 @@ impl Clicker<'_> {
 }
 
 /// A `block_actions` body approving suggestion `id`, to be signed.
-fn click_body(user: &str, id: i64) -> String {
+fn click_body(user: &str, id: i64, trigger_id: &str) -> String {
     let payload = block_actions(
         user,
         REVIEW,
         "1700000000.000100",
+        trigger_id,
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),

@@ -291,6 +291,7 @@ async fn scenario(
     let ts = |lecture: &'static str| message_ts(pool, lecture);
     click(
         &sender,
+        slack,
         DANA.0,
         &ts("L1042").await?,
         actions::APPROVE,
@@ -300,6 +301,7 @@ async fn scenario(
     say(&format!("{} approves פילוסופיה on L1042.", DANA.1));
     click(
         &sender,
+        slack,
         YOSSI.0,
         &ts("L1042").await?,
         actions::REJECT,
@@ -312,6 +314,7 @@ async fn scenario(
     ));
     click(
         &sender,
+        slack,
         DANA.0,
         &ts("L2077").await?,
         actions::APPROVE_TOP,
@@ -324,6 +327,7 @@ async fn scenario(
     ));
     click(
         &sender,
+        slack,
         YOSSI.0,
         &ts("L3150").await?,
         actions::APPROVE_TOP,
@@ -342,6 +346,7 @@ async fn scenario(
     .await?;
     click(
         &sender,
+        slack,
         YOSSI.0,
         &ts("L1042").await?,
         actions::APPROVE,
@@ -357,7 +362,7 @@ async fn scenario(
         ));
     }
     let answer = sender
-        .command(DANA.0, REVIEW, "pending")
+        .command(DANA.0, REVIEW, "pending", &slack.trigger_id())
         .await
         .map_err(|e| step("/tags pending")(e.to_string()))?;
     say(&format!(
@@ -410,6 +415,7 @@ async fn scenario(
 
 async fn click(
     sender: &SlackSender,
+    slack: &FakeSlack,
     user: &str,
     ts: &str,
     action_id: &str,
@@ -419,6 +425,7 @@ async fn click(
         user,
         REVIEW,
         ts,
+        &slack.trigger_id(),
         action_id,
         json!({ "value": value }),
         json!({}),

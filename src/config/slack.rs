@@ -2,12 +2,14 @@
 //! HTTP endpoints listen, and when the daily digest goes out.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use chrono::NaiveTime;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{ConfigError, Env};
+use crate::slack::pacing::Pacing;
 
 /// What tagbot needs to be a Slack app.
 #[derive(Debug, Clone)]
@@ -25,6 +27,13 @@ pub struct SlackSettings {
     pub listen: SocketAddr,
     /// When the daily digest is posted (UTC).
     pub digest_at: NaiveTime,
+    /// How fast each Web API method is called: Slack's tiers per minute.
+    /// Not an environment variable; tests shorten the minute to match a
+    /// stand-in whose tiers run faster.
+    pub pacing: Pacing,
+    /// How long a display name or a user group's members are reused before
+    /// Slack is asked again. Not an environment variable; tests shorten it.
+    pub directory_ttl: Duration,
 }
 
 const BOT_TOKEN_EXPECTS: &str =
@@ -38,6 +47,9 @@ const CHANNEL_EXPECTS: &str =
 const REVIEWERS_EXPECTS: &str =
     "comma-separated user ids (U…, W…) and user-group ids (S…), like U012ABC,S03XYZ";
 const DIGEST_EXPECTS: &str = "a UTC time of day as HH:MM, like 09:00";
+/// Names and group members change rarely; every click needs them and Slack
+/// rate-limits the lookups.
+const DIRECTORY_TTL: Duration = Duration::from_secs(300);
 
 impl SlackSettings {
     pub fn from_env(env: &Env) -> Result<SlackSettings, ConfigError> {
@@ -77,6 +89,8 @@ impl SlackSettings {
             reviewers: reviewers(env)?,
             listen,
             digest_at,
+            pacing: Pacing::default(),
+            directory_ttl: DIRECTORY_TTL,
         })
     }
 

@@ -1,11 +1,15 @@
 //! The Slack Web API as tagbot uses it, through slack-morphism's client:
-//! its rate controller paces each method by its tier, paces
-//! `chat.postMessage` to one message per second per channel, and honours a
-//! 429's `Retry-After` before retrying. Messages and views are sent as the
+//! its rate controller paces each method by its tier and
+//! `chat.postMessage` to one message per second per channel (the numbers
+//! are [`super::pacing`]'s), and honours a 429's `Retry-After` before
+//! retrying. Messages and views are sent as the
 //! Block Kit JSON that [`super::render`] builds.
 //!
 //! Display names and user-group members are cached for a few minutes:
-//! every click needs them and Slack rate-limits `users.info`.
+//! every click needs them and Slack rate-limits `users.info`. When a
+//! refresh fails (rate limited past the lookup timeout, or Slack erring),
+//! the last known entry is used, however old: a reviewer's group does not
+//! stop being theirs because Slack is busy.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,10 +22,11 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
 
+use super::pacing::{Pacing, TEAM_KEY};
 use crate::config::SlackSettings;
 
-/// How long a display name or a group's members are reused.
-const DIRECTORY_TTL: Duration = Duration::from_secs(300);
+/// Slack's answer for a user group that does not exist.
+pub const NO_SUCH_GROUP: &str = "no_such_subteam";
 /// Retries after a 429 before the call fails.
 const MAX_RETRIES: usize = 5;
 /// The longest a write (including waits for Slack's rate limits) may take.
@@ -71,6 +76,9 @@ fn hint(code: &str) -> &'static str {
 pub struct SlackApi {
     client: Arc<SlackHyperClient>,
     token: SecretString,
+    pacing: Pacing,
+    /// How long a directory entry is reused before it is refreshed.
+    directory_ttl: Duration,
     directory: Arc<Mutex<Directory>>,
 }
 
@@ -90,6 +98,9 @@ struct Directory {
 struct PostMessage<'a> {
     channel: &'a str,
     text: &'a str,
+    /// Left out when empty: Slack refuses `blocks: []` on a new message
+    /// (`invalid_blocks`) instead of treating it as text only.
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
     blocks: &'a [Value],
     unfurl_links: bool,
 }
@@ -143,13 +154,17 @@ impl SlackApi {
             .https_or_http()
             .enable_http1()
             .build();
-        let rate_control = SlackApiRateControlConfig::new().with_max_retries(MAX_RETRIES);
+        let rate_control = SlackApiRateControlConfig::new()
+            .with_max_retries(MAX_RETRIES)
+            .with_tiers_limits(settings.pacing.tier_limits());
         let connector = SlackClientHyperConnector::from(https)
             .with_slack_api_url(&settings.api_base())
             .with_rate_control(rate_control);
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: settings.bot_token.clone(),
+            pacing: settings.pacing,
+            directory_ttl: settings.directory_ttl,
             directory: Arc::new(Mutex::new(Directory::default())),
         })
     }
@@ -159,10 +174,13 @@ impl SlackApi {
         Arc::clone(&self.client)
     }
 
+    /// The bot token, carrying the team key without which slack-morphism
+    /// would not pace a method by its tier (see [`super::pacing`]).
     fn api_token(&self) -> SlackApiToken {
         SlackApiToken::new(SlackApiTokenValue::new(
             self.token.expose_secret().to_owned(),
         ))
+        .with_team_id(SlackTeamId::new(TEAM_KEY.to_owned()))
     }
 
     async fn post<RQ: Serialize + Send + Sync, RS: for<'de> Deserialize<'de> + Send>(
@@ -210,7 +228,11 @@ impl SlackApi {
             unfurl_links: false,
         };
         let posted: Posted = self
-            .post("chat.postMessage", &request, &per_channel(channel))
+            .post(
+                "chat.postMessage",
+                &request,
+                &per_channel(channel, &self.pacing),
+            )
             .await?;
         Ok(posted.ts)
     }
@@ -290,27 +312,31 @@ impl SlackApi {
         Ok(info.channel.is_member)
     }
 
-    /// A user's display name (else real name), cached; None when Slack
-    /// does not know the user or cannot be asked.
+    /// A user's display name (else real name), cached; the last known one
+    /// when Slack cannot be asked; None when Slack does not know the user
+    /// or never could be asked.
     pub async fn display_name(&self, user: &str) -> Option<String> {
-        if let Some((name, at)) = self.directory.lock().await.names.get(user) {
-            if at.elapsed() < DIRECTORY_TTL {
+        let known = self.directory.lock().await.names.get(user).cloned();
+        if let Some((name, at)) = &known {
+            if at.elapsed() < self.directory_ttl {
                 return name.clone();
             }
         }
-        let name = match self.fetch_display_name(user).await {
-            Ok(name) => name,
-            Err(err) => {
-                tracing::warn!(user, error = %err, "could not look up a Slack user's name");
-                None
+        match self.fetch_display_name(user).await {
+            Ok(name) => {
+                self.directory
+                    .lock()
+                    .await
+                    .names
+                    .insert(user.to_owned(), (name.clone(), Instant::now()));
+                name
             }
-        };
-        self.directory
-            .lock()
-            .await
-            .names
-            .insert(user.to_owned(), (name.clone(), Instant::now()));
-        name
+            // A failure is not cached: the next click asks again.
+            Err(err) => {
+                tracing::warn!(user, error = %err, stale = known.is_some(), "could not look up a Slack user's name; using the last known one");
+                known.and_then(|(name, _)| name)
+            }
+        }
     }
 
     async fn fetch_display_name(&self, user: &str) -> Result<Option<String>, SlackApiError> {
@@ -347,10 +373,13 @@ impl SlackApi {
         Ok(name)
     }
 
-    /// The members of a user group, cached.
+    /// The members of a user group, cached; the last known members when a
+    /// refresh fails. An error only when no membership was ever read, or
+    /// when Slack says the group does not exist (`no_such_subteam`).
     pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackApiError> {
-        if let Some((members, at)) = self.directory.lock().await.groups.get(group) {
-            if at.elapsed() < DIRECTORY_TTL {
+        let known = self.directory.lock().await.groups.get(group).cloned();
+        if let Some((members, at)) = &known {
+            if at.elapsed() < self.directory_ttl {
                 return Ok(members.clone());
             }
         }
@@ -358,28 +387,42 @@ impl SlackApi {
         struct Members {
             users: Vec<String>,
         }
-        let members: Members = self
+        let fetched: Result<Members, _> = self
             .get(
                 "usergroups.users.list",
                 ("usergroup", group),
                 &SLACK_TIER2_METHOD_CONFIG,
             )
-            .await?;
-        self.directory
-            .lock()
-            .await
-            .groups
-            .insert(group.to_owned(), (members.users.clone(), Instant::now()));
-        Ok(members.users)
+            .await;
+        let mut directory = self.directory.lock().await;
+        match (fetched, known) {
+            (Ok(members), _) => {
+                directory
+                    .groups
+                    .insert(group.to_owned(), (members.users.clone(), Instant::now()));
+                Ok(members.users)
+            }
+            // Slack's definite answer that the group is gone is not a
+            // failure to refresh: its old members are no longer in it.
+            (Err(err), _) if err.code() == Some(NO_SUCH_GROUP) => {
+                directory.groups.remove(group);
+                Err(err)
+            }
+            (Err(err), Some((members, _))) => {
+                tracing::warn!(group, error = %err, "could not refresh a user group's members; using the last known ones");
+                Ok(members)
+            }
+            (Err(err), None) => Err(err),
+        }
     }
 }
 
 /// `chat.postMessage` allows about one message per second per channel.
-fn per_channel(channel: &str) -> SlackApiMethodRateControlConfig {
+fn per_channel(channel: &str, pacing: &Pacing) -> SlackApiMethodRateControlConfig {
     SlackApiMethodRateControlConfig::new().with_special_rate_limit(
         SlackApiRateControlSpecialLimit::new(
             SlackApiRateControlSpecialLimitKey(format!("chat.postMessage:{channel}")),
-            SlackApiRateControlLimit::new(1, Duration::from_secs(1)),
+            pacing.per_channel_post(),
         ),
     )
 }

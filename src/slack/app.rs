@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use super::api::{SlackApi, SlackApiError};
+use super::api::{SlackApi, SlackApiError, NO_SUCH_GROUP};
 use crate::config::{ReviewSettings, SlackSettings};
 use crate::domain::Actor;
 use crate::review::Review;
@@ -37,6 +37,20 @@ pub enum NotAllowed {
     NotAReviewer,
     #[error("Slack sent a user id tagbot cannot use, so nothing was changed.")]
     UnusableUserId,
+    /// A reviewer group could not be read and its members were never
+    /// known: the user may well be a reviewer, so they are not told
+    /// otherwise.
+    #[error("Slack is busy and could not confirm that you are a tag reviewer, so nothing was changed. Please try again in a minute.")]
+    SlackBusy,
+}
+
+/// Whether a user may decide, as far as Slack can tell now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Reviewer,
+    NotAReviewer,
+    /// A group that might hold the user could not be read.
+    Unknown,
 }
 
 #[derive(Debug, Clone)]
@@ -69,30 +83,42 @@ impl SlackApp {
     }
 
     /// Whether `user` may decide: everyone when `SLACK_REVIEWERS` is unset,
-    /// else the listed users and the members of the listed groups. When a
-    /// group cannot be read, its members are refused (fail closed).
-    pub async fn may_decide(&self, user: &str) -> bool {
+    /// else the listed users and the members of the listed groups (the
+    /// last known members while Slack cannot be asked). A group never read
+    /// leaves the answer unknown: nobody decides through it (fail closed),
+    /// but nobody is told they are not a reviewer either.
+    pub async fn standing(&self, user: &str) -> Standing {
         let reviewers = &self.settings.reviewers;
         if reviewers.is_empty() || reviewers.iter().any(|id| id == user) {
-            return true;
+            return Standing::Reviewer;
         }
+        let mut standing = Standing::NotAReviewer;
         for group in reviewers.iter().filter(|id| id.starts_with('S')) {
             match self.api.group_members(group).await {
-                Ok(members) if members.iter().any(|m| m == user) => return true,
+                Ok(members) if members.iter().any(|m| m == user) => return Standing::Reviewer,
                 Ok(_) => {}
+                Err(err) if err.code() == Some(NO_SUCH_GROUP) => {
+                    tracing::warn!(
+                        group,
+                        "a user group in SLACK_REVIEWERS does not exist in Slack"
+                    );
+                }
                 Err(err) => {
-                    tracing::warn!(group, error = %err, "could not read a reviewer group; its members are refused until it can be read");
+                    tracing::warn!(group, error = %err, "could not read a reviewer group; its members are asked to try again");
+                    standing = Standing::Unknown;
                 }
             }
         }
-        false
+        standing
     }
 
     /// The user as the actor of a decision, with the display name Slack
     /// knows (else the handle from the payload), when they may decide.
     pub async fn reviewer(&self, user: &str, handle: Option<&str>) -> Result<Actor, NotAllowed> {
-        if !self.may_decide(user).await {
-            return Err(NotAllowed::NotAReviewer);
+        match self.standing(user).await {
+            Standing::Reviewer => {}
+            Standing::NotAReviewer => return Err(NotAllowed::NotAReviewer),
+            Standing::Unknown => return Err(NotAllowed::SlackBusy),
         }
         let name = match self.api.display_name(user).await {
             Some(name) => Some(name),

@@ -70,8 +70,9 @@ pub mod actions {
     pub const DETAILS: &str = "tagbot_details";
     /// Button; value: the lecture id.
     pub const RETRY_FAILED: &str = "tagbot_retry_failed";
-    /// The block id of the block holding [`SELECT`], so its state can be
-    /// found in a `block_actions` payload's `state.values`.
+    /// The block id of the block holding [`SELECT`], before the message's
+    /// revision is stamped on it (`render::review_message`); a click's
+    /// selection is found by [`SELECT`], whatever the block id.
     pub const SELECT_BLOCK: &str = "tagbot_select_block";
     /// The details modal's `callback_id`; its `private_metadata` is the
     /// lecture id.

@@ -97,7 +97,7 @@ async fn on_action(
             let selected = click
                 .state
                 .as_ref()
-                .map(|s| s.selected(actions::SELECT_BLOCK, actions::SELECT))
+                .map(|s| s.selected_in_action(actions::SELECT))
                 .unwrap_or_default();
             approve_selected(
                 app,

@@ -7,7 +7,8 @@
 //!   Block Kit, [`store`] reads it and keeps message references, and
 //!   [`poster`] posts and updates the messages, [`notify`] posts failures,
 //!   run reports and the daily digest to the report channel;
-//! - [`api`] talks to the Slack Web API; [`app`] is the state they share;
+//! - [`api`] talks to the Slack Web API at the pace [`pacing`] sets;
+//!   [`app`] is the state they share;
 //! - [`serve`] runs it all, with the sync worker, until shutdown; [`socket`]
 //!   is Socket Mode, for apps without a public URL.
 pub mod api;
@@ -17,6 +18,7 @@ pub mod commands;
 pub mod http;
 pub mod interactions;
 pub mod notify;
+pub mod pacing;
 pub mod payload;
 pub mod poster;
 pub mod render;

@@ -86,6 +86,19 @@ pub struct StateValue {
 }
 
 impl State {
+    /// The values selected in the element `action_id`, whichever block
+    /// holds it: a review message's block ids change with every revision,
+    /// its action ids never do.
+    pub fn selected_in_action(&self, action_id: &str) -> Vec<String> {
+        self.values
+            .values()
+            .filter_map(|block| block.get(action_id))
+            .filter_map(|value| value.selected_options.as_ref())
+            .flatten()
+            .map(|o| o.value.clone())
+            .collect()
+    }
+
     /// The values selected in the element `action_id` of block `block_id`.
     pub fn selected(&self, block_id: &str, action_id: &str) -> Vec<String> {
         self.values
@@ -143,6 +156,19 @@ pub struct SlashCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_selection_is_found_by_action_id_whatever_its_block_id() {
+        let state: State = serde_json::from_value(serde_json::json!({ "values": {
+            "tagbot_select_block~r7": { "tagbot_select": { "type": "multi_static_select",
+                "selected_options": [{ "text": { "type": "plain_text", "text": "t" }, "value": "42" }] } },
+            "other": { "tagbot_other": { "type": "multi_static_select",
+                "selected_options": [{ "text": { "type": "plain_text", "text": "u" }, "value": "43" }] } }
+        } }))
+        .unwrap();
+        assert_eq!(state.selected_in_action("tagbot_select"), vec!["42"]);
+        assert!(state.selected_in_action("tagbot_none").is_empty());
+    }
 
     #[test]
     fn a_block_actions_payload_as_slack_sends_it_parses() {

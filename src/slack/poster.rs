@@ -71,7 +71,7 @@ async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(),
             store::release_claim(&app.pool, &lecture, claimant).await?;
             continue;
         };
-        let message = render::review_message(&card);
+        let message = render::review_message(&card, version);
         match app
             .api
             .post_message(channel, &message.text, &message.blocks)
@@ -100,7 +100,7 @@ async fn update_behind(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Resul
         let Some(version) = store::claim_refresh(&app.pool, lecture, claimant).await? else {
             continue;
         };
-        let shown = match refresh(app, &message).await {
+        let shown = match refresh(app, &message, version).await {
             Ok(()) => {
                 pass.updated += 1;
                 Some(version)
@@ -133,14 +133,15 @@ enum Refresh {
     Failed(SlackError),
 }
 
-/// Re-renders a posted message in place.
-async fn refresh(app: &SlackApp, message: &store::MessageRef) -> Result<(), Refresh> {
+/// Re-renders a posted message in place as revision `version` (the
+/// content version claimed, greater than the one the message shows).
+async fn refresh(app: &SlackApp, message: &store::MessageRef, version: i64) -> Result<(), Refresh> {
     let lecture = &message.lecture_external_id;
     let card = store::load_card(&app.pool, lecture, app.threshold())
         .await
         .map_err(|err| Refresh::Failed(err.into()))?
         .ok_or(Refresh::NothingToShow)?;
-    let rendered = render::review_message(&card);
+    let rendered = render::review_message(&card, version);
     match app
         .api
         .update_message(

@@ -320,17 +320,44 @@ fn lecture_value(card: &LectureCard) -> Option<&str> {
 
 // ---------------------------------------------------------------- message
 
-/// The review message for one lecture.
-pub fn review_message(card: &LectureCard) -> Message {
+/// The review message for one lecture, as its `revision`th version: each
+/// post or update of the message a revision greater than the last.
+pub fn review_message(card: &LectureCard, revision: i64) -> Message {
     let footer = footer_blocks(card);
     let mut blocks = vec![header_block(card), summary_block(card)];
     let budget = limits::MESSAGE_BLOCKS.saturating_sub(blocks.len() + footer.len());
     blocks.extend(suggestion_blocks(card, budget));
     blocks.extend(footer);
+    stamp_revision(&mut blocks, revision);
     Message {
         text: fallback_text(card),
         blocks,
     }
+}
+
+/// Between a block's id and the revision it was rendered for.
+const REVISION_MARK: &str = "~r";
+
+/// Gives every block an id of this revision's own. Slack: "block_id should
+/// be unique for each message and each iteration of a message. If a
+/// message is updated, use a new block_id"
+/// (<https://docs.slack.dev/reference/block-kit/blocks/header-block>): a
+/// client keeps an element's state (a half-made selection) across an
+/// update that keeps its block id, and would submit it against options
+/// that changed. Action ids stay stable, so a click is read by action id.
+fn stamp_revision(blocks: &mut [Value], revision: i64) {
+    for block in blocks {
+        if let Some(id) = block.get("block_id").and_then(Value::as_str) {
+            block["block_id"] = Value::String(format!("{id}{REVISION_MARK}{revision}"));
+        }
+    }
+}
+
+/// A block id without the revision [`review_message`] stamped on it.
+pub fn unstamped(block_id: &str) -> &str {
+    block_id
+        .rsplit_once(REVISION_MARK)
+        .map_or(block_id, |(id, _)| id)
 }
 
 fn fallback_text(card: &LectureCard) -> String {
@@ -1065,7 +1092,9 @@ mod tests {
     }
 
     fn block<'a>(blocks: &'a [Value], block_id: &str) -> Option<&'a Value> {
-        blocks.iter().find(|b| b["block_id"] == block_id)
+        blocks
+            .iter()
+            .find(|b| b["block_id"].as_str().map(unstamped) == Some(block_id))
     }
 
     fn section_text(blocks: &[Value], id: i64) -> &str {
@@ -1122,9 +1151,30 @@ mod tests {
     }
 
     #[test]
+    fn each_revision_stamps_its_own_block_ids_on_the_same_blocks() {
+        let c = pending_card(3);
+        let (first, second) = (review_message(&c, 4), review_message(&c, 5));
+        let ids = |m: &Message| -> Vec<String> {
+            m.blocks
+                .iter()
+                .map(|b| b["block_id"].as_str().expect("block id").to_owned())
+                .collect()
+        };
+        let (first, second) = (ids(&first), ids(&second));
+        assert!(first.iter().all(|id| !second.contains(id)), "{first:?}");
+        let bare = |ids: &[String]| -> Vec<String> {
+            ids.iter().map(|id| unstamped(id).to_owned()).collect()
+        };
+        assert_eq!(bare(&first), bare(&second));
+        assert!(bare(&first).contains(&actions::SELECT_BLOCK.to_owned()));
+        assert_eq!(unstamped("s:12~r40"), "s:12");
+        assert_eq!(unstamped("header"), "header");
+    }
+
+    #[test]
     fn hebrew_tag_names_are_isolated() {
         let c = card(vec![suggestion(7, 0.91, SuggestionStatus::Pending)]);
-        let m = review_message(&c);
+        let m = review_message(&c, 1);
         check_message(&m);
         let isolated = format!("{FSI}בינה מלאכותית{PDI}");
         assert!(section_text(&m.blocks, 7).contains(&format!("*{isolated}*  0.91")));
@@ -1143,7 +1193,7 @@ mod tests {
         s.rationale = "Ping <@U123> & <!channel> <https://evil|click>".to_owned();
         s.model = "m<@U9>".to_owned();
         let c = card(vec![s.clone()]);
-        let m = review_message(&c);
+        let m = review_message(&c, 1);
         check_message(&m);
         let text = section_text(&m.blocks, 3);
         assert!(text.contains("Ping &lt;@U123&gt; &amp; &lt;!channel&gt;"));
@@ -1161,7 +1211,7 @@ mod tests {
     fn stray_directional_controls_are_dropped() {
         let mut s = suggestion(1, 0.5, SuggestionStatus::Pending);
         s.tag_name = "a\u{2069}\u{202E}b".to_owned();
-        let m = review_message(&card(vec![s]));
+        let m = review_message(&card(vec![s]), 1);
         assert!(section_text(&m.blocks, 1).contains(&format!("{FSI}ab{PDI}")));
     }
 
@@ -1171,7 +1221,7 @@ mod tests {
             suggestion(11, 0.9, SuggestionStatus::Pending),
             suggestion(12, 0.8, SuggestionStatus::Approved),
         ]);
-        let m = review_message(&c);
+        let m = review_message(&c, 1);
         check_message(&m);
         let row = block(&m.blocks, "a:11").expect("actions for 11");
         assert_eq!(row["elements"][0]["action_id"], actions::APPROVE);
@@ -1193,7 +1243,7 @@ mod tests {
             suggestion(1, 0.95, SuggestionStatus::Pending),
             suggestion(2, 0.5, SuggestionStatus::Failed),
         ]);
-        let m = review_message(&c);
+        let m = review_message(&c, 1);
         check_message(&m);
         let select_block = block(&m.blocks, actions::SELECT_BLOCK).expect("select block");
         assert_eq!(select_block["type"], "section");
@@ -1220,19 +1270,19 @@ mod tests {
     fn approve_top_only_when_a_pending_score_reaches_the_threshold() {
         let exactly = card(vec![suggestion(1, 0.88, SuggestionStatus::Pending)]);
         assert_eq!(
-            with_action(&review_message(&exactly).blocks, actions::APPROVE_TOP).len(),
+            with_action(&review_message(&exactly, 1).blocks, actions::APPROVE_TOP).len(),
             1
         );
 
         let below = card(vec![suggestion(1, 0.879, SuggestionStatus::Pending)]);
-        assert!(with_action(&review_message(&below).blocks, actions::APPROVE_TOP).is_empty());
+        assert!(with_action(&review_message(&below, 1).blocks, actions::APPROVE_TOP).is_empty());
 
         // A high score that is already decided does not count.
         let decided = card(vec![
             suggestion(1, 0.99, SuggestionStatus::Approved),
             suggestion(2, 0.5, SuggestionStatus::Pending),
         ]);
-        let m = review_message(&decided);
+        let m = review_message(&decided, 1);
         check_message(&m);
         assert!(with_action(&m.blocks, actions::APPROVE_TOP).is_empty());
         assert_eq!(with_action(&m.blocks, actions::APPROVE_SELECTED).len(), 1);
@@ -1244,9 +1294,9 @@ mod tests {
             suggestion(1, 0.9, SuggestionStatus::Synced),
             suggestion(2, 0.9, SuggestionStatus::Pending),
         ]);
-        assert!(with_action(&review_message(&ok).blocks, actions::RETRY_FAILED).is_empty());
+        assert!(with_action(&review_message(&ok, 1).blocks, actions::RETRY_FAILED).is_empty());
         let failed = card(vec![suggestion(1, 0.9, SuggestionStatus::Failed)]);
-        let m = review_message(&failed);
+        let m = review_message(&failed, 1);
         check_message(&m);
         assert_eq!(with_action(&m.blocks, actions::RETRY_FAILED).len(), 1);
     }
@@ -1258,7 +1308,7 @@ mod tests {
             suggestion(2, 0.9, SuggestionStatus::Rejected),
             suggestion(3, 0.9, SuggestionStatus::Synced),
         ]);
-        let m = review_message(&c);
+        let m = review_message(&c, 1);
         check_message(&m);
         for id in [
             actions::APPROVE,
@@ -1282,7 +1332,7 @@ mod tests {
             suggestion(2, 0.9, SuggestionStatus::Pending),
             suggestion(3, 0.9, SuggestionStatus::Failed),
         ]);
-        let m = review_message(&c);
+        let m = review_message(&c, 1);
         let summary = text_of(&block(&m.blocks, "summary").unwrap()["elements"][0]);
         assert!(summary.contains(&format!("Lecture {FSI}lec-42{PDI}")));
         assert!(summary.contains("2 pending"));
@@ -1293,7 +1343,7 @@ mod tests {
     #[test]
     fn forty_pending_switch_to_the_compact_layout() {
         let c = pending_card(40);
-        let m = review_message(&c);
+        let m = review_message(&c, 1);
         check_message(&m);
         assert!(
             with_action(&m.blocks, actions::APPROVE).is_empty(),
@@ -1311,12 +1361,12 @@ mod tests {
     #[test]
     fn a_short_card_keeps_the_normal_layout() {
         // 4 fixed blocks + 23 × 2 = 50: exactly fits.
-        let m = review_message(&pending_card(23));
+        let m = review_message(&pending_card(23), 1);
         check_message(&m);
         assert_eq!(m.blocks.len(), 50);
         assert_eq!(with_action(&m.blocks, actions::APPROVE).len(), 23);
         // One more does not.
-        let m = review_message(&pending_card(24));
+        let m = review_message(&pending_card(24), 1);
         check_message(&m);
         assert!(with_action(&m.blocks, actions::APPROVE).is_empty());
         assert_eq!(with_action(&m.blocks, actions::DECIDE_MENU).len(), 24);
@@ -1333,7 +1383,7 @@ mod tests {
             };
             suggestions.push(suggestion(id, 0.5, status));
         }
-        let m = review_message(&card(suggestions));
+        let m = review_message(&card(suggestions), 1);
         check_message(&m);
         assert_eq!(m.blocks.len(), 50);
         let shown: HashSet<i64> = (1..=60)
@@ -1365,7 +1415,7 @@ mod tests {
         let mut c = card(suggestions);
         c.title = "כותרת ".repeat(500);
         c.lecture_id = "L".repeat(1_500);
-        let m = review_message(&c);
+        let m = review_message(&c, 1);
         check_message(&m);
         assert_eq!(m.blocks.len(), 50);
         assert!(block(&m.blocks, "more").is_some());
@@ -1387,7 +1437,7 @@ mod tests {
 
     #[test]
     fn more_pending_than_a_select_holds() {
-        let m = review_message(&pending_card(150));
+        let m = review_message(&pending_card(150), 1);
         check_message(&m);
         let select = block(&m.blocks, actions::SELECT_BLOCK).unwrap();
         assert_eq!(
@@ -1404,7 +1454,7 @@ mod tests {
     fn a_lecture_id_too_long_for_a_button_value_drops_the_lecture_buttons() {
         let mut c = pending_card(2);
         c.lecture_id = "x".repeat(limits::BUTTON_VALUE + 1);
-        let m = review_message(&c);
+        let m = review_message(&c, 1);
         check_message(&m);
         assert!(with_action(&m.blocks, actions::DETAILS).is_empty());
         assert!(with_action(&m.blocks, actions::SELECT).is_empty());
@@ -1413,7 +1463,7 @@ mod tests {
 
     #[test]
     fn an_empty_card_still_renders() {
-        let m = review_message(&card(Vec::new()));
+        let m = review_message(&card(Vec::new()), 1);
         check_message(&m);
         assert_eq!(with_action(&m.blocks, actions::DETAILS).len(), 1);
         let modal = details_modal(&card(Vec::new()), &[]);

@@ -39,12 +39,16 @@ pub fn unix_now() -> u64 {
 }
 
 /// A `block_actions` payload for one action on a message in `channel`.
+/// `trigger_id` is what Slack mints for the click: take one from
+/// `FakeSlack::trigger_id`, as the fake Slack refuses any other
+/// (`invalid_trigger_id`) when it is exchanged for a modal.
 /// `action` is merged into the action object (`value`, `selected_option`);
 /// `state` is the message's `state.values`.
 pub fn block_actions(
     user: &str,
     channel: &str,
     message_ts: &str,
+    trigger_id: &str,
     action_id: &str,
     action: Value,
     state: Value,
@@ -62,7 +66,7 @@ pub fn block_actions(
         "api_app_id": "A0TAGBOT00",
         "token": "legacy",
         "container": { "type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false },
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "trigger_id": trigger_id,
         "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
         "channel": { "id": channel, "name": "tag-review" },
         "message": { "type": "message", "ts": message_ts, "text": "…", "blocks": [] },
@@ -84,8 +88,9 @@ pub fn interaction_body(payload: &Value) -> String {
     form(&[("payload", &payload.to_string())])
 }
 
-/// The body of a `/tags` command from `user` in `channel`.
-pub fn command_body(user: &str, channel: &str, text: &str) -> String {
+/// The body of a `/tags` command from `user` in `channel`, carrying
+/// `trigger_id` (one from `FakeSlack::trigger_id`, as for [`block_actions`]).
+pub fn command_body(user: &str, channel: &str, text: &str, trigger_id: &str) -> String {
     form(&[
         ("token", "legacy"),
         ("team_id", "T0TAGBOT00"),
@@ -96,7 +101,7 @@ pub fn command_body(user: &str, channel: &str, text: &str) -> String {
         ("command", "/tags"),
         ("text", text),
         ("response_url", "https://hooks.slack.com/commands/T0/1/x"),
-        ("trigger_id", "1.2.3"),
+        ("trigger_id", trigger_id),
     ])
 }
 
@@ -142,15 +147,20 @@ impl SlackSender {
             .0)
     }
 
-    /// `/tags <text>`; returns the answer's text.
+    /// `/tags <text>` with a trigger from `FakeSlack::trigger_id`; returns
+    /// the answer's text.
     pub async fn command(
         &self,
         user: &str,
         channel: &str,
         text: &str,
+        trigger_id: &str,
     ) -> Result<String, reqwest::Error> {
         let (_, body) = self
-            .send("/slack/commands", command_body(user, channel, text))
+            .send(
+                "/slack/commands",
+                command_body(user, channel, text, trigger_id),
+            )
             .await?;
         let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         Ok(answer["text"].as_str().unwrap_or(&body).to_owned())

@@ -38,14 +38,23 @@
 //! | modal title, close, submit | 24 chars | reference/views/modal-views |
 //! | modal `private_metadata` | 3,000 chars | reference/views/modal-views |
 //! | modal stack (`views.push`) | 3 views (`push_limit_reached`) | views.push errors |
-//! | `trigger_id` | 3 seconds, single use (`expired_trigger_id`, `exchanged_trigger_id`) | dialog.open / views.open errors |
-//! | `chat.postMessage` | 1 per second per channel, short bursts (HTTP 429) | apis/web-api/rate-limits |
-//! | other methods | Tier 2: 20, Tier 3: 50, Tier 4: 100 per minute (HTTP 429) | apis/web-api/rate-limits |
+//! | view JSON (`views.open/push/update/publish`) | 250,000 bytes (`view_too_large`) | views.open errors: "greater than 250kb" |
+//! | `trigger_id` | minted by Slack (`invalid_trigger_id`), 3 seconds (`expired_trigger_id`), single use (`exchanged_trigger_id`) | <https://api.slack.com/docs/triggers>; views.open errors |
+//! | `chat.postMessage` / `chat.postEphemeral` `blocks: []` | refused (`invalid_blocks`) | docs silent; Slack observed to refuse it |
+//! | `chat.postMessage` | 1 per second per channel, short bursts (HTTP 429) | <https://docs.slack.dev/apis/web-api/rate-limits> |
+//! | other methods | Tier 2: 20, Tier 3: 50, Tier 4: 100 per minute; `auth.test` 200 (HTTP 429) | <https://docs.slack.dev/apis/web-api/rate-limits> |
 //!
 //! Slack itself truncates a `text` over 40,000 characters and warns; the fake
 //! refuses it with `msg_too_long` (an error chat.postMessage documents), so
 //! tagbot can never rely on silent truncation. The burst size of the posting
 //! limit is not documented: the fake allows 3 ([`PostRate`]).
+//!
+//! Where the documentation is loose the fake takes the stricter reading:
+//! a tier's "N+ per minute" is at most N calls in *any* 60 s (a sliding
+//! window, no extra burst); "250kb" is 250,000 bytes, not 256,000; an
+//! empty `blocks` array on a post is refused rather than ignored; a
+//! `trigger_id` the fake did not mint is refused, so a test can only open a
+//! modal with one from [`FakeSlack::trigger_id`].
 //!
 //! Channels: posting to an unknown channel answers `channel_not_found`, to a
 //! channel the bot is not in `not_in_channel`. Tests seed the directory
@@ -79,11 +88,22 @@ const MAX_MESSAGE_TEXT: usize = 40_000;
 const TRIGGER_LIFETIME: Duration = Duration::from_secs(3);
 /// Most views one modal may stack with `views.push`.
 const MODAL_STACK: usize = 3;
+/// The largest view `views.*` accept. Slack's error list says "provided
+/// view is greater than 250kb" (views.open `view_too_large`) without saying
+/// which kilobyte: the fake takes the smaller, 250,000 bytes of JSON.
+const MAX_VIEW_BYTES: usize = 250_000;
 
-/// Slack's rate tiers, in requests per minute.
+/// Slack's rate tiers, in requests per minute
+/// (<https://docs.slack.dev/apis/web-api/rate-limits>: "Tier 2 20+ per
+/// minute", …; the fake allows the floor and no more).
 const TIER_2: usize = 20;
 const TIER_3: usize = 50;
 const TIER_4: usize = 100;
+/// `auth.test` is "special": "hundreds of requests per minute". The fake
+/// takes the least that reads as "hundreds".
+const AUTH_TEST: usize = 200;
+/// The window Slack counts a tier's requests in.
+const TIER_WINDOW: Duration = Duration::from_secs(60);
 
 /// How the fake paces its callers. `Default` is Slack's documented pacing;
 /// [`RateLimits::off`] is for load tests and benchmarks.
@@ -113,34 +133,54 @@ pub struct MethodRate {
 
 impl Default for RateLimits {
     /// One post per second per channel after a burst of 3, and each other
-    /// method at the floor of its tier (the tiers slack-morphism assigns,
-    /// which follow each method's page).
+    /// method at the floor of its tier per minute.
     fn default() -> Self {
+        RateLimits::scaled(TIER_WINDOW)
+    }
+}
+
+impl RateLimits {
+    /// Slack's pacing with its minute shortened (or stretched) to `window`:
+    /// every method keeps its tier's count of calls, per `window` instead of
+    /// per 60 s, and a channel regains a post every `window / 60`. A test
+    /// sees exactly the bursts Slack allows, in seconds instead of minutes.
+    ///
+    /// Tiers as Slack's own SDK assigns them (java-slack-sdk
+    /// `MethodsRateLimits`): chat.update, conversations.info Tier 3;
+    /// chat.postEphemeral, users.info, conversations.members, views.*
+    /// Tier 4; usergroups.users.list Tier 2.
+    pub fn scaled(window: Duration) -> Self {
         let tier = |method: &str, requests| MethodRate {
             method: method.to_owned(),
             requests,
-            window: Duration::from_secs(60),
+            window,
         };
         RateLimits {
             post_per_channel: Some(PostRate {
-                interval: Duration::from_secs(1),
+                interval: window / 60,
                 burst: 3,
             }),
             per_method: vec![
+                tier("auth.test", AUTH_TEST),
                 tier("chat.update", TIER_3),
                 tier("chat.postEphemeral", TIER_4),
                 tier("views.open", TIER_4),
                 tier("views.push", TIER_4),
                 tier("views.update", TIER_4),
+                tier("views.publish", TIER_4),
                 tier("users.info", TIER_4),
                 tier("conversations.info", TIER_3),
+                tier("conversations.members", TIER_4),
                 tier("usergroups.users.list", TIER_2),
             ],
         }
     }
-}
 
-impl RateLimits {
+    /// The budget of `method` (calls per window), if it has one.
+    pub fn budget(&self, method: &str) -> Option<&MethodRate> {
+        self.per_method.iter().find(|r| r.method == method)
+    }
+
     /// No rate limits at all.
     pub fn off() -> Self {
         RateLimits {
@@ -472,6 +512,8 @@ struct Workspace {
     message_index: HashMap<(String, String), usize>,
     ephemerals: Vec<Ephemeral>,
     views: Vec<OpenedView>,
+    /// App Home tabs by user (`views.publish`).
+    homes: HashMap<String, OpenedView>,
     triggers_issued: HashMap<String, Instant>,
     triggers_exchanged: HashSet<String>,
     buckets: HashMap<String, Bucket>,
@@ -500,6 +542,7 @@ impl Workspace {
             message_index: HashMap::new(),
             ephemerals: Vec::new(),
             views: Vec::new(),
+            homes: HashMap::new(),
             triggers_issued: HashMap::new(),
             triggers_exchanged: HashSet::new(),
             buckets: HashMap::new(),
@@ -628,6 +671,7 @@ impl Workspace {
             "views.open" => self.open_view(params, false),
             "views.push" => self.open_view(params, true),
             "views.update" => self.update_view(params),
+            "views.publish" => self.publish_view(params),
             "users.info" => self.user_info(params),
             "conversations.info" => self.conversation_info(params),
             "usergroups.users.list" => self.usergroup_users(params),
@@ -658,7 +702,7 @@ impl Workspace {
         let channel = self.postable_channel(params)?;
         // A refused payload still spent the request.
         self.take_post(&channel)?;
-        let (text, blocks) = check_content(params)?;
+        let (text, blocks) = check_post_content(params)?;
         let message = StoredMessage {
             channel: channel.clone(),
             ts: self.next_ts(),
@@ -708,7 +752,7 @@ impl Workspace {
         let user = str_param(params, "user")
             .ok_or_else(|| Reply::error("user_not_found"))?
             .to_owned();
-        let (text, blocks) = check_content(params)?;
+        let (text, blocks) = check_post_content(params)?;
         let message_ts = self.next_ts();
         self.ephemerals.push(Ephemeral {
             channel,
@@ -761,12 +805,12 @@ impl Workspace {
         if self.triggers_exchanged.contains(trigger) {
             return Err(Reply::error("exchanged_trigger_id"));
         }
-        // Only triggers the fake issued have a known age.
-        if self
-            .triggers_issued
-            .get(trigger)
-            .is_some_and(|issued| issued.elapsed() > TRIGGER_LIFETIME)
-        {
+        // Slack mints every trigger in an interaction payload; one it never
+        // handed out (a hard-coded test value) is not a trigger at all.
+        let Some(issued) = self.triggers_issued.get(trigger) else {
+            return Err(Reply::error("invalid_trigger_id"));
+        };
+        if issued.elapsed() > TRIGGER_LIFETIME {
             return Err(Reply::error("expired_trigger_id"));
         }
         self.triggers_exchanged.insert(trigger.to_owned());
@@ -794,6 +838,31 @@ impl Workspace {
         opened.hash = hash;
         opened.updates += 1;
         Ok(json!({ "view": opened.as_response() }))
+    }
+
+    /// `views.publish`: a user's App Home tab, replaced whole.
+    fn publish_view(&mut self, params: &Value) -> Outcome {
+        let view = checked_home(params)?;
+        let user = str_param(params, "user_id").ok_or_else(|| Reply::error("invalid_arguments"))?;
+        if !self.users.iter().any(|u| u.id == user) {
+            return Err(Reply::error("user_not_found"));
+        }
+        let published = OpenedView {
+            id: self.new_id("V"),
+            root_view_id: String::new(),
+            previous_view_id: None,
+            trigger_id: None,
+            hash: self.new_hash(),
+            view: view.clone(),
+            updates: 0,
+        };
+        let mut shown = published.as_response();
+        if let Some(fields) = shown.as_object_mut() {
+            fields.remove("root_view_id");
+            fields.remove("previous_view_id");
+        }
+        self.homes.insert(user.to_owned(), published);
+        Ok(json!({ "view": shown }))
     }
 
     fn user_info(&self, params: &Value) -> Outcome {
@@ -869,13 +938,44 @@ fn check_content(params: &Value) -> Result<(Option<String>, Option<Value>), Repl
     Ok((text, blocks))
 }
 
-/// The `view` of a views.* call, checked as a modal.
-fn checked_view(params: &Value) -> Result<&Value, Reply> {
+/// [`check_content`] for a new message: `blocks: []` is refused. Slack's
+/// docs are silent on an empty array; Slack was observed answering
+/// `invalid_blocks`, and the fake takes that stricter answer over ignoring it.
+fn check_post_content(params: &Value) -> Result<(Option<String>, Option<Value>), Reply> {
+    if params
+        .get("blocks")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        return Err(Reply::error("invalid_blocks"));
+    }
+    check_content(params)
+}
+
+/// The `view` of a views.* call: an object of at most [`MAX_VIEW_BYTES`].
+fn sized_view(params: &Value) -> Result<&Value, Reply> {
     let view = params
         .get("view")
         .filter(|v| v.is_object())
         .ok_or_else(|| Reply::error("invalid_arguments"))?;
+    if view.to_string().len() > MAX_VIEW_BYTES {
+        return Err(Reply::error("view_too_large"));
+    }
+    Ok(view)
+}
+
+/// The `view` of views.open, views.push or views.update, checked as a modal.
+fn checked_view(params: &Value) -> Result<&Value, Reply> {
+    let view = sized_view(params)?;
     block_kit::check_modal(view)
+        .map_err(|violation| Reply::refused("invalid_arguments", &violation))?;
+    Ok(view)
+}
+
+/// The `view` of views.publish, checked as a Home tab.
+fn checked_home(params: &Value) -> Result<&Value, Reply> {
+    let view = sized_view(params)?;
+    block_kit::check_home(view)
         .map_err(|violation| Reply::refused("invalid_arguments", &violation))?;
     Ok(view)
 }
@@ -947,6 +1047,20 @@ mod block_kit {
         required_text(view, "title", MODAL_TEXT, "/view")?;
         optional_text(view, "close", MODAL_TEXT, "/view")?;
         optional_text(view, "submit", MODAL_TEXT, "/view")?;
+        optional_str(view, "private_metadata", PRIVATE_METADATA, "/view")?;
+        optional_str(view, "callback_id", ID, "/view")?;
+        match view.get("blocks") {
+            Some(blocks) => check_blocks(blocks, MODAL_BLOCKS, "/view/blocks"),
+            None => Err(Violation::new("/view/blocks", "missing required field")),
+        }
+    }
+
+    /// A `view` for views.publish: a Home tab holds up to 100 blocks, as a
+    /// modal does (reference/app-surfaces/app-home).
+    pub fn check_home(view: &Value) -> Checked {
+        if view.get("type").and_then(Value::as_str) != Some("home") {
+            return Err(Violation::new("/view/type", "must be \"home\""));
+        }
         optional_str(view, "private_metadata", PRIVATE_METADATA, "/view")?;
         optional_str(view, "callback_id", ID, "/view")?;
         match view.get("blocks") {
@@ -1363,6 +1477,11 @@ impl FakeSlack {
     /// Every modal view opened or pushed, as last updated.
     pub fn views(&self) -> Vec<OpenedView> {
         self.lock().views.clone()
+    }
+
+    /// The App Home tab last published for `user`.
+    pub fn home(&self, user: &str) -> Option<OpenedView> {
+        self.lock().homes.get(user).cloned()
     }
 }
 

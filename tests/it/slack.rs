@@ -9,8 +9,11 @@ use tagbot::slack::commands::HELP;
 use tagbot::slack::interactions::{DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK};
 use tagbot::slack::notify;
 
+use std::time::Duration;
+
 use crate::slack_world::{
-    all_text, block_actions, eventually, form, Signing, SlackWorld, REPORT, REVIEW,
+    all_text, block_actions, eventually, eventually_within, form, Signing, SlackWorld, REPORT,
+    REVIEW,
 };
 
 const DANA: &str = "U0DANA0001";
@@ -135,6 +138,7 @@ async fn the_loser_of_a_race_is_told_who_decided(pool: PgPoolOptions, options: P
     let dana = block_actions(
         DANA,
         &ts,
+        &w.slack.trigger_id(),
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),
@@ -142,6 +146,7 @@ async fn the_loser_of_a_race_is_told_who_decided(pool: PgPoolOptions, options: P
     let yosi = block_actions(
         YOSI,
         &ts,
+        &w.slack.trigger_id(),
         actions::REJECT,
         json!({ "value": id.to_string() }),
         json!({}),
@@ -233,6 +238,7 @@ async fn approve_selected_top_and_retry_act_on_the_lecture(
     w.interact(&block_actions(
         DANA,
         &ts,
+        &w.slack.trigger_id(),
         actions::APPROVE_SELECTED,
         json!({ "value": "L1" }),
         state,
@@ -288,14 +294,14 @@ async fn details_opens_a_modal_whose_submission_approves(
         .unwrap();
     w.settle().await;
     let ts = w.message_ts("L1").await;
-    let mut click = block_actions(
+    let click = block_actions(
         DANA,
         &ts,
+        &w.slack.trigger_id(),
         actions::DETAILS,
         json!({ "value": "L1" }),
         json!({}),
     );
-    click["trigger_id"] = json!(w.slack.trigger_id());
 
     w.interact(&click).await;
     eventually("a modal opens", || async { !w.slack.views().is_empty() }).await;
@@ -505,6 +511,7 @@ async fn a_double_click_decides_once_and_says_nothing(
     let click = block_actions(
         DANA,
         &ts,
+        &w.slack.trigger_id(),
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),
@@ -797,6 +804,76 @@ async fn a_sync_stopped_by_the_airtable_quota_is_posted_once_with_the_reason(
 }
 
 #[sqlx::test]
+async fn a_pass_of_two_hundred_updates_keeps_within_slacks_tiers(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    // Slack's tiers counted per second instead of per minute, on both
+    // sides: the counts and bursts are Slack's, the pass takes seconds.
+    let w = SlackWorld::paced(pool, options, &[], Duration::from_secs(1)).await;
+    let lectures: Vec<String> = (0..200).map(|n| format!("L{n:03}")).collect();
+    for lecture in &lectures {
+        w.db.suggestion(lecture, "t1", 0.9).await;
+    }
+    assert_eq!(w.post_reviews().await.posted, 200);
+    // Every message is now behind its lecture: 200 chat.updates, Tier 3.
+    for lecture in &lectures {
+        w.db.suggestion(lecture, "t2", 0.8).await;
+    }
+
+    let pass = w.post_reviews().await;
+
+    assert_eq!((pass.updated, pass.failed), (200, 0));
+    assert_eq!(w.slack.rate_limited(), 0, "Slack refused no call");
+    assert_eq!(w.slack.count("chat.update"), 200, "none was retried");
+    assert!(all_text(&w.message_of("L199").await).contains("תגית t2"));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_rate_limited_lookup_uses_the_last_known_members_and_name(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    // Every click asks Slack again, as once the directory's entries are old.
+    let w = SlackWorld::uncached(pool, options, &[("SLACK_REVIEWERS", "S0REVIEWRS")]).await;
+    w.slack.add_usergroup("S0REVIEWRS", &[YOSI]);
+    let one = w.db.suggestion("L1", "t1", 0.95).await;
+    let two = w.db.suggestion("L1", "t2", 0.93).await;
+    w.post_reviews().await;
+    w.click(YOSI, "L1", actions::APPROVE, &one.to_string())
+        .await;
+    eventually("a group member's approval lands", || async {
+        w.db.status(one).await == "approved"
+    })
+    .await;
+
+    // Slack rate-limits both lookups for longer than tagbot waits on a click.
+    w.slack.rate_limit_next("usergroups.users.list", 1, 30);
+    w.slack.rate_limit_next("users.info", 1, 30);
+    w.click(YOSI, "L1", actions::APPROVE, &two.to_string())
+        .await;
+
+    eventually_within(
+        "the second approval lands",
+        Duration::from_secs(15),
+        || async { w.db.status(two).await == "approved" },
+    )
+    .await;
+    let name: Option<String> = sqlx::query_scalar(
+        "SELECT actor_name FROM events WHERE suggestion_id = $1 AND action = 'approve'",
+    )
+    .bind(two.get())
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert_eq!(name.as_deref(), Some("יוסי"), "the last known name");
+    assert_eq!(w.slack.rate_limited(), 2, "both refreshes were refused");
+    assert!(w.told(YOSI).is_empty(), "{:?}", w.told(YOSI));
+    w.close().await;
+}
+
+#[sqlx::test]
 async fn unsigned_requests_to_unknown_paths_add_no_metric_series(
     pool: PgPoolOptions,
     options: PgConnectOptions,
@@ -850,6 +927,7 @@ async fn a_click_acts_only_on_its_own_messages_lecture(
         let payload = block_actions(
             DANA,
             &on_l1,
+            &w.slack.trigger_id(),
             action_id,
             json!({ "value": value }),
             json!({}),
@@ -859,6 +937,7 @@ async fn a_click_acts_only_on_its_own_messages_lecture(
     let menu = block_actions(
         DANA,
         &on_l1,
+        &w.slack.trigger_id(),
         actions::DECIDE_MENU,
         json!({ "type": "overflow", "selected_option": { "text": { "type": "plain_text", "text": "x" }, "value": format!("approve:{other}") } }),
         json!({}),
@@ -882,6 +961,45 @@ async fn a_click_acts_only_on_its_own_messages_lecture(
 }
 
 #[sqlx::test]
+async fn a_reviewer_slack_cannot_vouch_for_is_told_slack_is_busy(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::uncached(pool, options, &[("SLACK_REVIEWERS", "S0REVIEWRS")]).await;
+    w.slack.add_usergroup("S0REVIEWRS", &[YOSI]);
+    let one = w.db.suggestion("L1", "t1", 0.95).await;
+    w.post_reviews().await;
+
+    // No membership known yet, and Slack rate-limits the first lookup.
+    w.slack.rate_limit_next("usergroups.users.list", 1, 30);
+    w.click(YOSI, "L1", actions::APPROVE, &one.to_string())
+        .await;
+    eventually_within("the reviewer is told", Duration::from_secs(15), || async {
+        !w.told(YOSI).is_empty()
+    })
+    .await;
+    let told = w.told(YOSI).join("\n");
+    assert!(told.contains("Slack is busy"), "{told}");
+    assert!(!told.contains("not one of"), "{told}");
+    assert_eq!(w.db.status(one).await, "pending");
+
+    // A slash command while Slack fails the lookup says the same.
+    w.slack
+        .fail_next("usergroups.users.list", 1, "internal_error");
+    let answer = w.command(YOSI, "retry L1").await;
+    assert!(answer.contains("Slack is busy"), "{answer}");
+
+    // Once Slack answers, the same click decides.
+    w.click(YOSI, "L1", actions::APPROVE, &one.to_string())
+        .await;
+    eventually("the approval lands", || async {
+        w.db.status(one).await == "approved"
+    })
+    .await;
+    w.close().await;
+}
+
+#[sqlx::test]
 async fn an_unknown_decision_menu_verb_decides_nothing(
     pool: PgPoolOptions,
     options: PgConnectOptions,
@@ -895,6 +1013,7 @@ async fn an_unknown_decision_menu_verb_decides_nothing(
         let menu = block_actions(
             DANA,
             &ts,
+            &w.slack.trigger_id(),
             actions::DECIDE_MENU,
             json!({ "type": "overflow", "selected_option": { "text": { "type": "plain_text", "text": "x" }, "value": format!("{verb}:{id}") } }),
             json!({}),
@@ -904,6 +1023,7 @@ async fn an_unknown_decision_menu_verb_decides_nothing(
     let reject = block_actions(
         DANA,
         &ts,
+        &w.slack.trigger_id(),
         actions::DECIDE_MENU,
         json!({ "type": "overflow", "selected_option": { "text": { "type": "plain_text", "text": "x" }, "value": format!("reject:{id}") } }),
         json!({}),
@@ -915,5 +1035,65 @@ async fn an_unknown_decision_menu_verb_decides_nothing(
     .await;
 
     assert_eq!(w.db.actions(id).await, vec!["reject"]);
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn each_revision_of_a_review_message_has_fresh_block_ids(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    use std::collections::HashSet;
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    w.db.suggestion("L1", "t1", 0.95).await;
+    w.db.suggestion("L1", "t2", 0.60).await;
+    let chosen = w.db.suggestion("L1", "t3", 0.55).await;
+    w.post_reviews().await;
+    let first = w.message_of("L1").await;
+    w.db.suggestion("L1", "t4", 0.50).await;
+    assert_eq!(w.post_reviews().await.updated, 1);
+    let second = w.message_of("L1").await;
+    let block_ids = |message: &serde_json::Value| -> HashSet<String> {
+        let blocks = message["blocks"].as_array().expect("blocks");
+        let ids: HashSet<String> = blocks
+            .iter()
+            .filter_map(|b| b["block_id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(ids.len(), blocks.len(), "every block has an id of its own");
+        ids
+    };
+
+    let shared: Vec<_> = block_ids(&first)
+        .intersection(&block_ids(&second))
+        .cloned()
+        .collect();
+    assert!(shared.is_empty(), "the update reused {shared:?}");
+
+    // A selection made in the updated message, under its new block id.
+    let select = format!("\"action_id\":\"{}\"", actions::SELECT);
+    let select_block = second["blocks"]
+        .as_array()
+        .and_then(|blocks| blocks.iter().find(|b| b.to_string().contains(&select)))
+        .and_then(|b| b["block_id"].as_str())
+        .expect("the updated message has the selection menu")
+        .to_owned();
+    let state = json!({ select_block: { actions::SELECT: {
+        "type": "multi_static_select",
+        "selected_options": [{ "text": { "type": "plain_text", "text": "t3" }, "value": chosen.to_string() }]
+    } } });
+    let ts = w.message_ts("L1").await;
+    w.interact(&block_actions(
+        DANA,
+        &ts,
+        &w.slack.trigger_id(),
+        actions::APPROVE_SELECTED,
+        json!({ "value": "L1" }),
+        state,
+    ))
+    .await;
+    eventually("the selection is approved", || async {
+        w.db.status(chosen).await == "approved"
+    })
+    .await;
     w.close().await;
 }

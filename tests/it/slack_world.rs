@@ -12,6 +12,7 @@ use standins::slack::{FakeSlack, RateLimits};
 use tagbot::config::{Env, ReviewSettings, SlackSettings};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
+use tagbot::slack::pacing::Pacing;
 use tagbot::slack::{http, poster};
 use tokio::net::TcpListener;
 
@@ -60,8 +61,56 @@ impl SlackWorld {
         options: PgConnectOptions,
         extra: &[(&str, &str)],
     ) -> SlackWorld {
+        SlackWorld::start(pool, options, extra, RateLimits::off(), |_| {}).await
+    }
+
+    /// A world without a background poster whose tagbot asks Slack for a
+    /// user's name or a group's members on every click (no reuse). Its
+    /// tiers are counted per second, so that asking on every click is not
+    /// held back by tagbot's own pacing (Tier 2 allows two lookups at once,
+    /// then one every 4.3 s a minute).
+    pub async fn uncached(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        extra: &[(&str, &str)],
+    ) -> SlackWorld {
+        SlackWorld::start(pool, options, extra, RateLimits::off(), |settings| {
+            settings.directory_ttl = Duration::ZERO;
+            settings.pacing = Pacing::per(Duration::from_secs(1));
+        })
+        .await
+    }
+
+    /// A world without a background poster whose fake Slack enforces
+    /// Slack's rate tiers counted over `window` instead of a minute, and
+    /// whose tagbot paces its calls for tiers of that `window`.
+    pub async fn paced(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        extra: &[(&str, &str)],
+        window: Duration,
+    ) -> SlackWorld {
+        SlackWorld::start(
+            pool,
+            options,
+            extra,
+            RateLimits::scaled(window),
+            |settings| {
+                settings.pacing = Pacing::per(window);
+            },
+        )
+        .await
+    }
+
+    async fn start(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        extra: &[(&str, &str)],
+        rate: RateLimits,
+        tune: impl FnOnce(&mut SlackSettings),
+    ) -> SlackWorld {
         let db = TestDb::new(pool, options).await;
-        let slack = FakeSlack::start(BOT_TOKEN, RateLimits::off())
+        let slack = FakeSlack::start(BOT_TOKEN, rate)
             .await
             .expect("start the fake Slack");
         slack.add_channel(REVIEW, "tag-review", true);
@@ -73,12 +122,10 @@ impl SlackWorld {
         ] {
             slack.add_user(id, name);
         }
-        let app = SlackApp::new(
-            db.app.clone(),
-            ReviewSettings::default(),
-            settings(&slack, extra),
-        )
-        .expect("build the Slack app");
+        let mut settings = settings(&slack, extra);
+        tune(&mut settings);
+        let app = SlackApp::new(db.app.clone(), ReviewSettings::default(), settings)
+            .expect("build the Slack app");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let router = http::router(app.clone());
@@ -178,6 +225,7 @@ impl SlackWorld {
         self.interact(&block_actions(
             user,
             &ts,
+            &self.slack.trigger_id(),
             action_id,
             json!({ "value": value }),
             json!({}),
@@ -187,7 +235,7 @@ impl SlackWorld {
 
     /// `/tags <text>` from `user`; returns the ephemeral answer's text.
     pub async fn command(&self, user: &str, text: &str) -> String {
-        let body = standins::sender::command_body(user, REVIEW, text);
+        let body = standins::sender::command_body(user, REVIEW, text, &self.slack.trigger_id());
         let (status, answer) = self.send("/slack/commands", &body, Signing::Valid).await;
         assert_eq!(status, 200, "{answer}");
         let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
@@ -238,25 +286,40 @@ pub fn settings(slack: &FakeSlack, extra: &[(&str, &str)]) -> SlackSettings {
 pub use standins::sender::form;
 
 /// A `block_actions` payload shaped like Slack's, for one action on a
-/// message in the review channel.
+/// message in the review channel, carrying `trigger_id` (mint one with
+/// `FakeSlack::trigger_id`).
 pub fn block_actions(
     user: &str,
     message_ts: &str,
+    trigger_id: &str,
     action_id: &str,
     action: Value,
     state: Value,
 ) -> Value {
-    standins::sender::block_actions(user, REVIEW, message_ts, action_id, action, state)
+    standins::sender::block_actions(
+        user, REVIEW, message_ts, trigger_id, action_id, action, state,
+    )
 }
 
 /// Polls `check` until it holds (or 5 s pass): the work after an
 /// acknowledgement runs in the background.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..250 {
+    eventually_within(what, Duration::from_secs(5), check).await;
+}
+
+/// Polls `check` until it holds (or `limit` passes), for background work
+/// that waits on Slack's lookup timeout.
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let polls = limit.as_millis() / 20;
+    for _ in 0..polls {
         if check().await {
             return;
         }

@@ -516,3 +516,252 @@ fn urlencode(s: &str) -> String {
         .trim_start_matches("v=")
         .to_owned()
 }
+
+/// The methods tagbot calls, with the tier Slack documents for each
+/// (https://docs.slack.dev/apis/web-api/rate-limits; tiers from Slack's
+/// java-slack-sdk `MethodsRateLimits`): calls per minute.
+const TIERS: [(&str, usize); 8] = [
+    ("auth.test", 200),
+    ("chat.update", 50),
+    ("chat.postEphemeral", 100),
+    ("conversations.info", 50),
+    ("usergroups.users.list", 20),
+    ("users.info", 100),
+    ("views.open", 100),
+    ("views.publish", 100),
+];
+
+#[test]
+fn the_default_budgets_are_slacks_tiers_per_minute() {
+    let rate = RateLimits::default();
+    for (method, per_minute) in TIERS {
+        let budget = rate.budget(method).unwrap_or_else(|| panic!("{method}"));
+        assert_eq!(
+            (budget.requests, budget.window),
+            (per_minute, Duration::from_secs(60)),
+            "{method}"
+        );
+    }
+    let scaled = RateLimits::scaled(Duration::from_secs(6));
+    assert_eq!(
+        scaled.budget("chat.update").map(|b| (b.requests, b.window)),
+        Some((50, Duration::from_secs(6)))
+    );
+    assert_eq!(
+        scaled.post_per_channel.map(|p| p.interval),
+        Some(Duration::from_millis(100))
+    );
+}
+
+#[tokio::test]
+async fn bursting_past_a_tier_is_429_with_retry_after_until_the_window_passes() {
+    // Slack's counts, per 3 s instead of per minute.
+    let window = Duration::from_secs(3);
+    let fake = fake(RateLimits::scaled(window)).await;
+    let http = reqwest::Client::new();
+    let call = |method: &str| {
+        let request = http
+            .post(format!("{}/{method}", fake.url))
+            .bearer_auth(TOKEN)
+            .json(&json!({}))
+            .send();
+        async move { answer(request.await.unwrap()).await }
+    };
+    for (method, per_window) in TIERS {
+        for n in 0..per_window {
+            // Refused arguments still spend the budget, as at Slack.
+            let (status, _, body) = call(method).await;
+            assert_eq!(status, 200, "{method} call {n}: {body}");
+        }
+        let (status, retry_after, body) = call(method).await;
+        assert_eq!(status, 429, "{method} call {per_window}");
+        assert_eq!(body, json!({ "ok": false, "error": "ratelimited" }));
+        assert!(
+            retry_after.is_some_and(|secs| (1..=3).contains(&secs)),
+            "{method}: Retry-After {retry_after:?}"
+        );
+    }
+    tokio::time::sleep(window).await;
+    for (method, _) in TIERS {
+        assert_eq!(call(method).await.0, 200, "{method} after the window");
+    }
+    fake.shutdown();
+}
+
+/// A modal whose JSON is exactly `bytes` long (ASCII), within every Block
+/// Kit limit: 90 sections of text, the last one padded to size.
+fn modal_of_bytes(bytes: usize) -> Value {
+    let mut blocks = vec![section(&"x".repeat(2_700)); 90];
+    blocks.push(section(""));
+    let base = modal("big", blocks.clone()).to_string().len();
+    let pad = bytes.checked_sub(base).expect("room for padding");
+    blocks.pop();
+    // Spread the padding over sections of at most 3,000 characters.
+    let mut pad_left = pad;
+    for block in blocks.iter_mut() {
+        let text = block["text"]["text"].as_str().unwrap().len();
+        let more = pad_left.min(3_000 - text);
+        block["text"]["text"] = json!("x".repeat(text + more));
+        pad_left -= more;
+    }
+    blocks.push(section(&"x".repeat(pad_left)));
+    let view = modal("big", blocks);
+    assert_eq!(view.to_string().len(), bytes);
+    view
+}
+
+#[tokio::test]
+async fn a_view_over_250_000_bytes_is_view_too_large_on_every_views_method() {
+    let fake = fake(RateLimits::off()).await;
+    fake.add_user("U0DANA0001", "דנה");
+    let largest = modal_of_bytes(250_000);
+    let too_large = modal_of_bytes(250_001);
+    // "home" is a byte shorter than "modal".
+    let mut home_too_large = modal_of_bytes(250_002);
+    home_too_large["type"] = json!("home");
+    assert_eq!(home_too_large.to_string().len(), 250_001);
+
+    let (_, _, opened) = post(
+        &fake,
+        "views.open",
+        json!({ "trigger_id": fake.trigger_id(), "view": largest }),
+    )
+    .await;
+    assert_eq!(opened["ok"], true, "{}", opened["error"]);
+    let id = opened["view"]["id"].clone();
+    let refused = [
+        (
+            "views.open",
+            json!({ "trigger_id": fake.trigger_id(), "view": too_large }),
+        ),
+        (
+            "views.push",
+            json!({ "trigger_id": fake.trigger_id(), "view": too_large }),
+        ),
+        ("views.update", json!({ "view_id": id, "view": too_large })),
+        (
+            "views.publish",
+            json!({ "user_id": "U0DANA0001", "view": home_too_large }),
+        ),
+    ];
+    for (method, body) in refused {
+        let (_, _, answer) = post(&fake, method, body).await;
+        assert_eq!(answer["error"], "view_too_large", "{method}");
+    }
+    assert_eq!(fake.views().len(), 1);
+    assert_eq!(fake.views()[0].updates, 0);
+    assert!(fake.home("U0DANA0001").is_none());
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn only_a_trigger_the_fake_minted_opens_a_modal() {
+    let fake = fake(RateLimits::off()).await;
+    let view = modal("Details", vec![section("x")]);
+    for made_up in ["1.2.3", "13345224609.738474920.8088930838d88f008e0"] {
+        let (_, _, answer) = post(
+            &fake,
+            "views.open",
+            json!({ "trigger_id": made_up, "view": view }),
+        )
+        .await;
+        assert_eq!(answer["error"], "invalid_trigger_id", "{made_up}");
+    }
+    let (_, _, opened) = post(
+        &fake,
+        "views.open",
+        json!({ "trigger_id": fake.trigger_id(), "view": view }),
+    )
+    .await;
+    assert_eq!(opened["ok"], true);
+    assert_eq!(fake.views().len(), 1);
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn views_publish_sets_a_users_home_tab() {
+    let fake = fake(RateLimits::default()).await;
+    fake.add_user("U0DANA0001", "דנה");
+    let home = json!({ "type": "home", "blocks": [section("תור")] });
+    let (_, _, published) = post(
+        &fake,
+        "views.publish",
+        json!({ "user_id": "U0DANA0001", "view": home }),
+    )
+    .await;
+    let (_, _, modal_as_home) = post(
+        &fake,
+        "views.publish",
+        json!({ "user_id": "U0DANA0001", "view": modal("m", vec![section("x")]) }),
+    )
+    .await;
+    let (_, _, stranger) = post(
+        &fake,
+        "views.publish",
+        json!({ "user_id": "U0NOBODY01", "view": home }),
+    )
+    .await;
+    assert_eq!(published["ok"], true, "{published}");
+    assert_eq!(published["view"]["type"], "home");
+    assert_eq!(modal_as_home["error"], "invalid_arguments");
+    assert_eq!(stranger["error"], "user_not_found");
+    assert_eq!(
+        fake.home("U0DANA0001")
+            .map(|h| h.view["blocks"][0]["text"]["text"].clone()),
+        Some(json!("תור"))
+    );
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn a_post_with_an_empty_blocks_array_is_invalid_blocks() {
+    let fake = fake(RateLimits::off()).await;
+    let (_, _, empty) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": REVIEW, "text": "text only", "blocks": [] }),
+    )
+    .await;
+    let (_, _, ephemeral) = post(
+        &fake,
+        "chat.postEphemeral",
+        json!({ "channel": REVIEW, "user": "U1", "text": "text only", "blocks": [] }),
+    )
+    .await;
+    let (_, _, text_only) = post(
+        &fake,
+        "chat.postMessage",
+        json!({ "channel": REVIEW, "text": "text only" }),
+    )
+    .await;
+    assert_eq!(empty["error"], "invalid_blocks");
+    assert_eq!(ephemeral["error"], "invalid_blocks");
+    assert_eq!(text_only["ok"], true);
+    assert_eq!(fake.messages(REVIEW).len(), 1);
+
+    // An update may still clear a message's blocks with `[]`.
+    let (_, _, cleared) = post(
+        &fake,
+        "chat.update",
+        json!({ "channel": REVIEW, "ts": text_only["ts"], "text": "t", "blocks": [] }),
+    )
+    .await;
+    assert_eq!(cleared["ok"], true);
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn a_trigger_older_than_three_seconds_is_expired() {
+    let fake = fake(RateLimits::off()).await;
+    let trigger = fake.trigger_id();
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    let (_, _, late) = post(
+        &fake,
+        "views.open",
+        json!({ "trigger_id": trigger, "view": modal("Details", vec![section("x")]) }),
+    )
+    .await;
+    assert_eq!(late["error"], "expired_trigger_id");
+    assert!(fake.views().is_empty());
+    fake.shutdown();
+}
