@@ -117,6 +117,7 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
         next: &next,
         suggestions: &suggestions,
         admin,
+        slack: &slack,
     };
     // Reviewers at a human-ish pace (one click every 200 ms each), then
     // clicking back to back to find the ceiling.
@@ -143,6 +144,8 @@ struct Load<'a> {
     next: &'a Arc<AtomicUsize>,
     suggestions: &'a Arc<Vec<i64>>,
     admin: &'a PgPool,
+    /// Mints each click's response URL.
+    slack: &'a FakeSlack,
 }
 
 impl Load<'_> {
@@ -158,10 +161,12 @@ impl Load<'_> {
                 Arc::clone(self.suggestions),
             );
             let url = self.url.to_owned();
+            let slack = self.slack.clone();
             clickers.push(tokio::spawn(async move {
                 let clicker = Clicker {
                     http: &http,
                     url: &url,
+                    slack: &slack,
                     user: &reviewer(n),
                     next: &next,
                     suggestions: &suggestions,
@@ -269,6 +274,7 @@ async fn wait_healthy(http: &reqwest::Client, listen: &str) -> Result<(), BoxErr
 struct Clicker<'a> {
     http: &'a reqwest::Client,
     url: &'a str,
+    slack: &'a FakeSlack,
     user: &'a str,
     next: &'a AtomicUsize,
     suggestions: &'a [i64],
@@ -291,7 +297,7 @@ impl Clicker<'_> {
             else {
                 break;
             };
-            let body = click_body(self.user, *id);
+            let body = click_body(self.user, *id, &self.slack.response_url(REVIEW, self.user));
             let timestamp = unix_now().to_string();
             let signature = slack_signature(SECRET, &timestamp, body.as_bytes());
             let sent = Instant::now();
@@ -320,7 +326,7 @@ impl Clicker<'_> {
 }
 
 /// A `block_actions` body approving suggestion `id`, to be signed.
-fn click_body(user: &str, id: i64) -> String {
+fn click_body(user: &str, id: i64, response_url: &str) -> String {
     let payload = block_actions(
         user,
         REVIEW,
@@ -328,6 +334,7 @@ fn click_body(user: &str, id: i64) -> String {
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),
+        response_url,
     );
     interaction_body(&payload)
 }

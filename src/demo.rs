@@ -291,6 +291,7 @@ async fn scenario(
     let ts = |lecture: &'static str| message_ts(pool, lecture);
     click(
         &sender,
+        slack,
         DANA.0,
         &ts("L1042").await?,
         actions::APPROVE,
@@ -300,6 +301,7 @@ async fn scenario(
     say(&format!("{} approves פילוסופיה on L1042.", DANA.1));
     click(
         &sender,
+        slack,
         YOSSI.0,
         &ts("L1042").await?,
         actions::REJECT,
@@ -312,6 +314,7 @@ async fn scenario(
     ));
     click(
         &sender,
+        slack,
         DANA.0,
         &ts("L2077").await?,
         actions::APPROVE_TOP,
@@ -324,6 +327,7 @@ async fn scenario(
     ));
     click(
         &sender,
+        slack,
         YOSSI.0,
         &ts("L3150").await?,
         actions::APPROVE_TOP,
@@ -342,6 +346,7 @@ async fn scenario(
     .await?;
     click(
         &sender,
+        slack,
         YOSSI.0,
         &ts("L1042").await?,
         actions::APPROVE,
@@ -357,7 +362,12 @@ async fn scenario(
         ));
     }
     let answer = sender
-        .command(DANA.0, REVIEW, "pending")
+        .command(
+            DANA.0,
+            REVIEW,
+            "pending",
+            &slack.response_url(REVIEW, DANA.0),
+        )
         .await
         .map_err(|e| step("/tags pending")(e.to_string()))?;
     say(&format!(
@@ -410,6 +420,7 @@ async fn scenario(
 
 async fn click(
     sender: &SlackSender,
+    slack: &FakeSlack,
     user: &str,
     ts: &str,
     action_id: &str,
@@ -422,6 +433,7 @@ async fn click(
         action_id,
         json!({ "value": value }),
         json!({}),
+        &slack.response_url(REVIEW, user),
     );
     match sender.interact(&payload).await {
         Ok(200) => Ok(()),

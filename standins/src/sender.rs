@@ -40,7 +40,9 @@ pub fn unix_now() -> u64 {
 
 /// A `block_actions` payload for one action on a message in `channel`.
 /// `action` is merged into the action object (`value`, `selected_option`);
-/// `state` is the message's `state.values`.
+/// `state` is the message's `state.values`; `response_url` is where the
+/// app may answer the click (mint one with the Slack stand-in's
+/// `FakeSlack::response_url`, so nothing is ever sent to the real Slack).
 pub fn block_actions(
     user: &str,
     channel: &str,
@@ -48,6 +50,7 @@ pub fn block_actions(
     action_id: &str,
     action: Value,
     state: Value,
+    response_url: &str,
 ) -> Value {
     let mut action_json = json!({
         "type": "button", "action_id": action_id, "block_id": "b",
@@ -67,7 +70,7 @@ pub fn block_actions(
         "channel": { "id": channel, "name": "tag-review" },
         "message": { "type": "message", "ts": message_ts, "text": "…", "blocks": [] },
         "state": { "values": state },
-        "response_url": "https://hooks.slack.com/actions/T0/1/x",
+        "response_url": response_url,
         "actions": [action_json],
     })
 }
@@ -84,8 +87,9 @@ pub fn interaction_body(payload: &Value) -> String {
     form(&[("payload", &payload.to_string())])
 }
 
-/// The body of a `/tags` command from `user` in `channel`.
-pub fn command_body(user: &str, channel: &str, text: &str) -> String {
+/// The body of a `/tags` command from `user` in `channel`, answerable late
+/// at `response_url` (mint one with `FakeSlack::response_url`).
+pub fn command_body(user: &str, channel: &str, text: &str, response_url: &str) -> String {
     form(&[
         ("token", "legacy"),
         ("team_id", "T0TAGBOT00"),
@@ -95,7 +99,7 @@ pub fn command_body(user: &str, channel: &str, text: &str) -> String {
         ("user_name", &user.to_lowercase()),
         ("command", "/tags"),
         ("text", text),
-        ("response_url", "https://hooks.slack.com/commands/T0/1/x"),
+        ("response_url", response_url),
         ("trigger_id", "1.2.3"),
     ])
 }
@@ -142,15 +146,20 @@ impl SlackSender {
             .0)
     }
 
-    /// `/tags <text>`; returns the answer's text.
+    /// `/tags <text>`; returns the text answered at once (empty when the
+    /// app only acknowledged and answers later at `response_url`).
     pub async fn command(
         &self,
         user: &str,
         channel: &str,
         text: &str,
+        response_url: &str,
     ) -> Result<String, reqwest::Error> {
         let (_, body) = self
-            .send("/slack/commands", command_body(user, channel, text))
+            .send(
+                "/slack/commands",
+                command_body(user, channel, text, response_url),
+            )
             .await?;
         let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         Ok(answer["text"].as_str().unwrap_or(&body).to_owned())

@@ -9,9 +9,7 @@ use tagbot::slack::commands::HELP;
 use tagbot::slack::interactions::{DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK};
 use tagbot::slack::notify;
 
-use crate::slack_world::{
-    all_text, block_actions, eventually, form, Signing, SlackWorld, REPORT, REVIEW,
-};
+use crate::slack_world::{all_text, eventually, form, Signing, SlackWorld, REPORT, REVIEW};
 
 const DANA: &str = "U0DANA0001";
 const YOSI: &str = "U0YOSI0001";
@@ -132,14 +130,14 @@ async fn the_loser_of_a_race_is_told_who_decided(pool: PgPoolOptions, options: P
     w.settle().await;
 
     let ts = w.message_ts("L1").await;
-    let dana = block_actions(
+    let dana = w.block_actions(
         DANA,
         &ts,
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),
     );
-    let yosi = block_actions(
+    let yosi = w.block_actions(
         YOSI,
         &ts,
         actions::REJECT,
@@ -230,7 +228,7 @@ async fn approve_selected_top_and_retry_act_on_the_lecture(
         "type": "multi_static_select",
         "selected_options": [{ "text": { "type": "plain_text", "text": "t3" }, "value": c.to_string() }]
     } } });
-    w.interact(&block_actions(
+    w.interact(&w.block_actions(
         DANA,
         &ts,
         actions::APPROVE_SELECTED,
@@ -288,7 +286,7 @@ async fn details_opens_a_modal_whose_submission_approves(
         .unwrap();
     w.settle().await;
     let ts = w.message_ts("L1").await;
-    let mut click = block_actions(
+    let mut click = w.block_actions(
         DANA,
         &ts,
         actions::DETAILS,
@@ -502,7 +500,7 @@ async fn a_double_click_decides_once_and_says_nothing(
     let id = w.db.suggestion("L1", "t1", 0.95).await;
     w.settle().await;
     let ts = w.message_ts("L1").await;
-    let click = block_actions(
+    let click = w.block_actions(
         DANA,
         &ts,
         actions::APPROVE,

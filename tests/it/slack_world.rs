@@ -175,7 +175,7 @@ impl SlackWorld {
     /// A reviewer clicks an element of a lecture's message.
     pub async fn click(&self, user: &str, lecture: &str, action_id: &str, value: &str) -> u16 {
         let ts = self.message_ts(lecture).await;
-        self.interact(&block_actions(
+        self.interact(&self.block_actions(
             user,
             &ts,
             action_id,
@@ -185,14 +185,57 @@ impl SlackWorld {
         .await
     }
 
-    /// `/tags <text>` from `user`; returns the ephemeral answer's text.
+    /// `/tags <text>` from `user`; returns the ephemeral answer's text,
+    /// whether answered at once or later through the response URL.
     pub async fn command(&self, user: &str, text: &str) -> String {
-        let body = standins::sender::command_body(user, REVIEW, text);
+        let response_url = self.slack.response_url(REVIEW, user);
+        let body = standins::sender::command_body(user, REVIEW, text, &response_url);
         let (status, answer) = self.send("/slack/commands", &body, Signing::Valid).await;
         assert_eq!(status, 200, "{answer}");
+        if answer.is_empty() {
+            return self.late_answer(&response_url).await;
+        }
         let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
         assert_eq!(answer["response_type"], "ephemeral");
         answer["text"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The ephemeral answer posted to `response_url`, once it arrives.
+    pub async fn late_answer(&self, response_url: &str) -> String {
+        eventually("the answer reaches the response URL", || async {
+            self.slack.responses().iter().any(|a| a.url == response_url)
+        })
+        .await;
+        let answer = self
+            .slack
+            .responses()
+            .into_iter()
+            .find(|a| a.url == response_url)
+            .expect("an answer");
+        assert!(answer.is_ephemeral(), "{answer:?}");
+        answer.text.unwrap_or_default()
+    }
+
+    /// A `block_actions` payload shaped like Slack's, for one action on a
+    /// message in the review channel, answerable at a fresh response URL.
+    pub fn block_actions(
+        &self,
+        user: &str,
+        message_ts: &str,
+        action_id: &str,
+        action: Value,
+        state: Value,
+    ) -> Value {
+        let response_url = self.slack.response_url(REVIEW, user);
+        standins::sender::block_actions(
+            user,
+            REVIEW,
+            message_ts,
+            action_id,
+            action,
+            state,
+            &response_url,
+        )
     }
 
     /// The ephemeral texts `user` got so far.
@@ -236,18 +279,6 @@ pub fn settings(slack: &FakeSlack, extra: &[(&str, &str)]) -> SlackSettings {
 }
 
 pub use standins::sender::form;
-
-/// A `block_actions` payload shaped like Slack's, for one action on a
-/// message in the review channel.
-pub fn block_actions(
-    user: &str,
-    message_ts: &str,
-    action_id: &str,
-    action: Value,
-    state: Value,
-) -> Value {
-    standins::sender::block_actions(user, REVIEW, message_ts, action_id, action, state)
-}
 
 /// Polls `check` until it holds (or 5 s pass): the work after an
 /// acknowledgement runs in the background.

@@ -345,6 +345,7 @@ async fn scripted_faults_come_first_and_run_out() {
 #[tokio::test]
 async fn ephemerals_are_stored_per_user() {
     let fake = fake(RateLimits::default()).await;
+    fake.add_user("U1", "Dana");
     let (_, _, body) = post(
         &fake,
         "chat.postEphemeral",
