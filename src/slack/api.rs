@@ -72,6 +72,9 @@ pub struct SlackApi {
     client: Arc<SlackHyperClient>,
     token: SecretString,
     directory: Arc<Mutex<Directory>>,
+    /// For response URLs: plain JSON POSTs without the token, which
+    /// slack-morphism's webhook request cannot shape (no `response_type`).
+    hooks: reqwest::Client,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -107,6 +110,17 @@ struct PostEphemeral<'a> {
     channel: &'a str,
     user: &'a str,
     text: &'a str,
+}
+
+/// An answer through a `response_url`
+/// (docs.slack.dev/interactivity/implementing-slash-commands,
+/// docs.slack.dev/messaging/modifying-messages).
+#[derive(Serialize)]
+struct ResponseMessage<'a> {
+    response_type: &'static str,
+    text: &'a str,
+    /// A click's answer is a new message; the review message stays.
+    replace_original: bool,
 }
 
 #[derive(Serialize)]
@@ -147,10 +161,18 @@ impl SlackApi {
         let connector = SlackClientHyperConnector::from(https)
             .with_slack_api_url(&settings.api_base())
             .with_rate_control(rate_control);
+        let hooks = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .build()
+            .map_err(|err| SlackApiError::Transport {
+                method: "setup",
+                message: format!("no HTTP client for response URLs: {err}"),
+            })?;
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: settings.bot_token.clone(),
             directory: Arc::new(Mutex::new(Directory::default())),
+            hooks,
         })
     }
 
@@ -250,6 +272,49 @@ impl SlackApi {
             .post("chat.postEphemeral", &request, &SLACK_TIER4_METHOD_CONFIG)
             .await?;
         Ok(())
+    }
+
+    /// Answers only the user who commanded or clicked, through the
+    /// request's `response_url` (5 uses within 30 minutes). The URL is a
+    /// credential of sorts: it is never logged.
+    pub async fn respond_ephemeral(
+        &self,
+        response_url: &str,
+        text: &str,
+    ) -> Result<(), SlackApiError> {
+        const METHOD: &str = "response_url";
+        let message = ResponseMessage {
+            response_type: "ephemeral",
+            text,
+            replace_original: false,
+        };
+        let transport = |err: reqwest::Error| SlackApiError::Transport {
+            method: METHOD,
+            message: err.without_url().to_string(),
+        };
+        let response = self
+            .hooks
+            .post(response_url)
+            .json(&message)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        // Slack's hooks answer a refusal with a code in the body, as text
+        // or as `{"error": …}`; the status alone when neither is readable.
+        let body = response.text().await.unwrap_or_default();
+        let code = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+            .or_else(|| Some(body.trim().to_owned()).filter(|b| !b.is_empty() && b.len() < 100))
+            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+        Err(SlackApiError::Refused {
+            method: METHOD,
+            code,
+        })
     }
 
     pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackApiError> {

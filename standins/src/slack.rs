@@ -109,6 +109,10 @@ const RESPONSE_URL_LIFETIME: Duration = Duration::from_secs(30 * 60);
 const RESPONSE_URL_USES: u32 = 5;
 /// Most views one modal may stack with `views.push`.
 const MODAL_STACK: usize = 3;
+/// views.open / push / update answer `view_too_large`, "provided view is
+/// greater than 250kb"; whether a kb is 1,000 or 1,024 bytes is not said,
+/// so the fake takes the stricter 250,000 bytes of the view's JSON.
+const MAX_VIEW_BYTES: usize = 250_000;
 
 /// Slack's rate tiers, in requests per minute.
 const TIER_2: usize = 20;
@@ -1024,6 +1028,9 @@ fn checked_view(params: &Value) -> Result<&Value, Reply> {
         .get("view")
         .filter(|v| v.is_object())
         .ok_or_else(|| Reply::error("invalid_arguments"))?;
+    if serde_json::to_vec(view).map_or(usize::MAX, |json| json.len()) > MAX_VIEW_BYTES {
+        return Err(Reply::error("view_too_large"));
+    }
     block_kit::check_modal(view)
         .map_err(|violation| Reply::refused("invalid_arguments", &violation))?;
     Ok(view)

@@ -202,9 +202,12 @@ impl SlackWorld {
 
     /// The ephemeral answer posted to `response_url`, once it arrives.
     pub async fn late_answer(&self, response_url: &str) -> String {
-        eventually("the answer reaches the response URL", || async {
-            self.slack.responses().iter().any(|a| a.url == response_url)
-        })
+        // Patient: a late answer may wait for a slow Slack.
+        eventually_within(
+            "the answer reaches the response URL",
+            Duration::from_secs(15),
+            || async { self.slack.responses().iter().any(|a| a.url == response_url) },
+        )
         .await;
         let answer = self
             .slack
@@ -282,12 +285,22 @@ pub use standins::sender::form;
 
 /// Polls `check` until it holds (or 5 s pass): the work after an
 /// acknowledgement runs in the background.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..250 {
+    eventually_within(what, Duration::from_secs(5), check).await;
+}
+
+/// Polls `check` until it holds, or panics once `limit` has passed.
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let polls = limit.as_millis() / 20;
+    for _ in 0..polls {
         if check().await {
             return;
         }
