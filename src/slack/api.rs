@@ -129,6 +129,23 @@ struct OpenView<'a> {
     view: &'a Value,
 }
 
+#[derive(Serialize)]
+struct UpdateView<'a> {
+    view_id: &'a str,
+    view: &'a Value,
+}
+
+/// The `view` views.open and views.update answer with.
+#[derive(Deserialize)]
+struct ViewAnswer {
+    view: ViewId,
+}
+
+#[derive(Deserialize)]
+struct ViewId {
+    id: String,
+}
+
 #[derive(Deserialize)]
 struct Posted {
     ts: String,
@@ -317,10 +334,20 @@ impl SlackApi {
         })
     }
 
-    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackApiError> {
+    /// Opens a modal; returns its view id, for [`Self::update_view`].
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<String, SlackApiError> {
         let request = OpenView { trigger_id, view };
-        let _: Ignored = self
+        let opened: ViewAnswer = self
             .post("views.open", &request, &SLACK_TIER4_METHOD_CONFIG)
+            .await?;
+        Ok(opened.view.id)
+    }
+
+    /// Replaces an open modal's view (no trigger needed).
+    pub async fn update_view(&self, view_id: &str, view: &Value) -> Result<(), SlackApiError> {
+        let request = UpdateView { view_id, view };
+        let _: ViewAnswer = self
+            .post("views.update", &request, &SLACK_TIER4_METHOD_CONFIG)
             .await?;
         Ok(())
     }

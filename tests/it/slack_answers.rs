@@ -195,3 +195,47 @@ async fn details_of_a_hundred_long_hebrew_suggestions_still_opens(
     assert!(text.contains("listed in short"), "{text}");
     w.close().await;
 }
+
+#[sqlx::test]
+async fn details_opens_a_loading_modal_at_once_when_the_lecture_is_slow_to_load(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    w.db.suggestion("L1", "t1", 0.95).await;
+    w.settle().await;
+    let ts = w.message_ts("L1").await;
+    let mut click = w.block_actions(
+        DANA,
+        &ts,
+        actions::DETAILS,
+        json!({ "value": "L1" }),
+        json!({}),
+    );
+    click["trigger_id"] = json!(w.slack.trigger_id());
+    // The lecture cannot load while the suggestions table is held.
+    let mut hold = w.db.admin.begin().await.unwrap();
+    sqlx::query("LOCK TABLE lecture_tag_suggestions IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+
+    assert_eq!(w.interact(&click).await, 200);
+    eventually("a loading modal opens on the trigger", || async {
+        !w.slack.views().is_empty()
+    })
+    .await;
+    let loading = w.slack.views()[0].view.clone();
+    assert!(all_text(&loading).contains("Loading"), "{loading}");
+    hold.commit().await.unwrap();
+
+    eventually("the modal is updated with the details", || async {
+        w.slack.views()[0].updates == 1
+    })
+    .await;
+    let views = w.slack.views();
+    assert_eq!(views.len(), 1, "one modal, updated in place");
+    assert_eq!(views[0].view["callback_id"], DETAILS_CALLBACK);
+    assert!(all_text(&views[0].view).contains("תגית t1"));
+    w.close().await;
+}
