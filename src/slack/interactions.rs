@@ -254,7 +254,20 @@ async fn open_details(
                 ),
             );
             let view_id = app.api.open_view(trigger, &loading).await?;
-            (load.await?, Some(view_id))
+            match load.await {
+                Ok(loaded) => (loaded, Some(view_id)),
+                Err(err) => {
+                    // Not left "loading" for ever.
+                    let failed = render::details_notice(
+                        lecture.as_str(),
+                        "Something went wrong on tagbot's side while loading; close this and try again in a moment.",
+                    );
+                    if let Err(update) = app.api.update_view(&view_id, &failed).await {
+                        tracing::warn!(error = %update, "could not replace a loading modal");
+                    }
+                    return Err(err.into());
+                }
+            }
         }
     };
     let view = match loaded {

@@ -148,9 +148,10 @@ const HISTORY_NOTE_RESERVE: usize = 60;
 /// 5% is left for whatever Slack counts that the documentation does not
 /// say (e.g. a kB of 1,000 bytes rather than 1,024).
 const VIEW_BYTES_AIMED: usize = limits::VIEW_BYTES / 20 * 19;
-/// Shorter than this, a shortened text says nothing: it is left out.
-const MIN_RATIONALE_CHARS: usize = 20;
-const MIN_ERROR_CHARS: usize = 20;
+/// However crowded the modal, a rationale or an error keeps this much: a
+/// short one ("tag_missing") whole, a long one its start.
+const MIN_TEXT_CHARS: usize = 40;
+/// A history shortened below this only counts its events.
 const MIN_HISTORY_CHARS: usize = 120;
 /// Below this many characters per suggestion, sharing stops and the bare
 /// details are shown.
@@ -823,21 +824,29 @@ fn detail_blocks(
         if fits(&full) {
             return full;
         }
-        // Share what the bare details leave of the bytes among the shown
-        // suggestions (two bytes a character, as Hebrew takes), then cut
-        // further until it fits.
+        // The most characters per suggestion that still fit, found by
+        // bisection: a character takes one to four bytes, so no estimate
+        // from the spare bytes would be exact. A suggestion cannot use
+        // more than the spare bytes, one byte a character.
         let bare = render(Detail::sharing(0));
         let mut head_and_bare = head.to_vec();
         head_and_bare.extend(bare.iter().cloned());
         let spare =
             VIEW_BYTES_AIMED.saturating_sub(view_bytes(&modal_view(card, head_and_bare, submit)));
-        let mut chars = spare / 2 / shown.max(1);
-        while chars >= MIN_SHARED_CHARS {
-            let blocks = render(Detail::sharing(chars));
+        let (mut low, mut high) = (MIN_SHARED_CHARS, spare / shown.max(1));
+        let mut best = None;
+        while low <= high {
+            let middle = low + (high - low) / 2;
+            let blocks = render(Detail::sharing(middle));
             if fits(&blocks) {
-                return blocks;
+                best = Some(blocks);
+                low = middle + 1;
+            } else {
+                high = middle - 1;
             }
-            chars = chars * 3 / 4;
+        }
+        if let Some(blocks) = best {
+            return blocks;
         }
         if fits(&bare) || shown == 0 {
             return bare;
@@ -906,13 +915,10 @@ fn events_of<'a>(s: &SuggestionCard, history: &'a [HistoryLine]) -> Vec<&'a Hist
 /// Long texts are cut to `detail`.
 fn detail_section(s: &SuggestionCard, events: Option<&[&HistoryLine]>, detail: Detail) -> Value {
     let head = format!("*{}*", embed_mrkdwn(&tag_label(s), TAG_CHARS));
-    let room = (limits::SECTION_TEXT - head.chars().count() - 1).min(detail.rationale);
-    let text = if room < MIN_RATIONALE_CHARS {
-        head
-    } else {
-        let rationale = or_placeholder(&s.rationale, "(no rationale)");
-        format!("{head}\n{}", escape_within(&clean(&rationale, false), room))
-    };
+    let room =
+        (limits::SECTION_TEXT - head.chars().count() - 1).min(detail.rationale.max(MIN_TEXT_CHARS));
+    let rationale = or_placeholder(&s.rationale, "(no rationale)");
+    let text = format!("{head}\n{}", escape_within(&clean(&rationale, false), room));
     let mut fields = vec![
         field("Score", &score_label(s.score)),
         field("Status", status_badge(s.status)),
@@ -923,11 +929,7 @@ fn detail_section(s: &SuggestionCard, events: Option<&[&HistoryLine]>, detail: D
         fields.push(field("Decision", &line));
     }
     if let Some(err) = s.last_error.as_deref() {
-        let shown = if detail.error < MIN_ERROR_CHARS {
-            "_(too long to show here)_".to_owned()
-        } else {
-            escape_within(&clean(err, false), detail.error)
-        };
+        let shown = escape_within(&clean(err, false), detail.error.max(MIN_TEXT_CHARS));
         fields.push(field("Last error", &shown));
     }
     if let Some(events) = events {
@@ -960,12 +962,10 @@ fn history_text(events: &[&HistoryLine], max_chars: usize) -> String {
     let mut lines = Vec::new();
     let mut used = 0;
     for event in events.iter().rev().take(HISTORY_EVENTS_SHOWN) {
-        let line = event_line(event);
-        let cost = line.chars().count() + 1;
-        if used + cost > room {
+        let Some(line) = event_line(event, room.saturating_sub(used + 1)) else {
             break;
-        }
-        used += cost;
+        };
+        used += line.chars().count() + 1;
         lines.push(line);
     }
     let left_out = events.len() - lines.len();
@@ -975,17 +975,31 @@ fn history_text(events: &[&HistoryLine], max_chars: usize) -> String {
     shorten(&lines.join("\n"), max_chars)
 }
 
-fn event_line(e: &HistoryLine) -> String {
-    let mut line = format!(
-        "• {} *{}* by {}",
-        slack_date(e.at),
-        escape_within(&clean(&e.action, true), 20),
-        embed_mrkdwn(&e.actor, ACTOR_CHARS)
-    );
+/// One event in at most `max_chars`: date, action and actor (the name cut
+/// shorter before the event is left out), then as much of its error as
+/// fits, up to 200 characters; `None` when even the short form does not.
+fn event_line(e: &HistoryLine, max_chars: usize) -> Option<String> {
+    let action = escape_within(&clean(&e.action, true), 20);
+    let with_actor = |actor_chars| {
+        format!(
+            "• {} *{action}* by {}",
+            slack_date(e.at),
+            embed_mrkdwn(&e.actor, actor_chars)
+        )
+    };
+    let mut line = Some(with_actor(ACTOR_CHARS))
+        .filter(|line| line.chars().count() <= max_chars)
+        .or_else(|| Some(with_actor(20)).filter(|line| line.chars().count() <= max_chars))?;
     if let Some(err) = e.error.as_deref() {
-        line.push_str(&format!(" — {}", embed_mrkdwn(err, 200)));
+        // " — " and the isolates take 5 characters.
+        let room = (max_chars - line.chars().count())
+            .saturating_sub(5)
+            .min(200);
+        if room >= 10 {
+            line.push_str(&format!(" — {}", embed_mrkdwn(err, room + 2)));
+        }
     }
-    line
+    Some(line)
 }
 
 #[cfg(test)]
