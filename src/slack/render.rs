@@ -29,6 +29,7 @@
 //! | overflow `options` | up to 5 | docs.slack.dev/reference/block-kit/block-elements/overflow-menu-element |
 //! | confirm dialog title / text / buttons | 100 / 300 / 30 chars | api.slack.com/reference/block-kit/composition-objects (confirmation dialog) |
 //! | modal `title` / `close` | 24 chars each | docs.slack.dev/reference/views/modal-views |
+//! | a view's JSON | 250 kB (`view_too_large`, "provided view is greater than 250kb"; taken as 250,000 bytes of UTF-8, the stricter reading) | docs.slack.dev/reference/methods/views.open (errors) |
 //!
 //! # Review message layout
 //!
@@ -48,6 +49,16 @@
 //! - **folded**, when even compact does not fit: pending suggestions are
 //!   kept first (best score first), decided ones fill what is left, and a
 //!   context line says "N more — open Details".
+//!
+//! # Details modal layout
+//!
+//! Header, summary, the "Approve these tags" input, then the suggestions:
+//! two blocks each (details, history) when 100 blocks and 250 kB allow;
+//! else one block each, history as a field, the long texts (rationale,
+//! last error, history) cut to the most characters per suggestion that
+//! keeps the view under 250 kB. Past 96 suggestions the rest are listed in
+//! short (tag, score, status) in a last block, which also says that texts
+//! were shortened: nothing is left out without saying so.
 //!
 //! # Right-to-left text and escaping
 //!
