@@ -23,7 +23,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use standins::scratch::Playground;
-use standins::sender::{block_actions, interaction_body};
+use standins::sender::{block_actions, interaction_body, Minted};
 use standins::sender::{slack_signature, unix_now};
 use standins::slack::{FakeSlack, RateLimits};
 use tagbot::slack::card::actions;
@@ -107,6 +107,8 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
         .pool_max_idle_per_host(REVIEWERS)
         .build()?;
     wait_healthy(&http, &listen).await?;
+    // A click names its message: wait until every lecture has one.
+    let suggestions = with_messages(admin, suggestions.len()).await?;
 
     let next = Arc::new(AtomicUsize::new(0));
     let suggestions = Arc::new(suggestions);
@@ -140,11 +142,11 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
 
 struct Load<'a> {
     http: &'a reqwest::Client,
-    /// Mints the `trigger_id` each click carries, as Slack would.
+    /// Mints each click's trigger id and response URL, as Slack would.
     slack: &'a FakeSlack,
     url: &'a str,
     next: &'a Arc<AtomicUsize>,
-    suggestions: &'a Arc<Vec<i64>>,
+    suggestions: &'a Arc<Vec<(i64, String)>>,
     admin: &'a PgPool,
 }
 
@@ -259,6 +261,30 @@ async fn seed(admin: &PgPool, airtable: &FakeAirtable) -> Result<Vec<i64>, BoxEr
     .await?)
 }
 
+/// Each suggestion with its lecture's review message `ts`, once `serve`
+/// has posted every lecture.
+async fn with_messages(admin: &PgPool, expected: usize) -> Result<Vec<(i64, String)>, BoxError> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(600) {
+        let clicks: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT s.id, m.ts FROM lecture_tag_suggestions s
+             JOIN slack_review_messages m USING (lecture_external_id)
+             WHERE m.ts IS NOT NULL ORDER BY s.lecture_external_id, s.id",
+        )
+        .fetch_all(admin)
+        .await?;
+        if clicks.len() == expected {
+            println!(
+                "serve posted {LECTURES} review messages in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(clicks);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err("serve did not post every review message in 10 minutes".into())
+}
+
 async fn wait_healthy(http: &reqwest::Client, listen: &str) -> Result<(), BoxError> {
     for _ in 0..200 {
         let up = http.get(format!("http://{listen}/readyz")).send().await;
@@ -273,11 +299,13 @@ async fn wait_healthy(http: &reqwest::Client, listen: &str) -> Result<(), BoxErr
 /// One reviewer clicking Approve on the next pending suggestion.
 struct Clicker<'a> {
     http: &'a reqwest::Client,
+    /// Mints each click's trigger id and response URL, as Slack would.
     slack: &'a FakeSlack,
     url: &'a str,
     user: &'a str,
     next: &'a AtomicUsize,
-    suggestions: &'a [i64],
+    /// Each suggestion with the `ts` of its lecture's review message.
+    suggestions: &'a [(i64, String)],
 }
 
 impl Clicker<'_> {
@@ -291,13 +319,14 @@ impl Clicker<'_> {
         let mut acks = Vec::new();
         let mut refused = 0;
         while Instant::now() < deadline {
-            let Some(id) = self
+            let Some(click) = self
                 .suggestions
                 .get(self.next.fetch_add(1, Ordering::Relaxed))
             else {
                 break;
             };
-            let body = click_body(self.user, *id, &self.slack.trigger_id());
+            let (id, ts) = click;
+            let body = click_body(self.user, *id, ts, &self.slack.mint(REVIEW, self.user));
             let timestamp = unix_now().to_string();
             let signature = slack_signature(SECRET, &timestamp, body.as_bytes());
             let sent = Instant::now();
@@ -326,12 +355,12 @@ impl Clicker<'_> {
 }
 
 /// A `block_actions` body approving suggestion `id`, to be signed.
-fn click_body(user: &str, id: i64, trigger_id: &str) -> String {
+fn click_body(user: &str, id: i64, message_ts: &str, minted: &Minted) -> String {
     let payload = block_actions(
         user,
         REVIEW,
-        "1700000000.000100",
-        trigger_id,
+        message_ts,
+        minted,
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),

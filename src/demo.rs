@@ -362,7 +362,7 @@ async fn scenario(
         ));
     }
     let answer = sender
-        .command(DANA.0, REVIEW, "pending", &slack.trigger_id())
+        .command(DANA.0, REVIEW, "pending", &slack.mint(REVIEW, DANA.0))
         .await
         .map_err(|e| step("/tags pending")(e.to_string()))?;
     say(&format!(
@@ -425,7 +425,7 @@ async fn click(
         user,
         REVIEW,
         ts,
-        &slack.trigger_id(),
+        &slack.mint(REVIEW, user),
         action_id,
         json!({ "value": value }),
         json!({}),

@@ -80,6 +80,9 @@ pub struct SlackApi {
     /// How long a directory entry is reused before it is refreshed.
     directory_ttl: Duration,
     directory: Arc<Mutex<Directory>>,
+    /// For response URLs: plain JSON POSTs without the token, which
+    /// slack-morphism's webhook request cannot shape (no `response_type`).
+    hooks: reqwest::Client,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -120,10 +123,38 @@ struct PostEphemeral<'a> {
     text: &'a str,
 }
 
+/// An answer through a `response_url`
+/// (docs.slack.dev/interactivity/implementing-slash-commands,
+/// docs.slack.dev/messaging/modifying-messages).
+#[derive(Serialize)]
+struct ResponseMessage<'a> {
+    response_type: &'static str,
+    text: &'a str,
+    /// A click's answer is a new message; the review message stays.
+    replace_original: bool,
+}
+
 #[derive(Serialize)]
 struct OpenView<'a> {
     trigger_id: &'a str,
     view: &'a Value,
+}
+
+#[derive(Serialize)]
+struct UpdateView<'a> {
+    view_id: &'a str,
+    view: &'a Value,
+}
+
+/// The `view` views.open and views.update answer with.
+#[derive(Deserialize)]
+struct ViewAnswer {
+    view: ViewId,
+}
+
+#[derive(Deserialize)]
+struct ViewId {
+    id: String,
 }
 
 #[derive(Deserialize)]
@@ -160,12 +191,20 @@ impl SlackApi {
         let connector = SlackClientHyperConnector::from(https)
             .with_slack_api_url(&settings.api_base())
             .with_rate_control(rate_control);
+        let hooks = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .build()
+            .map_err(|err| SlackApiError::Transport {
+                method: "setup",
+                message: format!("no HTTP client for response URLs: {err}"),
+            })?;
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: settings.bot_token.clone(),
             pacing: settings.pacing,
             directory_ttl: settings.directory_ttl,
             directory: Arc::new(Mutex::new(Directory::default())),
+            hooks,
         })
     }
 
@@ -274,10 +313,63 @@ impl SlackApi {
         Ok(())
     }
 
-    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackApiError> {
+    /// Answers only the user who commanded or clicked, through the
+    /// request's `response_url` (5 uses within 30 minutes). The URL is a
+    /// credential of sorts: it is never logged.
+    pub async fn respond_ephemeral(
+        &self,
+        response_url: &str,
+        text: &str,
+    ) -> Result<(), SlackApiError> {
+        const METHOD: &str = "response_url";
+        let message = ResponseMessage {
+            response_type: "ephemeral",
+            text,
+            replace_original: false,
+        };
+        let transport = |err: reqwest::Error| SlackApiError::Transport {
+            method: METHOD,
+            message: err.without_url().to_string(),
+        };
+        let response = self
+            .hooks
+            .post(response_url)
+            .json(&message)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        // Slack's hooks answer a refusal with a code in the body, as text
+        // or as `{"error": …}`; the status alone when neither is readable.
+        let body = response.text().await.unwrap_or_default();
+        let code = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+            .or_else(|| Some(body.trim().to_owned()).filter(|b| !b.is_empty() && b.len() < 100))
+            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+        Err(SlackApiError::Refused {
+            method: METHOD,
+            code,
+        })
+    }
+
+    /// Opens a modal; returns its view id, for [`Self::update_view`].
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<String, SlackApiError> {
         let request = OpenView { trigger_id, view };
-        let _: Ignored = self
+        let opened: ViewAnswer = self
             .post("views.open", &request, &SLACK_TIER4_METHOD_CONFIG)
+            .await?;
+        Ok(opened.view.id)
+    }
+
+    /// Replaces an open modal's view (no trigger needed).
+    pub async fn update_view(&self, view_id: &str, view: &Value) -> Result<(), SlackApiError> {
+        let request = UpdateView { view_id, view };
+        let _: ViewAnswer = self
+            .post("views.update", &request, &SLACK_TIER4_METHOD_CONFIG)
             .await?;
         Ok(())
     }

@@ -154,16 +154,51 @@ impl SlackApp {
     /// Tells `user` something only they see. Sent in the background: Slack
     /// may pace it, and the decision it reports is already made.
     pub fn tell(&self, channel: &str, user: &str, text: &str) {
+        self.tell_or_respond(channel, user, None, text);
+    }
+
+    /// [`Self::tell`], falling back to the interaction's `response_url`
+    /// (ephemeral, the original message left as is) when Slack will not
+    /// deliver an ephemeral in `channel` to `user`: someone who clicked a
+    /// message from a channel they are not in (`user_not_in_channel`), or
+    /// a channel the bot cannot post in. The response URL reaches the
+    /// clicking user wherever they clicked.
+    pub fn tell_or_respond(
+        &self,
+        channel: &str,
+        user: &str,
+        response_url: Option<&str>,
+        text: &str,
+    ) {
         let (api, channel, user, text) = (
             self.api.clone(),
             channel.to_owned(),
             user.to_owned(),
             text.to_owned(),
         );
-        tokio::spawn(async move {
-            if let Err(err) = api.post_ephemeral(&channel, &user, &text).await {
-                tracing::warn!(user, channel, error = %err, "could not send an ephemeral message");
+        let response_url = response_url.map(str::to_owned);
+        tokio::spawn(
+            async move {
+                let err = match api.post_ephemeral(&channel, &user, &text).await {
+                    Ok(()) => return,
+                    Err(err) => err,
+                };
+                let undeliverable = matches!(
+                    err.code(),
+                    Some("user_not_in_channel" | "channel_not_found" | "not_in_channel")
+                );
+                match response_url.filter(|_| undeliverable) {
+                    Some(url) => {
+                        if let Err(second) = api.respond_ephemeral(&url, &text).await {
+                            tracing::warn!(user, channel, error = %err, fallback_error = %second, "could not tell a user, neither as an ephemeral nor through the response URL");
+                        }
+                    }
+                    None => {
+                        tracing::warn!(user, channel, error = %err, "could not send an ephemeral message");
+                    }
+                }
             }
-        });
+            .instrument(tracing::Span::current()),
+        );
     }
 }

@@ -2,6 +2,19 @@
 //! `help`. Every answer is ephemeral (only the caller sees it); unknown
 //! subcommands and bad arguments get the help text. Decisions made here
 //! obey `SLACK_REVIEWERS` like clicks do.
+//!
+//! Slack waits 3 s for a command's answer, then shows the user an error
+//! (docs.slack.dev/interactivity/implementing-slash-commands). An answer
+//! ready within [`INLINE_ANSWER_BUDGET`] goes back in the HTTP response;
+//! a later one (`/tags retry` may wait on several Slack lookups) is
+//! acknowledged with an empty 200 and posted to the command's
+//! `response_url` when ready ([`respond_within`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::app::SlackApp;
 use super::payload::SlashCommand;
@@ -19,6 +32,57 @@ pub const HELP: &str = "*tagbot* — review model-suggested tags before they rea
 • `/tags retry <lecture>` — send the lecture's failed tags to Airtable again\n\
 • `/tags report` — the last sync run's report\n\
 • `/tags help` — this text";
+
+/// How long a command's answer may take and still go back in the HTTP
+/// response: Slack's 3 s, less room for the answer's way back.
+pub const INLINE_ANSWER_BUDGET: Duration = Duration::from_secs(2);
+
+/// Said when the work behind a command died before it could answer.
+const LOST_ANSWER: &str =
+    "Something went wrong on tagbot's side and the command's outcome is unknown. Check with `/tags show` before trying again.";
+
+/// The command's answer when it is ready within `budget`; else `None`, the
+/// caller acknowledges with an empty 200 and the answer is posted to the
+/// command's `response_url` once ready. Without a `response_url` there is
+/// nowhere to answer later, so it waits for the answer. HTTP and Socket
+/// Mode alike can call this.
+pub async fn respond_within(
+    app: &SlackApp,
+    command: SlashCommand,
+    budget: Duration,
+) -> Option<String> {
+    let Some(response_url) = command.response_url.clone().filter(|url| !url.is_empty()) else {
+        return Some(respond(app, &command).await);
+    };
+    // Held until the answer is posted, so a graceful shutdown waits for
+    // late answers as it does for clicks.
+    let permit = Arc::clone(&app.outstanding).acquire_owned().await.ok();
+    let (answered, mut answer) = oneshot::channel::<String>();
+    let worker = app.clone();
+    tokio::spawn(
+        async move {
+            let text = respond(&worker, &command).await;
+            // Refused once the acknowledgement went out without it.
+            if let Err(text) = answered.send(text) {
+                if let Err(err) = worker.api.respond_ephemeral(&response_url, &text).await {
+                    tracing::warn!(command = %command.text, user = %command.user_id, error = %err, "could not post a late /tags answer");
+                }
+            }
+            drop(permit);
+        }
+        .instrument(tracing::Span::current()),
+    );
+    match tokio::time::timeout(budget, &mut answer).await {
+        Ok(Ok(text)) => Some(text),
+        Ok(Err(_)) => Some(LOST_ANSWER.to_owned()),
+        Err(_) => {
+            // An answer sent in the instant before closing still goes
+            // inline; after closing, the worker posts it late instead.
+            answer.close();
+            answer.try_recv().ok()
+        }
+    }
+}
 
 /// The command's answer (mrkdwn), shown only to the caller.
 pub async fn respond(app: &SlackApp, command: &SlashCommand) -> String {

@@ -7,7 +7,9 @@
 //! body is even parsed; a failed check gets 401 and a log line with the
 //! reason (never the secret or the signature). Interactions are answered
 //! with an empty 200 at once and handled after, well inside Slack's
-//! 3 seconds; slash commands answer with their (ephemeral) text directly.
+//! 3 seconds; slash commands answer with their (ephemeral) text directly
+//! when it is ready within 2 s, else with an empty 200 and the text later
+//! through the command's `response_url`.
 //! Review messages are not updated here: a decision notifies the poster,
 //! which brings each changed message up to date once, however many clicks
 //! changed it.
@@ -123,8 +125,12 @@ async fn commands(State(shared): State<Shared>, headers: HeaderMap, body: Bytes)
     let Ok(command) = serde_urlencoded_form::<SlashCommand>(&body) else {
         return (StatusCode::BAD_REQUEST, "expected a slash-command form").into_response();
     };
-    let text = commands::respond(&shared.app, &command).await;
-    Json(json!({ "response_type": "ephemeral", "text": text })).into_response()
+    match commands::respond_within(&shared.app, command, commands::INLINE_ANSWER_BUDGET).await {
+        Some(text) => Json(json!({ "response_type": "ephemeral", "text": text })).into_response(),
+        // Slack's acknowledgement: an empty 200; the answer follows at
+        // the command's response_url.
+        None => StatusCode::OK.into_response(),
+    }
 }
 
 /// Every request gets a span with a request id, so all lines of one

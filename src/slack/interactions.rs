@@ -2,7 +2,12 @@
 //! the details modal's submission) runs its review operation with the
 //! clicking user as the actor. A click that lost a race, or by someone not
 //! allowed to decide, changes nothing and gets an ephemeral message saying
-//! why.
+//! why; when Slack will not deliver that ephemeral (the user is not in the
+//! channel), it goes through the click's `response_url` instead.
+//!
+//! Details opens its modal within the trigger's 3 s: when the lecture
+//! takes longer to load, a small "loading" modal opens at once and is
+//! updated with the details when they are ready.
 //!
 //! Runs after the request was acknowledged, so a slow database or Slack
 //! never makes a reviewer see Slack's "didn't respond" error. The message
@@ -10,12 +15,34 @@
 //! every decision wakes: one `chat.update` per changed message, however
 //! many clicks changed it, within Slack's rate limit for updates.
 
+use std::time::Duration;
+
 use super::app::{SlackApp, SlackError};
-use super::card::actions;
+use super::card::{actions, HistoryLine, LectureCard};
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
 use super::{render, store};
 use crate::domain::{Actor, LectureId, SuggestionId};
 use crate::review::{Decision, LectureDecisions, ReviewError};
+
+/// How long Details waits for the lecture before it opens a "loading"
+/// modal: a trigger opens a view only within 3 s of the click, and the
+/// acknowledgement and views.open take some of them.
+const DETAILS_LOAD_BUDGET: Duration = Duration::from_millis(1_500);
+
+/// Who clicked or submitted, and where something only they see reaches
+/// them: an ephemeral in `channel`, else the interaction's response URL.
+struct Clicker<'a> {
+    id: &'a str,
+    handle: Option<&'a str>,
+    channel: String,
+    response_url: Option<&'a str>,
+}
+
+impl Clicker<'_> {
+    fn tell(&self, app: &SlackApp, text: &str) {
+        app.tell_or_respond(&self.channel, self.id, self.response_url, text);
+    }
+}
 
 /// The details modal's callback id and its approve-selected input.
 pub use super::card::actions::{
@@ -25,12 +52,19 @@ pub use super::card::actions::{
 pub async fn handle(app: &SlackApp, interaction: Interaction) {
     match interaction {
         Interaction::BlockActions(click) => {
+            let clicker = Clicker {
+                id: &click.user.id,
+                handle: click.user.name.as_deref(),
+                channel: click
+                    .message()
+                    .map(|(channel, _)| channel)
+                    .unwrap_or_else(|| app.settings.review_channel.clone()),
+                response_url: click.response_url.as_deref(),
+            };
             for action in &click.actions {
-                if let Err(err) = on_action(app, &click, action).await {
+                if let Err(err) = on_action(app, &click, &clicker, action).await {
                     tracing::error!(action = %action.action_id, user = %click.user.id, error = %err, "a Slack action failed");
-                    if let Some((channel, _)) = click.message() {
-                        app.tell(&channel, &click.user.id, "Something went wrong on tagbot's side; nothing may have changed. Try again in a moment.");
-                    }
+                    clicker.tell(app, "Something went wrong on tagbot's side; nothing may have changed. Try again in a moment.");
                 }
             }
         }
@@ -46,13 +80,9 @@ pub async fn handle(app: &SlackApp, interaction: Interaction) {
 async fn on_action(
     app: &SlackApp,
     click: &BlockActions,
+    clicker: &Clicker<'_>,
     action: &Action,
 ) -> Result<(), SlackError> {
-    let user = &click.user;
-    let channel = click
-        .message()
-        .map(|(channel, _)| channel)
-        .unwrap_or_else(|| app.settings.review_channel.clone());
     let value = action.value.clone().unwrap_or_default();
     let decision = match action.action_id.as_str() {
         actions::APPROVE => Some(Ok((Verb::Approve, value.clone()))),
@@ -67,10 +97,10 @@ async fn on_action(
         _ => None,
     };
     match decision {
-        Some(Ok((verb, id))) => return decide_one(app, click, &channel, verb, &id).await,
+        Some(Ok((verb, id))) => return decide_one(app, click, clicker, verb, &id).await,
         Some(Err(())) => {
             // Fails closed: only tagbot's own menu values decide anything.
-            tracing::warn!(user = %user.id, option = ?action.selected_option.as_ref().map(|o| &o.value), "refused a decision menu value tagbot does not make");
+            tracing::warn!(user = %clicker.id, option = ?action.selected_option.as_ref().map(|o| &o.value), "refused a decision menu value tagbot does not make");
             return Ok(());
         }
         None => {}
@@ -92,25 +122,17 @@ async fn on_action(
         return Ok(());
     }
     match action.action_id.as_str() {
-        actions::DETAILS => open_details(app, click, &lecture, &channel).await,
+        actions::DETAILS => open_details(app, click, clicker, &lecture).await,
         actions::APPROVE_SELECTED => {
             let selected = click
                 .state
                 .as_ref()
                 .map(|s| s.selected_in_action(actions::SELECT))
                 .unwrap_or_default();
-            approve_selected(
-                app,
-                &user.id,
-                user.name.as_deref(),
-                &channel,
-                &lecture,
-                &selected,
-            )
-            .await
+            approve_selected(app, clicker, &lecture, &selected).await
         }
         actions::APPROVE_TOP | actions::RETRY_FAILED => {
-            let Some(actor) = reviewer(app, &channel, &user.id, user.name.as_deref()).await else {
+            let Some(actor) = reviewer(app, clicker).await else {
                 return Ok(());
             };
             let result = if action.action_id == actions::APPROVE_TOP {
@@ -118,7 +140,7 @@ async fn on_action(
             } else {
                 app.review.retry_failed(&lecture, &actor).await
             };
-            report_lecture_result(app, &channel, &user.id, result).await
+            report_lecture_result(app, clicker, result).await
         }
         _ => Ok(()),
     }
@@ -174,11 +196,10 @@ async fn clicked_on_own_message(
 async fn decide_one(
     app: &SlackApp,
     click: &BlockActions,
-    channel: &str,
+    clicker: &Clicker<'_>,
     verb: Verb,
     id: &str,
 ) -> Result<(), SlackError> {
-    let user = &click.user;
     let Ok(id) = SuggestionId::parse(id) else {
         tracing::warn!(value = id, "a decision button without a suggestion id");
         return Ok(());
@@ -193,7 +214,7 @@ async fn decide_one(
     if !clicked_on_own_message(app, click, &lecture).await? {
         return Ok(());
     }
-    let Some(actor) = reviewer(app, channel, &user.id, user.name.as_deref()).await else {
+    let Some(actor) = reviewer(app, clicker).await else {
         return Ok(());
     };
     let decided = match verb {
@@ -214,11 +235,7 @@ async fn decide_one(
             }) => {}
         other => {
             let tag = tag_of(app, id).await?.unwrap_or_else(|| id.to_string());
-            app.tell(
-                channel,
-                &user.id,
-                &format!("{tag}: {other}. Nothing was changed."),
-            );
+            clicker.tell(app, &format!("{tag}: {other}. Nothing was changed."));
         }
     }
     Ok(())
@@ -226,13 +243,11 @@ async fn decide_one(
 
 async fn approve_selected(
     app: &SlackApp,
-    user: &str,
-    handle: Option<&str>,
-    channel: &str,
+    clicker: &Clicker<'_>,
     lecture: &LectureId,
     selected: &[String],
 ) -> Result<(), SlackError> {
-    let Some(actor) = reviewer(app, channel, user, handle).await else {
+    let Some(actor) = reviewer(app, clicker).await else {
         return Ok(());
     };
     let ids: Vec<SuggestionId> = selected
@@ -240,30 +255,28 @@ async fn approve_selected(
         .filter_map(|raw| SuggestionId::parse(raw).ok())
         .collect();
     if ids.is_empty() {
-        app.tell(
-            channel,
-            user,
+        clicker.tell(
+            app,
             "Pick one or more tags in the menu first, then press \"Approve selected\".",
         );
         return Ok(());
     }
     let result = app.review.approve_selected(lecture, &ids, &actor).await;
-    report_lecture_result(app, channel, user, result).await
+    report_lecture_result(app, clicker, result).await
 }
 
 /// Tells the user about every suggestion a lecture-wide operation could
 /// not decide.
 async fn report_lecture_result(
     app: &SlackApp,
-    channel: &str,
-    user: &str,
+    clicker: &Clicker<'_>,
     result: Result<LectureDecisions, ReviewError>,
 ) -> Result<(), SlackError> {
     let decisions = match result {
         Ok(decisions) => decisions,
         Err(ReviewError::Database(err)) => return Err(SlackError::Database(err)),
         Err(refused) => {
-            app.tell(channel, user, &format!("Nothing was changed: {refused}."));
+            clicker.tell(app, &format!("Nothing was changed: {refused}."));
             return Ok(());
         }
     };
@@ -274,9 +287,8 @@ async fn report_lecture_result(
         .map(ToString::to_string)
         .collect();
     if decisions.applied_count() == 0 && skipped.is_empty() {
-        app.tell(
-            channel,
-            user,
+        clicker.tell(
+            app,
             "There was nothing to do: no suggestion of this lecture qualifies.",
         );
     } else if !skipped.is_empty() {
@@ -285,7 +297,7 @@ async fn report_lecture_result(
             decisions.applied_count(),
             skipped.join("; ")
         );
-        app.tell(channel, user, &text);
+        clicker.tell(app, &text);
     }
     Ok(())
 }
@@ -293,24 +305,75 @@ async fn report_lecture_result(
 async fn open_details(
     app: &SlackApp,
     click: &BlockActions,
+    clicker: &Clicker<'_>,
     lecture: &LectureId,
-    channel: &str,
 ) -> Result<(), SlackError> {
     let Some(trigger) = click.trigger_id.as_deref() else {
         return Ok(());
     };
+    let mut load = Box::pin(load_details(app, lecture));
+    // Within the budget: one views.open with the details. Past it: the
+    // trigger would expire, so a loading modal opens now and is updated.
+    let (loaded, loading_view) = match tokio::time::timeout(DETAILS_LOAD_BUDGET, &mut load).await {
+        Ok(loaded) => (loaded?, None),
+        Err(_) => {
+            let loading = render::details_notice(
+                lecture.as_str(),
+                &format!(
+                    "Loading the suggestions of lecture `{}`…",
+                    render::escape_mrkdwn(lecture.as_str())
+                ),
+            );
+            let view_id = app.api.open_view(trigger, &loading).await?;
+            match load.await {
+                Ok(loaded) => (loaded, Some(view_id)),
+                Err(err) => {
+                    // Not left "loading" for ever.
+                    let failed = render::details_notice(
+                        lecture.as_str(),
+                        "Something went wrong on tagbot's side while loading; close this and try again in a moment.",
+                    );
+                    if let Err(update) = app.api.update_view(&view_id, &failed).await {
+                        tracing::warn!(error = %update, "could not replace a loading modal");
+                    }
+                    return Err(err.into());
+                }
+            }
+        }
+    };
+    let view = match loaded {
+        Some((card, history)) => render::details_modal(&card, &history),
+        None => {
+            let gone = format!(
+                "Lecture `{}` has no suggestions any more.",
+                render::escape_mrkdwn(lecture.as_str())
+            );
+            if loading_view.is_none() {
+                clicker.tell(app, &gone);
+                return Ok(());
+            }
+            render::details_notice(lecture.as_str(), &gone)
+        }
+    };
+    match loading_view {
+        Some(view_id) => app.api.update_view(&view_id, &view).await?,
+        None => {
+            app.api.open_view(trigger, &view).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The lecture's card and history, or `None` when it has no suggestions.
+async fn load_details(
+    app: &SlackApp,
+    lecture: &LectureId,
+) -> Result<Option<(LectureCard, Vec<HistoryLine>)>, sqlx::Error> {
     let Some(card) = store::load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
-        app.tell(
-            channel,
-            &click.user.id,
-            &format!("Lecture {lecture} has no suggestions any more."),
-        );
-        return Ok(());
+        return Ok(None);
     };
     let history = store::load_history(&app.pool, lecture.as_str()).await?;
-    let view = render::details_modal(&card, &history);
-    app.api.open_view(trigger, &view).await?;
-    Ok(())
+    Ok(Some((card, history)))
 }
 
 async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<(), SlackError> {
@@ -336,29 +399,24 @@ async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<()
         .await?
         .map(|m| m.channel)
         .unwrap_or_else(|| app.settings.review_channel.clone());
-    approve_selected(
-        app,
-        &submission.user.id,
-        submission.user.name.as_deref(),
-        &channel,
-        &lecture,
-        &selected,
-    )
-    .await
+    // A submission carries no response URL (unless the modal asks for
+    // one, which this one does not).
+    let clicker = Clicker {
+        id: &submission.user.id,
+        handle: submission.user.name.as_deref(),
+        channel,
+        response_url: None,
+    };
+    approve_selected(app, &clicker, &lecture, &selected).await
 }
 
 /// The clicking user as the decision's actor; when they may not decide,
 /// they are told why and None is returned.
-async fn reviewer(
-    app: &SlackApp,
-    channel: &str,
-    user: &str,
-    handle: Option<&str>,
-) -> Option<Actor> {
-    match app.reviewer(user, handle).await {
+async fn reviewer(app: &SlackApp, clicker: &Clicker<'_>) -> Option<Actor> {
+    match app.reviewer(clicker.id, clicker.handle).await {
         Ok(actor) => Some(actor),
         Err(refused) => {
-            app.tell(channel, user, &refused.to_string());
+            clicker.tell(app, &refused.to_string());
             None
         }
     }

@@ -41,6 +41,10 @@ pub struct BlockActions {
     pub actions: Vec<Action>,
     #[serde(default)]
     pub state: Option<State>,
+    /// Where the click may be answered (ephemerally, or by replacing the
+    /// message) for 30 minutes.
+    #[serde(default)]
+    pub response_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -151,6 +155,9 @@ pub struct SlashCommand {
     pub channel_id: String,
     #[serde(default)]
     pub trigger_id: Option<String>,
+    /// Where the answer goes when it is not ready within Slack's 3 s.
+    #[serde(default)]
+    pub response_url: Option<String>,
 }
 
 #[cfg(test)]

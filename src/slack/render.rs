@@ -29,6 +29,7 @@
 //! | overflow `options` | up to 5 | docs.slack.dev/reference/block-kit/block-elements/overflow-menu-element |
 //! | confirm dialog title / text / buttons | 100 / 300 / 30 chars | api.slack.com/reference/block-kit/composition-objects (confirmation dialog) |
 //! | modal `title` / `close` | 24 chars each | docs.slack.dev/reference/views/modal-views |
+//! | a view's JSON | 250 kB (`view_too_large`, "provided view is greater than 250kb"; taken as 250,000 bytes of UTF-8, the stricter reading) | docs.slack.dev/reference/methods/views.open (errors) |
 //!
 //! # Review message layout
 //!
@@ -48,6 +49,16 @@
 //! - **folded**, when even compact does not fit: pending suggestions are
 //!   kept first (best score first), decided ones fill what is left, and a
 //!   context line says "N more — open Details".
+//!
+//! # Details modal layout
+//!
+//! Header, summary, the "Approve these tags" input, then the suggestions:
+//! two blocks each (details, history) when 100 blocks and 250 kB allow;
+//! else one block each, history as a field, the long texts (rationale,
+//! last error, history) cut to the most characters per suggestion that
+//! keeps the view under 250 kB. Past 96 suggestions the rest are listed in
+//! short (tag, score, status) in a last block, which also says that texts
+//! were shortened: nothing is left out without saying so.
 //!
 //! # Right-to-left text and escaping
 //!
@@ -112,6 +123,10 @@ pub mod limits {
     pub const INPUT_LABEL: usize = 2000;
     /// A modal's `private_metadata`.
     pub const PRIVATE_METADATA: usize = 3000;
+    /// A view's JSON, in bytes (views.open / views.update: `view_too_large`,
+    /// "provided view is greater than 250kb"; read as 250,000 bytes, the
+    /// stricter).
+    pub const VIEW_BYTES: usize = 250_000;
 }
 
 /// A rendered review message: `text` is the notification fallback (and what
@@ -139,6 +154,19 @@ const LECTURE_ID_CHARS: usize = 100;
 const HISTORY_EVENTS_SHOWN: usize = 10;
 /// Room kept at the end of a history text for "…and N earlier events".
 const HISTORY_NOTE_RESERVE: usize = 60;
+/// What the details modal aims at: Slack refuses a view over 250 kB
+/// (`view_too_large`, "provided view is greater than 250kb", views.open);
+/// 5% is left for whatever Slack counts that the documentation does not
+/// say (e.g. a kB of 1,000 bytes rather than 1,024).
+const VIEW_BYTES_AIMED: usize = limits::VIEW_BYTES / 20 * 19;
+/// However crowded the modal, a rationale or an error keeps this much: a
+/// short one ("tag_missing") whole, a long one its start.
+const MIN_TEXT_CHARS: usize = 40;
+/// A history shortened below this only counts its events.
+const MIN_HISTORY_CHARS: usize = 120;
+/// Below this many characters per suggestion, sharing stops and the bare
+/// details are shown.
+const MIN_SHARED_CHARS: usize = 40;
 
 const MODAL_TITLE: &str = "Tag suggestions";
 
@@ -662,13 +690,35 @@ fn approve_top_button(card: &LectureCard, lecture: &str, top: usize) -> Value {
 // ------------------------------------------------------------------ modal
 
 /// The details modal: every suggestion with its full rationale, model,
-/// created time, status, decision and recent history.
+/// created time, status, decision and recent history, as far as Slack's
+/// limits for a view allow (see [`detail_blocks`]).
 pub fn details_modal(card: &LectureCard, history: &[HistoryLine]) -> Value {
     let selection = selection_input(card);
-    let mut blocks = vec![header_block(card), summary_block(card)];
-    blocks.extend(selection.iter().cloned());
-    let budget = limits::MODAL_BLOCKS - blocks.len();
-    blocks.extend(detail_blocks(card, history, budget));
+    let mut head = vec![header_block(card), summary_block(card)];
+    head.extend(selection.iter().cloned());
+    let details = detail_blocks(card, history, &head, selection.is_some());
+    head.extend(details);
+    modal_view(card, head, selection.is_some())
+}
+
+/// A details modal with one line of text instead of the suggestions: what
+/// opens at once while they load, or what they became.
+pub fn details_notice(lecture: &str, text: &str) -> Value {
+    json!({
+        "type": "modal",
+        "callback_id": actions::DETAILS_MODAL,
+        "private_metadata": shorten(lecture, limits::PRIVATE_METADATA),
+        "title": plain(MODAL_TITLE, limits::MODAL_TITLE),
+        "close": plain("Close", limits::MODAL_TITLE),
+        "blocks": [{
+            "type": "section",
+            "block_id": "notice",
+            "text": mrkdwn(text, limits::SECTION_TEXT),
+        }],
+    })
+}
+
+fn modal_view(card: &LectureCard, blocks: Vec<Value>, submit: bool) -> Value {
     let mut view = json!({
         "type": "modal",
         "callback_id": actions::DETAILS_MODAL,
@@ -677,10 +727,16 @@ pub fn details_modal(card: &LectureCard, history: &[HistoryLine]) -> Value {
         "close": plain("Close", limits::MODAL_TITLE),
         "blocks": blocks,
     });
-    if selection.is_some() {
+    if submit {
         view["submit"] = plain("Approve selected", limits::MODAL_TITLE);
     }
     view
+}
+
+/// The view's size as Slack receives it: its JSON in UTF-8 (a Hebrew
+/// character takes two bytes).
+pub fn view_bytes(view: &Value) -> usize {
+    serde_json::to_string(view).map_or(usize::MAX, |json| json.len())
 }
 
 /// A sync run's report as a mrkdwn code block within one text's limit.
@@ -716,18 +772,66 @@ fn selection_input(card: &LectureCard) -> Option<Value> {
     }))
 }
 
-/// Two blocks per suggestion (details, then history) while they fit; else
-/// one (history as a field), and past that a "N more" line.
-fn detail_blocks(card: &LectureCard, history: &[HistoryLine], budget: usize) -> Vec<Value> {
-    let n = card.suggestions.len();
-    if 2 * n <= budget {
-        return card
-            .suggestions
+/// How much of a suggestion's long texts the details modal shows, in
+/// characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Detail {
+    rationale: usize,
+    error: usize,
+    /// The history field; below [`MIN_HISTORY_CHARS`] it only counts events.
+    history: usize,
+}
+
+impl Detail {
+    /// As much as each text's own limit allows.
+    const FULL: Detail = Detail {
+        rationale: limits::SECTION_TEXT,
+        error: 1_000,
+        history: limits::SECTION_FIELD_TEXT - 20,
+    };
+
+    /// `chars` shared out: half to the rationale, a fifth to the error,
+    /// the rest to the history; never more than [`Detail::FULL`].
+    fn sharing(chars: usize) -> Detail {
+        Detail {
+            rationale: (chars / 2).min(Detail::FULL.rationale),
+            error: (chars / 5).min(Detail::FULL.error),
+            history: (chars - chars / 2 - chars / 5).min(Detail::FULL.history),
+        }
+    }
+}
+
+/// The suggestions' blocks, within the modal's 100 blocks and 250 kB:
+///
+/// 1. two blocks per suggestion (details, then history), full texts, when
+///    both limits allow;
+/// 2. else one block each (history as a field), with rationales, errors
+///    and histories shortened just enough to fit the bytes; past the
+///    blocks' limit, the rest are listed in short in a last block, which
+///    also says that texts were shortened.
+///
+/// Nothing is dropped silently: every suggestion is shown or listed, and
+/// the last block says how many are listed in short.
+fn detail_blocks(
+    card: &LectureCard,
+    history: &[HistoryLine],
+    head: &[Value],
+    submit: bool,
+) -> Vec<Value> {
+    let fits = |blocks: &[Value]| {
+        let mut all = head.to_vec();
+        all.extend(blocks.iter().cloned());
+        view_bytes(&modal_view(card, all, submit)) <= VIEW_BYTES_AIMED
+    };
+    let budget = limits::MODAL_BLOCKS - head.len();
+    let suggestions = &card.suggestions;
+    if 2 * suggestions.len() <= budget {
+        let blocks: Vec<Value> = suggestions
             .iter()
             .flat_map(|s| {
                 let events = events_of(s, history);
                 [
-                    detail_section(s, None),
+                    detail_section(s, None, Detail::FULL),
                     context(
                         &format!("h:{}", s.id),
                         &history_text(&events, limits::SECTION_TEXT),
@@ -735,25 +839,105 @@ fn detail_blocks(card: &LectureCard, history: &[HistoryLine], budget: usize) -> 
                 ]
             })
             .collect();
+        if fits(&blocks) {
+            return blocks;
+        }
     }
-    let shown = if n <= budget { n } else { budget - 1 };
-    let mut blocks: Vec<Value> = card.suggestions[..shown]
-        .iter()
-        .map(|s| {
-            let events = events_of(s, history);
-            detail_section(
-                s,
-                Some(&history_text(&events, limits::SECTION_FIELD_TEXT - 20)),
-            )
-        })
-        .collect();
-    if shown < n {
-        blocks.push(context(
-            "more",
-            &format!("{} more suggestions do not fit in this view.", n - shown),
+    // One block kept for the note when anything is shortened or folded.
+    let mut shown = suggestions.len().min(budget - 1);
+    loop {
+        let (detailed, folded) = suggestions.split_at(shown);
+        let render = |detail: Detail| -> Vec<Value> {
+            let mut blocks: Vec<Value> = detailed
+                .iter()
+                .map(|s| {
+                    let events = events_of(s, history);
+                    detail_section(s, Some(&events), detail)
+                })
+                .collect();
+            blocks.extend(details_note(folded, detail != Detail::FULL));
+            blocks
+        };
+        let full = render(Detail::FULL);
+        if fits(&full) {
+            return full;
+        }
+        // The most characters per suggestion that still fit, found by
+        // bisection: a character takes one to four bytes, so no estimate
+        // from the spare bytes would be exact. A suggestion cannot use
+        // more than the spare bytes, one byte a character.
+        let bare = render(Detail::sharing(0));
+        let mut head_and_bare = head.to_vec();
+        head_and_bare.extend(bare.iter().cloned());
+        let spare =
+            VIEW_BYTES_AIMED.saturating_sub(view_bytes(&modal_view(card, head_and_bare, submit)));
+        let (mut low, mut high) = (MIN_SHARED_CHARS, spare / shown.max(1));
+        let mut best = None;
+        while low <= high {
+            let middle = low + (high - low) / 2;
+            let blocks = render(Detail::sharing(middle));
+            if fits(&blocks) {
+                best = Some(blocks);
+                low = middle + 1;
+            } else {
+                high = middle - 1;
+            }
+        }
+        if let Some(blocks) = best {
+            return blocks;
+        }
+        if fits(&bare) || shown == 0 {
+            return bare;
+        }
+        // Even bare details are too big (huge tag names and models): list
+        // more of them in short.
+        shown /= 2;
+    }
+}
+
+/// The last block of a crowded details modal: that texts were shortened,
+/// and the suggestions that did not get a block of their own, in short
+/// (as many as one text holds, then how many more).
+fn details_note(folded: &[SuggestionCard], shortened: bool) -> Option<Value> {
+    if folded.is_empty() && !shortened {
+        return None;
+    }
+    let mut lines = Vec::new();
+    if shortened {
+        lines.push(
+            "_Long rationales, errors and histories are shortened here: Slack refuses a modal over 250 kB._"
+                .to_owned(),
+        );
+    }
+    if !folded.is_empty() {
+        lines.push(format!(
+            "*{} more suggestion(s) listed in short* (a modal holds 100 blocks):",
+            folded.len()
         ));
     }
-    blocks
+    // Room for the closing "…and N more" line.
+    let room = limits::SECTION_TEXT - 60;
+    let mut used: usize = lines.iter().map(|l| l.chars().count() + 1).sum();
+    for (i, s) in folded.iter().enumerate() {
+        let line = format!(
+            "• {} {} — {}",
+            embed_mrkdwn(&tag_label(s), TAG_CHARS),
+            score_label(s.score),
+            status_badge(s.status)
+        );
+        let cost = line.chars().count() + 1;
+        if used + cost > room {
+            lines.push(format!("_…and {} more not listed._", folded.len() - i));
+            break;
+        }
+        used += cost;
+        lines.push(line);
+    }
+    Some(json!({
+        "type": "section",
+        "block_id": "more",
+        "text": mrkdwn(&lines.join("\n"), limits::SECTION_TEXT),
+    }))
 }
 
 /// This suggestion's events, oldest first.
@@ -764,13 +948,15 @@ fn events_of<'a>(s: &SuggestionCard, history: &'a [HistoryLine]) -> Vec<&'a Hist
     events
 }
 
-/// The tag and the full rationale (its own paragraphs, so not isolated) in
-/// the text; the rest as fields.
-fn detail_section(s: &SuggestionCard, history: Option<&str>) -> Value {
-    let head = format!("*{}*\n", embed_mrkdwn(&tag_label(s), TAG_CHARS));
-    let room = limits::SECTION_TEXT - head.chars().count();
+/// The tag and the rationale (its own paragraphs, so not isolated) in
+/// the text; the rest as fields, the history too when `events` is given.
+/// Long texts are cut to `detail`.
+fn detail_section(s: &SuggestionCard, events: Option<&[&HistoryLine]>, detail: Detail) -> Value {
+    let head = format!("*{}*", embed_mrkdwn(&tag_label(s), TAG_CHARS));
+    let room =
+        (limits::SECTION_TEXT - head.chars().count() - 1).min(detail.rationale.max(MIN_TEXT_CHARS));
     let rationale = or_placeholder(&s.rationale, "(no rationale)");
-    let text = format!("{head}{}", escape_within(&clean(&rationale, false), room));
+    let text = format!("{head}\n{}", escape_within(&clean(&rationale, false), room));
     let mut fields = vec![
         field("Score", &score_label(s.score)),
         field("Status", status_badge(s.status)),
@@ -781,13 +967,16 @@ fn detail_section(s: &SuggestionCard, history: Option<&str>) -> Value {
         fields.push(field("Decision", &line));
     }
     if let Some(err) = s.last_error.as_deref() {
-        fields.push(field(
-            "Last error",
-            &escape_within(&clean(err, false), 1_000),
-        ));
+        let shown = escape_within(&clean(err, false), detail.error.max(MIN_TEXT_CHARS));
+        fields.push(field("Last error", &shown));
     }
-    if let Some(history) = history {
-        fields.push(field("History", history));
+    if let Some(events) = events {
+        let shown = if detail.history < MIN_HISTORY_CHARS {
+            format!("{} event(s)", events.len())
+        } else {
+            history_text(events, detail.history)
+        };
+        fields.push(field("History", &shown));
     }
     json!({
         "type": "section",
@@ -811,12 +1000,10 @@ fn history_text(events: &[&HistoryLine], max_chars: usize) -> String {
     let mut lines = Vec::new();
     let mut used = 0;
     for event in events.iter().rev().take(HISTORY_EVENTS_SHOWN) {
-        let line = event_line(event);
-        let cost = line.chars().count() + 1;
-        if used + cost > room {
+        let Some(line) = event_line(event, room.saturating_sub(used + 1)) else {
             break;
-        }
-        used += cost;
+        };
+        used += line.chars().count() + 1;
         lines.push(line);
     }
     let left_out = events.len() - lines.len();
@@ -826,17 +1013,31 @@ fn history_text(events: &[&HistoryLine], max_chars: usize) -> String {
     shorten(&lines.join("\n"), max_chars)
 }
 
-fn event_line(e: &HistoryLine) -> String {
-    let mut line = format!(
-        "• {} *{}* by {}",
-        slack_date(e.at),
-        escape_within(&clean(&e.action, true), 20),
-        embed_mrkdwn(&e.actor, ACTOR_CHARS)
-    );
+/// One event in at most `max_chars`: date, action and actor (the name cut
+/// shorter before the event is left out), then as much of its error as
+/// fits, up to 200 characters; `None` when even the short form does not.
+fn event_line(e: &HistoryLine, max_chars: usize) -> Option<String> {
+    let action = escape_within(&clean(&e.action, true), 20);
+    let with_actor = |actor_chars| {
+        format!(
+            "• {} *{action}* by {}",
+            slack_date(e.at),
+            embed_mrkdwn(&e.actor, actor_chars)
+        )
+    };
+    let mut line = Some(with_actor(ACTOR_CHARS))
+        .filter(|line| line.chars().count() <= max_chars)
+        .or_else(|| Some(with_actor(20)).filter(|line| line.chars().count() <= max_chars))?;
     if let Some(err) = e.error.as_deref() {
-        line.push_str(&format!(" — {}", embed_mrkdwn(err, 200)));
+        // " — " and the isolates take 5 characters.
+        let room = (max_chars - line.chars().count())
+            .saturating_sub(5)
+            .min(200);
+        if room >= 10 {
+            line.push_str(&format!(" — {}", embed_mrkdwn(err, room + 2)));
+        }
     }
-    line
+    Some(line)
 }
 
 #[cfg(test)]
@@ -1040,6 +1241,11 @@ mod tests {
 
     fn check_modal(v: &Value) {
         assert_eq!(v["type"], "modal");
+        assert!(
+            view_bytes(v) <= limits::VIEW_BYTES,
+            "{} bytes",
+            view_bytes(v)
+        );
         check_text(&v["title"], limits::MODAL_TITLE, true, "title");
         check_text(&v["close"], limits::MODAL_TITLE, true, "close");
         check_blocks(
@@ -1524,6 +1730,82 @@ mod tests {
         let h = text_of(&block(blocks, "h:9").unwrap()["elements"][0]);
         assert!(h.contains("*retry* by"));
         assert!(!h.contains("not shown"));
+    }
+
+    /// A hundred suggestions whose every text is long Hebrew (two bytes a
+    /// character), each with a long history.
+    fn long_hebrew_card(n: i64) -> (LectureCard, Vec<HistoryLine>) {
+        let suggestions = (1..=n)
+            .map(|id| {
+                let mut s = suggestion(id, 0.9, SuggestionStatus::ALL[(id % 5) as usize]);
+                s.tag_name = format!("תגית {id:03}");
+                s.rationale = "הסבר ארוך מאוד על הנושא ".repeat(150);
+                s.last_error = Some("שגיאה ארוכה מאוד ".repeat(100));
+                s.decided_by = Some("סוקרת ותיקה".to_owned());
+                s
+            })
+            .collect();
+        let history = (1..=n)
+            .flat_map(|id| {
+                (0..15).map(move |i| HistoryLine {
+                    suggestion_id: id,
+                    action: "sync_fail".to_owned(),
+                    actor: "עובד ".repeat(30),
+                    at: at(20_000 + i),
+                    error: Some("תקלה בשרת ".repeat(40)),
+                })
+            })
+            .collect();
+        (card(suggestions), history)
+    }
+
+    #[test]
+    fn a_hundred_long_hebrew_suggestions_fit_the_view_size_and_say_what_is_folded() {
+        let (c, history) = long_hebrew_card(100);
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        let blocks = modal["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), limits::MODAL_BLOCKS);
+        let all = modal.to_string();
+        for id in 1..=100 {
+            assert!(all.contains(&format!("תגית {id:03}")), "tag {id} missing");
+        }
+        let note = text_of(&block(blocks, "more").unwrap()["text"]);
+        assert!(note.contains("shortened"), "{note}");
+        // Header, summary and the select take 3 blocks, the note 1: 96 get
+        // a block of their own.
+        assert!(
+            note.contains("4 more suggestion(s) listed in short"),
+            "{note}"
+        );
+        // The room is shared out, not thrown away: each rationale keeps a
+        // good part of the view.
+        let first = text_of(&block(blocks, "s:1").unwrap()["text"]);
+        assert!(first.chars().count() > 200, "{first}");
+    }
+
+    #[test]
+    fn a_modal_that_fits_is_not_shortened() {
+        let (c, history) = long_hebrew_card(10);
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        let blocks = modal["blocks"].as_array().unwrap();
+        assert!(block(blocks, "more").is_none());
+        // Only each text's own limit cuts the rationale.
+        let first = text_of(&block(blocks, "s:1").unwrap()["text"]);
+        assert_eq!(first.chars().count(), limits::SECTION_TEXT);
+    }
+
+    #[test]
+    fn even_huge_tag_names_and_models_fit_by_listing_more_in_short() {
+        let (mut c, history) = long_hebrew_card(100);
+        for s in &mut c.suggestions {
+            s.tag_name = "😀".repeat(400);
+            s.model = "😀".repeat(400);
+            s.decided_by = Some("😀".repeat(400));
+        }
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
     }
 
     #[test]

@@ -98,6 +98,7 @@ async fn on_command(
                 user_name: None,
                 channel_id: event.channel_id.to_string(),
                 trigger_id: Some(event.trigger_id.to_string()),
+                response_url: Some(event.response_url.0.to_string()),
             };
             commands::respond(&app, &command).await
         }

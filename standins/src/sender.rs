@@ -38,17 +38,24 @@ pub fn unix_now() -> u64 {
         .unwrap_or_default()
 }
 
+/// What Slack mints for each interaction and slash command: a trigger id
+/// (to open a modal within 3 s, once) and a response URL (to answer later).
+/// Take them from the Slack stand-in (`FakeSlack::mint`), which refuses
+/// any it did not mint, so nothing is ever sent to the real Slack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Minted {
+    pub trigger_id: String,
+    pub response_url: String,
+}
+
 /// A `block_actions` payload for one action on a message in `channel`.
-/// `trigger_id` is what Slack mints for the click: take one from
-/// `FakeSlack::trigger_id`, as the fake Slack refuses any other
-/// (`invalid_trigger_id`) when it is exchanged for a modal.
 /// `action` is merged into the action object (`value`, `selected_option`);
 /// `state` is the message's `state.values`.
 pub fn block_actions(
     user: &str,
     channel: &str,
     message_ts: &str,
-    trigger_id: &str,
+    minted: &Minted,
     action_id: &str,
     action: Value,
     state: Value,
@@ -66,12 +73,12 @@ pub fn block_actions(
         "api_app_id": "A0TAGBOT00",
         "token": "legacy",
         "container": { "type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false },
-        "trigger_id": trigger_id,
+        "trigger_id": minted.trigger_id,
         "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
         "channel": { "id": channel, "name": "tag-review" },
         "message": { "type": "message", "ts": message_ts, "text": "…", "blocks": [] },
         "state": { "values": state },
-        "response_url": "https://hooks.slack.com/actions/T0/1/x",
+        "response_url": minted.response_url,
         "actions": [action_json],
     })
 }
@@ -88,9 +95,9 @@ pub fn interaction_body(payload: &Value) -> String {
     form(&[("payload", &payload.to_string())])
 }
 
-/// The body of a `/tags` command from `user` in `channel`, carrying
-/// `trigger_id` (one from `FakeSlack::trigger_id`, as for [`block_actions`]).
-pub fn command_body(user: &str, channel: &str, text: &str, trigger_id: &str) -> String {
+/// The body of a `/tags` command from `user` in `channel`, with what the
+/// Slack stand-in minted for it (see [`Minted`]).
+pub fn command_body(user: &str, channel: &str, text: &str, minted: &Minted) -> String {
     form(&[
         ("token", "legacy"),
         ("team_id", "T0TAGBOT00"),
@@ -100,8 +107,8 @@ pub fn command_body(user: &str, channel: &str, text: &str, trigger_id: &str) -> 
         ("user_name", &user.to_lowercase()),
         ("command", "/tags"),
         ("text", text),
-        ("response_url", "https://hooks.slack.com/commands/T0/1/x"),
-        ("trigger_id", trigger_id),
+        ("response_url", &minted.response_url),
+        ("trigger_id", &minted.trigger_id),
     ])
 }
 
@@ -147,20 +154,17 @@ impl SlackSender {
             .0)
     }
 
-    /// `/tags <text>` with a trigger from `FakeSlack::trigger_id`; returns
-    /// the answer's text.
+    /// `/tags <text>`; returns the text answered at once (empty when the
+    /// app only acknowledged and answers later at the `response_url`).
     pub async fn command(
         &self,
         user: &str,
         channel: &str,
         text: &str,
-        trigger_id: &str,
+        minted: &Minted,
     ) -> Result<String, reqwest::Error> {
         let (_, body) = self
-            .send(
-                "/slack/commands",
-                command_body(user, channel, text, trigger_id),
-            )
+            .send("/slack/commands", command_body(user, channel, text, minted))
             .await?;
         let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         Ok(answer["text"].as_str().unwrap_or(&body).to_owned())

@@ -57,18 +57,44 @@
 //! modal with one from [`FakeSlack::trigger_id`].
 //!
 //! Channels: posting to an unknown channel answers `channel_not_found`, to a
-//! channel the bot is not in `not_in_channel`. Tests seed the directory
-//! (channels, users, user groups), script faults and latency, and read the
-//! request log and the current state of every message, ephemeral and modal.
+//! channel the bot is not in `not_in_channel`. Users are members of the
+//! channels they joined ([`FakeSlack::add_user`] joins every channel that
+//! exists at the time, [`FakeSlack::join_channel`] one more); an ephemeral
+//! for anyone else answers `user_not_in_channel` ("Intended recipient is
+//! not in the specified channel", chat.postEphemeral errors). Tests seed
+//! the directory (channels, users, user groups), script faults and latency,
+//! and read the request log and the current state of every message,
+//! ephemeral and modal.
+//!
+//! # Response URLs
+//!
+//! A slash command or a click carries a `response_url` the app may answer
+//! through after it acknowledged. The fake mints them
+//! ([`FakeSlack::response_url`]) on its own server, as
+//! `{url}/response/{id}`, and records every answer posted there
+//! ([`FakeSlack::responses`]). As documented
+//! (docs.slack.dev/interactivity/implementing-slash-commands: "up to 5
+//! times within 30 minutes"), each URL takes 5 answers within 30 minutes
+//! (the lifetime is settable for tests). The body is JSON: `text` and/or
+//! `blocks` (checked as a message's), `response_type` `ephemeral` (the
+//! default) or `in_channel`, `replace_original`, `delete_original`
+//! (docs.slack.dev/messaging/modifying-messages); the fake records those
+//! two flags but does not change the original message. Slack's pages do not
+//! say what an unknown, expired or used-up URL answers: the fake answers
+//! HTTP 404 with `no_service` for an unknown one (the incoming-webhook
+//! error for a URL that is "disabled, removed, or invalid") and `expired_url`
+//! for the others, counts every request to a live URL as a use (refused
+//! ones too), and refuses a bad body with HTTP 400 as incoming webhooks do.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -86,6 +112,10 @@ pub const APP_ID: &str = "A0TAGBOT00";
 const MAX_MESSAGE_TEXT: usize = 40_000;
 /// How long a `trigger_id` may be exchanged for a modal.
 const TRIGGER_LIFETIME: Duration = Duration::from_secs(3);
+/// How long a `response_url` takes answers, and how many it takes
+/// (docs.slack.dev/interactivity/implementing-slash-commands).
+const RESPONSE_URL_LIFETIME: Duration = Duration::from_secs(30 * 60);
+const RESPONSE_URL_USES: u32 = 5;
 /// Most views one modal may stack with `views.push`.
 const MODAL_STACK: usize = 3;
 /// The largest view `views.*` accept. Slack's error list says "provided
@@ -236,6 +266,39 @@ pub struct Ephemeral {
     pub message_ts: String,
 }
 
+/// An answer posted to a `response_url` the fake minted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseAnswer {
+    /// The URL it was posted to.
+    pub url: String,
+    /// The channel and user the URL was minted for (the command's or the
+    /// click's): an ephemeral answer is what this user alone sees there.
+    pub channel: String,
+    pub user: String,
+    /// `ephemeral` or `in_channel`.
+    pub response_type: String,
+    pub text: Option<String>,
+    pub blocks: Option<Value>,
+    pub replace_original: bool,
+    pub delete_original: bool,
+}
+
+impl ResponseAnswer {
+    pub fn is_ephemeral(&self) -> bool {
+        self.response_type == "ephemeral"
+    }
+}
+
+/// A minted `response_url`: whom it answers, since when, how often used.
+#[derive(Debug, Clone)]
+struct ResponseUrl {
+    url: String,
+    channel: String,
+    user: String,
+    minted: Instant,
+    uses: u32,
+}
+
 /// A modal view, as last opened, pushed or updated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenedView {
@@ -272,6 +335,8 @@ struct Channel {
     id: String,
     name: String,
     bot_is_member: bool,
+    /// Users in the channel (the bot aside).
+    members: HashSet<String>,
 }
 
 impl Channel {
@@ -461,6 +526,15 @@ impl Reply {
         }
     }
 
+    /// A response URL's refusal (see the module documentation).
+    fn hook_error(status: StatusCode, code: &str) -> Reply {
+        Reply {
+            status,
+            body: json!({ "ok": false, "error": code }),
+            retry_after: None,
+        }
+    }
+
     fn rate_limited(retry_after_secs: u64) -> Reply {
         Reply {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -511,6 +585,9 @@ struct Workspace {
     /// (channel, ts) -> index in `messages`.
     message_index: HashMap<(String, String), usize>,
     ephemerals: Vec<Ephemeral>,
+    response_urls: HashMap<String, ResponseUrl>,
+    response_url_lifetime: Duration,
+    responses: Vec<ResponseAnswer>,
     views: Vec<OpenedView>,
     /// App Home tabs by user (`views.publish`).
     homes: HashMap<String, OpenedView>,
@@ -541,6 +618,9 @@ impl Workspace {
             messages: Vec::new(),
             message_index: HashMap::new(),
             ephemerals: Vec::new(),
+            response_urls: HashMap::new(),
+            response_url_lifetime: RESPONSE_URL_LIFETIME,
+            responses: Vec::new(),
             views: Vec::new(),
             homes: HashMap::new(),
             triggers_issued: HashMap::new(),
@@ -752,6 +832,13 @@ impl Workspace {
         let user = str_param(params, "user")
             .ok_or_else(|| Reply::error("user_not_found"))?
             .to_owned();
+        let is_member = self
+            .channels
+            .iter()
+            .any(|c| c.id == channel && c.members.contains(&user));
+        if !is_member {
+            return Err(Reply::error("user_not_in_channel"));
+        }
         let (text, blocks) = check_post_content(params)?;
         let message_ts = self.next_ts();
         self.ephemerals.push(Ephemeral {
@@ -892,6 +979,68 @@ impl Workspace {
             .get(id)
             .ok_or_else(|| Reply::error("no_such_subteam"))?;
         Ok(json!({ "users": users }))
+    }
+}
+
+impl Workspace {
+    /// An answer posted to the response URL `id`; logged as a call to
+    /// the method `response_url`.
+    fn answer(&mut self, id: &str, body: &[u8]) -> Reply {
+        let reply = self.take_answer(id, body).unwrap_or_else(|refused| refused);
+        self.log.push(SlackCall {
+            method: "response_url".to_owned(),
+            http_method: "POST".to_owned(),
+            body: serde_json::from_slice(body).unwrap_or(Value::Null),
+            status: reply.status.as_u16(),
+            response: reply.body.clone(),
+            at: Instant::now(),
+        });
+        reply
+    }
+
+    fn take_answer(&mut self, id: &str, body: &[u8]) -> Result<Reply, Reply> {
+        let lifetime = self.response_url_lifetime;
+        let minted = self
+            .response_urls
+            .get_mut(id)
+            .ok_or_else(|| Reply::hook_error(StatusCode::NOT_FOUND, "no_service"))?;
+        if minted.minted.elapsed() > lifetime || minted.uses >= RESPONSE_URL_USES {
+            return Err(Reply::hook_error(StatusCode::NOT_FOUND, "expired_url"));
+        }
+        minted.uses += 1;
+        let minted = minted.clone();
+        let invalid = || Reply::hook_error(StatusCode::BAD_REQUEST, "invalid_payload");
+        let params: Value = serde_json::from_slice(body).map_err(|_| invalid())?;
+        if !params.is_object() {
+            return Err(invalid());
+        }
+        let response_type = match params.get("response_type") {
+            None | Some(Value::Null) => "ephemeral",
+            Some(Value::String(kind)) if kind == "ephemeral" || kind == "in_channel" => kind,
+            Some(_) => return Err(invalid()),
+        }
+        .to_owned();
+        let flag = |key: &str| params.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let delete_original = flag("delete_original");
+        let (text, blocks) = if delete_original {
+            (None, None)
+        } else {
+            check_content(&params).map_err(|refused| Reply {
+                status: StatusCode::BAD_REQUEST,
+                ..refused
+            })?
+        };
+        self.responses.push(ResponseAnswer {
+            url: minted.url,
+            channel: minted.channel,
+            user: minted.user,
+            response_type,
+            text,
+            blocks,
+            replace_original: flag("replace_original"),
+            delete_original,
+        });
+        Ok(Reply::ok(json!({})))
     }
 }
 
@@ -1313,7 +1462,10 @@ impl FakeSlack {
     /// Starts a fake workspace accepting the bot token `token`.
     pub async fn start(token: &str, rate: RateLimits) -> std::io::Result<FakeSlack> {
         let state = Arc::new(Mutex::new(Workspace::new(token, rate)));
-        let app = Router::new().fallback(api).with_state(Arc::clone(&state));
+        let app = Router::new()
+            .route("/response/{id}", post(response_hook))
+            .fallback(api)
+            .with_state(Arc::clone(&state));
         let served = crate::Served::start(app, "fake Slack").await?;
         Ok(FakeSlack {
             state,
@@ -1330,14 +1482,19 @@ impl FakeSlack {
         lock(&self.state)
     }
 
-    /// Adds (or replaces) a user whose display and real name are `display_name`.
+    /// Adds (or replaces) a user whose display and real name are
+    /// `display_name`; the user joins every channel that exists now.
     pub fn add_user(&self, id: &str, display_name: &str) {
         self.add_user_names(id, display_name, display_name);
     }
 
-    /// Adds (or replaces) a user; Slack users often have an empty display name.
+    /// Adds (or replaces) a user, who joins every channel that exists now;
+    /// Slack users often have an empty display name.
     pub fn add_user_names(&self, id: &str, display_name: &str, real_name: &str) {
         let mut workspace = self.lock();
+        for channel in &mut workspace.channels {
+            channel.members.insert(id.to_owned());
+        }
         workspace.users.retain(|u| u.id != id);
         workspace.users.push(User {
             id: id.to_owned(),
@@ -1346,7 +1503,7 @@ impl FakeSlack {
         });
     }
 
-    /// Adds (or replaces) a public channel.
+    /// Adds (or replaces) a public channel, with no users in it yet.
     pub fn add_channel(&self, id: &str, name: &str, bot_is_member: bool) {
         let mut workspace = self.lock();
         workspace.channels.retain(|c| c.id != id);
@@ -1354,7 +1511,23 @@ impl FakeSlack {
             id: id.to_owned(),
             name: name.to_owned(),
             bot_is_member,
+            members: HashSet::new(),
         });
+    }
+
+    /// `user` joins `channel`.
+    pub fn join_channel(&self, channel_id: &str, user: &str) {
+        if let Some(channel) = self.lock().channels.iter_mut().find(|c| c.id == channel_id) {
+            channel.members.insert(user.to_owned());
+        }
+    }
+
+    /// `user` leaves `channel`: ephemerals to them there now answer
+    /// `user_not_in_channel`.
+    pub fn remove_from_channel(&self, channel_id: &str, user: &str) {
+        if let Some(channel) = self.lock().channels.iter_mut().find(|c| c.id == channel_id) {
+            channel.members.remove(user);
+        }
     }
 
     /// Invites the bot to a channel or removes it, as a person would.
@@ -1419,6 +1592,50 @@ impl FakeSlack {
             .triggers_issued
             .insert(trigger.clone(), Instant::now());
         trigger
+    }
+
+    /// A trigger id and a response URL for one interaction or command by
+    /// `user` in `channel`, as Slack mints them.
+    pub fn mint(&self, channel: &str, user: &str) -> crate::sender::Minted {
+        crate::sender::Minted {
+            trigger_id: self.trigger_id(),
+            response_url: self.response_url(channel, user),
+        }
+    }
+
+    /// A fresh `response_url` for an answer to `user` in `channel`, as a
+    /// slash command or a click carries one: 5 answers within 30 minutes.
+    pub fn response_url(&self, channel: &str, user: &str) -> String {
+        let mut workspace = self.lock();
+        workspace.next_id += 1;
+        let id = format!(
+            "R{:08}{:016x}",
+            workspace.next_id,
+            workspace.next_id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        );
+        let url = format!("{}/response/{id}", self.url);
+        workspace.response_urls.insert(
+            id,
+            ResponseUrl {
+                url: url.clone(),
+                channel: channel.to_owned(),
+                user: user.to_owned(),
+                minted: Instant::now(),
+                uses: 0,
+            },
+        );
+        url
+    }
+
+    /// How long a minted `response_url` takes answers (30 minutes unless
+    /// set), for URLs minted before and after.
+    pub fn set_response_url_lifetime(&self, lifetime: Duration) {
+        self.lock().response_url_lifetime = lifetime;
+    }
+
+    /// Every answer accepted at a response URL, oldest first.
+    pub fn responses(&self) -> Vec<ResponseAnswer> {
+        self.lock().responses.clone()
     }
 
     /// Every call so far, oldest first.
@@ -1516,6 +1733,16 @@ async fn api(
     lock(&state)
         .serve(&http_method, &method, params, token.as_deref())
         .into_response()
+}
+
+/// `POST {url}/response/{id}`: an answer through a response URL. Slack
+/// needs no token there: the URL is the secret.
+async fn response_hook(State(state): Shared, Path(id): Path<String>, body: Bytes) -> Response {
+    let latency = lock(&state).latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    lock(&state).answer(&id, &body).into_response()
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<String> {

@@ -10,6 +10,7 @@ mod privileges;
 mod review_ops;
 mod serve;
 mod slack;
+mod slack_answers;
 mod slack_morphism_compat;
 mod slack_world;
 mod state_machine;

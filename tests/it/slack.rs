@@ -12,8 +12,7 @@ use tagbot::slack::notify;
 use std::time::Duration;
 
 use crate::slack_world::{
-    all_text, block_actions, eventually, eventually_within, form, Signing, SlackWorld, REPORT,
-    REVIEW,
+    all_text, eventually, eventually_within, form, Signing, SlackWorld, REPORT, REVIEW,
 };
 
 const DANA: &str = "U0DANA0001";
@@ -135,18 +134,16 @@ async fn the_loser_of_a_race_is_told_who_decided(pool: PgPoolOptions, options: P
     w.settle().await;
 
     let ts = w.message_ts("L1").await;
-    let dana = block_actions(
+    let dana = w.block_actions(
         DANA,
         &ts,
-        &w.slack.trigger_id(),
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),
     );
-    let yosi = block_actions(
+    let yosi = w.block_actions(
         YOSI,
         &ts,
-        &w.slack.trigger_id(),
         actions::REJECT,
         json!({ "value": id.to_string() }),
         json!({}),
@@ -235,10 +232,9 @@ async fn approve_selected_top_and_retry_act_on_the_lecture(
         "type": "multi_static_select",
         "selected_options": [{ "text": { "type": "plain_text", "text": "t3" }, "value": c.to_string() }]
     } } });
-    w.interact(&block_actions(
+    w.interact(&w.block_actions(
         DANA,
         &ts,
-        &w.slack.trigger_id(),
         actions::APPROVE_SELECTED,
         json!({ "value": "L1" }),
         state,
@@ -294,10 +290,9 @@ async fn details_opens_a_modal_whose_submission_approves(
         .unwrap();
     w.settle().await;
     let ts = w.message_ts("L1").await;
-    let click = block_actions(
+    let click = w.block_actions(
         DANA,
         &ts,
-        &w.slack.trigger_id(),
         actions::DETAILS,
         json!({ "value": "L1" }),
         json!({}),
@@ -508,10 +503,9 @@ async fn a_double_click_decides_once_and_says_nothing(
     let id = w.db.suggestion("L1", "t1", 0.95).await;
     w.settle().await;
     let ts = w.message_ts("L1").await;
-    let click = block_actions(
+    let click = w.block_actions(
         DANA,
         &ts,
-        &w.slack.trigger_id(),
         actions::APPROVE,
         json!({ "value": id.to_string() }),
         json!({}),
@@ -924,20 +918,18 @@ async fn a_click_acts_only_on_its_own_messages_lecture(
         (actions::REJECT, other.to_string()),
         (actions::APPROVE_TOP, "L2".to_owned()),
     ] {
-        let payload = block_actions(
+        let payload = w.block_actions(
             DANA,
             &on_l1,
-            &w.slack.trigger_id(),
             action_id,
             json!({ "value": value }),
             json!({}),
         );
         assert_eq!(w.interact(&payload).await, 200);
     }
-    let menu = block_actions(
+    let menu = w.block_actions(
         DANA,
         &on_l1,
-        &w.slack.trigger_id(),
         actions::DECIDE_MENU,
         json!({ "type": "overflow", "selected_option": { "text": { "type": "plain_text", "text": "x" }, "value": format!("approve:{other}") } }),
         json!({}),
@@ -1010,20 +1002,18 @@ async fn an_unknown_decision_menu_verb_decides_nothing(
     let ts = w.message_ts("L1").await;
 
     for verb in ["delete", "APPROVE", "", "approve "] {
-        let menu = block_actions(
+        let menu = w.block_actions(
             DANA,
             &ts,
-            &w.slack.trigger_id(),
             actions::DECIDE_MENU,
             json!({ "type": "overflow", "selected_option": { "text": { "type": "plain_text", "text": "x" }, "value": format!("{verb}:{id}") } }),
             json!({}),
         );
         assert_eq!(w.interact(&menu).await, 200);
     }
-    let reject = block_actions(
+    let reject = w.block_actions(
         DANA,
         &ts,
-        &w.slack.trigger_id(),
         actions::DECIDE_MENU,
         json!({ "type": "overflow", "selected_option": { "text": { "type": "plain_text", "text": "x" }, "value": format!("reject:{id}") } }),
         json!({}),
@@ -1082,10 +1072,9 @@ async fn each_revision_of_a_review_message_has_fresh_block_ids(
         "selected_options": [{ "text": { "type": "plain_text", "text": "t3" }, "value": chosen.to_string() }]
     } } });
     let ts = w.message_ts("L1").await;
-    w.interact(&block_actions(
+    w.interact(&w.block_actions(
         DANA,
         &ts,
-        &w.slack.trigger_id(),
         actions::APPROVE_SELECTED,
         json!({ "value": "L1" }),
         state,

@@ -222,10 +222,9 @@ impl SlackWorld {
     /// A reviewer clicks an element of a lecture's message.
     pub async fn click(&self, user: &str, lecture: &str, action_id: &str, value: &str) -> u16 {
         let ts = self.message_ts(lecture).await;
-        self.interact(&block_actions(
+        self.interact(&self.block_actions(
             user,
             &ts,
-            &self.slack.trigger_id(),
             action_id,
             json!({ "value": value }),
             json!({}),
@@ -233,14 +232,54 @@ impl SlackWorld {
         .await
     }
 
-    /// `/tags <text>` from `user`; returns the ephemeral answer's text.
+    /// `/tags <text>` from `user`; returns the ephemeral answer's text,
+    /// whether answered at once or later through the response URL.
     pub async fn command(&self, user: &str, text: &str) -> String {
-        let body = standins::sender::command_body(user, REVIEW, text, &self.slack.trigger_id());
+        let minted = self.slack.mint(REVIEW, user);
+        let response_url = minted.response_url.clone();
+        let body = standins::sender::command_body(user, REVIEW, text, &minted);
         let (status, answer) = self.send("/slack/commands", &body, Signing::Valid).await;
         assert_eq!(status, 200, "{answer}");
+        if answer.is_empty() {
+            return self.late_answer(&response_url).await;
+        }
         let answer: Value = serde_json::from_str(&answer).expect("JSON answer");
         assert_eq!(answer["response_type"], "ephemeral");
         answer["text"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The ephemeral answer posted to `response_url`, once it arrives.
+    pub async fn late_answer(&self, response_url: &str) -> String {
+        // Patient: a late answer may wait for a slow Slack.
+        eventually_within(
+            "the answer reaches the response URL",
+            Duration::from_secs(15),
+            || async { self.slack.responses().iter().any(|a| a.url == response_url) },
+        )
+        .await;
+        let answer = self
+            .slack
+            .responses()
+            .into_iter()
+            .find(|a| a.url == response_url)
+            .expect("an answer");
+        assert!(answer.is_ephemeral(), "{answer:?}");
+        answer.text.unwrap_or_default()
+    }
+
+    /// A `block_actions` payload shaped like Slack's, for one action on a
+    /// message in the review channel, with a trigger id and a response URL
+    /// freshly minted by the Slack stand-in.
+    pub fn block_actions(
+        &self,
+        user: &str,
+        message_ts: &str,
+        action_id: &str,
+        action: Value,
+        state: Value,
+    ) -> Value {
+        let minted = self.slack.mint(REVIEW, user);
+        standins::sender::block_actions(user, REVIEW, message_ts, &minted, action_id, action, state)
     }
 
     /// The ephemeral texts `user` got so far.
@@ -285,22 +324,6 @@ pub fn settings(slack: &FakeSlack, extra: &[(&str, &str)]) -> SlackSettings {
 
 pub use standins::sender::form;
 
-/// A `block_actions` payload shaped like Slack's, for one action on a
-/// message in the review channel, carrying `trigger_id` (mint one with
-/// `FakeSlack::trigger_id`).
-pub fn block_actions(
-    user: &str,
-    message_ts: &str,
-    trigger_id: &str,
-    action_id: &str,
-    action: Value,
-    state: Value,
-) -> Value {
-    standins::sender::block_actions(
-        user, REVIEW, message_ts, trigger_id, action_id, action, state,
-    )
-}
-
 /// Polls `check` until it holds (or 5 s pass): the work after an
 /// acknowledgement runs in the background.
 pub async fn eventually<F, Fut>(what: &str, check: F)
@@ -311,8 +334,8 @@ where
     eventually_within(what, Duration::from_secs(5), check).await;
 }
 
-/// Polls `check` until it holds (or `limit` passes), for background work
-/// that waits on Slack's lookup timeout.
+/// Polls `check` until it holds, or panics once `limit` has passed (for
+/// background work that waits on Slack's lookup timeout).
 pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
     F: FnMut() -> Fut,

@@ -3,4 +3,5 @@
 //! sender signs as Slack documents.
 
 mod airtable;
+mod slack_answers;
 mod slack_web;

@@ -345,6 +345,7 @@ async fn scripted_faults_come_first_and_run_out() {
 #[tokio::test]
 async fn ephemerals_are_stored_per_user() {
     let fake = fake(RateLimits::default()).await;
+    fake.add_user("U1", "Dana");
     let (_, _, body) = post(
         &fake,
         "chat.postEphemeral",
@@ -716,6 +717,7 @@ async fn views_publish_sets_a_users_home_tab() {
 #[tokio::test]
 async fn a_post_with_an_empty_blocks_array_is_invalid_blocks() {
     let fake = fake(RateLimits::off()).await;
+    fake.add_user("U1", "דנה");
     let (_, _, empty) = post(
         &fake,
         "chat.postMessage",
