@@ -482,6 +482,8 @@ struct Workspace {
     /// Microseconds since the epoch of the last `ts` handed out.
     clock: u64,
     next_id: u64,
+    /// Set: `apps.connections.open` and the app-level token are answered there.
+    socket_mode: Option<crate::socket_mode::ConnectionsOpen>,
 }
 
 impl Workspace {
@@ -509,6 +511,7 @@ impl Workspace {
             log: Vec::new(),
             clock: now * 1_000_000,
             next_id: 0,
+            socket_mode: None,
         }
     }
 
@@ -539,11 +542,19 @@ impl Workspace {
         let body = params.as_ref().cloned().unwrap_or(Value::Null);
         let reply = match params {
             Err(code) => Reply::error(code),
-            Ok(params) => match self.admit(method, token) {
-                Err(reply) => reply,
-                Ok(()) => match self.dispatch(method, &params) {
-                    Ok(fields) => Reply::ok(fields),
+            Ok(params) => match self
+                .socket_mode
+                .as_ref()
+                .and_then(|s| s.answer(method, token))
+            {
+                Some(Ok(fields)) => Reply::ok(fields),
+                Some(Err(code)) => Reply::error(code),
+                None => match self.admit(method, token) {
                     Err(reply) => reply,
+                    Ok(()) => match self.dispatch(method, &params) {
+                        Ok(fields) => Reply::ok(fields),
+                        Err(reply) => reply,
+                    },
                 },
             },
         };
@@ -1275,6 +1286,12 @@ impl FakeSlack {
             remaining: count,
             kind: FaultKind::RateLimited(retry_after_secs),
         });
+    }
+
+    /// Answers `apps.connections.open` (app-level token only) with URLs of
+    /// `socket`; see [`crate::socket_mode`].
+    pub fn enable_socket_mode(&self, socket: &crate::socket_mode::FakeSocketMode) {
+        self.lock().socket_mode = Some(socket.connections_open());
     }
 
     /// Every request waits this long before it is looked at.

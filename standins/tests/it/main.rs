@@ -4,3 +4,4 @@
 
 mod airtable;
 mod slack_web;
+mod socket_mode;
