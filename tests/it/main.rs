@@ -12,6 +12,7 @@ mod serve;
 mod slack;
 mod slack_morphism_compat;
 mod slack_world;
+mod socket_mode;
 mod state_machine;
 mod sync;
 mod sync_world;
