@@ -613,6 +613,8 @@ impl FakeSocketMode {
     }
 
     /// The WebSocket handshake, admitting only an unused issued URL.
+    // The refusal's type is tungstenite's `Callback` signature, not ours.
+    #[allow(clippy::result_large_err)]
     async fn serve(&self, stream: TcpStream) {
         let hub = Arc::clone(&self.hub);
         let admit = move |request: &Request, response: Response| {
