@@ -208,7 +208,12 @@ pub async fn run(
             }
         }
     };
-    // Each connection sees the same shutdown and closes its socket.
+    if outcome.is_err() {
+        // `serve` stops on this error; the connections would not see a
+        // shutdown signal, so they are stopped here.
+        links.abort_all();
+    }
+    // On shutdown each connection closes its socket itself.
     while links.join_next().await.is_some() {}
     outcome
 }
