@@ -254,3 +254,69 @@ async fn after_a_disconnect_or_a_dropped_socket_tagbot_reconnects_and_clicks_are
     .await;
     s.close().await;
 }
+
+#[sqlx::test]
+async fn tagbot_serve_with_an_app_token_decides_clicks_over_socket_mode_and_stops_on_sigterm(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let (db, slack, airtable) = crate::serve::stand_ins(pool, options).await;
+    slack.add_user(DANA, "דנה");
+    let socket = FakeSocketMode::start(APP_TOKEN).await.unwrap();
+    slack.enable_socket_mode(&socket);
+    let id = db.suggestion("L1", "t1", 0.9).await;
+    let listen = format!("127.0.0.1:{}", crate::serve::free_port());
+    let mut child = crate::serve::serve_command(&db, &slack, &airtable, &listen)
+        .env("SLACK_APP_TOKEN", APP_TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start tagbot serve");
+
+    assert!(
+        socket.wait_for_connections(1, PATIENCE).await,
+        "serve connects"
+    );
+    eventually("the pending lecture is posted", || async {
+        slack.messages(REVIEW).len() == 1
+    })
+    .await;
+    let ts = slack.messages(REVIEW)[0]["ts"].as_str().unwrap().to_owned();
+    let envelope = socket
+        .send_interactive(block_actions(
+            DANA,
+            &ts,
+            actions::APPROVE,
+            json!({ "value": id.to_string() }),
+            json!({}),
+        ))
+        .unwrap();
+    socket.wait_for_ack(&envelope, PATIENCE).await.unwrap();
+    eventually("the click is decided", || async {
+        db.status(id).await != "pending"
+    })
+    .await;
+    assert!(matches!(
+        db.status(id).await.as_str(),
+        "approved" | "synced"
+    ));
+
+    let pid = child.id().to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    // One connection the whole run: no reconnect churn, no spare links.
+    assert_eq!(socket.connections(), 1);
+    assert_eq!(slack.count("apps.connections.open"), 1);
+    socket.shutdown();
+    slack.shutdown();
+    airtable.shutdown();
+    db.close().await;
+}
