@@ -140,7 +140,11 @@ pub async fn run(
                     _ = shutdown.requested() => break Ok(()),
                 }
             }
-            match open(&app, &token).await {
+            let opened = tokio::select! {
+                opened = open(&app, &token) => opened,
+                _ = shutdown.requested() => break Ok(()),
+            };
+            match opened {
                 Ok(socket) => {
                     link_count += 1;
                     let link = Link {
@@ -218,9 +222,10 @@ pub async fn run(
     outcome
 }
 
-/// No pause after one failure in a row is over (a healthy link dropped);
-/// then 1, 2, 4 … 30 s, each with up to half taken off at random so that
-/// several instances do not reconnect in step.
+/// The pause before the next attempt after `failures` failures in a row:
+/// none when the last link was healthy, 1 s after one failure, then 2, 4 …
+/// 30 s, each with up to half taken off at random so that several
+/// instances do not reconnect in step.
 fn backoff(failures: u32) -> Duration {
     if failures <= 1 {
         return if failures == 0 {

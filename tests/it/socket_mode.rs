@@ -86,6 +86,11 @@ impl SocketWorld {
             "{:?}",
             self.socket.violations()
         );
+        assert!(
+            self.socket.late().is_empty(),
+            "acknowledged after Slack's 3 s: {:?}",
+            self.socket.late()
+        );
         self.socket.shutdown();
         self.w.close().await;
     }
