@@ -414,12 +414,7 @@ impl FakeSocketMode {
     /// Sends `disconnect` with `reason` to every open connection, then
     /// closes them, as Slack does before it drops a link.
     pub fn disconnect(&self, reason: &str) -> usize {
-        let frame = json!({
-            "type": "disconnect",
-            "reason": reason,
-            "debug_info": { "host": "applink-fake" },
-        })
-        .to_string();
+        let frame = disconnect_frame(reason);
         let mut hub = lock(&self.hub);
         let closed = hub.open.len();
         for connection in hub.open.drain(..) {
@@ -429,6 +424,19 @@ impl FakeSocketMode {
         drop(hub);
         self.bump();
         closed
+    }
+
+    /// Sends `disconnect` with `reason` to every open connection and keeps
+    /// them open, as Slack does with `warning` (it closes the link about
+    /// 10 seconds later; [`Self::disconnect`] or [`Self::drop_connections`]
+    /// play that part). Envelopes keep going to the newest connection.
+    pub fn announce_disconnect(&self, reason: &str) -> usize {
+        let frame = disconnect_frame(reason);
+        let hub = lock(&self.hub);
+        for connection in &hub.open {
+            let _ = connection.tx.send(Outgoing::Text(frame.clone()));
+        }
+        hub.open.len()
     }
 
     /// Drops every open connection without a word (a network failure).
@@ -712,4 +720,13 @@ impl FakeSocketMode {
             }
         }
     }
+}
+
+fn disconnect_frame(reason: &str) -> String {
+    json!({
+        "type": "disconnect",
+        "reason": reason,
+        "debug_info": { "host": "applink-fake" },
+    })
+    .to_string()
 }

@@ -325,3 +325,28 @@ async fn tagbot_serve_with_an_app_token_decides_clicks_over_socket_mode_and_stop
     airtable.shutdown();
     db.close().await;
 }
+
+#[sqlx::test]
+async fn on_a_disconnect_warning_the_new_connection_opens_before_the_old_one_closes(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let s = SocketWorld::new(pool, options).await;
+    let id = s.w.db.suggestion("L1", "t1", 0.9).await;
+    s.w.settle().await;
+
+    assert_eq!(s.socket.announce_disconnect("warning"), 1);
+
+    assert!(s.socket.wait_for_connections(2, PATIENCE).await);
+    // The old link stays up (tagbot closes it 10 s on, if Slack has not),
+    // so nothing sent meanwhile falls between two connections.
+    assert_eq!(s.socket.open_connections(), 2);
+    let envelope = s.approve(DANA, "L1", &id.to_string()).await;
+    let ack = s.socket.wait_for_ack(&envelope, PATIENCE).await.unwrap();
+    assert_eq!(ack.connection, 2);
+    eventually("the click is decided", || async {
+        s.w.db.status(id).await == "approved"
+    })
+    .await;
+    s.close().await;
+}

@@ -268,6 +268,17 @@ async fn disconnect_names_the_reason_then_closes_and_a_new_url_connects_again() 
     assert!(socket.wait_for_connections(2, PATIENCE).await);
     assert_eq!(socket.connections(), 2);
 
+    // A warning leaves the link open until Slack closes it.
+    assert_eq!(socket.announce_disconnect("warning"), 1);
+    let frame = next_frame(&mut second).await.unwrap();
+    assert_eq!(frame["reason"], "warning");
+    assert_eq!(socket.open_connections(), 1);
+    let clicked = socket.send_interactive(click()).unwrap();
+    assert_eq!(
+        next_frame(&mut second).await.unwrap()["envelope_id"],
+        clicked.as_str()
+    );
+
     // A dropped link ends without a disconnect message.
     assert_eq!(socket.drop_connections(), 1);
     assert!(next_frame(&mut second).await.is_none());
