@@ -133,6 +133,10 @@ pub async fn run(
     // When to open the next connection; None while one is live.
     let mut reconnect: Option<Duration> = Some(Duration::ZERO);
     let outcome = loop {
+        // A link ending because of the shutdown must not open another.
+        if shutdown.is_requested() {
+            break Ok(());
+        }
         if let Some(pause) = reconnect {
             if !pause.is_zero() {
                 tokio::select! {
@@ -141,8 +145,9 @@ pub async fn run(
                 }
             }
             let opened = tokio::select! {
-                opened = open(&app, &token) => opened,
+                biased;
                 _ = shutdown.requested() => break Ok(()),
+                opened = open(&app, &token) => opened,
             };
             match opened {
                 Ok(socket) => {
@@ -170,6 +175,7 @@ pub async fn run(
             }
         }
         tokio::select! {
+            biased;
             _ = shutdown.requested() => break Ok(()),
             Some(event) = events.recv() => match event {
                 LinkEvent::Hello(link) => tracing::info!(link, "connected to Slack in Socket Mode"),

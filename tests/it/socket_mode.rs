@@ -86,6 +86,11 @@ impl SocketWorld {
             "{:?}",
             self.socket.violations()
         );
+        // Every URL asked for was used: nothing was opened on the way out.
+        assert_eq!(
+            self.w.slack.count("apps.connections.open"),
+            self.socket.connections()
+        );
         assert!(
             self.socket.late().is_empty(),
             "acknowledged after Slack's 3 s: {:?}",
@@ -274,7 +279,7 @@ async fn tagbot_serve_with_an_app_token_decides_clicks_over_socket_mode_and_stop
     let mut child = crate::serve::serve_command(&db, &slack, &airtable, &listen)
         .env("SLACK_APP_TOKEN", APP_TOKEN)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start tagbot serve");
 
@@ -312,14 +317,19 @@ async fn tagbot_serve_with_an_app_token_decides_clicks_over_socket_mode_and_stop
         .status()
         .unwrap();
     assert!(signalled.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
         .unwrap();
-    assert!(status.success(), "exit status {status}");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit status {}: {log}",
+        output.status
+    );
     // One connection the whole run: no reconnect churn, no spare links.
-    assert_eq!(socket.connections(), 1);
-    assert_eq!(slack.count("apps.connections.open"), 1);
+    assert_eq!(socket.connections(), 1, "{log}");
+    assert_eq!(slack.count("apps.connections.open"), 1, "{log}");
     socket.shutdown();
     slack.shutdown();
     airtable.shutdown();
