@@ -276,7 +276,7 @@ async fn tagbot_serve_with_an_app_token_decides_clicks_over_socket_mode_and_stop
     slack.enable_socket_mode(&socket);
     let id = db.suggestion("L1", "t1", 0.9).await;
     let listen = format!("127.0.0.1:{}", crate::serve::free_port());
-    let mut child = crate::serve::serve_command(&db, &slack, &airtable, &listen)
+    let child = crate::serve::serve_command(&db, &slack, &airtable, &listen)
         .env("SLACK_APP_TOKEN", APP_TOKEN)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
