@@ -545,7 +545,7 @@ impl Workspace {
             Ok(params) => match self
                 .socket_mode
                 .as_ref()
-                .and_then(|s| s.answer(method, token))
+                .and_then(|s| s.answer(method, token, &params))
             {
                 Some(Ok(fields)) => Reply::ok(fields),
                 Some(Err(code)) => Reply::error(code),

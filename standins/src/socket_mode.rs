@@ -20,6 +20,10 @@
 //!   `link_disabled`) tells the app to open a new connection, which it does
 //!   through `apps.connections.open` again.
 //!
+//! `apps.connections.open` is a Tier 1 method (1+ per minute, "a small
+//! amount of burst behavior is tolerated"); the burst is not documented,
+//! so the fake does not rate-limit it.
+//!
 //! Where the documentation is silent the fake is the stricter:
 //!
 //! - a URL admits **one** connection (`ticket` single use): Slack's URLs
@@ -258,11 +262,21 @@ impl std::fmt::Debug for ConnectionsOpen {
 impl ConnectionsOpen {
     /// The answer to a Web API call when Socket Mode is on: `None` leaves
     /// the call to the bot-token methods. `apps.connections.open` takes
-    /// only the app-level token; the app-level token takes only it.
-    pub fn answer(&self, method: &str, token: Option<&str>) -> Option<Result<Value, &'static str>> {
+    /// only the app-level token, in the Authorization header ("passing it
+    /// as a POST parameter will result in an error"; the page does not
+    /// name the error: the fake answers `not_authed`); the app-level token
+    /// takes only it. `params` are the call's arguments.
+    pub fn answer(
+        &self,
+        method: &str,
+        token: Option<&str>,
+        params: &Value,
+    ) -> Option<Result<Value, &'static str>> {
         let app_token = token == Some(self.server.app_token.as_str());
+        let in_params = params.get("token").is_some();
         match (method == "apps.connections.open", token) {
             (true, None) => Some(Err("not_authed")),
+            (true, Some(_)) if in_params => Some(Err("not_authed")),
             (true, Some(_)) if app_token => Some(Ok(json!({ "url": self.server.issue_url() }))),
             // A bot (or any other) token: Slack answers not_allowed_token_type.
             (true, Some(_)) => Some(Err("not_allowed_token_type")),

@@ -111,6 +111,18 @@ async fn connections_open_takes_the_app_token_only_and_its_urls_admit_one_connec
         .unwrap();
     assert_eq!(post["error"], "not_allowed_token_type");
 
+    // The app token as a POST parameter is an error, as the method's page says.
+    let in_form = reqwest::Client::new()
+        .post(format!("{}/apps.connections.open", slack.url))
+        .form(&[("token", APP_TOKEN)])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(in_form["ok"], false, "{in_form}");
+
     let opened = connections_open(&slack, APP_TOKEN).await;
     assert_eq!(opened["ok"], true, "{opened}");
     let url = opened["url"].as_str().unwrap();
@@ -129,7 +141,7 @@ async fn connections_open_takes_the_app_token_only_and_its_urls_admit_one_connec
         .is_err());
     assert_eq!(socket.refused(), 2);
     assert_eq!(socket.connections(), 1);
-    assert_eq!(slack.count("apps.connections.open"), 2);
+    assert_eq!(slack.count("apps.connections.open"), 3);
     socket.shutdown();
     slack.shutdown();
 }
