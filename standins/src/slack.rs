@@ -482,7 +482,7 @@ struct Workspace {
     /// Microseconds since the epoch of the last `ts` handed out.
     clock: u64,
     next_id: u64,
-    /// Set: `apps.connections.open` and the app-level token are answered there.
+    /// Set: the app-level token and `apps.connections.open` (see [`crate::socket_mode`]).
     socket_mode: Option<crate::socket_mode::ConnectionsOpen>,
 }
 
@@ -542,19 +542,11 @@ impl Workspace {
         let body = params.as_ref().cloned().unwrap_or(Value::Null);
         let reply = match params {
             Err(code) => Reply::error(code),
-            Ok(params) => match self
-                .socket_mode
-                .as_ref()
-                .and_then(|s| s.answer(method, token, &params))
-            {
-                Some(Ok(fields)) => Reply::ok(fields),
-                Some(Err(code)) => Reply::error(code),
-                None => match self.admit(method, token) {
+            Ok(params) => match self.admit(method, token) {
+                Err(reply) => reply,
+                Ok(()) => match self.dispatch(method, &params) {
+                    Ok(fields) => Reply::ok(fields),
                     Err(reply) => reply,
-                    Ok(()) => match self.dispatch(method, &params) {
-                        Ok(fields) => Reply::ok(fields),
-                        Err(reply) => reply,
-                    },
                 },
             },
         };
@@ -571,9 +563,18 @@ impl Workspace {
 
     /// Token, scripted faults and the method's rate budget, in that order.
     fn admit(&mut self, method: &str, token: Option<&str>) -> Result<(), Reply> {
+        let app_level = self
+            .socket_mode
+            .as_ref()
+            .and_then(|s| s.admit(method, token));
+        if let Some(Err(code)) = app_level {
+            return Err(Reply::error(code));
+        }
         match token {
             None => return Err(Reply::error("not_authed")),
-            Some(token) if token != self.token => return Err(Reply::error("invalid_auth")),
+            Some(token) if token != self.token && app_level.is_none() => {
+                return Err(Reply::error("invalid_auth"))
+            }
             Some(_) => {}
         }
         if let Some(fault) = self
@@ -642,6 +643,10 @@ impl Workspace {
             "users.info" => self.user_info(params),
             "conversations.info" => self.conversation_info(params),
             "usergroups.users.list" => self.usergroup_users(params),
+            "apps.connections.open" => {
+                crate::socket_mode::ConnectionsOpen::open(self.socket_mode.as_ref(), params)
+                    .map_err(Reply::error)
+            }
             _ => Err(Reply::error("unknown_method")),
         }
     }

@@ -260,29 +260,38 @@ impl std::fmt::Debug for ConnectionsOpen {
 }
 
 impl ConnectionsOpen {
-    /// The answer to a Web API call when Socket Mode is on: `None` leaves
-    /// the call to the bot-token methods. `apps.connections.open` takes
-    /// only the app-level token, in the Authorization header ("passing it
-    /// as a POST parameter will result in an error"; the page does not
-    /// name the error: the fake answers `not_authed`); the app-level token
-    /// takes only it. `params` are the call's arguments.
-    pub fn answer(
-        &self,
-        method: &str,
-        token: Option<&str>,
-        params: &Value,
-    ) -> Option<Result<Value, &'static str>> {
+    /// Who may call what: `Some(Ok(()))` admits the app-level token to
+    /// `apps.connections.open`, `Some(Err(code))` refuses the call, `None`
+    /// leaves it to the bot-token rules. The method takes only the
+    /// app-level token (a bot token: `not_allowed_token_type`), and the
+    /// app-level token takes only this method.
+    pub fn admit(&self, method: &str, token: Option<&str>) -> Option<Result<(), &'static str>> {
         let app_token = token == Some(self.server.app_token.as_str());
-        let in_params = params.get("token").is_some();
         match (method == "apps.connections.open", token) {
             (true, None) => Some(Err("not_authed")),
-            (true, Some(_)) if in_params => Some(Err("not_authed")),
-            (true, Some(_)) if app_token => Some(Ok(json!({ "url": self.server.issue_url() }))),
-            // A bot (or any other) token: Slack answers not_allowed_token_type.
+            (true, Some(_)) if app_token => Some(Ok(())),
             (true, Some(_)) => Some(Err("not_allowed_token_type")),
             (false, _) if app_token => Some(Err("not_allowed_token_type")),
             (false, _) => None,
         }
+    }
+
+    /// `apps.connections.open` once admitted: a fresh single-use URL. The
+    /// token belongs in the Authorization header: "passing it as a POST
+    /// parameter will result in an error" (the page does not name the
+    /// error; the fake answers `not_authed`). Without Socket Mode enabled
+    /// the fake does not know the method.
+    pub fn open(
+        socket_mode: Option<&ConnectionsOpen>,
+        params: &Value,
+    ) -> Result<Value, &'static str> {
+        let Some(socket_mode) = socket_mode else {
+            return Err("unknown_method");
+        };
+        if params.get("token").is_some() {
+            return Err("not_authed");
+        }
+        Ok(json!({ "url": socket_mode.server.issue_url() }))
     }
 }
 

@@ -30,6 +30,8 @@ struct SocketWorld {
     socket: FakeSocketMode,
     stop: tokio::sync::watch::Sender<bool>,
     client: JoinHandle<Result<(), String>>,
+    /// `apps.connections.open` calls the test made Slack refuse.
+    refused_opens: usize,
 }
 
 impl SocketWorld {
@@ -52,6 +54,7 @@ impl SocketWorld {
             socket,
             stop,
             client,
+            refused_opens: 0,
         }
     }
 
@@ -89,7 +92,7 @@ impl SocketWorld {
         // Every URL asked for was used: nothing was opened on the way out.
         assert_eq!(
             self.w.slack.count("apps.connections.open"),
-            self.socket.connections()
+            self.socket.connections() + self.refused_opens
         );
         assert!(
             self.socket.late().is_empty(),
@@ -359,4 +362,52 @@ async fn on_a_disconnect_warning_the_new_connection_opens_before_the_old_one_clo
     })
     .await;
     s.close().await;
+}
+
+#[sqlx::test]
+async fn a_transient_refusal_of_apps_connections_open_is_retried(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let mut s = SocketWorld::new(pool, options).await;
+    let id = s.w.db.suggestion("L1", "t1", 0.9).await;
+    s.w.settle().await;
+    s.w.slack
+        .fail_next("apps.connections.open", 1, "internal_error");
+    s.refused_opens = 1;
+
+    assert_eq!(s.socket.drop_connections(), 1);
+
+    assert!(s.socket.wait_for_connections(2, PATIENCE).await);
+    assert_eq!(s.w.slack.count("apps.connections.open"), 3);
+    let envelope = s.approve(DANA, "L1", &id.to_string()).await;
+    s.socket.wait_for_ack(&envelope, PATIENCE).await.unwrap();
+    eventually("the click is decided", || async {
+        s.w.db.status(id).await == "approved"
+    })
+    .await;
+    s.close().await;
+}
+
+#[sqlx::test]
+async fn a_token_slack_stops_accepting_stops_socket_mode_with_the_reason(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let s = SocketWorld::new(pool, options).await;
+    s.w.slack
+        .fail_next("apps.connections.open", 1, "token_revoked");
+
+    s.socket.drop_connections();
+
+    let stopped = tokio::time::timeout(PATIENCE, s.client)
+        .await
+        .expect("Socket Mode stops")
+        .unwrap();
+    let reason = stopped.expect_err("an error for serve to stop with");
+    assert!(reason.contains("SLACK_APP_TOKEN"), "{reason}");
+    assert!(reason.contains("token_revoked"), "{reason}");
+    assert_eq!(s.socket.open_connections(), 0);
+    s.socket.shutdown();
+    s.w.close().await;
 }
