@@ -8,7 +8,8 @@
 //!   with the **app-level token** (`xapp-…`) and no other (a bot token is
 //!   refused, <https://docs.slack.dev/reference/methods/apps.connections.open>).
 //!   [`crate::slack::FakeSlack::enable_socket_mode`] makes the Web API
-//!   stand-in answer it with a URL of this server;
+//!   stand-in answer it with a URL of this server (its scripted faults,
+//!   `fail_next`, apply to the method like to any other);
 //! - on connect Slack sends `hello` (`num_connections`, `debug_info`,
 //!   `connection_info.app_id`, as Slack's SDKs read it);
 //! - each delivery is an envelope `{"envelope_id", "type", "payload",
