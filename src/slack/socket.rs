@@ -1,122 +1,368 @@
-//! Socket Mode (when `SLACK_APP_TOKEN` is set): Slack delivers
-//! interactions and slash commands over a WebSocket that tagbot opens, so
-//! no public HTTP endpoint is needed. slack-morphism keeps the connection
-//! (reconnecting with backoff) and acknowledges each envelope; the
-//! handlers are the same as in HTTP mode.
+//! Socket Mode (when `SLACK_APP_TOKEN` is set): Slack delivers clicks,
+//! slash commands and events over a WebSocket that tagbot opens, so no
+//! public HTTP endpoint is needed
+//! (<https://docs.slack.dev/apis/events-api/using-socket-mode>).
+//!
+//! tagbot runs its own small client on tokio-tungstenite (the WebSocket
+//! library slack-morphism itself uses) rather than slack-morphism's
+//! `SlackClientSocketModeListener`, because that listener hands its
+//! callbacks only envelopes its full models could read: one it cannot
+//! read (an org-wide install's `"team": null`, message `metadata`, a
+//! container type it does not know) goes to the error handler as a
+//! protocol error with no envelope type, and the reviewer's click is
+//! lost. There is no hook for the raw envelope. Here every frame is read
+//! by [`envelope`] with the same lenient types as HTTP mode, and every
+//! envelope is acknowledged (see there for the policy).
+//!
+//! The connection's life:
+//!
+//! - open: `apps.connections.open` with the app-level token (through the
+//!   same Web API client and `SLACK_API_URL` as every other call) gives a
+//!   single-use `wss://` URL; Slack greets with `hello`;
+//! - `disconnect` (Slack is about to close the link: `warning`,
+//!   `refresh_requested`): a new connection is opened at once, and the old
+//!   one keeps acknowledging what still arrives on it until Slack closes it
+//!   (at most [`DRAIN_REPLACED`]), so no envelope falls in a gap;
+//! - a dropped socket, or one silent for [`SILENCE_LIMIT`] (tagbot pings
+//!   every [`PING_EVERY`]): reconnect, at once after a link that lasted,
+//!   with backoff (1, 2, 4 … 30 s) after links or attempts that fail;
+//! - Slack refusing the token (`invalid_auth`, `not_allowed_token_type`, …)
+//!   stops `serve` with the reason: no retry fixes a wrong token.
 
-use std::sync::Arc;
+mod envelope;
 
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use self::envelope::Next;
 use super::app::SlackApp;
-use super::commands;
-use super::payload::{Interaction, SlashCommand};
 use crate::shutdown::Shutdown;
 
-/// Listens until `shutdown`.
+/// How long opening a connection (the Web API call, then the WebSocket
+/// handshake) may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// tagbot pings Slack this often (slack-morphism's default, too)…
+pub const PING_EVERY: Duration = Duration::from_secs(15);
+/// …and gives a connection up when nothing at all came for this long.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// How long a connection Slack said it will close keeps serving.
+pub const DRAIN_REPLACED: Duration = Duration::from_secs(10);
+/// A link that lasted this long was healthy: the next one opens at once.
+const STABLE: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Error codes of `apps.connections.open` that a retry may get past;
+/// every other code is a refusal of the token.
+const TRANSIENT_CODES: &[&str] = &[
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("Slack refused a Socket Mode connection (check SLACK_APP_TOKEN: an xapp- token with connections:write, and Socket Mode enabled for the app): {0}")]
+    Refused(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What a connection tells the supervisor while it runs.
+#[derive(Debug)]
+enum LinkEvent {
+    Hello(u64),
+    Disconnect { link: u64, reason: String },
+}
+
+/// How a connection ended.
+#[derive(Debug)]
+struct LinkEnd {
+    link: u64,
+    said_hello: bool,
+    lasted: Duration,
+    how: Ended,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Ended {
+    /// Slack closed it without a `disconnect` first.
+    #[error("Slack closed the connection")]
+    Closed,
+    #[error("the connection failed: {0}")]
+    Failed(String),
+    #[error("nothing came from Slack for 60 s")]
+    Silent,
+    /// Closed after `disconnect`, by Slack or by tagbot once
+    /// [`DRAIN_REPLACED`] passed; its replacement was opened at once.
+    #[error("replaced")]
+    Replaced,
+    #[error("shutdown")]
+    Shutdown,
+}
+
+/// Keeps one live connection (two while one is replaced) until `shutdown`.
 pub async fn run(
     app: SlackApp,
     app_token: &SecretString,
     shutdown: &Shutdown,
 ) -> Result<(), String> {
-    let client = app.api.socket_client();
-    let listener_client = Arc::clone(&client);
-    let callbacks = SlackSocketModeListenerCallbacks::new()
-        .with_command_events(on_command)
-        .with_interaction_events(on_interaction);
-    let environment = Arc::new(
-        SlackClientEventsListenerEnvironment::new(listener_client)
-            .with_error_handler(on_error)
-            .with_user_state(app),
-    );
-    let listener = SlackClientSocketModeListener::new(
-        &SlackClientSocketModeConfig::new(),
-        environment,
-        callbacks,
-    );
     let token = SlackApiToken::new(SlackApiTokenValue::new(
         app_token.expose_secret().to_owned(),
     ));
-    // slack-morphism reconnects forever in the background; a token Slack
-    // refuses must stop `serve` with a clear reason instead.
-    let probe = client.open_session(&token);
-    let request = SlackApiAppsConnectionOpenRequest::new();
-    let opened = probe.apps_connections_open(&request);
-    match tokio::time::timeout(std::time::Duration::from_secs(15), opened).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(err)) => {
-            return Err(format!(
-                "Slack refused a Socket Mode connection (check SLACK_APP_TOKEN: an xapp- token with connections:write, and Socket Mode enabled for the app): {err}"
-            ))
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut links: JoinSet<LinkEnd> = JoinSet::new();
+    let mut failures: u32 = 0;
+    let mut link_count: u64 = 0;
+    // Links still running: a `disconnect` from one that already ended is stale.
+    let mut live: HashSet<u64> = HashSet::new();
+    // When to open the next connection; None while one is live.
+    let mut reconnect: Option<Duration> = Some(Duration::ZERO);
+    let outcome = loop {
+        // A link ending because of the shutdown must not open another.
+        if shutdown.is_requested() {
+            break Ok(());
         }
-        Err(_) => return Err("Slack did not answer apps.connections.open within 15 s".to_owned()),
-    }
-    listener.listen_for(&token).await.map_err(|err| {
-        format!("could not open a Socket Mode connection (check SLACK_APP_TOKEN): {err}")
-    })?;
-    listener.start().await;
-    tracing::info!("connected to Slack in Socket Mode");
-    shutdown.requested().await;
-    listener.shutdown().await;
-    Ok(())
-}
-
-async fn state(states: &SlackClientEventsUserState) -> Option<SlackApp> {
-    states.read().await.get_user_state::<SlackApp>().cloned()
-}
-
-async fn on_interaction(
-    event: SlackInteractionEvent,
-    _client: Arc<SlackHyperClient>,
-    states: SlackClientEventsUserState,
-) -> UserCallbackResult<()> {
-    let Some(app) = state(&states).await else {
-        return Ok(());
-    };
-    // The same payload types as HTTP mode read.
-    match serde_json::to_value(&event).and_then(serde_json::from_value::<Interaction>) {
-        Ok(interaction) => {
-            app.accept(interaction).await;
-        }
-        Err(err) => tracing::warn!(error = %err, "a Socket Mode interaction tagbot cannot read"),
-    }
-    Ok(())
-}
-
-async fn on_command(
-    event: SlackCommandEvent,
-    _client: Arc<SlackHyperClient>,
-    states: SlackClientEventsUserState,
-) -> UserCallbackResult<SlackCommandEventResponse> {
-    let text = match state(&states).await {
-        Some(app) => {
-            let command = SlashCommand {
-                command: event.command.to_string(),
-                text: event.text.clone().unwrap_or_default(),
-                user_id: event.user_id.to_string(),
-                user_name: None,
-                channel_id: event.channel_id.to_string(),
-                trigger_id: Some(event.trigger_id.to_string()),
-                response_url: Some(event.response_url.0.to_string()),
+        if let Some(pause) = reconnect {
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.requested() => break Ok(()),
+                }
+            }
+            let opened = tokio::select! {
+                biased;
+                _ = shutdown.requested() => break Ok(()),
+                opened = open(&app, &token) => opened,
             };
-            commands::respond(&app, &command).await
+            match opened {
+                Ok(socket) => {
+                    link_count += 1;
+                    let link = Link {
+                        app: app.clone(),
+                        number: link_count,
+                        events: events_tx.clone(),
+                        shutdown: shutdown.clone(),
+                    };
+                    links.spawn(link.serve(socket));
+                    live.insert(link_count);
+                    reconnect = None;
+                }
+                Err(OpenError::Refused(reason)) => {
+                    break Err(OpenError::Refused(reason).to_string());
+                }
+                Err(OpenError::Failed(reason)) => {
+                    failures += 1;
+                    let pause = backoff(failures);
+                    tracing::warn!(attempt = failures, retry_in = ?pause, %reason, "could not open a Socket Mode connection; trying again");
+                    reconnect = Some(pause);
+                    continue;
+                }
+            }
         }
-        None => "tagbot is starting; try again in a moment.".to_owned(),
+        tokio::select! {
+            biased;
+            _ = shutdown.requested() => break Ok(()),
+            Some(event) = events.recv() => match event {
+                LinkEvent::Hello(link) => tracing::info!(link, "connected to Slack in Socket Mode"),
+                LinkEvent::Disconnect { link, reason } => {
+                    tracing::info!(link, %reason, "Slack will close a Socket Mode connection; opening another");
+                    if live.contains(&link) {
+                        reconnect = Some(Duration::ZERO);
+                    }
+                }
+            },
+            Some(ended) = links.join_next() => {
+                let end = match ended {
+                    Ok(end) => end,
+                    Err(err) => {
+                        // The link's number died with it; `live` keeps a
+                        // stale entry, which only lets a late `disconnect`
+                        // from it open one spare connection.
+                        tracing::error!(error = %err, "a Socket Mode connection task failed");
+                        failures += 1;
+                        if links.is_empty() && reconnect.is_none() {
+                            reconnect = Some(backoff(failures));
+                        }
+                        continue;
+                    }
+                };
+                live.remove(&end.link);
+                match &end.how {
+                    Ended::Replaced | Ended::Shutdown => {
+                        tracing::debug!(link = end.link, how = ?end.how, "Socket Mode connection closed");
+                    }
+                    how => {
+                        let healthy = end.said_hello && end.lasted >= STABLE;
+                        failures = if healthy { 0 } else { failures + 1 };
+                        tracing::warn!(link = end.link, reason = %how, lasted = ?end.lasted, "Socket Mode connection lost; reconnecting");
+                    }
+                }
+                if links.is_empty() && reconnect.is_none() {
+                    reconnect = Some(backoff(failures));
+                }
+            }
+        }
     };
-    Ok(
-        SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
-            .with_response_type(SlackMessageResponseType::Ephemeral),
-    )
+    if outcome.is_err() {
+        // `serve` stops on this error; the connections would not see a
+        // shutdown signal, so they are stopped here.
+        links.abort_all();
+    }
+    // On shutdown each connection closes its socket itself.
+    while links.join_next().await.is_some() {}
+    outcome
 }
 
-fn on_error(
-    err: Box<dyn std::error::Error + Send + Sync>,
-    _client: Arc<SlackHyperClient>,
-    _states: SlackClientEventsUserState,
-) -> HttpStatusCode {
-    tracing::warn!(error = %err, "Socket Mode error");
-    HttpStatusCode::OK
+/// The pause before the next attempt after `failures` failures in a row:
+/// none when the last link was healthy, 1 s after one failure, then 2, 4 …
+/// 30 s, each with up to half taken off at random so that several
+/// instances do not reconnect in step.
+fn backoff(failures: u32) -> Duration {
+    if failures <= 1 {
+        return if failures == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1)
+        };
+    }
+    let full = Duration::from_secs(1u64 << (failures - 1).min(5)).min(MAX_BACKOFF);
+    full.mul_f64(1.0 - rand::random::<f64>() / 2.0)
+}
+
+/// `apps.connections.open`, then the WebSocket handshake.
+async fn open(app: &SlackApp, token: &SlackApiToken) -> Result<Socket, OpenError> {
+    let client = app.api.socket_client();
+    let session = client.open_session(token);
+    let request = SlackApiAppsConnectionOpenRequest::new();
+    let opened = tokio::time::timeout(OPEN_TIMEOUT, session.apps_connections_open(&request))
+        .await
+        .map_err(|_| {
+            OpenError::Failed("Slack did not answer apps.connections.open within 15 s".to_owned())
+        })?;
+    let url = match opened {
+        Ok(opened) => opened.url.0,
+        Err(SlackClientError::ApiError(err)) if !TRANSIENT_CODES.contains(&err.code.as_str()) => {
+            return Err(OpenError::Refused(err.code));
+        }
+        Err(err) => return Err(OpenError::Failed(format!("apps.connections.open: {err}"))),
+    };
+    // The URL carries a one-time ticket: it is not logged.
+    match tokio::time::timeout(OPEN_TIMEOUT, tokio_tungstenite::connect_async(url.as_str())).await {
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(err)) => Err(OpenError::Failed(format!(
+            "the Socket Mode WebSocket handshake failed: {err}"
+        ))),
+        Err(_) => Err(OpenError::Failed(
+            "the Socket Mode WebSocket handshake took over 15 s".to_owned(),
+        )),
+    }
+}
+
+/// One connection: reads frames, sends acknowledgements and pings.
+struct Link {
+    app: SlackApp,
+    number: u64,
+    events: mpsc::UnboundedSender<LinkEvent>,
+    shutdown: Shutdown,
+}
+
+impl Link {
+    async fn serve(self, socket: Socket) -> LinkEnd {
+        let started = Instant::now();
+        let mut said_hello = false;
+        let how = self.read_until_closed(socket, &mut said_hello).await;
+        LinkEnd {
+            link: self.number,
+            said_hello,
+            lasted: started.elapsed(),
+            how,
+        }
+    }
+
+    async fn read_until_closed(&self, socket: Socket, said_hello: &mut bool) -> Ended {
+        let (mut sink, mut stream) = socket.split();
+        // Slash-command answers, computed after the frame was read.
+        let (answers_tx, mut answers) = mpsc::unbounded_channel::<String>();
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        let mut heard = Instant::now();
+        let mut replaced_at: Option<tokio::time::Instant> = None;
+        loop {
+            let replaced = async {
+                match replaced_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let to_send = tokio::select! {
+                frame = stream.next() => {
+                    heard = Instant::now();
+                    match frame {
+                        // Closed after `disconnect`: the replacement is already open.
+                        None | Some(Ok(Message::Close(_))) if replaced_at.is_some() => return Ended::Replaced,
+                        None | Some(Ok(Message::Close(_))) => return Ended::Closed,
+                        Some(Err(err)) => return Ended::Failed(err.to_string()),
+                        Some(Ok(Message::Text(text))) => {
+                            match envelope::handle(&self.app, text.as_str(), &answers_tx).await {
+                                Next::Ack(ack) => Some(Message::Text(ack.into())),
+                                Next::Nothing => None,
+                                Next::Hello => {
+                                    *said_hello = true;
+                                    let _ = self.events.send(LinkEvent::Hello(self.number));
+                                    None
+                                }
+                                Next::Disconnect(reason) => {
+                                    if replaced_at.is_none() {
+                                        replaced_at = Some(tokio::time::Instant::now() + DRAIN_REPLACED);
+                                        let _ = self.events.send(LinkEvent::Disconnect { link: self.number, reason });
+                                    }
+                                    None
+                                }
+                            }
+                        }
+                        // Pings are answered by tungstenite itself.
+                        Some(Ok(_)) => None,
+                    }
+                }
+                Some(answer) = answers.recv() => Some(Message::Text(answer.into())),
+                _ = ping.tick() => {
+                    if heard.elapsed() >= SILENCE_LIMIT {
+                        return Ended::Silent;
+                    }
+                    Some(Message::Ping(Vec::new().into()))
+                }
+                _ = replaced => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Ended::Replaced;
+                }
+                _ = self.shutdown.requested() => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Ended::Shutdown;
+                }
+            };
+            if let Some(message) = to_send {
+                if let Err(err) = sink.send(message).await {
+                    return Ended::Failed(err.to_string());
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -124,33 +370,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_socket_mode_click_reads_as_the_http_one_does() {
-        let slack_json = serde_json::json!({
-            "type": "block_actions",
-            "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
-            "user": { "id": "U0DANA0001", "username": "dana", "name": "dana", "team_id": "T0TAGBOT00" },
-            "api_app_id": "A0TAGBOT00",
-            "container": { "type": "message", "message_ts": "1700000000.000100", "channel_id": "C0REVIEW01", "is_ephemeral": false },
-            "trigger_id": "1.2.3",
-            "channel": { "id": "C0REVIEW01", "name": "tag-review" },
-            "actions": [{ "type": "button", "action_id": "tagbot_approve", "block_id": "a:7",
-                          "text": { "type": "plain_text", "text": "Approve" }, "value": "7",
-                          "action_ts": "1700000001.000200" }],
-        });
-        // What slack-morphism hands the Socket Mode callback…
-        let event: SlackInteractionEvent = serde_json::from_value(slack_json).unwrap();
-        // …becomes the same interaction HTTP mode handles.
-        let interaction: Interaction =
-            serde_json::from_value(serde_json::to_value(&event).unwrap()).unwrap();
-        let Interaction::BlockActions(click) = interaction else {
-            panic!("not a click");
-        };
-        assert_eq!(click.user.id, "U0DANA0001");
-        assert_eq!(click.actions[0].action_id, "tagbot_approve");
-        assert_eq!(click.actions[0].value.as_deref(), Some("7"));
-        assert_eq!(
-            click.message(),
-            Some(("C0REVIEW01".into(), "1700000000.000100".into()))
-        );
+    fn backoff_starts_at_once_and_stays_under_thirty_seconds() {
+        assert_eq!(backoff(0), Duration::ZERO);
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        for failures in 2..40 {
+            let pause = backoff(failures);
+            assert!(pause <= MAX_BACKOFF, "{failures}: {pause:?}");
+            assert!(pause >= Duration::from_millis(500), "{failures}: {pause:?}");
+        }
     }
 }

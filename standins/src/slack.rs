@@ -601,6 +601,8 @@ struct Workspace {
     /// Microseconds since the epoch of the last `ts` handed out.
     clock: u64,
     next_id: u64,
+    /// Set: the app-level token and `apps.connections.open` (see [`crate::socket_mode`]).
+    socket_mode: Option<crate::socket_mode::ConnectionsOpen>,
 }
 
 impl Workspace {
@@ -632,6 +634,7 @@ impl Workspace {
             log: Vec::new(),
             clock: now * 1_000_000,
             next_id: 0,
+            socket_mode: None,
         }
     }
 
@@ -683,9 +686,18 @@ impl Workspace {
 
     /// Token, scripted faults and the method's rate budget, in that order.
     fn admit(&mut self, method: &str, token: Option<&str>) -> Result<(), Reply> {
+        let app_level = self
+            .socket_mode
+            .as_ref()
+            .and_then(|s| s.admit(method, token));
+        if let Some(Err(code)) = app_level {
+            return Err(Reply::error(code));
+        }
         match token {
             None => return Err(Reply::error("not_authed")),
-            Some(token) if token != self.token => return Err(Reply::error("invalid_auth")),
+            Some(token) if token != self.token && app_level.is_none() => {
+                return Err(Reply::error("invalid_auth"))
+            }
             Some(_) => {}
         }
         if let Some(fault) = self
@@ -755,6 +767,10 @@ impl Workspace {
             "users.info" => self.user_info(params),
             "conversations.info" => self.conversation_info(params),
             "usergroups.users.list" => self.usergroup_users(params),
+            "apps.connections.open" => {
+                crate::socket_mode::ConnectionsOpen::open(self.socket_mode.as_ref(), params)
+                    .map_err(Reply::error)
+            }
             _ => Err(Reply::error("unknown_method")),
         }
     }
@@ -1562,6 +1578,12 @@ impl FakeSlack {
             remaining: count,
             kind: FaultKind::RateLimited(retry_after_secs),
         });
+    }
+
+    /// Answers `apps.connections.open` (app-level token only) with URLs of
+    /// `socket`; see [`crate::socket_mode`].
+    pub fn enable_socket_mode(&self, socket: &crate::socket_mode::FakeSocketMode) {
+        self.lock().socket_mode = Some(socket.connections_open());
     }
 
     /// Every request waits this long before it is looked at.

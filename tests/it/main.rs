@@ -13,6 +13,7 @@ mod slack;
 mod slack_answers;
 mod slack_morphism_compat;
 mod slack_world;
+mod socket_mode;
 mod state_machine;
 mod sync;
 mod sync_world;

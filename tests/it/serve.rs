@@ -13,7 +13,7 @@ use crate::helpers::TestDb;
 use crate::slack_world::{eventually, BOT_TOKEN, REPORT, REVIEW, SECRET};
 use crate::sync_world::{BASE_ID, TOKEN};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 
 /// A test database and the Slack and Airtable stand-ins, with the bot in
 /// both channels.
-async fn stand_ins(
+pub(crate) async fn stand_ins(
     pool: PgPoolOptions,
     options: PgConnectOptions,
 ) -> (TestDb, FakeSlack, FakeAirtable) {
@@ -39,7 +39,12 @@ async fn stand_ins(
 }
 
 /// `tagbot serve` configured for the stand-ins, listening on `listen`.
-fn serve_command(db: &TestDb, slack: &FakeSlack, airtable: &FakeAirtable, listen: &str) -> Command {
+pub(crate) fn serve_command(
+    db: &TestDb,
+    slack: &FakeSlack,
+    airtable: &FakeAirtable,
+    listen: &str,
+) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tagbot"));
     command
         .arg("serve")

@@ -5,3 +5,4 @@
 mod airtable;
 mod slack_answers;
 mod slack_web;
+mod socket_mode;
