@@ -396,6 +396,7 @@ impl FakeSocketMode {
         user: &str,
         channel: &str,
         text: &str,
+        minted: &crate::sender::Minted,
     ) -> Result<String, SocketModeError> {
         let user_name = user.to_lowercase();
         self.send_slash_command(&[
@@ -410,11 +411,8 @@ impl FakeSocketMode {
             ("text", text),
             ("api_app_id", crate::slack::APP_ID),
             ("is_enterprise_install", "false"),
-            (
-                "response_url",
-                "https://hooks.slack.com/commands/T0TAGBOT00/1/x",
-            ),
-            ("trigger_id", "1.2.3"),
+            ("response_url", &minted.response_url),
+            ("trigger_id", &minted.trigger_id),
         ])
     }
 

@@ -36,7 +36,17 @@ struct SocketWorld {
 
 impl SocketWorld {
     async fn new(pool: PgPoolOptions, options: PgConnectOptions) -> SocketWorld {
-        let w = SlackWorld::with_env(pool, options, &[("SLACK_APP_TOKEN", APP_TOKEN)]).await;
+        SocketWorld::with_env(pool, options, &[]).await
+    }
+
+    async fn with_env(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        extra: &[(&str, &str)],
+    ) -> SocketWorld {
+        let mut env = vec![("SLACK_APP_TOKEN", APP_TOKEN)];
+        env.extend_from_slice(extra);
+        let w = SlackWorld::with_env(pool, options, &env).await;
         let socket = FakeSocketMode::start(APP_TOKEN).await.unwrap();
         w.slack.enable_socket_mode(&socket);
         let (stop, shutdown) = Shutdown::manual();
@@ -134,7 +144,10 @@ async fn a_tags_command_is_answered_in_its_acknowledgement(
     let s = SocketWorld::new(pool, options).await;
     s.w.db.suggestion("L1", "t1", 0.9).await;
 
-    let envelope = s.socket.send_tags_command(DANA, REVIEW, "pending").unwrap();
+    let envelope = s
+        .socket
+        .send_tags_command(DANA, REVIEW, "pending", &s.w.slack.mint(REVIEW, DANA))
+        .unwrap();
 
     let ack = s.socket.wait_for_ack(&envelope, PATIENCE).await.unwrap();
     let answer = ack
@@ -412,4 +425,45 @@ async fn a_token_slack_stops_accepting_stops_socket_mode_with_the_reason(
     assert_eq!(s.socket.open_connections(), 0);
     s.socket.shutdown();
     s.w.close().await;
+}
+
+#[sqlx::test]
+async fn a_slow_tags_command_is_acknowledged_in_time_and_answered_at_the_response_url(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    // Deciding whether Dana may retry takes two group lookups and a name
+    // lookup; at 1.2 s each they outlast Slack's 3 s.
+    let s = SocketWorld::with_env(
+        pool,
+        options,
+        &[("SLACK_REVIEWERS", "S0FIRST001,S0SECOND01")],
+    )
+    .await;
+    s.w.slack.add_usergroup("S0FIRST001", &["U0YOSI0001"]);
+    s.w.slack.add_usergroup("S0SECOND01", &[DANA]);
+    let failed = s.w.db.suggestion("L1", "t1", 0.95).await;
+    s.w.db
+        .force_status(failed, "approved", "cli:test")
+        .await
+        .unwrap();
+    s.w.db
+        .force_status(failed, "failed", "worker")
+        .await
+        .unwrap();
+    s.w.slack
+        .set_latency(std::time::Duration::from_millis(1_200));
+    let minted = s.w.slack.mint(REVIEW, DANA);
+
+    let envelope = s
+        .socket
+        .send_tags_command(DANA, REVIEW, "retry L1", &minted)
+        .unwrap();
+
+    let ack = s.socket.wait_for_ack(&envelope, PATIENCE).await.unwrap();
+    assert!(ack.in_time, "acknowledged within Slack's 3 s");
+    assert!(ack.payload.is_none(), "the answer is not ready: {ack:?}");
+    let answer = s.w.late_answer(&minted.response_url).await;
+    assert!(answer.contains("Retrying 1 failed tag"), "{answer}");
+    s.close().await;
 }

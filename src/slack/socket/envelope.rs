@@ -125,7 +125,10 @@ async fn on_envelope(
 }
 
 /// Answers a slash command in the acknowledgement, as Slack's page shows,
-/// without holding up the envelopes behind it.
+/// without holding up the envelopes behind it; an answer not ready within
+/// [`commands::INLINE_ANSWER_BUDGET`] (Slack waits 3 s for the
+/// acknowledgement) goes to the command's `response_url` instead, and the
+/// acknowledgement leaves without it.
 fn answer_later(
     app: &SlackApp,
     command: SlashCommand,
@@ -136,13 +139,23 @@ fn answer_later(
     let (app, answers) = (app.clone(), answers.clone());
     tokio::spawn(
         async move {
-            let text = commands::respond(&app, &command).await;
-            let payload = json!({ "response_type": "ephemeral", "text": text });
-            let acknowledgement = if accepts_response_payload {
-                ack(&id, Some(payload))
+            // Without room for a payload the answer can only go to the
+            // response URL: give it no time inline.
+            let budget = if accepts_response_payload {
+                commands::INLINE_ANSWER_BUDGET
             } else {
-                tracing::warn!(envelope_id = %id, "Slack did not accept an answer with this command's acknowledgement; the caller sees none");
-                ack(&id, None)
+                std::time::Duration::ZERO
+            };
+            let acknowledgement = match commands::respond_within(&app, command, budget).await {
+                Some(text) if accepts_response_payload => ack(
+                    &id,
+                    Some(json!({ "response_type": "ephemeral", "text": text })),
+                ),
+                Some(_) => {
+                    tracing::warn!(envelope_id = %id, "a command without a response URL whose acknowledgement takes no answer; the caller sees none");
+                    ack(&id, None)
+                }
+                None => ack(&id, None),
             };
             if answers.send(acknowledgement).is_err() {
                 tracing::warn!(envelope_id = %id, "the connection closed before a command's answer was sent");

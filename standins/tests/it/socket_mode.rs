@@ -175,7 +175,12 @@ async fn envelopes_are_shaped_as_slack_sends_them_and_acks_are_recorded() {
     assert!(ack.in_time);
 
     let command = socket
-        .send_tags_command("U0DANA0001", "C0REVIEW01", "pending")
+        .send_tags_command(
+            "U0DANA0001",
+            "C0REVIEW01",
+            "pending",
+            &slack.mint("C0REVIEW01", "U0DANA0001"),
+        )
         .unwrap();
     let frame = next_frame(&mut client).await.unwrap();
     assert_eq!(frame["type"], "slash_commands");
