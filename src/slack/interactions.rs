@@ -235,7 +235,16 @@ async fn decide_one(
             }) => {}
         other => {
             let tag = tag_of(app, id).await?.unwrap_or_else(|| id.to_string());
-            clicker.tell(app, &format!("{tag}: {other}. Nothing was changed."));
+            // The tag's name is the catalogue's and the deciding reviewer's
+            // name is whatever they chose in Slack: both escaped.
+            clicker.tell(
+                app,
+                &format!(
+                    "{}: {}. Nothing was changed.",
+                    render::isolate(&render::escape_mrkdwn(&tag)),
+                    render::escape_mrkdwn(&other.to_string())
+                ),
+            );
         }
     }
     Ok(())
@@ -276,7 +285,13 @@ async fn report_lecture_result(
         Ok(decisions) => decisions,
         Err(ReviewError::Database(err)) => return Err(SlackError::Database(err)),
         Err(refused) => {
-            clicker.tell(app, &format!("Nothing was changed: {refused}."));
+            clicker.tell(
+                app,
+                &format!(
+                    "Nothing was changed: {}.",
+                    render::escape_mrkdwn(&refused.to_string())
+                ),
+            );
             return Ok(());
         }
     };
@@ -284,7 +299,7 @@ async fn report_lecture_result(
         .decisions
         .iter()
         .filter(|d| !d.is_applied())
-        .map(ToString::to_string)
+        .map(|d| render::escape_mrkdwn(&d.to_string()))
         .collect();
     if decisions.applied_count() == 0 && skipped.is_empty() {
         clicker.tell(
@@ -416,7 +431,7 @@ async fn reviewer(app: &SlackApp, clicker: &Clicker<'_>) -> Option<Actor> {
     match app.reviewer(clicker.id, clicker.handle).await {
         Ok(actor) => Some(actor),
         Err(refused) => {
-            clicker.tell(app, &refused.to_string());
+            clicker.tell(app, &render::escape_mrkdwn(&refused.to_string()));
             None
         }
     }

@@ -195,10 +195,40 @@ pub fn shorten(text: &str, max_chars: usize) -> String {
     out
 }
 
-/// `text` with Slack's mrkdwn control characters turned into entities, so
-/// user text cannot form links, mentions or channel pings.
+/// Text tagbot did not write (catalogue titles and tag names, rationales,
+/// Airtable's messages, Slack display names, what a user typed), made safe
+/// for any mrkdwn surface: the one escaping function every surface uses.
+///
+/// - `&`, `<`, `>` become entities, so the text cannot form links,
+///   mentions (`<@U…>`) or pings (`<!channel>`, `<!here>`): the three
+///   characters Slack asks apps to escape
+///   (<https://docs.slack.dev/messaging/formatting-message-text#escaping>).
+/// - Slack has no escape for its formatting characters, so `*`, `~` and
+///   `` ` `` become look-alikes (`∗`, `∼`, `ˋ`): a name cannot turn the
+///   rest of a line bold or close a code block with ```` ``` ````. (`_` is
+///   left: ids use it, and italics cannot hide or forge anything.)
+/// - Direction controls (embeddings, overrides, isolates, marks) are
+///   dropped: they could reorder the text around them, or close the
+///   isolate tagbot puts a Hebrew name in.
+/// - Line breaks and other control characters become spaces, so the text
+///   cannot forge a line of its own in an answer. (Only a long text shown
+///   in a block of its own, a rationale or an error in the details modal,
+///   keeps its paragraphs: [`Breaks::Keep`].)
 pub fn escape_mrkdwn(text: &str) -> String {
-    text.chars().map(escape_char).collect()
+    escape_text(text, Breaks::Join)
+}
+
+/// What [`escape_mrkdwn`] does with line breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Breaks {
+    /// Every line break becomes a space: the text is part of a line.
+    Join,
+    /// `\n` stays: the text has a block of its own.
+    Keep,
+}
+
+fn escape_text(text: &str, breaks: Breaks) -> String {
+    text.chars().map(|c| escape_char(c, breaks)).collect()
 }
 
 /// `text` between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE: it takes
@@ -207,19 +237,31 @@ pub fn isolate(text: &str) -> String {
     format!("{FSI}{text}{PDI}")
 }
 
-fn escape_char(c: char) -> String {
+fn escape_char(c: char, breaks: Breaks) -> String {
     match c {
+        '\n' if breaks == Breaks::Keep => "\n".to_owned(),
         '&' => "&amp;".to_owned(),
         '<' => "&lt;".to_owned(),
         '>' => "&gt;".to_owned(),
+        '*' => "\u{2217}".to_owned(),
+        '~' => "\u{223C}".to_owned(),
+        '`' => "\u{02CB}".to_owned(),
+        c if is_direction_control(c) => String::new(),
+        c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => " ".to_owned(),
         other => other.to_string(),
     }
 }
 
+/// Unicode's explicit direction formatting characters (UAX #9): LRE, RLE,
+/// PDF, LRO, RLO, LRI, RLI, FSI, PDI, and the LRM, RLM and ALM marks.
+fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
 /// Escaped and shortened to `max_chars` counting the entities, cutting
 /// between characters so an entity is never split.
-fn escape_within(text: &str, max_chars: usize) -> String {
-    let full = escape_mrkdwn(text);
+fn escape_within(text: &str, max_chars: usize, breaks: Breaks) -> String {
+    let full = escape_text(text, breaks);
     if full.chars().count() <= max_chars {
         return full;
     }
@@ -229,7 +271,7 @@ fn escape_within(text: &str, max_chars: usize) -> String {
     let budget = max_chars - 1;
     let mut out = String::new();
     let mut used = 0;
-    for piece in text.chars().map(escape_char) {
+    for piece in text.chars().map(|c| escape_char(c, breaks)) {
         let len = piece.chars().count();
         if used + len > budget {
             break;
@@ -241,27 +283,31 @@ fn escape_within(text: &str, max_chars: usize) -> String {
     out
 }
 
-/// Drops directional controls a user may have typed (a stray isolate or
-/// override would break ours) and, for one-line values, line breaks.
-fn clean(text: &str, one_line: bool) -> String {
+/// Plain text on one line: direction controls a user may have typed (a
+/// stray isolate or override would break ours) dropped, line breaks and
+/// other controls made spaces. (Mrkdwn text goes through
+/// [`escape_mrkdwn`], which does the same and escapes.)
+fn clean(text: &str) -> String {
     text.chars()
-        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
-        .map(|c| if one_line && c.is_control() { ' ' } else { c })
+        .filter(|c| !is_direction_control(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
 
-/// User text inside a mrkdwn line: cleaned, escaped, isolated, at most
-/// `max_chars` in total.
+/// User text inside a mrkdwn line: escaped, isolated, at most `max_chars`
+/// in total.
 fn embed_mrkdwn(text: &str, max_chars: usize) -> String {
     isolate(&escape_within(
-        &clean(text, true),
+        text,
         max_chars.saturating_sub(2),
+        Breaks::Join,
     ))
 }
 
-/// User text inside a plain_text line (not parsed by Slack, so not escaped).
+/// User text inside a plain_text line: Slack does not parse it, so it is
+/// not escaped, only kept to one line without direction controls.
 fn embed_plain(text: &str, max_chars: usize) -> String {
-    isolate(&shorten(&clean(text, true), max_chars.saturating_sub(2)))
+    isolate(&shorten(&clean(text), max_chars.saturating_sub(2)))
 }
 
 fn or_placeholder(text: &str, placeholder: &str) -> String {
@@ -400,7 +446,7 @@ fn fallback_text(card: &LectureCard) -> String {
 }
 
 fn header_block(card: &LectureCard) -> Value {
-    let title = or_placeholder(&clean(&card.title, true), "(untitled lecture)");
+    let title = or_placeholder(&clean(&card.title), "(untitled lecture)");
     json!({"type": "header", "block_id": "header", "text": plain(&title, limits::HEADER_TEXT)})
 }
 
@@ -741,10 +787,14 @@ pub fn view_bytes(view: &Value) -> usize {
 
 /// A sync run's report as a mrkdwn code block within one text's limit.
 pub fn report_block(report: &crate::sync::RunReport) -> String {
+    // The report's lines are tagbot's; what is in them (lecture ids,
+    // Airtable's messages) is escaped line by line, so nothing in it can
+    // close the code block or ping anyone.
+    let escaped: Vec<String> = report.to_string().lines().map(escape_mrkdwn).collect();
     // Room for the six backticks.
     format!(
         "```{}```",
-        shorten(&report.to_string(), limits::SECTION_TEXT - 6)
+        shorten(&escaped.join("\n"), limits::SECTION_TEXT - 6)
     )
 }
 
@@ -956,7 +1006,7 @@ fn detail_section(s: &SuggestionCard, events: Option<&[&HistoryLine]>, detail: D
     let room =
         (limits::SECTION_TEXT - head.chars().count() - 1).min(detail.rationale.max(MIN_TEXT_CHARS));
     let rationale = or_placeholder(&s.rationale, "(no rationale)");
-    let text = format!("{head}\n{}", escape_within(&clean(&rationale, false), room));
+    let text = format!("{head}\n{}", escape_within(&rationale, room, Breaks::Keep));
     let mut fields = vec![
         field("Score", &score_label(s.score)),
         field("Status", status_badge(s.status)),
@@ -967,7 +1017,7 @@ fn detail_section(s: &SuggestionCard, events: Option<&[&HistoryLine]>, detail: D
         fields.push(field("Decision", &line));
     }
     if let Some(err) = s.last_error.as_deref() {
-        let shown = escape_within(&clean(err, false), detail.error.max(MIN_TEXT_CHARS));
+        let shown = escape_within(err, detail.error.max(MIN_TEXT_CHARS), Breaks::Keep);
         fields.push(field("Last error", &shown));
     }
     if let Some(events) = events {
@@ -1017,7 +1067,7 @@ fn history_text(events: &[&HistoryLine], max_chars: usize) -> String {
 /// shorter before the event is left out), then as much of its error as
 /// fits, up to 200 characters; `None` when even the short form does not.
 fn event_line(e: &HistoryLine, max_chars: usize) -> Option<String> {
-    let action = escape_within(&clean(&e.action, true), 20);
+    let action = escape_within(&e.action, 20, Breaks::Join);
     let with_actor = |actor_chars| {
         format!(
             "• {} *{action}* by {}",
@@ -1342,10 +1392,15 @@ mod tests {
 
     #[test]
     fn escaping_never_splits_an_entity() {
-        assert_eq!(escape_within("a&b", 10), "a&amp;b");
+        assert_eq!(escape_within("a&b", 10, Breaks::Join), "a&amp;b");
         // "a&amp;" would be 6 chars; with the ellipsis only "a" fits in 5.
-        assert_eq!(escape_within("a&bcdef", 5), "a…");
-        assert!(escape_within(&"<".repeat(1000), 100).chars().count() <= 100);
+        assert_eq!(escape_within("a&bcdef", 5, Breaks::Join), "a…");
+        assert!(
+            escape_within(&"<".repeat(1000), 100, Breaks::Join)
+                .chars()
+                .count()
+                <= 100
+        );
     }
 
     #[test]

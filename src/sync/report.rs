@@ -131,6 +131,20 @@ impl RunReport {
     }
 }
 
+/// Text from elsewhere (Airtable's messages, lecture ids) on one line of
+/// the report: a line break in it cannot pose as a line of the report.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -168,7 +182,7 @@ impl fmt::Display for RunReport {
             let reasons: Vec<String> = self
                 .failure_reasons
                 .iter()
-                .map(|r| format!("{} ×{}", r.reason, r.count))
+                .map(|r| format!("{} ×{}", one_line(&r.reason), r.count))
                 .collect();
             writeln!(f, "  failure reasons: {}", reasons.join(", "))?;
         }
@@ -183,7 +197,11 @@ impl fmt::Display for RunReport {
                 f,
                 "  lectures with approved tags not yet in Airtable: {} ({}",
                 self.unsynced_lecture_count,
-                self.unsynced_lectures.join(", ")
+                self.unsynced_lectures
+                    .iter()
+                    .map(|id| one_line(id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )?;
             if more > 0 {
                 write!(f, ", and {more} more")?;
@@ -193,7 +211,7 @@ impl fmt::Display for RunReport {
             writeln!(f, "  every approved tag is in Airtable")?;
         }
         if let Some(reason) = &self.aborted {
-            writeln!(f, "  stopped early: {reason}")?;
+            writeln!(f, "  stopped early: {}", one_line(reason))?;
         }
         for payload in &self.dry_run_payloads {
             writeln!(f, "  would write: {payload}")?;

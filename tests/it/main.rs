@@ -5,6 +5,7 @@
 mod cli;
 mod doctor;
 mod helpers;
+mod hostile;
 mod intake;
 mod privileges;
 mod review_ops;
