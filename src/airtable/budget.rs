@@ -19,9 +19,30 @@ const SPACING_MARGIN: f64 = 1.04;
 /// 5 per second: a request later than the 50 ms of margin would share a
 /// second with five others, so the tolerance stays well inside it.
 pub const SLOT_TOLERANCE: Duration = Duration::from_millis(25);
+/// The most a reservation is widened after slots given up in a row: five
+/// spacings, about a second at 5 per second.
+const MAX_WIDENING: u32 = 4;
 /// Waiting for the database: first retry, and the longest between retries.
 const DATABASE_BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const DATABASE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// A reserved send slot.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// When it starts, as this process can tell: never before the start.
+    starts: Instant,
+    /// How much later than the true start `starts` may be.
+    uncertainty: Duration,
+    /// How late within it a request may still leave.
+    tolerance: Duration,
+}
+
+impl Slot {
+    /// How late a request leaving now could be, at worst.
+    fn worst_lateness(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.starts) + self.uncertainty
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RequestBudget {
@@ -47,13 +68,17 @@ impl RequestBudget {
     }
 
     /// Waits until this process may send one request to the base, and
-    /// returns within [`SLOT_TOLERANCE`] of a slot reserved for it.
+    /// returns while the slot it reserved is still its own.
     ///
     /// A slot used late would land among other processes' punctual slots
     /// and put six requests inside one second: a 429 and the whole base
     /// paused for 30 s. So a slot this process cannot use on time (the
-    /// database answered slowly, say after a restart) is given up, and the
-    /// next one is reserved; a given-up slot only leaves a gap.
+    /// database answered slowly, say after a restart) is given up and
+    /// another reserved; a given-up slot only leaves a gap. Each slot given
+    /// up in a row widens the next reservation by one spacing (up to
+    /// [`MAX_WIDENING`]), which widens the lateness it tolerates to match:
+    /// a database that stays slow costs throughput, never a 429, and never
+    /// stops the requests.
     ///
     /// While the database itself is away this waits for it (see
     /// [`RequestBudget::wait_for_database`]): an outage of tagbot's own
@@ -68,20 +93,22 @@ impl RequestBudget {
             .await
         })
         .await?;
+        let mut missed: u32 = 0;
         loop {
-            let Some(slot) = self.wait_for_database(|| self.reserve()).await? else {
-                continue;
-            };
-            tokio::time::sleep_until(slot).await;
+            let widening = missed.min(MAX_WIDENING);
+            let slot = self.wait_for_database(|| self.reserve(widening)).await?;
+            tokio::time::sleep_until(slot.starts).await;
             // A 429 seen by another process while we slept invalidates the slot.
             let paused = self.wait_for_database(|| self.paused()).await?;
-            let late = Instant::now().saturating_duration_since(slot);
-            if late > SLOT_TOLERANCE {
+            if slot.worst_lateness() > slot.tolerance {
+                missed += 1;
                 metrics::counter!(crate::metrics::AIRTABLE_SLOTS_MISSED).increment(1);
-                tracing::debug!(
-                    late_ms = late.as_millis(),
-                    "request slot missed; reserving another"
-                );
+                if missed == MAX_WIDENING {
+                    tracing::warn!(
+                        late_ms = slot.worst_lateness().as_millis(),
+                        "the database answers too slowly to use Airtable request slots on time; reserving wider slots"
+                    );
+                }
                 continue;
             }
             if !paused {
@@ -90,9 +117,10 @@ impl RequestBudget {
         }
     }
 
-    /// Reserves the base's next slot and says when it is, or `None` when
-    /// the reservation itself took too long to tell.
-    async fn reserve(&self) -> Result<Option<Instant>, sqlx::Error> {
+    /// Reserves the base's next slot, `widening` spacings wider than one
+    /// request needs.
+    async fn reserve(&self, widening: u32) -> Result<Slot, sqlx::Error> {
+        let width_ms = self.spacing_ms * f64::from(1 + widening);
         let asked = Instant::now();
         let wait: f64 = sqlx::query_scalar(
             "UPDATE airtable_request_budget
@@ -104,17 +132,19 @@ impl RequestBudget {
                                           - clock_timestamp())::float8",
         )
         .bind(&self.base_id)
-        .bind(self.spacing_ms)
+        .bind(width_ms)
         .fetch_one(&self.pool)
         .await?;
         let answered = Instant::now();
-        // The database measured the wait somewhere between asking and the
-        // answer; only a quick answer pins the slot down closely enough.
-        if answered.duration_since(asked) > SLOT_TOLERANCE {
-            metrics::counter!(crate::metrics::AIRTABLE_SLOTS_MISSED).increment(1);
-            return Ok(None);
-        }
-        Ok(Some(asked + Duration::from_secs_f64(wait.max(0.0))))
+        // The database measured the wait at some moment between asking and
+        // the answer: counted from the answer the slot is never early, and
+        // at most the round trip late.
+        Ok(Slot {
+            starts: answered + Duration::from_secs_f64(wait.max(0.0)),
+            uncertainty: answered.duration_since(asked),
+            tolerance: SLOT_TOLERANCE
+                + Duration::from_secs_f64(self.spacing_ms * f64::from(widening) / 1000.0),
+        })
     }
 
     async fn paused(&self) -> Result<bool, sqlx::Error> {

@@ -145,16 +145,18 @@ impl AirtableError {
     /// (renamed or deleted in the base, or a wrong variable): no item is at
     /// fault, and every other item would fail the same way.
     pub fn is_unknown_model(&self) -> bool {
-        matches!(
-            self.error_type.as_deref(),
+        match self.error_type.as_deref() {
             Some(
                 "UNKNOWN_FIELD_NAME"
-                    | "INVALID_FILTER_BY_FORMULA"
-                    | "TABLE_NOT_FOUND"
-                    | "NOT_FOUND"
-                    | "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND"
-            )
-        ) || self.status == Some(404)
+                | "TABLE_NOT_FOUND"
+                | "NOT_FOUND"
+                | "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND",
+            ) => true,
+            // tagbot's formulas name only the configured id field; any
+            // other formula problem is about the values in it, an item's.
+            Some("INVALID_FILTER_BY_FORMULA") => self.message.contains("Unknown field name"),
+            _ => false,
+        }
     }
 
     /// Whether the error stops the whole run, leaving every item queued

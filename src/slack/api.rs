@@ -11,7 +11,7 @@
 //! the last known entry is used, however old: a reviewer's group does not
 //! stop being theirs because Slack is busy.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,11 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest a lookup (a user's name, a group's members) may take: a
 /// slash command waits for them and must answer within Slack's 3 s.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a click waits for its reviewer's display name. The name only
+/// labels the audit log (the click carries the user's handle as a
+/// fallback), so a lookup held up by users.info's rate tier finishes in
+/// the background and serves the next click instead of holding this one.
+const NAME_WAIT: Duration = Duration::from_secs(1);
 
 /// A Web API call that did not succeed, in words for the log.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -94,6 +99,9 @@ impl std::fmt::Debug for SlackApi {
 #[derive(Default)]
 struct Directory {
     names: HashMap<String, (Option<String>, Instant)>,
+    /// Users whose name is being looked up now: one lookup per user at a
+    /// time, however many of their clicks arrive meanwhile.
+    names_fetching: HashSet<String>,
     groups: HashMap<String, (Vec<String>, Instant)>,
 }
 
@@ -408,26 +416,43 @@ impl SlackApi {
     /// when Slack cannot be asked; None when Slack does not know the user
     /// or never could be asked.
     pub async fn display_name(&self, user: &str) -> Option<String> {
-        let known = self.directory.lock().await.names.get(user).cloned();
-        if let Some((name, at)) = &known {
-            if at.elapsed() < self.directory_ttl {
-                return name.clone();
+        let (known, already_fetching) = {
+            let mut directory = self.directory.lock().await;
+            let known = directory.names.get(user).cloned();
+            if let Some((name, at)) = &known {
+                if at.elapsed() < self.directory_ttl {
+                    return name.clone();
+                }
             }
+            (known, !directory.names_fetching.insert(user.to_owned()))
+        };
+        let last_known = known.and_then(|(name, _)| name);
+        if already_fetching {
+            return last_known;
         }
-        match self.fetch_display_name(user).await {
-            Ok(name) => {
-                self.directory
-                    .lock()
-                    .await
-                    .names
-                    .insert(user.to_owned(), (name.clone(), Instant::now()));
-                name
+        let api = self.clone();
+        let user_id = user.to_owned();
+        let fetch = tokio::spawn(async move {
+            let fetched = api.fetch_display_name(&user_id).await;
+            let mut directory = api.directory.lock().await;
+            directory.names_fetching.remove(&user_id);
+            match fetched {
+                Ok(name) => {
+                    directory
+                        .names
+                        .insert(user_id, (name.clone(), Instant::now()));
+                    Some(name)
+                }
+                // A failure is not cached: the next click asks again.
+                Err(err) => {
+                    tracing::warn!(user = %user_id, error = %err, "could not look up a Slack user's name; using the last known one");
+                    None
+                }
             }
-            // A failure is not cached: the next click asks again.
-            Err(err) => {
-                tracing::warn!(user, error = %err, stale = known.is_some(), "could not look up a Slack user's name; using the last known one");
-                known.and_then(|(name, _)| name)
-            }
+        });
+        match tokio::time::timeout(NAME_WAIT, fetch).await {
+            Ok(Ok(Some(name))) => name,
+            _ => last_known,
         }
     }
 

@@ -239,12 +239,17 @@ async fn retry(
         .await
     {
         Ok(actor) => actor,
-        Err(refused) => return Ok(refused.to_string()),
+        Err(refused) => return Ok(render::escape_mrkdwn(&refused.to_string())),
     };
     let decisions = match app.review.retry_failed(lecture, &actor).await {
         Ok(decisions) => decisions,
         Err(ReviewError::Database(err)) => return Err(err),
-        Err(refused) => return Ok(format!("Nothing was retried: {refused}.")),
+        Err(refused) => {
+            return Ok(format!(
+                "Nothing was retried: {}.",
+                render::escape_mrkdwn(&refused.to_string())
+            ))
+        }
     };
     let retried = decisions.applied_count();
     if retried == 0 {

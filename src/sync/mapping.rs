@@ -142,26 +142,36 @@ impl TagMap {
         settings: &AirtableSettings,
         schema: Result<BaseSchema, AirtableError>,
     ) -> Result<TagMap, SyncError> {
-        let keys = BaseKeys::resolve(schema.as_ref().ok(), settings).map_err(SyncError::Schema)?;
-        let field = match schema {
-            Ok(schema) => resolve_tags_field(&schema, settings).map_err(SyncError::Schema)?,
-            Err(err) => match settings.tags_field_type {
-                // Without the schema scope an explicit type still works.
-                TagsFieldType::Linked if !err.is_transient() => {
-                    tracing::warn!(error = %err, "cannot read the base schema; using AIRTABLE_FIELD_TAGS_TYPE=linked unchecked");
-                    TagsField::Linked
-                }
-                TagsFieldType::MultiSelect if !err.is_transient() => {
-                    tracing::warn!(error = %err, "cannot read the base schema; using AIRTABLE_FIELD_TAGS_TYPE=multiselect unchecked");
-                    TagsField::MultiSelect { options: None }
-                }
-                TagsFieldType::Auto if err.status == Some(403) => {
-                    return Err(SyncError::Schema(SchemaProblem(format!(
-                        "cannot read the base schema ({err}); AIRTABLE_FIELD_TAGS_TYPE=auto needs the token's schema.bases:read scope: add the scope (and check AIRTABLE_BASE_ID), or set AIRTABLE_FIELD_TAGS_TYPE to linked or multiselect"
-                    ))))
-                }
-                _ => return Err(SyncError::Airtable(err)),
-            },
+        let (keys, field) = match schema {
+            Ok(schema) => (
+                BaseKeys::resolve(Some(&schema), settings).map_err(SyncError::Schema)?,
+                resolve_tags_field(&schema, settings).map_err(SyncError::Schema)?,
+            ),
+            // A token without the schema scope (403; 404 from older API
+            // answers) is a configuration: it works with fields named by
+            // name and an explicit type. Any other failure (Airtable away,
+            // a 429, a revoked token, a used-up quota) says nothing about
+            // the configuration and is the run's to report.
+            Err(err) if matches!(err.status, Some(403 | 404)) => {
+                let keys = BaseKeys::resolve(None, settings).map_err(SyncError::Schema)?;
+                let field = match settings.tags_field_type {
+                    TagsFieldType::Linked => {
+                        tracing::warn!(error = %err, "cannot read the base schema; using AIRTABLE_FIELD_TAGS_TYPE=linked unchecked");
+                        TagsField::Linked
+                    }
+                    TagsFieldType::MultiSelect => {
+                        tracing::warn!(error = %err, "cannot read the base schema; using AIRTABLE_FIELD_TAGS_TYPE=multiselect unchecked");
+                        TagsField::MultiSelect { options: None }
+                    }
+                    TagsFieldType::Auto => {
+                        return Err(SyncError::Schema(SchemaProblem(format!(
+                            "cannot read the base schema ({err}); AIRTABLE_FIELD_TAGS_TYPE=auto needs the token's schema.bases:read scope: add the scope (and check AIRTABLE_BASE_ID), or set AIRTABLE_FIELD_TAGS_TYPE to linked or multiselect"
+                        ))))
+                    }
+                };
+                (keys, field)
+            }
+            Err(err) => return Err(SyncError::Airtable(err)),
         };
         let values = match &field {
             TagsField::Linked => linked_tags(client, &keys).await?,

@@ -303,6 +303,12 @@ impl Syncer {
             failed = recorded.failed.len(),
             "sync batch recorded"
         );
+        if result.stalled {
+            return Ok(Some(format!(
+                "writes could not leave within {} s of their reads (the shared request budget held them: the base is paused after a 429, or the database answers slowly); the approved tags wait untouched, with their tries",
+                batch::MAX_READ_AGE.as_secs()
+            )));
+        }
         let Some(err) = result.abort else {
             return Ok(None);
         };

@@ -1699,6 +1699,26 @@ impl FakeSlack {
             .map(StoredMessage::as_seen)
     }
 
+    /// A message the bot posted before the test began (history, not a
+    /// call: no rate limit, nothing logged); returns its `ts`.
+    pub fn add_message(&self, channel: &str, text: &str) -> String {
+        let mut workspace = self.lock();
+        let ts = workspace.next_ts();
+        let index = workspace.messages.len();
+        workspace.messages.push(StoredMessage {
+            channel: channel.to_owned(),
+            ts: ts.clone(),
+            text: Some(text.to_owned()),
+            blocks: None,
+            thread_ts: None,
+            edits: 0,
+        });
+        workspace
+            .message_index
+            .insert((channel.to_owned(), ts.clone()), index);
+        ts
+    }
+
     /// Every message posted to `channel`, oldest first, as [`Self::message`] shows them.
     pub fn messages(&self, channel: &str) -> Vec<Value> {
         self.lock()

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tagbot::shutdown::Shutdown;
 use tagbot::slack::card::actions;
 use tagbot::slack::commands::HELP;
 use tagbot::slack::interactions::{DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK};
@@ -606,38 +607,9 @@ async fn a_large_sync_run_posts_one_progress_message_and_updates_it(
     pool: PgPoolOptions,
     options: PgConnectOptions,
 ) {
-    use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
-    use tagbot::config::{AirtableSettings, Env};
-    use tagbot::shutdown::Shutdown;
-    use tagbot::sync::Syncer;
-
     let w = SlackWorld::without_poster(pool, options, &[]).await;
-    let airtable = FakeAirtable::start(
-        crate::sync_world::BASE_ID,
-        crate::sync_world::TOKEN,
-        TagsFieldKind::Linked,
-        RateLimit {
-            requests: 100,
-            ..RateLimit::default()
-        },
-    )
-    .await
-    .unwrap();
-    airtable.add_tag("t1", "פילוסופיה");
-    let reviewer = crate::helpers::reviewer(DANA, "דנה");
-    for n in 0..60 {
-        let lecture = format!("L{n:02}");
-        airtable.add_lecture(&lecture, "הרצאה");
-        let id = w.db.suggestion(&lecture, "t1", 0.9).await;
-        w.db.review().approve(id, &reviewer).await.unwrap();
-    }
-    let settings = AirtableSettings::from_env(&Env::from_pairs([
-        ("AIRTABLE_TOKEN", crate::sync_world::TOKEN),
-        ("AIRTABLE_BASE_ID", crate::sync_world::BASE_ID),
-        ("AIRTABLE_API_URL", airtable.url.as_str()),
-    ]))
-    .unwrap();
-    let syncer = Syncer::new(w.db.app.clone(), settings, crate::sync_world::fast()).unwrap();
+    // Fast, as the test's worker is: the run is what is looked at.
+    let (airtable, syncer) = airtable_and_syncer(&w, 60, 100).await;
     let (stop, shutdown) = Shutdown::manual();
     let (app, progress) = (w.app.clone(), syncer.progress());
     let follower =
@@ -748,35 +720,9 @@ async fn a_sync_stopped_by_the_airtable_quota_is_posted_once_with_the_reason(
     pool: PgPoolOptions,
     options: PgConnectOptions,
 ) {
-    use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
-    use tagbot::config::{AirtableSettings, Env};
-    use tagbot::shutdown::Shutdown;
-    use tagbot::sync::Syncer;
-
     let w = SlackWorld::without_poster(pool, options, &[]).await;
-    let airtable = FakeAirtable::start(
-        crate::sync_world::BASE_ID,
-        crate::sync_world::TOKEN,
-        TagsFieldKind::Linked,
-        RateLimit::default(),
-    )
-    .await
-    .unwrap();
-    airtable.add_tag("t1", "פילוסופיה");
-    airtable.add_lecture("L1", "הרצאה");
-    let id = w.db.suggestion("L1", "t1", 0.9).await;
-    w.db.review()
-        .approve(id, &crate::helpers::reviewer(DANA, "דנה"))
-        .await
-        .unwrap();
+    let (airtable, syncer) = airtable_and_syncer(&w, 1, 5).await;
     airtable.set_monthly_quota(0);
-    let settings = AirtableSettings::from_env(&Env::from_pairs([
-        ("AIRTABLE_TOKEN", crate::sync_world::TOKEN),
-        ("AIRTABLE_BASE_ID", crate::sync_world::BASE_ID),
-        ("AIRTABLE_API_URL", airtable.url.as_str()),
-    ]))
-    .unwrap();
-    let syncer = Syncer::new(w.db.app.clone(), settings, crate::sync_world::fast()).unwrap();
 
     for _ in 0..3 {
         syncer.run_once(&Shutdown::never()).await.unwrap();
@@ -792,9 +738,54 @@ async fn a_sync_stopped_by_the_airtable_quota_is_posted_once_with_the_reason(
         .collect();
     assert_eq!(stopped.len(), 1, "{stopped:?}");
     assert!(stopped[0].contains("monthly API calls"), "{}", stopped[0]);
-    assert_eq!(w.db.status(id).await, "approved");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM lecture_tag_suggestions WHERE status = 'approved'")
+            .await,
+        1
+    );
     airtable.shutdown();
     w.close().await;
+}
+
+/// An Airtable stand-in allowing `per_second` requests, with `lectures`
+/// lectures (L00, L01, …) each with tag t1 approved, and a sync worker
+/// pointed at it.
+async fn airtable_and_syncer(
+    w: &SlackWorld,
+    lectures: usize,
+    per_second: usize,
+) -> (standins::airtable::FakeAirtable, tagbot::sync::Syncer) {
+    use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+    use tagbot::config::{AirtableSettings, Env};
+
+    let airtable = FakeAirtable::start(
+        crate::sync_world::BASE_ID,
+        crate::sync_world::TOKEN,
+        TagsFieldKind::Linked,
+        RateLimit {
+            requests: per_second,
+            ..RateLimit::default()
+        },
+    )
+    .await
+    .unwrap();
+    airtable.add_tag("t1", "פילוסופיה");
+    let reviewer = crate::helpers::reviewer(DANA, "דנה");
+    for n in 0..lectures {
+        let lecture = format!("L{n:02}");
+        airtable.add_lecture(&lecture, "הרצאה");
+        let id = w.db.suggestion(&lecture, "t1", 0.9).await;
+        w.db.review().approve(id, &reviewer).await.unwrap();
+    }
+    let settings = AirtableSettings::from_env(&Env::from_pairs([
+        ("AIRTABLE_TOKEN", crate::sync_world::TOKEN),
+        ("AIRTABLE_BASE_ID", crate::sync_world::BASE_ID),
+        ("AIRTABLE_API_URL", airtable.url.as_str()),
+    ]))
+    .unwrap();
+    let syncer =
+        tagbot::sync::Syncer::new(w.db.app.clone(), settings, crate::sync_world::fast()).unwrap();
+    (airtable, syncer)
 }
 
 #[sqlx::test]
