@@ -19,9 +19,12 @@ const SPACING_MARGIN: f64 = 1.04;
 /// 5 per second: a request later than the 50 ms of margin would share a
 /// second with five others, so the tolerance stays well inside it.
 pub const SLOT_TOLERANCE: Duration = Duration::from_millis(25);
-/// The most a reservation is widened after slots given up in a row: five
-/// spacings, about a second at 5 per second.
-const MAX_WIDENING: u32 = 4;
+/// After this many slots given up in a row, a warning says the database is
+/// too slow for the budget; reservations keep widening until one fits.
+const WARN_AFTER_MISSES: u32 = 4;
+/// The most a reservation is widened: 50 spacings, ten seconds at 5 per
+/// second; a database slower than that is as good as away.
+const MAX_WIDENING: u32 = 50;
 /// Waiting for the database: first retry, and the longest between retries.
 const DATABASE_BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const DATABASE_BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -75,10 +78,10 @@ impl RequestBudget {
     /// paused for 30 s. So a slot this process cannot use on time (the
     /// database answered slowly, say after a restart) is given up and
     /// another reserved; a given-up slot only leaves a gap. Each slot given
-    /// up in a row widens the next reservation by one spacing (up to
-    /// [`MAX_WIDENING`]), which widens the lateness it tolerates to match:
-    /// a database that stays slow costs throughput, never a 429, and never
-    /// stops the requests.
+    /// up in a row widens the next reservation by one spacing, which widens
+    /// the lateness it tolerates to match, until one fits: a database that
+    /// stays slow costs throughput, never a 429, and never stops the
+    /// requests.
     ///
     /// While the database itself is away this waits for it (see
     /// [`RequestBudget::wait_for_database`]): an outage of tagbot's own
@@ -103,7 +106,7 @@ impl RequestBudget {
             if slot.worst_lateness() > slot.tolerance {
                 missed += 1;
                 metrics::counter!(crate::metrics::AIRTABLE_SLOTS_MISSED).increment(1);
-                if missed == MAX_WIDENING {
+                if missed == WARN_AFTER_MISSES {
                     tracing::warn!(
                         late_ms = slot.worst_lateness().as_millis(),
                         "the database answers too slowly to use Airtable request slots on time; reserving wider slots"

@@ -244,12 +244,24 @@ impl SlackApi {
         within(method, CALL_TIMEOUT, call).await
     }
 
-    /// A lookup: `param` = `value` in the query string.
+    /// A lookup: `param` = `value` in the query string. Lookups are on a
+    /// reviewer's click path: they may not hold it long.
     async fn get<RS: for<'de> Deserialize<'de> + Send>(
+        &self,
+        method: &'static str,
+        param: (&str, &str),
+        rate: &SlackApiMethodRateControlConfig,
+    ) -> Result<RS, SlackApiError> {
+        self.get_within(method, param, rate, LOOKUP_TIMEOUT).await
+    }
+
+    /// A lookup given up after `limit`.
+    async fn get_within<RS: for<'de> Deserialize<'de> + Send>(
         &self,
         method: &'static str,
         (param, value): (&str, &str),
         rate: &SlackApiMethodRateControlConfig,
+        limit: Duration,
     ) -> Result<RS, SlackApiError> {
         let token = self.api_token();
         let session = self.client.open_session(&token);
@@ -257,8 +269,7 @@ impl SlackApi {
         let call = session
             .http_session_api
             .http_get(method, &params, Some(rate));
-        // Lookups are on a reviewer's click path: they may not hold it long.
-        within(method, LOOKUP_TIMEOUT, call).await
+        within(method, limit, call).await
     }
 
     /// Posts a message and returns its `ts`.
@@ -475,8 +486,15 @@ impl SlackApi {
             #[serde(default)]
             real_name: Option<String>,
         }
+        // In the background (see `display_name`): it may wait its turn in
+        // users.info's rate tier instead of timing out and losing it.
         let info: Info = self
-            .get("users.info", ("user", user), &SLACK_TIER4_METHOD_CONFIG)
+            .get_within(
+                "users.info",
+                ("user", user),
+                &SLACK_TIER4_METHOD_CONFIG,
+                CALL_TIMEOUT,
+            )
             .await?;
         let profile = info.user.profile;
         let name = [

@@ -204,14 +204,12 @@ async fn decide_one(
         tracing::warn!(value = id, "a decision button without a suggestion id");
         return Ok(());
     };
-    let Some(lecture) = store::lecture_of_suggestion(&app.pool, id).await? else {
-        tracing::warn!(%id, "a decision for a suggestion that does not exist");
-        return Ok(());
+    let own = match click.message() {
+        Some((channel, ts)) => store::suggestion_on_message(&app.pool, id, &channel, &ts).await?,
+        None => false,
     };
-    let Ok(lecture) = LectureId::parse(&lecture) else {
-        return Ok(());
-    };
-    if !clicked_on_own_message(app, click, &lecture).await? {
+    if !own {
+        tracing::warn!(user = %clicker.id, %id, "refused a decision for a suggestion that is not its message's");
         return Ok(());
     }
     let Some(actor) = reviewer(app, clicker).await else {

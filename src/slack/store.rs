@@ -228,15 +228,25 @@ pub async fn lecture_of_message(
     .await
 }
 
-/// The lecture a suggestion belongs to.
-pub async fn lecture_of_suggestion(
+/// Whether suggestion `id` belongs to the lecture of the message at
+/// `channel`/`ts` (one round trip, on every decision click).
+pub async fn suggestion_on_message(
     pool: &PgPool,
     id: crate::domain::SuggestionId,
-) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT lecture_external_id FROM lecture_tag_suggestions WHERE id = $1")
-        .bind(id.get())
-        .fetch_optional(pool)
-        .await
+    channel: &str,
+    ts: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (
+             SELECT 1 FROM lecture_tag_suggestions s
+             JOIN slack_review_messages m ON m.lecture_external_id = s.lecture_external_id
+             WHERE s.id = $1 AND m.channel = $2 AND m.ts = $3)",
+    )
+    .bind(id.get())
+    .bind(channel)
+    .bind(ts)
+    .fetch_one(pool)
+    .await
 }
 
 /// Posted messages that show an older version than the lecture is at,

@@ -908,6 +908,8 @@ async fn a_click_acts_only_on_its_own_messages_lecture(
         (actions::APPROVE, other.to_string()),
         (actions::REJECT, other.to_string()),
         (actions::APPROVE_TOP, "L2".to_owned()),
+        (actions::APPROVE_SELECTED, "L2".to_owned()),
+        (actions::RETRY_FAILED, "L2".to_owned()),
     ] {
         let payload = w.block_actions(
             DANA,
@@ -1073,6 +1075,42 @@ async fn each_revision_of_a_review_message_has_fresh_block_ids(
     .await;
     eventually("the selection is approved", || async {
         w.db.status(chosen).await == "approved"
+    })
+    .await;
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn retry_on_a_failure_post_in_the_report_channel_retries_its_lecture(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.95).await;
+    w.db.force_status(id, "approved", "cli:test").await.unwrap();
+    w.db.force_status(id, "failed", "worker").await.unwrap();
+    notify::run_once(&w.app, chrono::Utc::now()).await.unwrap();
+    let post = w
+        .slack
+        .messages(REPORT)
+        .into_iter()
+        .find(|m| m.to_string().contains(actions::RETRY_FAILED))
+        .expect("the failure post");
+    let ts = post["ts"].as_str().unwrap();
+
+    let click = standins::sender::block_actions(
+        DANA,
+        REPORT,
+        ts,
+        &w.slack.mint(REPORT, DANA),
+        actions::RETRY_FAILED,
+        json!({ "value": "L1" }),
+        json!({}),
+    );
+    assert_eq!(w.interact(&click).await, 200);
+
+    eventually("the failed tag is retried", || async {
+        w.db.status(id).await == "approved"
     })
     .await;
     w.close().await;

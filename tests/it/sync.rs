@@ -1162,3 +1162,65 @@ async fn a_database_outage_costs_no_try_and_blames_no_one(
     );
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_database_slow_on_every_reservation_still_lets_requests_through(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let (tag, record, id) = w.one_approved().await;
+    // Locked most of the time: every reservation answers late, far past
+    // the tolerance of a single slot.
+    let (stop, staller) = stall_the_budget(
+        w.db.admin.clone(),
+        Duration::from_millis(250),
+        Duration::from_millis(20),
+    );
+
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        w.syncer(fast()).run_once(&Shutdown::never()),
+    )
+    .await;
+    stop.send(true).unwrap();
+    staller.await.unwrap();
+
+    let report = run.expect("the run ends").unwrap();
+    assert_eq!(report.synced, 1);
+    assert_eq!(w.fake.rate_limited(), 0);
+    assert_eq!(w.db.status(id).await, "synced");
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_field_id_setting_survives_an_airtable_hiccup_at_start(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let (tag, record, _) = w.one_approved().await;
+    let tags_field = w.fake.field_id("Lectures", "Tags").unwrap();
+    let syncer = w.syncer_with(
+        fast(),
+        &[("AIRTABLE_LECTURES_TAGS_FIELD", tags_field.as_str())],
+    );
+    // The schema read at start meets a 503.
+    w.fake.fail_next(
+        Method::GET,
+        1,
+        503,
+        airtable_error("SERVICE_UNAVAILABLE", "try again"),
+    );
+
+    syncer
+        .preflight()
+        .await
+        .expect("a hiccup is not a configuration problem");
+    let report = syncer.run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(report.synced, 1, "{report:?}");
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
+    w.close().await;
+}
