@@ -22,7 +22,7 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
 
-use super::pacing::{Pacing, TEAM_KEY};
+use super::pacing::{Pacing, Tier, TEAM_KEY};
 use crate::config::SlackSettings;
 
 /// Slack's answer for a user group that does not exist.
@@ -309,7 +309,11 @@ impl SlackApi {
             blocks,
         };
         let _: Ignored = self
-            .post("chat.update", &request, &SLACK_TIER3_METHOD_CONFIG)
+            .post(
+                "chat.update",
+                &request,
+                &self.pacing.method("chat.update", Tier::Three),
+            )
             .await?;
         Ok(())
     }
@@ -327,7 +331,11 @@ impl SlackApi {
             text,
         };
         let _: Ignored = self
-            .post("chat.postEphemeral", &request, &SLACK_TIER4_METHOD_CONFIG)
+            .post(
+                "chat.postEphemeral",
+                &request,
+                &self.pacing.method("chat.postEphemeral", Tier::Four),
+            )
             .await?;
         Ok(())
     }
@@ -379,7 +387,11 @@ impl SlackApi {
     pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<String, SlackApiError> {
         let request = OpenView { trigger_id, view };
         let opened: ViewAnswer = self
-            .post("views.open", &request, &SLACK_TIER4_METHOD_CONFIG)
+            .post(
+                "views.open",
+                &request,
+                &self.pacing.method("views.open", Tier::Four),
+            )
             .await?;
         Ok(opened.view.id)
     }
@@ -388,7 +400,11 @@ impl SlackApi {
     pub async fn update_view(&self, view_id: &str, view: &Value) -> Result<(), SlackApiError> {
         let request = UpdateView { view_id, view };
         let _: ViewAnswer = self
-            .post("views.update", &request, &SLACK_TIER4_METHOD_CONFIG)
+            .post(
+                "views.update",
+                &request,
+                &self.pacing.method("views.update", Tier::Four),
+            )
             .await?;
         Ok(())
     }
@@ -397,7 +413,7 @@ impl SlackApi {
         self.post(
             "auth.test",
             &serde_json::json!({}),
-            &SLACK_TIER4_METHOD_CONFIG,
+            &self.pacing.method("auth.test", Tier::Four),
         )
         .await
     }
@@ -417,7 +433,7 @@ impl SlackApi {
             .get(
                 "conversations.info",
                 ("channel", channel),
-                &SLACK_TIER3_METHOD_CONFIG,
+                &self.pacing.method("conversations.info", Tier::Three),
             )
             .await?;
         Ok(info.channel.is_member)
@@ -492,7 +508,7 @@ impl SlackApi {
             .get_within(
                 "users.info",
                 ("user", user),
-                &SLACK_TIER4_METHOD_CONFIG,
+                &self.pacing.method("users.info", Tier::Four),
                 CALL_TIMEOUT,
             )
             .await?;
@@ -526,7 +542,7 @@ impl SlackApi {
             .get(
                 "usergroups.users.list",
                 ("usergroup", group),
-                &SLACK_TIER2_METHOD_CONFIG,
+                &self.pacing.method("usergroups.users.list", Tier::Two),
             )
             .await;
         let mut directory = self.directory.lock().await;

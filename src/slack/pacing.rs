@@ -42,6 +42,25 @@ const TIERS: [(SlackApiMethodRateTier, u64); 4] = [
 /// Posts per window per channel (Slack: one a second).
 const POSTS_PER_WINDOW: u64 = 60;
 
+/// A Web API method's rate tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Two,
+    Three,
+    Four,
+}
+
+impl Tier {
+    /// The documented floor of calls per minute.
+    fn floor(self) -> u64 {
+        match self {
+            Tier::Two => 20,
+            Tier::Three => 50,
+            Tier::Four => 100,
+        }
+    }
+}
+
 /// tagbot's pace for Slack's tiers, counted over `window` (60 s at Slack;
 /// tests shorten it to match a stand-in whose tiers run faster).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +101,20 @@ impl Pacing {
             self.interval(steady)
         };
         bucket(burst, interval)
+    }
+
+    /// The controller's settings for `method` of `tier`: its own counter,
+    /// as Slack counts each method on its own. (slack-morphism's tier
+    /// limits are one counter per tier, shared by every method in it: a
+    /// burst of ephemerals would hold up a `views.open`, whose trigger
+    /// lasts 3 s.)
+    pub fn method(&self, method: &'static str, tier: Tier) -> SlackApiMethodRateControlConfig {
+        SlackApiMethodRateControlConfig::new().with_special_rate_limit(
+            SlackApiRateControlSpecialLimit::new(
+                SlackApiRateControlSpecialLimitKey(method.to_owned()),
+                self.tier_limit(tier.floor()),
+            ),
+        )
     }
 
     /// One post every window / 60 per channel, no burst.

@@ -95,14 +95,11 @@ async fn on_envelope(
     match kind {
         "interactive" => match serde_json::from_value::<Interaction>(frame.payload) {
             // Acknowledged once a permit is free, decided right after, as
-            // in HTTP mode.
+            // in HTTP mode; waited for off the read loop, so a burst being
+            // worked off never stalls the link (pings, other envelopes).
             Ok(interaction) => {
-                if app.accept(interaction).await {
-                    Next::Ack(ack(&id, None))
-                } else {
-                    tracing::info!(envelope_id = %id, "a click during shutdown left for Slack to deliver again");
-                    Next::Nothing
-                }
+                accept_later(app, interaction, id, answers);
+                Next::Nothing
             }
             Err(err) => unreadable(kind, &id, &err),
         },
@@ -122,6 +119,39 @@ async fn on_envelope(
             Next::Ack(ack(&id, None))
         }
     }
+}
+
+/// How long a click may wait for a permit before its acknowledgement would
+/// miss Slack's 3 s: past it the click is left unacknowledged, for Slack to
+/// report to the reviewer, rather than acknowledged and never decided.
+const ACCEPT_WAIT: std::time::Duration = std::time::Duration::from_millis(2_500);
+
+/// Accepts a click once a permit is free and acknowledges it then.
+fn accept_later(
+    app: &SlackApp,
+    interaction: Interaction,
+    id: String,
+    answers: &mpsc::UnboundedSender<String>,
+) {
+    let (app, answers) = (app.clone(), answers.clone());
+    tokio::spawn(
+        async move {
+            match tokio::time::timeout(ACCEPT_WAIT, app.accept(interaction)).await {
+                Ok(true) => {
+                    if answers.send(ack(&id, None)).is_err() {
+                        tracing::warn!(envelope_id = %id, "the connection closed before a click's acknowledgement was sent");
+                    }
+                }
+                Ok(false) => {
+                    tracing::info!(envelope_id = %id, "a click during shutdown left for Slack to deliver again");
+                }
+                Err(_) => {
+                    tracing::warn!(envelope_id = %id, "too many clicks being decided to take this one in time; left unacknowledged");
+                }
+            }
+        }
+        .instrument(tracing::Span::current()),
+    );
 }
 
 /// Answers a slash command in the acknowledgement, as Slack's page shows,
