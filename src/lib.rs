@@ -3,6 +3,9 @@
 //! The library holds everything; the `tagbot` binary is a thin command line
 //! over it (see [`cli`]).
 
+// A fallible path reports its error; panicking is for tests only.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod airtable;
 pub mod cli;
 pub mod config;

@@ -1,6 +1,8 @@
 //! The `tagbot` binary: reads `.env`, installs logging, runs one command,
 //! and turns any failure into a message and a non-zero exit code.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
