@@ -226,7 +226,10 @@ async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, sqlx::Error
             permalink(&message.channel, &message.ts)
         ));
     }
-    Ok(render::shorten(&lines.join("\n"), 3000))
+    Ok(render::shorten(
+        &lines.join("\n"),
+        render::limits::SECTION_TEXT,
+    ))
 }
 
 async fn retry(

@@ -15,7 +15,6 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::app::{SlackApp, SlackError};
-use super::card::actions;
 use super::{render, store};
 use crate::shutdown::Shutdown;
 use crate::sync::{RunProgress, RunReport};
@@ -111,40 +110,18 @@ async fn post_failures(app: &SlackApp) -> Result<usize, SlackError> {
     .await?;
     let mut posted = 0;
     for failure in &failures {
-        let (text, blocks) = failure_message(failure);
+        let (text, blocks) = render::failure_notice(&render::FailureNotice {
+            lecture: &failure.lecture_external_id,
+            title: failure.title.as_deref(),
+            tag_name: &failure.tag_name,
+            reason: failure.error.as_deref(),
+        });
         let key = format!("failure:{}", failure.event_id);
         if posted_ok(post_once(app, &key, &text, &blocks).await) {
             posted += 1;
         }
     }
     Ok(posted)
-}
-
-fn failure_message(failure: &Failure) -> (String, Vec<Value>) {
-    let title = failure.title.as_deref().unwrap_or("");
-    let reason = failure.error.as_deref().unwrap_or("no reason recorded");
-    let text = format!(
-        ":warning: Tag {} of lecture {} could not be synced to Airtable: {}",
-        render::isolate(&render::escape_mrkdwn(&failure.tag_name)),
-        render::escape_mrkdwn(&failure.lecture_external_id),
-        render::escape_mrkdwn(reason),
-    );
-    let section = format!(
-        ":warning: *Sync failed* — {} `{}`\nTag {}: {}",
-        render::isolate(&render::escape_mrkdwn(title)),
-        render::escape_mrkdwn(&failure.lecture_external_id),
-        render::isolate(&render::escape_mrkdwn(&failure.tag_name)),
-        render::escape_mrkdwn(reason),
-    );
-    let blocks = vec![
-        json!({ "type": "section", "text": { "type": "mrkdwn", "text": render::shorten(&section, 3000) } }),
-        json!({ "type": "actions", "elements": [{
-            "type": "button", "action_id": actions::RETRY_FAILED,
-            "text": { "type": "plain_text", "text": "Retry failed" },
-            "value": render::shorten(&failure.lecture_external_id, 2000),
-        }] }),
-    ];
-    (render::shorten(&text, 3000), blocks)
 }
 
 async fn post_run_reports(app: &SlackApp) -> Result<usize, SlackError> {
@@ -159,26 +136,7 @@ async fn post_run_reports(app: &SlackApp) -> Result<usize, SlackError> {
     .await?;
     let mut posted = 0;
     for (id, report) in &runs {
-        let report = &report.0;
-        let headline = match &report.aborted {
-            // The body carries the reason; the headline says it stopped.
-            Some(_) => format!(
-                ":octagonal_sign: Sync stopped: {} synced, {} failed before it stopped; approved tags wait in the queue",
-                report.synced, report.failed
-            ),
-            None => format!(
-                ":bar_chart: Sync run: {} synced, {} failed, {} to retry{}",
-                report.synced,
-                report.failed,
-                report.retried,
-                if report.dry_run { " (dry run)" } else { "" }
-            ),
-        };
-        let body = render::report_block(report);
-        let blocks = vec![
-            json!({ "type": "section", "text": { "type": "mrkdwn", "text": headline } }),
-            json!({ "type": "section", "text": { "type": "mrkdwn", "text": body } }),
-        ];
+        let (headline, blocks) = render::run_report_post(&report.0);
         if posted_ok(post_once(app, &format!("run:{id}"), &headline, &blocks).await) {
             posted += 1;
         }

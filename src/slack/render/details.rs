@@ -1,0 +1,355 @@
+//! The details modal: every suggestion with its full texts and history,
+//! within a view's 100 blocks and 250 kB (see [`super`]).
+
+use super::*;
+
+// ------------------------------------------------------------------ modal
+
+/// The details modal: every suggestion with its full rationale, model,
+/// created time, status, decision and recent history, as far as Slack's
+/// limits for a view allow (see [`detail_blocks`]).
+pub fn details_modal(card: &LectureCard, history: &[HistoryLine]) -> Value {
+    let selection = selection_input(card);
+    let mut head = vec![header_block(card), summary_block(card)];
+    head.extend(selection.iter().cloned());
+    let details = detail_blocks(card, history, &head, selection.is_some());
+    head.extend(details);
+    modal_view(card, head, selection.is_some())
+}
+
+/// A details modal with one line of text instead of the suggestions: what
+/// opens at once while they load, or what they became.
+pub fn details_notice(lecture: &str, text: &str) -> Value {
+    json!({
+        "type": "modal",
+        "callback_id": actions::DETAILS_MODAL,
+        "private_metadata": shorten(lecture, limits::PRIVATE_METADATA),
+        "title": plain(MODAL_TITLE, limits::MODAL_TITLE),
+        "close": plain("Close", limits::MODAL_TITLE),
+        "blocks": [{
+            "type": "section",
+            "block_id": "notice",
+            "text": mrkdwn(text, limits::SECTION_TEXT),
+        }],
+    })
+}
+
+pub(super) fn modal_view(card: &LectureCard, blocks: Vec<Value>, submit: bool) -> Value {
+    let mut view = json!({
+        "type": "modal",
+        "callback_id": actions::DETAILS_MODAL,
+        "private_metadata": shorten(&card.lecture_id, limits::PRIVATE_METADATA),
+        "title": plain(MODAL_TITLE, limits::MODAL_TITLE),
+        "close": plain("Close", limits::MODAL_TITLE),
+        "blocks": blocks,
+    });
+    if submit {
+        view["submit"] = plain("Approve selected", limits::MODAL_TITLE);
+    }
+    view
+}
+
+/// The view's size as Slack receives it: its JSON in UTF-8 (a Hebrew
+/// character takes two bytes).
+pub fn view_bytes(view: &Value) -> usize {
+    serde_json::to_string(view).map_or(usize::MAX, |json| json.len())
+}
+
+/// The modal's input of pending suggestions, approved on submission.
+pub(super) fn selection_input(card: &LectureCard) -> Option<Value> {
+    let options: Vec<Value> = pending(card)
+        .into_iter()
+        .take(limits::SELECT_OPTIONS)
+        .map(select_option)
+        .collect();
+    if options.is_empty() {
+        return None;
+    }
+    Some(json!({
+        "type": "input",
+        "block_id": actions::MODAL_SELECT_BLOCK,
+        "optional": true,
+        "label": plain("Approve these tags", limits::INPUT_LABEL),
+        "element": {
+            "type": "multi_static_select",
+            "action_id": actions::MODAL_SELECT,
+            "placeholder": plain("Pick tags to approve", limits::SELECT_PLACEHOLDER),
+            "options": options,
+        },
+    }))
+}
+
+/// How much of a suggestion's long texts the details modal shows, in
+/// characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Detail {
+    rationale: usize,
+    error: usize,
+    /// The history field; below [`MIN_HISTORY_CHARS`] it only counts events.
+    history: usize,
+}
+
+impl Detail {
+    /// As much as each text's own limit allows.
+    const FULL: Detail = Detail {
+        rationale: limits::SECTION_TEXT,
+        error: 1_000,
+        history: limits::SECTION_FIELD_TEXT - 20,
+    };
+
+    /// `chars` shared out: half to the rationale, a fifth to the error,
+    /// the rest to the history; never more than [`Detail::FULL`].
+    fn sharing(chars: usize) -> Detail {
+        Detail {
+            rationale: (chars / 2).min(Detail::FULL.rationale),
+            error: (chars / 5).min(Detail::FULL.error),
+            history: (chars - chars / 2 - chars / 5).min(Detail::FULL.history),
+        }
+    }
+}
+
+/// The suggestions' blocks, within the modal's 100 blocks and 250 kB:
+///
+/// 1. two blocks per suggestion (details, then history), full texts, when
+///    both limits allow;
+/// 2. else one block each (history as a field), with rationales, errors
+///    and histories shortened just enough to fit the bytes; past the
+///    blocks' limit, the rest are listed in short in a last block, which
+///    also says that texts were shortened.
+///
+/// Nothing is dropped silently: every suggestion is shown or listed, and
+/// the last block says how many are listed in short.
+pub(super) fn detail_blocks(
+    card: &LectureCard,
+    history: &[HistoryLine],
+    head: &[Value],
+    submit: bool,
+) -> Vec<Value> {
+    let fits = |blocks: &[Value]| {
+        let mut all = head.to_vec();
+        all.extend(blocks.iter().cloned());
+        view_bytes(&modal_view(card, all, submit)) <= VIEW_BYTES_AIMED
+    };
+    let budget = limits::MODAL_BLOCKS - head.len();
+    let suggestions = &card.suggestions;
+    if 2 * suggestions.len() <= budget {
+        let blocks: Vec<Value> = suggestions
+            .iter()
+            .flat_map(|s| {
+                let events = events_of(s, history);
+                [
+                    detail_section(s, None, Detail::FULL),
+                    context(
+                        &format!("h:{}", s.id),
+                        &history_text(&events, limits::SECTION_TEXT),
+                    ),
+                ]
+            })
+            .collect();
+        if fits(&blocks) {
+            return blocks;
+        }
+    }
+    // One block kept for the note when anything is shortened or folded.
+    let mut shown = suggestions.len().min(budget - 1);
+    loop {
+        let (detailed, folded) = suggestions.split_at(shown);
+        let render = |detail: Detail| -> Vec<Value> {
+            let mut blocks: Vec<Value> = detailed
+                .iter()
+                .map(|s| {
+                    let events = events_of(s, history);
+                    detail_section(s, Some(&events), detail)
+                })
+                .collect();
+            blocks.extend(details_note(folded, detail != Detail::FULL));
+            blocks
+        };
+        let full = render(Detail::FULL);
+        if fits(&full) {
+            return full;
+        }
+        // The most characters per suggestion that still fit, found by
+        // bisection: a character takes one to four bytes, so no estimate
+        // from the spare bytes would be exact. A suggestion cannot use
+        // more than the spare bytes, one byte a character.
+        let bare = render(Detail::sharing(0));
+        let mut head_and_bare = head.to_vec();
+        head_and_bare.extend(bare.iter().cloned());
+        let spare =
+            VIEW_BYTES_AIMED.saturating_sub(view_bytes(&modal_view(card, head_and_bare, submit)));
+        let (mut low, mut high) = (MIN_SHARED_CHARS, spare / shown.max(1));
+        let mut best = None;
+        while low <= high {
+            let middle = low + (high - low) / 2;
+            let blocks = render(Detail::sharing(middle));
+            if fits(&blocks) {
+                best = Some(blocks);
+                low = middle + 1;
+            } else {
+                high = middle - 1;
+            }
+        }
+        if let Some(blocks) = best {
+            return blocks;
+        }
+        if fits(&bare) || shown == 0 {
+            return bare;
+        }
+        // Even bare details are too big (huge tag names and models): list
+        // more of them in short.
+        shown /= 2;
+    }
+}
+
+/// The last block of a crowded details modal: that texts were shortened,
+/// and the suggestions that did not get a block of their own, in short
+/// (as many as one text holds, then how many more).
+pub(super) fn details_note(folded: &[SuggestionCard], shortened: bool) -> Option<Value> {
+    if folded.is_empty() && !shortened {
+        return None;
+    }
+    let mut lines = Vec::new();
+    if shortened {
+        lines.push(
+            "_Long rationales, errors and histories are shortened here: Slack refuses a modal over 250 kB._"
+                .to_owned(),
+        );
+    }
+    if !folded.is_empty() {
+        lines.push(format!(
+            "*{} more suggestion(s) listed in short* (a modal holds 100 blocks):",
+            folded.len()
+        ));
+    }
+    // Room for the closing "…and N more" line.
+    let room = limits::SECTION_TEXT - 60;
+    let mut used: usize = lines.iter().map(|l| l.chars().count() + 1).sum();
+    for (i, s) in folded.iter().enumerate() {
+        let line = format!(
+            "• {} {} — {}",
+            embed_mrkdwn(&tag_label(s), TAG_CHARS),
+            score_label(s.score),
+            status_badge(s.status)
+        );
+        let cost = line.chars().count() + 1;
+        if used + cost > room {
+            lines.push(format!("_…and {} more not listed._", folded.len() - i));
+            break;
+        }
+        used += cost;
+        lines.push(line);
+    }
+    Some(json!({
+        "type": "section",
+        "block_id": "more",
+        "text": mrkdwn(&lines.join("\n"), limits::SECTION_TEXT),
+    }))
+}
+
+/// This suggestion's events, oldest first.
+pub(super) fn events_of<'a>(
+    s: &SuggestionCard,
+    history: &'a [HistoryLine],
+) -> Vec<&'a HistoryLine> {
+    let mut events: Vec<&HistoryLine> =
+        history.iter().filter(|h| h.suggestion_id == s.id).collect();
+    events.sort_by_key(|h| h.at);
+    events
+}
+
+/// The tag and the rationale (its own paragraphs, so not isolated) in
+/// the text; the rest as fields, the history too when `events` is given.
+/// Long texts are cut to `detail`.
+pub(super) fn detail_section(
+    s: &SuggestionCard,
+    events: Option<&[&HistoryLine]>,
+    detail: Detail,
+) -> Value {
+    let head = format!("*{}*", embed_mrkdwn(&tag_label(s), TAG_CHARS));
+    let room =
+        (limits::SECTION_TEXT - head.chars().count() - 1).min(detail.rationale.max(MIN_TEXT_CHARS));
+    let rationale = or_placeholder(&s.rationale, "(no rationale)");
+    let text = format!("{head}\n{}", escape_within(&rationale, room, Breaks::Keep));
+    let mut fields = vec![
+        field("Score", &score_label(s.score)),
+        field("Status", status_badge(s.status)),
+        field("Model", &embed_mrkdwn(&s.model, MODEL_CHARS)),
+        field("Suggested", &slack_date(s.created_at)),
+    ];
+    if let Some(line) = decision_line(s) {
+        fields.push(field("Decision", &line));
+    }
+    if let Some(err) = s.last_error.as_deref() {
+        let shown = escape_within(err, detail.error.max(MIN_TEXT_CHARS), Breaks::Keep);
+        fields.push(field("Last error", &shown));
+    }
+    if let Some(events) = events {
+        let shown = if detail.history < MIN_HISTORY_CHARS {
+            format!("{} event(s)", events.len())
+        } else {
+            history_text(events, detail.history)
+        };
+        fields.push(field("History", &shown));
+    }
+    json!({
+        "type": "section",
+        "block_id": format!("s:{}", s.id),
+        "text": mrkdwn(&text, limits::SECTION_TEXT),
+        "fields": fields,
+    })
+}
+
+pub(super) fn field(label: &str, value: &str) -> Value {
+    mrkdwn(&format!("*{label}*\n{value}"), limits::SECTION_FIELD_TEXT)
+}
+
+/// The most recent events first, as many as fit in `max_chars` (at most
+/// [`HISTORY_EVENTS_SHOWN`]), then how many earlier ones were left out.
+pub(super) fn history_text(events: &[&HistoryLine], max_chars: usize) -> String {
+    if events.is_empty() {
+        return "_No events yet._".to_owned();
+    }
+    let room = max_chars.saturating_sub(HISTORY_NOTE_RESERVE);
+    let mut lines = Vec::new();
+    let mut used = 0;
+    for event in events.iter().rev().take(HISTORY_EVENTS_SHOWN) {
+        let Some(line) = event_line(event, room.saturating_sub(used + 1)) else {
+            break;
+        };
+        used += line.chars().count() + 1;
+        lines.push(line);
+    }
+    let left_out = events.len() - lines.len();
+    if left_out > 0 {
+        lines.push(format!("_…and {left_out} earlier event(s) not shown_"));
+    }
+    shorten(&lines.join("\n"), max_chars)
+}
+
+/// One event in at most `max_chars`: date, action and actor (the name cut
+/// shorter before the event is left out), then as much of its error as
+/// fits, up to 200 characters; `None` when even the short form does not.
+pub(super) fn event_line(e: &HistoryLine, max_chars: usize) -> Option<String> {
+    let action = escape_within(&e.action, 20, Breaks::Join);
+    let with_actor = |actor_chars| {
+        format!(
+            "• {} *{action}* by {}",
+            slack_date(e.at),
+            embed_mrkdwn(&e.actor, actor_chars)
+        )
+    };
+    let mut line = Some(with_actor(ACTOR_CHARS))
+        .filter(|line| line.chars().count() <= max_chars)
+        .or_else(|| Some(with_actor(20)).filter(|line| line.chars().count() <= max_chars))?;
+    if let Some(err) = e.error.as_deref() {
+        // " — " and the isolates take 5 characters.
+        let room = (max_chars - line.chars().count())
+            .saturating_sub(5)
+            .min(200);
+        if room >= 10 {
+            line.push_str(&format!(" — {}", embed_mrkdwn(err, room + 2)));
+        }
+    }
+    Some(line)
+}
