@@ -22,6 +22,10 @@ pub enum SlackError {
     Api(#[from] SlackApiError),
     #[error("database error in the Slack app: {0}")]
     Database(#[from] sqlx::Error),
+    /// A review operation refused in a way the click's handling did not
+    /// expect (single decisions report their outcome as a `Decision`).
+    #[error("review operation refused: {0}")]
+    Review(crate::review::ReviewError),
 }
 
 /// Clicks acknowledged but not yet decided, at most. Past it, a new click

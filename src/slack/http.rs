@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -58,32 +58,40 @@ pub fn router(app: SlackApp) -> Router {
         .with_state(shared)
 }
 
-/// Checks the signature; `Err` is the refusal to send.
-fn verified(
-    shared: &Shared,
-    headers: &HeaderMap,
-    body: &Bytes,
-    route: &str,
-) -> Result<(), (StatusCode, &'static str)> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match shared.verifier.verify(
-        header(signature::TIMESTAMP_HEADER),
-        header(signature::SIGNATURE_HEADER),
-        body,
-        signature::unix_now(),
-    ) {
-        Ok(()) => Ok(()),
-        Err(reason) => {
-            tracing::warn!(route, %reason, "refused a request that failed Slack's signature check");
-            Err((StatusCode::UNAUTHORIZED, "invalid Slack signature"))
+/// A request body that passed Slack's signature check: a handler taking it
+/// never sees an unsigned, forged or stale request (the check runs once,
+/// here, before the body is parsed).
+struct SignedBody {
+    body: Bytes,
+    headers: HeaderMap,
+}
+
+impl FromRequest<Shared> for SignedBody {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, shared: &Shared) -> Result<Self, Self::Rejection> {
+        let route = request.uri().path().to_owned();
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, shared)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        match shared.verifier.verify(
+            header(signature::TIMESTAMP_HEADER),
+            header(signature::SIGNATURE_HEADER),
+            &body,
+            signature::unix_now(),
+        ) {
+            Ok(()) => Ok(SignedBody { body, headers }),
+            Err(reason) => {
+                tracing::warn!(route, %reason, "refused a request that failed Slack's signature check");
+                Err((StatusCode::UNAUTHORIZED, "invalid Slack signature").into_response())
+            }
         }
     }
 }
 
-async fn events(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = verified(&shared, &headers, &body, "/slack/events") {
-        return refused.into_response();
-    }
+async fn events(SignedBody { body, headers }: SignedBody) -> Response {
     let Ok(event) = serde_json::from_slice::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "expected a JSON body").into_response();
     };
@@ -100,10 +108,10 @@ async fn events(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
     StatusCode::OK.into_response()
 }
 
-async fn interactions(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = verified(&shared, &headers, &body, "/slack/interactions") {
-        return refused.into_response();
-    }
+async fn interactions(
+    State(shared): State<Shared>,
+    SignedBody { body, .. }: SignedBody,
+) -> Response {
     let payload = form_field(&body, "payload");
     let Some(interaction) = payload.and_then(|p| serde_json::from_str::<Interaction>(&p).ok())
     else {
@@ -118,10 +126,7 @@ async fn interactions(State(shared): State<Shared>, headers: HeaderMap, body: By
     StatusCode::OK.into_response()
 }
 
-async fn commands(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = verified(&shared, &headers, &body, "/slack/commands") {
-        return refused.into_response();
-    }
+async fn commands(State(shared): State<Shared>, SignedBody { body, .. }: SignedBody) -> Response {
     let Ok(command) = serde_urlencoded_form::<SlashCommand>(&body) else {
         return (StatusCode::BAD_REQUEST, "expected a slash-command form").into_response();
     };

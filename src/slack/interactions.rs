@@ -439,7 +439,7 @@ fn review_failure(err: ReviewError) -> SlackError {
     match err {
         ReviewError::Database(err) => SlackError::Database(err),
         // Single decisions report their outcome as a Decision, never these.
-        other => SlackError::Database(sqlx::Error::Protocol(other.to_string())),
+        other => SlackError::Review(other),
     }
 }
 
