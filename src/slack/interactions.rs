@@ -18,7 +18,8 @@
 use std::time::Duration;
 
 use super::app::{SlackApp, SlackError};
-use super::card::{actions, HistoryLine, LectureCard};
+use super::card::{HistoryLine, LectureCard};
+use super::click::{self, Click, Verb};
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
 use super::{render, store};
 use crate::domain::{Actor, LectureId, SuggestionId};
@@ -83,95 +84,54 @@ async fn on_action(
     clicker: &Clicker<'_>,
     action: &Action,
 ) -> Result<(), SlackError> {
-    let value = action.value.clone().unwrap_or_default();
-    let decision = match action.action_id.as_str() {
-        actions::APPROVE => Some(Ok((Verb::Approve, value.clone()))),
-        actions::REJECT => Some(Ok((Verb::Reject, value.clone()))),
-        actions::DECIDE_MENU => Some(
-            action
-                .selected_option
-                .as_ref()
-                .and_then(|o| Verb::parse_menu_value(&o.value))
-                .ok_or(()),
-        ),
-        _ => None,
-    };
-    match decision {
-        Some(Ok((verb, id))) => return decide_one(app, click, clicker, verb, &id).await,
-        Some(Err(())) => {
-            // Fails closed: only tagbot's own menu values decide anything.
-            tracing::warn!(user = %clicker.id, option = ?action.selected_option.as_ref().map(|o| &o.value), "refused a decision menu value tagbot does not make");
-            return Ok(());
-        }
-        None => {}
-    }
-    let lecture = match LectureId::parse(&value) {
-        Ok(lecture) => lecture,
-        // The selection menu changing: Slack keeps its state, nothing to do.
-        Err(_) if action.action_id == actions::SELECT => return Ok(()),
-        Err(_) => {
-            tracing::warn!(action = %action.action_id, "a Slack action without a lecture id");
+    let parsed = match click::parse(action, click.state.as_ref()) {
+        Ok(parsed) => parsed,
+        Err(unreadable) => {
+            tracing::warn!(user = %clicker.id, action = %action.action_id, reason = %unreadable, "refused a click tagbot cannot read; nothing was decided");
             return Ok(());
         }
     };
-    if matches!(
-        action.action_id.as_str(),
-        actions::APPROVE_SELECTED | actions::APPROVE_TOP | actions::RETRY_FAILED
-    ) && !clicked_on_own_message(app, click, &lecture).await?
-    {
-        return Ok(());
-    }
-    match action.action_id.as_str() {
-        actions::DETAILS => open_details(app, click, clicker, &lecture).await,
-        actions::APPROVE_SELECTED => {
-            let selected = click
-                .state
-                .as_ref()
-                .map(|s| s.selected_in_action(actions::SELECT))
-                .unwrap_or_default();
+    match parsed {
+        Click::SelectionChanged => Ok(()),
+        Click::Decide { verb, suggestion } => {
+            decide_one(app, click, clicker, verb, suggestion).await
+        }
+        Click::Details { lecture } => open_details(app, click, clicker, &lecture).await,
+        Click::ApproveSelected { lecture, selected } => {
+            if !clicked_on_own_message(app, click, &lecture).await? {
+                return Ok(());
+            }
             approve_selected(app, clicker, &lecture, &selected).await
         }
-        actions::APPROVE_TOP | actions::RETRY_FAILED => {
-            let Some(actor) = reviewer(app, clicker).await else {
+        Click::ApproveTop { lecture } => {
+            let Some(actor) = lecture_wide(app, click, clicker, &lecture).await? else {
                 return Ok(());
             };
-            let result = if action.action_id == actions::APPROVE_TOP {
-                app.review.approve_top(&lecture, None, &actor).await
-            } else {
-                app.review.retry_failed(&lecture, &actor).await
-            };
+            let result = app.review.approve_top(&lecture, None, &actor).await;
             report_lecture_result(app, clicker, result).await
         }
-        _ => Ok(()),
-    }
-}
-
-/// What a decision button or menu option asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verb {
-    Approve,
-    Reject,
-}
-
-impl Verb {
-    fn as_str(self) -> &'static str {
-        match self {
-            Verb::Approve => "approve",
-            Verb::Reject => "reject",
+        Click::RetryFailed { lecture } => {
+            let Some(actor) = lecture_wide(app, click, clicker, &lecture).await? else {
+                return Ok(());
+            };
+            let result = app.review.retry_failed(&lecture, &actor).await;
+            report_lecture_result(app, clicker, result).await
         }
     }
+}
 
-    /// A decision menu option's value, `approve:<id>` or `reject:<id>`;
-    /// anything else is refused.
-    fn parse_menu_value(value: &str) -> Option<(Verb, String)> {
-        let (verb, id) = value.split_once(':')?;
-        let verb = match verb {
-            "approve" => Verb::Approve,
-            "reject" => Verb::Reject,
-            _ => return None,
-        };
-        Some((verb, id.to_owned()))
+/// The actor of a lecture-wide click, when the click is on its lecture's
+/// own message and the clicker may decide.
+async fn lecture_wide(
+    app: &SlackApp,
+    click: &BlockActions,
+    clicker: &Clicker<'_>,
+    lecture: &LectureId,
+) -> Result<Option<Actor>, SlackError> {
+    if !clicked_on_own_message(app, click, lecture).await? {
+        return Ok(None);
     }
+    Ok(reviewer(app, clicker).await)
 }
 
 /// Whether the click's lecture is the one its message is about. Slack
@@ -198,12 +158,8 @@ async fn decide_one(
     click: &BlockActions,
     clicker: &Clicker<'_>,
     verb: Verb,
-    id: &str,
+    id: SuggestionId,
 ) -> Result<(), SlackError> {
-    let Ok(id) = SuggestionId::parse(id) else {
-        tracing::warn!(value = id, "a decision button without a suggestion id");
-        return Ok(());
-    };
     let own = match click.message() {
         Some((channel, ts)) => store::suggestion_on_message(&app.pool, id, &channel, &ts).await?,
         None => false,
@@ -252,15 +208,11 @@ async fn approve_selected(
     app: &SlackApp,
     clicker: &Clicker<'_>,
     lecture: &LectureId,
-    selected: &[String],
+    ids: &[SuggestionId],
 ) -> Result<(), SlackError> {
     let Some(actor) = reviewer(app, clicker).await else {
         return Ok(());
     };
-    let ids: Vec<SuggestionId> = selected
-        .iter()
-        .filter_map(|raw| SuggestionId::parse(raw).ok())
-        .collect();
     if ids.is_empty() {
         clicker.tell(
             app,
@@ -268,7 +220,7 @@ async fn approve_selected(
         );
         return Ok(());
     }
-    let result = app.review.approve_selected(lecture, &ids, &actor).await;
+    let result = app.review.approve_selected(lecture, ids, &actor).await;
     report_lecture_result(app, clicker, result).await
 }
 
@@ -420,7 +372,11 @@ async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<()
         channel,
         response_url: None,
     };
-    approve_selected(app, &clicker, &lecture, &selected).await
+    let ids: Vec<SuggestionId> = selected
+        .iter()
+        .filter_map(|raw| SuggestionId::parse(raw).ok())
+        .collect();
+    approve_selected(app, &clicker, &lecture, &ids).await
 }
 
 /// The clicking user as the decision's actor; when they may not decide,

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod app;
 pub mod card;
+pub mod click;
 pub mod commands;
 pub mod http;
 pub mod interactions;

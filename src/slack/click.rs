@@ -1,0 +1,200 @@
+//! A click, read once at the boundary: every interactive element of a
+//! review message or a failure post becomes one [`Click`], with its ids
+//! parsed, or is refused as [`Unreadable`]. The handler matches on the
+//! type; no action id or value string travels further than this module.
+//!
+//! Slack builds action values from tagbot's own blocks, so an unreadable
+//! one is a forged (if signed) payload or a block of an older tagbot:
+//! parsing fails closed and nothing is decided.
+
+use super::card::actions;
+use super::payload::{Action, State};
+use crate::domain::{LectureId, SuggestionId};
+
+/// What a click asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Click {
+    /// Approve or Reject one suggestion (a button, or the ⋮ menu).
+    Decide {
+        verb: Verb,
+        suggestion: SuggestionId,
+    },
+    /// Approve the suggestions picked in the message's menu.
+    ApproveSelected {
+        lecture: LectureId,
+        selected: Vec<SuggestionId>,
+    },
+    /// Approve every pending suggestion at or above the threshold.
+    ApproveTop { lecture: LectureId },
+    /// Send the lecture's failed tags to Airtable again.
+    RetryFailed { lecture: LectureId },
+    /// Open the details modal.
+    Details { lecture: LectureId },
+    /// The selection menu changed: Slack keeps its state, nothing to do.
+    SelectionChanged,
+}
+
+/// Approve or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Approve,
+    Reject,
+}
+
+impl Verb {
+    /// As the audit log names the action.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Approve => "approve",
+            Verb::Reject => "reject",
+        }
+    }
+}
+
+/// Why a click was not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    #[error("an action tagbot does not make: {0:?}")]
+    UnknownAction(String),
+    #[error("a decision menu value tagbot does not make: {0:?}")]
+    MenuValue(String),
+    #[error("a decision without a suggestion id: {0:?}")]
+    SuggestionId(String),
+    #[error("an action without a lecture id: {0:?}")]
+    LectureId(String),
+}
+
+/// Reads one action of a `block_actions` payload; `state` is the message's
+/// `state.values` (the selection menu's picks).
+pub fn parse(action: &Action, state: Option<&State>) -> Result<Click, Unreadable> {
+    let value = action.value.as_deref().unwrap_or_default();
+    let suggestion =
+        |raw: &str| SuggestionId::parse(raw).map_err(|_| Unreadable::SuggestionId(raw.to_owned()));
+    let lecture = || LectureId::parse(value).map_err(|_| Unreadable::LectureId(value.to_owned()));
+    match action.action_id.as_str() {
+        actions::APPROVE => Ok(Click::Decide {
+            verb: Verb::Approve,
+            suggestion: suggestion(value)?,
+        }),
+        actions::REJECT => Ok(Click::Decide {
+            verb: Verb::Reject,
+            suggestion: suggestion(value)?,
+        }),
+        actions::DECIDE_MENU => {
+            let raw = action
+                .selected_option
+                .as_ref()
+                .map(|o| o.value.as_str())
+                .unwrap_or_default();
+            let (verb, id) = parse_menu_value(raw)?;
+            Ok(Click::Decide {
+                verb,
+                suggestion: suggestion(id)?,
+            })
+        }
+        actions::SELECT => Ok(Click::SelectionChanged),
+        actions::APPROVE_SELECTED => Ok(Click::ApproveSelected {
+            lecture: lecture()?,
+            // A pick that is no suggestion id is left out; approving an
+            // empty selection is refused by the handler with a hint.
+            selected: state
+                .map(|s| s.selected_in_action(actions::SELECT))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|raw| SuggestionId::parse(raw).ok())
+                .collect(),
+        }),
+        actions::APPROVE_TOP => Ok(Click::ApproveTop {
+            lecture: lecture()?,
+        }),
+        actions::RETRY_FAILED => Ok(Click::RetryFailed {
+            lecture: lecture()?,
+        }),
+        actions::DETAILS => Ok(Click::Details {
+            lecture: lecture()?,
+        }),
+        other => Err(Unreadable::UnknownAction(other.to_owned())),
+    }
+}
+
+/// A decision menu option's value, `approve:<id>` or `reject:<id>`;
+/// anything else is refused.
+fn parse_menu_value(value: &str) -> Result<(Verb, &str), Unreadable> {
+    let refused = || Unreadable::MenuValue(value.to_owned());
+    let (verb, id) = value.split_once(':').ok_or_else(refused)?;
+    let verb = match verb {
+        "approve" => Verb::Approve,
+        "reject" => Verb::Reject,
+        _ => return Err(refused()),
+    };
+    Ok((verb, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slack::payload::OptionValue;
+
+    fn action(action_id: &str, value: Option<&str>, option: Option<&str>) -> Action {
+        Action {
+            action_id: action_id.to_owned(),
+            value: value.map(str::to_owned),
+            selected_option: option.map(|v| OptionValue {
+                value: v.to_owned(),
+            }),
+            selected_options: None,
+        }
+    }
+
+    #[test]
+    fn each_element_reads_as_its_click() {
+        let id = SuggestionId::parse("17").unwrap();
+        let l1 = LectureId::parse("L1").unwrap();
+        assert_eq!(
+            parse(&action(actions::APPROVE, Some("17"), None), None),
+            Ok(Click::Decide {
+                verb: Verb::Approve,
+                suggestion: id
+            })
+        );
+        assert_eq!(
+            parse(&action(actions::DECIDE_MENU, None, Some("reject:17")), None),
+            Ok(Click::Decide {
+                verb: Verb::Reject,
+                suggestion: id
+            })
+        );
+        assert_eq!(
+            parse(&action(actions::APPROVE_TOP, Some("L1"), None), None),
+            Ok(Click::ApproveTop {
+                lecture: l1.clone()
+            })
+        );
+        assert_eq!(
+            parse(&action(actions::RETRY_FAILED, Some("L1"), None), None),
+            Ok(Click::RetryFailed { lecture: l1 })
+        );
+        assert_eq!(
+            parse(&action(actions::SELECT, None, None), None),
+            Ok(Click::SelectionChanged)
+        );
+    }
+
+    #[test]
+    fn anything_tagbot_does_not_make_is_refused() {
+        for (action_id, value, option) in [
+            (actions::DECIDE_MENU, None, Some("delete:17")),
+            (actions::DECIDE_MENU, None, Some("APPROVE:17")),
+            (actions::DECIDE_MENU, None, Some("approve")),
+            (actions::DECIDE_MENU, None, None),
+            (actions::APPROVE, Some("seventeen"), None),
+            (actions::APPROVE_TOP, Some(""), None),
+            ("tagbot_delete_everything", Some("L1"), None),
+        ] {
+            assert!(
+                parse(&action(action_id, value, option), None).is_err(),
+                "{action_id} {value:?} {option:?}"
+            );
+        }
+    }
+}
