@@ -1,16 +1,16 @@
 //! The Slack app's shared state, passed to every handler: the database,
-//! the review operations, the Web API, the settings. Also what every
-//! handler needs of it: who may decide, who a clicking user is, and how to
-//! tell them something.
+//! the review operations, the Web API, the settings and the click queue,
+//! and how to tell a user something only they see. Who may decide is
+//! [`super::reviewers`]' to say; how clicks queue is [`super::clicks`]'.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use super::api::{SlackApi, SlackApiError, NO_SUCH_GROUP};
+use super::api::{SlackApi, SlackApiError};
+use super::clicks::{self, ClickQueue};
+use super::reviewers::{self, NotAllowed, Standing};
 use crate::config::{ReviewSettings, SlackSettings};
 use crate::domain::Actor;
 use crate::review::Review;
@@ -28,43 +28,14 @@ pub enum SlackError {
     Review(crate::review::ReviewError),
 }
 
-/// Clicks acknowledged but not yet decided, at most. Past it, a new click
-/// is acknowledged only once an earlier one is done: a burst slows the
-/// acknowledgements down a little instead of queueing work without bound
-/// (and timing out waiting for a database connection).
-pub const MAX_OUTSTANDING_CLICKS: u32 = 128;
-
-/// Why a user's decision is refused before it is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum NotAllowed {
-    #[error("You are not one of the tag reviewers (SLACK_REVIEWERS), so nothing was changed. Ask an admin to add you.")]
-    NotAReviewer,
-    #[error("Slack sent a user id tagbot cannot use, so nothing was changed.")]
-    UnusableUserId,
-    /// A reviewer group could not be read and its members were never
-    /// known: the user may well be a reviewer, so they are not told
-    /// otherwise.
-    #[error("Slack is busy and could not confirm that you are a tag reviewer, so nothing was changed. Please try again in a minute.")]
-    SlackBusy,
-}
-
-/// Whether a user may decide, as far as Slack can tell now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
-    Reviewer,
-    NotAReviewer,
-    /// A group that might hold the user could not be read.
-    Unknown,
-}
-
 #[derive(Debug, Clone)]
 pub struct SlackApp {
     pub pool: PgPool,
     pub review: Review,
     pub api: SlackApi,
     pub settings: SlackSettings,
-    /// Permits for clicks being decided (HTTP and Socket Mode alike).
-    pub outstanding: Arc<Semaphore>,
+    /// Clicks (and late answers) acknowledged and not yet done.
+    pub clicks: ClickQueue,
 }
 
 impl SlackApp {
@@ -78,7 +49,7 @@ impl SlackApp {
             api: SlackApi::new(&settings)?,
             pool,
             settings,
-            outstanding: Arc::new(Semaphore::new(MAX_OUTSTANDING_CLICKS as usize)),
+            clicks: ClickQueue::default(),
         })
     }
 
@@ -86,73 +57,26 @@ impl SlackApp {
         self.review.settings().approve_threshold.get()
     }
 
-    /// Whether `user` may decide: everyone when `SLACK_REVIEWERS` is unset,
-    /// else the listed users and the members of the listed groups (the
-    /// last known members while Slack cannot be asked). A group never read
-    /// leaves the answer unknown: nobody decides through it (fail closed),
-    /// but nobody is told they are not a reviewer either.
+    /// Whether `user` may decide (see [`super::reviewers`]).
     pub async fn standing(&self, user: &str) -> Standing {
-        let reviewers = &self.settings.reviewers;
-        if reviewers.is_empty() || reviewers.iter().any(|id| id == user) {
-            return Standing::Reviewer;
-        }
-        let mut standing = Standing::NotAReviewer;
-        for group in reviewers.iter().filter(|id| id.starts_with('S')) {
-            match self.api.group_members(group).await {
-                Ok(members) if members.iter().any(|m| m == user) => return Standing::Reviewer,
-                Ok(_) => {}
-                Err(err) if err.code() == Some(NO_SUCH_GROUP) => {
-                    tracing::warn!(
-                        group,
-                        "a user group in SLACK_REVIEWERS does not exist in Slack"
-                    );
-                }
-                Err(err) => {
-                    tracing::warn!(group, error = %err, "could not read a reviewer group; its members are asked to try again");
-                    standing = Standing::Unknown;
-                }
-            }
-        }
-        standing
+        reviewers::standing(&self.api, &self.settings.reviewers, user).await
     }
 
-    /// The user as the actor of a decision, with the display name Slack
-    /// knows (else the handle from the payload), when they may decide.
+    /// The user as the actor of a decision, when they may decide (see
+    /// [`super::reviewers`]).
     pub async fn reviewer(&self, user: &str, handle: Option<&str>) -> Result<Actor, NotAllowed> {
-        match self.standing(user).await {
-            Standing::Reviewer => {}
-            Standing::NotAReviewer => return Err(NotAllowed::NotAReviewer),
-            Standing::Unknown => return Err(NotAllowed::SlackBusy),
-        }
-        let name = match self.api.display_name(user).await {
-            Some(name) => Some(name),
-            None => handle.map(str::to_owned),
-        };
-        Actor::slack(user, name).map_err(|_| NotAllowed::UnusableUserId)
+        reviewers::actor(&self.api, &self.settings.reviewers, user, handle).await
     }
 
-    /// Decides `interaction` in the background once a permit is free; the
-    /// caller acknowledges Slack after this returns.
+    /// Decides `interaction` in the background once a permit is free (see
+    /// [`super::clicks`]).
     pub async fn accept(&self, interaction: super::payload::Interaction) -> bool {
-        let Ok(permit) = Arc::clone(&self.outstanding).acquire_owned().await else {
-            return false;
-        };
-        let app = self.clone();
-        tokio::spawn(
-            async move {
-                super::interactions::handle(&app, interaction).await;
-                drop(permit);
-            }
-            .instrument(tracing::Span::current()),
-        );
-        true
+        clicks::accept(self, interaction).await
     }
 
-    /// Waits (up to `within`) until every accepted click is decided; false
-    /// when some were still running.
+    /// Waits (up to `within`) until every accepted click is decided.
     pub async fn drain_clicks(&self, within: Duration) -> bool {
-        let all = self.outstanding.acquire_many(MAX_OUTSTANDING_CLICKS);
-        matches!(tokio::time::timeout(within, all).await, Ok(Ok(_)))
+        self.clicks.drain(within).await
     }
 
     /// Tells `user` something only they see. Sent in the background: Slack

@@ -10,7 +10,6 @@
 //! acknowledged with an empty 200 and posted to the command's
 //! `response_url` when ready ([`respond_within`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -56,7 +55,7 @@ pub async fn respond_within(
     };
     // Held until the answer is posted, so a graceful shutdown waits for
     // late answers as it does for clicks.
-    let permit = Arc::clone(&app.outstanding).acquire_owned().await.ok();
+    let permit = app.clicks.permit().await;
     let (answered, mut answer) = oneshot::channel::<String>();
     let worker = app.clone();
     tokio::spawn(
