@@ -25,9 +25,6 @@ const WARN_AFTER_MISSES: u32 = 4;
 /// The most a reservation is widened: 50 spacings, ten seconds at 5 per
 /// second; a database slower than that is as good as away.
 const MAX_WIDENING: u32 = 50;
-/// Waiting for the database: first retry, and the longest between retries.
-const DATABASE_BACKOFF_FIRST: Duration = Duration::from_millis(200);
-const DATABASE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// A reserved send slot.
 #[derive(Debug, Clone, Copy)]
@@ -159,39 +156,14 @@ impl RequestBudget {
         .await
     }
 
-    /// Runs `query` until the database answers: errors that mean the
-    /// database is away (a restart, a dropped connection, a pool that
-    /// cannot connect) are waited out with backoff, logged once when the
-    /// wait starts and once when it ends. Any other error is returned.
-    async fn wait_for_database<T, F, Fut>(&self, mut query: F) -> Result<T, sqlx::Error>
+    /// Runs `query` until the database answers (see
+    /// [`crate::db::wait_out_outage`]).
+    async fn wait_for_database<T, F, Fut>(&self, query: F) -> Result<T, sqlx::Error>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
     {
-        let mut delay = DATABASE_BACKOFF_FIRST;
-        let mut since: Option<Instant> = None;
-        loop {
-            match query().await {
-                Ok(answer) => {
-                    if let Some(since) = since {
-                        tracing::info!(
-                            waited_ms = since.elapsed().as_millis(),
-                            "the database is back; Airtable requests go on"
-                        );
-                    }
-                    return Ok(answer);
-                }
-                Err(err) if crate::db::is_unavailable(&err) => {
-                    if since.is_none() {
-                        tracing::warn!(error = %err, "the database is unavailable; Airtable requests wait for it (no sync item is charged a try)");
-                        since = Some(Instant::now());
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(DATABASE_BACKOFF_MAX);
-                }
-                Err(err) => return Err(err),
-            }
-        }
+        crate::db::wait_out_outage("Airtable requests", query).await
     }
 
     /// Pauses the whole base after a 429.

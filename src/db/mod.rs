@@ -64,6 +64,47 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Waiting for the database: first retry, and the longest between retries.
+const OUTAGE_BACKOFF_FIRST: Duration = Duration::from_millis(200);
+const OUTAGE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Runs `query` until the database answers: errors that mean the database
+/// is away ([`is_unavailable`]: a restart, a dropped connection, a pool that
+/// cannot connect) are waited out with backoff, logged once when the wait
+/// starts and once when it ends, naming `who` waits. Any other error is
+/// returned. An outage of tagbot's own database is nobody's failure: what
+/// waits here charges no one for it.
+pub async fn wait_out_outage<T, F, Fut>(who: &str, mut query: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut delay = OUTAGE_BACKOFF_FIRST;
+    let mut since: Option<std::time::Instant> = None;
+    loop {
+        match query().await {
+            Ok(answer) => {
+                if let Some(since) = since {
+                    tracing::info!(
+                        waited_ms = since.elapsed().as_millis(),
+                        "the database is back; {who} go on"
+                    );
+                }
+                return Ok(answer);
+            }
+            Err(err) if is_unavailable(&err) => {
+                if since.is_none() {
+                    tracing::warn!(error = %err, "the database is unavailable; {who} wait for it (no sync item is charged a try)");
+                    since = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(OUTAGE_BACKOFF_MAX);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// A pool for the given options, failing fast when the server is unreachable.
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
     PgPoolOptions::new()

@@ -426,7 +426,13 @@ impl Syncer {
 
     /// Renews the claim's leases right before a request; false when lost.
     async fn keep_lease(&self, claim: &Claim) -> bool {
-        match queue::renew(&self.pool, &self.worker_id, claim, self.settings.lease).await {
+        // A database that is away is waited for: the lease is only lost if
+        // it ran out meanwhile, which the renewal then says.
+        let renewed = crate::db::wait_out_outage("sync lease renewals", || {
+            queue::renew(&self.pool, &self.worker_id, claim, self.settings.lease)
+        })
+        .await;
+        match renewed {
             Ok(held) => held,
             Err(err) => {
                 tracing::warn!(error = %err, "could not renew sync leases");
