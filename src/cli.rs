@@ -220,7 +220,10 @@ async fn serve(env: &Env) -> Result<(), CliError> {
     let app = crate::slack::app::SlackApp::new(pool.clone(), review, slack)
         .map_err(crate::slack::app::SlackError::from)?;
     let syncer = Syncer::new(pool.clone(), airtable, sync_settings)?;
-    let result = crate::slack::serve::run(app, Some(syncer), listener, Shutdown::on_signal()).await;
+    let result = crate::slack::serve::Application::build(app, listener)
+        .with_background(Some(syncer))
+        .run_until_stopped(Shutdown::on_signal())
+        .await;
     pool.close().await;
     Ok(result?)
 }

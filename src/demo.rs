@@ -19,7 +19,8 @@ use crate::db::DbError;
 use crate::shutdown::Shutdown;
 use crate::slack::app::SlackApp;
 use crate::slack::card::actions;
-use crate::slack::{http, notify, poster};
+use crate::slack::serve::Application;
+use crate::slack::{notify, poster};
 use crate::sync::Syncer;
 use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use standins::scratch::{Login, Playground};
@@ -255,12 +256,8 @@ async fn review_and_sync(
         .map(|a| format!("http://{a}"))
         .map_err(|e| DemoError::Step(e.to_string()))?;
     let (stop, shutdown) = Shutdown::manual();
-    let router = http::router(app.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.requested().await })
-            .await
-    });
+    let endpoints = Application::build(app.clone(), listener);
+    let server = tokio::spawn(async move { endpoints.run_until_stopped(shutdown).await });
     let outcome = scenario(&app, &syncer, &base, pool, slack, airtable, records).await;
     let _ = stop.send(true);
     let _ = server.await;

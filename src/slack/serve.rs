@@ -30,8 +30,58 @@ pub struct PartStopped {
     pub reason: String,
 }
 
+/// tagbot assembled: the Slack app's endpoints on a bound listener and,
+/// for `serve`, the parts that run beside them. The one place the app is
+/// put together: `serve`, the demo and the tests all build it here.
+pub struct Application {
+    app: SlackApp,
+    listener: TcpListener,
+    background: Option<Option<Syncer>>,
+}
+
+impl Application {
+    /// The endpoints alone (the demo and the tests run the poster's passes
+    /// themselves), on `listener`.
+    pub fn build(app: SlackApp, listener: TcpListener) -> Application {
+        Application {
+            app,
+            listener,
+            background: None,
+        }
+    }
+
+    /// With everything `serve` runs beside the endpoints: the review poster,
+    /// the report channel, Socket Mode when configured, and `syncer`.
+    pub fn with_background(mut self, syncer: Option<Syncer>) -> Application {
+        self.background = Some(syncer);
+        self
+    }
+
+    /// The port it listens on (for a listener bound to port 0).
+    pub fn port(&self) -> std::io::Result<u16> {
+        Ok(self.listener.local_addr()?.port())
+    }
+
+    /// Runs until `shutdown` (or until a part fails).
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), PartStopped> {
+        match self.background {
+            Some(syncer) => run(self.app, syncer, self.listener, shutdown).await,
+            None => {
+                let router = http::router(self.app);
+                axum::serve(self.listener, router)
+                    .with_graceful_shutdown(async move { shutdown.requested().await })
+                    .await
+                    .map_err(|err| PartStopped {
+                        part: "HTTP server",
+                        reason: err.to_string(),
+                    })
+            }
+        }
+    }
+}
+
 /// Runs everything until `shutdown` (or until a part fails).
-pub async fn run(
+async fn run(
     app: SlackApp,
     syncer: Option<Syncer>,
     listener: TcpListener,

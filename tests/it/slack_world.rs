@@ -13,7 +13,8 @@ use tagbot::config::{Env, ReviewSettings, SlackSettings};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
 use tagbot::slack::pacing::Pacing;
-use tagbot::slack::{http, poster};
+use tagbot::slack::poster;
+use tagbot::slack::serve::Application;
 use tokio::net::TcpListener;
 
 use crate::helpers::TestDb;
@@ -127,9 +128,9 @@ impl SlackWorld {
         let app = SlackApp::new(db.app.clone(), ReviewSettings::default(), settings)
             .expect("build the Slack app");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let router = http::router(app.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let endpoints = Application::build(app.clone(), listener);
+        let base = format!("http://127.0.0.1:{}", endpoints.port().expect("a port"));
+        tokio::spawn(endpoints.run_until_stopped(Shutdown::never()));
         SlackWorld {
             stop_poster: None,
             db,
