@@ -18,9 +18,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    tagbot::telemetry::init();
+    let env = Env::from_process();
+    tagbot::telemetry::init(&env);
     let cli = Cli::parse();
-    match cli::run(cli, &Env::from_process()).await {
+    match cli::run(cli, &env).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");

@@ -8,28 +8,24 @@
 
 use tracing_subscriber::EnvFilter;
 
+use crate::config::{Env, LogFormat};
+
 /// Installs the global subscriber; a second call is a no-op.
-pub fn init() {
+pub fn init(env: &Env) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let format = std::env::var("LOG_FORMAT").unwrap_or_default();
+    let (format, unreadable) = LogFormat::from_env(env);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _already_installed = match format.trim().to_ascii_lowercase().as_str() {
-        "json" => builder
+    let _already_installed = match format {
+        LogFormat::Json => builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        _ => builder.try_init(),
+        LogFormat::Text => builder.try_init(),
     };
-    if !matches!(
-        format.trim().to_ascii_lowercase().as_str(),
-        "" | "text" | "json"
-    ) {
-        tracing::warn!(
-            value = %format,
-            "LOG_FORMAT is neither text nor json; logging as text"
-        );
+    if let Some(value) = unreadable {
+        tracing::warn!(%value, "LOG_FORMAT is neither text nor json; logging as text");
     }
 }

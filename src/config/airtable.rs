@@ -134,6 +134,9 @@ pub struct SyncSettings {
     pub request_timeout: Duration,
     /// Never write to Airtable; log and report what would be written.
     pub dry_run: bool,
+    /// What this process's worker is called in leases, run ids and logs:
+    /// the host's name (`HOSTNAME`, set in containers), else "tagbot".
+    pub host_name: String,
 }
 
 impl Default for SyncSettings {
@@ -147,6 +150,7 @@ impl Default for SyncSettings {
             poll_interval: Duration::from_secs(30),
             request_timeout: Duration::from_secs(20),
             dry_run: false,
+            host_name: "tagbot".to_owned(),
         }
     }
 }
@@ -218,6 +222,7 @@ impl SyncSettings {
                 "a whole number of seconds, at least 1",
             )?,
             dry_run: env.flag("DRY_RUN")?,
+            host_name: env.name_or("HOSTNAME", &defaults.host_name),
         })
     }
 }

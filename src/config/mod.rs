@@ -45,6 +45,28 @@ fn shown_value(got: &Option<String>) -> String {
     }
 }
 
+/// How log lines are written: `LOG_FORMAT=json` for one JSON object per
+/// line, else text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// The format, and the value when it was neither `text` nor `json`
+    /// (logged as a warning once logging is up: a bad value must not keep
+    /// the process from saying what is wrong).
+    pub fn from_env(env: &Env) -> (LogFormat, Option<String>) {
+        let value = env.get("LOG_FORMAT").unwrap_or_default();
+        match value.trim().to_ascii_lowercase().as_str() {
+            "json" => (LogFormat::Json, None),
+            "" | "text" => (LogFormat::Text, None),
+            _ => (LogFormat::Text, Some(value.to_owned())),
+        }
+    }
+}
+
 /// A snapshot of the variables tagbot reads.
 #[derive(Debug, Clone, Default)]
 pub struct Env {

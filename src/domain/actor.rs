@@ -60,16 +60,6 @@ impl Actor {
         Ok(Actor::Cli { name })
     }
 
-    /// The command-line actor for whoever runs this process.
-    pub fn cli_from_environment() -> Actor {
-        let name = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_default();
-        Actor::cli(&name).unwrap_or(Actor::Cli {
-            name: "unknown".to_owned(),
-        })
-    }
-
     /// The form stored in `events.actor`.
     pub fn as_db(&self) -> String {
         self.to_string()

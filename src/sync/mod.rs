@@ -96,7 +96,7 @@ impl Syncer {
         let client = AirtableClient::new(&airtable, budget, settings.request_timeout)?;
         let worker_id = format!(
             "{}-{}-{:04x}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "tagbot".to_owned()),
+            settings.host_name,
             std::process::id(),
             rand::random::<u16>()
         );

@@ -132,6 +132,7 @@ pub fn fast() -> SyncSettings {
         poll_interval: Duration::from_secs(3600),
         request_timeout: Duration::from_secs(10),
         dry_run: false,
+        host_name: "tagbot-test".to_owned(),
     }
 }
 
