@@ -1,5 +1,5 @@
-//! The command line: the commands of DESIGN.md, parsed with clap, each a
-//! thin call into the library.
+//! The command line: the commands of the product design (README,
+//! "Commands"), parsed with clap, each a thin call into the library.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

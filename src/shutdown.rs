@@ -1,6 +1,6 @@
 //! One shutdown path for every long-running task: SIGTERM or Ctrl-C flips
-//! a watch channel that the worker (and later the HTTP server and poster)
-//! listen to.
+//! a watch channel that every part of `serve` (the HTTP server, Socket
+//! Mode, the poster, the notifier) and the sync worker listen to.
 
 use tokio::sync::watch;
 

@@ -1,5 +1,5 @@
 //! `tagbot serve` as an operator runs it: the real binary, configured by
-//! environment, against the fake Slack and Airtable; it posts the review
+//! environment, against the Slack stand-in and Airtable; it posts the review
 //! messages, answers on its HTTP port, and stops cleanly on SIGTERM.
 
 use std::process::{Command, Stdio};

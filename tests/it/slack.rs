@@ -1,5 +1,5 @@
 //! The Slack app end to end: signed requests shaped like Slack's into
-//! tagbot's endpoints, down to the database, and back out to the fake Slack
+//! tagbot's endpoints, down to the database, and back out to the Slack stand-in
 //! Web API (the posted and updated messages, ephemerals, modals).
 
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! A test world for the Slack app: a fresh database, the fake Slack Web
+//! A test world for the Slack app: a fresh database, the Slack stand-in Web
 //! API, and tagbot's HTTP endpoints on a random loopback port, with
 //! helpers that send requests signed and shaped as Slack sends them.
 
@@ -113,7 +113,7 @@ impl SlackWorld {
         let db = TestDb::new(pool, options).await;
         let slack = FakeSlack::start(BOT_TOKEN, rate)
             .await
-            .expect("start the fake Slack");
+            .expect("start the Slack stand-in");
         slack.add_channel(REVIEW, "tag-review", true);
         slack.add_channel(REPORT, "tag-reports", true);
         for (id, name) in [

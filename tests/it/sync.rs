@@ -1,4 +1,4 @@
-//! The sync worker end to end: real Postgres, the fake Airtable on
+//! The sync worker end to end: real Postgres, the Airtable stand-in on
 //! loopback, the real worker code.
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! A test world for the sync worker: a fresh database (as in every test),
-//! a fake Airtable base on loopback, and settings pointing one at the other.
+//! an Airtable stand-in on loopback, and settings pointing one at the other.
 
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ impl World {
         let db = TestDb::new(pool, options).await;
         let fake = FakeAirtable::start(BASE_ID, TOKEN, kind, rate)
             .await
-            .expect("start the fake Airtable");
+            .expect("start the Airtable stand-in");
         World { db, fake }
     }
 
