@@ -149,6 +149,56 @@ impl TestDb {
             .expect("count")
     }
 
+    /// An approved suggestion failed for good with `reason`, recorded as
+    /// the sync worker records it (status, `last_error`, the event's
+    /// details).
+    pub async fn fail_as_worker(&self, id: SuggestionId, reason: &str) {
+        self.force_status(id, "approved", "cli:test")
+            .await
+            .expect("approve");
+        let mut tx = self.app.begin().await.expect("begin");
+        sqlx::query(
+            "SELECT set_config('tagbot.actor', 'worker', true), set_config('tagbot.details', $1, true)",
+        )
+        .bind(serde_json::json!({ "error": reason }).to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("set the actor");
+        sqlx::query(
+            "UPDATE lecture_tag_suggestions SET status = 'failed', last_error = $2 WHERE id = $1",
+        )
+        .bind(id.get())
+        .bind(reason)
+        .execute(&mut *tx)
+        .await
+        .expect("fail the suggestion");
+        tx.commit().await.expect("commit");
+    }
+
+    /// A stored sync run report (run r1 of worker w1): `fields` over a
+    /// report that did nothing.
+    pub async fn store_run_report(&self, fields: serde_json::Value) {
+        let mut report = serde_json::json!({
+            "run_id": "r1", "worker_id": "w1", "dry_run": false,
+            "started_at": "2026-11-25T09:00:00Z", "finished_at": "2026-11-25T09:00:02Z",
+            "duration_ms": 2000, "approved": 0, "rejected": 0, "synced": 0, "written": 0,
+            "retried": 0, "failed": 0, "failure_reasons": [],
+            "unsynced_lectures": [], "unsynced_lecture_count": 0, "requests": 0,
+            "rate_limited": 0, "aborted": null, "dry_run_payloads": []
+        });
+        if let (Some(report), Some(fields)) = (report.as_object_mut(), fields.as_object()) {
+            report.extend(fields.clone());
+        }
+        sqlx::query(
+            "INSERT INTO sync_runs (worker_id, dry_run, started_at, finished_at, report)
+             VALUES ('w1', false, now(), now(), $1)",
+        )
+        .bind(report)
+        .execute(&self.app)
+        .await
+        .expect("store the report");
+    }
+
     /// Moves a suggestion along a legal path, as `actor`, through raw SQL.
     pub async fn force_status(
         &self,

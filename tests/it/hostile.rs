@@ -221,40 +221,14 @@ async fn the_run_report_and_failure_posts_show_hostile_text_as_text(
 ) {
     let w = hostile_world(pool, options).await;
     let id = tagbot::domain::SuggestionId::new(suggestion(&w, "t1").await).unwrap();
-    w.db.force_status(id, "approved", "cli:test").await.unwrap();
     let reason = hostile("Airtable said");
-    let mut tx = w.db.app.begin().await.unwrap();
-    sqlx::query(
-        "SELECT set_config('tagbot.actor', 'worker', true), set_config('tagbot.details', $1, true)",
-    )
-    .bind(json!({ "error": reason }).to_string())
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    sqlx::query(
-        "UPDATE lecture_tag_suggestions SET status = 'failed', last_error = $2 WHERE id = $1",
-    )
-    .bind(id.get())
-    .bind(&reason)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    sqlx::query(
-        "INSERT INTO sync_runs (worker_id, dry_run, started_at, finished_at, report)
-         VALUES ('w1', false, now(), now(), $1)",
-    )
-    .bind(json!({
-        "run_id": "r1", "worker_id": "w1", "dry_run": false,
-        "started_at": "2026-11-25T09:00:00Z", "finished_at": "2026-11-25T09:00:02Z",
-        "duration_ms": 2000, "approved": 1, "rejected": 0, "synced": 0, "written": 0,
-        "retried": 0, "failed": 1, "failure_reasons": [{ "reason": reason, "count": 1 }],
+    w.db.fail_as_worker(id, &reason).await;
+    w.db.store_run_report(json!({
+        "approved": 1, "failed": 1, "failure_reasons": [{ "reason": reason, "count": 1 }],
         "unsynced_lectures": [LECTURE], "unsynced_lecture_count": 1, "requests": 2,
-        "rate_limited": 0, "aborted": reason, "dry_run_payloads": []
+        "aborted": reason
     }))
-    .execute(&w.db.app)
-    .await
-    .unwrap();
+    .await;
 
     notify::run_once(&w.app, chrono::Utc::now()).await.unwrap();
     let report_answer = w.command(DANA, "report").await;

@@ -411,34 +411,12 @@ async fn failures_reports_and_the_digest_reach_the_report_channel_once(
 ) {
     let w = SlackWorld::new(pool, options).await;
     let id = w.db.suggestion("L1", "t1", 0.95).await;
-    w.db.force_status(id, "approved", "cli:test").await.unwrap();
-    // A permanent failure as the worker records it.
-    let mut tx = w.db.app.begin().await.unwrap();
-    sqlx::query("SELECT set_config('tagbot.actor', 'worker', true), set_config('tagbot.details', '{\"error\":\"tag_missing: t1\"}', true)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE lecture_tag_suggestions SET status = 'failed', last_error = 'tag_missing: t1' WHERE id = $1")
-        .bind(id.get())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    sqlx::query(
-        "INSERT INTO sync_runs (worker_id, dry_run, started_at, finished_at, report)
-         VALUES ('w1', false, now(), now(), $1)",
-    )
-    .bind(json!({
-        "run_id": "r1", "worker_id": "w1", "dry_run": false,
-        "started_at": "2026-11-25T09:00:00Z", "finished_at": "2026-11-25T09:00:02Z",
-        "duration_ms": 2000, "approved": 1, "rejected": 0, "synced": 3, "written": 3,
-        "retried": 0, "failed": 1, "failure_reasons": [{ "reason": "tag_missing", "count": 1 }],
-        "unsynced_lectures": [], "unsynced_lecture_count": 0, "requests": 4,
-        "rate_limited": 0, "aborted": null, "dry_run_payloads": []
+    w.db.fail_as_worker(id, "tag_missing: t1").await;
+    w.db.store_run_report(json!({
+        "approved": 1, "synced": 3, "written": 3, "failed": 1,
+        "failure_reasons": [{ "reason": "tag_missing", "count": 1 }], "requests": 4
     }))
-    .execute(&w.db.app)
-    .await
-    .unwrap();
+    .await;
 
     let morning = chrono::Utc::now()
         .date_naive()
