@@ -15,7 +15,7 @@ use std::fmt;
 
 use sqlx::PgPool;
 
-use crate::airtable::{resolve_tags_field, AirtableClient, RequestBudget, TagsField};
+use crate::airtable::{resolve_tags_field, AirtableClient, BaseSchema, RequestBudget, TagsField};
 use crate::config::{
     AirtableSettings, ConfigError, DatabaseSettings, Env, ReviewSettings, SlackSettings,
     SyncSettings,
@@ -293,6 +293,43 @@ async fn check_slack(diagnosis: &mut Diagnosis, settings: &SlackSettings) {
     }
 }
 
+/// The base schema, with the token's check passed; None (and the checks
+/// that depend on it skipped) when Airtable refuses.
+async fn read_schema(
+    diagnosis: &mut Diagnosis,
+    settings: &AirtableSettings,
+    client: &AirtableClient,
+) -> Option<BaseSchema> {
+    match client.schema().await {
+        Ok(schema) => {
+            diagnosis.pass(
+                "Airtable token",
+                format!("valid, and it can read base {}", settings.base_id),
+            );
+            Some(schema)
+        }
+        Err(err) if err.is_quota() => {
+            diagnosis.fail(
+                "Airtable quota",
+                err.to_string(),
+                "the workspace has used up its monthly Airtable API calls (Free and Team plans have a monthly limit): nothing syncs until the limit resets next month, or upgrade the workspace's plan; approved tags wait in the queue",
+            );
+            diagnosis.skip("Airtable tables and fields", "the base cannot be read");
+            None
+        }
+        Err(err) => {
+            let fix = match err.status {
+                Some(401) => "AIRTABLE_TOKEN is wrong or expired: create a personal access token at https://airtable.com/create/tokens",
+                Some(403) | Some(404) => "give the token the scopes data.records:read, data.records:write and schema.bases:read, add the base to its access list, and check AIRTABLE_BASE_ID (app… in the base's URL)",
+                _ => "check AIRTABLE_API_URL and the network, then try again",
+            };
+            diagnosis.fail("Airtable token", err.to_string(), fix);
+            diagnosis.skip("Airtable tables and fields", "the base cannot be read");
+            None
+        }
+    }
+}
+
 async fn check_airtable(
     diagnosis: &mut Diagnosis,
     settings: &AirtableSettings,
@@ -316,33 +353,8 @@ async fn check_airtable(
             return;
         }
     };
-    let schema = match client.schema().await {
-        Ok(schema) => {
-            diagnosis.pass(
-                "Airtable token",
-                format!("valid, and it can read base {}", settings.base_id),
-            );
-            schema
-        }
-        Err(err) if err.is_quota() => {
-            diagnosis.fail(
-                "Airtable quota",
-                err.to_string(),
-                "the workspace has used up its monthly Airtable API calls (Free and Team plans have a monthly limit): nothing syncs until the limit resets next month, or upgrade the workspace's plan; approved tags wait in the queue",
-            );
-            diagnosis.skip("Airtable tables and fields", "the base cannot be read");
-            return;
-        }
-        Err(err) => {
-            let fix = match err.status {
-                Some(401) => "AIRTABLE_TOKEN is wrong or expired: create a personal access token at https://airtable.com/create/tokens",
-                Some(403) | Some(404) => "give the token the scopes data.records:read, data.records:write and schema.bases:read, add the base to its access list, and check AIRTABLE_BASE_ID (app… in the base's URL)",
-                _ => "check AIRTABLE_API_URL and the network, then try again",
-            };
-            diagnosis.fail("Airtable token", err.to_string(), fix);
-            diagnosis.skip("Airtable tables and fields", "the base cannot be read");
-            return;
-        }
+    let Some(schema) = read_schema(diagnosis, settings, &client).await else {
+        return;
     };
     let field = match resolve_tags_field(&schema, settings) {
         Ok(field) => {

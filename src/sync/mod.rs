@@ -146,27 +146,12 @@ impl Syncer {
             self.client.stats().requests(),
             self.client.stats().rate_limited(),
         );
-        let mut report = RunReport {
-            run_id: run_id.clone(),
-            worker_id: self.worker_id.clone(),
-            dry_run: self.settings.dry_run,
+        let mut report = RunReport::new(
+            run_id.clone(),
+            self.worker_id.clone(),
+            self.settings.dry_run,
             started_at,
-            finished_at: started_at,
-            duration_ms: 0,
-            approved: 0,
-            rejected: 0,
-            synced: 0,
-            written: 0,
-            retried: 0,
-            failed: 0,
-            failure_reasons: Vec::new(),
-            unsynced_lectures: Vec::new(),
-            unsynced_lecture_count: 0,
-            requests: 0,
-            rate_limited: 0,
-            aborted: None,
-            dry_run_payloads: Vec::new(),
-        };
+        );
         let mut failure_messages: Vec<String> = Vec::new();
         let mut progress = RunProgress {
             run_id: run_id.clone(),
@@ -175,47 +160,9 @@ impl Syncer {
             finished: false,
         };
         self.progress.send_replace(progress.clone());
-        // Dry-run leaves items queued; each lecture is looked at once per run.
-        let mut seen: Vec<String> = Vec::new();
-        let outcome = loop {
-            if shutdown.is_requested() {
-                break Ok(());
-            }
-            let claim = queue::claim(
-                &self.pool,
-                &self.worker_id,
-                self.settings.lease,
-                LECTURES_PER_BATCH,
-                &seen,
-            )
-            .await?;
-            if claim.lectures.is_empty() {
-                break Ok(());
-            }
-            // On shutdown mid-batch, give the batch back: a repeated write
-            // is a no-op union, so nothing is lost or doubled.
-            let processed = tokio::select! {
-                processed = self.process_claim(&claim, &run_id, &mut report, &mut failure_messages) => processed,
-                () = shutdown.requested() => {
-                    queue::release(&self.pool, &self.worker_id, &claim).await?;
-                    break Ok(());
-                }
-            };
-            if self.settings.dry_run {
-                seen.extend(claim.lectures.iter().cloned());
-            }
-            progress.done += claim.items.len() as u64;
-            progress.total = progress.total.max(progress.done);
-            self.progress.send_replace(progress.clone());
-            match processed {
-                Ok(None) => {}
-                Ok(Some(abort)) => {
-                    report.aborted = Some(abort);
-                    break Ok(());
-                }
-                Err(err) => break Err(err),
-            }
-        };
+        let outcome = self
+            .work_through_queue(shutdown, &mut report, &mut failure_messages, &mut progress)
+            .await;
         report.finished_at = Utc::now();
         report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         report.requests = self.client.stats().requests() - requests_before;
@@ -231,6 +178,55 @@ impl Syncer {
             report.store(&self.pool).await?;
         }
         outcome.map(|()| report)
+    }
+
+    /// Claims and processes batches until the queue has nothing due, the
+    /// run must stop, or `shutdown`.
+    async fn work_through_queue(
+        &self,
+        shutdown: &Shutdown,
+        report: &mut RunReport,
+        failure_messages: &mut Vec<String>,
+        progress: &mut RunProgress,
+    ) -> Result<(), SyncError> {
+        // Dry-run leaves items queued; each lecture is looked at once per run.
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            if shutdown.is_requested() {
+                return Ok(());
+            }
+            let claim = queue::claim(
+                &self.pool,
+                &self.worker_id,
+                self.settings.lease,
+                LECTURES_PER_BATCH,
+                &seen,
+            )
+            .await?;
+            if claim.lectures.is_empty() {
+                return Ok(());
+            }
+            // On shutdown mid-batch, give the batch back: a repeated write
+            // is a no-op union, so nothing is lost or doubled.
+            let run_id = report.run_id.clone();
+            let processed = tokio::select! {
+                processed = self.process_claim(&claim, &run_id, report, failure_messages) => processed,
+                () = shutdown.requested() => {
+                    queue::release(&self.pool, &self.worker_id, &claim).await?;
+                    return Ok(());
+                }
+            };
+            if self.settings.dry_run {
+                seen.extend(claim.lectures.iter().cloned());
+            }
+            progress.done += claim.items.len() as u64;
+            progress.total = progress.total.max(progress.done);
+            self.progress.send_replace(progress.clone());
+            if let Some(abort) = processed? {
+                report.aborted = Some(abort);
+                return Ok(());
+            }
+        }
     }
 
     /// One claimed batch from mapping to recorded outcomes. Returns why the

@@ -70,6 +70,36 @@ pub fn count_reasons<'a>(messages: impl Iterator<Item = &'a str>) -> Vec<ReasonC
 }
 
 impl RunReport {
+    /// The report of a run that has not done anything yet.
+    pub fn new(
+        run_id: String,
+        worker_id: String,
+        dry_run: bool,
+        started_at: DateTime<Utc>,
+    ) -> RunReport {
+        RunReport {
+            run_id,
+            worker_id,
+            dry_run,
+            started_at,
+            finished_at: started_at,
+            duration_ms: 0,
+            approved: 0,
+            rejected: 0,
+            synced: 0,
+            written: 0,
+            retried: 0,
+            failed: 0,
+            failure_reasons: Vec::new(),
+            unsynced_lectures: Vec::new(),
+            unsynced_lecture_count: 0,
+            requests: 0,
+            rate_limited: 0,
+            aborted: None,
+            dry_run_payloads: Vec::new(),
+        }
+    }
+
     /// Whether the run touched anything worth keeping a report of.
     pub fn did_something(&self) -> bool {
         self.synced + self.retried + self.failed > 0
