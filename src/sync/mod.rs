@@ -260,7 +260,35 @@ impl Syncer {
             queue::release(&self.pool, &self.worker_id, claim).await?;
             return Ok(None);
         }
-        for (item, outcome) in &result.outcomes {
+        self.record_outcomes(claim, run_id, &result.outcomes, report, failure_messages)
+            .await?;
+        if result.stalled {
+            return Ok(Some(format!(
+                "writes could not leave within {} s of their reads (the shared request budget held them: the base is paused after a 429, or the database answers slowly); the approved tags wait untouched, with their tries",
+                batch::MAX_READ_AGE.as_secs()
+            )));
+        }
+        let Some(err) = result.abort else {
+            return Ok(None);
+        };
+        if err.is_unknown_model() {
+            // The base changed under the cached mapping: read it afresh.
+            self.mapping.lock().await.take();
+        }
+        Ok(Some(self.stop_reason(&err, Some(&tags.keys))))
+    }
+
+    /// Records a batch's outcomes in the queue (and the suggestions and
+    /// events), and counts them in the report and the metrics.
+    async fn record_outcomes(
+        &self,
+        claim: &Claim,
+        run_id: &str,
+        outcomes: &[(queue::ClaimedItem, queue::ItemOutcome)],
+        report: &mut RunReport,
+        failure_messages: &mut Vec<String>,
+    ) -> Result<(), SyncError> {
+        for (item, outcome) in outcomes {
             if let queue::ItemOutcome::Transient { reason }
             | queue::ItemOutcome::Permanent { reason } = outcome
             {
@@ -272,15 +300,8 @@ impl Syncer {
             max_retries: self.settings.max_attempts,
             backoff_base: self.settings.backoff_base,
         };
-        let recorded = queue::record(
-            &self.pool,
-            &self.worker_id,
-            run_id,
-            claim,
-            &result.outcomes,
-            policy,
-        )
-        .await?;
+        let recorded =
+            queue::record(&self.pool, &self.worker_id, run_id, claim, outcomes, policy).await?;
         for (outcome, count) in [
             ("synced", recorded.synced),
             ("retried", recorded.retried),
@@ -299,20 +320,7 @@ impl Syncer {
             failed = recorded.failed.len(),
             "sync batch recorded"
         );
-        if result.stalled {
-            return Ok(Some(format!(
-                "writes could not leave within {} s of their reads (the shared request budget held them: the base is paused after a 429, or the database answers slowly); the approved tags wait untouched, with their tries",
-                batch::MAX_READ_AGE.as_secs()
-            )));
-        }
-        let Some(err) = result.abort else {
-            return Ok(None);
-        };
-        if err.is_unknown_model() {
-            // The base changed under the cached mapping: read it afresh.
-            self.mapping.lock().await.take();
-        }
-        Ok(Some(self.stop_reason(&err, Some(&tags.keys))))
+        Ok(())
     }
 
     /// Whether `report` only stopped again for the reason the last stored
