@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::app::{SlackApp, SlackError};
 use super::{render, store};
@@ -165,15 +165,13 @@ async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackE
     )
     .fetch_one(&app.pool)
     .await?;
-    let oldest = oldest.map_or_else(
-        || "none".to_owned(),
-        |at| format!("since {}", at.format("%Y-%m-%d %H:%M UTC")),
-    );
-    let text = format!(
-        ":sunrise: *Daily tag digest* — {pending} suggestion(s) pending on {pending_lectures} lecture(s) (oldest {oldest}); {unsynced} approved but not yet in Airtable; {failed} failed{}",
-        if failed > 0 { " (use Retry failed on their messages, or /tags retry <lecture>)" } else { "" }
-    );
-    let blocks = [json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })];
+    let (text, blocks) = render::digest_notice(&render::Digest {
+        pending,
+        pending_lectures,
+        oldest,
+        unsynced,
+        failed,
+    });
     Ok(usize::from(posted_ok(
         post_once(app, &key, &text, &blocks).await,
     )))
@@ -203,7 +201,7 @@ pub async fn follow_sync_progress(
         if now.total <= PROGRESS_OVER {
             continue;
         }
-        let text = progress_text(&now);
+        let text = render::progress_text(&now);
         let result = match &message {
             Some((run_id, ts)) if *run_id == now.run_id => {
                 if !now.finished && shown_at.elapsed() < PROGRESS_EVERY {
@@ -229,20 +227,5 @@ pub async fn follow_sync_progress(
         if let Err(err) = result {
             tracing::warn!(error = %err, "could not post the sync progress message");
         }
-    }
-}
-
-fn progress_text(progress: &RunProgress) -> String {
-    if progress.finished {
-        format!(
-            ":white_check_mark: Sync run finished: {} of {} tags handled (report below).",
-            progress.done, progress.total
-        )
-    } else {
-        let percent = progress.done * 100 / progress.total.max(1);
-        format!(
-            ":arrows_counterclockwise: Syncing {} tags to Airtable: {} done ({percent}%)…",
-            progress.total, progress.done
-        )
     }
 }

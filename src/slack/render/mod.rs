@@ -81,7 +81,7 @@ mod reports;
 mod review_message;
 
 pub use details::{details_modal, details_notice, view_bytes};
-pub use notices::{failure_notice, FailureNotice};
+pub use notices::{digest_notice, failure_notice, progress_text, Digest, FailureNotice};
 pub use reports::{report_block, run_report_post};
 pub use review_message::{review_message, unstamped};
 

@@ -1,5 +1,5 @@
-//! Notices in the report channel: a permanent sync failure, with a Retry
-//! button for its lecture.
+//! Notices in the report channel: a permanent sync failure (with a Retry
+//! button for its lecture), the daily digest, and a large run's progress.
 
 use super::*;
 
@@ -39,4 +39,51 @@ pub fn failure_notice(failure: &FailureNotice) -> (String, Vec<Value>) {
         }] }),
     ];
     (shorten(&text, limits::SECTION_TEXT), blocks)
+}
+
+/// The day's figures for the digest.
+#[derive(Debug, Clone, Copy)]
+pub struct Digest {
+    pub pending: i64,
+    pub pending_lectures: i64,
+    /// When the oldest pending suggestion arrived.
+    pub oldest: Option<DateTime<Utc>>,
+    pub unsynced: i64,
+    pub failed: i64,
+}
+
+/// The daily digest's text and blocks.
+pub fn digest_notice(digest: &Digest) -> (String, Vec<Value>) {
+    let oldest = digest.oldest.map_or_else(
+        || "none".to_owned(),
+        |at| format!("since {}", at.format("%Y-%m-%d %H:%M UTC")),
+    );
+    let text = format!(
+        ":sunrise: *Daily tag digest* — {} suggestion(s) pending on {} lecture(s) (oldest {oldest}); {} approved but not yet in Airtable; {} failed{}",
+        digest.pending,
+        digest.pending_lectures,
+        digest.unsynced,
+        digest.failed,
+        if digest.failed > 0 { " (use Retry failed on their messages, or /tags retry <lecture>)" } else { "" }
+    );
+    let blocks = vec![
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": shorten(&text, limits::SECTION_TEXT) } }),
+    ];
+    (text, blocks)
+}
+
+/// A large sync run's progress message.
+pub fn progress_text(progress: &crate::sync::RunProgress) -> String {
+    if progress.finished {
+        format!(
+            ":white_check_mark: Sync run finished: {} of {} tags handled (report below).",
+            progress.done, progress.total
+        )
+    } else {
+        let percent = progress.done * 100 / progress.total.max(1);
+        format!(
+            ":arrows_counterclockwise: Syncing {} tags to Airtable: {} done ({percent}%)…",
+            progress.total, progress.done
+        )
+    }
 }
