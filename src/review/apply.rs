@@ -12,7 +12,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::outcome::{Applied, DecidedBy, Decision, PriorDecision};
-use crate::domain::{Action, Actor, SuggestionId, SuggestionStatus, Transition};
+use crate::domain::{Action, Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
 
 /// A suggestion row held under `FOR UPDATE` for the rest of the transaction.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -25,15 +25,19 @@ pub(crate) struct LockedSuggestion {
 
 const LOCKED_COLUMNS: &str = "id, tag_id, score, status";
 
-/// Locks one suggestion; `None` when it does not exist.
+/// Locks one suggestion; `None` when it does not exist, or is not one of
+/// `lecture` when a lecture is given.
 pub(crate) async fn lock_one(
     conn: &mut PgConnection,
     id: SuggestionId,
+    lecture: Option<&LectureId>,
 ) -> Result<Option<LockedSuggestion>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {LOCKED_COLUMNS} FROM lecture_tag_suggestions WHERE id = $1 FOR UPDATE"
+        "SELECT {LOCKED_COLUMNS} FROM lecture_tag_suggestions
+         WHERE id = $1 AND ($2::text IS NULL OR lecture_external_id = $2) FOR UPDATE"
     ))
     .bind(id.get())
+    .bind(lecture.map(LectureId::as_str))
     .fetch_optional(conn)
     .await
 }

@@ -41,22 +41,38 @@ impl Review {
 
     /// Approves one pending suggestion and enqueues its sync item.
     pub async fn approve(&self, id: SuggestionId, actor: &Actor) -> Result<Decision, ReviewError> {
-        self.decide_one(id, Transition::Approve, actor).await
+        self.decide_one(id, None, Transition::Approve, actor).await
     }
 
     /// Rejects one pending suggestion.
     pub async fn reject(&self, id: SuggestionId, actor: &Actor) -> Result<Decision, ReviewError> {
-        self.decide_one(id, Transition::Reject, actor).await
+        self.decide_one(id, None, Transition::Reject, actor).await
+    }
+
+    /// Approves or rejects suggestion `id` only if it is one of `lecture`
+    /// (a click on a lecture's message decides that lecture's suggestions
+    /// only); another lecture's suggestion is `NotFound`, and nothing
+    /// changes. The check is part of the decision's lock: no extra round
+    /// trip.
+    pub async fn decide_in(
+        &self,
+        id: SuggestionId,
+        lecture: &LectureId,
+        transition: Transition,
+        actor: &Actor,
+    ) -> Result<Decision, ReviewError> {
+        self.decide_one(id, Some(lecture), transition, actor).await
     }
 
     async fn decide_one(
         &self,
         id: SuggestionId,
+        lecture: Option<&LectureId>,
         transition: Transition,
         actor: &Actor,
     ) -> Result<Decision, ReviewError> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = lock_one(&mut tx, id).await? else {
+        let Some(row) = lock_one(&mut tx, id, lecture).await? else {
             return Ok(Decision::NotFound(id));
         };
         let details = self.details(json!({ "via": transition.action().as_str() }));

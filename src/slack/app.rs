@@ -3,6 +3,8 @@
 //! and how to tell a user something only they see. Who may decide is
 //! [`super::reviewers`]' to say; how clicks queue is [`super::clicks`]'.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -12,7 +14,7 @@ use super::api::{SlackApi, SlackApiError};
 use super::clicks::{self, ClickQueue};
 use super::reviewers::{self, NotAllowed, Standing};
 use crate::config::{ReviewSettings, SlackSettings};
-use crate::domain::Actor;
+use crate::domain::{Actor, LectureId};
 use crate::review::Review;
 
 /// Why a Slack-side step failed, for the operator's log.
@@ -36,7 +38,14 @@ pub struct SlackApp {
     pub settings: SlackSettings,
     /// Clicks (and late answers) acknowledged and not yet done.
     pub clicks: ClickQueue,
+    /// The lecture each of tagbot's messages is about, by (channel, ts),
+    /// as read once: a message's lecture never changes, and every click
+    /// is checked against it.
+    message_lectures: Arc<std::sync::Mutex<HashMap<(String, String), LectureId>>>,
 }
+
+/// Messages whose lecture is remembered; past it the memory starts over.
+const REMEMBERED_MESSAGES: usize = 100_000;
 
 impl SlackApp {
     pub fn new(
@@ -50,11 +59,44 @@ impl SlackApp {
             pool,
             settings,
             clicks: ClickQueue::default(),
+            message_lectures: Arc::default(),
         })
     }
 
     pub fn threshold(&self) -> f64 {
         self.review.settings().approve_threshold.get()
+    }
+
+    /// The lecture the message at `channel`/`ts` is about (a review
+    /// message, or a failure post in the report channel); None for a
+    /// message that is not tagbot's.
+    pub async fn lecture_of_message(
+        &self,
+        channel: &str,
+        ts: &str,
+    ) -> Result<Option<LectureId>, sqlx::Error> {
+        let key = (channel.to_owned(), ts.to_owned());
+        if let Some(known) = self.remembered().get(&key) {
+            return Ok(Some(known.clone()));
+        }
+        let Some(lecture) = super::store::lecture_of_message(&self.pool, channel, ts)
+            .await?
+            .and_then(|raw| LectureId::parse(&raw).ok())
+        else {
+            return Ok(None);
+        };
+        let mut remembered = self.remembered();
+        if remembered.len() >= REMEMBERED_MESSAGES {
+            remembered.clear();
+        }
+        remembered.insert(key, lecture.clone());
+        Ok(Some(lecture))
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), LectureId>> {
+        self.message_lectures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether `user` may decide (see [`super::reviewers`]).

@@ -22,7 +22,7 @@ use super::card::{HistoryLine, LectureCard};
 use super::click::{self, Click, Verb};
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
 use super::{render, store};
-use crate::domain::{Actor, LectureId, SuggestionId};
+use crate::domain::{Actor, LectureId, SuggestionId, Transition};
 use crate::review::{Decision, LectureDecisions, ReviewError};
 
 /// How long Details waits for the lecture before it opens a "loading"
@@ -142,15 +142,23 @@ async fn clicked_on_own_message(
     click: &BlockActions,
     lecture: &LectureId,
 ) -> Result<bool, SlackError> {
-    let own = match click.message() {
-        Some((channel, ts)) => store::lecture_of_message(&app.pool, &channel, &ts).await?,
-        None => None,
-    };
-    if own.as_deref() == Some(lecture.as_str()) {
+    let own = message_lecture(app, click).await?;
+    if own.as_ref() == Some(lecture) {
         return Ok(true);
     }
     tracing::warn!(user = %click.user.id, %lecture, message_lecture = ?own, "refused a click whose lecture is not its message's");
     Ok(false)
+}
+
+/// The lecture of the message the click is on, when it is tagbot's.
+async fn message_lecture(
+    app: &SlackApp,
+    click: &BlockActions,
+) -> Result<Option<LectureId>, SlackError> {
+    Ok(match click.message() {
+        Some((channel, ts)) => app.lecture_of_message(&channel, &ts).await?,
+        None => None,
+    })
 }
 
 async fn decide_one(
@@ -160,27 +168,29 @@ async fn decide_one(
     verb: Verb,
     id: SuggestionId,
 ) -> Result<(), SlackError> {
-    let own = match click.message() {
-        Some((channel, ts)) => store::suggestion_on_message(&app.pool, id, &channel, &ts).await?,
-        None => false,
-    };
-    if !own {
-        tracing::warn!(user = %clicker.id, %id, "refused a decision for a suggestion that is not its message's");
+    let Some(lecture) = message_lecture(app, click).await? else {
+        tracing::warn!(user = %clicker.id, %id, "refused a decision from a message that is not tagbot's");
         return Ok(());
-    }
+    };
     let Some(actor) = reviewer(app, clicker).await else {
         return Ok(());
     };
-    let decided = match verb {
-        Verb::Reject => app.review.reject(id, &actor).await,
-        Verb::Approve => app.review.approve(id, &actor).await,
+    let transition = match verb {
+        Verb::Reject => Transition::Reject,
+        Verb::Approve => Transition::Approve,
     };
+    // Decides only a suggestion of the message's own lecture: another's
+    // is NotFound (a forged, if signed, payload), and nothing changes.
+    let decided = app.review.decide_in(id, &lecture, transition, &actor).await;
     let decision = match decided {
         Ok(decision) => decision,
         Err(err) => return Err(review_failure(err)),
     };
     match &decision {
         Decision::Applied(_) => {}
+        Decision::NotFound(_) => {
+            tracing::warn!(user = %clicker.id, %id, %lecture, "refused a decision for a suggestion that is not of its message's lecture (or no longer exists)");
+        }
         // A double click, or the same click delivered twice: the decision
         // stands as this reviewer made it, nothing to say.
         Decision::AlreadyDecided(prior)

@@ -228,27 +228,6 @@ pub async fn lecture_of_message(
     .await
 }
 
-/// Whether suggestion `id` belongs to the lecture of the message at
-/// `channel`/`ts` (one round trip, on every decision click).
-pub async fn suggestion_on_message(
-    pool: &PgPool,
-    id: crate::domain::SuggestionId,
-    channel: &str,
-    ts: &str,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (
-             SELECT 1 FROM lecture_tag_suggestions s
-             JOIN slack_review_messages m ON m.lecture_external_id = s.lecture_external_id
-             WHERE s.id = $1 AND m.channel = $2 AND m.ts = $3)",
-    )
-    .bind(id.get())
-    .bind(channel)
-    .bind(ts)
-    .fetch_one(pool)
-    .await
-}
-
 /// Posted messages that show an older version than the lecture is at,
 /// and that no other process is updating.
 pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, sqlx::Error> {
