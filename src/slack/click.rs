@@ -9,7 +9,7 @@
 
 use super::card::actions;
 use super::payload::{Action, State};
-use crate::domain::{LectureId, SuggestionId};
+use crate::domain::{LectureId, SuggestionId, Transition};
 
 /// What a click asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +42,11 @@ pub enum Verb {
 }
 
 impl Verb {
-    /// As the audit log names the action.
-    pub fn as_str(self) -> &'static str {
+    /// The state-machine transition it asks for.
+    pub fn transition(self) -> Transition {
         match self {
-            Verb::Approve => "approve",
-            Verb::Reject => "reject",
+            Verb::Approve => Transition::Approve,
+            Verb::Reject => Transition::Reject,
         }
     }
 }

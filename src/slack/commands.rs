@@ -83,6 +83,12 @@ pub async fn respond_within(
     }
 }
 
+/// A command's answer only its user sees, as the HTTP response or a
+/// Socket Mode acknowledgement's payload carries it.
+pub fn ephemeral(text: &str) -> serde_json::Value {
+    serde_json::json!({ "response_type": "ephemeral", "text": text })
+}
+
 /// The command's answer (mrkdwn), shown only to the caller.
 pub async fn respond(app: &SlackApp, command: &SlashCommand) -> String {
     match answer(app, command).await {

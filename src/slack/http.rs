@@ -28,9 +28,9 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use super::app::SlackApp;
-use super::commands;
 use super::payload::{Interaction, SlashCommand};
 use super::signature::{self, Verifier};
+use super::{commands, events};
 
 /// Slack's largest payloads (a block_actions click carries the whole
 /// message) stay well under this.
@@ -98,13 +98,8 @@ async fn events(SignedBody { body, headers }: SignedBody) -> Response {
     if event["type"] == "url_verification" {
         return Json(json!({ "challenge": event["challenge"] })).into_response();
     }
-    // Events change nothing, so a retry (X-Slack-Retry-Num) is harmless;
-    // it is not logged twice.
-    let retry = headers.contains_key("x-slack-retry-num");
-    let kind = event["event"]["type"].as_str().unwrap_or_default();
-    if !retry && matches!(kind, "app_uninstalled" | "tokens_revoked") {
-        tracing::error!(event = kind, "tagbot was uninstalled or its tokens revoked: reinstall the app and update SLACK_BOT_TOKEN");
-    }
+    // A retry (X-Slack-Retry-Num) of an event is harmless, and not noted twice.
+    events::note(&event, headers.contains_key("x-slack-retry-num"));
     StatusCode::OK.into_response()
 }
 
@@ -131,7 +126,7 @@ async fn commands(State(shared): State<Shared>, SignedBody { body, .. }: SignedB
         return (StatusCode::BAD_REQUEST, "expected a slash-command form").into_response();
     };
     match commands::respond_within(&shared.app, command, commands::INLINE_ANSWER_BUDGET).await {
-        Some(text) => Json(json!({ "response_type": "ephemeral", "text": text })).into_response(),
+        Some(text) => Json(commands::ephemeral(&text)).into_response(),
         // Slack's acknowledgement: an empty 200; the answer follows at
         // the command's response_url.
         None => StatusCode::OK.into_response(),

@@ -22,7 +22,7 @@ use super::card::{HistoryLine, LectureCard};
 use super::click::{self, Click, Verb};
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
 use super::{render, store};
-use crate::domain::{Actor, LectureId, SuggestionId, Transition};
+use crate::domain::{Actor, LectureId, SuggestionId};
 use crate::review::{Decision, LectureDecisions, ReviewError};
 
 /// How long Details waits for the lecture before it opens a "loading"
@@ -175,10 +175,7 @@ async fn decide_one(
     let Some(actor) = reviewer(app, clicker).await else {
         return Ok(());
     };
-    let transition = match verb {
-        Verb::Reject => Transition::Reject,
-        Verb::Approve => Transition::Approve,
-    };
+    let transition = verb.transition();
     // Decides only a suggestion of the message's own lecture: another's
     // is NotFound (a forged, if signed, payload), and nothing changes.
     let decided = app.review.decide_in(id, &lecture, transition, &actor).await;
@@ -195,7 +192,7 @@ async fn decide_one(
         // stands as this reviewer made it, nothing to say.
         Decision::AlreadyDecided(prior)
             if prior.decided_by.as_ref().is_some_and(|by| {
-                by.actor == actor.as_db() && by.action.as_str() == verb.as_str()
+                by.actor == actor.as_db() && by.action == transition.action()
             }) => {}
         other => {
             let tag = tag_of(app, id).await?.unwrap_or_else(|| id.to_string());

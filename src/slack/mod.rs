@@ -17,6 +17,7 @@ pub mod card;
 pub mod click;
 pub mod clicks;
 pub mod commands;
+pub mod events;
 pub mod http;
 pub mod interactions;
 pub mod notify;

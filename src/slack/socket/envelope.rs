@@ -111,7 +111,7 @@ async fn on_envelope(
             Err(err) => unreadable(kind, &id, &err),
         },
         "events_api" => {
-            note_event(&frame.payload, frame.retry_attempt.unwrap_or(0) > 0);
+            super::super::events::note(&frame.payload, frame.retry_attempt.unwrap_or(0) > 0);
             Next::Ack(ack(&id, None))
         }
         other => {
@@ -179,7 +179,7 @@ fn answer_later(
             let acknowledgement = match commands::respond_within(&app, command, budget).await {
                 Some(text) if accepts_response_payload => ack(
                     &id,
-                    Some(json!({ "response_type": "ephemeral", "text": text })),
+                    Some(commands::ephemeral(&text)),
                 ),
                 Some(_) => {
                     tracing::warn!(envelope_id = %id, "a command without a response URL whose acknowledgement takes no answer; the caller sees none");
@@ -223,15 +223,6 @@ fn unreadable_frame(text: &str, err: &serde_json::Error) -> Next {
             tracing::error!(envelope_type = kind, bytes = text.len(), error = %err, "a Socket Mode frame tagbot cannot read, without an envelope id");
             Next::Nothing
         }
-    }
-}
-
-/// Events change nothing in tagbot; losing the app is worth an error line
-/// (once: a retry is not logged again).
-fn note_event(callback: &Value, retry: bool) {
-    let kind = callback["event"]["type"].as_str().unwrap_or_default();
-    if !retry && matches!(kind, "app_uninstalled" | "tokens_revoked") {
-        tracing::error!(event = kind, "tagbot was uninstalled or its tokens revoked: reinstall the app and update SLACK_BOT_TOKEN and SLACK_APP_TOKEN");
     }
 }
 
