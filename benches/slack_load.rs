@@ -45,8 +45,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn main() -> Result<(), BoxError> {
     let playground = Playground::from_environment(
         "tagbot_bench_slack",
-        &tagbot::db::MIGRATOR,
-        tagbot::db::RUNTIME_ROLE,
+        &tagbot::storage::MIGRATOR,
+        tagbot::storage::RUNTIME_ROLE,
     )
     .await?;
     let result = run(&playground).await;

@@ -37,8 +37,8 @@ async fn main() -> Result<(), BoxError> {
     for processes in [1, 3] {
         let playground = Playground::from_environment(
             "tagbot_bench_sync",
-            &tagbot::db::MIGRATOR,
-            tagbot::db::RUNTIME_ROLE,
+            &tagbot::storage::MIGRATOR,
+            tagbot::storage::RUNTIME_ROLE,
         )
         .await?;
         let result = run(&playground, processes).await;

@@ -10,9 +10,9 @@ use crate::config::{
     AirtableSettings, ConfigError, DatabaseSettings, Env, ReviewSettings, SlackSettings,
     SyncSettings,
 };
-use crate::db::{self, DbError};
 use crate::intake::{self, ImportError};
 use crate::shutdown::Shutdown;
+use crate::storage::{self, DbError};
 use crate::sync::{RunReport, SyncError, Syncer};
 
 #[derive(Debug, Parser)]
@@ -94,13 +94,13 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
     match cli.command {
         Command::Migrate => {
             let settings = DatabaseSettings::from_env(env)?;
-            let applied = db::migrate(&settings).await?;
+            let applied = storage::migrate(&settings).await?;
             println!("migrations applied: {applied} (schema is current)");
             Ok(())
         }
         Command::Import { file } => {
             let settings = DatabaseSettings::from_env(env)?;
-            let pool = db::connect_runtime(&settings).await?;
+            let pool = storage::connect_runtime(&settings).await?;
             let result = intake::import_file(&pool, &file).await;
             pool.close().await;
             println!("{}", result?);
@@ -111,7 +111,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
         Command::Sync { once, dry_run } => sync(env, once, dry_run).await,
         Command::Report { json } => {
             let settings = DatabaseSettings::from_env(env)?;
-            let pool = db::connect_runtime(&settings).await?;
+            let pool = storage::connect_runtime(&settings).await?;
             let latest = RunReport::latest(&pool).await.map_err(DbError::Query);
             pool.close().await;
             match (latest?, json) {
@@ -155,7 +155,7 @@ async fn sync(env: &Env, once: bool, dry_run: bool) -> Result<(), CliError> {
     let airtable = AirtableSettings::from_env(env)?;
     let mut settings = SyncSettings::from_env(env)?;
     settings.dry_run |= dry_run;
-    let pool = db::connect_runtime(&database).await?;
+    let pool = storage::connect_runtime(&database).await?;
     let syncer = Syncer::new(pool.clone(), airtable, settings)?;
     let result = if once {
         let bar = std::io::stderr()
@@ -216,7 +216,7 @@ async fn serve(env: &Env) -> Result<(), CliError> {
             address: slack.listen,
             source,
         })?;
-    let pool = db::connect_runtime(&database).await?;
+    let pool = storage::connect_runtime(&database).await?;
     let app = crate::slack::app::SlackApp::new(pool.clone(), review, slack)
         .map_err(crate::slack::app::SlackError::from)?;
     let syncer = Syncer::new(pool.clone(), airtable, sync_settings)?;

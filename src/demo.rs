@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::config::{AirtableSettings, Env, ReviewSettings, SlackSettings, SyncSettings};
-use crate::db::DbError;
 use crate::shutdown::Shutdown;
 use crate::slack::app::SlackApp;
 use crate::slack::card::actions;
 use crate::slack::serve::Application;
 use crate::slack::{notify, poster};
+use crate::storage::DbError;
 use crate::sync::Syncer;
 use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use standins::scratch::{Login, Playground};
@@ -94,10 +94,10 @@ pub async fn run(server_url: &str) -> Result<(), DemoError> {
     let login = Login {
         role: "tagbot_demo_app".into(),
         password,
-        member_of: crate::db::RUNTIME_ROLE.into(),
+        member_of: crate::storage::RUNTIME_ROLE.into(),
     };
     let playground =
-        Playground::create(server_url, "tagbot_demo", &crate::db::MIGRATOR, login).await?;
+        Playground::create(server_url, "tagbot_demo", &crate::storage::MIGRATOR, login).await?;
     say(&format!(
         "== tagbot demo ==\nA throw-away database {} on your Postgres, Slack and Airtable stand-ins on loopback.\n",
         playground.scratch.name
@@ -119,7 +119,7 @@ fn say(text: &str) {
 async fn act(playground: &Playground) -> Result<(), DemoError> {
     let app_url = playground.app_url()?;
     seed_catalogue(playground).await?;
-    let pool = crate::db::connect_runtime_with(playground.app_options(), 5).await?;
+    let pool = crate::storage::connect_runtime_with(playground.app_options(), 5).await?;
     import_suggestions(&pool).await?;
 
     let slack = FakeSlack::start(BOT_TOKEN, RateLimits::default())

@@ -20,8 +20,8 @@ use crate::config::{
     AirtableSettings, ConfigError, DatabaseSettings, Env, ReviewSettings, SlackSettings,
     SyncSettings,
 };
-use crate::db::{self, check_privileges, DbError};
 use crate::slack::api::SlackApi;
+use crate::storage::{self, check_privileges, DbError};
 use crate::sync::unmapped_tags;
 
 /// One check's result.
@@ -199,7 +199,7 @@ async fn check_database(diagnosis: &mut Diagnosis, settings: &DatabaseSettings) 
             return None;
         }
     };
-    let pool = match db::connect(options, 2).await {
+    let pool = match storage::connect(options, 2).await {
         Ok(pool) => {
             diagnosis.pass("database reachable", "connected as DATABASE_URL");
             pool
@@ -213,7 +213,7 @@ async fn check_database(diagnosis: &mut Diagnosis, settings: &DatabaseSettings) 
             return None;
         }
     };
-    match db::ensure_schema_current(&pool).await {
+    match storage::ensure_schema_current(&pool).await {
         Ok(()) => diagnosis.pass("migrations", "the schema is current"),
         Err(DbError::SchemaBehind { pending }) => diagnosis.fail(
             "migrations",

@@ -9,7 +9,6 @@
 pub mod airtable;
 pub mod cli;
 pub mod config;
-pub mod db;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
@@ -19,5 +18,6 @@ pub mod metrics;
 pub mod review;
 pub mod shutdown;
 pub mod slack;
+pub mod storage;
 pub mod sync;
 pub mod telemetry;

@@ -157,13 +157,13 @@ impl RequestBudget {
     }
 
     /// Runs `query` until the database answers (see
-    /// [`crate::db::wait_out_outage`]).
+    /// [`crate::storage::wait_out_outage`]).
     async fn wait_for_database<T, F, Fut>(&self, query: F) -> Result<T, sqlx::Error>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
     {
-        crate::db::wait_out_outage("Airtable requests", query).await
+        crate::storage::wait_out_outage("Airtable requests", query).await
     }
 
     /// Pauses the whole base after a 429.

@@ -185,7 +185,7 @@ async fn healthz() -> &'static str {
 
 /// Ready when the database answers and its schema is this build's.
 async fn readyz(State(shared): State<Shared>) -> Response {
-    match crate::db::ensure_schema_current(&shared.app.pool).await {
+    match crate::storage::ensure_schema_current(&shared.app.pool).await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "not ready");

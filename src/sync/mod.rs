@@ -432,7 +432,7 @@ impl Syncer {
     async fn keep_lease(&self, claim: &Claim) -> bool {
         // A database that is away is waited for: the lease is only lost if
         // it ran out meanwhile, which the renewal then says.
-        let renewed = crate::db::wait_out_outage("sync lease renewals", || {
+        let renewed = crate::storage::wait_out_outage("sync lease renewals", || {
             queue::renew(&self.pool, &self.worker_id, claim, self.settings.lease)
         })
         .await;

@@ -226,7 +226,7 @@ pub fn reviewer(user: &str, name: &str) -> Actor {
 
 /// Creates a login role in `tagbot_runtime` (shared by every test database).
 pub async fn ensure_login_role(admin: &PgPool, role: &str) {
-    standins::scratch::ensure_login_role(admin, role, APP_PASSWORD, tagbot::db::RUNTIME_ROLE)
+    standins::scratch::ensure_login_role(admin, role, APP_PASSWORD, tagbot::storage::RUNTIME_ROLE)
         .await
         .expect("create the login role");
 }

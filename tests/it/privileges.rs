@@ -1,7 +1,7 @@
 //! The privilege self-check every long-running command runs at start-up.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tagbot::db::{self, check_privileges, DbError, PrivilegeProblem};
+use tagbot::storage::{self, check_privileges, DbError, PrivilegeProblem};
 
 use crate::helpers::{ensure_login_role, TestDb, APP_PASSWORD};
 
@@ -10,11 +10,11 @@ async fn the_restricted_role_passes(pool: PgPoolOptions, options: PgConnectOptio
     let db = TestDb::new(pool, options).await;
     let report = check_privileges(&db.app).await.unwrap();
     assert!(report.is_ok(), "{report}");
-    let runtime = db::connect_runtime_with(db.app_options.clone(), 2)
+    let runtime = storage::connect_runtime_with(db.app_options.clone(), 2)
         .await
         .expect("accepted");
     runtime.close().await;
-    assert_eq!(db::pending_migrations(&db.app).await.unwrap(), 0);
+    assert_eq!(storage::pending_migrations(&db.app).await.unwrap(), 0);
     db.close().await;
 }
 
@@ -26,7 +26,7 @@ async fn a_superuser_is_refused_with_a_clear_message(
     let db = TestDb::new(pool, options.clone()).await;
     let report = check_privileges(&db.admin).await.unwrap();
     assert_eq!(report.problems, vec![PrivilegeProblem::Superuser]);
-    let err = db::connect_runtime_with(options, 2)
+    let err = storage::connect_runtime_with(options, 2)
         .await
         .expect_err("superuser refused");
     let DbError::Privileges(report) = &err else {
@@ -64,7 +64,7 @@ async fn a_role_that_could_write_the_catalogue_or_rewrite_the_log_is_refused(
         .await
         .unwrap();
     let wide = options.username("tagbot_test_wide").password(APP_PASSWORD);
-    let err = db::connect_runtime_with(wide, 2)
+    let err = storage::connect_runtime_with(wide, 2)
         .await
         .expect_err("refused");
     let DbError::Privileges(report) = &err else {
