@@ -11,16 +11,19 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
+use chrono::Utc;
+
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::config::{AirtableSettings, Env, ReviewSettings, SlackSettings, SyncSettings};
+use crate::domain::SuggestionStatus;
 use crate::shutdown::Shutdown;
 use crate::slack::app::SlackApp;
 use crate::slack::card::actions;
 use crate::slack::serve::Application;
 use crate::slack::{notify, poster};
-use crate::storage::DbError;
+use crate::storage::{catalogue, events, suggestions, DbError};
 use crate::sync::Syncer;
 use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use standins::scratch::{Login, Playground};
@@ -166,22 +169,9 @@ async fn act(playground: &Playground) -> Result<(), DemoError> {
 }
 
 async fn seed_catalogue(playground: &Playground) -> Result<(), DemoError> {
-    for (id, title) in LECTURES {
-        sqlx::query("INSERT INTO enriched_lectures (lecture_external_id, title) VALUES ($1, $2)")
-            .bind(id)
-            .bind(title)
-            .execute(&playground.admin)
-            .await
-            .map_err(DbError::Query)?;
-    }
-    for (id, name) in TAGS {
-        sqlx::query("INSERT INTO tags (tag_id, name) VALUES ($1, $2)")
-            .bind(id)
-            .bind(name)
-            .execute(&playground.admin)
-            .await
-            .map_err(DbError::Query)?;
-    }
+    catalogue::seed(&playground.admin, &LECTURES, &TAGS)
+        .await
+        .map_err(DbError::Query)?;
     say(&format!(
         "Catalogue: {} lectures, {} Hebrew tags.",
         LECTURES.len(),
@@ -335,12 +325,7 @@ async fn scenario(
         "{} clicks \"Approve all ≥ 0.88\" on L3150.",
         YOSSI.1
     ));
-    wait_for(
-        pool,
-        "SELECT count(*) FROM events WHERE action IN ('approve', 'reject')",
-        6,
-    )
-    .await?;
+    wait_for_decisions(pool, 6).await?;
     click(
         &sender,
         slack,
@@ -396,11 +381,9 @@ async fn scenario(
     for message in slack.messages(REPORT) {
         say(&as_text(&message));
     }
-    let synced: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM lecture_tag_suggestions WHERE status = 'synced'")
-            .fetch_one(pool)
-            .await
-            .map_err(DbError::Query)?;
+    let synced = suggestions::count_in(pool, SuggestionStatus::Synced)
+        .await
+        .map_err(DbError::Query)?;
     if synced == 0 {
         return Err(DemoError::Step("nothing reached Airtable".into()));
     }
@@ -437,18 +420,14 @@ async fn click(
 }
 
 async fn suggestion_id(pool: &sqlx::PgPool, lecture: &str, tag: &str) -> Result<i64, DemoError> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM lecture_tag_suggestions WHERE lecture_external_id = $1 AND tag_id = $2",
-    )
-    .bind(lecture)
-    .bind(tag)
-    .fetch_one(pool)
-    .await
-    .map_err(DbError::Query)?)
+    suggestions::id_of(pool, lecture, tag)
+        .await
+        .map_err(DbError::Query)?
+        .ok_or_else(|| DemoError::Step(format!("no suggestion of {tag} for {lecture}")))
 }
 
 async fn message_ts(pool: &sqlx::PgPool, lecture: &str) -> Result<String, DemoError> {
-    crate::slack::store::message_for(pool, lecture)
+    crate::storage::review_messages::message_for(pool, lecture)
         .await
         .map_err(DbError::Query)?
         .map(|message| message.ts)
@@ -457,19 +436,19 @@ async fn message_ts(pool: &sqlx::PgPool, lecture: &str) -> Result<String, DemoEr
 
 /// Waits (up to 10 s) until `count_sql` reaches `at_least`: clicks are
 /// handled right after they are acknowledged.
-async fn wait_for(pool: &sqlx::PgPool, count_sql: &str, at_least: i64) -> Result<(), DemoError> {
+async fn wait_for_decisions(pool: &sqlx::PgPool, at_least: i64) -> Result<(), DemoError> {
     for _ in 0..200 {
-        let count: i64 = sqlx::query_scalar(count_sql)
-            .fetch_one(pool)
-            .await
-            .map_err(DbError::Query)?;
-        if count >= at_least {
+        let (approved, rejected) =
+            events::decisions_between(pool, Utc::now() - chrono::TimeDelta::days(1), Utc::now())
+                .await
+                .map_err(DbError::Query)?;
+        if approved + rejected >= at_least {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Err(DemoError::Step(format!(
-        "timed out waiting for {count_sql}"
+        "timed out waiting for {at_least} decisions"
     )))
 }
 

@@ -16,6 +16,8 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 
 use crate::domain::{LectureId, Score, TagId};
+use crate::storage::catalogue;
+use crate::storage::suggestions::{self, NewSuggestion};
 
 /// Rows per INSERT statement; all statements share one transaction.
 const INSERT_CHUNK: usize = 5_000;
@@ -267,21 +269,9 @@ async fn unknown_references(
 ) -> Result<Vec<LineProblem>, sqlx::Error> {
     let lectures: BTreeSet<&str> = suggestions.iter().map(|s| s.lecture.as_str()).collect();
     let tags: BTreeSet<&str> = suggestions.iter().map(|s| s.tag.as_str()).collect();
-    let known_lectures: BTreeSet<String> = sqlx::query_scalar(
-        "SELECT lecture_external_id FROM enriched_lectures WHERE lecture_external_id = ANY($1)",
-    )
-    .bind(lectures.into_iter().collect::<Vec<_>>())
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
-    let known_tags: BTreeSet<String> =
-        sqlx::query_scalar("SELECT tag_id FROM tags WHERE tag_id = ANY($1)")
-            .bind(tags.into_iter().collect::<Vec<_>>())
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect();
+    let known_lectures =
+        catalogue::known_lectures(pool, &lectures.into_iter().collect::<Vec<_>>()).await?;
+    let known_tags = catalogue::known_tags(pool, &tags.into_iter().collect::<Vec<_>>()).await?;
     Ok(suggestions
         .iter()
         .filter_map(|s| {
@@ -307,25 +297,17 @@ async fn insert_all(
     let mut tx = pool.begin().await?;
     let mut inserted = 0;
     for chunk in suggestions.chunks(INSERT_CHUNK) {
-        let result = sqlx::query(
-            "INSERT INTO lecture_tag_suggestions
-                 (lecture_external_id, tag_id, score, rationale, suggested_by)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::text[])
-             ON CONFLICT (lecture_external_id, tag_id) DO NOTHING",
-        )
-        .bind(chunk.iter().map(|s| s.lecture.as_str()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|s| s.tag.as_str()).collect::<Vec<_>>())
-        .bind(chunk.iter().map(|s| s.score.get()).collect::<Vec<_>>())
-        .bind(
-            chunk
-                .iter()
-                .map(|s| s.rationale.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(chunk.iter().map(|s| s.model.as_str()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-        inserted += result.rows_affected();
+        let rows: Vec<NewSuggestion<'_>> = chunk
+            .iter()
+            .map(|s| NewSuggestion {
+                lecture: s.lecture.as_str(),
+                tag: s.tag.as_str(),
+                score: s.score.get(),
+                rationale: s.rationale.as_str(),
+                model: s.model.as_str(),
+            })
+            .collect();
+        inserted += suggestions::insert_pending(&mut tx, &rows).await?;
     }
     tx.commit().await?;
     let total = u64::try_from(suggestions.len()).unwrap_or(u64::MAX);

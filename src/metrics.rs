@@ -18,6 +18,7 @@
 
 use std::sync::OnceLock;
 
+use crate::storage::sync_queue;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
 
@@ -60,10 +61,7 @@ pub async fn render(pool: &PgPool) -> Result<String, sqlx::Error> {
     let Some(handle) = install() else {
         return Ok(String::new());
     };
-    let by_status: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM airtable_sync_items GROUP BY status")
-            .fetch_all(pool)
-            .await?;
+    let by_status = sync_queue::counts_by_status(pool).await?;
     for status in ["queued", "in_flight", "done", "failed"] {
         let count = by_status
             .iter()
@@ -71,12 +69,7 @@ pub async fn render(pool: &PgPool) -> Result<String, sqlx::Error> {
             .map_or(0, |(_, n)| *n);
         metrics::gauge!(QUEUE_ITEMS, "status" => status).set(count as f64);
     }
-    let oldest: Option<f64> = sqlx::query_scalar(
-        "SELECT extract(epoch FROM now() - min(next_attempt_at))::float8 FROM airtable_sync_items
-         WHERE status = 'queued' AND next_attempt_at <= now()",
-    )
-    .fetch_one(pool)
-    .await?;
+    let oldest = sync_queue::oldest_due_age(pool).await?;
     metrics::gauge!(OLDEST_QUEUED).set(oldest.unwrap_or(0.0));
     Ok(handle.render())
 }

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::storage::budget;
 use sqlx::PgPool;
 use tokio::time::Instant;
 
@@ -84,15 +85,8 @@ impl RequestBudget {
     /// [`RequestBudget::wait_for_database`]): an outage of tagbot's own
     /// database is not Airtable's failure and costs an item no try.
     pub async fn acquire(&self) -> Result<(), sqlx::Error> {
-        self.wait_for_database(|| async {
-            sqlx::query(
-                "INSERT INTO airtable_request_budget (base_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            )
-            .bind(&self.base_id)
-            .execute(&self.pool)
-            .await
-        })
-        .await?;
+        self.wait_for_database(|| budget::ensure_base(&self.pool, &self.base_id))
+            .await?;
         let mut missed: u32 = 0;
         loop {
             let widening = missed.min(MAX_WIDENING);
@@ -122,19 +116,7 @@ impl RequestBudget {
     async fn reserve(&self, widening: u32) -> Result<Slot, sqlx::Error> {
         let width_ms = self.spacing_ms * f64::from(1 + widening);
         let asked = Instant::now();
-        let wait: f64 = sqlx::query_scalar(
-            "UPDATE airtable_request_budget
-             SET next_slot = greatest(next_slot, clock_timestamp(), paused_until)
-                             + $2 * interval '1 millisecond',
-                 requests = requests + 1
-             WHERE base_id = $1
-             RETURNING extract(epoch FROM next_slot - $2 * interval '1 millisecond'
-                                          - clock_timestamp())::float8",
-        )
-        .bind(&self.base_id)
-        .bind(width_ms)
-        .fetch_one(&self.pool)
-        .await?;
+        let wait = budget::reserve(&self.pool, &self.base_id, width_ms).await?;
         let answered = Instant::now();
         // The database measured the wait at some moment between asking and
         // the answer: counted from the answer the slot is never early, and
@@ -148,12 +130,7 @@ impl RequestBudget {
     }
 
     async fn paused(&self) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT paused_until > clock_timestamp() FROM airtable_request_budget WHERE base_id = $1",
-        )
-        .bind(&self.base_id)
-        .fetch_one(&self.pool)
-        .await
+        budget::is_paused(&self.pool, &self.base_id).await
     }
 
     /// Runs `query` until the database answers (see
@@ -168,17 +145,7 @@ impl RequestBudget {
 
     /// Pauses the whole base after a 429.
     pub async fn pause(&self) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE airtable_request_budget
-             SET paused_until = greatest(paused_until, clock_timestamp() + $2 * interval '1 millisecond'),
-                 next_slot = greatest(next_slot, clock_timestamp() + $2 * interval '1 millisecond'),
-                 pauses = pauses + 1
-             WHERE base_id = $1",
-        )
-        .bind(&self.base_id)
-        .bind(self.pause.as_secs_f64() * 1000.0)
-        .execute(&self.pool)
-        .await?;
+        budget::pause(&self.pool, &self.base_id, self.pause.as_secs_f64() * 1000.0).await?;
         Ok(())
     }
 }

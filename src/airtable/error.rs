@@ -6,40 +6,14 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::domain::Failure;
+pub use crate::domain::FailureCategory;
+
 /// Whether trying again later can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     Transient,
     Permanent,
-}
-
-/// The families failures are counted by in run reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FailureCategory {
-    RateLimit,
-    /// The workspace's monthly API calls are used up.
-    Quota,
-    Server,
-    Network,
-    Auth,
-    NotFound,
-    Validation,
-    Other,
-}
-
-impl FailureCategory {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureCategory::RateLimit => "rate_limit",
-            FailureCategory::Quota => "quota",
-            FailureCategory::Server => "server",
-            FailureCategory::Network => "network",
-            FailureCategory::Auth => "auth",
-            FailureCategory::NotFound => "not_found",
-            FailureCategory::Validation => "validation",
-            FailureCategory::Other => "other",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,14 +31,7 @@ impl std::error::Error for AirtableError {}
 
 impl fmt::Display for AirtableError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.category.as_str())?;
-        if let Some(status) = self.status {
-            write!(f, "Airtable answered {status} ")?;
-        }
-        if let Some(error_type) = &self.error_type {
-            write!(f, "{error_type} ")?;
-        }
-        f.write_str(&self.message)
+        self.failure().fmt(f)
     }
 }
 
@@ -125,6 +92,21 @@ impl AirtableError {
             error_type: None,
             message: message.into(),
         }
+    }
+
+    /// What a sync item that met this error failed of: the category, and
+    /// Airtable's status, error type and message as the detail.
+    pub fn failure(&self) -> Failure {
+        let mut detail = String::new();
+        if let Some(status) = self.status {
+            detail.push_str(&format!("Airtable answered {status} "));
+        }
+        if let Some(error_type) = &self.error_type {
+            detail.push_str(error_type);
+            detail.push(' ');
+        }
+        detail.push_str(&self.message);
+        Failure::new(self.category, detail)
     }
 
     pub fn is_transient(&self) -> bool {

@@ -5,11 +5,13 @@
 //! one of these types at the boundary, so the code behind it never re-checks.
 
 mod actor;
+mod failure;
 mod ids;
 mod score;
 mod status;
 
 pub use actor::{Actor, ActorParseError};
+pub use failure::{Failure, FailureCategory, FailureCategoryParseError};
 pub use ids::{IdError, LectureId, SuggestionId, TagId};
 pub use score::{Score, ScoreError};
 pub use status::{Action, StatusParseError, SuggestionStatus, Transition};

@@ -1,81 +1,17 @@
-//! The one way a status changes: inside a caller's transaction, lock the
-//! suggestions, decide in Rust with [`Transition`], update, and (for
-//! approvals) enqueue the sync items.
-//!
-//! The database triggers check the same state machine and write the
-//! transition events; this module names the actor for them through
-//! transaction-local settings, and writes the `enqueue` events itself.
-
-use std::collections::HashMap;
+//! Review's rules for a status change: inside the caller's transaction,
+//! apply a [`Transition`] to the locked suggestions that are where it
+//! starts, enqueue the approved ones for sync, and explain every other row
+//! (a race lost to another reviewer, or a move the state machine does not
+//! have). The SQL is `storage`'s: suggestions change only through
+//! `storage::suggestions::transition`, the one writer sync uses too.
 
 use serde_json::Value;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 
-use super::outcome::{Applied, DecidedBy, Decision, PriorDecision};
-use crate::domain::{Action, Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
-
-/// A suggestion row held under `FOR UPDATE` for the rest of the transaction.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct LockedSuggestion {
-    pub id: i64,
-    pub tag_id: String,
-    pub score: f64,
-    pub status: SuggestionStatus,
-}
-
-const LOCKED_COLUMNS: &str = "id, tag_id, score, status";
-
-/// Locks one suggestion; `None` when it does not exist, or is not one of
-/// `lecture` when a lecture is given.
-pub(crate) async fn lock_one(
-    conn: &mut PgConnection,
-    id: SuggestionId,
-    lecture: Option<&LectureId>,
-) -> Result<Option<LockedSuggestion>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {LOCKED_COLUMNS} FROM lecture_tag_suggestions
-         WHERE id = $1 AND ($2::text IS NULL OR lecture_external_id = $2) FOR UPDATE"
-    ))
-    .bind(id.get())
-    .bind(lecture.map(LectureId::as_str))
-    .fetch_optional(conn)
-    .await
-}
-
-/// Locks every suggestion of a lecture, in id order so that two lecture-wide
-/// operations on one lecture queue behind each other instead of deadlocking.
-pub(crate) async fn lock_lecture(
-    conn: &mut PgConnection,
-    lecture: &str,
-) -> Result<Vec<LockedSuggestion>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {LOCKED_COLUMNS} FROM lecture_tag_suggestions
-         WHERE lecture_external_id = $1 ORDER BY id FOR UPDATE"
-    ))
-    .bind(lecture)
-    .fetch_all(conn)
-    .await
-}
-
-/// Names the actor (and event details) for the audit trigger, for this
-/// transaction only.
-pub(crate) async fn set_actor(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    details: &Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT set_config('tagbot.actor', $1, true),
-                set_config('tagbot.actor_name', $2, true),
-                set_config('tagbot.details', $3, true)",
-    )
-    .bind(actor.as_db())
-    .bind(actor.display_name().unwrap_or(""))
-    .bind(details.to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
+use super::outcome::{Applied, Decision, PriorDecision};
+use crate::domain::{Actor, SuggestionId, SuggestionStatus, Transition};
+pub(crate) use crate::storage::suggestions::{lock_lecture, lock_one, LockedSuggestion};
+use crate::storage::{events, suggestions, sync_queue};
 
 /// What to do with the sync queue when a transition lands on `approved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,26 +34,20 @@ pub(crate) async fn apply(
     let (ready, blocked): (Vec<&LockedSuggestion>, Vec<&LockedSuggestion>) =
         rows.iter().partition(|row| row.status == transition.from());
 
+    let ids: Vec<i64> = ready.iter().map(|row| row.id).collect();
+    suggestions::transition(tx, &ids, transition, actor, details, None).await?;
     let mut enqueued = Vec::new();
-    if !ready.is_empty() {
-        set_actor(tx, actor, details).await?;
-        let ids: Vec<i64> = ready.iter().map(|row| row.id).collect();
-        sqlx::query(
-            "UPDATE lecture_tag_suggestions
-             SET status = $2, last_error = NULL
-             WHERE id = ANY($1)",
-        )
-        .bind(&ids)
-        .bind(transition.to())
-        .execute(&mut **tx)
-        .await?;
-        if transition.to() == SuggestionStatus::Approved && enqueue == Enqueue::Yes {
-            enqueued = enqueue_sync_items(tx, &ids, actor).await?;
-        }
+    if !ids.is_empty() && transition.to() == SuggestionStatus::Approved && enqueue == Enqueue::Yes {
+        let moved = sync_queue::enqueue(tx, &ids).await?;
+        events::record_enqueued(tx, &moved, actor).await?;
+        enqueued = moved
+            .into_iter()
+            .map(|(suggestion, _)| suggestion)
+            .collect();
     }
 
     let blocked_ids: Vec<i64> = blocked.iter().map(|row| row.id).collect();
-    let mut latest = latest_decisions(tx, &blocked_ids).await?;
+    let mut latest = events::latest_decisions(tx, &blocked_ids).await?;
 
     Ok(rows
         .iter()
@@ -160,86 +90,4 @@ fn lost_a_race(status: SuggestionStatus, transition: Transition) -> bool {
         // The worker owns these; a mismatch is a bug, not a race.
         Transition::SyncOk | Transition::SyncFail => false,
     }
-}
-
-/// Puts (or puts back) the sync items of the approved suggestions `ids` in
-/// the queue and writes one `enqueue` event for each item that moved. An item
-/// already queued or in flight is left alone; a failed or done one is
-/// requeued from attempt zero. Returns the suggestion ids enqueued.
-async fn enqueue_sync_items(
-    conn: &mut PgConnection,
-    ids: &[i64],
-    actor: &Actor,
-) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "WITH approved AS (
-             SELECT id, lecture_external_id, tag_id
-             FROM lecture_tag_suggestions WHERE id = ANY($1)
-         ), upserted AS (
-             INSERT INTO airtable_sync_items (lecture_external_id, tag_id)
-             SELECT lecture_external_id, tag_id FROM approved
-             ON CONFLICT (lecture_external_id, tag_id) DO UPDATE
-                 SET status = 'queued', attempt = 0, last_error = NULL,
-                     next_attempt_at = now(), leased_by = NULL,
-                     lease_expires_at = NULL, updated_at = now()
-                 WHERE airtable_sync_items.status IN ('failed', 'done')
-             RETURNING id, lecture_external_id, tag_id
-         )
-         INSERT INTO events (suggestion_id, lecture_external_id, tag_id, actor,
-                             actor_name, action, from_status, to_status, details)
-         SELECT a.id, a.lecture_external_id, a.tag_id, $2, nullif($3, ''),
-                'enqueue', 'approved', 'approved',
-                jsonb_build_object('sync_item_id', u.id)
-         FROM approved a
-         JOIN upserted u USING (lecture_external_id, tag_id)
-         RETURNING suggestion_id",
-    )
-    .bind(ids)
-    .bind(actor.as_db())
-    .bind(actor.display_name().unwrap_or(""))
-    .fetch_all(conn)
-    .await
-}
-
-/// The latest human decision (approve, reject, retry) on each suggestion.
-async fn latest_decisions(
-    conn: &mut PgConnection,
-    ids: &[i64],
-) -> Result<HashMap<i64, DecidedBy>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<LatestDecisionRow> = sqlx::query_as(
-        "SELECT DISTINCT ON (suggestion_id)
-                suggestion_id, actor, actor_name, action, created_at
-         FROM events
-         WHERE suggestion_id = ANY($1) AND action IN ('approve', 'reject', 'retry')
-         ORDER BY suggestion_id, id DESC",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            (
-                row.suggestion_id,
-                DecidedBy {
-                    actor: row.actor,
-                    actor_name: row.actor_name,
-                    action: row.action,
-                    at: row.created_at,
-                },
-            )
-        })
-        .collect())
-}
-
-#[derive(sqlx::FromRow)]
-struct LatestDecisionRow {
-    suggestion_id: i64,
-    actor: String,
-    actor_name: Option<String>,
-    action: Action,
-    created_at: chrono::DateTime<chrono::Utc>,
 }

@@ -10,7 +10,6 @@
 mod apply;
 mod outcome;
 
-pub(crate) use apply::set_actor;
 use apply::{lock_lecture, lock_one, Enqueue, LockedSuggestion};
 pub use outcome::{Applied, DecidedBy, Decision, LectureDecisions, PriorDecision, ReviewError};
 

@@ -4,8 +4,6 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
-
 use crate::domain::{Action, LectureId, SuggestionId, SuggestionStatus, Transition};
 
 /// The result of asking for one transition of one suggestion.
@@ -110,22 +108,7 @@ fn transition_target(action: Action) -> Option<SuggestionStatus> {
         .map(Transition::to)
 }
 
-/// Who made a decision, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecidedBy {
-    /// As stored: `slack:U…`, `worker` or `cli:<name>`.
-    pub actor: String,
-    pub actor_name: Option<String>,
-    pub action: Action,
-    pub at: DateTime<Utc>,
-}
-
-impl DecidedBy {
-    /// The name people know the actor by, else the stored actor.
-    pub fn who(&self) -> &str {
-        self.actor_name.as_deref().unwrap_or(&self.actor)
-    }
-}
+pub use crate::storage::events::DecidedBy;
 
 /// The per-suggestion decisions of one lecture-wide operation.
 #[derive(Debug, Clone, PartialEq)]

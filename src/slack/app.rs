@@ -79,9 +79,10 @@ impl SlackApp {
         if let Some(known) = self.remembered().get(&key) {
             return Ok(Some(known.clone()));
         }
-        let Some(lecture) = super::store::lecture_of_message(&self.pool, channel, ts)
-            .await?
-            .and_then(|raw| LectureId::parse(&raw).ok())
+        let Some(lecture) =
+            crate::storage::review_messages::lecture_of_message(&self.pool, channel, ts)
+                .await?
+                .and_then(|raw| LectureId::parse(&raw).ok())
         else {
             return Ok(None);
         };

@@ -4,8 +4,10 @@
 //! to it through the action ids below.
 
 use chrono::{DateTime, Utc};
+use sqlx::PgPool;
 
 use crate::domain::SuggestionStatus;
+use crate::storage::suggestions;
 
 /// One lecture's review message.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,18 +40,7 @@ pub struct SuggestionCard {
     pub last_error: Option<String>,
 }
 
-/// One audit event, for the details modal's history.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct HistoryLine {
-    pub suggestion_id: i64,
-    /// `approve`, `reject`, `enqueue`, `sync_ok`, `sync_fail`, `retry`.
-    pub action: String,
-    /// Display name when known, else the actor (`slack:U…`, `worker`, `cli:…`).
-    pub actor: String,
-    pub at: DateTime<Utc>,
-    /// The error of a `sync_fail`.
-    pub error: Option<String>,
-}
+pub use crate::storage::events::HistoryLine;
 
 /// Action ids of the review message's interactive elements. The
 /// interaction handler dispatches on these; values carry the ids.
@@ -81,4 +72,38 @@ pub mod actions {
     /// ids), approved on submission.
     pub const MODAL_SELECT_BLOCK: &str = "tagbot_modal_select_block";
     pub const MODAL_SELECT: &str = "tagbot_modal_select";
+}
+
+/// The lecture's card, or None when the lecture has no suggestions (or
+/// is not in the catalogue).
+pub async fn load_card(
+    pool: &PgPool,
+    lecture: &str,
+    approve_threshold: f64,
+) -> Result<Option<LectureCard>, sqlx::Error> {
+    let rows = suggestions::of_lecture(pool, lecture).await?;
+    let Some(title) = rows.first().map(|row| row.title.clone()) else {
+        return Ok(None);
+    };
+    Ok(Some(LectureCard {
+        lecture_id: lecture.to_owned(),
+        title,
+        approve_threshold,
+        suggestions: rows
+            .into_iter()
+            .map(|row| SuggestionCard {
+                id: row.id,
+                tag_id: row.tag_id,
+                tag_name: row.tag_name,
+                score: row.score,
+                rationale: row.rationale,
+                model: row.suggested_by,
+                created_at: row.created_at,
+                status: row.status,
+                decided_by: row.decided_by,
+                decided_at: row.decided_at,
+                last_error: row.last_error,
+            })
+            .collect(),
+    }))
 }

@@ -16,10 +16,12 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::app::SlackApp;
+use super::card::load_card;
 use super::payload::SlashCommand;
-use super::{render, store};
-use crate::domain::LectureId;
+use super::render;
+use crate::domain::{LectureId, SuggestionStatus};
 use crate::review::ReviewError;
+use crate::storage::{review_messages, suggestions};
 use crate::sync::RunReport;
 
 /// Lectures listed by `/tags pending`.
@@ -131,40 +133,12 @@ fn usage(subcommand: &str) -> String {
     format!("`/tags {subcommand}` takes one lecture id, like `/tags {subcommand} L1042`.\n{HELP}")
 }
 
-/// A lecture waiting for review, for `/tags pending`.
-#[derive(sqlx::FromRow)]
-struct Waiting {
-    lecture: String,
-    title: String,
-    pending: i64,
-    since: chrono::DateTime<chrono::Utc>,
-    channel: Option<String>,
-    ts: Option<String>,
-}
-
 async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
-    let rows: Vec<Waiting> = sqlx::query_as(
-        "SELECT s.lecture_external_id AS lecture, l.title, count(*) AS pending,
-                    min(s.created_at) AS since, m.channel, m.ts
-             FROM lecture_tag_suggestions s
-             JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
-             LEFT JOIN slack_review_messages m ON m.lecture_external_id = s.lecture_external_id
-             WHERE s.status = 'pending'
-             GROUP BY s.lecture_external_id, l.title, m.channel, m.ts
-             ORDER BY min(s.created_at), s.lecture_external_id
-             LIMIT $1",
-    )
-    .bind(PENDING_LISTED + 1)
-    .fetch_all(&app.pool)
-    .await?;
+    let rows = suggestions::waiting_lectures(&app.pool, PENDING_LISTED + 1).await?;
     if rows.is_empty() {
         return Ok("Nothing is waiting for review. :tada:".to_owned());
     }
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT lecture_external_id) FROM lecture_tag_suggestions WHERE status = 'pending'",
-    )
-    .fetch_one(&app.pool)
-    .await?;
+    let total = suggestions::lectures_in(&app.pool, SuggestionStatus::Pending).await?;
     let mut lines = vec![format!(
         "*{total} lecture(s) waiting for review*, oldest first:"
     )];
@@ -196,7 +170,7 @@ fn permalink(channel: &str, ts: &str) -> String {
 }
 
 async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, sqlx::Error> {
-    let Some(card) = store::load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
+    let Some(card) = load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
         return Ok(format!(
             "Lecture `{}` has no suggestions.",
             render::escape_mrkdwn(lecture.as_str())
@@ -225,7 +199,7 @@ async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, sqlx::Error
         }
         lines.push(line);
     }
-    if let Some(message) = store::message_for(&app.pool, lecture.as_str()).await? {
+    if let Some(message) = review_messages::message_for(&app.pool, lecture.as_str()).await? {
         lines.push(format!(
             "<{}|Open the review message>",
             permalink(&message.channel, &message.ts)

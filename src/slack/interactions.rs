@@ -18,12 +18,14 @@
 use std::time::Duration;
 
 use super::app::{SlackApp, SlackError};
+use super::card::load_card;
 use super::card::{HistoryLine, LectureCard};
 use super::click::{self, Click, Verb};
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
-use super::{render, store};
+use super::render;
 use crate::domain::{Actor, LectureId, SuggestionId};
 use crate::review::{Decision, LectureDecisions, ReviewError};
+use crate::storage::{review_messages, suggestions};
 
 /// How long Details waits for the lecture before it opens a "loading"
 /// modal: a trigger opens a view only within 3 s of the click, and the
@@ -195,7 +197,9 @@ async fn decide_one(
                 by.actor == actor.as_db() && by.action == transition.action()
             }) => {}
         other => {
-            let tag = tag_of(app, id).await?.unwrap_or_else(|| id.to_string());
+            let tag = suggestions::tag_name(&app.pool, id)
+                .await?
+                .unwrap_or_else(|| id.to_string());
             // The tag's name is the catalogue's and the deciding reviewer's
             // name is whatever they chose in Slack: both escaped.
             clicker.tell(
@@ -341,10 +345,10 @@ async fn load_details(
     app: &SlackApp,
     lecture: &LectureId,
 ) -> Result<Option<(LectureCard, Vec<HistoryLine>)>, sqlx::Error> {
-    let Some(card) = store::load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
+    let Some(card) = load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
         return Ok(None);
     };
-    let history = store::load_history(&app.pool, lecture.as_str()).await?;
+    let history = crate::storage::events::history(&app.pool, lecture.as_str()).await?;
     Ok(Some((card, history)))
 }
 
@@ -367,7 +371,7 @@ async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<()
     if selected.is_empty() {
         return Ok(());
     }
-    let channel = store::message_for(&app.pool, lecture.as_str())
+    let channel = review_messages::message_for(&app.pool, lecture.as_str())
         .await?
         .map(|m| m.channel)
         .unwrap_or_else(|| app.settings.review_channel.clone());
@@ -404,15 +408,4 @@ fn review_failure(err: ReviewError) -> SlackError {
         // Single decisions report their outcome as a Decision, never these.
         other => SlackError::Review(other),
     }
-}
-
-/// The tag's name for a message, e.g. "פילוסופיה".
-async fn tag_of(app: &SlackApp, id: SuggestionId) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT coalesce(t.name, s.tag_id) FROM lecture_tag_suggestions s
-         LEFT JOIN tags t ON t.tag_id = s.tag_id WHERE s.id = $1",
-    )
-    .bind(id.get())
-    .fetch_optional(&app.pool)
-    .await
 }

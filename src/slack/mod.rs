@@ -29,4 +29,3 @@ pub mod reviewers;
 pub mod serve;
 pub mod signature;
 pub mod socket;
-pub mod store;

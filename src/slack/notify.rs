@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::app::{SlackApp, SlackError};
-use super::{render, store};
+use super::render;
 use crate::shutdown::Shutdown;
+use crate::storage::{channel_posts, events, runs, suggestions};
 use crate::sync::{RunProgress, RunReport};
 
 /// Posts of one kind made per pass; the rest wait for the next pass.
@@ -60,16 +61,16 @@ async fn post_once(
     blocks: &[Value],
 ) -> Result<bool, SlackError> {
     let channel = &app.settings.report_channel;
-    if !store::claim_channel_post(&app.pool, key, channel).await? {
+    if !channel_posts::claim(&app.pool, key, channel).await? {
         return Ok(false);
     }
     match app.api.post_message(channel, text, blocks).await {
         Ok(ts) => {
-            store::record_channel_post(&app.pool, key, &ts).await?;
+            channel_posts::record(&app.pool, key, &ts).await?;
             Ok(true)
         }
         Err(err) => {
-            store::release_channel_post(&app.pool, key).await?;
+            channel_posts::release(&app.pool, key).await?;
             Err(err.into())
         }
     }
@@ -84,30 +85,8 @@ fn posted_ok(result: Result<bool, SlackError>) -> bool {
     })
 }
 
-#[derive(sqlx::FromRow)]
-struct Failure {
-    event_id: i64,
-    lecture_external_id: String,
-    title: Option<String>,
-    tag_name: String,
-    error: Option<String>,
-}
-
 async fn post_failures(app: &SlackApp) -> Result<usize, SlackError> {
-    let failures: Vec<Failure> = sqlx::query_as(
-        "SELECT e.id AS event_id, e.lecture_external_id, l.title,
-                coalesce(t.name, e.tag_id) AS tag_name, e.details->>'error' AS error
-         FROM events e
-         LEFT JOIN enriched_lectures l ON l.lecture_external_id = e.lecture_external_id
-         LEFT JOIN tags t ON t.tag_id = e.tag_id
-         WHERE e.action = 'sync_fail' AND e.to_status = 'failed'
-           AND e.created_at > now() - interval '7 days'
-           AND NOT EXISTS (SELECT 1 FROM slack_channel_posts p WHERE p.post_key = 'failure:' || e.id)
-         ORDER BY e.id LIMIT $1",
-    )
-    .bind(POSTS_PER_PASS)
-    .fetch_all(&app.pool)
-    .await?;
+    let failures = events::failures_not_posted(&app.pool, POSTS_PER_PASS).await?;
     let mut posted = 0;
     for failure in &failures {
         let (text, blocks) = render::failure_notice(&render::FailureNotice {
@@ -116,7 +95,7 @@ async fn post_failures(app: &SlackApp) -> Result<usize, SlackError> {
             tag_name: &failure.tag_name,
             reason: failure.error.as_deref(),
         });
-        let key = format!("failure:{}", failure.event_id);
+        let key = channel_posts::failure_key(failure.event_id);
         if posted_ok(post_once(app, &key, &text, &blocks).await) {
             posted += 1;
         }
@@ -125,19 +104,11 @@ async fn post_failures(app: &SlackApp) -> Result<usize, SlackError> {
 }
 
 async fn post_run_reports(app: &SlackApp) -> Result<usize, SlackError> {
-    let runs: Vec<(i64, sqlx::types::Json<RunReport>)> = sqlx::query_as(
-        "SELECT r.id, r.report FROM sync_runs r
-         WHERE r.finished_at > now() - interval '7 days'
-           AND NOT EXISTS (SELECT 1 FROM slack_channel_posts p WHERE p.post_key = 'run:' || r.id)
-         ORDER BY r.id LIMIT $1",
-    )
-    .bind(POSTS_PER_PASS)
-    .fetch_all(&app.pool)
-    .await?;
+    let runs: Vec<(i64, RunReport)> = runs::not_posted(&app.pool, POSTS_PER_PASS).await?;
     let mut posted = 0;
     for (id, report) in &runs {
-        let (headline, blocks) = render::run_report_post(&report.0);
-        if posted_ok(post_once(app, &format!("run:{id}"), &headline, &blocks).await) {
+        let (headline, blocks) = render::run_report_post(report);
+        if posted_ok(post_once(app, &channel_posts::run_key(*id), &headline, &blocks).await) {
             posted += 1;
         }
     }
@@ -148,29 +119,14 @@ async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackE
     if now.time() < app.settings.digest_at {
         return Ok(0);
     }
-    let key = format!("digest:{}", now.date_naive());
-    let (pending_lectures, pending, oldest, unsynced, failed): (
-        i64,
-        i64,
-        Option<DateTime<Utc>>,
-        i64,
-        i64,
-    ) = sqlx::query_as(
-        "SELECT count(DISTINCT lecture_external_id) FILTER (WHERE status = 'pending'),
-                    count(*) FILTER (WHERE status = 'pending'),
-                    min(created_at) FILTER (WHERE status = 'pending'),
-                    count(*) FILTER (WHERE status = 'approved'),
-                    count(*) FILTER (WHERE status = 'failed')
-             FROM lecture_tag_suggestions",
-    )
-    .fetch_one(&app.pool)
-    .await?;
+    let key = channel_posts::digest_key(now.date_naive());
+    let overview = suggestions::overview(&app.pool).await?;
     let (text, blocks) = render::digest_notice(&render::Digest {
-        pending,
-        pending_lectures,
-        oldest,
-        unsynced,
-        failed,
+        pending: overview.pending,
+        pending_lectures: overview.pending_lectures,
+        oldest: overview.oldest_pending,
+        unsynced: overview.approved,
+        failed: overview.failed,
     });
     Ok(usize::from(posted_ok(
         post_once(app, &key, &text, &blocks).await,

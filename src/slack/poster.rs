@@ -13,8 +13,10 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 
 use super::app::{SlackApp, SlackError};
-use super::{render, store};
+use super::card::load_card;
+use super::render;
 use crate::shutdown::Shutdown;
+use crate::storage::review_messages;
 
 /// Lectures posted per pass; Slack paces posting to about one a second
 /// per channel anyway.
@@ -61,14 +63,17 @@ pub async fn run_once(app: &SlackApp, claimant: &str) -> Result<Pass, SlackError
 
 async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(), SlackError> {
     let channel = &app.settings.review_channel;
-    let lectures = store::claim_unposted(&app.pool, channel, claimant, POSTS_PER_PASS).await?;
+    let lectures =
+        review_messages::claim_unposted(&app.pool, channel, claimant, POSTS_PER_PASS).await?;
     for lecture in lectures {
         // Slack paces posts; a claim taken over meanwhile is left alone.
-        let Some(version) = store::renew_post_claim(&app.pool, &lecture, claimant).await? else {
+        let Some(version) =
+            review_messages::renew_post_claim(&app.pool, &lecture, claimant).await?
+        else {
             continue;
         };
-        let Some(card) = store::load_card(&app.pool, &lecture, app.threshold()).await? else {
-            store::release_claim(&app.pool, &lecture, claimant).await?;
+        let Some(card) = load_card(&app.pool, &lecture, app.threshold()).await? else {
+            review_messages::release_claim(&app.pool, &lecture, claimant).await?;
             continue;
         };
         let message = render::review_message(&card, version);
@@ -78,7 +83,9 @@ async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(),
             .await
         {
             Ok(ts) => {
-                if store::record_posted(&app.pool, &lecture, claimant, &ts, version).await? {
+                if review_messages::record_posted(&app.pool, &lecture, claimant, &ts, version)
+                    .await?
+                {
                     pass.posted += 1;
                 } else {
                     tracing::warn!(lecture, ts, "posted a review message after losing the lecture to another process; this copy will not be updated");
@@ -86,7 +93,7 @@ async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(),
             }
             Err(err) => {
                 tracing::error!(lecture, error = %err, "could not post a review message; trying again on the next pass");
-                store::release_claim(&app.pool, &lecture, claimant).await?;
+                review_messages::release_claim(&app.pool, &lecture, claimant).await?;
                 pass.failed += 1;
             }
         }
@@ -95,9 +102,10 @@ async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(),
 }
 
 async fn update_behind(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(), SlackError> {
-    for message in store::behind(&app.pool, UPDATES_PER_PASS).await? {
+    for message in review_messages::behind(&app.pool, UPDATES_PER_PASS).await? {
         let lecture = &message.lecture_external_id;
-        let Some(version) = store::claim_refresh(&app.pool, lecture, claimant).await? else {
+        let Some(version) = review_messages::claim_refresh(&app.pool, lecture, claimant).await?
+        else {
             continue;
         };
         let shown = match refresh(app, &message, version).await {
@@ -110,7 +118,7 @@ async fn update_behind(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Resul
                     lecture,
                     "the review message was deleted in Slack; posting it again if tags are pending"
                 );
-                store::forget_message(&app.pool, lecture).await?;
+                review_messages::forget_message(&app.pool, lecture).await?;
                 continue;
             }
             Err(Refresh::NothingToShow) => Some(version),
@@ -120,7 +128,7 @@ async fn update_behind(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Resul
                 None
             }
         };
-        store::finish_refresh(&app.pool, lecture, claimant, shown).await?;
+        review_messages::finish_refresh(&app.pool, lecture, claimant, shown).await?;
     }
     Ok(())
 }
@@ -135,9 +143,13 @@ enum Refresh {
 
 /// Re-renders a posted message in place as revision `version` (the
 /// content version claimed, greater than the one the message shows).
-async fn refresh(app: &SlackApp, message: &store::MessageRef, version: i64) -> Result<(), Refresh> {
+async fn refresh(
+    app: &SlackApp,
+    message: &review_messages::MessageRef,
+    version: i64,
+) -> Result<(), Refresh> {
     let lecture = &message.lecture_external_id;
-    let card = store::load_card(&app.pool, lecture, app.threshold())
+    let card = load_card(&app.pool, lecture, app.threshold())
         .await
         .map_err(|err| Refresh::Failed(err.into()))?
         .ok_or(Refresh::NothingToShow)?;

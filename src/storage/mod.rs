@@ -1,13 +1,28 @@
-//! The database: connecting, the embedded migrations, and the run-time role's
-//! privilege self-check.
+//! Storage: every SQL statement tagbot runs, one module per table family,
+//! and the database itself (connecting, the embedded migrations, the
+//! run-time role's privilege self-check).
+//!
+//! Each table has one module that writes it; others may read it in a join.
+//! Review and sync keep their rules and call these functions; nothing
+//! outside `storage` writes SQL. Statements are checked by the test suite
+//! against a real Postgres rather than at compile time (see ARCHITECTURE.md
+//! for why).
 //!
 //! tagbot runs as a restricted role (see `migrations/0002_runtime_role.sql`);
 //! migrations run as the owner. Every long-running command calls
 //! [`connect_runtime`], which refuses to hand out a pool whose role could
 //! write the catalogue or rewrite the audit log.
 
+pub mod budget;
+pub mod catalogue;
+pub mod channel_posts;
 mod codec;
+pub mod events;
 mod privileges;
+pub mod review_messages;
+pub mod runs;
+pub mod suggestions;
+pub mod sync_queue;
 
 pub use privileges::{check_privileges, PrivilegeProblem, PrivilegeReport};
 

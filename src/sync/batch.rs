@@ -16,6 +16,7 @@ use super::mapping::TagMap;
 use super::queue::{Claim, ClaimedItem, ItemOutcome};
 use super::Syncer;
 use crate::airtable::{formula, AirtableError, ListQuery, Record, RecordUpdate};
+use crate::domain::{Failure, FailureCategory};
 
 /// What processing a batch produced.
 #[derive(Debug, Default)]
@@ -144,15 +145,19 @@ fn plan<'a>(claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
         let record = match matching.as_slice() {
             [record] => *record,
             [] => {
-                settle_all(&mut plan, items, &format!("lecture_missing: {lecture}"));
+                settle_all(
+                    &mut plan,
+                    items,
+                    &Failure::new(FailureCategory::LectureMissing, lecture),
+                );
                 continue;
             }
             many => {
-                let reason = format!(
-                    "lecture_ambiguous: {lecture} is on {} Lectures records",
-                    many.len()
+                let failure = Failure::new(
+                    FailureCategory::LectureAmbiguous,
+                    format!("{lecture} is on {} Lectures records", many.len()),
                 );
-                settle_all(&mut plan, items, &reason);
+                settle_all(&mut plan, items, &failure);
                 continue;
             }
         };
@@ -167,9 +172,9 @@ fn plan<'a>(claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
                     }
                     carried.push(item);
                 }
-                Err(reason) => plan
+                Err(failure) => plan
                     .settled
-                    .push((item.clone(), ItemOutcome::Permanent { reason })),
+                    .push((item.clone(), ItemOutcome::Permanent(failure))),
             }
         }
         if union.len() == current.len() {
@@ -322,14 +327,10 @@ fn synced(record_id: &str, written: bool) -> ItemOutcome {
     }
 }
 
-fn settle_all(plan: &mut Plan, items: Vec<&ClaimedItem>, reason: &str) {
+fn settle_all(plan: &mut Plan, items: Vec<&ClaimedItem>, failure: &Failure) {
     for item in items {
-        plan.settled.push((
-            item.clone(),
-            ItemOutcome::Permanent {
-                reason: reason.to_owned(),
-            },
-        ));
+        plan.settled
+            .push((item.clone(), ItemOutcome::Permanent(failure.clone())));
     }
 }
 
@@ -338,17 +339,13 @@ fn failed<'a>(
     items: impl Iterator<Item = &'a ClaimedItem>,
     err: &AirtableError,
 ) -> Vec<(ClaimedItem, ItemOutcome)> {
-    let reason = err.to_string();
+    let failure = err.failure();
     items
         .map(|item| {
             let outcome = if err.is_transient() {
-                ItemOutcome::Transient {
-                    reason: reason.clone(),
-                }
+                ItemOutcome::Transient(failure.clone())
             } else {
-                ItemOutcome::Permanent {
-                    reason: reason.clone(),
-                }
+                ItemOutcome::Permanent(failure.clone())
             };
             (item.clone(), outcome)
         })

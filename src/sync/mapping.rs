@@ -15,6 +15,8 @@ use crate::airtable::{
     TableSchema, TagsField,
 };
 use crate::config::{AirtableSettings, TagsFieldType};
+use crate::domain::{Failure, FailureCategory};
+use crate::storage::catalogue;
 
 #[derive(Debug, Clone)]
 pub struct TagMap {
@@ -175,13 +177,7 @@ impl TagMap {
         };
         let values = match &field {
             TagsField::Linked => linked_tags(client, &keys).await?,
-            TagsField::MultiSelect { .. } => {
-                sqlx::query_as::<_, (String, String)>("SELECT tag_id, name FROM tags")
-                    .fetch_all(pool)
-                    .await?
-                    .into_iter()
-                    .collect()
-            }
+            TagsField::MultiSelect { .. } => catalogue::tags(pool).await?.into_iter().collect(),
         };
         Ok(TagMap {
             field,
@@ -193,17 +189,18 @@ impl TagMap {
     }
 
     /// The value to write for `tag_id`, or why there is none.
-    pub fn value_for(&self, tag_id: &str) -> Result<&str, String> {
+    pub fn value_for(&self, tag_id: &str) -> Result<&str, Failure> {
         let Some(value) = self.values.get(tag_id) else {
-            return Err(format!("tag_missing: {tag_id}"));
+            return Err(Failure::new(FailureCategory::TagMissing, tag_id));
         };
         if let TagsField::MultiSelect {
             options: Some(options),
         } = &self.field
         {
             if !self.typecast && !options.contains(value) {
-                return Err(format!(
-                    "tag_missing: {tag_id} (no option {value:?} in the tags field; add it in Airtable or set AIRTABLE_TYPECAST=true)"
+                return Err(Failure::new(
+                    FailureCategory::TagMissing,
+                    format!("{tag_id} (no option {value:?} in the tags field; add it in Airtable or set AIRTABLE_TYPECAST=true)"),
                 ));
             }
         }
@@ -258,8 +255,10 @@ pub async fn unmapped_tags(
     schema: BaseSchema,
 ) -> Result<Vec<String>, SyncError> {
     let map = TagMap::build_with(client, pool, settings, Ok(schema)).await?;
-    let tag_ids: Vec<String> = sqlx::query_scalar("SELECT tag_id FROM tags ORDER BY tag_id")
-        .fetch_all(pool)
-        .await?;
-    Ok(tag_ids.into_iter().filter(|id| !map.knows(id)).collect())
+    let tags = catalogue::tags(pool).await?;
+    Ok(tags
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| !map.knows(id))
+        .collect())
 }

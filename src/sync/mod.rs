@@ -35,6 +35,7 @@ use tracing::Instrument;
 
 use crate::airtable::{AirtableClient, AirtableError, RequestBudget, SchemaProblem};
 use crate::config::{AirtableSettings, SyncSettings};
+use crate::domain::Failure;
 use crate::shutdown::Shutdown;
 use mapping::TagMap;
 use queue::{Claim, RetryPolicy};
@@ -152,7 +153,7 @@ impl Syncer {
             self.settings.dry_run,
             started_at,
         );
-        let mut failure_messages: Vec<String> = Vec::new();
+        let mut failures: Vec<Failure> = Vec::new();
         let mut progress = RunProgress {
             run_id: run_id.clone(),
             total: queue::due_count(&self.pool).await?,
@@ -161,13 +162,13 @@ impl Syncer {
         };
         self.progress.send_replace(progress.clone());
         let outcome = self
-            .work_through_queue(shutdown, &mut report, &mut failure_messages, &mut progress)
+            .work_through_queue(shutdown, &mut report, &mut failures, &mut progress)
             .await;
         report.finished_at = Utc::now();
         report.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         report.requests = self.client.stats().requests() - requests_before;
         report.rate_limited = self.client.stats().rate_limited() - limited_before;
-        report.failure_reasons = count_reasons(failure_messages.iter().map(String::as_str));
+        report.failure_reasons = count_reasons(failures.iter());
         if let Err(err) = &outcome {
             report.aborted = Some(err.to_string());
         }
@@ -186,7 +187,7 @@ impl Syncer {
         &self,
         shutdown: &Shutdown,
         report: &mut RunReport,
-        failure_messages: &mut Vec<String>,
+        failures: &mut Vec<Failure>,
         progress: &mut RunProgress,
     ) -> Result<(), SyncError> {
         // Dry-run leaves items queued; each lecture is looked at once per run.
@@ -210,7 +211,7 @@ impl Syncer {
             // is a no-op union, so nothing is lost or doubled.
             let run_id = report.run_id.clone();
             let processed = tokio::select! {
-                processed = self.process_claim(&claim, &run_id, report, failure_messages) => processed,
+                processed = self.process_claim(&claim, &run_id, report, failures) => processed,
                 () = shutdown.requested() => {
                     queue::release(&self.pool, &self.worker_id, &claim).await?;
                     return Ok(());
@@ -236,7 +237,7 @@ impl Syncer {
         claim: &Claim,
         run_id: &str,
         report: &mut RunReport,
-        failure_messages: &mut Vec<String>,
+        failures: &mut Vec<Failure>,
     ) -> Result<Option<String>, SyncError> {
         let tags = match self.mapping_for(claim).await {
             Ok(tags) => tags,
@@ -260,7 +261,7 @@ impl Syncer {
             queue::release(&self.pool, &self.worker_id, claim).await?;
             return Ok(None);
         }
-        self.record_outcomes(claim, run_id, &result.outcomes, report, failure_messages)
+        self.record_outcomes(claim, run_id, &result.outcomes, report, failures)
             .await?;
         if result.stalled {
             return Ok(Some(format!(
@@ -286,14 +287,12 @@ impl Syncer {
         run_id: &str,
         outcomes: &[(queue::ClaimedItem, queue::ItemOutcome)],
         report: &mut RunReport,
-        failure_messages: &mut Vec<String>,
+        failures: &mut Vec<Failure>,
     ) -> Result<(), SyncError> {
         for (item, outcome) in outcomes {
-            if let queue::ItemOutcome::Transient { reason }
-            | queue::ItemOutcome::Permanent { reason } = outcome
-            {
-                tracing::warn!(lecture = %item.lecture_external_id, tag = %item.tag_id, reason, "sync item failed");
-                failure_messages.push(reason.clone());
+            if let Some(failure) = outcome.failure() {
+                tracing::warn!(lecture = %item.lecture_external_id, tag = %item.tag_id, category = %failure.category, reason = %failure, "sync item failed");
+                failures.push(failure.clone());
             }
         }
         let policy = RetryPolicy {

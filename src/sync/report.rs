@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
 
+use crate::domain::{Failure, FailureCategory, SuggestionStatus};
+use crate::storage::{events, runs, suggestions};
+
 /// Lectures listed by name in a report; the count covers the rest.
 const MAX_LISTED: i64 = 50;
 
@@ -50,18 +53,16 @@ pub struct ReasonCount {
     pub count: u64,
 }
 
-/// Groups failure messages by their family: the text before the first ':'
-/// (`lecture_missing`, `tag_missing`, `rate_limit`, `validation`, ...).
-pub fn count_reasons<'a>(messages: impl Iterator<Item = &'a str>) -> Vec<ReasonCount> {
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for message in messages {
-        let family = message.split(':').next().unwrap_or(message).trim();
-        *counts.entry(family).or_default() += 1;
+/// Counts failures by category, most frequent first (ties by name).
+pub fn count_reasons<'a>(failures: impl Iterator<Item = &'a Failure>) -> Vec<ReasonCount> {
+    let mut counts: BTreeMap<FailureCategory, u64> = BTreeMap::new();
+    for failure in failures {
+        *counts.entry(failure.category).or_default() += 1;
     }
     let mut reasons: Vec<ReasonCount> = counts
         .into_iter()
-        .map(|(reason, count)| ReasonCount {
-            reason: reason.to_owned(),
+        .map(|(category, count)| ReasonCount {
+            reason: category.as_str().to_owned(),
             count,
         })
         .collect();
@@ -110,54 +111,28 @@ impl RunReport {
     /// Fills in what the database knows: decisions during the run and the
     /// lectures still waiting for Airtable.
     pub async fn add_database_view(&mut self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let (approved, rejected): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE action = 'approve'), count(*) FILTER (WHERE action = 'reject')
-             FROM events WHERE created_at BETWEEN $1 AND $2",
-        )
-        .bind(self.started_at)
-        .bind(self.finished_at)
-        .fetch_one(pool)
-        .await?;
-        self.approved = approved;
-        self.rejected = rejected;
-        self.unsynced_lecture_count = sqlx::query_scalar(
-            "SELECT count(DISTINCT lecture_external_id) FROM lecture_tag_suggestions WHERE status = 'approved'",
-        )
-        .fetch_one(pool)
-        .await?;
-        self.unsynced_lectures = sqlx::query_scalar(
-            "SELECT DISTINCT lecture_external_id FROM lecture_tag_suggestions
-             WHERE status = 'approved' ORDER BY 1 LIMIT $1",
-        )
-        .bind(MAX_LISTED)
-        .fetch_all(pool)
-        .await?;
+        (self.approved, self.rejected) =
+            events::decisions_between(pool, self.started_at, self.finished_at).await?;
+        self.unsynced_lecture_count =
+            suggestions::lectures_in(pool, SuggestionStatus::Approved).await?;
+        self.unsynced_lectures =
+            suggestions::first_lectures_in(pool, SuggestionStatus::Approved, MAX_LISTED).await?;
         Ok(())
     }
 
     pub async fn store(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO sync_runs (worker_id, dry_run, started_at, finished_at, report)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&self.worker_id)
-        .bind(self.dry_run)
-        .bind(self.started_at)
-        .bind(self.finished_at)
-        .bind(sqlx::types::Json(self))
-        .execute(pool)
-        .await?;
-        Ok(())
+        let columns = runs::RunColumns {
+            worker_id: &self.worker_id,
+            dry_run: self.dry_run,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        };
+        runs::store(pool, columns, self).await
     }
 
     /// The most recent stored report.
     pub async fn latest(pool: &PgPool) -> Result<Option<RunReport>, sqlx::Error> {
-        let row: Option<sqlx::types::Json<RunReport>> = sqlx::query_scalar(
-            "SELECT report FROM sync_runs ORDER BY finished_at DESC, id DESC LIMIT 1",
-        )
-        .fetch_optional(pool)
-        .await?;
-        Ok(row.map(|json| json.0))
+        runs::latest(pool).await
     }
 }
 
@@ -255,16 +230,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reasons_are_counted_by_family_most_frequent_first() {
-        let reasons = count_reasons(
-            [
-                "tag_missing: t1",
-                "lecture_missing: L1",
-                "tag_missing: t2",
-                "validation: Airtable answered 422 X",
-            ]
-            .into_iter(),
-        );
+    fn reasons_are_counted_by_category_most_frequent_first() {
+        let failures = [
+            Failure::new(FailureCategory::TagMissing, "t1"),
+            Failure::new(FailureCategory::LectureMissing, "L1"),
+            Failure::new(FailureCategory::TagMissing, "t2"),
+            Failure::new(FailureCategory::Validation, "Airtable answered 422 X"),
+        ];
+        let reasons = count_reasons(failures.iter());
         let flat: Vec<(&str, u64)> = reasons
             .iter()
             .map(|r| (r.reason.as_str(), r.count))

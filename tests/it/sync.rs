@@ -117,6 +117,55 @@ async fn a_multiselect_field_is_detected_and_gets_option_names(
     w.close().await;
 }
 
+/// A failure's category travels typed from where it happened to a column
+/// of its own and the audit log: nothing has to split `last_error`.
+#[sqlx::test]
+async fn failures_keep_their_category_in_columns_and_events(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::MultiSelect).await;
+    w.fake.add_tag_option("תגית t1");
+    w.fake.add_lecture("L1", "הרצאה");
+    w.approved("L1", "t1").await;
+    // No option for t9: a permanent failure of the mapping.
+    let missing = w.approved("L1", "t9").await;
+    // L2 has no record at first try: the write of L1 goes, L2 fails.
+    let unknown_lecture = w.approved("L2", "t1").await;
+    w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
+
+    let categories: Vec<(i64, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT s.id, s.last_error_category, i.last_error_category,
+                (SELECT e.details->>'category' FROM events e
+                 WHERE e.suggestion_id = s.id AND e.action = 'sync_fail' ORDER BY e.id DESC LIMIT 1)
+         FROM lecture_tag_suggestions s
+         JOIN airtable_sync_items i USING (lecture_external_id, tag_id)
+         WHERE s.status = 'failed' ORDER BY s.id",
+    )
+    .fetch_all(&w.db.app)
+    .await
+    .unwrap();
+    let word = |w: &str| Some(w.to_owned());
+    assert_eq!(
+        categories,
+        vec![
+            (
+                missing.get(),
+                word("tag_missing"),
+                word("tag_missing"),
+                word("tag_missing")
+            ),
+            (
+                unknown_lecture.get(),
+                word("lecture_missing"),
+                word("lecture_missing"),
+                word("lecture_missing")
+            ),
+        ]
+    );
+    w.close().await;
+}
+
 #[sqlx::test]
 async fn typecast_lets_airtable_create_a_new_option(
     pool: PgPoolOptions,
@@ -279,6 +328,18 @@ async fn a_transient_failure_is_retried_after_backoff_then_succeeds(
     let (status, attempt, error) = w.item("L1", "t1").await;
     assert_eq!((status.as_str(), attempt), ("queued", 1));
     assert!(error.unwrap().contains("503"));
+    let (item_category, event_category): (String, String) = sqlx::query_as(
+        "SELECT i.last_error_category,
+                (SELECT details->>'category' FROM events WHERE action = 'sync_fail')
+         FROM airtable_sync_items i",
+    )
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert_eq!(
+        (item_category.as_str(), event_category.as_str()),
+        ("server", "server")
+    );
     // Due after the first backoff step, 400 ms ± 25%.
     let wait: f64 = sqlx::query_scalar(
         "SELECT extract(epoch FROM next_attempt_at - updated_at)::float8 FROM airtable_sync_items",

@@ -1,95 +1,15 @@
-//! The Slack app's reads and its own state in Postgres: a lecture's card and
-//! history (one round trip each), the review-message references that keep
-//! every lecture to one message, and the once-only channel posts.
+//! `slack_review_messages`: one review message per lecture. A lecture's
+//! message is claimed before it is posted (so several processes post it
+//! once), its ts recorded after; the content version a trigger bumps on
+//! every change of the lecture's suggestions tells which messages are
+//! behind, and a short hold keeps two processes from updating one message
+//! at once.
 
-use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-
-use super::card::{HistoryLine, LectureCard, SuggestionCard};
-use crate::domain::SuggestionStatus;
 
 /// How long a claim to post a lecture's message holds before another
 /// process may take it over (the first one died before posting).
 const POST_CLAIM_SECS: f64 = 60.0;
-
-#[derive(sqlx::FromRow)]
-struct SuggestionRow {
-    title: String,
-    id: i64,
-    tag_id: String,
-    tag_name: String,
-    score: f64,
-    rationale: String,
-    suggested_by: String,
-    created_at: DateTime<Utc>,
-    status: SuggestionStatus,
-    last_error: Option<String>,
-    decided_by: Option<String>,
-    decided_at: Option<DateTime<Utc>>,
-}
-
-/// The lecture's card, or None when the lecture has no suggestions (or
-/// is not in the catalogue).
-pub async fn load_card(
-    pool: &PgPool,
-    lecture: &str,
-    approve_threshold: f64,
-) -> Result<Option<LectureCard>, sqlx::Error> {
-    // The last human decision (approve, reject, retry) names who decided.
-    let rows: Vec<SuggestionRow> = sqlx::query_as(
-        "SELECT l.title, s.id, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, s.score,
-                s.rationale, s.suggested_by, s.created_at, s.status, s.last_error,
-                coalesce(d.actor_name, d.actor) AS decided_by, d.created_at AS decided_at
-         FROM lecture_tag_suggestions s
-         JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
-         LEFT JOIN tags t ON t.tag_id = s.tag_id
-         LEFT JOIN LATERAL (
-             SELECT e.actor, e.actor_name, e.created_at FROM events e
-             WHERE e.suggestion_id = s.id AND e.action IN ('approve', 'reject', 'retry')
-             ORDER BY e.id DESC LIMIT 1) d ON true
-         WHERE s.lecture_external_id = $1
-         ORDER BY s.score DESC, s.id",
-    )
-    .bind(lecture)
-    .fetch_all(pool)
-    .await?;
-    let Some(title) = rows.first().map(|row| row.title.clone()) else {
-        return Ok(None);
-    };
-    Ok(Some(LectureCard {
-        lecture_id: lecture.to_owned(),
-        title,
-        approve_threshold,
-        suggestions: rows
-            .into_iter()
-            .map(|row| SuggestionCard {
-                id: row.id,
-                tag_id: row.tag_id,
-                tag_name: row.tag_name,
-                score: row.score,
-                rationale: row.rationale,
-                model: row.suggested_by,
-                created_at: row.created_at,
-                status: row.status,
-                decided_by: row.decided_by,
-                decided_at: row.decided_at,
-                last_error: row.last_error,
-            })
-            .collect(),
-    }))
-}
-
-/// Every event of the lecture's suggestions, oldest first.
-pub async fn load_history(pool: &PgPool, lecture: &str) -> Result<Vec<HistoryLine>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT suggestion_id, action, coalesce(actor_name, actor) AS actor, created_at AS at,
-                details->>'error' AS error
-         FROM events WHERE lecture_external_id = $1 ORDER BY id",
-    )
-    .bind(lecture)
-    .fetch_all(pool)
-    .await
-}
 
 /// A review message as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -294,45 +214,6 @@ pub async fn finish_refresh(
 pub async fn forget_message(pool: &PgPool, lecture: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM slack_review_messages WHERE lecture_external_id = $1")
         .bind(lecture)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Claims a once-only channel post by its key; false when it was made, or
-/// is being made by a live process, already.
-pub async fn claim_channel_post(
-    pool: &PgPool,
-    key: &str,
-    channel: &str,
-) -> Result<bool, sqlx::Error> {
-    let claimed = sqlx::query(
-        "INSERT INTO slack_channel_posts (post_key, channel, claimed_until)
-         VALUES ($1, $2, now() + $3 * interval '1 second')
-         ON CONFLICT (post_key) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
-             WHERE slack_channel_posts.ts IS NULL AND slack_channel_posts.claimed_until < now()",
-    )
-    .bind(key)
-    .bind(channel)
-    .bind(POST_CLAIM_SECS)
-    .execute(pool)
-    .await?;
-    Ok(claimed.rows_affected() == 1)
-}
-
-pub async fn record_channel_post(pool: &PgPool, key: &str, ts: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE slack_channel_posts SET ts = $2 WHERE post_key = $1")
-        .bind(key)
-        .bind(ts)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Drops a channel-post claim whose post failed, so it is tried again.
-pub async fn release_channel_post(pool: &PgPool, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM slack_channel_posts WHERE post_key = $1 AND ts IS NULL")
-        .bind(key)
         .execute(pool)
         .await?;
     Ok(())

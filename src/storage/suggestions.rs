@@ -1,0 +1,302 @@
+//! `lecture_tag_suggestions`: the suggestions and the one way their status
+//! changes, [`transition`], which review (approve, reject, retry) and sync
+//! (synced, failed) both call. Everything else here reads.
+//!
+//! The database triggers check the same state machine as
+//! [`Transition`] and write one event per change; [`transition`] names the
+//! actor and the event's details for them through transaction-local
+//! settings, so no status changes without its audit row.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+
+use crate::domain::{
+    Actor, Failure, FailureCategory, LectureId, SuggestionId, SuggestionStatus, Transition,
+};
+
+/// A suggestion row held under `FOR UPDATE` for the rest of the transaction.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct LockedSuggestion {
+    pub id: i64,
+    pub tag_id: String,
+    pub score: f64,
+    pub status: SuggestionStatus,
+}
+
+const LOCKED_COLUMNS: &str = "id, tag_id, score, status";
+
+/// Locks one suggestion; `None` when it does not exist, or is not one of
+/// `lecture` when a lecture is given.
+pub(crate) async fn lock_one(
+    conn: &mut PgConnection,
+    id: SuggestionId,
+    lecture: Option<&LectureId>,
+) -> Result<Option<LockedSuggestion>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {LOCKED_COLUMNS} FROM lecture_tag_suggestions
+         WHERE id = $1 AND ($2::text IS NULL OR lecture_external_id = $2) FOR UPDATE"
+    ))
+    .bind(id.get())
+    .bind(lecture.map(LectureId::as_str))
+    .fetch_optional(conn)
+    .await
+}
+
+/// Locks every suggestion of a lecture, in id order so that two lecture-wide
+/// operations on one lecture queue behind each other instead of deadlocking.
+pub(crate) async fn lock_lecture(
+    conn: &mut PgConnection,
+    lecture: &str,
+) -> Result<Vec<LockedSuggestion>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {LOCKED_COLUMNS} FROM lecture_tag_suggestions
+         WHERE lecture_external_id = $1 ORDER BY id FOR UPDATE"
+    ))
+    .bind(lecture)
+    .fetch_all(conn)
+    .await
+}
+
+/// Moves every suggestion of `ids` that is in `transition`'s `from` status
+/// to its `to` status, as `actor`, with `details` in each event (and, for a
+/// failure, the failure on the row and in the event). Returns the ids that
+/// moved; the others were elsewhere and are the caller's to explain.
+pub(crate) async fn transition(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    transition: Transition,
+    actor: &Actor,
+    details: &Value,
+    failure: Option<&Failure>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    set_actor(conn, actor, details).await?;
+    sqlx::query_scalar(
+        "UPDATE lecture_tag_suggestions
+         SET status = $3, last_error = $4, last_error_category = $5
+         WHERE id = ANY($1) AND status = $2
+         RETURNING id",
+    )
+    .bind(ids)
+    .bind(transition.from())
+    .bind(transition.to())
+    .bind(failure.map(Failure::to_string))
+    .bind(failure.map(|failure| failure.category))
+    .fetch_all(conn)
+    .await
+}
+
+/// Names the actor (and event details) for the audit trigger, for this
+/// transaction only.
+async fn set_actor(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    details: &Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT set_config('tagbot.actor', $1, true),
+                set_config('tagbot.actor_name', $2, true),
+                set_config('tagbot.details', $3, true)",
+    )
+    .bind(actor.as_db())
+    .bind(actor.display_name().unwrap_or(""))
+    .bind(details.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A suggestion as the model made it, checked and ready to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSuggestion<'a> {
+    pub lecture: &'a str,
+    pub tag: &'a str,
+    pub score: f64,
+    pub rationale: &'a str,
+    pub model: &'a str,
+}
+
+/// Stores suggestions as pending; one already there for its (lecture, tag)
+/// is left as it is. Returns how many were new.
+pub async fn insert_pending<'a>(
+    conn: &mut PgConnection,
+    suggestions: &[NewSuggestion<'a>],
+) -> Result<u64, sqlx::Error> {
+    let column = |field: fn(&NewSuggestion<'a>) -> &'a str| -> Vec<&'a str> {
+        suggestions.iter().map(field).collect()
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO lecture_tag_suggestions
+             (lecture_external_id, tag_id, score, rationale, suggested_by)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::text[])
+         ON CONFLICT (lecture_external_id, tag_id) DO NOTHING",
+    )
+    .bind(column(|s| s.lecture))
+    .bind(column(|s| s.tag))
+    .bind(suggestions.iter().map(|s| s.score).collect::<Vec<_>>())
+    .bind(column(|s| s.rationale))
+    .bind(column(|s| s.model))
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected())
+}
+
+/// One suggestion of a lecture with everything a reviewer sees of it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReviewedSuggestion {
+    pub title: String,
+    pub id: i64,
+    pub tag_id: String,
+    pub tag_name: String,
+    pub score: f64,
+    pub rationale: String,
+    pub suggested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub status: SuggestionStatus,
+    pub last_error: Option<String>,
+    pub last_error_category: Option<FailureCategory>,
+    /// The last human decision (approve, reject, retry): who and when.
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// Every suggestion of `lecture`, highest score first, in one round trip;
+/// empty when it has none or is not in the catalogue.
+pub async fn of_lecture(
+    pool: &PgPool,
+    lecture: &str,
+) -> Result<Vec<ReviewedSuggestion>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT l.title, s.id, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, s.score,
+                s.rationale, s.suggested_by, s.created_at, s.status, s.last_error,
+                s.last_error_category,
+                coalesce(d.actor_name, d.actor) AS decided_by, d.created_at AS decided_at
+         FROM lecture_tag_suggestions s
+         JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
+         LEFT JOIN tags t ON t.tag_id = s.tag_id
+         LEFT JOIN LATERAL (
+             SELECT e.actor, e.actor_name, e.created_at FROM events e
+             WHERE e.suggestion_id = s.id AND e.action IN ('approve', 'reject', 'retry')
+             ORDER BY e.id DESC LIMIT 1) d ON true
+         WHERE s.lecture_external_id = $1
+         ORDER BY s.score DESC, s.id",
+    )
+    .bind(lecture)
+    .fetch_all(pool)
+    .await
+}
+
+/// The suggestion's tag as people know it (its name, else its id).
+pub async fn tag_name(pool: &PgPool, id: SuggestionId) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(t.name, s.tag_id) FROM lecture_tag_suggestions s
+         LEFT JOIN tags t ON t.tag_id = s.tag_id WHERE s.id = $1",
+    )
+    .bind(id.get())
+    .fetch_optional(pool)
+    .await
+}
+
+/// The id of a lecture's suggestion of a tag.
+pub async fn id_of(pool: &PgPool, lecture: &str, tag: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM lecture_tag_suggestions WHERE lecture_external_id = $1 AND tag_id = $2",
+    )
+    .bind(lecture)
+    .bind(tag)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A lecture waiting for review, and where its message is.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WaitingLecture {
+    pub lecture: String,
+    pub title: String,
+    pub pending: i64,
+    pub since: DateTime<Utc>,
+    pub channel: Option<String>,
+    pub ts: Option<String>,
+}
+
+/// Up to `limit` lectures with pending suggestions, oldest suggestion first.
+pub async fn waiting_lectures(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<WaitingLecture>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.lecture_external_id AS lecture, l.title, count(*) AS pending,
+                min(s.created_at) AS since, m.channel, m.ts
+         FROM lecture_tag_suggestions s
+         JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
+         LEFT JOIN slack_review_messages m ON m.lecture_external_id = s.lecture_external_id
+         WHERE s.status = 'pending'
+         GROUP BY s.lecture_external_id, l.title, m.channel, m.ts
+         ORDER BY min(s.created_at), s.lecture_external_id
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// How many lectures have a suggestion in `status`.
+pub async fn lectures_in(pool: &PgPool, status: SuggestionStatus) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT lecture_external_id) FROM lecture_tag_suggestions WHERE status = $1",
+    )
+    .bind(status)
+    .fetch_one(pool)
+    .await
+}
+
+/// The first `limit` lectures (by id) with a suggestion in `status`.
+pub async fn first_lectures_in(
+    pool: &PgPool,
+    status: SuggestionStatus,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT lecture_external_id FROM lecture_tag_suggestions
+         WHERE status = $1 ORDER BY 1 LIMIT $2",
+    )
+    .bind(status)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// How many suggestions are in `status`.
+pub async fn count_in(pool: &PgPool, status: SuggestionStatus) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM lecture_tag_suggestions WHERE status = $1")
+        .bind(status)
+        .fetch_one(pool)
+        .await
+}
+
+/// The day's figures for the digest.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct Overview {
+    pub pending_lectures: i64,
+    pub pending: i64,
+    /// When the oldest pending suggestion arrived.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub approved: i64,
+    pub failed: i64,
+}
+
+pub async fn overview(pool: &PgPool) -> Result<Overview, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(DISTINCT lecture_external_id) FILTER (WHERE status = 'pending') AS pending_lectures,
+                count(*) FILTER (WHERE status = 'pending') AS pending,
+                min(created_at) FILTER (WHERE status = 'pending') AS oldest_pending,
+                count(*) FILTER (WHERE status = 'approved') AS approved,
+                count(*) FILTER (WHERE status = 'failed') AS failed
+         FROM lecture_tag_suggestions",
+    )
+    .fetch_one(pool)
+    .await
+}

@@ -1,0 +1,439 @@
+//! `airtable_sync_items` and `airtable_sync_leases`: the sync queue.
+//! Enqueueing approved suggestions, claiming due work under a lease,
+//! renewing and releasing leases, and marking what became of each item.
+//!
+//! Vocabulary (after river and Oban): an item is `queued` (waiting, maybe
+//! until `next_attempt_at`), `in_flight` (leased by one worker until
+//! `lease_expires_at`), `done` or `failed`. Leases are per lecture (table
+//! `airtable_sync_leases`): a worker holds every due item of a lecture, so
+//! one Airtable record is only ever read-modified-written by one worker. A
+//! worker that dies simply stops renewing; when its lease expires the items
+//! are due again and another worker rescues them.
+//!
+//! Marking an item only touches the queue; the worker's rules (retry or
+//! fail, the suggestion's transition) are in `sync::queue`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::domain::Failure;
+
+/// Puts (or puts back) the sync items of the approved suggestions `ids` in
+/// the queue. An item already queued or in flight is left alone; a failed
+/// or done one is requeued from attempt zero. Returns `(suggestion id,
+/// item id)` for each item that moved.
+pub(crate) async fn enqueue(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH approved AS (
+             SELECT id, lecture_external_id, tag_id
+             FROM lecture_tag_suggestions WHERE id = ANY($1)
+         ), upserted AS (
+             INSERT INTO airtable_sync_items (lecture_external_id, tag_id)
+             SELECT lecture_external_id, tag_id FROM approved
+             ON CONFLICT (lecture_external_id, tag_id) DO UPDATE
+                 SET status = 'queued', attempt = 0, last_error = NULL,
+                     last_error_category = NULL, next_attempt_at = now(), leased_by = NULL,
+                     lease_expires_at = NULL, updated_at = now()
+                 WHERE airtable_sync_items.status IN ('failed', 'done')
+             RETURNING id, lecture_external_id, tag_id
+         )
+         SELECT a.id, u.id FROM approved a JOIN upserted u USING (lecture_external_id, tag_id)
+         ORDER BY a.id",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// An item this worker holds.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClaimedItem {
+    pub id: i64,
+    pub lecture_external_id: String,
+    pub tag_id: String,
+    /// Failed tries so far.
+    pub attempt: i32,
+}
+
+/// The lectures (and their due items) one claim leased.
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub lectures: Vec<String>,
+    pub items: Vec<ClaimedItem>,
+}
+
+impl Claim {
+    /// Items grouped by lecture, lectures in claim order.
+    pub fn by_lecture(&self) -> BTreeMap<&str, Vec<&ClaimedItem>> {
+        let mut grouped: BTreeMap<&str, Vec<&ClaimedItem>> = BTreeMap::new();
+        for item in &self.items {
+            grouped
+                .entry(item.lecture_external_id.as_str())
+                .or_default()
+                .push(item);
+        }
+        grouped
+    }
+}
+
+/// Leases up to `max_lectures` lectures with due items (oldest due first,
+/// skipping `skip`) and marks their due items in flight.
+///
+/// Competing workers must not queue up behind each other: each lecture is
+/// represented by its head item (its lowest-id due item), and heads are
+/// locked `FOR UPDATE SKIP LOCKED`, so a second worker claiming at the same
+/// moment passes over the first one's lectures and takes the next ones.
+/// The lease row is the lasting guard; a lecture whose lease another worker
+/// took in between is simply not in the claim, and the claim is retried
+/// when that left it empty.
+pub async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    lease: Duration,
+    max_lectures: i64,
+    skip: &[String],
+) -> Result<Claim, sqlx::Error> {
+    for _ in 0..CLAIM_TRIES {
+        match try_claim(pool, worker, lease, max_lectures, skip).await {
+            Ok((candidates, claim)) if candidates == 0 || !claim.lectures.is_empty() => {
+                return Ok(claim)
+            }
+            Ok(_) => {}
+            // Two claims that met on one lecture from both ends: Postgres
+            // aborted one of them, which simply tries again.
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("40P01") => {
+                tracing::debug!("sync claim deadlocked with another worker's; retrying");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(Claim::default())
+}
+
+/// How often a claim that lost every lecture to other workers is retried.
+const CLAIM_TRIES: usize = 5;
+
+/// One claim transaction: how many lectures it tried for, and what it got.
+async fn try_claim(
+    pool: &PgPool,
+    worker: &str,
+    lease: Duration,
+    max_lectures: i64,
+    skip: &[String],
+) -> Result<(usize, Claim), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // The rescuer: items whose worker died (lease expired) are queued again,
+    // so that claiming only ever walks the queued index.
+    sqlx::query(
+        "UPDATE airtable_sync_items
+         SET status = 'queued', leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+         WHERE status = 'in_flight' AND lease_expires_at < now()",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let candidates: Vec<String> = sqlx::query_scalar(
+        "SELECT i.lecture_external_id FROM airtable_sync_items i
+         WHERE i.status = 'queued' AND i.next_attempt_at <= now()
+           AND NOT (i.lecture_external_id = ANY($1))
+           AND NOT EXISTS (SELECT 1 FROM airtable_sync_items e
+                           WHERE e.lecture_external_id = i.lecture_external_id
+                             AND e.id < i.id
+                             AND e.status = 'queued' AND e.next_attempt_at <= now())
+           AND NOT EXISTS (SELECT 1 FROM airtable_sync_leases l
+                           WHERE l.lecture_external_id = i.lecture_external_id
+                             AND l.lease_expires_at >= now())
+         ORDER BY i.next_attempt_at, i.id
+         LIMIT $2
+         FOR UPDATE OF i SKIP LOCKED",
+    )
+    .bind(skip)
+    .bind(max_lectures)
+    .fetch_all(&mut *tx)
+    .await?;
+    if candidates.is_empty() {
+        return Ok((0, Claim::default()));
+    }
+    // The primary key serializes what SKIP LOCKED could not: a worker that
+    // saw the same lecture through a newer head waits for the first to
+    // commit, then finds a live lease and leaves the lecture out.
+    let lectures: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO airtable_sync_leases (lecture_external_id, leased_by, lease_expires_at)
+         SELECT l, $2, now() + $3 * interval '1 second' FROM unnest($1::text[]) AS l
+         ON CONFLICT (lecture_external_id) DO UPDATE
+             SET leased_by = EXCLUDED.leased_by, lease_expires_at = EXCLUDED.lease_expires_at
+             WHERE airtable_sync_leases.lease_expires_at < now()
+         RETURNING lecture_external_id",
+    )
+    .bind(&candidates)
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .fetch_all(&mut *tx)
+    .await?;
+    let items: Vec<ClaimedItem> = sqlx::query_as(
+        "UPDATE airtable_sync_items
+         SET status = 'in_flight', leased_by = $2,
+             lease_expires_at = now() + $3 * interval '1 second', updated_at = now()
+         WHERE lecture_external_id = ANY($1) AND status = 'queued' AND next_attempt_at <= now()
+         RETURNING id, lecture_external_id, tag_id, attempt",
+    )
+    .bind(&lectures)
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    // UPDATE … RETURNING has no order; new tags are appended to a record in
+    // the order they were approved.
+    let mut items = items;
+    items.sort_by_key(|item| item.id);
+    Ok((candidates.len(), Claim { lectures, items }))
+}
+
+/// Extends this worker's leases; false when any was lost (expired and taken).
+pub async fn renew(
+    pool: &PgPool,
+    worker: &str,
+    claim: &Claim,
+    lease: Duration,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let renewed = sqlx::query(
+        "UPDATE airtable_sync_leases SET lease_expires_at = now() + $3 * interval '1 second'
+         WHERE lecture_external_id = ANY($1) AND leased_by = $2",
+    )
+    .bind(&claim.lectures)
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "UPDATE airtable_sync_items SET lease_expires_at = now() + $3 * interval '1 second'
+         WHERE lecture_external_id = ANY($1) AND leased_by = $2 AND status = 'in_flight'",
+    )
+    .bind(&claim.lectures)
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(usize::try_from(renewed).ok() == Some(claim.lectures.len()))
+}
+
+/// Gives the claim back untouched: items queued again, leases dropped.
+pub async fn release(pool: &PgPool, worker: &str, claim: &Claim) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    give_back(&mut tx, worker, &claim.lectures).await?;
+    tx.commit().await
+}
+
+/// Puts this worker's still-in-flight items of `lectures` back in the queue
+/// as they were, and drops its leases on them.
+pub(crate) async fn give_back(
+    conn: &mut PgConnection,
+    worker: &str,
+    lectures: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE airtable_sync_items
+         SET status = 'queued', leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+         WHERE lecture_external_id = ANY($1) AND leased_by = $2 AND status = 'in_flight'",
+    )
+    .bind(lectures)
+    .bind(worker)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM airtable_sync_leases WHERE lecture_external_id = ANY($1) AND leased_by = $2",
+    )
+    .bind(lectures)
+    .bind(worker)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks this worker's in-flight items `ids` done (the tag is on the
+/// record). Returns the ids of their suggestions that are still approved,
+/// for the caller's `sync_ok` transition.
+pub(crate) async fn mark_done(
+    conn: &mut PgConnection,
+    worker: &str,
+    ids: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH done AS (
+             UPDATE airtable_sync_items
+             SET status = 'done', attempt = attempt + 1, last_error = NULL,
+                 last_error_category = NULL, leased_by = NULL, lease_expires_at = NULL,
+                 updated_at = now()
+             WHERE id = ANY($1) AND leased_by = $2 AND status = 'in_flight'
+             RETURNING lecture_external_id, tag_id)
+         SELECT s.id FROM lecture_tag_suggestions s
+         JOIN done d ON s.lecture_external_id = d.lecture_external_id AND s.tag_id = d.tag_id
+         WHERE s.status = 'approved'",
+    )
+    .bind(ids)
+    .bind(worker)
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks this worker's in-flight items `ids` failed for good with
+/// `failure`. Returns the ids of their suggestions that are still approved,
+/// for the caller's `sync_fail` transition.
+pub(crate) async fn mark_failed(
+    conn: &mut PgConnection,
+    worker: &str,
+    ids: &[i64],
+    failure: &Failure,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH failed AS (
+             UPDATE airtable_sync_items
+             SET status = 'failed', attempt = attempt + 1, last_error = $3,
+                 last_error_category = $4, leased_by = NULL, lease_expires_at = NULL,
+                 updated_at = now()
+             WHERE id = ANY($1) AND leased_by = $2 AND status = 'in_flight'
+             RETURNING lecture_external_id, tag_id)
+         SELECT s.id FROM lecture_tag_suggestions s
+         JOIN failed f ON s.lecture_external_id = f.lecture_external_id AND s.tag_id = f.tag_id
+         WHERE s.status = 'approved'",
+    )
+    .bind(ids)
+    .bind(worker)
+    .bind(failure.to_string())
+    .bind(failure.category)
+    .fetch_all(conn)
+    .await
+}
+
+/// An in-flight item to try again after `wait`.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub item_id: i64,
+    pub failure: Failure,
+    pub wait: Duration,
+}
+
+/// Queues this worker's in-flight items again, each after its wait, with
+/// its failure recorded. Returns, per item requeued whose suggestion is
+/// still approved, what the audit log is to say of it.
+pub(crate) async fn requeue(
+    conn: &mut PgConnection,
+    worker: &str,
+    retries: &[Retry],
+) -> Result<Vec<super::events::RetryScheduled>, sqlx::Error> {
+    if retries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, i32, DateTime<Utc>, i64)> = sqlx::query_as(
+        "WITH r AS (
+             UPDATE airtable_sync_items i
+             SET status = 'queued', attempt = attempt + 1, last_error = x.error,
+                 last_error_category = x.category,
+                 next_attempt_at = now() + x.wait * interval '1 second',
+                 leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[])
+                  AS x(id, error, category, wait)
+             WHERE i.id = x.id AND i.leased_by = $5 AND i.status = 'in_flight'
+             RETURNING i.id, i.lecture_external_id, i.tag_id, i.attempt, i.next_attempt_at)
+         SELECT s.id, r.attempt, r.next_attempt_at, r.id
+         FROM r JOIN lecture_tag_suggestions s
+           ON s.lecture_external_id = r.lecture_external_id AND s.tag_id = r.tag_id
+         WHERE s.status = 'approved'",
+    )
+    .bind(retries.iter().map(|r| r.item_id).collect::<Vec<_>>())
+    .bind(
+        retries
+            .iter()
+            .map(|r| r.failure.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        retries
+            .iter()
+            .map(|r| r.failure.category.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        retries
+            .iter()
+            .map(|r| r.wait.as_secs_f64())
+            .collect::<Vec<_>>(),
+    )
+    .bind(worker)
+    .fetch_all(conn)
+    .await?;
+    let failures: BTreeMap<i64, &Failure> =
+        retries.iter().map(|r| (r.item_id, &r.failure)).collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|(suggestion_id, attempt, retry_at, item_id)| {
+            let failure = failures.get(&item_id)?;
+            Some(super::events::RetryScheduled {
+                suggestion_id,
+                attempt,
+                retry_at,
+                failure: (*failure).clone(),
+            })
+        })
+        .collect())
+}
+
+/// Seconds until the next item may be claimed: a queued item's retry time
+/// (for lectures no one holds), or the end of a lease (a dead worker's
+/// items, or a lecture another worker holds with more queued behind it).
+pub async fn next_due_in(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT greatest(extract(epoch FROM min(t) - now()), 0)::float8 FROM (
+             SELECT min(i.next_attempt_at) AS t FROM airtable_sync_items i
+             WHERE i.status = 'queued'
+               AND NOT EXISTS (SELECT 1 FROM airtable_sync_leases l
+                               WHERE l.lecture_external_id = i.lecture_external_id
+                                 AND l.lease_expires_at >= now())
+             UNION ALL
+             SELECT min(lease_expires_at) FROM airtable_sync_items WHERE status = 'in_flight'
+             UNION ALL
+             SELECT min(lease_expires_at) FROM airtable_sync_leases WHERE lease_expires_at >= now()
+         ) due",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// How many items are due now (what a run starting now has ahead of it):
+/// queued and due, or in flight under a lease that expired.
+pub async fn due_count(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM airtable_sync_items
+         WHERE (status = 'queued' AND next_attempt_at <= now())
+            OR (status = 'in_flight' AND lease_expires_at < now())",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Items per queue status (`queued`, `in_flight`, `done`, `failed`).
+pub async fn counts_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, count(*) FROM airtable_sync_items GROUP BY status")
+        .fetch_all(pool)
+        .await
+}
+
+/// How long the oldest due item has waited, in seconds.
+pub async fn oldest_due_age(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - min(next_attempt_at))::float8 FROM airtable_sync_items
+         WHERE status = 'queued' AND next_attempt_at <= now()",
+    )
+    .fetch_one(pool)
+    .await
+}
