@@ -134,7 +134,9 @@ async fn failures_keep_their_category_in_columns_and_events(
     let unknown_lecture = w.approved("L2", "t1").await;
     w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
 
-    let categories: Vec<(i64, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+    // (suggestion, its category, its item's category, its event's category)
+    type Categories = (i64, Option<String>, Option<String>, Option<String>);
+    let categories: Vec<Categories> = sqlx::query_as(
         "SELECT s.id, s.last_error_category, i.last_error_category,
                 (SELECT e.details->>'category' FROM events e
                  WHERE e.suggestion_id = s.id AND e.action = 'sync_fail' ORDER BY e.id DESC LIMIT 1)
