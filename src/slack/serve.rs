@@ -9,6 +9,7 @@
 //! stops accepting, acknowledged clicks are decided before exiting (for up
 //! to 10 s), and the worker gives back what it holds.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -22,12 +23,45 @@ use crate::sync::Syncer;
 /// How long shutdown waits for acknowledged clicks to be decided.
 const DRAIN_CLICKS: Duration = Duration::from_secs(10);
 
-/// A part of `serve` that stopped with an error.
+/// The parts `serve` runs side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    HttpServer,
+    ReviewPoster,
+    ReportNotifier,
+    SocketMode,
+    SyncProgress,
+    SyncWorker,
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Part::HttpServer => "the HTTP server",
+            Part::ReviewPoster => "the review poster",
+            Part::ReportNotifier => "the report-channel notifier",
+            Part::SocketMode => "Socket Mode",
+            Part::SyncProgress => "the sync progress message",
+            Part::SyncWorker => "the sync worker",
+        })
+    }
+}
+
+type PartError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why `serve` stopped other than by its shutdown signal.
 #[derive(Debug, thiserror::Error)]
-#[error("{part} stopped: {reason}")]
-pub struct PartStopped {
-    pub part: &'static str,
-    pub reason: String,
+pub enum PartStopped {
+    #[error("{part} stopped: {source}")]
+    Failed {
+        part: Part,
+        #[source]
+        source: PartError,
+    },
+    #[error("{0} ended on its own")]
+    EndedEarly(Part),
+    #[error("{part} panicked: {message}")]
+    Panicked { part: Part, message: String },
 }
 
 /// tagbot assembled: the Slack app's endpoints on a bound listener and,
@@ -71,9 +105,9 @@ impl Application {
                 axum::serve(self.listener, router)
                     .with_graceful_shutdown(async move { shutdown.requested().await })
                     .await
-                    .map_err(|err| PartStopped {
-                        part: "HTTP server",
-                        reason: err.to_string(),
+                    .map_err(|err| PartStopped::Failed {
+                        part: Part::HttpServer,
+                        source: err.into(),
                     })
             }
         }
@@ -91,92 +125,111 @@ async fn run(
     tracing::info!(address = ?listener.local_addr().ok(), "listening for Slack");
     // One stop for every part: the outside signal, or a part failing.
     let (stop, stopping) = Shutdown::manual();
-    let mut parts: JoinSet<(&'static str, Result<(), String>)> = JoinSet::new();
-    {
-        let stop = stop.clone();
-        let outside = shutdown.clone();
-        parts.spawn(async move {
-            outside.requested().await;
-            let _ = stop.send(true);
-            ("signal", Ok(()))
-        });
-    }
-    {
-        let (router, stopping) = (http::router(app.clone()), stopping.clone());
-        parts.spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stopping.requested().await })
-                .await;
-            ("HTTP server", served.map_err(|err| err.to_string()))
-        });
-    }
-    {
-        let (app, stopping) = (app.clone(), stopping.clone());
-        parts.spawn(async move {
-            let posted = poster::run_until_shutdown(&app, &claimant, &stopping).await;
-            ("review poster", posted.map_err(|err| err.to_string()))
-        });
-    }
-    {
-        let (app, stopping) = (app.clone(), stopping.clone());
-        parts.spawn(async move {
-            notify::run_until_shutdown(&app, &stopping).await;
-            ("report-channel notifier", Ok(()))
-        });
-    }
+    let mut parts = Parts::default();
+    let (router, until) = (http::router(app.clone()), stopping.clone());
+    parts.spawn(Part::HttpServer, async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { until.requested().await })
+            .await
+            .map_err(PartError::from)
+    });
+    let (poster_app, until) = (app.clone(), stopping.clone());
+    parts.spawn(Part::ReviewPoster, async move {
+        poster::run_until_shutdown(&poster_app, &claimant, &until)
+            .await
+            .map_err(PartError::from)
+    });
+    let (notify_app, until) = (app.clone(), stopping.clone());
+    parts.spawn(Part::ReportNotifier, async move {
+        notify::run_until_shutdown(&notify_app, &until).await;
+        Ok(())
+    });
     if let Some(token) = app.settings.app_token.clone() {
-        let (app, stopping) = (app.clone(), stopping.clone());
-        parts.spawn(async move { ("Socket Mode", socket::run(app, &token, &stopping).await) });
+        let (socket_app, until) = (app.clone(), stopping.clone());
+        parts.spawn(Part::SocketMode, async move {
+            socket::run(socket_app, &token, &until)
+                .await
+                .map_err(PartError::from)
+        });
     }
     if let Some(syncer) = syncer {
-        let (app, following, progress) = (app.clone(), stopping.clone(), syncer.progress());
-        parts.spawn(async move {
-            notify::follow_sync_progress(&app, progress, &following).await;
-            ("sync progress message", Ok(()))
+        let (progress_app, progress, until) = (app.clone(), syncer.progress(), stopping.clone());
+        parts.spawn(Part::SyncProgress, async move {
+            notify::follow_sync_progress(&progress_app, progress, &until).await;
+            Ok(())
         });
-        let stopping = stopping.clone();
-        parts.spawn(async move {
-            let synced = syncer.run_until_shutdown(&stopping).await;
-            ("sync worker", synced.map_err(|err| err.to_string()))
+        let until = stopping.clone();
+        parts.spawn(Part::SyncWorker, async move {
+            syncer
+                .run_until_shutdown(&until)
+                .await
+                .map_err(PartError::from)
         });
     }
 
     let mut first_failure = None;
-    let mut signal_pending = true;
-    while let Some(ended) = parts.join_next().await {
-        let (part, result) = match ended {
-            Ok(ended) => ended,
-            Err(err) if err.is_cancelled() => continue,
-            Err(err) => ("a task", Err(format!("panicked: {err}"))),
-        };
-        if part == "signal" {
-            signal_pending = false;
-        }
-        let stopped_early = !stopping.is_requested();
-        match result {
-            Err(reason) => {
-                tracing::error!(part, %reason, "a part of serve stopped; stopping the rest");
-                first_failure.get_or_insert(PartStopped { part, reason });
+    loop {
+        tokio::select! {
+            () = shutdown.requested(), if !stopping.is_requested() => {
+                let _ = stop.send(true);
             }
-            Ok(()) if stopped_early && part != "signal" => {
-                tracing::error!(part, "a part of serve ended on its own; stopping the rest");
-                first_failure.get_or_insert(PartStopped {
-                    part,
-                    reason: "ended unexpectedly".to_owned(),
-                });
+            ended = parts.join_next() => {
+                let Some(ended) = ended else { break };
+                if let Err(stopped) = parts.judge(ended, stopping.is_requested()) {
+                    tracing::error!(error = %stopped, "a part of serve stopped; stopping the rest");
+                    first_failure.get_or_insert(stopped);
+                    let _ = stop.send(true);
+                }
             }
-            Ok(()) => {}
-        }
-        if first_failure.is_some() {
-            let _ = stop.send(true);
-        }
-        if stopping.is_requested() && signal_pending && parts.len() == 1 {
-            // Only the signal listener is left.
-            parts.abort_all();
         }
     }
     if !app.drain_clicks(DRAIN_CLICKS).await {
         tracing::warn!("stopped with clicks still being decided");
     }
     first_failure.map_or(Ok(()), Err)
+}
+
+/// The running parts, each task known by the part it runs.
+#[derive(Default)]
+struct Parts {
+    tasks: JoinSet<Result<(), PartError>>,
+    names: HashMap<tokio::task::Id, Part>,
+}
+
+type Ended = Result<(tokio::task::Id, Result<(), PartError>), tokio::task::JoinError>;
+
+impl Parts {
+    fn spawn(
+        &mut self,
+        part: Part,
+        task: impl std::future::Future<Output = Result<(), PartError>> + Send + 'static,
+    ) {
+        let handle = self.tasks.spawn(task);
+        self.names.insert(handle.id(), part);
+    }
+
+    async fn join_next(&mut self) -> Option<Ended> {
+        self.tasks.join_next_with_id().await
+    }
+
+    /// Whether a part's end is a failure of `serve`: an error, a panic, or
+    /// ending before the stop was asked for.
+    fn judge(&self, ended: Ended, stop_requested: bool) -> Result<(), PartStopped> {
+        let id = match &ended {
+            Ok((id, _)) => *id,
+            Err(err) => err.id(),
+        };
+        // Every task was spawned through `spawn`, which names it.
+        let part = self.names.get(&id).copied().unwrap_or(Part::HttpServer);
+        match ended {
+            Ok((_, Err(source))) => Err(PartStopped::Failed { part, source }),
+            Ok((_, Ok(()))) if !stop_requested => Err(PartStopped::EndedEarly(part)),
+            Ok((_, Ok(()))) => Ok(()),
+            Err(err) if err.is_cancelled() => Ok(()),
+            Err(err) => Err(PartStopped::Panicked {
+                part,
+                message: err.to_string(),
+            }),
+        }
+    }
 }

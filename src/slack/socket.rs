@@ -115,117 +115,157 @@ enum Ended {
     Shutdown,
 }
 
+/// Slack refused a Socket Mode connection outright: retrying cannot help
+/// until the configuration changes.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SocketModeRefused(OpenError);
+
 /// Keeps one live connection (two while one is replaced) until `shutdown`.
 pub async fn run(
     app: SlackApp,
     app_token: &SecretString,
     shutdown: &Shutdown,
-) -> Result<(), String> {
+) -> Result<(), SocketModeRefused> {
     let token = SlackApiToken::new(SlackApiTokenValue::new(
         app_token.expose_secret().to_owned(),
     ));
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut links: JoinSet<LinkEnd> = JoinSet::new();
-    let mut failures: u32 = 0;
-    let mut link_count: u64 = 0;
-    // Links still running: a `disconnect` from one that already ended is stale.
-    let mut live: HashSet<u64> = HashSet::new();
-    // When to open the next connection; None while one is live.
-    let mut reconnect: Option<Duration> = Some(Duration::ZERO);
+    let mut links = Links {
+        app,
+        shutdown: shutdown.clone(),
+        events: events_tx,
+        running: JoinSet::new(),
+        failures: 0,
+        opened: 0,
+        live: HashSet::new(),
+        reconnect: Some(Duration::ZERO),
+    };
     let outcome = loop {
         // A link ending because of the shutdown must not open another.
         if shutdown.is_requested() {
             break Ok(());
         }
-        if let Some(pause) = reconnect {
-            if !pause.is_zero() {
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.requested() => break Ok(()),
-                }
-            }
+        if let Some(pause) = links.reconnect {
             let opened = tokio::select! {
                 biased;
                 _ = shutdown.requested() => break Ok(()),
-                opened = open(&app, &token) => opened,
+                opened = links.open_after(pause, &token) => opened,
             };
             match opened {
-                Ok(socket) => {
-                    link_count += 1;
-                    let link = Link {
-                        app: app.clone(),
-                        number: link_count,
-                        events: events_tx.clone(),
-                        shutdown: shutdown.clone(),
-                    };
-                    links.spawn(link.serve(socket));
-                    live.insert(link_count);
-                    reconnect = None;
-                }
-                Err(OpenError::Refused(reason)) => {
-                    break Err(OpenError::Refused(reason).to_string());
-                }
-                Err(OpenError::Failed(reason)) => {
-                    failures += 1;
-                    let pause = backoff(failures);
-                    tracing::warn!(attempt = failures, retry_in = ?pause, %reason, "could not open a Socket Mode connection; trying again");
-                    reconnect = Some(pause);
-                    continue;
-                }
+                Err(refused @ OpenError::Refused(_)) => break Err(SocketModeRefused(refused)),
+                Err(OpenError::Failed(_)) => continue,
+                Ok(()) => {}
             }
         }
         tokio::select! {
             biased;
             _ = shutdown.requested() => break Ok(()),
-            Some(event) = events.recv() => match event {
-                LinkEvent::Hello(link) => tracing::info!(link, "connected to Slack in Socket Mode"),
-                LinkEvent::Disconnect { link, reason } => {
-                    tracing::info!(link, %reason, "Slack will close a Socket Mode connection; opening another");
-                    if live.contains(&link) {
-                        reconnect = Some(Duration::ZERO);
-                    }
-                }
-            },
-            Some(ended) = links.join_next() => {
-                let end = match ended {
-                    Ok(end) => end,
-                    Err(err) => {
-                        // The link's number died with it; `live` keeps a
-                        // stale entry, which only lets a late `disconnect`
-                        // from it open one spare connection.
-                        tracing::error!(error = %err, "a Socket Mode connection task failed");
-                        failures += 1;
-                        if links.is_empty() && reconnect.is_none() {
-                            reconnect = Some(backoff(failures));
-                        }
-                        continue;
-                    }
+            Some(event) = events.recv() => links.heard(event),
+            Some(ended) = links.running.join_next() => links.ended(ended),
+        }
+    };
+    if outcome.is_err() {
+        // `serve` stops on this error; the connections would not see a
+        // shutdown signal, so they are stopped here.
+        links.running.abort_all();
+    }
+    // On shutdown each connection closes its socket itself.
+    while links.running.join_next().await.is_some() {}
+    outcome
+}
+
+/// The supervisor's connections and what it knows of them.
+struct Links {
+    app: SlackApp,
+    shutdown: Shutdown,
+    events: mpsc::UnboundedSender<LinkEvent>,
+    running: JoinSet<LinkEnd>,
+    /// Failures in a row, for the backoff.
+    failures: u32,
+    /// Connections opened so far; each link is known by its number.
+    opened: u64,
+    /// Links still running: a `disconnect` from one that already ended is stale.
+    live: HashSet<u64>,
+    /// When to open the next connection; None while one is live.
+    reconnect: Option<Duration>,
+}
+
+impl Links {
+    /// Opens a connection after `pause`; a failure to open schedules the
+    /// next try with backoff.
+    async fn open_after(
+        &mut self,
+        pause: Duration,
+        token: &SlackApiToken,
+    ) -> Result<(), OpenError> {
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        match open(&self.app, token).await {
+            Ok(socket) => {
+                self.opened += 1;
+                let link = Link {
+                    app: self.app.clone(),
+                    number: self.opened,
+                    events: self.events.clone(),
+                    shutdown: self.shutdown.clone(),
                 };
-                live.remove(&end.link);
+                self.running.spawn(link.serve(socket));
+                self.live.insert(self.opened);
+                self.reconnect = None;
+                Ok(())
+            }
+            Err(OpenError::Failed(reason)) => {
+                self.failures += 1;
+                let pause = backoff(self.failures);
+                tracing::warn!(attempt = self.failures, retry_in = ?pause, %reason, "could not open a Socket Mode connection; trying again");
+                self.reconnect = Some(pause);
+                Err(OpenError::Failed(reason))
+            }
+            Err(refused) => Err(refused),
+        }
+    }
+
+    fn heard(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Hello(link) => tracing::info!(link, "connected to Slack in Socket Mode"),
+            LinkEvent::Disconnect { link, reason } => {
+                tracing::info!(link, %reason, "Slack will close a Socket Mode connection; opening another");
+                if self.live.contains(&link) {
+                    self.reconnect = Some(Duration::ZERO);
+                }
+            }
+        }
+    }
+
+    fn ended(&mut self, ended: Result<LinkEnd, tokio::task::JoinError>) {
+        match ended {
+            Ok(end) => {
+                self.live.remove(&end.link);
                 match &end.how {
                     Ended::Replaced | Ended::Shutdown => {
                         tracing::debug!(link = end.link, how = ?end.how, "Socket Mode connection closed");
                     }
                     how => {
                         let healthy = end.said_hello && end.lasted >= STABLE;
-                        failures = if healthy { 0 } else { failures + 1 };
+                        self.failures = if healthy { 0 } else { self.failures + 1 };
                         tracing::warn!(link = end.link, reason = %how, lasted = ?end.lasted, "Socket Mode connection lost; reconnecting");
                     }
                 }
-                if links.is_empty() && reconnect.is_none() {
-                    reconnect = Some(backoff(failures));
-                }
+            }
+            Err(err) => {
+                // The link's number died with it; `live` keeps a stale
+                // entry, which only lets a late `disconnect` from it open
+                // one spare connection.
+                tracing::error!(error = %err, "a Socket Mode connection task failed");
+                self.failures += 1;
             }
         }
-    };
-    if outcome.is_err() {
-        // `serve` stops on this error; the connections would not see a
-        // shutdown signal, so they are stopped here.
-        links.abort_all();
+        if self.running.is_empty() && self.reconnect.is_none() {
+            self.reconnect = Some(backoff(self.failures));
+        }
     }
-    // On shutdown each connection closes its socket itself.
-    while links.join_next().await.is_some() {}
-    outcome
 }
 
 /// The pause before the next attempt after `failures` failures in a row:

@@ -29,7 +29,7 @@ struct SocketWorld {
     w: SlackWorld,
     socket: FakeSocketMode,
     stop: tokio::sync::watch::Sender<bool>,
-    client: JoinHandle<Result<(), String>>,
+    client: JoinHandle<Result<(), socket::SocketModeRefused>>,
     /// `apps.connections.open` calls the test made Slack refuse.
     refused_opens: usize,
 }
@@ -419,7 +419,9 @@ async fn a_token_slack_stops_accepting_stops_socket_mode_with_the_reason(
         .await
         .expect("Socket Mode stops")
         .unwrap();
-    let reason = stopped.expect_err("an error for serve to stop with");
+    let reason = stopped
+        .expect_err("an error for serve to stop with")
+        .to_string();
     assert!(reason.contains("SLACK_APP_TOKEN"), "{reason}");
     assert!(reason.contains("token_revoked"), "{reason}");
     assert_eq!(s.socket.open_connections(), 0);
