@@ -248,36 +248,52 @@ async fn review_and_sync(
     let (stop, shutdown) = Shutdown::manual();
     let endpoints = Application::build(app.clone(), listener);
     let server = tokio::spawn(async move { endpoints.run_until_stopped(shutdown).await });
-    let outcome = scenario(&app, &syncer, &base, pool, slack, airtable, records).await;
+    let stage = Stage {
+        app: &app,
+        pool,
+        slack,
+        airtable,
+        records,
+        sender: SlackSender::new(&base, SIGNING_SECRET),
+    };
+    let outcome = scenario(&stage, &syncer).await;
     let _ = stop.send(true);
     let _ = server.await;
     outcome
 }
 
-async fn scenario(
-    app: &SlackApp,
-    syncer: &Syncer,
-    base: &str,
-    pool: &sqlx::PgPool,
-    slack: &FakeSlack,
-    airtable: &FakeAirtable,
-    records: &Records,
-) -> Result<(), DemoError> {
+/// What the demo's scenes play on.
+struct Stage<'a> {
+    app: &'a SlackApp,
+    pool: &'a sqlx::PgPool,
+    slack: &'a FakeSlack,
+    airtable: &'a FakeAirtable,
+    records: &'a Records,
+    /// Signs requests into tagbot as Slack does.
+    sender: SlackSender,
+}
+
+async fn scenario(stage: &Stage<'_>, syncer: &Syncer) -> Result<(), DemoError> {
     say("\n-- 1. The poster puts each lecture with pending suggestions in #tag-review --");
-    poster::run_once(app, "demo")
+    poster::run_once(stage.app, "demo")
         .await
         .map_err(|e| step("posting")(e.to_string()))?;
-    for message in slack.messages(REVIEW) {
+    for message in stage.slack.messages(REVIEW) {
         say(&as_text(&message));
     }
+    reviewers_click(stage).await?;
+    sync_and_report(stage, syncer).await
+}
 
+/// Scene 2: reviewers decide, one of them too late, and ask what is left.
+async fn reviewers_click(stage: &Stage<'_>) -> Result<(), DemoError> {
+    let (pool, slack, sender) = (stage.pool, stage.slack, &stage.sender);
     say("-- 2. Reviewers click (signed requests into tagbot's /slack/interactions, as Slack sends them) --");
-    let sender = SlackSender::new(base, SIGNING_SECRET);
     let philosophy = suggestion_id(pool, "L1042", "philosophy").await?;
     let math = suggestion_id(pool, "L1042", "math").await?;
     let ts = |lecture: &'static str| message_ts(pool, lecture);
     click(
-        &sender,
+        sender,
         slack,
         DANA.0,
         &ts("L1042").await?,
@@ -287,7 +303,7 @@ async fn scenario(
     .await?;
     say(&format!("{} approves פילוסופיה on L1042.", DANA.1));
     click(
-        &sender,
+        sender,
         slack,
         YOSSI.0,
         &ts("L1042").await?,
@@ -300,7 +316,7 @@ async fn scenario(
         YOSSI.1
     ));
     click(
-        &sender,
+        sender,
         slack,
         DANA.0,
         &ts("L2077").await?,
@@ -313,7 +329,7 @@ async fn scenario(
         DANA.1
     ));
     click(
-        &sender,
+        sender,
         slack,
         YOSSI.0,
         &ts("L3150").await?,
@@ -327,7 +343,7 @@ async fn scenario(
     ));
     wait_for_decisions(pool, 6).await?;
     click(
-        &sender,
+        sender,
         slack,
         YOSSI.0,
         &ts("L1042").await?,
@@ -353,6 +369,14 @@ async fn scenario(
         unlink(&answer)
     ));
 
+    Ok(())
+}
+
+/// Scenes 3 to 7: the sync, Airtable before and after, the messages and
+/// the report channel.
+async fn sync_and_report(stage: &Stage<'_>, syncer: &Syncer) -> Result<(), DemoError> {
+    let (app, pool, slack) = (stage.app, stage.pool, stage.slack);
+    let (airtable, records) = (stage.airtable, stage.records);
     say("\n-- 3. Airtable before the sync --");
     say(&airtable_view(airtable, records));
 

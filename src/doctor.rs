@@ -383,7 +383,19 @@ async fn check_airtable(
             return;
         }
     };
-    match unmapped_tags(&client, pool, settings, schema).await {
+    check_tag_mapping(diagnosis, &client, pool, settings, schema, &field).await;
+}
+
+/// Whether every tag in the catalogue has its value in Airtable.
+async fn check_tag_mapping(
+    diagnosis: &mut Diagnosis,
+    client: &AirtableClient,
+    pool: &PgPool,
+    settings: &AirtableSettings,
+    schema: BaseSchema,
+    field: &TagsField,
+) {
+    match unmapped_tags(client, pool, settings, schema).await {
         Ok(unmapped) if unmapped.is_empty() => {
             diagnosis.pass(
                 "Airtable tag mapping",
