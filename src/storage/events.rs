@@ -107,6 +107,7 @@ pub(crate) async fn record_retries(
     if retries.is_empty() {
         return Ok(0);
     }
+    let (errors, categories) = super::failure_columns(retries.iter().map(|r| &r.failure));
     let inserted = sqlx::query(
         "INSERT INTO events (suggestion_id, lecture_external_id, tag_id, actor, action,
                              from_status, to_status, details)
@@ -122,18 +123,8 @@ pub(crate) async fn record_retries(
     .bind(retries.iter().map(|r| r.suggestion_id).collect::<Vec<_>>())
     .bind(retries.iter().map(|r| r.attempt).collect::<Vec<_>>())
     .bind(retries.iter().map(|r| r.retry_at).collect::<Vec<_>>())
-    .bind(
-        retries
-            .iter()
-            .map(|r| r.failure.to_string())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        retries
-            .iter()
-            .map(|r| r.failure.category.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(errors)
+    .bind(categories)
     .bind(Actor::Worker.as_db())
     .bind(run_id)
     .execute(conn)

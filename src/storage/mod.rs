@@ -33,6 +33,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::config::{ConfigError, DatabaseSettings};
+use crate::domain::Failure;
 
 /// The group role migrations create and tagbot runs as (through a login
 /// role that is a member of it).
@@ -77,6 +78,16 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         }),
         _ => false,
     }
+}
+
+/// Failures as the two array columns they are bound as: the words people
+/// read, and the categories.
+fn failure_columns<'a>(
+    failures: impl Iterator<Item = &'a Failure>,
+) -> (Vec<String>, Vec<&'static str>) {
+    failures
+        .map(|failure| (failure.to_string(), failure.category.as_str()))
+        .unzip()
 }
 
 /// Waiting for the database: first retry, and the longest between retries.

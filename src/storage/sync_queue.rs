@@ -259,57 +259,32 @@ pub(crate) async fn give_back(
     Ok(())
 }
 
-/// Marks this worker's in-flight items `ids` done (the tag is on the
-/// record). Returns the ids of their suggestions that are still approved,
-/// for the caller's `sync_ok` transition.
-pub(crate) async fn mark_done(
+/// Marks this worker's in-flight items `ids` finished: done (the tag is on
+/// the record) when `failure` is None, else failed for good with it.
+/// Returns the ids of their suggestions that are still approved, for the
+/// caller's `sync_ok` or `sync_fail` transition.
+pub(crate) async fn finish(
     conn: &mut PgConnection,
     worker: &str,
     ids: &[i64],
+    failure: Option<&Failure>,
 ) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "WITH done AS (
+        "WITH finished AS (
              UPDATE airtable_sync_items
-             SET status = 'done', attempt = attempt + 1, last_error = NULL,
-                 last_error_category = NULL, leased_by = NULL, lease_expires_at = NULL,
-                 updated_at = now()
+             SET status = CASE WHEN $3::text IS NULL THEN 'done' ELSE 'failed' END,
+                 attempt = attempt + 1, last_error = $3, last_error_category = $4,
+                 leased_by = NULL, lease_expires_at = NULL, updated_at = now()
              WHERE id = ANY($1) AND leased_by = $2 AND status = 'in_flight'
              RETURNING lecture_external_id, tag_id)
          SELECT s.id FROM lecture_tag_suggestions s
-         JOIN done d ON s.lecture_external_id = d.lecture_external_id AND s.tag_id = d.tag_id
+         JOIN finished f ON s.lecture_external_id = f.lecture_external_id AND s.tag_id = f.tag_id
          WHERE s.status = 'approved'",
     )
     .bind(ids)
     .bind(worker)
-    .fetch_all(conn)
-    .await
-}
-
-/// Marks this worker's in-flight items `ids` failed for good with
-/// `failure`. Returns the ids of their suggestions that are still approved,
-/// for the caller's `sync_fail` transition.
-pub(crate) async fn mark_failed(
-    conn: &mut PgConnection,
-    worker: &str,
-    ids: &[i64],
-    failure: &Failure,
-) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "WITH failed AS (
-             UPDATE airtable_sync_items
-             SET status = 'failed', attempt = attempt + 1, last_error = $3,
-                 last_error_category = $4, leased_by = NULL, lease_expires_at = NULL,
-                 updated_at = now()
-             WHERE id = ANY($1) AND leased_by = $2 AND status = 'in_flight'
-             RETURNING lecture_external_id, tag_id)
-         SELECT s.id FROM lecture_tag_suggestions s
-         JOIN failed f ON s.lecture_external_id = f.lecture_external_id AND s.tag_id = f.tag_id
-         WHERE s.status = 'approved'",
-    )
-    .bind(ids)
-    .bind(worker)
-    .bind(failure.to_string())
-    .bind(failure.category)
+    .bind(failure.map(Failure::to_string))
+    .bind(failure.map(|failure| failure.category))
     .fetch_all(conn)
     .await
 }
@@ -333,6 +308,7 @@ pub(crate) async fn requeue(
     if retries.is_empty() {
         return Ok(Vec::new());
     }
+    let (errors, categories) = super::failure_columns(retries.iter().map(|r| &r.failure));
     let rows: Vec<(i64, i32, DateTime<Utc>, i64)> = sqlx::query_as(
         "WITH r AS (
              UPDATE airtable_sync_items i
@@ -350,18 +326,8 @@ pub(crate) async fn requeue(
          WHERE s.status = 'approved'",
     )
     .bind(retries.iter().map(|r| r.item_id).collect::<Vec<_>>())
-    .bind(
-        retries
-            .iter()
-            .map(|r| r.failure.to_string())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        retries
-            .iter()
-            .map(|r| r.failure.category.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(errors)
+    .bind(categories)
     .bind(
         retries
             .iter()

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use crate::domain::{Actor, Failure, Transition};
 use crate::storage::events;
 use crate::storage::suggestions::transition;
-use crate::storage::sync_queue::{give_back, mark_done, mark_failed, requeue, Retry};
+use crate::storage::sync_queue::{finish, give_back, requeue, Retry};
 
 pub use crate::storage::sync_queue::{
     claim, due_count, next_due_in, release, renew, Claim, ClaimedItem,
@@ -73,7 +73,7 @@ pub async fn record(
     let mut tx = pool.begin().await?;
 
     for ((record_id, written), ids) in &sorted.synced_by_record {
-        let suggestions = mark_done(&mut tx, worker, ids).await?;
+        let suggestions = finish(&mut tx, worker, ids, None).await?;
         let details = json!({ "run_id": run_id, "record_id": record_id, "written": written });
         let synced = transition(
             &mut tx,
@@ -91,7 +91,7 @@ pub async fn record(
     }
 
     for (failure, ids) in &sorted.failed {
-        let suggestions = mark_failed(&mut tx, worker, ids, failure).await?;
+        let suggestions = finish(&mut tx, worker, ids, Some(failure)).await?;
         let details = json!({ "run_id": run_id });
         let failed = transition(
             &mut tx,
