@@ -17,7 +17,7 @@ use tagbot::slack::card::actions;
 use tagbot::slack::socket;
 use tokio::task::JoinHandle;
 
-use crate::slack_world::{eventually, SlackWorld, REVIEW};
+use crate::slack_world::{eventually, eventually_within, SlackWorld, REVIEW};
 
 const APP_TOKEN: &str = "xapp-1-A0TAGBOT00-1-sockettest";
 const DANA: &str = "U0DANA0001";
@@ -303,7 +303,8 @@ async fn tagbot_serve_with_an_app_token_decides_clicks_over_socket_mode_and_stop
         socket.wait_for_connections(1, PATIENCE).await,
         "serve connects"
     );
-    eventually("the pending lecture is posted", || async {
+    // A separate process on a loaded machine: the generous limit.
+    eventually_within("the pending lecture is posted", PATIENCE, || async {
         slack.messages(REVIEW).len() == 1
     })
     .await;
@@ -320,7 +321,7 @@ async fn tagbot_serve_with_an_app_token_decides_clicks_over_socket_mode_and_stop
         ))
         .unwrap();
     socket.wait_for_ack(&envelope, PATIENCE).await.unwrap();
-    eventually("the click is decided", || async {
+    eventually_within("the click is decided", PATIENCE, || async {
         db.status(id).await != "pending"
     })
     .await;
