@@ -278,8 +278,9 @@ async fn seed_messages(
     for lecture in lectures {
         let ts = slack.add_message(REVIEW, &format!("Lecture {lecture}"));
         sqlx::query(
-            "INSERT INTO slack_review_messages (lecture_external_id, channel, ts, rendered_version, posted_at)
-             VALUES ($1, $2, $3, 1, now())",
+            "INSERT INTO slack_review_messages
+                 (lecture_external_id, channel, ts, rendered_version, posted_at, opened_at)
+             VALUES ($1, $2, $3, 1, now(), now())",
         )
         .bind(&lecture)
         .bind(REVIEW)

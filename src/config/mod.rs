@@ -17,7 +17,7 @@ mod airtable;
 mod slack;
 
 pub use airtable::{AirtableSettings, SyncSettings, TagsFieldType};
-pub use slack::SlackSettings;
+pub use slack::{ReviewOrder, SlackSettings};
 
 /// The approval threshold when `TAGBOT_APPROVE_THRESHOLD` is not set.
 pub const DEFAULT_APPROVE_THRESHOLD: Score = Score::constant(0.88);

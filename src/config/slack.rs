@@ -27,6 +27,11 @@ pub struct SlackSettings {
     pub listen: SocketAddr,
     /// When the daily digest is posted (UTC).
     pub digest_at: NaiveTime,
+    /// At most this many lectures have an open review message at once
+    /// (`TAGBOT_REVIEW_OPEN_LIMIT`); the rest wait in the queue.
+    pub open_limit: u32,
+    /// Which waiting lecture is posted next (`TAGBOT_REVIEW_ORDER`).
+    pub review_order: ReviewOrder,
     /// How fast each Web API method is called: Slack's tiers per minute.
     /// Not an environment variable; tests shorten the minute to match a
     /// stand-in whose tiers run faster.
@@ -79,6 +84,8 @@ impl SlackSettings {
                 expects: DIGEST_EXPECTS,
                 got: Some(digest_raw.to_owned()),
             })?;
+        let open_limit = open_limit(env)?;
+        let review_order = review_order(env)?;
         Ok(SlackSettings {
             bot_token,
             signing_secret,
@@ -89,6 +96,8 @@ impl SlackSettings {
             reviewers: reviewers(env)?,
             listen,
             digest_at,
+            open_limit,
+            review_order,
             pacing: Pacing::default(),
             directory_ttl: DIRECTORY_TTL,
         })
@@ -98,6 +107,46 @@ impl SlackSettings {
     /// `{base}/{method}`.
     pub fn api_base(&self) -> String {
         self.api_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+/// The order lectures wait in for the review channel (and review sessions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewOrder {
+    /// The lecture with the oldest pending suggestion first.
+    Oldest,
+    /// The lecture with the highest-scored pending suggestion first.
+    Score,
+}
+
+const OPEN_LIMIT_EXPECTS: &str = "a whole number of lectures from 1 to 1000";
+/// Beyond this a channel is the wall the limit exists to prevent.
+const MAX_OPEN_LIMIT: u32 = 1000;
+
+fn open_limit(env: &Env) -> Result<u32, ConfigError> {
+    let Some(raw) = env.get("TAGBOT_REVIEW_OPEN_LIMIT") else {
+        return Ok(20);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(limit) if (1..=MAX_OPEN_LIMIT).contains(&limit) => Ok(limit),
+        _ => Err(ConfigError::Invalid {
+            var: "TAGBOT_REVIEW_OPEN_LIMIT",
+            expects: OPEN_LIMIT_EXPECTS,
+            got: Some(raw.to_owned()),
+        }),
+    }
+}
+
+fn review_order(env: &Env) -> Result<ReviewOrder, ConfigError> {
+    match env.get("TAGBOT_REVIEW_ORDER").map(str::trim) {
+        None | Some("oldest") => Ok(ReviewOrder::Oldest),
+        Some("score") => Ok(ReviewOrder::Score),
+        Some(other) => Err(ConfigError::Invalid {
+            var: "TAGBOT_REVIEW_ORDER",
+            expects:
+                "oldest (the oldest pending suggestion first) or score (the highest-scored first)",
+            got: Some(other.to_owned()),
+        }),
     }
 }
 
@@ -201,6 +250,31 @@ mod tests {
             settings.digest_at,
             NaiveTime::from_hms_opt(9, 0, 0).unwrap()
         );
+        assert_eq!(settings.open_limit, 20);
+        assert_eq!(settings.review_order, ReviewOrder::Oldest);
+    }
+
+    #[test]
+    fn the_review_queue_settings_are_read_and_checked() {
+        let settings = SlackSettings::from_env(&env(&[
+            ("TAGBOT_REVIEW_OPEN_LIMIT", "5"),
+            ("TAGBOT_REVIEW_ORDER", "score"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (settings.open_limit, settings.review_order),
+            (5, ReviewOrder::Score)
+        );
+        for bad in ["0", "-3", "twenty", "5000"] {
+            let err = SlackSettings::from_env(&env(&[("TAGBOT_REVIEW_OPEN_LIMIT", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("TAGBOT_REVIEW_OPEN_LIMIT is"), "{err}");
+        }
+        let err = SlackSettings::from_env(&env(&[("TAGBOT_REVIEW_ORDER", "newest")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("oldest") && err.contains("score"), "{err}");
     }
 
     #[test]

@@ -145,7 +145,7 @@ async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
     for row in rows.iter().take(PENDING_LISTED as usize) {
         let link = match (&row.channel, &row.ts) {
             (Some(channel), Some(ts)) => format!(" — <{}|open>", permalink(channel, ts)),
-            _ => " — not posted yet".to_owned(),
+            _ => " — waiting in the queue for the review channel".to_owned(),
         };
         lines.push(format!(
             "• {} `{}`: {} pending since {}{link}",

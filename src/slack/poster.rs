@@ -1,6 +1,11 @@
-//! The poster: every lecture with pending suggestions gets one review
-//! message in `SLACK_REVIEW_CHANNEL`, and every message that is behind its
-//! lecture (new suggestions, decisions, sync progress) is updated in place.
+//! The poster: lectures with pending suggestions get one review message
+//! each in `SLACK_REVIEW_CHANNEL`, at most `TAGBOT_REVIEW_OPEN_LIMIT` open
+//! at a time (the rest wait in the queue, in `TAGBOT_REVIEW_ORDER`; when an
+//! open lecture has nothing pending left, the next is let in), and every
+//! open message that is behind its lecture (new suggestions, decisions,
+//! sync progress) is updated in place. A lecture that closed and later got
+//! new suggestions waits in the queue, and its old message is updated when
+//! its turn comes.
 //!
 //! "Once" holds across restarts and processes: a lecture is claimed in
 //! `slack_review_messages` before it is posted, and the message's `ts` is
@@ -63,9 +68,19 @@ pub async fn run_once(app: &SlackApp, claimant: &str) -> Result<Pass, SlackError
 
 async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(), SlackError> {
     let channel = &app.settings.review_channel;
-    let lectures =
-        review_messages::claim_unposted(&app.pool, channel, claimant, POSTS_PER_PASS).await?;
-    for lecture in lectures {
+    let admitted = review_messages::admit(
+        &app.pool,
+        channel,
+        claimant,
+        app.settings.open_limit,
+        app.settings.review_order,
+        POSTS_PER_PASS,
+    )
+    .await?;
+    // A reopened lecture already has a message; the update pass brings it
+    // up to date.
+    let to_post = admitted.into_iter().filter(|a| a.ts.is_none());
+    for lecture in to_post.map(|a| a.lecture_external_id) {
         // Slack paces posts; a claim taken over meanwhile is left alone.
         let Some(version) =
             review_messages::renew_post_claim(&app.pool, &lecture, claimant).await?

@@ -7,6 +7,8 @@
 
 use sqlx::PgPool;
 
+use crate::config::ReviewOrder;
+
 /// How long a claim to post a lecture's message holds before another
 /// process may take it over (the first one died before posting).
 const POST_CLAIM_SECS: f64 = 60.0;
@@ -20,40 +22,94 @@ pub struct MessageRef {
     pub content_version: i64,
 }
 
-/// Claims up to `limit` lectures with pending suggestions and no message
-/// yet (or a claim whose process died), oldest suggestion first.
-pub async fn claim_unposted(
+/// A lecture let into the review channel.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Admitted {
+    pub lecture_external_id: String,
+    /// Its message is claimed for posting (None), or it already has one,
+    /// to be brought up to date (the ts).
+    pub ts: Option<String>,
+}
+
+/// A key for the advisory lock that lets one process at a time count the
+/// open lectures and admit more, so several `serve` processes together
+/// keep to the limit ("tagbot" in ASCII).
+const ADMISSION_LOCK: i64 = 0x7461_6762_6f74;
+
+/// Closes the open lectures that have nothing pending, then admits waiting
+/// lectures (pending suggestions, not open) in `order` until `open_limit`
+/// are open, at most `limit` in this call. A lecture without a message is
+/// claimed for posting by `claimant`; one with a message is reopened.
+pub async fn admit(
     pool: &PgPool,
     channel: &str,
     claimant: &str,
+    open_limit: u32,
+    order: ReviewOrder,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+) -> Result<Vec<Admitted>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(ADMISSION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE slack_review_messages m SET opened_at = NULL
+         WHERE opened_at IS NOT NULL AND ts IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM lecture_tag_suggestions s
+                           WHERE s.lecture_external_id = m.lecture_external_id
+                             AND s.status = 'pending')",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let open: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM slack_review_messages m WHERE {OPEN}"
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
+    let room = (i64::from(open_limit) - open).clamp(0, limit);
+    if room == 0 {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+    let order_by = match order {
+        ReviewOrder::Oldest => "min(s.created_at), s.lecture_external_id",
+        ReviewOrder::Score => "max(s.score) DESC, min(s.created_at), s.lecture_external_id",
+    };
+    let admitted = sqlx::query_as(&format!(
         "WITH waiting AS (
-             SELECT s.lecture_external_id, min(s.created_at) AS since
+             SELECT s.lecture_external_id
              FROM lecture_tag_suggestions s
              WHERE s.status = 'pending'
                AND NOT EXISTS (SELECT 1 FROM slack_review_messages m
-                               WHERE m.lecture_external_id = s.lecture_external_id
-                                 AND (m.ts IS NOT NULL OR m.claimed_until > now()))
+                               WHERE m.lecture_external_id = s.lecture_external_id AND {OPEN})
              GROUP BY s.lecture_external_id
-             ORDER BY since, s.lecture_external_id
+             ORDER BY {order_by}
              LIMIT $3)
-         INSERT INTO slack_review_messages (lecture_external_id, channel, claimed_by, claimed_until)
-         SELECT lecture_external_id, $1, $2, now() + $4 * interval '1 second' FROM waiting
+         INSERT INTO slack_review_messages
+             (lecture_external_id, channel, claimed_by, claimed_until, opened_at)
+         SELECT lecture_external_id, $1, $2, now() + $4 * interval '1 second', now() FROM waiting
          ON CONFLICT (lecture_external_id) DO UPDATE
-             SET claimed_by = EXCLUDED.claimed_by, claimed_until = EXCLUDED.claimed_until
-             WHERE slack_review_messages.ts IS NULL
-               AND slack_review_messages.claimed_until <= now()
-         RETURNING lecture_external_id",
-    )
+             SET opened_at = now(),
+                 claimed_by = CASE WHEN slack_review_messages.ts IS NULL
+                                   THEN EXCLUDED.claimed_by END,
+                 claimed_until = CASE WHEN slack_review_messages.ts IS NULL
+                                      THEN EXCLUDED.claimed_until END
+         RETURNING lecture_external_id, ts"
+    ))
     .bind(channel)
     .bind(claimant)
-    .bind(limit)
+    .bind(room)
     .bind(POST_CLAIM_SECS)
-    .fetch_all(pool)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(admitted)
 }
+
+/// A message row that holds a place in the channel: admitted, and posted
+/// or being posted by a live process.
+const OPEN: &str = "m.opened_at IS NOT NULL AND (m.ts IS NOT NULL OR m.claimed_until > now())";
 
 /// Records that the claimed lecture's message was posted, showing
 /// `version`; false when the claim was lost meanwhile (another process
@@ -152,9 +208,15 @@ pub async fn lecture_of_message(
 /// and that no other process is updating.
 pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT lecture_external_id, channel, ts, content_version FROM slack_review_messages
+        "SELECT lecture_external_id, channel, ts, content_version FROM slack_review_messages m
          WHERE rendered_version < content_version AND ts IS NOT NULL
            AND (refreshing_until IS NULL OR refreshing_until < now())
+           -- A closed lecture with new pending suggestions waits its turn
+           -- in the queue; admitted, it is brought up to date.
+           AND (opened_at IS NOT NULL
+                OR NOT EXISTS (SELECT 1 FROM lecture_tag_suggestions s
+                               WHERE s.lecture_external_id = m.lecture_external_id
+                                 AND s.status = 'pending'))
          ORDER BY updated_at LIMIT $1",
     )
     .bind(limit)

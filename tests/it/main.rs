@@ -9,6 +9,7 @@ mod hostile;
 mod intake;
 mod privileges;
 mod review_ops;
+mod review_queue;
 mod serve;
 mod slack;
 mod slack_answers;

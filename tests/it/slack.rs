@@ -773,7 +773,13 @@ async fn a_pass_of_two_hundred_updates_keeps_within_slacks_tiers(
 ) {
     // Slack's tiers counted per second instead of per minute, on both
     // sides: the counts and bursts are Slack's, the pass takes seconds.
-    let w = SlackWorld::paced(pool, options, &[], Duration::from_secs(1)).await;
+    let w = SlackWorld::paced(
+        pool,
+        options,
+        &[("TAGBOT_REVIEW_OPEN_LIMIT", "200")],
+        Duration::from_secs(1),
+    )
+    .await;
     let lectures: Vec<String> = (0..200).map(|n| format!("L{n:03}")).collect();
     for lecture in &lectures {
         w.db.suggestion(lecture, "t1", 0.9).await;
