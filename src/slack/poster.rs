@@ -20,6 +20,7 @@ use sqlx::postgres::PgListener;
 use super::app::{SlackApp, SlackError};
 use super::card::load_card;
 use super::render;
+use crate::domain::SuggestionStatus;
 use crate::shutdown::Shutdown;
 use crate::storage::review_messages;
 
@@ -123,9 +124,13 @@ async fn update_behind(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Resul
         else {
             continue;
         };
+        // A message that shows nothing pending any more closes its lecture,
+        // which makes room in the channel for the next one.
+        let mut closes = false;
         let shown = match refresh(app, &message, version).await {
-            Ok(()) => {
+            Ok(still_pending) => {
                 pass.updated += 1;
+                closes = !still_pending;
                 Some(version)
             }
             Err(Refresh::Gone) => {
@@ -136,14 +141,17 @@ async fn update_behind(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Resul
                 review_messages::forget_message(&app.pool, lecture).await?;
                 continue;
             }
-            Err(Refresh::NothingToShow) => Some(version),
+            Err(Refresh::NothingToShow) => {
+                closes = true;
+                Some(version)
+            }
             Err(Refresh::Failed(err)) => {
                 tracing::error!(lecture, error = %err, "could not update a review message; trying again on the next pass");
                 pass.failed += 1;
                 None
             }
         };
-        review_messages::finish_refresh(&app.pool, lecture, claimant, shown).await?;
+        review_messages::finish_refresh(&app.pool, lecture, claimant, shown, closes).await?;
     }
     Ok(())
 }
@@ -157,12 +165,13 @@ enum Refresh {
 }
 
 /// Re-renders a posted message in place as revision `version` (the
-/// content version claimed, greater than the one the message shows).
+/// content version claimed, greater than the one the message shows);
+/// whether the lecture still has pending tags.
 async fn refresh(
     app: &SlackApp,
     message: &review_messages::MessageRef,
     version: i64,
-) -> Result<(), Refresh> {
+) -> Result<bool, Refresh> {
     let lecture = &message.lecture_external_id;
     let card = load_card(&app.pool, lecture, app.threshold())
         .await
@@ -179,7 +188,10 @@ async fn refresh(
         )
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(card
+            .suggestions
+            .iter()
+            .any(|s| s.status == SuggestionStatus::Pending)),
         Err(err)
             if matches!(
                 err.code(),

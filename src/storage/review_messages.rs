@@ -36,9 +36,10 @@ pub struct Admitted {
 /// keep to the limit ("tagbot" in ASCII).
 const ADMISSION_LOCK: i64 = 0x7461_6762_6f74;
 
-/// Closes the open lectures that have nothing pending, then admits waiting
-/// lectures (pending suggestions, not open) in `order` until `open_limit`
-/// are open, at most `limit` in this call. A lecture without a message is
+/// Admits waiting lectures (pending suggestions, not open) in `order`
+/// until `open_limit` are open, at most `limit` in this call. (A lecture
+/// closes when its message is brought up to date with nothing pending:
+/// [`finish_refresh`].) A lecture without a message is
 /// claimed for posting by `claimant`; one with a message is reopened.
 pub async fn admit(
     pool: &PgPool,
@@ -53,15 +54,6 @@ pub async fn admit(
         .bind(ADMISSION_LOCK)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "UPDATE slack_review_messages m SET opened_at = NULL
-         WHERE opened_at IS NOT NULL AND ts IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM lecture_tag_suggestions s
-                           WHERE s.lecture_external_id = m.lecture_external_id
-                             AND s.status = 'pending')",
-    )
-    .execute(&mut *tx)
-    .await?;
     let open: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM slack_review_messages m WHERE {OPEN}"
     ))
@@ -250,22 +242,26 @@ pub async fn claim_refresh(
 }
 
 /// Lets go of a message after updating it: it now shows `version` (or,
-/// with None, the update failed and it stays behind).
+/// with None, the update failed and it stays behind); with `closes`, it
+/// shows nothing pending and its lecture leaves the open ones.
 pub async fn finish_refresh(
     pool: &PgPool,
     lecture: &str,
     claimant: &str,
     version: Option<i64>,
+    closes: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE slack_review_messages
          SET rendered_version = greatest(rendered_version, coalesce($3, rendered_version)),
+             opened_at = CASE WHEN $4 THEN NULL ELSE opened_at END,
              refreshing_by = NULL, refreshing_until = NULL
          WHERE lecture_external_id = $1 AND refreshing_by = $2",
     )
     .bind(lecture)
     .bind(claimant)
     .bind(version)
+    .bind(closes)
     .execute(pool)
     .await?;
     Ok(())
