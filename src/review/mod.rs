@@ -9,9 +9,11 @@
 
 mod apply;
 mod outcome;
+mod session;
 
 use apply::{lock_lecture, lock_one, Enqueue, LockedSuggestion};
 pub use outcome::{Applied, DecidedBy, Decision, LectureDecisions, PriorDecision, ReviewError};
+pub use session::{Choices, ChoicesOutcome};
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;

@@ -72,6 +72,19 @@ pub mod actions {
     /// ids), approved on submission.
     pub const MODAL_SELECT_BLOCK: &str = "tagbot_modal_select_block";
     pub const MODAL_SELECT: &str = "tagbot_modal_select";
+    /// Button (App Home, digest, `/tags pending`): opens a review session.
+    pub const START_REVIEW: &str = "tagbot_start_review";
+    /// A review session modal's `callback_id`; its `private_metadata` is
+    /// the session's state (`render::SessionState`).
+    pub const SESSION_MODAL: &str = "tagbot_session";
+    /// A session's per-tag radio buttons; option values `approve`,
+    /// `reject`, `pending`. Their block id is `choice:<id>:<revision>`.
+    pub const SESSION_CHOICE: &str = "tagbot_session_choice";
+    /// Button in a session: pre-selects Approve for every pending tag at or
+    /// above the threshold.
+    pub const SESSION_TOP: &str = "tagbot_session_top";
+    /// Button in a session: the next lecture, deciding nothing.
+    pub const SESSION_SKIP: &str = "tagbot_session_skip";
 }
 
 /// The lecture's card, or None when the lecture has no suggestions (or

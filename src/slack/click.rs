@@ -32,6 +32,13 @@ pub enum Click {
     Details { lecture: LectureId },
     /// The selection menu changed: Slack keeps its state, nothing to do.
     SelectionChanged,
+    /// Start reviewing: open a review session.
+    StartReview,
+    /// In a review session: move on without deciding.
+    SessionSkip,
+    /// In a review session: choose Approve for every tag at or above the
+    /// threshold.
+    SessionPreselect,
 }
 
 /// Approve or reject.
@@ -92,7 +99,12 @@ pub fn parse(action: &Action, state: Option<&State>) -> Result<Click, Unreadable
                 suggestion: suggestion(id)?,
             })
         }
-        actions::SELECT => Ok(Click::SelectionChanged),
+        // A session's radio buttons report each change; the choices are
+        // read from the submission.
+        actions::SELECT | actions::SESSION_CHOICE => Ok(Click::SelectionChanged),
+        actions::START_REVIEW => Ok(Click::StartReview),
+        actions::SESSION_SKIP => Ok(Click::SessionSkip),
+        actions::SESSION_TOP => Ok(Click::SessionPreselect),
         actions::APPROVE_SELECTED => Ok(Click::ApproveSelected {
             lecture: lecture()?,
             // A pick that is no suggestion id is left out; approving an

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::app::SlackApp;
 use super::card::load_card;
 use super::payload::SlashCommand;
-use super::render;
+use super::{render, sessions};
 use crate::domain::{LectureId, SuggestionStatus};
 use crate::review::ReviewError;
 use crate::storage::{review_messages, suggestions};
@@ -28,6 +28,7 @@ use crate::sync::RunReport;
 const PENDING_LISTED: i64 = 20;
 
 pub const HELP: &str = "*tagbot* — review model-suggested tags before they reach Airtable.\n\
+• `/tags review` — review the queue one lecture at a time, in a modal\n\
 • `/tags pending` — lectures waiting for review, oldest first\n\
 • `/tags show <lecture>` — a lecture's suggestions and their status\n\
 • `/tags retry <lecture>` — send the lecture's failed tags to Airtable again\n\
@@ -111,6 +112,7 @@ async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<String, sqlx::
     let lecture = || argument.and_then(|raw| LectureId::parse(raw).ok());
     match (subcommand.as_str(), argument, extra) {
         ("help", None, None) => Ok(HELP.to_owned()),
+        ("review", None, None) => Ok(start_session(app, command).await),
         ("pending", None, None) => pending(app).await,
         ("report", None, None) => report(app).await,
         ("show", Some(_), None) => match lecture() {
@@ -126,6 +128,22 @@ async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<String, sqlx::
             "I don't know `/tags {}`.\n{HELP}",
             render::escape_mrkdwn(command.text.trim())
         )),
+    }
+}
+
+/// `/tags review`: a review session in a modal, opened with the command's
+/// trigger (valid 3 s, once).
+async fn start_session(app: &SlackApp, command: &SlashCommand) -> String {
+    let Some(trigger) = command.trigger_id.as_deref() else {
+        return "Slack sent no trigger for a modal; try `/tags review` again.".to_owned();
+    };
+    let handle = command.user_name.as_deref();
+    match sessions::start(app, &command.user_id, handle, trigger).await {
+        Ok(()) => "Review session opened.".to_owned(),
+        Err(err) => {
+            tracing::error!(user = %command.user_id, error = %err, "could not open a review session");
+            "Could not open a review session; try `/tags review` again in a moment.".to_owned()
+        }
     }
 }
 

@@ -30,7 +30,7 @@ use tracing::Instrument;
 use super::app::SlackApp;
 use super::payload::{Interaction, SlashCommand};
 use super::signature::{self, Verifier};
-use super::{commands, events};
+use super::{commands, events, interactions};
 
 /// Slack's largest payloads (a block_actions click carries the whole
 /// message) stay well under this.
@@ -113,6 +113,9 @@ async fn interactions(
         tracing::warn!("an interaction without a readable payload");
         return (StatusCode::BAD_REQUEST, "expected a payload form field").into_response();
     };
+    if let Some(answer) = interactions::answer_now(&shared.app, &interaction).await {
+        return Json(answer).into_response();
+    }
     // Acknowledged once a permit is free (at once, unless a burst is being
     // worked off); decided right after.
     if !shared.app.accept(interaction).await {

@@ -18,11 +18,10 @@
 use std::time::Duration;
 
 use super::app::{SlackApp, SlackError};
-use super::card::load_card;
-use super::card::{HistoryLine, LectureCard};
+use super::card::{actions, load_card, HistoryLine, LectureCard};
 use super::click::{self, Click, Verb};
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
-use super::render;
+use super::{render, sessions};
 use crate::domain::{Actor, LectureId, SuggestionId};
 use crate::review::{Decision, LectureDecisions, ReviewError};
 use crate::storage::{review_messages, suggestions};
@@ -52,6 +51,32 @@ pub use super::card::actions::{
     DETAILS_MODAL as DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK,
 };
 
+/// The answer Slack waits for in the acknowledgement itself, for the
+/// interactions that have one: a review session's submission answers with
+/// the next lecture (or the errors). Everything else is acknowledged empty
+/// and handled after ([`handle`]). HTTP and Socket Mode alike call this.
+pub async fn answer_now(app: &SlackApp, interaction: &Interaction) -> Option<serde_json::Value> {
+    let Interaction::ViewSubmission(submission) = interaction else {
+        return None;
+    };
+    if submission.view.callback_id.as_deref() != Some(actions::SESSION_MODAL) {
+        return None;
+    }
+    match sessions::submit(app, submission).await {
+        Ok(answer) => Some(answer),
+        Err(err) => {
+            tracing::error!(user = %submission.user.id, error = %err, "a review session's submission failed");
+            Some(serde_json::json!({
+                "response_action": "update",
+                "view": render::session_notice(
+                    "Something went wrong on tagbot's side; your choices may not have been saved. Close this and start again with `/tags review`.",
+                    &render::SessionState::default(),
+                ),
+            }))
+        }
+    }
+}
+
 pub async fn handle(app: &SlackApp, interaction: Interaction) {
     match interaction {
         Interaction::BlockActions(click) => {
@@ -74,6 +99,13 @@ pub async fn handle(app: &SlackApp, interaction: Interaction) {
         Interaction::ViewSubmission(submission) => {
             if let Err(err) = on_submission(app, &submission).await {
                 tracing::error!(user = %submission.user.id, error = %err, "a modal submission failed");
+            }
+        }
+        Interaction::ViewClosed(closed) => {
+            if closed.view.callback_id.as_deref() == Some(actions::SESSION_MODAL) {
+                if let Err(err) = sessions::closed(app, &closed.user.id).await {
+                    tracing::warn!(user = %closed.user.id, error = %err, "could not let go of a closed session's lecture; its lease will run out");
+                }
             }
         }
         Interaction::Other => {}
@@ -119,7 +151,29 @@ async fn on_action(
             let result = app.review.retry_failed(&lecture, &actor).await;
             report_lecture_result(app, clicker, result).await
         }
+        Click::StartReview => match click.trigger_id.as_deref() {
+            Some(trigger) => sessions::start(app, clicker.id, clicker.handle, trigger).await,
+            None => Ok(()),
+        },
+        Click::SessionSkip => match session_view(click) {
+            Some((view_id, metadata)) => {
+                sessions::skip(app, clicker.id, clicker.handle, view_id, metadata).await
+            }
+            None => Ok(()),
+        },
+        Click::SessionPreselect => match session_view(click) {
+            Some((view_id, metadata)) => {
+                sessions::preselect(app, clicker.id, view_id, metadata).await
+            }
+            None => Ok(()),
+        },
     }
+}
+
+/// The session modal a click came from: its view id and state.
+fn session_view(click: &BlockActions) -> Option<(&str, Option<&str>)> {
+    let view = click.view.as_ref()?;
+    Some((view.id.as_deref()?, view.private_metadata.as_deref()))
 }
 
 /// The actor of a lecture-wide click, when the click is on its lecture's

@@ -27,5 +27,6 @@ pub mod poster;
 pub mod render;
 pub mod reviewers;
 pub mod serve;
+pub mod sessions;
 pub mod signature;
 pub mod socket;

@@ -17,6 +17,8 @@ pub enum Interaction {
     BlockActions(BlockActions),
     #[serde(rename = "view_submission")]
     ViewSubmission(ViewSubmission),
+    #[serde(rename = "view_closed")]
+    ViewClosed(ViewSubmission),
     #[serde(other)]
     Other,
 }
@@ -45,6 +47,9 @@ pub struct BlockActions {
     /// message) for 30 minutes.
     #[serde(default)]
     pub response_url: Option<String>,
+    /// The modal or Home tab clicked in, when the click came from a view.
+    #[serde(default)]
+    pub view: Option<View>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +92,8 @@ pub struct State {
 pub struct StateValue {
     #[serde(default)]
     pub selected_options: Option<Vec<OptionValue>>,
+    #[serde(default)]
+    pub selected_option: Option<OptionValue>,
 }
 
 impl State {
@@ -122,6 +129,8 @@ pub struct ViewSubmission {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct View {
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default)]
     pub callback_id: Option<String>,
     #[serde(default)]

@@ -13,7 +13,7 @@
 //! killed after Slack accepted a post but before the `ts` was stored; the
 //! claim then expires and the lecture is posted again.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
 
@@ -42,6 +42,8 @@ pub struct Pass {
     pub posted: usize,
     pub updated: usize,
     pub failed: usize,
+    /// Lectures that closed (nothing pending left): room for the next.
+    pub closed: usize,
 }
 
 impl Pass {
@@ -53,14 +55,38 @@ impl Pass {
 /// Posts new lectures and updates stale messages until a pass gets
 /// nothing more done.
 pub async fn run_once(app: &SlackApp, claimant: &str) -> Result<Pass, SlackError> {
+    run_passes(app, claimant, Admit::EveryPass).await
+}
+
+/// When a run of passes lets waiting lectures into the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    EveryPass,
+    /// The first pass only: the background poster admits at most every
+    /// [`ADMIT_EVERY`], since a busy channel wakes it for every decision.
+    FirstPass,
+    Not,
+}
+
+/// How often the background poster lets waiting lectures in, at most.
+/// Counting the open lectures on every wake would cost more than all the
+/// updates of a busy channel; a lecture waits at most this long for room.
+const ADMIT_EVERY: Duration = Duration::from_millis(500);
+
+async fn run_passes(app: &SlackApp, claimant: &str, admit: Admit) -> Result<Pass, SlackError> {
     let mut total = Pass::default();
+    let mut first = true;
     loop {
         let mut pass = Pass::default();
-        post_new(app, claimant, &mut pass).await?;
+        if admit == Admit::EveryPass || (admit == Admit::FirstPass && first) {
+            post_new(app, claimant, &mut pass).await?;
+        }
+        first = false;
         update_behind(app, claimant, &mut pass).await?;
         total.posted += pass.posted;
         total.updated += pass.updated;
         total.failed += pass.failed;
+        total.closed += pass.closed;
         if !pass.progressed() {
             return Ok(total);
         }
@@ -152,6 +178,9 @@ async fn update_behind(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Resul
             }
         };
         review_messages::finish_refresh(&app.pool, lecture, claimant, shown, closes).await?;
+        if closes {
+            pass.closed += 1;
+        }
     }
     Ok(())
 }
@@ -213,8 +242,16 @@ pub async fn run_until_shutdown(
     let mut listener = PgListener::connect_with(&app.pool).await?;
     listener.listen(NOTIFY_CHANNEL).await?;
     tracing::info!(channel = %app.settings.review_channel, "review poster started");
+    let mut admitted_at: Option<Instant> = None;
     while !shutdown.is_requested() {
-        let pause = match run_once(app, claimant).await {
+        let admit = match admitted_at {
+            Some(at) if at.elapsed() < ADMIT_EVERY => Admit::Not,
+            _ => Admit::FirstPass,
+        };
+        if admit != Admit::Not {
+            admitted_at = Some(Instant::now());
+        }
+        let pause = match run_passes(app, claimant, admit).await {
             Ok(pass) => {
                 if pass.progressed() {
                     tracing::info!(
@@ -223,10 +260,17 @@ pub async fn run_until_shutdown(
                         "review messages posted and updated"
                     );
                 }
-                if pass.failed > 0 {
+                let pause = if pass.failed > 0 {
                     RETRY_FAILED_AFTER
                 } else {
                     POLL
+                };
+                // Room was made, or letting lectures in was put off: the
+                // next admission comes soon, notification or not.
+                if pass.closed > 0 || admit == Admit::Not {
+                    pause.min(ADMIT_EVERY)
+                } else {
+                    pause
                 }
             }
             Err(err) => {

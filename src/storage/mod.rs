@@ -19,6 +19,7 @@ pub mod channel_posts;
 mod codec;
 pub mod events;
 mod privileges;
+pub mod review_holds;
 pub mod review_messages;
 pub mod runs;
 pub mod suggestions;

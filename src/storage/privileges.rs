@@ -39,6 +39,10 @@ const REQUIRED: &[(&str, &str)] = &[
     ("slack_channel_posts", "INSERT"),
     ("slack_channel_posts", "UPDATE"),
     ("slack_channel_posts", "DELETE"),
+    ("review_holds", "SELECT"),
+    ("review_holds", "INSERT"),
+    ("review_holds", "UPDATE"),
+    ("review_holds", "DELETE"),
 ];
 
 /// Privileges the run-time role must not have.
@@ -72,6 +76,7 @@ const MUST_NOT_OWN: &[&str] = &[
     "sync_runs",
     "slack_review_messages",
     "slack_channel_posts",
+    "review_holds",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

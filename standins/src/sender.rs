@@ -14,6 +14,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::slack::OpenedView;
+
 /// The headers Slack signs a request with.
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
@@ -69,7 +71,7 @@ pub fn block_actions(
     }
     json!({
         "type": "block_actions",
-        "user": { "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": "T0TAGBOT00" },
+        "user": payload_user(user),
         "api_app_id": "A0TAGBOT00",
         "token": "legacy",
         "container": { "type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false },
@@ -80,6 +82,79 @@ pub fn block_actions(
         "state": { "values": state },
         "response_url": minted.response_url,
         "actions": [action_json],
+    })
+}
+
+/// The user object of an interaction payload.
+fn payload_user(user: &str) -> Value {
+    json!({ "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": "T0TAGBOT00" })
+}
+
+/// A view as an interaction payload carries it: what the app sent, with
+/// the ids Slack gave it and `state.values`.
+fn payload_view(view: &OpenedView, values: Value) -> Value {
+    let mut shown = view.view.as_object().cloned().unwrap_or_default();
+    shown.insert("id".into(), json!(view.id));
+    shown.insert("root_view_id".into(), json!(view.root_view_id));
+    shown.insert("hash".into(), json!(view.hash));
+    shown.insert("team_id".into(), json!("T0TAGBOT00"));
+    shown.insert("app_id".into(), json!("A0TAGBOT00"));
+    shown.insert("state".into(), json!({ "values": values }));
+    Value::Object(shown)
+}
+
+/// A `view_submission` of `view` (a modal the stand-in has open) with
+/// `values` as its `state.values` (block id → action id → value), as
+/// Slack sends it when the user presses the submit button.
+pub fn view_submission(user: &str, view: &OpenedView, minted: &Minted, values: Value) -> Value {
+    json!({
+        "type": "view_submission",
+        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "user": payload_user(user),
+        "api_app_id": "A0TAGBOT00",
+        "token": "legacy",
+        "trigger_id": minted.trigger_id,
+        "view": payload_view(view, values),
+        "response_urls": [],
+    })
+}
+
+/// A `view_closed` of `view`, sent when the user closes a modal that asked
+/// for it (`notify_on_close`).
+pub fn view_closed(user: &str, view: &OpenedView) -> Value {
+    json!({
+        "type": "view_closed",
+        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "user": payload_user(user),
+        "api_app_id": "A0TAGBOT00",
+        "view": payload_view(view, json!({})),
+        "is_cleared": false,
+    })
+}
+
+/// A `block_actions` payload for a button `action_id` pressed in `view` (a
+/// modal or a Home tab): its container is the view, not a message.
+pub fn view_block_actions(
+    user: &str,
+    view: &OpenedView,
+    minted: &Minted,
+    action_id: &str,
+    value: &str,
+) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": payload_user(user),
+        "api_app_id": "A0TAGBOT00",
+        "token": "legacy",
+        "container": { "type": "view", "view_id": view.id },
+        "trigger_id": minted.trigger_id,
+        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "view": payload_view(view, json!({})),
+        "actions": [{
+            "type": "button", "action_id": action_id, "block_id": "b",
+            "text": { "type": "plain_text", "text": "x" }, "value": value,
+            "action_ts": "1700000001.000200"
+        }],
     })
 }
 

@@ -1129,6 +1129,17 @@ fn sized_view(params: &Value) -> Result<&Value, Reply> {
     Ok(view)
 }
 
+/// Checks a modal as Slack checks one that comes back in a
+/// `response_action` (`update` or `push`) of a `view_submission`: the same
+/// Block Kit limits and 250 kB as views.open. Slack then shows the caller
+/// an error instead of the view; tests call this on what tagbot answered.
+pub fn check_response_view(view: &Value) -> Result<(), String> {
+    if view.to_string().len() > MAX_VIEW_BYTES {
+        return Err("view_too_large".to_owned());
+    }
+    block_kit::check_modal(view).map_err(|violation| violation.to_string())
+}
+
 /// The `view` of views.open, views.push or views.update, checked as a modal.
 fn checked_view(params: &Value) -> Result<&Value, Reply> {
     let view = sized_view(params)?;
@@ -1170,6 +1181,9 @@ mod block_kit {
     const OPTION_TEXT: usize = 75;
     const OPTION_VALUE: usize = 150;
     const OVERFLOW_OPTIONS: usize = 5;
+    const CHOICE_OPTIONS: usize = 10;
+    /// An input block's label and hint (blocks/input-block).
+    const INPUT_LABEL: usize = 2_000;
     const PLACEHOLDER: usize = 150;
     const MODAL_TEXT: usize = 24;
     const PRIVATE_METADATA: usize = 3_000;
@@ -1214,6 +1228,17 @@ mod block_kit {
         optional_text(view, "submit", MODAL_TEXT, "/view")?;
         optional_str(view, "private_metadata", PRIVATE_METADATA, "/view")?;
         optional_str(view, "callback_id", ID, "/view")?;
+        // "submit … Required if an input block is included" (reference/
+        // views/modal-views).
+        let has_input = view["blocks"]
+            .as_array()
+            .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "input"));
+        if has_input && view.get("submit").is_none() {
+            return Err(Violation::new(
+                "/view/submit",
+                "required when the view has an input block",
+            ));
+        }
         match view.get("blocks") {
             Some(blocks) => check_blocks(blocks, MODAL_BLOCKS, "/view/blocks"),
             None => Err(Violation::new("/view/blocks", "missing required field")),
@@ -1273,10 +1298,21 @@ mod block_kit {
                 }
                 Ok(())
             }
-            "input" => match block.get("element") {
-                Some(element) => check_element(element, &format!("{at}/element"), &mut action_ids),
-                None => Ok(()),
-            },
+            // An input block needs a label (at most 2,000 characters) and
+            // an element (blocks/input-block).
+            "input" => {
+                required_text(block, "label", INPUT_LABEL, at)?;
+                optional_text(block, "hint", INPUT_LABEL, at)?;
+                match block.get("element") {
+                    Some(element) => {
+                        check_element(element, &format!("{at}/element"), &mut action_ids)
+                    }
+                    None => Err(Violation::new(
+                        &format!("{at}/element"),
+                        "missing required field",
+                    )),
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -1356,7 +1392,9 @@ mod block_kit {
                 Ok(())
             }
             "overflow" => check_options(element, OVERFLOW_OPTIONS, at),
-            "checkboxes" | "radio_buttons" => check_options(element, usize::MAX, at),
+            // "Maximum number of options is 10" (block-elements/
+            // radio-button-group-element, checkboxes-element).
+            "checkboxes" | "radio_buttons" => check_options(element, CHOICE_OPTIONS, at),
             _ => Ok(()),
         }
     }

@@ -10,6 +10,7 @@ mod intake;
 mod privileges;
 mod review_ops;
 mod review_queue;
+mod review_sessions;
 mod serve;
 mod slack;
 mod slack_answers;

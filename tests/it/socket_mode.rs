@@ -470,3 +470,52 @@ async fn a_slow_tags_command_is_acknowledged_in_time_and_answered_at_the_respons
     assert!(answer.contains("Retrying 1 failed tag"), "{answer}");
     s.close().await;
 }
+
+/// A review session's submission over Socket Mode: the next lecture rides
+/// on the acknowledgement, as `response_action: update` does over HTTP.
+#[sqlx::test]
+async fn a_review_session_submission_is_answered_in_its_acknowledgement(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let s = SocketWorld::new(pool, options).await;
+    let first = s.w.db.suggestion("L1", "t1", 0.9).await;
+    s.w.db.suggestion("L2", "t1", 0.9).await;
+    let opened = s
+        .socket
+        .send_tags_command(DANA, REVIEW, "review", &s.w.slack.mint(REVIEW, DANA))
+        .unwrap();
+    s.socket.wait_for_ack(&opened, PATIENCE).await.unwrap();
+    let view =
+        s.w.slack
+            .views()
+            .into_iter()
+            .find(|v| v.view["callback_id"] == actions::SESSION_MODAL)
+            .expect("the session opened");
+    let block_id = format!("choice:{first}:0");
+    let values = json!({ block_id: { actions::SESSION_CHOICE: {
+        "type": "radio_buttons", "selected_option": { "value": "approve" } } } });
+
+    let envelope = s
+        .socket
+        .send_interactive(standins::sender::view_submission(
+            DANA,
+            &view,
+            &s.w.slack.mint(REVIEW, DANA),
+            values,
+        ))
+        .unwrap();
+
+    let ack = s.socket.wait_for_ack(&envelope, PATIENCE).await.unwrap();
+    let answer = ack
+        .payload
+        .expect("the next lecture rides on the acknowledgement");
+    assert_eq!(answer["response_action"], "update", "{answer}");
+    standins::slack::check_response_view(&answer["view"]).unwrap();
+    assert!(answer["view"]["private_metadata"]
+        .as_str()
+        .unwrap()
+        .contains("L2"));
+    assert_eq!(s.w.db.status(first).await, "approved");
+    s.close().await;
+}

@@ -76,14 +76,21 @@ use super::card::{actions, HistoryLine, LectureCard, SuggestionCard};
 use crate::domain::SuggestionStatus;
 
 mod details;
+mod home;
 mod notices;
 mod reports;
 mod review_message;
+mod session;
 
 pub use details::{details_modal, details_notice, view_bytes};
+pub use home::{home_view, FailedLecture, HomeFigures, HOME_FAILED_LECTURES};
 pub use notices::{digest_notice, failure_notice, progress_text, Digest, FailureNotice};
 pub use reports::{report_block, run_report_post};
 pub use review_message::{review_message, unstamped};
+pub use session::{
+    choice_block_id, choice_block_suggestion, session_modal, session_notice, SessionLecture,
+    SessionState, SESSION_TAGS,
+};
 
 /// Slack's documented Block Kit limits (characters, or items where said).
 pub mod limits {

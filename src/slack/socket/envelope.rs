@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::super::app::SlackApp;
-use super::super::commands;
 use super::super::payload::{Interaction, SlashCommand};
+use super::super::{commands, interactions};
 
 /// The fields of a frame tagbot reads; the payload stays JSON until its
 /// type says how to read it.
@@ -126,7 +126,9 @@ async fn on_envelope(
 /// report to the reviewer, rather than acknowledged and never decided.
 const ACCEPT_WAIT: std::time::Duration = std::time::Duration::from_millis(2_500);
 
-/// Accepts a click once a permit is free and acknowledges it then.
+/// Accepts a click once a permit is free and acknowledges it then. A
+/// review session's submission is answered in the acknowledgement's
+/// payload instead, as in HTTP mode.
 fn accept_later(
     app: &SlackApp,
     interaction: Interaction,
@@ -136,6 +138,12 @@ fn accept_later(
     let (app, answers) = (app.clone(), answers.clone());
     tokio::spawn(
         async move {
+            if let Some(answer) = interactions::answer_now(&app, &interaction).await {
+                if answers.send(ack(&id, Some(answer))).is_err() {
+                    tracing::warn!(envelope_id = %id, "the connection closed before a session's answer was sent");
+                }
+                return;
+            }
             match tokio::time::timeout(ACCEPT_WAIT, app.accept(interaction)).await {
                 Ok(true) => {
                     if answers.send(ack(&id, None)).is_err() {

@@ -767,3 +767,52 @@ async fn a_trigger_older_than_three_seconds_is_expired() {
     assert!(fake.views().is_empty());
     fake.shutdown();
 }
+
+fn radio_input(options: usize) -> Value {
+    let options: Vec<Value> = (0..options)
+        .map(|n| json!({ "text": { "type": "plain_text", "text": format!("o{n}") }, "value": format!("{n}") }))
+        .collect();
+    json!({
+        "type": "input", "block_id": "choice",
+        "label": { "type": "plain_text", "text": "Pick" },
+        "element": { "type": "radio_buttons", "action_id": "pick", "options": options },
+    })
+}
+
+/// Input blocks as Slack's reference states them: a label and an element,
+/// radio buttons with at most 10 options, and a modal holding one needs a
+/// submit button; the same checks apply to a view a submission answers with.
+#[tokio::test]
+async fn input_blocks_and_radio_buttons_keep_to_their_limits() {
+    let fake = fake(RateLimits::default()).await;
+    let with_submit = |blocks: Vec<Value>| {
+        let mut view = modal("Review", blocks);
+        view["submit"] = json!({ "type": "plain_text", "text": "Save" });
+        view
+    };
+    let cases = [
+        (with_submit(vec![radio_input(10)]), true),
+        (with_submit(vec![radio_input(11)]), false),
+        (modal("Review", vec![radio_input(3)]), false),
+        (
+            with_submit(vec![
+                json!({ "type": "input", "element": radio_input(2)["element"] }),
+            ]),
+            false,
+        ),
+    ];
+    for (view, accepted) in cases {
+        let (_, _, opened) = post(
+            &fake,
+            "views.open",
+            json!({ "trigger_id": fake.trigger_id(), "view": view }),
+        )
+        .await;
+        assert_eq!(opened["ok"], accepted, "{view} → {opened}");
+        assert_eq!(
+            standins::slack::check_response_view(&view).is_ok(),
+            accepted
+        );
+    }
+    fake.shutdown();
+}

@@ -1,0 +1,121 @@
+//! A review session's choices for one lecture, applied all or nothing: each
+//! tag the reviewer marked is approved or rejected in one transaction, with
+//! one event each and the reviewer as actor, exactly as buttons do. When
+//! any marked tag was decided by someone else since the reviewer was shown
+//! the lecture, nothing is applied and the reviewer is told who decided.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use super::apply::{self, lock_lecture};
+use super::outcome::{LectureDecisions, PriorDecision};
+use super::{count_applied, Review, ReviewError};
+use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
+use crate::storage::events;
+
+/// What the reviewer marked on one lecture; tags left pending are in
+/// neither set, and a tag in both is approved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choices {
+    pub approve: BTreeSet<SuggestionId>,
+    pub reject: BTreeSet<SuggestionId>,
+}
+
+impl Choices {
+    fn marked(&self) -> impl Iterator<Item = &SuggestionId> {
+        self.approve.iter().chain(&self.reject)
+    }
+}
+
+/// How a session's choices landed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChoicesOutcome {
+    /// Every marked tag was decided as marked.
+    Applied(LectureDecisions),
+    /// Some marked tags were decided by someone else meanwhile: nothing
+    /// was applied. Each of those, with who decided it.
+    Refused(Vec<PriorDecision>),
+}
+
+impl Review {
+    /// Applies a session's `choices` for `lecture` in one transaction, or
+    /// none of them (see the module doc).
+    pub async fn decide_choices(
+        &self,
+        lecture: &LectureId,
+        choices: &Choices,
+        actor: &Actor,
+    ) -> Result<ChoicesOutcome, ReviewError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = lock_lecture(&mut tx, lecture.as_str()).await?;
+        if rows.is_empty() {
+            return Err(ReviewError::LectureNotFound(lecture.clone()));
+        }
+        let strangers: Vec<SuggestionId> = choices
+            .marked()
+            .filter(|id| !rows.iter().any(|row| row.id == id.get()))
+            .copied()
+            .collect();
+        if !strangers.is_empty() {
+            return Err(ReviewError::NotInLecture {
+                lecture: lecture.clone(),
+                ids: strangers,
+            });
+        }
+        let marked: BTreeSet<i64> = choices.marked().map(|id| id.get()).collect();
+        let taken: Vec<_> = rows
+            .iter()
+            .filter(|row| marked.contains(&row.id) && row.status != SuggestionStatus::Pending)
+            .collect();
+        if !taken.is_empty() {
+            let ids: Vec<i64> = taken.iter().map(|row| row.id).collect();
+            let mut latest = events::latest_decisions(&mut tx, &ids).await?;
+            return Ok(ChoicesOutcome::Refused(
+                taken
+                    .into_iter()
+                    .map(|row| PriorDecision {
+                        suggestion: SuggestionId::from_db(row.id),
+                        status: row.status,
+                        decided_by: latest.remove(&row.id),
+                    })
+                    .collect(),
+            ));
+        }
+        let details = self.details(json!({ "via": "review_session" }));
+        let mut decisions = Vec::new();
+        for (transition, ids) in [
+            (Transition::Approve, &choices.approve),
+            (Transition::Reject, &choices.reject),
+        ] {
+            let chosen: Vec<_> = rows
+                .iter()
+                .filter(|row| {
+                    let id = SuggestionId::from_db(row.id);
+                    ids.contains(&id)
+                        && (transition == Transition::Approve || !choices.approve.contains(&id))
+                })
+                .cloned()
+                .collect();
+            if !chosen.is_empty() {
+                decisions.extend(
+                    apply::apply(
+                        &mut tx,
+                        &chosen,
+                        transition,
+                        actor,
+                        &details,
+                        self.enqueue(),
+                    )
+                    .await?,
+                );
+            }
+        }
+        tx.commit().await?;
+        count_applied(&decisions);
+        Ok(ChoicesOutcome::Applied(LectureDecisions {
+            lecture: lecture.clone(),
+            decisions,
+        }))
+    }
+}

@@ -1,0 +1,219 @@
+//! The review session modal: one lecture from the queue, each pending tag
+//! with its score, rationale, model and time and a choice of approve,
+//! reject or leave pending; "Approve all ≥ threshold" and "Skip" above.
+//! Submitting saves the choices and shows the next lecture in the same
+//! modal (see `slack::sessions`).
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// Tags shown per round: two blocks each inside a view's 100. The rest stay
+/// pending and the lecture comes back in a later round.
+pub const SESSION_TAGS: usize = 45;
+/// A rationale keeps this much in a session: more than in the channel,
+/// since deciding is what the modal is for.
+const SESSION_RATIONALE_CHARS: usize = 1_000;
+const SESSION_TITLE: &str = "Review session";
+
+/// What a session carries from one view to the next, in the view's
+/// `private_metadata` (at most 3,000 characters).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    /// The lecture shown; None on a view with no lecture (queue empty).
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub lecture: Option<String>,
+    /// Bumped when the choices are re-set ("Approve all ≥"): new block ids
+    /// make Slack show the new initial options.
+    #[serde(rename = "r", default)]
+    pub revision: u32,
+    /// Lectures skipped in this session, most recent last.
+    #[serde(rename = "k", default)]
+    pub skipped: Vec<String>,
+}
+
+impl SessionState {
+    /// As `private_metadata`: the oldest skips are dropped until it fits
+    /// (a dropped skip only means that lecture may be served again).
+    pub fn to_metadata(&self) -> String {
+        let mut state = self.clone();
+        loop {
+            let text = serde_json::to_string(&state).unwrap_or_default();
+            if text.chars().count() <= limits::PRIVATE_METADATA || state.skipped.is_empty() {
+                return text;
+            }
+            state.skipped.remove(0);
+        }
+    }
+
+    pub fn from_metadata(raw: &str) -> Option<SessionState> {
+        serde_json::from_str(raw).ok()
+    }
+}
+
+/// One lecture of a session.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLecture<'a> {
+    pub card: &'a LectureCard,
+    pub state: &'a SessionState,
+    /// Lectures with pending tags in all, this one included.
+    pub waiting: i64,
+    /// Approve pre-selected for the tags at or above the threshold.
+    pub preselect: bool,
+    /// A line above the lecture (what happened to the last submit).
+    pub notice: Option<&'a str>,
+}
+
+/// The session modal showing one lecture.
+pub fn session_modal(session: &SessionLecture) -> Value {
+    let card = session.card;
+    let pending = pending(card);
+    let shown = &pending[..pending.len().min(SESSION_TAGS)];
+    let mut blocks = vec![header_block(card), session_summary(session, pending.len())];
+    if let Some(notice) = session.notice {
+        blocks.push(json!({
+            "type": "section", "block_id": "notice",
+            "text": mrkdwn(notice, limits::SECTION_TEXT),
+        }));
+    }
+    blocks.push(session_buttons(card));
+    for s in shown {
+        blocks.push(session_section(s));
+        blocks.push(choice_input(s, session));
+    }
+    if pending.len() > shown.len() {
+        blocks.push(context(
+            "more",
+            &format!(
+                "{} more pending tag(s) of this lecture come back in a later round.",
+                pending.len() - shown.len()
+            ),
+        ));
+    }
+    json!({
+        "type": "modal",
+        "callback_id": actions::SESSION_MODAL,
+        "private_metadata": session.state.to_metadata(),
+        "notify_on_close": true,
+        "title": plain(SESSION_TITLE, limits::MODAL_TITLE),
+        "submit": plain("Save and next", limits::MODAL_TITLE),
+        "close": plain("Stop", limits::MODAL_TITLE),
+        "blocks": blocks,
+    })
+}
+
+/// A session view with a line of text and no lecture: the queue is empty,
+/// or the reviewer may not decide.
+pub fn session_notice(text: &str, state: &SessionState) -> Value {
+    json!({
+        "type": "modal",
+        "callback_id": actions::SESSION_MODAL,
+        "private_metadata": state.to_metadata(),
+        "notify_on_close": true,
+        "title": plain(SESSION_TITLE, limits::MODAL_TITLE),
+        "close": plain("Close", limits::MODAL_TITLE),
+        "blocks": [{
+            "type": "section", "block_id": "notice",
+            "text": mrkdwn(text, limits::SECTION_TEXT),
+        }],
+    })
+}
+
+/// The block id of a tag's choice, stamped with the view's revision.
+pub fn choice_block_id(suggestion: i64, revision: u32) -> String {
+    format!("choice:{suggestion}:{revision}")
+}
+
+/// The suggestion id a choice's block id names.
+pub fn choice_block_suggestion(block_id: &str) -> Option<&str> {
+    let rest = block_id.strip_prefix("choice:")?;
+    Some(rest.split(':').next().unwrap_or(rest))
+}
+
+fn session_summary(session: &SessionLecture, pending: usize) -> Value {
+    let others = (session.waiting - 1).max(0);
+    context(
+        "summary",
+        &format!(
+            "Lecture {} · {pending} pending · {others} more lecture(s) waiting",
+            embed_mrkdwn(&session.card.lecture_id, LECTURE_ID_CHARS)
+        ),
+    )
+}
+
+fn session_buttons(card: &LectureCard) -> Value {
+    let value = lecture_value(card).unwrap_or_default();
+    let mut elements = Vec::new();
+    let top = top_count(card);
+    if top > 0 {
+        elements.push(button(
+            &format!(
+                "Approve all ≥ {} ({top})",
+                score_label(card.approve_threshold)
+            ),
+            actions::SESSION_TOP,
+            value,
+            None,
+        ));
+    }
+    elements.push(button("Skip", actions::SESSION_SKIP, value, None));
+    json!({ "type": "actions", "block_id": "session_actions", "elements": elements })
+}
+
+/// A pending tag as the session shows it: name, score, the rationale at
+/// length, model and time.
+fn session_section(s: &SuggestionCard) -> Value {
+    let lines = [
+        format!(
+            "*{}*  {}",
+            embed_mrkdwn(&tag_label(s), TAG_CHARS),
+            score_label(s.score)
+        ),
+        format!(
+            "_Why:_ {}",
+            embed_mrkdwn(&s.rationale, SESSION_RATIONALE_CHARS)
+        ),
+        format!(
+            "Model {} · suggested {}",
+            embed_mrkdwn(&s.model, MODEL_CHARS),
+            slack_date(s.created_at)
+        ),
+    ];
+    json!({
+        "type": "section",
+        "block_id": format!("s:{}", s.id),
+        "text": mrkdwn(&lines.join("\n"), limits::SECTION_TEXT),
+    })
+}
+
+const CHOICES: [(&str, &str); 3] = [
+    ("approve", "Approve"),
+    ("reject", "Reject"),
+    ("pending", "Leave pending"),
+];
+
+fn choice_input(s: &SuggestionCard, session: &SessionLecture) -> Value {
+    let preselected = session.preselect && s.score >= session.card.approve_threshold;
+    let initial = if preselected { "approve" } else { "pending" };
+    let options: Vec<Value> = CHOICES
+        .iter()
+        .map(|(value, text)| option(text, value))
+        .collect();
+    let initial_option = options
+        .iter()
+        .find(|o| o["value"] == initial)
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!({
+        "type": "input",
+        "block_id": choice_block_id(s.id, session.state.revision),
+        "optional": true,
+        "label": plain(&format!("{} {}", embed_plain(&tag_label(s), 150), score_label(s.score)), limits::INPUT_LABEL),
+        "element": {
+            "type": "radio_buttons",
+            "action_id": actions::SESSION_CHOICE,
+            "options": options,
+            "initial_option": initial_option,
+        },
+    })
+}

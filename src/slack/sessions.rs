@@ -1,0 +1,258 @@
+//! Review sessions: a reviewer works through the queue one lecture at a
+//! time in a modal (`/tags review`, or **Start reviewing**). Each lecture
+//! is held for them under a lease (`storage::review_holds`), so two
+//! reviewers in sessions never see the same one; submitting applies their
+//! choices in one transaction and the same modal shows the next lecture,
+//! inside Slack's 3 s (`response_action: update`). "Skip" moves on
+//! deciding nothing; "Approve all ≥" pre-selects; closing the modal lets
+//! go of the lecture.
+//!
+//! A lecture whose marked tags someone else decided meanwhile is refused
+//! whole: the reviewer sees, on each such tag, who decided it, and nothing
+//! of that lecture is saved.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::app::{SlackApp, SlackError};
+use super::card::{actions, load_card};
+use super::payload::{State, ViewSubmission};
+use super::render::{self, SessionLecture, SessionState};
+use crate::domain::{LectureId, SuggestionId, SuggestionStatus};
+use crate::review::{Choices, ChoicesOutcome, ReviewError};
+use crate::storage::{review_holds, suggestions};
+
+/// How long a reviewer holds the lecture they are shown without doing
+/// anything; the lease is renewed with each submit, skip or pre-select.
+pub const HOLD_LEASE: Duration = Duration::from_secs(15 * 60);
+
+/// Opens a session for `user` with the first lecture of the queue.
+pub async fn start(
+    app: &SlackApp,
+    user: &str,
+    handle: Option<&str>,
+    trigger_id: &str,
+) -> Result<(), SlackError> {
+    let view = next_view(app, user, handle, SessionState::default(), None).await?;
+    app.api.open_view(trigger_id, &view).await?;
+    Ok(())
+}
+
+/// The answer to a session's submission: `response_action: update` with
+/// the next lecture, or `errors` on the tags someone else decided.
+pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value, SlackError> {
+    let user = submission.user.id.as_str();
+    let handle = submission.user.name.as_deref();
+    let state = session_state(submission.view.private_metadata.as_deref());
+    let Some(lecture) = state
+        .lecture
+        .as_deref()
+        .and_then(|raw| LectureId::parse(raw).ok())
+    else {
+        // A view without a lecture has no submit button; nothing to save.
+        return Ok(update(next_view(app, user, handle, state, None).await?));
+    };
+    let actor = match app.reviewer(user, handle).await {
+        Ok(actor) => actor,
+        Err(refused) => {
+            return Ok(update(render::session_notice(
+                &render::escape_mrkdwn(&refused.to_string()),
+                &state,
+            )))
+        }
+    };
+    let choices = read_choices(&submission.view.state);
+    let notice = match app.review.decide_choices(&lecture, &choices, &actor).await {
+        Ok(ChoicesOutcome::Applied(decided)) => saved_notice(&lecture, decided.applied_count()),
+        Ok(ChoicesOutcome::Refused(taken)) => {
+            let errors: serde_json::Map<String, Value> = taken
+                .iter()
+                .map(|prior| {
+                    (
+                        render::choice_block_id(prior.suggestion.get(), state.revision),
+                        Value::String(format!(
+                            "{}; nothing of this lecture was saved. Change or clear this tag's choice and save again.",
+                            prior
+                        )),
+                    )
+                })
+                .collect();
+            review_holds::renew(&app.pool, user, lecture.as_str(), HOLD_LEASE).await?;
+            return Ok(json!({ "response_action": "errors", "errors": errors }));
+        }
+        // Its suggestions went away (or the view was forged): move on.
+        Err(ReviewError::LectureNotFound(_) | ReviewError::NotInLecture { .. }) => format!(
+            "Lecture `{}` changed while you looked at it; nothing was saved.",
+            render::escape_mrkdwn(lecture.as_str())
+        ),
+        Err(ReviewError::Database(err)) => return Err(SlackError::Database(err)),
+        Err(other) => return Err(SlackError::Review(other)),
+    };
+    // Tags left pending stay for others (or a later session): this
+    // session moves on rather than showing the lecture again.
+    let mut state = state;
+    state.skipped.push(lecture.as_str().to_owned());
+    Ok(update(
+        next_view(app, user, handle, state, Some(&notice)).await?,
+    ))
+}
+
+/// "Skip": the next lecture, this one left for others.
+pub async fn skip(
+    app: &SlackApp,
+    user: &str,
+    handle: Option<&str>,
+    view_id: &str,
+    metadata: Option<&str>,
+) -> Result<(), SlackError> {
+    let mut state = session_state(metadata);
+    if let Some(lecture) = state.lecture.take() {
+        state.skipped.push(lecture);
+    }
+    let view = next_view(app, user, handle, state, None).await?;
+    app.api.update_view(view_id, &view).await?;
+    Ok(())
+}
+
+/// "Approve all ≥": the same lecture with Approve chosen for every pending
+/// tag at or above the threshold.
+pub async fn preselect(
+    app: &SlackApp,
+    user: &str,
+    view_id: &str,
+    metadata: Option<&str>,
+) -> Result<(), SlackError> {
+    let mut state = session_state(metadata);
+    let Some(lecture) = state.lecture.clone() else {
+        return Ok(());
+    };
+    if !review_holds::renew(&app.pool, user, &lecture, HOLD_LEASE).await? {
+        tracing::info!(
+            user,
+            lecture,
+            "a pre-select for a lecture the reviewer no longer holds; ignored"
+        );
+        return Ok(());
+    }
+    let Some(card) = load_card(&app.pool, &lecture, app.threshold()).await? else {
+        return Ok(());
+    };
+    // New block ids: Slack keeps a choice the reviewer made under the old
+    // ones, and would not show the new initial options.
+    state.revision += 1;
+    let waiting = suggestions::lectures_in(&app.pool, SuggestionStatus::Pending).await?;
+    let view = render::session_modal(&SessionLecture {
+        card: &card,
+        state: &state,
+        waiting,
+        preselect: true,
+        notice: None,
+    });
+    app.api.update_view(view_id, &view).await?;
+    Ok(())
+}
+
+/// The modal was closed: the lecture is free for others at once.
+pub async fn closed(app: &SlackApp, user: &str) -> Result<(), SlackError> {
+    review_holds::release(&app.pool, user).await?;
+    Ok(())
+}
+
+/// The next lecture for `user`, held for them, as a session view; a notice
+/// view when nothing is left or they may not decide.
+async fn next_view(
+    app: &SlackApp,
+    user: &str,
+    handle: Option<&str>,
+    mut state: SessionState,
+    notice: Option<&str>,
+) -> Result<Value, SlackError> {
+    state.lecture = None;
+    state.revision = 0;
+    if let Err(refused) = app.reviewer(user, handle).await {
+        review_holds::release(&app.pool, user).await?;
+        return Ok(render::session_notice(
+            &render::escape_mrkdwn(&refused.to_string()),
+            &state,
+        ));
+    }
+    let order = app.settings.review_order;
+    // A lecture decided (or gone) between the hand-out and loading its
+    // card is passed over, a few times at most.
+    for _ in 0..3 {
+        let Some(lecture) =
+            review_holds::take_next(&app.pool, user, order, &state.skipped, HOLD_LEASE).await?
+        else {
+            break;
+        };
+        let Some(card) = load_card(&app.pool, &lecture, app.threshold()).await? else {
+            continue;
+        };
+        if !card
+            .suggestions
+            .iter()
+            .any(|s| s.status == SuggestionStatus::Pending)
+        {
+            continue;
+        }
+        let waiting = suggestions::lectures_in(&app.pool, SuggestionStatus::Pending).await?;
+        state.lecture = Some(lecture);
+        return Ok(render::session_modal(&SessionLecture {
+            card: &card,
+            state: &state,
+            waiting,
+            preselect: false,
+            notice,
+        }));
+    }
+    review_holds::release(&app.pool, user).await?;
+    let done = match notice {
+        Some(notice) => format!("{notice}\nNothing else is waiting for review. :tada:"),
+        None => "Nothing is waiting for review. :tada:".to_owned(),
+    };
+    Ok(render::session_notice(&done, &state))
+}
+
+fn session_state(metadata: Option<&str>) -> SessionState {
+    metadata
+        .and_then(SessionState::from_metadata)
+        .unwrap_or_default()
+}
+
+fn update(view: Value) -> Value {
+    json!({ "response_action": "update", "view": view })
+}
+
+fn saved_notice(lecture: &LectureId, applied: usize) -> String {
+    format!(
+        ":white_check_mark: Saved {applied} decision(s) on lecture `{}`.",
+        render::escape_mrkdwn(lecture.as_str())
+    )
+}
+
+/// The choices in a submitted session view: one radio group per tag.
+fn read_choices(state: &State) -> Choices {
+    let mut choices = Choices::default();
+    for (block_id, block) in &state.values {
+        let Some(id) =
+            render::choice_block_suggestion(block_id).and_then(|raw| SuggestionId::parse(raw).ok())
+        else {
+            continue;
+        };
+        let picked = block
+            .get(actions::SESSION_CHOICE)
+            .and_then(|value| value.selected_option.as_ref())
+            .map(|option| option.value.as_str());
+        match picked {
+            Some("approve") => {
+                choices.approve.insert(id);
+            }
+            Some("reject") => {
+                choices.reject.insert(id);
+            }
+            _ => {}
+        }
+    }
+    choices
+}

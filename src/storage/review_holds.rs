@@ -1,0 +1,118 @@
+//! `review_holds`: which lecture each reviewer in a review session is
+//! working on. A reviewer holds at most one lecture, under a lease renewed
+//! while they work; a lecture is held by at most one reviewer (the primary
+//! key), so two sessions never serve the same lecture. Taking the next
+//! lecture runs under an advisory lock, so two reviewers asking at the
+//! same moment are served one after the other.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+
+use crate::config::ReviewOrder;
+
+/// "tagbot-s" in ASCII: the advisory lock key of session hand-outs.
+const HANDOUT_LOCK: i64 = 0x7461_6762_6f74_2d73;
+
+/// Lets go of whatever `reviewer` holds, then holds the next lecture in
+/// the queue for them: in `order`, with something pending, held by nobody
+/// else, not in `skipped`. Lectures not open in the review channel come
+/// first (fewer reviewers meet on one lecture); then the channel's own.
+/// None when nothing is left.
+pub async fn take_next(
+    pool: &PgPool,
+    reviewer: &str,
+    order: ReviewOrder,
+    skipped: &[String],
+    lease: Duration,
+) -> Result<Option<String>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(HANDOUT_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM review_holds WHERE held_by = $1 OR held_until < now()")
+        .bind(reviewer)
+        .execute(&mut *tx)
+        .await?;
+    let mut next = None;
+    for outside_channel in [true, false] {
+        next = first_free(&mut tx, order, skipped, outside_channel).await?;
+        if next.is_some() {
+            break;
+        }
+    }
+    if let Some(lecture) = &next {
+        sqlx::query(
+            "INSERT INTO review_holds (lecture_external_id, held_by, held_until)
+             VALUES ($1, $2, now() + $3 * interval '1 second')",
+        )
+        .bind(lecture)
+        .bind(reviewer)
+        .bind(lease.as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(next)
+}
+
+/// The first lecture in `order` with a pending suggestion that nobody
+/// holds and `skipped` does not name; with `outside_channel`, only one not
+/// open in the review channel. Walks the pending suggestions by the queue
+/// index and stops at the first match.
+async fn first_free(
+    conn: &mut PgConnection,
+    order: ReviewOrder,
+    skipped: &[String],
+    outside_channel: bool,
+) -> Result<Option<String>, sqlx::Error> {
+    let order_by = match order {
+        ReviewOrder::Oldest => "s.created_at, s.lecture_external_id",
+        ReviewOrder::Score => "s.score DESC, s.created_at, s.lecture_external_id",
+    };
+    sqlx::query_scalar(&format!(
+        "SELECT s.lecture_external_id FROM lecture_tag_suggestions s
+         WHERE s.status = 'pending'
+           AND NOT (s.lecture_external_id = ANY($1))
+           AND NOT EXISTS (SELECT 1 FROM review_holds h
+                           WHERE h.lecture_external_id = s.lecture_external_id)
+           AND NOT ($2 AND EXISTS (SELECT 1 FROM slack_review_messages m
+                                   WHERE m.lecture_external_id = s.lecture_external_id
+                                     AND m.opened_at IS NOT NULL))
+         ORDER BY {order_by}
+         LIMIT 1"
+    ))
+    .bind(skipped)
+    .bind(outside_channel)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Whether `reviewer` holds `lecture` now (and renews the lease if so).
+pub async fn renew(
+    pool: &PgPool,
+    reviewer: &str,
+    lecture: &str,
+    lease: Duration,
+) -> Result<bool, sqlx::Error> {
+    let renewed = sqlx::query(
+        "UPDATE review_holds SET held_until = now() + $3 * interval '1 second'
+         WHERE lecture_external_id = $1 AND held_by = $2",
+    )
+    .bind(lecture)
+    .bind(reviewer)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(renewed.rows_affected() == 1)
+}
+
+/// Lets go of what `reviewer` holds (the session ended).
+pub async fn release(pool: &PgPool, reviewer: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM review_holds WHERE held_by = $1")
+        .bind(reviewer)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! Review sessions: `/tags review` and Start reviewing open a modal with
+//! the next lecture of the queue; submitting saves every choice in one
+//! transaction and answers with the next lecture; two sessions never share
+//! a lecture; a lecture someone else decided meanwhile is refused whole.
+
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use standins::sender::{interaction_body, view_block_actions, view_closed, view_submission};
+use standins::slack::{check_response_view, OpenedView};
+use tagbot::domain::SuggestionId;
+use tagbot::slack::card::actions;
+
+use crate::helpers::reviewer;
+use crate::slack_world::{all_text, eventually, Signing, SlackWorld, REVIEW};
+
+const DANA: &str = "U0DANA0001";
+const YOSI: &str = "U0YOSI0001";
+
+/// The lecture a user's session shows now, from the modal's own state.
+fn shown_lecture(view: &OpenedView) -> Option<String> {
+    let metadata = view.view["private_metadata"].as_str()?;
+    let state: Value = serde_json::from_str(metadata).ok()?;
+    state["l"].as_str().map(str::to_owned)
+}
+
+/// The session modal last opened for `user` (its trigger's owner).
+async fn opened_session(w: &SlackWorld, user: &str) -> OpenedView {
+    assert_eq!(w.command(user, "review").await, "Review session opened.");
+    w.slack
+        .views()
+        .into_iter()
+        .rev()
+        .find(|v| v.view["callback_id"] == actions::SESSION_MODAL)
+        .expect("a session modal")
+}
+
+/// A choice for one tag, as `state.values` carries a radio group.
+fn choice(values: &mut Value, view: &OpenedView, suggestion: SuggestionId, pick: &str) {
+    let block_id = view.view["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["block_id"].as_str())
+        .find(|id| id.starts_with(&format!("choice:{suggestion}:")))
+        .expect("a choice block for the suggestion")
+        .to_owned();
+    values[block_id] = json!({ actions::SESSION_CHOICE: {
+        "type": "radio_buttons",
+        "selected_option": { "value": pick, "text": { "type": "plain_text", "text": pick } },
+    }});
+}
+
+/// Submits the session modal; returns Slack's HTTP status and tagbot's
+/// answer.
+async fn submit(w: &SlackWorld, user: &str, view: &OpenedView, values: Value) -> (u16, Value) {
+    let payload = view_submission(user, view, &w.slack.mint(REVIEW, user), values);
+    let (status, body) = w
+        .send(
+            "/slack/interactions",
+            &interaction_body(&payload),
+            Signing::Valid,
+        )
+        .await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+async fn events_by(w: &SlackWorld, actor: &str) -> Vec<(i64, String)> {
+    sqlx::query_as(
+        "SELECT suggestion_id, action FROM events
+         WHERE actor = $1 AND action IN ('approve', 'reject') ORDER BY suggestion_id, id",
+    )
+    .bind(actor)
+    .fetch_all(&w.db.app)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn a_submit_saves_each_choice_once_and_shows_the_next_lecture(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    let approve = w.db.suggestion("L1", "t1", 0.95).await;
+    let reject = w.db.suggestion("L1", "t2", 0.40).await;
+    let leave = w.db.suggestion("L1", "t3", 0.60).await;
+    w.db.suggestion("L2", "t1", 0.90).await;
+
+    let view = opened_session(&w, DANA).await;
+    assert_eq!(shown_lecture(&view).as_deref(), Some("L1"), "oldest first");
+    let text = all_text(&view.view);
+    for tag in ["תגית t1", "תגית t2", "תגית t3"] {
+        assert!(text.contains(tag), "{tag} in {text}");
+    }
+
+    let mut values = json!({});
+    choice(&mut values, &view, approve, "approve");
+    choice(&mut values, &view, reject, "reject");
+    choice(&mut values, &view, leave, "pending");
+    let (status, answer) = submit(&w, DANA, &view, values).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(answer["response_action"], "update", "{answer}");
+    check_response_view(&answer["view"]).expect("a view Slack accepts");
+    let next: Value =
+        serde_json::from_str(answer["view"]["private_metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(next["l"], "L2");
+    assert!(all_text(&answer["view"]).contains("Saved 2 decision(s)"));
+    assert_eq!(
+        events_by(&w, &format!("slack:{DANA}")).await,
+        [
+            (approve.get(), "approve".to_owned()),
+            (reject.get(), "reject".to_owned())
+        ],
+        "one event per decision, the reviewer as actor"
+    );
+    assert_eq!(w.db.status(leave).await, "pending");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn two_sessions_never_get_the_same_lecture(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    for n in 0..4 {
+        w.db.suggestion(&format!("L{n}"), "t1", 0.9).await;
+    }
+    let (dana, yosi) = tokio::join!(opened_session(&w, DANA), opened_session(&w, YOSI));
+    let (a, b) = (shown_lecture(&dana).unwrap(), shown_lecture(&yosi).unwrap());
+    assert_ne!(a, b, "each session holds its own lecture");
+
+    // Dana skips: she gets a lecture neither holds.
+    let skip = view_block_actions(
+        DANA,
+        &dana,
+        &w.slack.mint(REVIEW, DANA),
+        actions::SESSION_SKIP,
+        &a,
+    );
+    assert_eq!(w.interact(&skip).await, 200);
+    eventually("Dana's modal shows the next lecture", || async {
+        w.slack
+            .views()
+            .iter()
+            .find(|v| v.id == dana.id)
+            .and_then(shown_lecture)
+            .is_some_and(|shown| shown != a && shown != b)
+    })
+    .await;
+
+    // Yossi closes his modal: his lecture is free again at once.
+    assert_eq!(w.interact(&view_closed(YOSI, &yosi)).await, 200);
+    eventually("Yossi's lecture is let go", || async {
+        w.db.count("SELECT count(*) FROM review_holds WHERE held_by = 'U0YOSI0001'")
+            .await
+            == 0
+    })
+    .await;
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn many_reviewers_starting_at_once_each_get_a_lecture_of_their_own(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    for n in 0..12 {
+        w.db.suggestion(&format!("L{n:02}"), "t1", 0.9).await;
+    }
+    let users: Vec<String> = (0..8).map(|n| format!("U0REVIEW{n:02}")).collect();
+    for user in &users {
+        w.slack.add_user(user, "reviewer");
+    }
+    futures_util::future::join_all(users.iter().map(|u| opened_session(&w, u))).await;
+    let mut shown: Vec<String> = w
+        .slack
+        .views()
+        .iter()
+        .filter(|v| v.view["callback_id"] == actions::SESSION_MODAL)
+        .filter_map(shown_lecture)
+        .collect();
+    assert_eq!(shown.len(), users.len(), "a lecture for every reviewer");
+    shown.sort();
+    shown.dedup();
+    assert_eq!(shown.len(), users.len(), "no lecture served twice");
+    assert_eq!(
+        w.db.count("SELECT count(DISTINCT held_by) FROM review_holds")
+            .await,
+        8,
+        "each reviewer holds one lecture"
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_tag_decided_elsewhere_meanwhile_refuses_the_whole_lecture_and_says_who(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    let t1 = w.db.suggestion("L1", "t1", 0.9).await;
+    let t2 = w.db.suggestion("L1", "t2", 0.8).await;
+    let view = opened_session(&w, DANA).await;
+    // Yossi rejects t1 from the channel while Dana looks at it.
+    w.db.review()
+        .reject(t1, &reviewer(YOSI, "יוסי"))
+        .await
+        .unwrap();
+
+    let mut values = json!({});
+    choice(&mut values, &view, t1, "approve");
+    choice(&mut values, &view, t2, "approve");
+    let (status, answer) = submit(&w, DANA, &view, values).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(answer["response_action"], "errors", "{answer}");
+    let errors = answer["errors"].as_object().unwrap();
+    assert_eq!(errors.len(), 1);
+    let (block, said) = errors.iter().next().unwrap();
+    assert!(block.starts_with(&format!("choice:{t1}:")), "{block}");
+    let said = said.as_str().unwrap();
+    assert!(said.contains("rejected by יוסי"), "{said}");
+    assert!(said.contains("nothing of this lecture was saved"), "{said}");
+    assert!(events_by(&w, &format!("slack:{DANA}")).await.is_empty());
+    assert_eq!(w.db.status(t2).await, "pending", "refused whole");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn approve_all_above_the_threshold_preselects_the_choices(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    let high = w.db.suggestion("L1", "t1", 0.95).await;
+    let low = w.db.suggestion("L1", "t2", 0.30).await;
+    let view = opened_session(&w, DANA).await;
+    let press = view_block_actions(
+        DANA,
+        &view,
+        &w.slack.mint(REVIEW, DANA),
+        actions::SESSION_TOP,
+        "L1",
+    );
+    assert_eq!(w.interact(&press).await, 200);
+    eventually("the modal is updated", || async {
+        w.slack
+            .views()
+            .iter()
+            .any(|v| v.id == view.id && v.updates > 0)
+    })
+    .await;
+    let updated = w
+        .slack
+        .views()
+        .into_iter()
+        .find(|v| v.id == view.id)
+        .unwrap();
+    let initial = |id: SuggestionId| -> String {
+        updated.view["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| {
+                b["block_id"]
+                    .as_str()
+                    .is_some_and(|bid| bid.starts_with(&format!("choice:{id}:")))
+            })
+            .map(|b| {
+                b["element"]["initial_option"]["value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(initial(high), "approve");
+    assert_eq!(initial(low), "pending");
+    assert_eq!(
+        w.db.status(high).await,
+        "pending",
+        "nothing decided until submit"
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn hostile_text_is_escaped_in_the_session_modal(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    w.db.suggestion("L1", "t1", 0.9).await;
+    sqlx::query(
+        "UPDATE lecture_tag_suggestions SET rationale = '<!channel> *bold* <https://evil.example|click>',
+                suggested_by = '<@U0ADMIN>'",
+    )
+    .execute(&w.db.admin)
+    .await
+    .unwrap();
+    let view = opened_session(&w, DANA).await;
+    let text = all_text(&view.view);
+    assert!(!text.contains("<!channel>"), "{text}");
+    assert!(!text.contains("<https://evil"), "{text}");
+    assert!(!text.contains("<@U0ADMIN>"), "{text}");
+    assert!(text.contains("&lt;!channel&gt;"), "{text}");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn with_nothing_waiting_the_session_says_so(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    let view = opened_session(&w, DANA).await;
+    assert!(shown_lecture(&view).is_none());
+    assert!(all_text(&view.view).contains("Nothing is waiting for review"));
+    assert!(view.view.get("submit").is_none());
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn someone_who_may_not_decide_is_told_in_the_modal(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[("SLACK_REVIEWERS", DANA)]).await;
+    w.db.suggestion("L1", "t1", 0.9).await;
+    let view = opened_session(&w, YOSI).await;
+    assert!(shown_lecture(&view).is_none());
+    assert!(all_text(&view.view).contains("not one of the tag reviewers"));
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM review_holds").await,
+        0,
+        "nothing held for someone who may not decide"
+    );
+    w.close().await;
+}
