@@ -21,6 +21,7 @@ use crate::config::{
     SyncSettings,
 };
 use crate::slack::api::SlackApi;
+use crate::slack::app::{SlackApp, SlackError};
 use crate::storage::{self, check_privileges, DbError};
 use crate::sync::unmapped_tags;
 
@@ -163,10 +164,59 @@ pub async fn diagnose(env: &Env) -> Diagnosis {
         ),
         _ => diagnosis.skip("Airtable", "its settings are wrong"),
     }
+    match (&slack, &pool) {
+        (Some(slack), Some(pool)) => check_home_tab(&mut diagnosis, slack, pool).await,
+        _ => diagnosis.skip(
+            "Slack Home tab",
+            "it needs the Slack settings and the database",
+        ),
+    }
     if let Some(pool) = pool {
         pool.close().await;
     }
     diagnosis
+}
+
+/// Whether the app's Home tab is enabled. Slack tells only when a Home tab
+/// is published (`not_enabled`), so the first user in SLACK_REVIEWERS gets
+/// theirs published, with what it would show them anyway.
+async fn check_home_tab(diagnosis: &mut Diagnosis, settings: &SlackSettings, pool: &PgPool) {
+    const CHECK: &str = "Slack Home tab";
+    let Some(user) = settings
+        .reviewers
+        .iter()
+        .find(|id| id.starts_with('U') || id.starts_with('W'))
+    else {
+        diagnosis.skip(
+            CHECK,
+            "tagbot can tell only by publishing a reviewer's Home tab, and SLACK_REVIEWERS names no user; open the app's Home tab in Slack to check",
+        );
+        return;
+    };
+    let app = match SlackApp::new(pool.clone(), ReviewSettings::default(), settings.clone()) {
+        Ok(app) => app,
+        Err(err) => {
+            diagnosis.fail(
+                CHECK,
+                err.to_string(),
+                "check the machine's TLS root certificates",
+            );
+            return;
+        }
+    };
+    match crate::slack::home::publish(&app, user).await {
+        Ok(()) => diagnosis.pass(CHECK, format!("enabled (published {user}'s Home tab)")),
+        Err(SlackError::Api(err)) if err.code() == Some("not_enabled") => diagnosis.fail(
+            CHECK,
+            "the app's Home tab is not enabled",
+            "turn on the Home tab (app settings → App Home → Show Tabs → Home Tab, or features.app_home.home_tab_enabled in manifest.yml) and subscribe to the app_home_opened bot event",
+        ),
+        Err(err) => diagnosis.fail(
+            CHECK,
+            err.to_string(),
+            "try again; if it persists, check the token's workspace and that the user exists",
+        ),
+    }
 }
 
 fn settings<T>(

@@ -138,6 +138,8 @@ struct PostEphemeral<'a> {
 struct ResponseMessage<'a> {
     response_type: &'static str,
     text: &'a str,
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    blocks: &'a [Value],
     /// A click's answer is a new message; the review message stays.
     replace_original: bool,
 }
@@ -151,6 +153,12 @@ struct OpenView<'a> {
 #[derive(Serialize)]
 struct UpdateView<'a> {
     view_id: &'a str,
+    view: &'a Value,
+}
+
+#[derive(Serialize)]
+struct PublishView<'a> {
+    user_id: &'a str,
     view: &'a Value,
 }
 
@@ -348,10 +356,21 @@ impl SlackApi {
         response_url: &str,
         text: &str,
     ) -> Result<(), SlackApiError> {
+        self.respond_ephemeral_blocks(response_url, text, &[]).await
+    }
+
+    /// [`Self::respond_ephemeral`] with blocks (`text` is their fallback).
+    pub async fn respond_ephemeral_blocks(
+        &self,
+        response_url: &str,
+        text: &str,
+        blocks: &[Value],
+    ) -> Result<(), SlackApiError> {
         const METHOD: &str = "response_url";
         let message = ResponseMessage {
             response_type: "ephemeral",
             text,
+            blocks,
             replace_original: false,
         };
         let transport = |err: reqwest::Error| SlackApiError::Transport {
@@ -404,6 +423,20 @@ impl SlackApi {
                 "views.update",
                 &request,
                 &self.pacing.method("views.update", Tier::Four),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Publishes `user`'s App Home tab (views.publish, Tier 4), replacing
+    /// what it showed.
+    pub async fn publish_home(&self, user_id: &str, view: &Value) -> Result<(), SlackApiError> {
+        let request = PublishView { user_id, view };
+        let _: ViewAnswer = self
+            .post(
+                "views.publish",
+                &request,
+                &self.pacing.method("views.publish", Tier::Four),
             )
             .await?;
         Ok(())

@@ -43,6 +43,33 @@ pub const INLINE_ANSWER_BUDGET: Duration = Duration::from_secs(2);
 const LOST_ANSWER: &str =
     "Something went wrong on tagbot's side and the command's outcome is unknown. Check with `/tags show` before trying again.";
 
+/// A command's answer: its mrkdwn text and, when it has buttons, blocks
+/// (which then carry the text too; `text` is their fallback).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub text: String,
+    pub blocks: Vec<serde_json::Value>,
+}
+
+impl From<String> for Answer {
+    fn from(text: String) -> Answer {
+        Answer {
+            text,
+            blocks: Vec::new(),
+        }
+    }
+}
+
+impl Answer {
+    /// The text in sections (each within Slack's 3,000 characters, split
+    /// at line ends), then `extra`.
+    fn with_blocks(text: String, extra: Vec<serde_json::Value>) -> Answer {
+        let mut blocks = render::text_sections(&text);
+        blocks.extend(extra);
+        Answer { text, blocks }
+    }
+}
+
 /// The command's answer when it is ready within `budget`; else `None`, the
 /// caller acknowledges with an empty 200 and the answer is posted to the
 /// command's `response_url` once ready. Without a `response_url` there is
@@ -52,21 +79,25 @@ pub async fn respond_within(
     app: &SlackApp,
     command: SlashCommand,
     budget: Duration,
-) -> Option<String> {
+) -> Option<Answer> {
     let Some(response_url) = command.response_url.clone().filter(|url| !url.is_empty()) else {
         return Some(respond(app, &command).await);
     };
     // Held until the answer is posted, so a graceful shutdown waits for
     // late answers as it does for clicks.
     let permit = app.clicks.permit().await;
-    let (answered, mut answer) = oneshot::channel::<String>();
+    let (answered, mut answer) = oneshot::channel::<Answer>();
     let worker = app.clone();
     tokio::spawn(
         async move {
             let text = respond(&worker, &command).await;
             // Refused once the acknowledgement went out without it.
-            if let Err(text) = answered.send(text) {
-                if let Err(err) = worker.api.respond_ephemeral(&response_url, &text).await {
+            if let Err(late) = answered.send(text) {
+                if let Err(err) = worker
+                    .api
+                    .respond_ephemeral_blocks(&response_url, &late.text, &late.blocks)
+                    .await
+                {
                     tracing::warn!(command = %command.text, user = %command.user_id, error = %err, "could not post a late /tags answer");
                 }
             }
@@ -76,7 +107,7 @@ pub async fn respond_within(
     );
     match tokio::time::timeout(budget, &mut answer).await {
         Ok(Ok(text)) => Some(text),
-        Ok(Err(_)) => Some(LOST_ANSWER.to_owned()),
+        Ok(Err(_)) => Some(LOST_ANSWER.to_owned().into()),
         Err(_) => {
             // An answer sent in the instant before closing still goes
             // inline; after closing, the worker posts it late instead.
@@ -88,32 +119,37 @@ pub async fn respond_within(
 
 /// A command's answer only its user sees, as the HTTP response or a
 /// Socket Mode acknowledgement's payload carries it.
-pub fn ephemeral(text: &str) -> serde_json::Value {
-    serde_json::json!({ "response_type": "ephemeral", "text": text })
+pub fn ephemeral(answer: &Answer) -> serde_json::Value {
+    let mut message = serde_json::json!({ "response_type": "ephemeral", "text": answer.text });
+    if !answer.blocks.is_empty() {
+        message["blocks"] = serde_json::Value::from(answer.blocks.clone());
+    }
+    message
 }
 
 /// The command's answer (mrkdwn), shown only to the caller.
-pub async fn respond(app: &SlackApp, command: &SlashCommand) -> String {
+pub async fn respond(app: &SlackApp, command: &SlashCommand) -> Answer {
     match answer(app, command).await {
-        Ok(text) => text,
+        Ok(answer) => answer,
         Err(err) => {
             tracing::error!(command = %command.text, user = %command.user_id, error = %err, "a /tags command failed");
             "Something went wrong on tagbot's side; nothing was changed. Try again in a moment."
                 .to_owned()
+                .into()
         }
     }
 }
 
-async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<String, sqlx::Error> {
+async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<Answer, sqlx::Error> {
     let mut words = command.text.split_whitespace();
     let subcommand = words.next().unwrap_or("help").to_ascii_lowercase();
     let argument = words.next();
     let extra = words.next();
     let lecture = || argument.and_then(|raw| LectureId::parse(raw).ok());
-    match (subcommand.as_str(), argument, extra) {
+    let text = match (subcommand.as_str(), argument, extra) {
+        ("pending", None, None) => return pending(app).await,
         ("help", None, None) => Ok(HELP.to_owned()),
         ("review", None, None) => Ok(start_session(app, command).await),
-        ("pending", None, None) => pending(app).await,
         ("report", None, None) => report(app).await,
         ("show", Some(_), None) => match lecture() {
             Some(lecture) => show(app, &lecture).await,
@@ -128,7 +164,8 @@ async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<String, sqlx::
             "I don't know `/tags {}`.\n{HELP}",
             render::escape_mrkdwn(command.text.trim())
         )),
-    }
+    };
+    text.map(Answer::from)
 }
 
 /// `/tags review`: a review session in a modal, opened with the command's
@@ -151,10 +188,10 @@ fn usage(subcommand: &str) -> String {
     format!("`/tags {subcommand}` takes one lecture id, like `/tags {subcommand} L1042`.\n{HELP}")
 }
 
-async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
+async fn pending(app: &SlackApp) -> Result<Answer, sqlx::Error> {
     let rows = suggestions::waiting_lectures(&app.pool, PENDING_LISTED + 1).await?;
     if rows.is_empty() {
-        return Ok("Nothing is waiting for review. :tada:".to_owned());
+        return Ok("Nothing is waiting for review. :tada:".to_owned().into());
     }
     let total = suggestions::lectures_in(&app.pool, SuggestionStatus::Pending).await?;
     let mut lines = vec![format!(
@@ -176,7 +213,10 @@ async fn pending(app: &SlackApp) -> Result<String, sqlx::Error> {
     if total > PENDING_LISTED {
         lines.push(format!("…and {} more.", total - PENDING_LISTED));
     }
-    Ok(lines.join("\n"))
+    Ok(Answer::with_blocks(
+        lines.join("\n"),
+        vec![render::start_reviewing_block("pending_start")],
+    ))
 }
 
 /// A message's web link; Slack redirects it into the workspace.

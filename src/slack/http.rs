@@ -91,7 +91,10 @@ impl FromRequest<Shared> for SignedBody {
     }
 }
 
-async fn events(SignedBody { body, headers }: SignedBody) -> Response {
+async fn events(
+    State(shared): State<Shared>,
+    SignedBody { body, headers }: SignedBody,
+) -> Response {
     let Ok(event) = serde_json::from_slice::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "expected a JSON body").into_response();
     };
@@ -99,7 +102,11 @@ async fn events(SignedBody { body, headers }: SignedBody) -> Response {
         return Json(json!({ "challenge": event["challenge"] })).into_response();
     }
     // A retry (X-Slack-Retry-Num) of an event is harmless, and not noted twice.
-    events::note(&event, headers.contains_key("x-slack-retry-num"));
+    events::on_callback(
+        &shared.app,
+        &event,
+        headers.contains_key("x-slack-retry-num"),
+    );
     StatusCode::OK.into_response()
 }
 
@@ -129,7 +136,7 @@ async fn commands(State(shared): State<Shared>, SignedBody { body, .. }: SignedB
         return (StatusCode::BAD_REQUEST, "expected a slash-command form").into_response();
     };
     match commands::respond_within(&shared.app, command, commands::INLINE_ANSWER_BUDGET).await {
-        Some(text) => Json(commands::ephemeral(&text)).into_response(),
+        Some(answer) => Json(commands::ephemeral(&answer)).into_response(),
         // Slack's acknowledgement: an empty 200; the answer follows at
         // the command's response_url.
         None => StatusCode::OK.into_response(),

@@ -21,7 +21,7 @@ use super::app::{SlackApp, SlackError};
 use super::card::{actions, load_card, HistoryLine, LectureCard};
 use super::click::{self, Click, Verb};
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
-use super::{render, sessions};
+use super::{home, render, sessions};
 use crate::domain::{Actor, LectureId, SuggestionId};
 use crate::review::{Decision, LectureDecisions, ReviewError};
 use crate::storage::{review_messages, suggestions};
@@ -62,7 +62,9 @@ pub async fn answer_now(app: &SlackApp, interaction: &Interaction) -> Option<ser
     if submission.view.callback_id.as_deref() != Some(actions::SESSION_MODAL) {
         return None;
     }
-    match sessions::submit(app, submission).await {
+    let answered = sessions::submit(app, submission).await;
+    home::refresh_after_decision(app, &submission.user.id);
+    match answered {
         Ok(answer) => Some(answer),
         Err(err) => {
             tracing::error!(user = %submission.user.id, error = %err, "a review session's submission failed");
@@ -95,11 +97,13 @@ pub async fn handle(app: &SlackApp, interaction: Interaction) {
                     clicker.tell(app, "Something went wrong on tagbot's side; nothing may have changed. Try again in a moment.");
                 }
             }
+            home::refresh_after_decision(app, &click.user.id);
         }
         Interaction::ViewSubmission(submission) => {
             if let Err(err) = on_submission(app, &submission).await {
                 tracing::error!(user = %submission.user.id, error = %err, "a modal submission failed");
             }
+            home::refresh_after_decision(app, &submission.user.id);
         }
         Interaction::ViewClosed(closed) => {
             if closed.view.callback_id.as_deref() == Some(actions::SESSION_MODAL) {
@@ -145,7 +149,14 @@ async fn on_action(
             report_lecture_result(app, clicker, result).await
         }
         Click::RetryFailed { lecture } => {
-            let Some(actor) = lecture_wide(app, click, clicker, &lecture).await? else {
+            // The Home tab lists failed lectures with a Retry each: no
+            // message to check the lecture against, the reviewer's own tab.
+            let actor = if from_home_tab(click) {
+                reviewer(app, clicker).await
+            } else {
+                lecture_wide(app, click, clicker, &lecture).await?
+            };
+            let Some(actor) = actor else {
                 return Ok(());
             };
             let result = app.review.retry_failed(&lecture, &actor).await;
@@ -168,6 +179,13 @@ async fn on_action(
             None => Ok(()),
         },
     }
+}
+
+fn from_home_tab(click: &BlockActions) -> bool {
+    click
+        .view
+        .as_ref()
+        .is_some_and(|view| view.kind.as_deref() == Some("home"))
 }
 
 /// The session modal a click came from: its view id and state.

@@ -18,6 +18,7 @@ pub mod click;
 pub mod clicks;
 pub mod commands;
 pub mod events;
+pub mod home;
 pub mod http;
 pub mod interactions;
 pub mod notify;

@@ -131,6 +131,9 @@ pub struct ViewSubmission {
 pub struct View {
     #[serde(default)]
     pub id: Option<String>,
+    /// `modal` or `home`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
     #[serde(default)]
     pub callback_id: Option<String>,
     #[serde(default)]

@@ -204,3 +204,35 @@ pub async fn failures_not_posted(
     .fetch_all(pool)
     .await
 }
+
+/// Approvals and rejections `actor` made since `since`.
+pub async fn decisions_by(
+    pool: &PgPool,
+    actor: &str,
+    since: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events
+         WHERE created_at >= $2 AND actor = $1 AND action IN ('approve', 'reject')",
+    )
+    .bind(actor)
+    .bind(since)
+    .fetch_one(pool)
+    .await
+}
+
+/// Approvals and rejections by Slack reviewers since `since`, per reviewer
+/// (their latest known name), most first.
+pub async fn decisions_per_reviewer(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT coalesce(max(actor_name), actor) AS who, count(*) AS decisions FROM events
+         WHERE created_at >= $1 AND action IN ('approve', 'reject') AND actor LIKE 'slack:%'
+         GROUP BY actor ORDER BY decisions DESC, who",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await
+}

@@ -18,6 +18,7 @@ pub mod catalogue;
 pub mod channel_posts;
 mod codec;
 pub mod events;
+pub mod home_tabs;
 mod privileges;
 pub mod review_holds;
 pub mod review_messages;

@@ -43,6 +43,10 @@ const REQUIRED: &[(&str, &str)] = &[
     ("review_holds", "INSERT"),
     ("review_holds", "UPDATE"),
     ("review_holds", "DELETE"),
+    ("slack_home_tabs", "SELECT"),
+    ("slack_home_tabs", "INSERT"),
+    ("slack_home_tabs", "UPDATE"),
+    ("slack_home_tabs", "DELETE"),
 ];
 
 /// Privileges the run-time role must not have.
@@ -77,6 +81,7 @@ const MUST_NOT_OWN: &[&str] = &[
     "slack_review_messages",
     "slack_channel_posts",
     "review_holds",
+    "slack_home_tabs",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -300,3 +300,43 @@ pub async fn overview(pool: &PgPool) -> Result<Overview, sqlx::Error> {
     .fetch_one(pool)
     .await
 }
+
+/// Failed suggestions per failure category (None: failed before
+/// categories were recorded), most first.
+pub async fn failed_by_category(
+    pool: &PgPool,
+) -> Result<Vec<(Option<FailureCategory>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT last_error_category, count(*) AS failed FROM lecture_tag_suggestions
+         WHERE status = 'failed' GROUP BY 1 ORDER BY failed DESC, 1",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// A lecture with failed suggestions.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FailedLecture {
+    pub lecture: String,
+    pub title: String,
+    pub failed: i64,
+    /// One of its failures, in words.
+    pub reason: Option<String>,
+}
+
+/// The first `limit` lectures (by id) with failed suggestions.
+pub async fn failed_lectures(pool: &PgPool, limit: i64) -> Result<Vec<FailedLecture>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.lecture_external_id AS lecture, coalesce(l.title, '') AS title,
+                count(*) AS failed, max(s.last_error) AS reason
+         FROM lecture_tag_suggestions s
+         LEFT JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
+         WHERE s.status = 'failed'
+         GROUP BY s.lecture_external_id, l.title
+         ORDER BY s.lecture_external_id
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -591,6 +591,8 @@ struct Workspace {
     views: Vec<OpenedView>,
     /// App Home tabs by user (`views.publish`).
     homes: HashMap<String, OpenedView>,
+    /// Whether the app's Home tab is enabled (App Home settings).
+    home_tab_disabled: bool,
     triggers_issued: HashMap<String, Instant>,
     triggers_exchanged: HashSet<String>,
     buckets: HashMap<String, Bucket>,
@@ -625,6 +627,7 @@ impl Workspace {
             responses: Vec::new(),
             views: Vec::new(),
             homes: HashMap::new(),
+            home_tab_disabled: false,
             triggers_issued: HashMap::new(),
             triggers_exchanged: HashSet::new(),
             buckets: HashMap::new(),
@@ -946,6 +949,11 @@ impl Workspace {
     /// `views.publish`: a user's App Home tab, replaced whole.
     fn publish_view(&mut self, params: &Value) -> Outcome {
         let view = checked_home(params)?;
+        // "not_enabled: … a home view is published but the Home tab isn't
+        // enabled for the app" (methods/views.publish).
+        if self.home_tab_disabled {
+            return Err(Reply::error("not_enabled"));
+        }
         let user = str_param(params, "user_id").ok_or_else(|| Reply::error("invalid_arguments"))?;
         if !self.users.iter().any(|u| u.id == user) {
             return Err(Reply::error("user_not_found"));
@@ -1774,6 +1782,12 @@ impl FakeSlack {
     /// Every modal view opened or pushed, as last updated.
     pub fn views(&self) -> Vec<OpenedView> {
         self.lock().views.clone()
+    }
+
+    /// Turns the app's Home tab off (or on), as in the App Home settings:
+    /// views.publish then answers `not_enabled`.
+    pub fn set_home_tab_enabled(&self, enabled: bool) {
+        self.lock().home_tab_disabled = !enabled;
     }
 
     /// The App Home tab last published for `user`.

@@ -209,3 +209,38 @@ async fn a_used_up_airtable_quota_is_named_with_what_to_do(
     assert!(fix.contains("upgrade"), "{fix}");
     setup.close().await;
 }
+
+#[sqlx::test]
+async fn the_home_tab_is_checked_by_publishing_a_reviewers_tab(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let setup = Setup::new(pool, options).await;
+    setup.slack.add_user("U0DANA0001", "דנה");
+    let reviewers = [("SLACK_REVIEWERS", "U0DANA0001")];
+
+    let enabled = setup.diagnose(&reviewers).await;
+    assert!(
+        enabled.to_string().contains("✓ Slack Home tab"),
+        "{enabled}"
+    );
+    assert!(setup.slack.home("U0DANA0001").is_some());
+
+    setup.slack.set_home_tab_enabled(false);
+    let disabled = setup.diagnose(&reviewers).await;
+    let (problem, fix) = failure(&disabled, "Slack Home tab");
+    assert!(problem.contains("not enabled"), "{problem}");
+    assert!(
+        fix.contains("App Home") && fix.contains("app_home_opened"),
+        "{fix}"
+    );
+
+    // Without a reviewer's user id there is no way to tell: said, not failed.
+    let unknown = setup.diagnose(&[]).await;
+    assert!(unknown.healthy(), "{unknown}");
+    assert!(
+        unknown.to_string().contains("open the app's Home tab"),
+        "{unknown}"
+    );
+    setup.close().await;
+}

@@ -2,6 +2,7 @@
 //! (`#[sqlx::test]`), migrated by the owner, exercised as the restricted
 //! run-time role exactly as production runs.
 
+mod app_home;
 mod cli;
 mod doctor;
 mod helpers;

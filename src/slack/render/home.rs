@@ -34,15 +34,7 @@ pub struct HomeFigures {
     pub digest_at: NaiveTime,
 }
 
-/// A lecture with failed tags, as the Home tab lists it.
-#[derive(Debug, Clone)]
-pub struct FailedLecture {
-    pub lecture: String,
-    pub title: String,
-    pub failed: i64,
-    /// One of its failures, in words.
-    pub reason: Option<String>,
-}
+pub use crate::storage::suggestions::FailedLecture;
 
 /// The Home tab view (`views.publish`).
 pub fn home_view(f: &HomeFigures) -> Value {

@@ -84,7 +84,9 @@ mod session;
 
 pub use details::{details_modal, details_notice, view_bytes};
 pub use home::{home_view, FailedLecture, HomeFigures, HOME_FAILED_LECTURES};
-pub use notices::{digest_notice, failure_notice, progress_text, Digest, FailureNotice};
+pub use notices::{
+    digest_notice, failure_notice, progress_text, start_reviewing_block, Digest, FailureNotice,
+};
 pub use reports::{report_block, run_report_post};
 pub use review_message::{review_message, unstamped};
 pub use session::{
@@ -186,6 +188,33 @@ const MIN_HISTORY_CHARS: usize = 120;
 const MIN_SHARED_CHARS: usize = 40;
 
 const MODAL_TITLE: &str = "Tag suggestions";
+
+/// Text of our own (already escaped mrkdwn) as section blocks of at most
+/// 3,000 characters each, split at line ends (a line longer than that is
+/// shortened).
+pub fn text_sections(text: &str) -> Vec<Value> {
+    let mut sections = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line = shorten(line, limits::SECTION_TEXT);
+        if !current.is_empty()
+            && current.chars().count() + 1 + line.chars().count() > limits::SECTION_TEXT
+        {
+            sections.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&line);
+    }
+    if !current.is_empty() {
+        sections.push(current);
+    }
+    sections
+        .into_iter()
+        .map(|text| json!({ "type": "section", "text": mrkdwn(&text, limits::SECTION_TEXT) }))
+        .collect()
+}
 
 /// The status as an emoji and a word, for badges.
 pub fn status_badge(status: SuggestionStatus) -> &'static str {

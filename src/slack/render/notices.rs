@@ -66,10 +66,22 @@ pub fn digest_notice(digest: &Digest) -> (String, Vec<Value>) {
         digest.failed,
         if digest.failed > 0 { " (use Retry failed on their messages, or /tags retry <lecture>)" } else { "" }
     );
-    let blocks = vec![
+    let mut blocks = vec![
         json!({ "type": "section", "text": { "type": "mrkdwn", "text": shorten(&text, limits::SECTION_TEXT) } }),
     ];
+    if digest.pending > 0 {
+        blocks.push(start_reviewing_block("digest_start"));
+    }
     (text, blocks)
+}
+
+/// An actions block with **Start reviewing** (a review session), for the
+/// digest and `/tags pending`.
+pub fn start_reviewing_block(block_id: &str) -> Value {
+    json!({
+        "type": "actions", "block_id": block_id,
+        "elements": [button("Start reviewing", actions::START_REVIEW, "start", Some("primary"))],
+    })
 }
 
 /// A large sync run's progress message.

@@ -111,7 +111,11 @@ async fn on_envelope(
             Err(err) => unreadable(kind, &id, &err),
         },
         "events_api" => {
-            super::super::events::note(&frame.payload, frame.retry_attempt.unwrap_or(0) > 0);
+            super::super::events::on_callback(
+                app,
+                &frame.payload,
+                frame.retry_attempt.unwrap_or(0) > 0,
+            );
             Next::Ack(ack(&id, None))
         }
         other => {
