@@ -82,6 +82,20 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Begins a transaction that holds the advisory lock `key` until it ends:
+/// what runs in it runs in one process at a time, across all of them.
+async fn serialized(
+    pool: &PgPool,
+    key: i64,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Failures as the two array columns they are bound as: the words people
 /// read, and the categories.
 fn failure_columns<'a>(

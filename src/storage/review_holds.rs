@@ -26,11 +26,7 @@ pub async fn take_next(
     skipped: &[String],
     lease: Duration,
 ) -> Result<Option<String>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(HANDOUT_LOCK)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = super::serialized(pool, HANDOUT_LOCK).await?;
     sqlx::query("DELETE FROM review_holds WHERE held_by = $1 OR held_until < now()")
         .bind(reviewer)
         .execute(&mut *tx)

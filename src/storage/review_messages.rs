@@ -49,11 +49,7 @@ pub async fn admit(
     order: ReviewOrder,
     limit: i64,
 ) -> Result<Vec<Admitted>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(ADMISSION_LOCK)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = super::serialized(pool, ADMISSION_LOCK).await?;
     let open: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM slack_review_messages m WHERE {OPEN}"
     ))

@@ -62,6 +62,12 @@ pub(crate) async fn lock_lecture(
 /// to its `to` status, as `actor`, with `details` in each event (and, for a
 /// failure, the failure on the row and in the event). Returns the ids that
 /// moved; the others were elsewhere and are the caller's to explain.
+///
+/// The actor and details reach the audit trigger as transaction-local
+/// settings, set by the statement itself: its `WHERE` holds an
+/// uncorrelated subquery, which Postgres evaluates once, before any row
+/// qualifies, so before any row's trigger runs. One round trip per
+/// transition.
 pub(crate) async fn transition(
     conn: &mut PgConnection,
     ids: &[i64],
@@ -73,11 +79,13 @@ pub(crate) async fn transition(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    set_actor(conn, actor, details).await?;
     sqlx::query_scalar(
         "UPDATE lecture_tag_suggestions
          SET status = $3, last_error = $4, last_error_category = $5
          WHERE id = ANY($1) AND status = $2
+           AND (SELECT set_config('tagbot.actor', $6, true) IS NOT NULL
+                   AND set_config('tagbot.actor_name', $7, true) IS NOT NULL
+                   AND set_config('tagbot.details', $8, true) IS NOT NULL)
          RETURNING id",
     )
     .bind(ids)
@@ -85,28 +93,11 @@ pub(crate) async fn transition(
     .bind(transition.to())
     .bind(failure.map(Failure::to_string))
     .bind(failure.map(|failure| failure.category))
-    .fetch_all(conn)
-    .await
-}
-
-/// Names the actor (and event details) for the audit trigger, for this
-/// transaction only.
-async fn set_actor(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    details: &Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT set_config('tagbot.actor', $1, true),
-                set_config('tagbot.actor_name', $2, true),
-                set_config('tagbot.details', $3, true)",
-    )
     .bind(actor.as_db())
     .bind(actor.display_name().unwrap_or(""))
     .bind(details.to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_all(conn)
+    .await
 }
 
 /// A suggestion as the model made it, checked and ready to store.

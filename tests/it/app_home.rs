@@ -26,6 +26,15 @@ async fn open_home(w: &SlackWorld, user: &str) {
     assert_eq!(status, 200);
 }
 
+/// Opens the Home tab and waits until it is published.
+async fn open_published(w: &SlackWorld, user: &str) {
+    open_home(w, user).await;
+    eventually("the Home tab is published", || async {
+        w.slack.home(user).is_some()
+    })
+    .await;
+}
+
 async fn home_text(w: &SlackWorld, user: &str) -> String {
     all_text(&w.slack.home(user).expect("a published Home tab").view)
 }
@@ -42,11 +51,7 @@ async fn opening_the_home_tab_shows_the_queue_decisions_and_sync_health(
     let failed = w.db.suggestion("L3", "t1", 0.9).await;
     w.db.fail_as_worker(failed, "tag_missing: t1").await;
 
-    open_home(&w, DANA).await;
-    eventually("the Home tab is published", || async {
-        w.slack.home(DANA).is_some()
-    })
-    .await;
+    open_published(&w, DANA).await;
 
     let home = w.slack.home(DANA).unwrap().view;
     let text = all_text(&home);
@@ -97,11 +102,7 @@ async fn the_home_tab_is_published_again_after_the_reviewers_decision(
     let w = SlackWorld::new(pool, options).await;
     let id = w.db.suggestion("L1", "t1", 0.9).await;
     w.settle().await;
-    open_home(&w, DANA).await;
-    eventually("the Home tab is published", || async {
-        w.slack.home(DANA).is_some()
-    })
-    .await;
+    open_published(&w, DANA).await;
 
     assert_eq!(
         w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await,
@@ -131,11 +132,7 @@ async fn retry_from_the_home_tab_sends_the_lectures_failed_tags_again(
     let w = SlackWorld::without_poster(pool, options, &[]).await;
     let failed = w.db.suggestion("L3", "t1", 0.9).await;
     w.db.fail_as_worker(failed, "tag_missing: t1").await;
-    open_home(&w, DANA).await;
-    eventually("the Home tab is published", || async {
-        w.slack.home(DANA).is_some()
-    })
-    .await;
+    open_published(&w, DANA).await;
     let mut home = w.slack.home(DANA).unwrap();
     home.view["type"] = json!("home");
 
@@ -185,11 +182,7 @@ async fn the_home_tab_fits_slacks_limits_with_a_hundred_thousand_lectures_waitin
     .await
     .unwrap();
 
-    open_home(&w, DANA).await;
-    eventually("the Home tab is published", || async {
-        w.slack.home(DANA).is_some()
-    })
-    .await;
+    open_published(&w, DANA).await;
 
     let publishes = w.slack.calls_to("views.publish");
     assert!(publishes.iter().all(|c| c.ok()), "Slack accepted it");
@@ -227,11 +220,7 @@ async fn hostile_text_is_escaped_in_the_home_tab(pool: PgPoolOptions, options: P
         .await
         .unwrap();
 
-    open_home(&w, DANA).await;
-    eventually("the Home tab is published", || async {
-        w.slack.home(DANA).is_some()
-    })
-    .await;
+    open_published(&w, DANA).await;
     let text = home_text(&w, DANA).await;
     for raw in ["<!channel>", "<!here>", "<https://evil", "<!everyone>"] {
         assert!(!text.contains(raw), "{raw} in {text}");
