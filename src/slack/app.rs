@@ -4,7 +4,7 @@
 //! [`super::reviewers`]' to say; how clicks queue is [`super::clicks`]'.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -42,7 +42,14 @@ pub struct SlackApp {
     /// as read once: a message's lecture never changes, and every click
     /// is checked against it.
     message_lectures: Arc<std::sync::Mutex<HashMap<(String, String), LectureId>>>,
+    /// How many lectures wait for review, as last counted, and when: a
+    /// review session shows it with every lecture, and counting 10,000
+    /// lectures on every submit would cost more than the decision.
+    waiting: Arc<std::sync::Mutex<Option<(std::time::Instant, i64)>>>,
 }
+
+/// How long a count of waiting lectures is shown before it is made again.
+const WAITING_COUNT_FOR: Duration = Duration::from_secs(2);
 
 /// Messages whose lecture is remembered; past it the memory starts over.
 const REMEMBERED_MESSAGES: usize = 100_000;
@@ -60,7 +67,28 @@ impl SlackApp {
             settings,
             clicks: ClickQueue::default(),
             message_lectures: Arc::default(),
+            waiting: Arc::default(),
         })
+    }
+
+    /// Lectures with pending suggestions, counted at most every 2 s.
+    pub async fn waiting_lectures(&self) -> Result<i64, sqlx::Error> {
+        let fresh = |cached: &Option<(std::time::Instant, i64)>| {
+            cached
+                .filter(|(at, _)| at.elapsed() < WAITING_COUNT_FOR)
+                .map(|(_, n)| n)
+        };
+        if let Some(n) = fresh(&self.waiting.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(n);
+        }
+        let counted = crate::storage::suggestions::lectures_in(
+            &self.pool,
+            crate::domain::SuggestionStatus::Pending,
+        )
+        .await?;
+        *self.waiting.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((std::time::Instant::now(), counted));
+        Ok(counted)
     }
 
     pub fn threshold(&self) -> f64 {
@@ -97,7 +125,7 @@ impl SlackApp {
     fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), LectureId>> {
         self.message_lectures
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether `user` may decide (see [`super::reviewers`]).

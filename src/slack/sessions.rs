@@ -21,7 +21,7 @@ use super::payload::{State, ViewSubmission};
 use super::render::{self, SessionLecture, SessionState};
 use crate::domain::{LectureId, SuggestionId, SuggestionStatus};
 use crate::review::{Choices, ChoicesOutcome, ReviewError};
-use crate::storage::{review_holds, suggestions};
+use crate::storage::review_holds;
 
 /// How long a reviewer holds the lecture they are shown without doing
 /// anything; the lease is renewed with each submit, skip or pre-select.
@@ -141,7 +141,7 @@ pub async fn preselect(
     // New block ids: Slack keeps a choice the reviewer made under the old
     // ones, and would not show the new initial options.
     state.revision += 1;
-    let waiting = suggestions::lectures_in(&app.pool, SuggestionStatus::Pending).await?;
+    let waiting = app.waiting_lectures().await?;
     let view = render::session_modal(&SessionLecture {
         card: &card,
         state: &state,
@@ -196,7 +196,7 @@ async fn next_view(
         {
             continue;
         }
-        let waiting = suggestions::lectures_in(&app.pool, SuggestionStatus::Pending).await?;
+        let waiting = app.waiting_lectures().await?;
         state.lecture = Some(lecture);
         return Ok(render::session_modal(&SessionLecture {
             card: &card,
