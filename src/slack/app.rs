@@ -46,6 +46,8 @@ pub struct SlackApp {
     /// review session shows it with every lecture, and counting 10,000
     /// lectures on every submit would cost more than the decision.
     waiting: Arc<std::sync::Mutex<Option<(std::time::Instant, i64)>>>,
+    /// Who has opened the Home tab (see [`super::home::HomeTabUsers`]).
+    pub(crate) home_users: Arc<std::sync::Mutex<super::home::HomeTabUsers>>,
 }
 
 /// How long a count of waiting lectures is shown before it is made again.
@@ -68,6 +70,7 @@ impl SlackApp {
             clicks: ClickQueue::default(),
             message_lectures: Arc::default(),
             waiting: Arc::default(),
+            home_users: Arc::default(),
         })
     }
 

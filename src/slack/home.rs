@@ -3,6 +3,10 @@
 //! who have opened it (`storage::home_tabs`). What it shows is
 //! `render::home_view`; this module gathers the figures.
 
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
 use chrono::{Datelike, Duration as Days, TimeZone, Utc};
 
 use super::app::{SlackApp, SlackError};
@@ -11,9 +15,23 @@ use crate::domain::SuggestionStatus;
 use crate::storage::{events, home_tabs, suggestions, sync_queue};
 use crate::sync::RunReport;
 
+/// The users who have opened the Home tab, as last read from the database
+/// (at most [`HOME_USERS_FOR`] ago) plus those who opened it through this
+/// process since: asked after every decision, so not asked of Postgres
+/// each time. A user who opened it through another process is known here
+/// within that time.
+#[derive(Debug, Default)]
+pub struct HomeTabUsers {
+    read_at: Option<Instant>,
+    users: HashSet<String>,
+}
+
+const HOME_USERS_FOR: Duration = Duration::from_secs(10);
+
 /// `user` opened the Home tab: remember them and publish it.
 pub async fn opened(app: &SlackApp, user: &str) -> Result<(), SlackError> {
     home_tabs::opened(&app.pool, user).await?;
+    lock(&app.home_users).users.insert(user.to_owned());
     publish(app, user).await
 }
 
@@ -23,7 +41,7 @@ pub fn refresh_after_decision(app: &SlackApp, user: &str) {
     let (app, user) = (app.clone(), user.to_owned());
     tokio::spawn(async move {
         let refreshed = async {
-            if home_tabs::has_opened(&app.pool, &user).await? {
+            if has_opened(&app, &user).await? {
                 publish(&app, &user).await?;
             }
             Ok::<(), SlackError>(())
@@ -32,6 +50,27 @@ pub fn refresh_after_decision(app: &SlackApp, user: &str) {
             tracing::warn!(user, error = %err, "could not refresh a Home tab after a decision");
         }
     });
+}
+
+async fn has_opened(app: &SlackApp, user: &str) -> Result<bool, sqlx::Error> {
+    {
+        let known = lock(&app.home_users);
+        if known
+            .read_at
+            .is_some_and(|at| at.elapsed() < HOME_USERS_FOR)
+        {
+            return Ok(known.users.contains(user));
+        }
+    }
+    let users: HashSet<String> = home_tabs::all(&app.pool).await?.into_iter().collect();
+    let mut known = lock(&app.home_users);
+    known.users.extend(users);
+    known.read_at = Some(Instant::now());
+    Ok(known.users.contains(user))
+}
+
+fn lock(users: &Mutex<HomeTabUsers>) -> MutexGuard<'_, HomeTabUsers> {
+    users.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Publishes `user`'s Home tab as things stand now.

@@ -15,10 +15,9 @@ pub async fn opened(pool: &PgPool, user: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Whether `user` has ever opened the Home tab.
-pub async fn has_opened(pool: &PgPool, user: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM slack_home_tabs WHERE user_id = $1)")
-        .bind(user)
-        .fetch_one(pool)
+/// Every user who has opened the Home tab.
+pub async fn all(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM slack_home_tabs")
+        .fetch_all(pool)
         .await
 }
