@@ -31,10 +31,18 @@
 //! either; the stand-in refuses every endpoint, schema included, which is
 //! the stricter reading.
 //!
+//! Webhooks (the base's change stream) follow their own pages: see
+//! `webhooks.rs`. Every change to a cell, by the API or by a test editing
+//! "as a person" (`set_cell`, `set_cell_as`), is a payload for the
+//! webhooks that watch it.
+//!
 //! Tests script failures, add latency, edit records and the schema "by
-//! hand" as a person would, and read the request log.
+//! hand" as a person would, move the clock on, and read the request log.
 
 mod formula;
+mod webhooks;
+
+pub use webhooks::{Source, WEBHOOK_LIFE};
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -209,6 +217,9 @@ struct Base {
     faults: Vec<Fault>,
     log: Vec<LoggedRequest>,
     next_id: u64,
+    hooks: webhooks::Hooks,
+    /// Added to the wall clock: tests move time on to expire webhooks.
+    clock_offset: chrono::TimeDelta,
 }
 
 /// A running stand-in; dropping it leaves the server running until `shutdown`.
@@ -303,11 +314,29 @@ impl FakeAirtable {
             faults: Vec::new(),
             log: Vec::new(),
             next_id: 1,
+            hooks: webhooks::Hooks::default(),
+            clock_offset: chrono::TimeDelta::zero(),
         }));
         let app = Router::new()
             .route("/v0/meta/bases/{base}/tables", get(schema))
             .route("/v0/{base}/{table}", get(list_get).patch(update))
             .route("/v0/{base}/{table}/listRecords", post(list_post))
+            .route(
+                "/v0/bases/{base}/webhooks",
+                get(list_webhooks).post(create_webhook),
+            )
+            .route(
+                "/v0/bases/{base}/webhooks/{hook}",
+                axum::routing::delete(delete_webhook),
+            )
+            .route(
+                "/v0/bases/{base}/webhooks/{hook}/refresh",
+                post(refresh_webhook),
+            )
+            .route(
+                "/v0/bases/{base}/webhooks/{hook}/payloads",
+                get(list_payloads),
+            )
             .fallback(not_found)
             .with_state(Arc::clone(&base));
         let served = crate::Served::start(app, "Airtable stand-in").await?;
@@ -373,17 +402,58 @@ impl FakeAirtable {
         }
     }
 
-    /// Sets a cell (field by name or id) as a person would in the UI.
+    /// Sets a cell (field by name or id) as a person would in the UI; the
+    /// base's webhooks see a change by a person.
     pub fn set_cell(&self, table: &str, record_id: &str, field: &str, value: Value) {
+        let person = Source::Person {
+            id: "usrPerson00000001".into(),
+            email: "person@example.com".into(),
+            name: "A person".into(),
+        };
+        self.set_cell_as(table, record_id, field, value, &person);
+    }
+
+    /// [`Self::set_cell`], by `source` (a named person, say).
+    pub fn set_cell_as(
+        &self,
+        table: &str,
+        record_id: &str,
+        field: &str,
+        value: Value,
+        source: &Source,
+    ) {
         let mut base = self.lock();
-        if let Some(t) = base.table_mut(table) {
-            let Some(field_id) = t.field(field).map(|f| f.id.clone()) else {
-                return;
-            };
-            if let Some(record) = t.records.iter_mut().find(|r| r.id == record_id) {
-                record.cells.insert(field_id, value);
-            }
-        }
+        let Some(t) = base.table_mut(table) else {
+            return;
+        };
+        let table_id = t.id.clone();
+        let Some(field_id) = t.field(field).map(|f| f.id.clone()) else {
+            return;
+        };
+        let Some(record) = t.records.iter_mut().find(|r| r.id == record_id) else {
+            return;
+        };
+        let previous = record.cells.insert(field_id.clone(), value.clone());
+        let change = webhooks::CellChange {
+            record: record_id.to_owned(),
+            field: field_id,
+            previous: previous.unwrap_or(Value::Null),
+            current: value,
+        };
+        base.record_changes(&table_id, &[change], source);
+    }
+
+    /// Moves the stand-in's clock on (webhooks expire, payloads go).
+    pub fn advance_clock(&self, by: Duration) {
+        let mut base = self.lock();
+        base.clock_offset += chrono::TimeDelta::from_std(by).unwrap_or_default();
+    }
+
+    /// The base's webhooks as list webhooks shows them.
+    pub fn webhooks(&self) -> Vec<Value> {
+        let base = self.lock();
+        let now = base.now();
+        base.hooks.list.iter().map(|h| h.as_listed(now)).collect()
     }
 
     /// A field's id (`fld…`), as the schema reports it.
@@ -502,6 +572,7 @@ enum Needs {
     ReadRecords,
     WriteRecords,
     ReadSchema,
+    Webhooks,
 }
 
 impl Needs {
@@ -510,11 +581,29 @@ impl Needs {
             Needs::ReadRecords => SCOPE_RECORDS_READ,
             Needs::WriteRecords => SCOPE_RECORDS_WRITE,
             Needs::ReadSchema => SCOPE_SCHEMA_READ,
+            Needs::Webhooks => SCOPE_WEBHOOKS,
         }
     }
 }
 
 impl Base {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.clock_offset
+    }
+
+    fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Hands changes to `table`'s cells to the webhooks.
+    fn record_changes(&mut self, table: &str, changes: &[webhooks::CellChange], source: &Source) {
+        let now = self.now();
+        let Base { hooks, tables, .. } = self;
+        if let Some(table) = tables.iter().find(|t| t.id == table || t.name == table) {
+            hooks.record(table, tables, changes, source, now);
+        }
+    }
+
     fn new_record_id(&mut self) -> String {
         self.next_id += 1;
         format!("rec{:014}", self.next_id)
@@ -1037,12 +1126,25 @@ fn patch(base: &mut Base, table_key: &str, body: &Value) -> Reply {
         }
     }
     let mut written = Vec::new();
+    let mut cell_changes = Vec::new();
     for (id, cells) in changes {
         if let Some(record) = table.records.iter_mut().find(|r| r.id == id) {
-            record.cells.extend(cells);
+            for (field, value) in cells {
+                let previous = record.cells.insert(field.clone(), value.clone());
+                cell_changes.push(webhooks::CellChange {
+                    record: id.clone(),
+                    field,
+                    previous: previous.unwrap_or(Value::Null),
+                    current: value,
+                });
+            }
         }
     }
-    let table = &*table;
+    let table_id = table.id.clone();
+    base.record_changes(&table_id, &cell_changes, &Source::PublicApi);
+    let Some(table) = base.table(&table_id) else {
+        return not_permitted();
+    };
     for record in records {
         if let Some(stored) = record
             .get("id")
@@ -1144,4 +1246,170 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- webhooks
+
+fn webhook_request<'a>(
+    method: Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    base_id: &'a str,
+) -> Request<'a> {
+    Request {
+        method,
+        uri,
+        headers,
+        base_id,
+        needs: Needs::Webhooks,
+    }
+}
+
+fn no_such_webhook() -> Reply {
+    error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "Could not find the webhook",
+    )
+}
+
+async fn create_webhook(
+    State(state): Shared,
+    Path(base_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = webhook_request(method, &uri, &headers, &base_id);
+    handle(&state, request, Written::default(), |base| {
+        let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+            return invalid_body();
+        };
+        let specification = body["specification"].clone();
+        if let Err(problem) = webhooks::check_specification(&specification, &base.tables) {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_REQUEST_UNKNOWN",
+                problem,
+            );
+        }
+        let wants_data = specification["options"]["filters"]["dataTypes"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|k| k == "tableData"));
+        if wants_data && !base.has_scope(SCOPE_RECORDS_READ) {
+            return not_permitted();
+        }
+        if base.hooks.list.len() >= webhooks::MAX_WEBHOOKS {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "TOO_MANY_WEBHOOKS",
+                "The number of webhooks per base is limited to 10",
+            );
+        }
+        let now = base.now();
+        (StatusCode::OK, base.hooks.create(specification, now))
+    })
+    .await
+}
+
+async fn list_webhooks(
+    State(state): Shared,
+    Path(base_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let request = webhook_request(method, &uri, &headers, &base_id);
+    handle(&state, request, Written::default(), |base| {
+        let now = base.now();
+        let listed: Vec<Value> = base.hooks.list.iter().map(|h| h.as_listed(now)).collect();
+        (StatusCode::OK, json!({ "webhooks": listed }))
+    })
+    .await
+}
+
+async fn delete_webhook(
+    State(state): Shared,
+    Path((base_id, hook)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let request = webhook_request(method, &uri, &headers, &base_id);
+    handle(&state, request, Written::default(), |base| {
+        let before = base.hooks.list.len();
+        base.hooks.list.retain(|h| h.id != hook);
+        if base.hooks.list.len() == before {
+            return no_such_webhook();
+        }
+        (StatusCode::OK, json!({}))
+    })
+    .await
+}
+
+async fn refresh_webhook(
+    State(state): Shared,
+    Path((base_id, hook)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let request = webhook_request(method, &uri, &headers, &base_id);
+    handle(&state, request, Written::default(), |base| {
+        let now = base.now();
+        let Some(hook) = base.hooks.get_mut(&hook) else {
+            return no_such_webhook();
+        };
+        match webhooks::Hooks::refresh(hook, now) {
+            Ok(answer) => (StatusCode::OK, answer),
+            Err(()) => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "CANNOT_REFRESH_EXPIRED_WEBHOOK",
+                "Only an active webhook can be refreshed; create a new one",
+            ),
+        }
+    })
+    .await
+}
+
+async fn list_payloads(
+    State(state): Shared,
+    Path((base_id, hook)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let (mut cursor, mut limit) = (Some(1_u64), Some(50_u64));
+    for (key, value) in url_pairs(query.as_deref().unwrap_or("")) {
+        match key.as_str() {
+            "cursor" => cursor = value.parse().ok().filter(|c| *c >= 1),
+            "limit" => limit = value.parse().ok().filter(|l| (1..=50).contains(l)),
+            _ => {}
+        }
+    }
+    let request = webhook_request(method, &uri, &headers, &base_id);
+    handle(&state, request, Written::default(), |base| {
+        let (Some(cursor), Some(limit)) = (cursor, limit) else {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_REQUEST_UNKNOWN",
+                "cursor must be a number from 1; limit a number from 1 to 50",
+            );
+        };
+        let now = base.now();
+        let records_scope = base.has_scope(SCOPE_RECORDS_READ);
+        let Some(hook) = base.hooks.get_mut(&hook) else {
+            return no_such_webhook();
+        };
+        if hook.needs_records_scope() && !records_scope {
+            return not_permitted();
+        }
+        (
+            StatusCode::OK,
+            webhooks::Hooks::payloads(hook, cursor, limit, now),
+        )
+    })
+    .await
 }

@@ -3,6 +3,7 @@
 //! sender signs as Slack documents.
 
 mod airtable;
+mod airtable_webhooks;
 mod slack_answers;
 mod slack_web;
 mod socket_mode;
