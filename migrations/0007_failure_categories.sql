@@ -12,13 +12,19 @@ ALTER TABLE airtable_sync_items ADD COLUMN last_error_category text
         'server', 'network', 'auth', 'not_found', 'validation', 'other'));
 
 -- Errors recorded before this migration carried their category as the
--- text before the first ':'; this once, it is read from there.
+-- text before the first ':'; this once, it is read from there. Filling a
+-- column in is no change a reviewer made: the triggers that stamp
+-- updated_at and mark review messages stale are off meanwhile.
+ALTER TABLE lecture_tag_suggestions DISABLE TRIGGER sugg_guard;
+ALTER TABLE lecture_tag_suggestions DISABLE TRIGGER sugg_slack_stale;
 UPDATE lecture_tag_suggestions SET last_error_category = CASE
         WHEN split_part(last_error, ':', 1) IN (
             'lecture_missing', 'lecture_ambiguous', 'tag_missing', 'rate_limit', 'quota',
             'server', 'network', 'auth', 'not_found', 'validation')
         THEN split_part(last_error, ':', 1) ELSE 'other' END
     WHERE last_error IS NOT NULL;
+ALTER TABLE lecture_tag_suggestions ENABLE TRIGGER sugg_guard;
+ALTER TABLE lecture_tag_suggestions ENABLE TRIGGER sugg_slack_stale;
 UPDATE airtable_sync_items SET last_error_category = CASE
         WHEN split_part(last_error, ':', 1) IN (
             'lecture_missing', 'lecture_ambiguous', 'tag_missing', 'rate_limit', 'quota',

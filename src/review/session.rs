@@ -11,7 +11,7 @@ use serde_json::json;
 use super::apply::{self, lock_lecture};
 use super::outcome::{LectureDecisions, PriorDecision};
 use super::{count_applied, Review, ReviewError};
-use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
+use crate::domain::{Action, Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
 use crate::storage::events;
 
 /// What the reviewer marked on one lecture; tags left pending are in
@@ -25,6 +25,19 @@ pub struct Choices {
 impl Choices {
     fn marked(&self) -> impl Iterator<Item = &SuggestionId> {
         self.approve.iter().chain(&self.reject)
+    }
+
+    /// Whether `prior` is `actor`'s own decision, the one chosen here.
+    fn already_made_by(&self, prior: &PriorDecision, actor: &Actor) -> bool {
+        let Some(by) = &prior.decided_by else {
+            return false;
+        };
+        let chosen = if self.approve.contains(&prior.suggestion) {
+            Action::Approve
+        } else {
+            Action::Reject
+        };
+        by.actor == actor.as_db() && by.action == chosen
     }
 }
 
@@ -71,16 +84,20 @@ impl Review {
         if !taken.is_empty() {
             let ids: Vec<i64> = taken.iter().map(|row| row.id).collect();
             let mut latest = events::latest_decisions(&mut tx, &ids).await?;
-            return Ok(ChoicesOutcome::Refused(
-                taken
-                    .into_iter()
-                    .map(|row| PriorDecision {
-                        suggestion: SuggestionId::from_db(row.id),
-                        status: row.status,
-                        decided_by: latest.remove(&row.id),
-                    })
-                    .collect(),
-            ));
+            // The reviewer's own decision, as chosen now, is a save sent
+            // twice (Slack timed out the first answer): not a conflict.
+            let others: Vec<PriorDecision> = taken
+                .into_iter()
+                .map(|row| PriorDecision {
+                    suggestion: SuggestionId::from_db(row.id),
+                    status: row.status,
+                    decided_by: latest.remove(&row.id),
+                })
+                .filter(|prior| !choices.already_made_by(prior, actor))
+                .collect();
+            if !others.is_empty() {
+                return Ok(ChoicesOutcome::Refused(others));
+            }
         }
         let details = self.details(json!({ "via": "review_session" }));
         let mut decisions = Vec::new();

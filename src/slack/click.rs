@@ -41,6 +41,20 @@ pub enum Click {
     SessionPreselect,
 }
 
+impl Click {
+    /// Whether it asks for a decision (a status may change), rather than
+    /// for a view.
+    pub fn decides(&self) -> bool {
+        matches!(
+            self,
+            Click::Decide { .. }
+                | Click::ApproveSelected { .. }
+                | Click::ApproveTop { .. }
+                | Click::RetryFailed { .. }
+        )
+    }
+}
+
 /// Approve or reject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {

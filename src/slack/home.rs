@@ -24,6 +24,11 @@ use crate::sync::RunReport;
 pub struct HomeTabUsers {
     read_at: Option<Instant>,
     users: HashSet<String>,
+    /// Users whose tab is being published, and whether another decision
+    /// came meanwhile (then it is published once more when done): one
+    /// publish in flight per user, however fast they decide, so an older
+    /// tab never lands after a newer one.
+    publishing: std::collections::HashMap<String, bool>,
 }
 
 const HOME_USERS_FOR: Duration = Duration::from_secs(10);
@@ -41,10 +46,28 @@ pub fn refresh_after_decision(app: &SlackApp, user: &str) {
     let (app, user) = (app.clone(), user.to_owned());
     tokio::spawn(async move {
         let refreshed = async {
-            if has_opened(&app, &user).await? {
-                publish(&app, &user).await?;
+            if !has_opened(&app, &user).await? {
+                return Ok(());
             }
-            Ok::<(), SlackError>(())
+            {
+                let mut known = lock(&app.home_users);
+                if let Some(again) = known.publishing.get_mut(&user) {
+                    *again = true;
+                    return Ok(());
+                }
+                known.publishing.insert(user.clone(), false);
+            }
+            loop {
+                let published = publish(&app, &user).await;
+                let mut known = lock(&app.home_users);
+                match known.publishing.get_mut(&user) {
+                    Some(again) if *again && published.is_ok() => *again = false,
+                    _ => {
+                        known.publishing.remove(&user);
+                        return published;
+                    }
+                }
+            }
         };
         if let Err(err) = refreshed.await {
             tracing::warn!(user, error = %err, "could not refresh a Home tab after a decision");

@@ -46,6 +46,10 @@ impl Clicker<'_> {
     }
 }
 
+/// How long a review session's submit may take: Slack's 3 s, less room for
+/// the answer's way back.
+const SESSION_ANSWER_BUDGET: Duration = Duration::from_millis(2_500);
+
 /// The details modal's callback id and its approve-selected input.
 pub use super::card::actions::{
     DETAILS_MODAL as DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK,
@@ -62,11 +66,23 @@ pub async fn answer_now(app: &SlackApp, interaction: &Interaction) -> Option<ser
     if submission.view.callback_id.as_deref() != Some(actions::SESSION_MODAL) {
         return None;
     }
-    let answered = sessions::submit(app, submission).await;
+    // Slack shows an error past 3 s even when the choices were saved.
+    let answered =
+        tokio::time::timeout(SESSION_ANSWER_BUDGET, sessions::submit(app, submission)).await;
     home::refresh_after_decision(app, &submission.user.id);
     match answered {
-        Ok(answer) => Some(answer),
-        Err(err) => {
+        Ok(Ok(answer)) => Some(answer),
+        Err(_) => {
+            tracing::warn!(user = %submission.user.id, "a review session's submission took too long to answer");
+            Some(serde_json::json!({
+                "response_action": "update",
+                "view": render::session_notice(
+                    "Saving took longer than Slack waits, so this lecture may or may not have been saved. Close this and open `/tags review` again: a saved lecture is not shown again, and saving the same choices twice is harmless.",
+                    &render::SessionState::default(),
+                ),
+            }))
+        }
+        Ok(Err(err)) => {
             tracing::error!(user = %submission.user.id, error = %err, "a review session's submission failed");
             Some(serde_json::json!({
                 "response_action": "update",
@@ -91,13 +107,19 @@ pub async fn handle(app: &SlackApp, interaction: Interaction) {
                     .unwrap_or_else(|| app.settings.review_channel.clone()),
                 response_url: click.response_url.as_deref(),
             };
+            let mut decided = false;
             for action in &click.actions {
-                if let Err(err) = on_action(app, &click, &clicker, action).await {
-                    tracing::error!(action = %action.action_id, user = %click.user.id, error = %err, "a Slack action failed");
-                    clicker.tell(app, "Something went wrong on tagbot's side; nothing may have changed. Try again in a moment.");
+                match on_action(app, &click, &clicker, action).await {
+                    Ok(decides) => decided |= decides,
+                    Err(err) => {
+                        tracing::error!(action = %action.action_id, user = %click.user.id, error = %err, "a Slack action failed");
+                        clicker.tell(app, "Something went wrong on tagbot's side; nothing may have changed. Try again in a moment.");
+                    }
                 }
             }
-            home::refresh_after_decision(app, &click.user.id);
+            if decided {
+                home::refresh_after_decision(app, &click.user.id);
+            }
         }
         Interaction::ViewSubmission(submission) => {
             if let Err(err) = on_submission(app, &submission).await {
@@ -121,14 +143,27 @@ async fn on_action(
     click: &BlockActions,
     clicker: &Clicker<'_>,
     action: &Action,
-) -> Result<(), SlackError> {
+) -> Result<bool, SlackError> {
     let parsed = match click::parse(action, click.state.as_ref()) {
         Ok(parsed) => parsed,
         Err(unreadable) => {
             tracing::warn!(user = %clicker.id, action = %action.action_id, reason = %unreadable, "refused a click tagbot cannot read; nothing was decided");
-            return Ok(());
+            return Ok(false);
         }
     };
+    let decides = parsed.decides();
+    handle_click(app, click, clicker, parsed)
+        .await
+        .map(|()| decides)
+}
+
+/// Runs one typed click.
+async fn handle_click(
+    app: &SlackApp,
+    click: &BlockActions,
+    clicker: &Clicker<'_>,
+    parsed: Click,
+) -> Result<(), SlackError> {
     match parsed {
         Click::SelectionChanged => Ok(()),
         Click::Decide { verb, suggestion } => {

@@ -35,7 +35,11 @@ pub async fn start(
     trigger_id: &str,
 ) -> Result<(), SlackError> {
     let view = next_view(app, user, handle, SessionState::default(), None).await?;
-    app.api.open_view(trigger_id, &view).await?;
+    if let Err(err) = app.api.open_view(trigger_id, &view).await {
+        // The modal never opened: the lecture is not the reviewer's.
+        review_holds::release(&app.pool, user).await?;
+        return Err(err.into());
+    }
     Ok(())
 }
 
@@ -62,7 +66,10 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
             )))
         }
     };
-    let choices = read_choices(&submission.view.state);
+    // Saving is working on it: the lease runs from now (a reviewer who read
+    // for long may have lost it; the decision is checked row by row anyway).
+    review_holds::renew(&app.pool, user, lecture.as_str(), HOLD_LEASE).await?;
+    let (choices, left_pending) = read_choices(&submission.view.state);
     let notice = match app.review.decide_choices(&lecture, &choices, &actor).await {
         Ok(ChoicesOutcome::Applied(decided)) => saved_notice(&lecture, decided.applied_count()),
         Ok(ChoicesOutcome::Refused(taken)) => {
@@ -89,10 +96,14 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
         Err(ReviewError::Database(err)) => return Err(SlackError::Database(err)),
         Err(other) => return Err(SlackError::Review(other)),
     };
-    // Tags left pending stay for others (or a later session): this
-    // session moves on rather than showing the lecture again.
+    // Tags left pending stay for others (or a later session): this session
+    // moves on rather than showing the lecture again. A lecture with more
+    // tags than one round shows, all of them decided, comes back with the
+    // rest.
     let mut state = state;
-    state.skipped.push(lecture.as_str().to_owned());
+    if left_pending > 0 {
+        state.skipped.push(lecture.as_str().to_owned());
+    }
     Ok(update(
         next_view(app, user, handle, state, Some(&notice)).await?,
     ))
@@ -111,7 +122,10 @@ pub async fn skip(
         state.skipped.push(lecture);
     }
     let view = next_view(app, user, handle, state, None).await?;
-    app.api.update_view(view_id, &view).await?;
+    if let Err(err) = app.api.update_view(view_id, &view).await {
+        review_holds::release(&app.pool, user).await?;
+        return Err(err.into());
+    }
     Ok(())
 }
 
@@ -186,16 +200,16 @@ async fn next_view(
         else {
             break;
         };
-        let Some(card) = load_card(&app.pool, &lecture, app.threshold()).await? else {
+        let card = load_card(&app.pool, &lecture, app.threshold()).await?;
+        let Some(card) = card.filter(|card| {
+            card.suggestions
+                .iter()
+                .any(|s| s.status == SuggestionStatus::Pending)
+        }) else {
+            // Decided (or gone) since the hand-out: not served again.
+            state.skipped.push(lecture);
             continue;
         };
-        if !card
-            .suggestions
-            .iter()
-            .any(|s| s.status == SuggestionStatus::Pending)
-        {
-            continue;
-        }
         let waiting = app.waiting_lectures().await?;
         state.lecture = Some(lecture);
         return Ok(render::session_modal(&SessionLecture {
@@ -231,9 +245,11 @@ fn saved_notice(lecture: &LectureId, applied: usize) -> String {
     )
 }
 
-/// The choices in a submitted session view: one radio group per tag.
-fn read_choices(state: &State) -> Choices {
+/// The choices in a submitted session view (one radio group per tag), and
+/// how many of its tags were left pending.
+fn read_choices(state: &State) -> (Choices, usize) {
     let mut choices = Choices::default();
+    let mut left_pending = 0;
     for (block_id, block) in &state.values {
         let Some(id) =
             render::choice_block_suggestion(block_id).and_then(|raw| SuggestionId::parse(raw).ok())
@@ -251,8 +267,8 @@ fn read_choices(state: &State) -> Choices {
             Some("reject") => {
                 choices.reject.insert(id);
             }
-            _ => {}
+            _ => left_pending += 1,
         }
     }
-    choices
+    (choices, left_pending)
 }

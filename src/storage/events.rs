@@ -222,13 +222,14 @@ pub async fn decisions_by(
 }
 
 /// Approvals and rejections by Slack reviewers since `since`, per reviewer
-/// (their latest known name), most first.
+/// (the name of their latest decision), most first.
 pub async fn decisions_per_reviewer(
     pool: &PgPool,
     since: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT coalesce(max(actor_name), actor) AS who, count(*) AS decisions FROM events
+        "SELECT coalesce((array_agg(actor_name ORDER BY id DESC))[1], actor) AS who,
+                count(*) AS decisions FROM events
          WHERE created_at >= $1 AND action IN ('approve', 'reject') AND actor LIKE 'slack:%'
          GROUP BY actor ORDER BY decisions DESC, who",
     )

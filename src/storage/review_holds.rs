@@ -73,6 +73,8 @@ async fn first_free(
            AND NOT (s.lecture_external_id = ANY($1))
            AND NOT EXISTS (SELECT 1 FROM review_holds h
                            WHERE h.lecture_external_id = s.lecture_external_id)
+           AND EXISTS (SELECT 1 FROM enriched_lectures l
+                       WHERE l.lecture_external_id = s.lecture_external_id)
            AND NOT ($2 AND EXISTS (SELECT 1 FROM slack_review_messages m
                                    WHERE m.lecture_external_id = s.lecture_external_id
                                      AND m.opened_at IS NOT NULL))

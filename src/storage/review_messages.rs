@@ -60,18 +60,38 @@ pub async fn admit(
         tx.commit().await?;
         return Ok(Vec::new());
     }
-    let order_by = match order {
-        ReviewOrder::Oldest => "min(s.created_at), s.lecture_external_id",
-        ReviewOrder::Score => "max(s.score) DESC, min(s.created_at), s.lecture_external_id",
+    // The queue is walked in order by its index (at most 50 suggestions a
+    // lecture to let in), not grouped whole: a catalogue of 100,000
+    // lectures costs what the first few do.
+    let (scan, order_by) = match order {
+        ReviewOrder::Oldest => (
+            "s.created_at, s.lecture_external_id",
+            "min(created_at), lecture_external_id",
+        ),
+        ReviewOrder::Score => (
+            "s.score DESC, s.created_at, s.lecture_external_id",
+            "max(score) DESC, min(created_at), lecture_external_id",
+        ),
     };
     let admitted = sqlx::query_as(&format!(
-        "WITH waiting AS (
-             SELECT s.lecture_external_id
+        "WITH candidates AS (
+             SELECT s.lecture_external_id, s.created_at, s.score
              FROM lecture_tag_suggestions s
              WHERE s.status = 'pending'
                AND NOT EXISTS (SELECT 1 FROM slack_review_messages m
                                WHERE m.lecture_external_id = s.lecture_external_id AND {OPEN})
-             GROUP BY s.lecture_external_id
+               -- A lecture a review session holds is being decided there.
+               AND NOT EXISTS (SELECT 1 FROM review_holds h
+                               WHERE h.lecture_external_id = s.lecture_external_id
+                                 AND h.held_until > now())
+               -- A lecture the catalogue does not have cannot be shown.
+               AND EXISTS (SELECT 1 FROM enriched_lectures l
+                           WHERE l.lecture_external_id = s.lecture_external_id)
+             ORDER BY {scan}
+             LIMIT $3 * 50
+         ), waiting AS (
+             SELECT lecture_external_id FROM candidates
+             GROUP BY lecture_external_id
              ORDER BY {order_by}
              LIMIT $3)
          INSERT INTO slack_review_messages
@@ -182,7 +202,11 @@ pub async fn lecture_of_message(
         "SELECT lecture_external_id FROM slack_review_messages WHERE channel = $1 AND ts = $2
          UNION ALL
          SELECT e.lecture_external_id FROM slack_channel_posts p
-         JOIN events e ON p.post_key = 'failure:' || e.id
+         -- The post's key names its event (`failure:<id>`): found by the
+         -- events' primary key, never by scanning them. CASE keeps the cast
+         -- to failure keys whatever order Postgres evaluates in.
+         JOIN events e ON e.id = CASE WHEN p.post_key LIKE 'failure:%'
+                                      THEN split_part(p.post_key, ':', 2)::bigint END
          WHERE p.channel = $1 AND p.ts = $2
          LIMIT 1",
     )

@@ -147,3 +147,55 @@ async fn a_decided_lecture_with_new_suggestions_waits_its_turn_and_gets_its_old_
     assert_eq!(w.slack.messages(REVIEW).len(), 2);
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_lecture_held_in_a_review_session_is_not_posted_meanwhile(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[("TAGBOT_REVIEW_OPEN_LIMIT", "1")]).await;
+    w.db.suggestion("L1", "t1", 0.9).await;
+    w.db.suggestion("L2", "t1", 0.9).await;
+    // Dana's session takes the oldest lecture, L1.
+    assert_eq!(w.command(DANA, "review").await, "Review session opened.");
+
+    w.post_reviews().await;
+
+    assert_eq!(
+        posted(&w).await,
+        ["L2"],
+        "the channel skips the held lecture"
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_lecture_the_catalogue_does_not_have_never_takes_a_place(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[("TAGBOT_REVIEW_OPEN_LIMIT", "1")]).await;
+    w.db.suggestion("L1", "t1", 0.9).await;
+    w.db.suggestion("L2", "t1", 0.9).await;
+    // A catalogue exposed through views has no foreign key to keep L1 in.
+    sqlx::raw_sql(
+        "ALTER TABLE lecture_tag_suggestions DROP CONSTRAINT sugg_lecture_fk;
+         DELETE FROM enriched_lectures WHERE lecture_external_id = 'L1';",
+    )
+    .execute(&w.db.admin)
+    .await
+    .unwrap();
+
+    w.post_reviews().await;
+    w.post_reviews().await;
+
+    assert_eq!(posted(&w).await, ["L2"]);
+    // A session does not get stuck on it either.
+    assert_eq!(w.command(DANA, "review").await, "Review session opened.");
+    let held: Vec<String> = sqlx::query_scalar("SELECT lecture_external_id FROM review_holds")
+        .fetch_all(&w.db.app)
+        .await
+        .unwrap();
+    assert_eq!(held, ["L2"]);
+    w.close().await;
+}

@@ -334,3 +334,29 @@ async fn someone_who_may_not_decide_is_told_in_the_modal(
     );
     w.close().await;
 }
+
+/// Slack timed the first answer out, the reviewer saves again: the same
+/// choices are no conflict with themselves.
+#[sqlx::test]
+async fn saving_the_same_choices_twice_is_not_refused(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    let t1 = w.db.suggestion("L1", "t1", 0.9).await;
+    let view = opened_session(&w, DANA).await;
+    let mut values = json!({});
+    choice(&mut values, &view, t1, "approve");
+
+    let (_, first) = submit(&w, DANA, &view, values.clone()).await;
+    let (_, again) = submit(&w, DANA, &view, values).await;
+
+    assert_eq!(first["response_action"], "update", "{first}");
+    assert_eq!(again["response_action"], "update", "{again}");
+    assert_eq!(
+        events_by(&w, &format!("slack:{DANA}")).await,
+        [(t1.get(), "approve".to_owned())],
+        "decided once"
+    );
+    w.close().await;
+}
