@@ -764,12 +764,15 @@ async fn a_worker_killed_after_writing_leaves_an_exact_base(
 async fn shutdown_mid_batch_gives_the_work_back(pool: PgPoolOptions, options: PgConnectOptions) {
     let w = World::new(pool, options, TagsFieldKind::Linked).await;
     let (_, _, id) = w.one_approved().await;
-    w.fake.set_latency(Duration::from_secs(2));
+    // Each request takes 4 s: a worker that waited for its request to end
+    // could not stop within the 2.5 s allowed below, however loaded the
+    // machine running the suite.
+    w.fake.set_latency(Duration::from_secs(4));
     let syncer = w.syncer(fast());
     let (stop, shutdown) = Shutdown::manual();
     let worker = tokio::spawn(async move { syncer.run_until_shutdown(&shutdown).await });
     // The worker reads the base (two requests) before it claims.
-    for _ in 0..800 {
+    for _ in 0..2_000 {
         if w.item("L1", "t1").await.0 == "in_flight" {
             break;
         }
@@ -778,7 +781,7 @@ async fn shutdown_mid_batch_gives_the_work_back(pool: PgPoolOptions, options: Pg
     assert_eq!(w.item("L1", "t1").await.0, "in_flight");
 
     stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(1), worker)
+    tokio::time::timeout(Duration::from_millis(2_500), worker)
         .await
         .expect("the worker stops promptly")
         .unwrap()
