@@ -9,10 +9,10 @@ use standins::airtable::{
     SCOPE_SCHEMA_READ,
 };
 
-const BASE_ID: &str = "appSTANDIN000001";
-const TOKEN: &str = "patStandin000001.0123456789abcdef";
+pub(crate) const BASE_ID: &str = "appSTANDIN000001";
+pub(crate) const TOKEN: &str = "patStandin000001.0123456789abcdef";
 
-async fn send(
+pub(crate) async fn send(
     fake: &FakeAirtable,
     method: reqwest::Method,
     path: &str,

@@ -5,14 +5,13 @@
 
 use std::time::Duration;
 
+use crate::airtable::{send, BASE_ID, TOKEN};
 use serde_json::{json, Value};
 use standins::airtable::{
     FakeAirtable, RateLimit, Source, TagsFieldKind, SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE,
     SCOPE_SCHEMA_READ, SCOPE_WEBHOOKS, WEBHOOK_LIFE,
 };
 
-const BASE_ID: &str = "appSTANDIN000001";
-const TOKEN: &str = "patStandin000001.0123456789abcdef";
 const LECTURES_TABLE: &str = "tblLectures000001";
 const TAGS_FIELD: &str = "fldLectureTags001";
 
@@ -33,23 +32,6 @@ async fn start_with(rate: RateLimit) -> FakeAirtable {
     fake.add_tag_option("פילוסופיה");
     fake.add_tag_option("אמנות");
     fake
-}
-
-async fn send(
-    fake: &FakeAirtable,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{}{path}", fake.url))
-        .bearer_auth(TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 fn tags_webhook() -> Value {
