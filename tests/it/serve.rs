@@ -10,7 +10,7 @@ use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use standins::slack::{FakeSlack, RateLimits};
 
 use crate::helpers::TestDb;
-use crate::slack_world::{eventually, BOT_TOKEN, REPORT, REVIEW, SECRET};
+use crate::slack_world::{eventually, eventually_within, BOT_TOKEN, REPORT, REVIEW, SECRET};
 use crate::sync_world::{BASE_ID, TOKEN};
 
 pub(crate) fn free_port() -> u16 {
@@ -97,9 +97,12 @@ async fn serve_posts_reviews_answers_probes_and_stops_on_sigterm(
         .await
         .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
-    eventually("the pending lecture is posted", || async {
-        slack.messages(REVIEW).len() == 1
-    })
+    // A separate process on a machine the rest of the suite loads.
+    eventually_within(
+        "the pending lecture is posted",
+        Duration::from_secs(10),
+        || async { slack.messages(REVIEW).len() == 1 },
+    )
     .await;
 
     let pid = child.id().to_string();

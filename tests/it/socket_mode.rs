@@ -304,8 +304,15 @@ async fn tagbot_serve_with_an_app_token_decides_clicks_over_socket_mode_and_stop
         "serve connects"
     );
     // A separate process on a loaded machine: the generous limit.
+    // Posted, and its ts recorded: Slack has the message a moment before
+    // tagbot has written down which lecture it is (a loaded machine
+    // stretches that moment), and a click tagbot cannot place is refused.
     eventually_within("the pending lecture is posted", PATIENCE, || async {
         slack.messages(REVIEW).len() == 1
+            && db
+                .count("SELECT count(*) FROM slack_review_messages WHERE ts IS NOT NULL")
+                .await
+                == 1
     })
     .await;
     let ts = slack.messages(REVIEW)[0]["ts"].as_str().unwrap().to_owned();
