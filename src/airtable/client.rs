@@ -242,8 +242,19 @@ impl AirtableClient {
         url
     }
 
+    /// `{AIRTABLE_API_URL}/v0/bases/{base}/…`: the base's webhooks API.
+    pub(super) fn bases_url(&self, rest: &[&str]) -> Result<Url, AirtableError> {
+        let mut url = self.api_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| AirtableError::unexpected("AIRTABLE_API_URL cannot be a base"))?
+            .pop_if_empty()
+            .extend(["v0", "bases", &self.base_id])
+            .extend(rest);
+        Ok(url)
+    }
+
     /// Sends one request within the budget and decodes a JSON success body.
-    async fn send_json<T: serde::de::DeserializeOwned>(
+    pub(super) async fn send_json<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         url: Url,

@@ -11,6 +11,7 @@ mod client;
 mod error;
 pub mod formula;
 mod schema;
+pub mod webhooks;
 
 pub use budget::RequestBudget;
 pub use client::{

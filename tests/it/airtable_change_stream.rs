@@ -1,0 +1,107 @@
+//! tagbot's client for the base's change stream (Airtable's webhooks API)
+//! against the stand-in: a webhook on the tags field created, listed and
+//! refreshed; payloads read by cursor, with the cell before each change
+//! and who made it; every call inside the shared request budget; a token
+//! without `webhook:manage` refused as Airtable refuses it.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use standins::airtable::{
+    Source, TagsFieldKind, SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE, SCOPE_SCHEMA_READ,
+    SCOPE_WEBHOOKS,
+};
+use tagbot::airtable::webhooks::tags_specification;
+use tagbot::airtable::{AirtableClient, RequestBudget};
+
+use crate::sync_world::{World, BASE_ID};
+
+fn client(w: &World) -> AirtableClient {
+    let settings = w.airtable(&[]);
+    let budget = RequestBudget::new(w.db.app.clone(), BASE_ID, 5, Duration::from_secs(30));
+    AirtableClient::new(&settings, budget, Duration::from_secs(10)).unwrap()
+}
+
+#[sqlx::test]
+async fn a_webhook_on_the_tags_field_reads_every_change_with_its_previous_value(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::MultiSelect).await;
+    w.fake.set_scopes(&[
+        SCOPE_RECORDS_READ,
+        SCOPE_RECORDS_WRITE,
+        SCOPE_SCHEMA_READ,
+        SCOPE_WEBHOOKS,
+    ]);
+    w.fake.add_tag_option("פילוסופיה");
+    w.fake.add_tag_option("אמנות");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let table = "tblLectures000001";
+    let field = w.fake.field_id("Lectures", "Tags").unwrap();
+    let client = client(&w);
+
+    let created = client
+        .create_webhook(&tags_specification(table, &field))
+        .await
+        .unwrap();
+    assert!(
+        created.expiration_time.is_some(),
+        "webhooks of a token expire"
+    );
+    let listed = client.list_webhooks().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, created.id);
+    assert_eq!(listed[0].cursor_for_next_payload, 1);
+
+    let dana = Source::Person {
+        id: "usrDana000000001".into(),
+        email: "dana@example.com".into(),
+        name: "דנה".into(),
+    };
+    w.fake
+        .set_cell_as("Lectures", &record, "Tags", json!(["אמנות"]), &dana);
+    w.fake.set_cell_as(
+        "Lectures",
+        &record,
+        "Tags",
+        json!(["אמנות", "פילוסופיה"]),
+        &dana,
+    );
+
+    let page = client.webhook_payloads(&created.id, 1).await.unwrap();
+    assert_eq!(page.payloads.len(), 2);
+    assert_eq!(page.cursor, 3);
+    assert!(!page.might_have_more);
+    let second = &page.payloads[1];
+    assert_eq!(second["actionMetadata"]["source"], "client");
+    let change = &second["changedTablesById"][table]["changedRecordsById"][&record];
+    assert_eq!(
+        change["previous"]["cellValuesByFieldId"][&field][0]["name"],
+        "אמנות"
+    );
+    let again = client
+        .webhook_payloads(&created.id, page.cursor)
+        .await
+        .unwrap();
+    assert!(again.payloads.is_empty());
+    assert_eq!(again.cursor, 3);
+
+    let refreshed = client.refresh_webhook(&created.id).await.unwrap();
+    assert!(refreshed >= created.expiration_time);
+    assert_eq!(client.stats().requests(), 5, "each call one request");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn without_webhook_manage_the_change_stream_is_refused(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let err = client(&w).list_webhooks().await.unwrap_err();
+    assert_eq!(err.status, Some(403));
+    assert!(err.is_auth(), "{err}");
+    w.close().await;
+}
