@@ -15,6 +15,7 @@
 
 pub mod budget;
 pub mod catalogue;
+pub mod change_streams;
 pub mod channel_posts;
 mod codec;
 pub mod events;

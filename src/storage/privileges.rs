@@ -47,6 +47,10 @@ const REQUIRED: &[(&str, &str)] = &[
     ("slack_home_tabs", "INSERT"),
     ("slack_home_tabs", "UPDATE"),
     ("slack_home_tabs", "DELETE"),
+    ("airtable_change_streams", "SELECT"),
+    ("airtable_change_streams", "INSERT"),
+    ("airtable_change_streams", "UPDATE"),
+    ("airtable_change_streams", "DELETE"),
 ];
 
 /// Privileges the run-time role must not have.
@@ -82,6 +86,7 @@ const MUST_NOT_OWN: &[&str] = &[
     "slack_channel_posts",
     "review_holds",
     "slack_home_tabs",
+    "airtable_change_streams",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,7 @@ mod batch;
 mod mapping;
 pub mod queue;
 mod report;
+pub mod stream;
 
 pub use mapping::unmapped_tags;
 pub use report::{count_reasons, ReasonCount, RunReport};

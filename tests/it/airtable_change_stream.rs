@@ -14,6 +14,7 @@ use standins::airtable::{
 };
 use tagbot::airtable::webhooks::tags_specification;
 use tagbot::airtable::{AirtableClient, RequestBudget};
+use tagbot::sync::stream;
 
 use crate::sync_world::{World, BASE_ID};
 
@@ -103,5 +104,64 @@ async fn without_webhook_manage_the_change_stream_is_refused(
     let err = client(&w).list_webhooks().await.unwrap_err();
     assert_eq!(err.status, Some(403));
     assert!(err.is_auth(), "{err}");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn the_stream_is_created_once_adopted_after_and_read_by_one_process_from_its_cursor(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::MultiSelect).await;
+    w.fake.set_scopes(&[
+        SCOPE_RECORDS_READ,
+        SCOPE_RECORDS_WRITE,
+        SCOPE_SCHEMA_READ,
+        SCOPE_WEBHOOKS,
+    ]);
+    w.fake.add_tag_option("אמנות");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let table = "tblLectures000001";
+    let field = w.fake.field_id("Lectures", "Tags").unwrap();
+    let client = client(&w);
+
+    let first = stream::ensure(&client, &w.db.app, BASE_ID, table, &field)
+        .await
+        .unwrap();
+    let again = stream::ensure(&client, &w.db.app, BASE_ID, table, &field)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.webhook_id, again.webhook_id,
+        "adopted, not made twice"
+    );
+    assert_eq!(w.fake.webhooks().len(), 1);
+
+    w.fake
+        .set_cell("Lectures", &record, "Tags", json!(["אמנות"]));
+    let lease = Duration::from_secs(30);
+    let read = stream::read_new(&client, &w.db.app, BASE_ID, "worker-a", lease)
+        .await
+        .unwrap()
+        .expect("worker-a holds the stream");
+    assert_eq!(read.len(), 1);
+    // Another process waits its turn while worker-a holds the stream.
+    assert!(
+        stream::read_new(&client, &w.db.app, BASE_ID, "worker-b", lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Read from the stored cursor on: nothing twice.
+    let nothing = stream::read_new(&client, &w.db.app, BASE_ID, "worker-a", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(nothing.is_empty());
+    let stored = tagbot::storage::change_streams::of_base(&w.db.app, BASE_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.next_cursor, 2);
     w.close().await;
 }
