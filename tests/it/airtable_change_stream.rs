@@ -24,11 +24,12 @@ fn client(w: &World) -> AirtableClient {
     AirtableClient::new(&settings, budget, Duration::from_secs(10)).unwrap()
 }
 
-#[sqlx::test]
-async fn a_webhook_on_the_tags_field_reads_every_change_with_its_previous_value(
-    pool: PgPoolOptions,
-    options: PgConnectOptions,
-) {
+const LECTURES_TABLE: &str = "tblLectures000001";
+
+/// A base whose token may manage webhooks, a multiple-select tags field
+/// with two options and lecture L1: the world, L1's record and the tags
+/// field's id.
+async fn with_webhooks(pool: PgPoolOptions, options: PgConnectOptions) -> (World, String, String) {
     let w = World::new(pool, options, TagsFieldKind::MultiSelect).await;
     w.fake.set_scopes(&[
         SCOPE_RECORDS_READ,
@@ -39,8 +40,17 @@ async fn a_webhook_on_the_tags_field_reads_every_change_with_its_previous_value(
     w.fake.add_tag_option("פילוסופיה");
     w.fake.add_tag_option("אמנות");
     let record = w.fake.add_lecture("L1", "הרצאה");
-    let table = "tblLectures000001";
     let field = w.fake.field_id("Lectures", "Tags").unwrap();
+    (w, record, field)
+}
+
+#[sqlx::test]
+async fn a_webhook_on_the_tags_field_reads_every_change_with_its_previous_value(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let (w, record, field) = with_webhooks(pool, options).await;
+    let table = LECTURES_TABLE;
     let client = client(&w);
 
     let created = client
@@ -112,17 +122,8 @@ async fn the_stream_is_created_once_adopted_after_and_read_by_one_process_from_i
     pool: PgPoolOptions,
     options: PgConnectOptions,
 ) {
-    let w = World::new(pool, options, TagsFieldKind::MultiSelect).await;
-    w.fake.set_scopes(&[
-        SCOPE_RECORDS_READ,
-        SCOPE_RECORDS_WRITE,
-        SCOPE_SCHEMA_READ,
-        SCOPE_WEBHOOKS,
-    ]);
-    w.fake.add_tag_option("אמנות");
-    let record = w.fake.add_lecture("L1", "הרצאה");
-    let table = "tblLectures000001";
-    let field = w.fake.field_id("Lectures", "Tags").unwrap();
+    let (w, record, field) = with_webhooks(pool, options).await;
+    let table = LECTURES_TABLE;
     let client = client(&w);
 
     let first = stream::ensure(&client, &w.db.app, BASE_ID, table, &field)

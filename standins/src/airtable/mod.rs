@@ -1361,7 +1361,7 @@ async fn refresh_webhook(
         let Some(hook) = base.hooks.get_mut(&hook) else {
             return no_such_webhook();
         };
-        match webhooks::Hooks::refresh(hook, now) {
+        match hook.refresh(now) {
             Ok(answer) => (StatusCode::OK, answer),
             Err(()) => error(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -1406,10 +1406,7 @@ async fn list_payloads(
         if hook.needs_records_scope() && !records_scope {
             return not_permitted();
         }
-        (
-            StatusCode::OK,
-            webhooks::Hooks::payloads(hook, cursor, limit, now),
-        )
+        (StatusCode::OK, hook.payloads(cursor, limit, now))
     })
     .await
 }

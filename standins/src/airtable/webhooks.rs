@@ -101,6 +101,39 @@ impl Hook {
         &self.specification["options"]["includes"]
     }
 
+    /// Extends an active webhook's life to 7 days from now.
+    pub fn refresh(&mut self, now: DateTime<Utc>) -> Result<Value, ()> {
+        if !self.active(now) {
+            self.disabled = true;
+            return Err(());
+        }
+        self.expires_at = now + LIFE;
+        Ok(json!({ "expirationTime": iso(self.expires_at) }))
+    }
+
+    /// Lists payloads from `cursor`, at most `limit`; extends an active
+    /// webhook's life as Airtable does.
+    pub fn payloads(&mut self, cursor: u64, limit: u64, now: DateTime<Utc>) -> Value {
+        if self.active(now) {
+            self.expires_at = now + LIFE;
+        }
+        self.payloads.retain(|(_, at, _)| now - *at < LIFE);
+        let limit = limit.clamp(1, MAX_PAYLOADS_PER_LIST);
+        let chosen: Vec<&(u64, DateTime<Utc>, Value)> = self
+            .payloads
+            .iter()
+            .filter(|(n, _, _)| *n >= cursor)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        let next = chosen.last().map_or(cursor, |(n, _, _)| n + 1);
+        let might_have_more = self.payloads.iter().any(|(n, _, _)| *n >= next);
+        json!({
+            "payloads": chosen.iter().map(|(_, _, p)| p.clone()).collect::<Vec<_>>(),
+            "cursor": next,
+            "mightHaveMore": might_have_more,
+        })
+    }
+
     pub fn as_listed(&self, now: DateTime<Utc>) -> Value {
         json!({
             "id": self.id,
@@ -189,39 +222,6 @@ impl Hooks {
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Hook> {
         self.list.iter_mut().find(|h| h.id == id)
-    }
-
-    /// Extends an active webhook's life to 7 days from now.
-    pub fn refresh(hook: &mut Hook, now: DateTime<Utc>) -> Result<Value, ()> {
-        if !hook.active(now) {
-            hook.disabled = true;
-            return Err(());
-        }
-        hook.expires_at = now + LIFE;
-        Ok(json!({ "expirationTime": iso(hook.expires_at) }))
-    }
-
-    /// Lists payloads from `cursor`, at most `limit`; extends an active
-    /// webhook's life as Airtable does.
-    pub fn payloads(hook: &mut Hook, cursor: u64, limit: u64, now: DateTime<Utc>) -> Value {
-        if hook.active(now) {
-            hook.expires_at = now + LIFE;
-        }
-        hook.payloads.retain(|(_, at, _)| now - *at < LIFE);
-        let limit = limit.clamp(1, MAX_PAYLOADS_PER_LIST);
-        let chosen: Vec<&(u64, DateTime<Utc>, Value)> = hook
-            .payloads
-            .iter()
-            .filter(|(n, _, _)| *n >= cursor)
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .collect();
-        let next = chosen.last().map_or(cursor, |(n, _, _)| n + 1);
-        let might_have_more = hook.payloads.iter().any(|(n, _, _)| *n >= next);
-        json!({
-            "payloads": chosen.iter().map(|(_, _, p)| p.clone()).collect::<Vec<_>>(),
-            "cursor": next,
-            "mightHaveMore": might_have_more,
-        })
     }
 
     /// Records changes to `table`'s cells in every active webhook that
