@@ -14,6 +14,9 @@
 //! | `tagbot_airtable_slots_missed_total` (request slots given up because they could not be used on time) | counter | |
 //! | `tagbot_sync_items_total` | counter | `outcome`: synced, retried, failed |
 //! | `tagbot_decisions_total` | counter | `action`: approve, reject, retry |
+//! | `tagbot_airtable_repairs_total` (tagbot writes found in the change stream to have overwritten people's edits, each then repaired) | counter | |
+//! | `tagbot_airtable_drift_total` (synced tags people removed in Airtable) | counter | |
+//! | `tagbot_sync_reads_skipped_total` (batches written from the change stream's cells, without reading first) | counter | |
 //! | `tagbot_slack_ack_seconds` | histogram | `route`: events, interactions, commands |
 
 use std::sync::OnceLock;
@@ -27,6 +30,9 @@ pub const AIRTABLE_RATE_LIMITED: &str = "tagbot_airtable_rate_limited_total";
 pub const AIRTABLE_SLOTS_MISSED: &str = "tagbot_airtable_slots_missed_total";
 pub const SYNC_ITEMS: &str = "tagbot_sync_items_total";
 pub const DECISIONS: &str = "tagbot_decisions_total";
+pub const AIRTABLE_REPAIRS: &str = "tagbot_airtable_repairs_total";
+pub const AIRTABLE_DRIFT: &str = "tagbot_airtable_drift_total";
+pub const SYNC_READS_SKIPPED: &str = "tagbot_sync_reads_skipped_total";
 pub const SLACK_ACK_SECONDS: &str = "tagbot_slack_ack_seconds";
 const QUEUE_ITEMS: &str = "tagbot_sync_queue_items";
 const OLDEST_QUEUED: &str = "tagbot_sync_oldest_queued_seconds";

@@ -54,16 +54,20 @@ pub struct PayloadPage {
 pub const MAX_PAYLOADS_PER_LIST: u32 = 50;
 
 /// The specification of tagbot's webhook: changes to the cells of one
-/// field (the tags) of one table, with the values before each change.
-/// Tables and fields by id, as the specification requires.
-pub fn tags_specification(table_id: &str, field_id: &str) -> Value {
+/// field (the tags) of one table, with the values before each change and
+/// the record's lecture id whether or not it changed. Tables and fields by
+/// id, as the specification requires (api/model/webhooks-specification).
+pub fn tags_specification(table_id: &str, tags_field_id: &str, lecture_field_id: &str) -> Value {
     json!({ "options": {
         "filters": {
             "dataTypes": ["tableData"],
             "recordChangeScope": table_id,
-            "watchDataInFieldIds": [field_id],
+            "watchDataInFieldIds": [tags_field_id],
         },
-        "includes": { "includePreviousCellValues": true },
+        "includes": {
+            "includePreviousCellValues": true,
+            "includeCellValuesInFieldIds": [lecture_field_id],
+        },
     } })
 }
 

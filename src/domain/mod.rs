@@ -5,12 +5,14 @@
 //! one of these types at the boundary, so the code behind it never re-checks.
 
 mod actor;
+mod edit;
 mod failure;
 mod ids;
 mod score;
 mod status;
 
 pub use actor::{Actor, ActorParseError};
+pub use edit::{Author, Cell, Edit, EditKind, Values};
 pub use failure::{Failure, FailureCategory, FailureCategoryParseError};
 pub use ids::{IdError, LectureId, SuggestionId, TagId};
 pub use score::{Score, ScoreError};

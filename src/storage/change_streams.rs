@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 /// A base's stream as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -76,24 +76,68 @@ pub async fn lease(
 }
 
 /// Moves the cursor on after payloads up to `next_cursor - 1` were
-/// handled, if `reader` still holds the lease; false when it lost it.
+/// handled, with what they said stored in the same transaction, if
+/// `reader` still holds the lease; false when it lost it. A read that
+/// emptied the stream (`caught_up`) is noted: writes without reading first
+/// rely on a recent one.
 pub async fn advance(
-    pool: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
     base_id: &str,
     reader: &str,
     next_cursor: i64,
+    caught_up: bool,
 ) -> Result<bool, sqlx::Error> {
     let moved = sqlx::query(
         "UPDATE airtable_change_streams
-         SET next_cursor = greatest(next_cursor, $3), last_read_at = now(), updated_at = now()
+         SET next_cursor = greatest(next_cursor, $3), last_read_at = now(), updated_at = now(),
+             caught_up_at = CASE WHEN $4 THEN now() ELSE caught_up_at END
          WHERE base_id = $1 AND read_by = $2 AND read_until >= now()",
     )
     .bind(base_id)
     .bind(reader)
     .bind(next_cursor)
-    .execute(pool)
+    .bind(caught_up)
+    .execute(&mut **tx)
     .await?;
     Ok(moved.rows_affected() == 1)
+}
+
+/// Gives the read lease back, so the next reader need not wait it out.
+pub async fn release(pool: &PgPool, base_id: &str, reader: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE airtable_change_streams SET read_by = NULL, read_until = NULL
+         WHERE base_id = $1 AND read_by = $2",
+    )
+    .bind(base_id)
+    .bind(reader)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// How long ago a read last emptied the base's stream (None: never, or
+/// no stream).
+pub async fn caught_up_ago(pool: &PgPool, base_id: &str) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - caught_up_at)::float8 FROM airtable_change_streams
+         WHERE base_id = $1",
+    )
+    .bind(base_id)
+    .fetch_optional(pool)
+    .await
+    .map(Option::flatten)
+}
+
+/// Forgets the base's stream and every cell it taught: its webhook is
+/// gone or broken, and changes made before a new one exists are unseen.
+pub async fn forget(pool: &PgPool, base_id: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    super::record_cells::forget_base(&mut tx, base_id).await?;
+    sqlx::query("DELETE FROM airtable_change_streams WHERE base_id = $1")
+        .bind(base_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// Records a refreshed webhook's new expiry.

@@ -13,14 +13,18 @@
 //! [`connect_runtime`], which refuses to hand out a pool whose role could
 //! write the catalogue or rewrite the audit log.
 
+pub mod airtable_writes;
 pub mod budget;
 pub mod catalogue;
 pub mod change_streams;
 pub mod channel_posts;
 mod codec;
+pub mod drift;
 pub mod events;
 pub mod home_tabs;
 mod privileges;
+pub mod record_cells;
+pub mod repairs;
 pub mod review_holds;
 pub mod review_messages;
 pub mod runs;

@@ -16,7 +16,8 @@ use super::mapping::TagMap;
 use super::queue::{Claim, ClaimedItem, ItemOutcome};
 use super::Syncer;
 use crate::airtable::{formula, AirtableError, ListQuery, Record, RecordUpdate};
-use crate::domain::{Failure, FailureCategory};
+use crate::domain::{Failure, FailureCategory, Values};
+use crate::storage::airtable_writes::{self, NewWrite};
 
 /// What processing a batch produced.
 #[derive(Debug, Default)]
@@ -34,11 +35,17 @@ pub struct BatchResult {
     /// items go back untouched (nothing is Airtable's fault) and the run
     /// stops, to try again later.
     pub stalled: bool,
+    /// The records came from the change stream, not a read.
+    pub read_skipped: bool,
 }
 
 /// A record to write and the items it carries.
 struct PlannedWrite<'a> {
     update: RecordUpdate,
+    lecture: &'a str,
+    /// The cell as tagbot believes it is now, and the cell it writes.
+    basis: Vec<String>,
+    written: Vec<String>,
     items: Vec<&'a ClaimedItem>,
 }
 
@@ -65,12 +72,20 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
             return result;
         }
         let read_at = Instant::now();
-        let records = match read_records(syncer, claim, tags).await {
-            Ok(records) => records,
-            Err(err) => {
-                fail_all(&mut result, claim.items.iter(), &err);
-                return result;
-            }
+        let known = syncer.known_records(claim, tags).await;
+        result.read_skipped = known.is_some();
+        let records = match known {
+            Some(records) => records,
+            None => match read_records(syncer, claim, tags).await {
+                Ok(records) => {
+                    syncer.remember_cells(&cells_of(&records, tags)).await;
+                    records
+                }
+                Err(err) => {
+                    fail_all(&mut result, claim.items.iter(), &err);
+                    return result;
+                }
+            },
         };
         let plan = plan(claim, tags, &records);
         if plan.writes.is_empty() || syncer.settings.dry_run {
@@ -191,6 +206,9 @@ fn plan<'a>(claim: &'a Claim, tags: &TagMap, records: &[Record]) -> Plan<'a> {
                 id: record.id.clone(),
                 fields,
             },
+            lecture,
+            basis: current,
+            written: union,
             items: carried,
         });
     }
@@ -245,8 +263,7 @@ async fn write(
     writes: &[PlannedWrite<'_>],
     target: &Target<'_>,
 ) -> Written {
-    let updates: Vec<RecordUpdate> = writes.iter().map(|w| w.update.clone()).collect();
-    let err = match send(syncer, claim, &updates, target).await {
+    let err = match send(syncer, claim, writes, target).await {
         Sent::Ok => return Written::Done(all_synced(writes)),
         Sent::Stale => return Written::Stale,
         Sent::LeaseLost => return Written::LeaseLost,
@@ -263,7 +280,7 @@ async fn write(
     }
     for write in writes {
         // The other records' reads are no fresher; the deadline still holds.
-        match send(syncer, claim, std::slice::from_ref(&write.update), target).await {
+        match send(syncer, claim, std::slice::from_ref(write), target).await {
             Sent::Ok => outcomes.extend(all_synced(std::slice::from_ref(write))),
             Sent::Stale => return Written::Stale,
             Sent::LeaseLost => return Written::LeaseLost,
@@ -282,30 +299,83 @@ enum Sent {
 }
 
 /// One PATCH, under a renewed lease and within the read's freshness.
+/// With the change stream on, each write is recorded first, with the cell
+/// it assumed, for the stream to check.
 async fn send(
     syncer: &Syncer,
     claim: &Claim,
-    updates: &[RecordUpdate],
+    writes: &[PlannedWrite<'_>],
     target: &Target<'_>,
 ) -> Sent {
     if !syncer.keep_lease(claim).await {
         return Sent::LeaseLost;
     }
+    let sets: Vec<(Values, Values)> = writes
+        .iter()
+        .map(|w| (as_set(&w.basis), as_set(&w.written)))
+        .collect();
+    let to_check: Vec<NewWrite> = writes
+        .iter()
+        .zip(&sets)
+        .map(|(w, (basis, written))| NewWrite {
+            record_id: &w.update.id,
+            lecture: Some(w.lecture),
+            basis,
+            written,
+        })
+        .collect();
+    let recorded = syncer.writes_to_check(&to_check).await;
+    let updates: Vec<RecordUpdate> = writes.iter().map(|w| w.update.clone()).collect();
     let settings = &syncer.airtable;
-    match syncer
+    let sent = syncer
         .client
         .update_records(
             target.table,
-            updates,
+            &updates,
             settings.typecast,
             Some(target.not_after),
         )
-        .await
-    {
-        Ok(Some(_)) => Sent::Ok,
-        Ok(None) => Sent::Stale,
+        .await;
+    match sent {
+        Ok(Some(_)) => {
+            let seen: Vec<(String, Option<String>, Vec<String>)> = writes
+                .iter()
+                .map(|w| (w.update.id.clone(), Some(w.lecture.to_owned()), w.written.clone()))
+                .collect();
+            syncer.remember_cells(&seen).await;
+            Sent::Ok
+        }
+        Ok(None) => {
+            if let Err(err) = airtable_writes::not_sent(&syncer.pool, &recorded).await {
+                tracing::warn!(error = %err, "could not mark unsent writes");
+            }
+            Sent::Stale
+        }
         Err(err) => Sent::Failed(err),
     }
+}
+
+fn as_set(values: &[String]) -> Values {
+    values.iter().cloned().collect()
+}
+
+/// Records' tags cells as (record, lecture, values), to remember.
+pub(super) fn cells_of(
+    records: &[Record],
+    tags: &TagMap,
+) -> Vec<(String, Option<String>, Vec<String>)> {
+    records
+        .iter()
+        .map(|record| {
+            let lecture = record
+                .fields
+                .get(&tags.keys.lecture_id)
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let cell = cell_values(record.fields.get(&tags.keys.tags));
+            (record.id.clone(), lecture, cell)
+        })
+        .collect()
 }
 
 fn all_synced(writes: &[PlannedWrite]) -> Vec<(ClaimedItem, ItemOutcome)> {

@@ -46,6 +46,9 @@ pub struct BaseKeys {
     /// a renamed table stops the run with the variable to fix.
     pub lectures_table: String,
     pub tags_table: String,
+    /// The Lectures table's id, when the schema was read: the change
+    /// stream's webhook names tables by id only.
+    pub lectures_table_id: Option<String>,
     /// Cells are keyed by field id (`returnFieldsByFieldId`).
     pub by_field_id: bool,
     pub lecture_id: String,
@@ -80,6 +83,7 @@ impl BaseKeys {
         Ok(BaseKeys {
             lectures_table: settings.lectures_table.clone(),
             tags_table: settings.tags_table.clone(),
+            lectures_table_id: lectures.map(|t| t.id.clone()),
             by_field_id: true,
             lecture_id: id(lectures, &settings.lectures_id_field),
             tags: id(lectures, &settings.lectures_tags_field),
@@ -110,6 +114,7 @@ impl BaseKeys {
         Ok(BaseKeys {
             lectures_table: settings.lectures_table.clone(),
             tags_table: settings.tags_table.clone(),
+            lectures_table_id: None,
             by_field_id: false,
             lecture_id: settings.lectures_id_field.clone(),
             tags: settings.lectures_tags_field.clone(),
@@ -205,6 +210,16 @@ impl TagMap {
             }
         }
         Ok(value)
+    }
+
+    /// The tag ids written as `value` (one, unless the catalogue names
+    /// two tags alike).
+    pub fn tags_with_value(&self, value: &str) -> Vec<&str> {
+        self.values
+            .iter()
+            .filter(|(_, v)| v.as_str() == value)
+            .map(|(tag, _)| tag.as_str())
+            .collect()
     }
 
     pub fn knows(&self, tag_id: &str) -> bool {

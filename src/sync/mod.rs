@@ -22,9 +22,11 @@ mod mapping;
 pub mod queue;
 mod report;
 pub mod stream;
+mod streamed;
 
 pub use mapping::unmapped_tags;
 pub use report::{count_reasons, ReasonCount, RunReport};
+pub use streamed::{missing_scope, StreamMode, FRESH_FOR};
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,9 @@ const MAPPING_TTL: Duration = Duration::from_secs(300);
 const MAPPING_REFRESH_ON_MISS: Duration = Duration::from_secs(30);
 /// An idle worker never re-runs sooner than this unless work is notified.
 const MIN_PAUSE: Duration = Duration::from_secs(1);
+/// How often an idle worker looks at whether the change stream is due a
+/// read.
+const IDLE_TICK: Duration = Duration::from_secs(1);
 /// The channel the queue's trigger notifies.
 pub const NOTIFY_CHANNEL: &str = "tagbot_sync";
 
@@ -80,6 +85,7 @@ pub struct Syncer {
     client: AirtableClient,
     worker_id: String,
     mapping: Mutex<Option<TagMap>>,
+    stream: Mutex<streamed::StreamState>,
     progress: watch::Sender<RunProgress>,
 }
 
@@ -109,6 +115,7 @@ impl Syncer {
             client,
             worker_id,
             mapping: Mutex::new(None),
+            stream: Mutex::new(streamed::StreamState::default()),
             progress: watch::Sender::new(RunProgress::default()),
         })
     }
@@ -170,6 +177,7 @@ impl Syncer {
         report.requests = self.client.stats().requests() - requests_before;
         report.rate_limited = self.client.stats().rate_limited() - limited_before;
         report.failure_reasons = count_reasons(failures.iter());
+        report.change_stream = self.stream_mode().await.describe();
         if let Err(err) = &outcome {
             report.aborted = Some(err.to_string());
         }
@@ -193,9 +201,18 @@ impl Syncer {
     ) -> Result<(), SyncError> {
         // Dry-run leaves items queued; each lecture is looked at once per run.
         let mut seen: Vec<String> = Vec::new();
+        self.new_run_for_stream().await;
         loop {
             if shutdown.is_requested() {
                 return Ok(());
+            }
+            if !self.settings.dry_run {
+                if let Some(tags) = self.cached_mapping().await {
+                    self.ensure_stream(&tags).await;
+                    if let Some(done) = self.tend_stream(&tags, true).await {
+                        report.count_stream(&done);
+                    }
+                }
             }
             let claim = queue::claim(
                 &self.pool,
@@ -253,6 +270,9 @@ impl Syncer {
             }
         };
         let result = batch::process(self, claim, &tags).await;
+        if result.read_skipped && !self.settings.dry_run {
+            report.reads_skipped += 1;
+        }
         if result.lease_lost {
             tracing::warn!(lectures = ?claim.lectures, "lease lost before writing; another worker has these lectures");
             return Ok(None);
@@ -428,6 +448,36 @@ impl Syncer {
             .ok_or_else(|| SyncError::Schema(SchemaProblem("tag mapping unavailable".to_owned())))
     }
 
+    /// The tag mapping this worker last built, if any.
+    async fn cached_mapping(&self) -> Option<TagMap> {
+        self.mapping.lock().await.clone()
+    }
+
+    /// Reads the change stream now (when it is on and no other process is
+    /// reading it), checks tagbot's writes in it and repairs what they
+    /// overwrote.
+    pub async fn catch_up_stream(&self) -> Option<stream::CatchUp> {
+        let tags = self.cached_mapping().await?;
+        let watch = streamed::watch_of(&self.stream_mode().await)?;
+        self.read_stream(&tags, &watch).await
+    }
+
+    /// Reads the change stream while idle, when it is due.
+    async fn tend_stream_idle(&self) {
+        if self.settings.dry_run {
+            return;
+        }
+        let Some(tags) = self.cached_mapping().await else {
+            return;
+        };
+        self.ensure_stream(&tags).await;
+        if let Some(done) = self.tend_stream(&tags, false).await {
+            if done.repairs_found + done.repaired > 0 || done.drift > 0 {
+                tracing::info!(repairs = done.repairs_found, repaired = done.repaired, drift = done.drift, "change stream read");
+            }
+        }
+    }
+
     /// Renews the claim's leases right before a request; false when lost.
     async fn keep_lease(&self, claim: &Claim) -> bool {
         // A database that is away is waited for: the lease is only lost if
@@ -453,7 +503,10 @@ impl Syncer {
     pub async fn preflight(&self) -> Result<(), SyncError> {
         match TagMap::build(&self.client, &self.pool, &self.airtable).await {
             Ok(map) => {
-                *self.mapping.lock().await = Some(map);
+                *self.mapping.lock().await = Some(map.clone());
+                if !self.settings.dry_run {
+                    self.ensure_stream(&map).await;
+                }
                 Ok(())
             }
             Err(err @ SyncError::Schema(_)) => Err(err),
@@ -497,12 +550,26 @@ impl Syncer {
             let wait = next_due
                 .map_or(pause, |secs| pause.min(Duration::from_secs_f64(secs)))
                 .max(MIN_PAUSE);
-            tokio::select! {
-                () = shutdown.requested() => {}
-                _ = tokio::time::sleep(wait) => {}
-                notified = listener.recv() => {
-                    if let Err(err) = notified {
-                        tracing::warn!(error = %err, "lost the notification connection; polling until it is back");
+            let until = Instant::now() + wait;
+            // While it waits, the worker keeps reading the change stream
+            // (when on): to check its last writes and see people's edits.
+            loop {
+                let tick = until
+                    .saturating_duration_since(Instant::now())
+                    .min(IDLE_TICK);
+                tokio::select! {
+                    () = shutdown.requested() => break,
+                    _ = tokio::time::sleep(tick) => {
+                        if Instant::now() >= until {
+                            break;
+                        }
+                        self.tend_stream_idle().await;
+                    }
+                    notified = listener.recv() => {
+                        if let Err(err) = notified {
+                            tracing::warn!(error = %err, "lost the notification connection; polling until it is back");
+                        }
+                        break;
                     }
                 }
             }

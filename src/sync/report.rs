@@ -45,6 +45,20 @@ pub struct RunReport {
     pub aborted: Option<String>,
     /// Dry-run: the writes that would have been sent.
     pub dry_run_payloads: Vec<Value>,
+    /// The change stream: "on", or "off: why" (empty in reports from
+    /// before it existed).
+    #[serde(default)]
+    pub change_stream: String,
+    /// Batches written from the stream's cells, without reading first.
+    #[serde(default)]
+    pub reads_skipped: u64,
+    /// tagbot writes the stream showed to have overwritten people's
+    /// edits, each repaired.
+    #[serde(default)]
+    pub repairs: u64,
+    /// Synced tags the stream showed people removed in Airtable.
+    #[serde(default)]
+    pub drift: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,12 +112,22 @@ impl RunReport {
             rate_limited: 0,
             aborted: None,
             dry_run_payloads: Vec::new(),
+            change_stream: String::new(),
+            reads_skipped: 0,
+            repairs: 0,
+            drift: 0,
         }
+    }
+
+    /// Counts what a read of the change stream found.
+    pub fn count_stream(&mut self, done: &super::stream::CatchUp) {
+        self.repairs += done.repairs_found as u64;
+        self.drift += done.drift;
     }
 
     /// Whether the run touched anything worth keeping a report of.
     pub fn did_something(&self) -> bool {
-        self.synced + self.retried + self.failed > 0
+        self.synced + self.retried + self.failed + self.repairs + self.drift > 0
             || !self.dry_run_payloads.is_empty()
             || self.aborted.is_some()
     }
@@ -196,6 +220,16 @@ impl fmt::Display for RunReport {
             "  Airtable requests: {}   429s: {}",
             self.requests, self.rate_limited
         )?;
+        if !self.change_stream.is_empty() {
+            writeln!(f, "  change stream: {}", one_line(&self.change_stream))?;
+        }
+        if self.reads_skipped + self.repairs + self.drift > 0 {
+            writeln!(
+                f,
+                "  batches written without reading first: {}   people's edits repaired: {}   synced tags removed in Airtable: {}",
+                self.reads_skipped, self.repairs, self.drift
+            )?;
+        }
         if self.unsynced_lecture_count > 0 {
             let more = self.unsynced_lecture_count - self.unsynced_lectures.len() as i64;
             write!(

@@ -53,8 +53,9 @@ async fn a_webhook_on_the_tags_field_reads_every_change_with_its_previous_value(
     let table = LECTURES_TABLE;
     let client = client(&w);
 
+    let lecture_field = w.fake.field_id("Lectures", "external_id").unwrap();
     let created = client
-        .create_webhook(&tags_specification(table, &field))
+        .create_webhook(&tags_specification(table, &field, &lecture_field))
         .await
         .unwrap();
     assert!(
@@ -123,13 +124,17 @@ async fn the_stream_is_created_once_adopted_after_and_read_by_one_process_from_i
     options: PgConnectOptions,
 ) {
     let (w, record, field) = with_webhooks(pool, options).await;
-    let table = LECTURES_TABLE;
+    let watch = stream::Watch {
+        table_id: LECTURES_TABLE.to_owned(),
+        tags_field_id: field.clone(),
+        lecture_field_id: w.fake.field_id("Lectures", "external_id").unwrap(),
+    };
     let client = client(&w);
 
-    let first = stream::ensure(&client, &w.db.app, BASE_ID, table, &field)
+    let first = stream::ensure(&client, &w.db.app, BASE_ID, &watch)
         .await
         .unwrap();
-    let again = stream::ensure(&client, &w.db.app, BASE_ID, table, &field)
+    let again = stream::ensure(&client, &w.db.app, BASE_ID, &watch)
         .await
         .unwrap();
     assert_eq!(
@@ -137,32 +142,46 @@ async fn the_stream_is_created_once_adopted_after_and_read_by_one_process_from_i
         "adopted, not made twice"
     );
     assert_eq!(w.fake.webhooks().len(), 1);
+    let spec = &w.fake.webhooks()[0]["specification"]["options"];
+    assert_eq!(spec["includes"]["includePreviousCellValues"], true);
+    assert_eq!(
+        spec["includes"]["includeCellValuesInFieldIds"][0],
+        watch.lecture_field_id.as_str()
+    );
 
+    // A worker reads, and the stored cursor moves past what it read.
     w.fake
         .set_cell("Lectures", &record, "Tags", json!(["אמנות"]));
-    let lease = Duration::from_secs(30);
-    let read = stream::read_new(&client, &w.db.app, BASE_ID, "worker-a", lease)
-        .await
-        .unwrap()
-        .expect("worker-a holds the stream");
-    assert_eq!(read.len(), 1);
-    // Another process waits its turn while worker-a holds the stream.
-    assert!(
-        stream::read_new(&client, &w.db.app, BASE_ID, "worker-b", lease)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    // Read from the stored cursor on: nothing twice.
-    let nothing = stream::read_new(&client, &w.db.app, BASE_ID, "worker-a", lease)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(nothing.is_empty());
+    let syncer = w.syncer(crate::sync_world::fast());
+    syncer.preflight().await.unwrap();
+    let read = syncer.catch_up_stream().await.expect("the stream is on");
+    assert_eq!((read.payloads, read.caught_up), (1, true));
+    let again = syncer.catch_up_stream().await.unwrap();
+    assert_eq!(again.payloads, 0, "nothing is read twice");
     let stored = tagbot::storage::change_streams::of_base(&w.db.app, BASE_ID)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.next_cursor, 2);
+    // The cell is known, with its lecture and who put the value there.
+    let cells = tagbot::storage::record_cells::of_records(&w.db.app, BASE_ID, &[record.clone()])
+        .await
+        .unwrap();
+    assert_eq!(cells[&record].lecture.as_deref(), Some("L1"));
+    assert_eq!(cells[&record].tags, ["אמנות"]);
+    assert_eq!(cells[&record].edits["אמנות"].by.describe(), "A person");
+
+    // While another process holds the stream, this one does not read it.
+    assert!(tagbot::storage::change_streams::lease(
+        &w.db.app,
+        BASE_ID,
+        "another-process",
+        Duration::from_secs(30)
+    )
+    .await
+    .unwrap());
+    w.fake
+        .set_cell("Lectures", &record, "Tags", json!(["פילוסופיה"]));
+    assert!(syncer.catch_up_stream().await.is_none());
     w.close().await;
 }

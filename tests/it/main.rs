@@ -20,5 +20,6 @@ mod slack_morphism_compat;
 mod slack_world;
 mod socket_mode;
 mod state_machine;
+mod stream_sync;
 mod sync;
 mod sync_world;

@@ -46,8 +46,10 @@ async fn approved_tags_join_the_human_ones_in_a_linked_field(
     }
     assert_eq!(w.item("L1", "t1").await.0, "done");
     assert_eq!((report.synced, report.written, report.failed), (2, 2, 0));
-    // Schema, the Tags table, the lecture's record, the write.
-    assert_eq!(report.requests, 4);
+    // Schema, the Tags table, the lecture's record, the write, and one
+    // look at the base's webhooks (refused: no webhook:manage scope).
+    assert_eq!(report.requests, 5);
+    assert!(report.change_stream.contains("webhook:manage"));
     assert_eq!(report.unsynced_lecture_count, 0);
     let stored = RunReport::latest(&w.db.app).await.unwrap().unwrap();
     assert_eq!(stored, report);

@@ -422,25 +422,37 @@ impl FakeAirtable {
         value: Value,
         source: &Source,
     ) {
+        self.edit_cell_as(table, record_id, field, source, |_| value);
+    }
+
+    /// Changes a cell from what it holds at that instant, as `source`: a
+    /// person adding or removing one tag in the UI, atomically with
+    /// respect to API writes. Returns the cell before and after (None
+    /// when there is no such table, field or record).
+    pub fn edit_cell_as(
+        &self,
+        table: &str,
+        record_id: &str,
+        field: &str,
+        source: &Source,
+        edit: impl FnOnce(Value) -> Value,
+    ) -> Option<(Value, Value)> {
         let mut base = self.lock();
-        let Some(t) = base.table_mut(table) else {
-            return;
-        };
+        let t = base.table_mut(table)?;
         let table_id = t.id.clone();
-        let Some(field_id) = t.field(field).map(|f| f.id.clone()) else {
-            return;
-        };
-        let Some(record) = t.records.iter_mut().find(|r| r.id == record_id) else {
-            return;
-        };
-        let previous = record.cells.insert(field_id.clone(), value.clone());
+        let field_id = t.field(field).map(|f| f.id.clone())?;
+        let record = t.records.iter_mut().find(|r| r.id == record_id)?;
+        let before = record.cells.get(&field_id).cloned().unwrap_or(Value::Null);
+        let value = edit(before.clone());
+        record.cells.insert(field_id.clone(), value.clone());
         let change = webhooks::CellChange {
             record: record_id.to_owned(),
             field: field_id,
-            previous: previous.unwrap_or(Value::Null),
-            current: value,
+            previous: before.clone(),
+            current: value.clone(),
         };
         base.record_changes(&table_id, &[change], source);
+        Some((before, value))
     }
 
     /// Moves the stand-in's clock on (webhooks expire, payloads go).

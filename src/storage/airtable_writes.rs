@@ -1,0 +1,147 @@
+//! `airtable_writes`: every tags-cell write tagbot sends while the change
+//! stream is on, with the cell it assumed, until the stream shows it and
+//! it is checked (clean, repaired) or given up on (never seen: it failed,
+//! or changed nothing).
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::domain::Values;
+
+/// Why tagbot wrote a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Sync,
+    Repair,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Sync => "sync",
+            Purpose::Repair => "repair",
+        }
+    }
+}
+
+/// A write about to be sent.
+#[derive(Debug, Clone)]
+pub struct NewWrite<'a> {
+    pub record_id: &'a str,
+    pub lecture: Option<&'a str>,
+    pub basis: &'a Values,
+    pub written: &'a Values,
+}
+
+/// A write waiting to be found in the stream.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Unchecked {
+    pub id: i64,
+    pub record_id: String,
+    pub basis: Json<Values>,
+    pub written: Json<Values>,
+}
+
+/// Records writes before they are sent (so a worker killed after sending
+/// still has them checked); returns their ids in order.
+pub async fn record(
+    pool: &PgPool,
+    base_id: &str,
+    purpose: Purpose,
+    writes: &[NewWrite<'_>],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let records: Vec<&str> = writes.iter().map(|w| w.record_id).collect();
+    let lectures: Vec<Option<&str>> = writes.iter().map(|w| w.lecture).collect();
+    let bases: Vec<Json<&Values>> = writes.iter().map(|w| Json(w.basis)).collect();
+    let written: Vec<Json<&Values>> = writes.iter().map(|w| Json(w.written)).collect();
+    sqlx::query_scalar(
+        "INSERT INTO airtable_writes (base_id, record_id, lecture_external_id, purpose, basis, written)
+         SELECT $1, r, l, $2, b, w
+         FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS s(r, l, b, w, n)
+         ORDER BY n
+         RETURNING id",
+    )
+    .bind(base_id)
+    .bind(purpose.as_str())
+    .bind(&records)
+    .bind(&lectures)
+    .bind(&bases)
+    .bind(&written)
+    .fetch_all(pool)
+    .await
+}
+
+/// Writes that were never sent (their read went stale first).
+pub async fn not_sent(pool: &PgPool, ids: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE airtable_writes SET checked_at = now(), outcome = 'unseen'
+         WHERE id = ANY($1) AND checked_at IS NULL",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The unchecked writes of `records`, oldest first.
+pub async fn unchecked(
+    pool: &PgPool,
+    base_id: &str,
+    records: &[String],
+) -> Result<Vec<Unchecked>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, record_id, basis, written FROM airtable_writes
+         WHERE base_id = $1 AND record_id = ANY($2) AND checked_at IS NULL
+         ORDER BY id",
+    )
+    .bind(base_id)
+    .bind(records)
+    .fetch_all(pool)
+    .await
+}
+
+/// Whether any write of the base waits to be checked.
+pub async fn any_unchecked(pool: &PgPool, base_id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM airtable_writes WHERE base_id = $1 AND checked_at IS NULL)",
+    )
+    .bind(base_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// Marks writes found in the stream.
+pub async fn checked(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[i64],
+    repaired: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE airtable_writes SET checked_at = now(), outcome = $2
+         WHERE id = ANY($1) AND checked_at IS NULL",
+    )
+    .bind(ids)
+    .bind(if repaired { "repaired" } else { "clean" })
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives up on writes sent before `before` that a caught-up stream never
+/// showed: Airtable did not apply them, or they changed nothing.
+pub async fn give_up_unseen(
+    tx: &mut Transaction<'_, Postgres>,
+    base_id: &str,
+    before: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let given_up = sqlx::query(
+        "UPDATE airtable_writes SET checked_at = now(), outcome = 'unseen'
+         WHERE base_id = $1 AND checked_at IS NULL AND sent_at < $2",
+    )
+    .bind(base_id)
+    .bind(before)
+    .execute(&mut **tx)
+    .await?;
+    Ok(given_up.rows_affected())
+}

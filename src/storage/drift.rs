@@ -1,0 +1,104 @@
+//! `airtable_drift`: synced tags someone then removed in Airtable: who,
+//! when, which lecture and tag. Recorded from the change stream, never
+//! undone, shown on review messages and counted in the digest and the
+//! report.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::domain::Author;
+
+/// A removal of a tag from a record, as the stream showed it.
+#[derive(Debug, Clone)]
+pub struct Removed<'a> {
+    pub record_id: &'a str,
+    pub lecture: &'a str,
+    pub tag_id: &'a str,
+    pub by: &'a Author,
+    pub at: DateTime<Utc>,
+    pub transaction: i64,
+}
+
+/// A drift as people are shown it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Drift {
+    pub lecture_external_id: String,
+    pub tag_id: String,
+    pub removed_by: String,
+    pub removed_at: DateTime<Utc>,
+}
+
+/// Records the removals that took away a synced tag (others are not
+/// drift: tagbot never put them there); returns how many were new.
+pub async fn record(
+    tx: &mut Transaction<'_, Postgres>,
+    base_id: &str,
+    removals: &[Removed<'_>],
+) -> Result<u64, sqlx::Error> {
+    let mut recorded = 0;
+    for removal in removals {
+        let inserted = sqlx::query(
+            "INSERT INTO airtable_drift (base_id, record_id, lecture_external_id, tag_id, suggestion_id,
+                 source, removed_by_id, removed_by_name, removed_by_email, removed_at, base_transaction)
+             SELECT $1, $2, s.lecture_external_id, s.tag_id, s.id, $5, $6, $7, $8, $9, $10
+             FROM lecture_tag_suggestions s
+             WHERE s.lecture_external_id = $3 AND s.tag_id = $4 AND s.status = 'synced'
+             ON CONFLICT (record_id, tag_id, base_transaction) DO NOTHING",
+        )
+        .bind(base_id)
+        .bind(removal.record_id)
+        .bind(removal.lecture)
+        .bind(removal.tag_id)
+        .bind(&removal.by.source)
+        .bind(&removal.by.user_id)
+        .bind(&removal.by.name)
+        .bind(&removal.by.email)
+        .bind(removal.at)
+        .bind(removal.transaction)
+        .execute(&mut **tx)
+        .await?;
+        recorded += inserted.rows_affected();
+    }
+    Ok(recorded)
+}
+
+/// The latest removal of each synced tag of `lectures` still removed.
+pub async fn of_lectures(pool: &PgPool, lectures: &[String]) -> Result<Vec<Drift>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (lecture_external_id, tag_id)
+                lecture_external_id, tag_id,
+                coalesce(nullif(btrim(removed_by_name), ''), removed_by_email, source) AS removed_by,
+                removed_at
+         FROM airtable_drift WHERE lecture_external_id = ANY($1)
+         ORDER BY lecture_external_id, tag_id, removed_at DESC",
+    )
+    .bind(lectures)
+    .fetch_all(pool)
+    .await
+}
+
+/// Drift recorded since `since`, newest first, at most `limit`.
+pub async fn since(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Drift>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT lecture_external_id, tag_id,
+                coalesce(nullif(btrim(removed_by_name), ''), removed_by_email, source) AS removed_by,
+                removed_at
+         FROM airtable_drift WHERE removed_at >= $1 ORDER BY removed_at DESC LIMIT $2",
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// How many synced tags people removed since `since`.
+pub async fn count_since(pool: &PgPool, since: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM airtable_drift WHERE removed_at >= $1")
+        .bind(since)
+        .fetch_one(pool)
+        .await
+}

@@ -1,0 +1,162 @@
+//! `airtable_record_cells`: each Lectures record's tags cell as the change
+//! stream (or a read) last showed it, with its lecture id and who last
+//! edited each value. Written by the stream's reader and by the sync
+//! worker after a read or a write; read to write without reading first.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::domain::{Cell, Edit};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    record_id: String,
+    lecture_external_id: Option<String>,
+    tags: Json<Vec<String>>,
+    edits: Json<BTreeMap<String, Edit>>,
+}
+
+impl Row {
+    fn into_cell(self) -> (String, Cell) {
+        let cell = Cell {
+            lecture: self.lecture_external_id,
+            tags: self.tags.0,
+            edits: self.edits.0,
+        };
+        (self.record_id, cell)
+    }
+}
+
+/// The known cells of `records`.
+pub async fn of_records(
+    pool: &PgPool,
+    base_id: &str,
+    records: &[String],
+) -> Result<BTreeMap<String, Cell>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT record_id, lecture_external_id, tags, edits FROM airtable_record_cells
+         WHERE base_id = $1 AND record_id = ANY($2)",
+    )
+    .bind(base_id)
+    .bind(records)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Row::into_cell).collect())
+}
+
+/// The known records of `lectures`: lecture → [(record id, tags)], every
+/// record carrying that lecture id (more than one is ambiguous).
+pub async fn of_lectures(
+    pool: &PgPool,
+    base_id: &str,
+    lectures: &[String],
+) -> Result<HashMap<String, Vec<(String, Vec<String>)>>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT record_id, lecture_external_id, tags, edits FROM airtable_record_cells
+         WHERE base_id = $1 AND lecture_external_id = ANY($2)",
+    )
+    .bind(base_id)
+    .bind(lectures)
+    .fetch_all(pool)
+    .await?;
+    let mut known: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
+    for (record, cell) in rows.into_iter().map(Row::into_cell) {
+        if let Some(lecture) = cell.lecture {
+            known.entry(lecture).or_default().push((record, cell.tags));
+        }
+    }
+    Ok(known)
+}
+
+/// Stores what the stream says the `cells` now hold.
+pub async fn store(
+    tx: &mut Transaction<'_, Postgres>,
+    base_id: &str,
+    cells: &BTreeMap<String, Cell>,
+) -> Result<(), sqlx::Error> {
+    for (record, cell) in cells {
+        sqlx::query(
+            "INSERT INTO airtable_record_cells (base_id, record_id, lecture_external_id, tags, edits)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (base_id, record_id) DO UPDATE
+                 SET lecture_external_id = coalesce(EXCLUDED.lecture_external_id, airtable_record_cells.lecture_external_id),
+                     tags = EXCLUDED.tags, edits = EXCLUDED.edits, updated_at = now()",
+        )
+        .bind(base_id)
+        .bind(record)
+        .bind(&cell.lecture)
+        .bind(Json(&cell.tags))
+        .bind(Json(&cell.edits))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Stores cells as tagbot just read or wrote them: (record, lecture,
+/// tags). The edits the stream recorded are kept.
+pub async fn store_seen(
+    pool: &PgPool,
+    base_id: &str,
+    seen: &[(String, Option<String>, Vec<String>)],
+) -> Result<(), sqlx::Error> {
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let records: Vec<&str> = seen.iter().map(|(r, _, _)| r.as_str()).collect();
+    let lectures: Vec<Option<&str>> = seen.iter().map(|(_, l, _)| l.as_deref()).collect();
+    let tags: Vec<Json<&Vec<String>>> = seen.iter().map(|(_, _, t)| Json(t)).collect();
+    sqlx::query(
+        "INSERT INTO airtable_record_cells (base_id, record_id, lecture_external_id, tags)
+         SELECT $1, r, l, t FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS s(r, l, t)
+         ON CONFLICT (base_id, record_id) DO UPDATE
+             SET lecture_external_id = coalesce(EXCLUDED.lecture_external_id, airtable_record_cells.lecture_external_id),
+                 tags = EXCLUDED.tags, updated_at = now()",
+    )
+    .bind(base_id)
+    .bind(&records)
+    .bind(&lectures)
+    .bind(&tags)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Lectures with sync work due whose record is not known yet, the first
+/// due first, skipping `tried`.
+pub async fn unknown_due_lectures(
+    pool: &PgPool,
+    base_id: &str,
+    tried: &[String],
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT i.lecture_external_id FROM airtable_sync_items i
+         WHERE i.status = 'queued' AND i.next_attempt_at <= now()
+           AND NOT (i.lecture_external_id = ANY($2))
+           AND NOT EXISTS (SELECT 1 FROM airtable_record_cells c
+                           WHERE c.base_id = $1 AND c.lecture_external_id = i.lecture_external_id)
+         GROUP BY i.lecture_external_id
+         ORDER BY min(i.next_attempt_at), i.lecture_external_id
+         LIMIT $3",
+    )
+    .bind(base_id)
+    .bind(tried)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Forgets every cell of the base (its stream is gone: they may be stale).
+pub async fn forget_base(
+    tx: &mut Transaction<'_, Postgres>,
+    base_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM airtable_record_cells WHERE base_id = $1")
+        .bind(base_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,436 @@
+//! The base's change stream, kept and read: one webhook on the Lectures
+//! table's tags field per base, adopted when tagbot made it before (or
+//! created), refreshed a day before it would expire, and read by one
+//! process at a time from the cursor stored in Postgres.
+//!
+//! Each read is checked (see [`check`]): every tagbot write found in it is
+//! compared with the cell just before it, and people's edits it
+//! overwrote are repaired by a write checked the same way; synced tags
+//! people removed are recorded as drift; and the cells are remembered, so
+//! the worker can write without reading first while the stream is fresh.
+
+pub mod check;
+pub mod payload;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+use sqlx::PgPool;
+
+use crate::airtable::webhooks::tags_specification;
+use crate::airtable::{AirtableClient, AirtableError, RecordUpdate};
+use crate::domain::Values;
+use crate::storage::airtable_writes::{self, NewWrite, Purpose};
+use crate::storage::change_streams::{self, Stream};
+use crate::storage::{drift, record_cells, repairs};
+use check::{Checked, SentWrite};
+use payload::{BrokenHook, Watched};
+
+use super::mapping::{BaseKeys, TagMap};
+
+/// A webhook this close to expiring is refreshed (Airtable: 7 days after
+/// creation, the last refresh or the last payload listing).
+const REFRESH_WITHIN: chrono::TimeDelta = chrono::TimeDelta::days(1);
+/// Pages of payloads read in one go, at most (50 payloads each).
+const PAGES_PER_READ: usize = 20;
+/// How long one process may hold the stream; it gives it back after each
+/// read, so this only matters when it dies mid-read.
+const READ_LEASE: Duration = Duration::from_secs(30);
+/// A write the stream has not shown this long after it was sent, by a
+/// read that emptied the stream, was not applied or changed nothing.
+const UNSEEN_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("Airtable: {0}")]
+    Airtable(#[from] AirtableError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Broken(#[from] BrokenHook),
+}
+
+/// What tagbot's webhook watches, by id as webhooks require.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    pub table_id: String,
+    pub tags_field_id: String,
+    pub lecture_field_id: String,
+}
+
+impl Watch {
+    /// The watch for a mapping whose keys are ids; otherwise why there
+    /// can be none.
+    pub fn of(keys: &BaseKeys) -> Result<Watch, String> {
+        match (&keys.lectures_table_id, keys.by_field_id) {
+            (Some(table_id), true) => Ok(Watch {
+                table_id: table_id.clone(),
+                tags_field_id: keys.tags.clone(),
+                lecture_field_id: keys.lecture_id.clone(),
+            }),
+            _ => Err("the change stream names tables and fields by id, which needs the schema.bases:read scope".to_owned()),
+        }
+    }
+
+    fn specification(&self) -> Value {
+        tags_specification(&self.table_id, &self.tags_field_id, &self.lecture_field_id)
+    }
+}
+
+/// Makes sure the base has tagbot's webhook for `watch` and that it will
+/// not expire within a day; returns the stream as stored. A webhook of
+/// that specification already in the base is adopted (read from its next
+/// payload on, unless it is the one stored); otherwise one is created.
+/// A stream that starts over forgets the cells the old one taught.
+pub async fn ensure(
+    client: &AirtableClient,
+    pool: &PgPool,
+    base_id: &str,
+    watch: &Watch,
+) -> Result<Stream, StreamError> {
+    let wanted = watch.specification();
+    let stored = change_streams::of_base(pool, base_id).await?;
+    let existing = client.list_webhooks().await?;
+    let ours = existing
+        .iter()
+        .find(|hook| hook.is_hook_enabled && same_watch(&hook.specification, &wanted));
+    let (webhook_id, from, expires_at) = match ours {
+        Some(hook) => (
+            hook.id.clone(),
+            i64::try_from(hook.cursor_for_next_payload).unwrap_or(1),
+            hook.expiration_time,
+        ),
+        None => {
+            let created = client.create_webhook(&wanted).await?;
+            tracing::info!(webhook = %created.id, "created the change-stream webhook on the tags field");
+            (created.id, 1, created.expiration_time)
+        }
+    };
+    if stored.is_some_and(|s| s.webhook_id != webhook_id) {
+        change_streams::forget(pool, base_id).await?;
+    }
+    let mut stream =
+        change_streams::set_webhook(pool, base_id, &webhook_id, from, expires_at).await?;
+    if stream
+        .expires_at
+        .is_some_and(|at| at - Utc::now() < REFRESH_WITHIN)
+    {
+        stream.expires_at = client.refresh_webhook(&stream.webhook_id).await?;
+        change_streams::set_expiry(pool, base_id, stream.expires_at).await?;
+    }
+    Ok(stream)
+}
+
+/// Whether a webhook watches what `wanted` watches (the table, the field,
+/// previous values and the lecture id), whatever else Airtable echoes
+/// back in its specification.
+fn same_watch(specification: &Value, wanted: &Value) -> bool {
+    let watched = |spec: &Value| {
+        let filters = &spec["options"]["filters"];
+        let includes = &spec["options"]["includes"];
+        (
+            filters["recordChangeScope"].clone(),
+            filters["watchDataInFieldIds"].clone(),
+            includes["includePreviousCellValues"].clone(),
+            includes["includeCellValuesInFieldIds"].clone(),
+        )
+    };
+    watched(specification) == watched(wanted)
+}
+
+/// Who reads the stream, and with what.
+pub struct Reader<'a> {
+    pub client: &'a AirtableClient,
+    pub pool: &'a PgPool,
+    pub base_id: &'a str,
+    /// The reading process, for the lease.
+    pub reader: &'a str,
+    pub tags: &'a TagMap,
+    pub watch: &'a Watch,
+    pub typecast: bool,
+}
+
+/// What one catch-up did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CatchUp {
+    pub payloads: usize,
+    /// tagbot writes found in the stream.
+    pub writes_checked: usize,
+    /// Writes found to have overwritten people's edits.
+    pub repairs_found: usize,
+    /// Repairing writes sent (or found needless).
+    pub repaired: usize,
+    /// Synced tags found removed by people.
+    pub drift: u64,
+    /// The read emptied the stream.
+    pub caught_up: bool,
+}
+
+/// Reads what the stream has past the stored cursor, checks it, and
+/// writes the repairs it calls for. None when another process holds the
+/// stream.
+pub async fn catch_up(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamError> {
+    let (pool, base_id) = (reader.pool, reader.base_id);
+    if !change_streams::lease(pool, base_id, reader.reader, READ_LEASE).await? {
+        return Ok(None);
+    }
+    let read = read_and_check(reader).await;
+    let outcome = match read {
+        Ok(Some(mut done)) => match repair_waiting(reader).await {
+            Ok(repaired) => {
+                done.repaired = repaired;
+                Ok(Some(done))
+            }
+            Err(err) => Err(err),
+        },
+        other => other,
+    };
+    change_streams::release(pool, base_id, reader.reader).await?;
+    if let Err(StreamError::Broken(broken)) = &outcome {
+        tracing::warn!(error = %broken, "the change stream broke; it is made again and its cells forgotten");
+        change_streams::forget(pool, base_id).await?;
+    }
+    outcome
+}
+
+/// One read from the cursor and what it says, stored with the cursor's
+/// move in one transaction. None when the lease ran out meanwhile.
+async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamError> {
+    let (pool, base_id) = (reader.pool, reader.base_id);
+    let Some(stream) = change_streams::of_base(pool, base_id).await? else {
+        return Ok(Some(CatchUp::default()));
+    };
+    let started = Utc::now();
+    let mut cursor = u64::try_from(stream.next_cursor).unwrap_or(1);
+    let mut payloads = Vec::new();
+    let mut more = true;
+    for _ in 0..PAGES_PER_READ {
+        let page = reader
+            .client
+            .webhook_payloads(&stream.webhook_id, cursor)
+            .await?;
+        payloads.extend(page.payloads);
+        cursor = page.cursor;
+        more = page.might_have_more;
+        if !more {
+            break;
+        }
+    }
+    let watched = Watched {
+        table_id: &reader.watch.table_id,
+        tags_field_id: &reader.watch.tags_field_id,
+        lecture_field_id: &reader.watch.lecture_field_id,
+        field: &reader.tags.field,
+    };
+    let changes = payload::tags_changes(&payloads, &watched)?;
+    let mut records: Vec<String> = changes.iter().map(|c| c.record_id.clone()).collect();
+    records.sort();
+    records.dedup();
+    let known = record_cells::of_records(pool, base_id, &records).await?;
+    let writes: Vec<SentWrite> = airtable_writes::unchecked(pool, base_id, &records)
+        .await?
+        .into_iter()
+        .map(|w| SentWrite {
+            id: w.id,
+            record_id: w.record_id,
+            basis: w.basis.0,
+            written: w.written.0,
+        })
+        .collect();
+    let checked = check::check(known, &writes, &changes);
+    let mut done = CatchUp {
+        payloads: payloads.len(),
+        writes_checked: checked.clean.len() + checked.repairs.len(),
+        repairs_found: checked.repairs.len(),
+        caught_up: !more,
+        ..CatchUp::default()
+    };
+    let mut tx = pool.begin().await?;
+    record_cells::store(&mut tx, base_id, &checked.cells).await?;
+    airtable_writes::checked(&mut tx, &checked.clean, false).await?;
+    let repaired: Vec<i64> = checked.repairs.iter().map(|r| r.write_id).collect();
+    airtable_writes::checked(&mut tx, &repaired, true).await?;
+    repairs::found(&mut tx, base_id, &new_repairs(&checked)).await?;
+    done.drift = drift::record(&mut tx, base_id, &removals(&checked, reader.tags)).await?;
+    if done.caught_up {
+        airtable_writes::give_up_unseen(&mut tx, base_id, started - UNSEEN_AFTER).await?;
+    }
+    let next = i64::try_from(cursor).unwrap_or(i64::MAX);
+    if !change_streams::advance(&mut tx, base_id, reader.reader, next, done.caught_up).await? {
+        // The lease ran out meanwhile: whoever holds it reads these again.
+        return Ok(None);
+    }
+    tx.commit().await?;
+    metrics::counter!(crate::metrics::AIRTABLE_REPAIRS).increment(done.repairs_found as u64);
+    metrics::counter!(crate::metrics::AIRTABLE_DRIFT).increment(done.drift);
+    for repair in &checked.repairs {
+        tracing::info!(record = %repair.record_id, restored = ?repair.restore, removed = ?repair.remove, "a write overwrote people's edits; repairing");
+    }
+    Ok(Some(done))
+}
+
+fn new_repairs(checked: &Checked) -> Vec<repairs::NewRepair<'_>> {
+    checked
+        .repairs
+        .iter()
+        .map(|repair| repairs::NewRepair {
+            write_id: repair.write_id,
+            record_id: &repair.record_id,
+            lecture: checked
+                .cells
+                .get(&repair.record_id)
+                .and_then(|c| c.lecture.as_deref()),
+            restore: &repair.restore,
+            remove: &repair.remove,
+            edits: &repair.edits,
+        })
+        .collect()
+}
+
+/// The removals that took a tag (by its value) off a known lecture.
+fn removals<'a>(checked: &'a Checked, tags: &'a TagMap) -> Vec<drift::Removed<'a>> {
+    let mut removed = Vec::new();
+    for removal in &checked.removals {
+        let Some(lecture) = checked
+            .cells
+            .get(&removal.record_id)
+            .and_then(|c| c.lecture.as_deref())
+        else {
+            continue;
+        };
+        for tag_id in tags.tags_with_value(&removal.value) {
+            removed.push(drift::Removed {
+                record_id: &removal.record_id,
+                lecture,
+                tag_id,
+                by: &removal.by,
+                at: removal.at,
+                transaction: removal.transaction,
+            });
+        }
+    }
+    removed
+}
+
+/// Writes the base's waiting repairs: per record, the cell as the stream
+/// last showed it, with what its repairs restore and without what they
+/// remove; up to 10 records a request. Each write is recorded and checked
+/// like any other, so repairs that race converge. Returns how many
+/// repairs were settled.
+async fn repair_waiting(reader: &Reader<'_>) -> Result<usize, StreamError> {
+    let (pool, base_id) = (reader.pool, reader.base_id);
+    let waiting = repairs::waiting(pool, base_id).await?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    // Per record, in the order found: (repair ids, lecture, wanted cell).
+    let mut per_record: BTreeMap<String, (Vec<i64>, Option<String>)> = BTreeMap::new();
+    for repair in &waiting {
+        let entry = per_record.entry(repair.record_id.clone()).or_default();
+        entry.0.push(repair.id);
+        if entry.1.is_none() {
+            entry.1.clone_from(&repair.lecture_external_id);
+        }
+    }
+    let records: Vec<String> = per_record.keys().cloned().collect();
+    let known = record_cells::of_records(pool, base_id, &records).await?;
+    let mut settled = 0;
+    let mut planned: Vec<PlannedRepair> = Vec::new();
+    for (record, (ids, lecture)) in per_record {
+        let latest = known.get(&record).map(|c| c.tags.clone()).unwrap_or_default();
+        let mut wanted = latest.clone();
+        for repair in waiting.iter().filter(|r| r.record_id == record) {
+            wanted.retain(|v| !repair.removed.0.contains(v));
+            for value in &repair.restored.0 {
+                if !wanted.contains(value) {
+                    wanted.push(value.clone());
+                }
+            }
+        }
+        if as_set(&wanted) == as_set(&latest) {
+            repairs::done(pool, &ids, None).await?;
+            settled += ids.len();
+            continue;
+        }
+        planned.push(PlannedRepair {
+            record,
+            lecture,
+            ids,
+            basis: latest,
+            wanted,
+        });
+    }
+    for chunk in planned.chunks(crate::airtable::MAX_RECORDS_PER_WRITE) {
+        settled += write_repairs(reader, chunk).await?;
+    }
+    Ok(settled)
+}
+
+struct PlannedRepair {
+    record: String,
+    lecture: Option<String>,
+    ids: Vec<i64>,
+    basis: Vec<String>,
+    wanted: Vec<String>,
+}
+
+/// One request of repairs; how many repairs it settled. A failure leaves
+/// them waiting for the next read.
+async fn write_repairs(reader: &Reader<'_>, chunk: &[PlannedRepair]) -> Result<usize, StreamError> {
+    let (pool, base_id) = (reader.pool, reader.base_id);
+    let sets: Vec<(Values, Values)> = chunk
+        .iter()
+        .map(|p| (as_set(&p.basis), as_set(&p.wanted)))
+        .collect();
+    let new_writes: Vec<NewWrite> = chunk
+        .iter()
+        .zip(&sets)
+        .map(|(p, (basis, written))| NewWrite {
+            record_id: &p.record,
+            lecture: p.lecture.as_deref(),
+            basis,
+            written,
+        })
+        .collect();
+    let write_ids = airtable_writes::record(pool, base_id, Purpose::Repair, &new_writes).await?;
+    let updates: Vec<RecordUpdate> = chunk
+        .iter()
+        .map(|p| {
+            let mut fields = Map::new();
+            fields.insert(reader.tags.keys.tags.clone(), json!(p.wanted));
+            RecordUpdate {
+                id: p.record.clone(),
+                fields,
+            }
+        })
+        .collect();
+    let sent = reader
+        .client
+        .update_records(&reader.tags.keys.lectures_table, &updates, reader.typecast, None)
+        .await;
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, records = chunk.len(), "repairing write failed; the repairs wait for the next read");
+        return if err.stops_run() {
+            Err(err.into())
+        } else {
+            Ok(0)
+        };
+    }
+    let mut settled = 0;
+    for (planned, write_id) in chunk.iter().zip(&write_ids) {
+        repairs::done(pool, &planned.ids, Some(*write_id)).await?;
+        settled += planned.ids.len();
+    }
+    let seen: Vec<(String, Option<String>, Vec<String>)> = chunk
+        .iter()
+        .map(|p| (p.record.clone(), p.lecture.clone(), p.wanted.clone()))
+        .collect();
+    record_cells::store_seen(pool, base_id, &seen).await?;
+    Ok(settled)
+}
+
+fn as_set(values: &[String]) -> Values {
+    values.iter().cloned().collect()
+}

@@ -1,0 +1,329 @@
+//! How a worker uses the change stream: whether it is on (and why not),
+//! keeping it read while there is work or unchecked writes, and the
+//! records a batch may write without reading first.
+//!
+//! Without the stream (no `webhook:manage` scope, no schema scope, or
+//! Airtable refusing), every batch reads before it writes, as always.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use super::mapping::TagMap;
+use super::queue::Claim;
+use super::stream::{self, CatchUp, Reader, StreamError, Watch};
+use super::Syncer;
+use crate::airtable::{formula, AirtableError, ListQuery, Record};
+use crate::storage::airtable_writes::{self, NewWrite, Purpose};
+use crate::storage::{change_streams, record_cells};
+
+/// Writes without reading first need a read that emptied the stream this
+/// recently: what the stream missed since is at most this old, and the
+/// repair covers it.
+pub const FRESH_FOR: Duration = Duration::from_secs(6);
+/// While work is due, the stream is read again once its last read is this
+/// old, so batches find it fresh.
+const KEEP_FRESH_AFTER: Duration = Duration::from_secs(4);
+/// While tagbot's writes wait to be checked, the stream is read this often.
+const CHECK_WRITES_EVERY: Duration = Duration::from_secs(2);
+/// Otherwise it is read this often, for people's edits (drift) and to keep
+/// the webhook alive.
+const IDLE_READ_EVERY: Duration = Duration::from_secs(30);
+/// The webhook is checked (and refreshed before it expires) this often.
+const ENSURE_EVERY: Duration = Duration::from_secs(3600);
+/// After Airtable was away, the stream is tried again this soon.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Records looked up in one read when learning cells the stream has not
+/// shown: a page of the list API.
+const LOOKUP_PAGE: i64 = 100;
+
+/// Whether the worker reads the change stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamMode {
+    /// Not tried yet, or Airtable was away when it was.
+    Unknown,
+    /// Each batch reads before it writes; why the stream is not used.
+    Off { why: String },
+    On { watch: Watch },
+}
+
+impl StreamMode {
+    pub fn describe(&self) -> String {
+        match self {
+            StreamMode::Unknown => "not yet known (Airtable could not be asked)".to_owned(),
+            StreamMode::Off { why } => format!("off: {why}"),
+            StreamMode::On { .. } => "on".to_owned(),
+        }
+    }
+}
+
+/// The worker's stream state.
+#[derive(Debug)]
+pub(super) struct StreamState {
+    pub mode: StreamMode,
+    ensured_at: Option<Instant>,
+    /// Lectures looked up this run and not found in the base.
+    not_found: HashSet<String>,
+}
+
+impl Default for StreamState {
+    fn default() -> Self {
+        StreamState {
+            mode: StreamMode::Unknown,
+            ensured_at: None,
+            not_found: HashSet::new(),
+        }
+    }
+}
+
+pub(super) fn watch_of(mode: &StreamMode) -> Option<Watch> {
+    match mode {
+        StreamMode::On { watch } => Some(watch.clone()),
+        _ => None,
+    }
+}
+
+/// Why a token cannot use webhooks, in words that say what to add.
+pub fn missing_scope(err: &AirtableError) -> String {
+    format!("{err}. Give the token the webhook:manage scope (with data.records:read) and a creator's access to the base to turn the change stream on")
+}
+
+impl Syncer {
+    /// The change stream's mode as this worker last found it.
+    pub async fn stream_mode(&self) -> StreamMode {
+        self.stream.lock().await.mode.clone()
+    }
+
+    /// Decides (again, when due) whether the stream is on, creating,
+    /// adopting or refreshing the webhook.
+    pub(super) async fn ensure_stream(&self, tags: &TagMap) {
+        let mut state = self.stream.lock().await;
+        let due = match (&state.mode, state.ensured_at) {
+            (_, None) => true,
+            (StreamMode::Unknown, Some(at)) => at.elapsed() > RETRY_AFTER,
+            (_, Some(at)) => at.elapsed() > ENSURE_EVERY,
+        };
+        if !due {
+            return;
+        }
+        state.ensured_at = Some(Instant::now());
+        let watch = match Watch::of(&tags.keys) {
+            Ok(watch) => watch,
+            Err(why) => {
+                state.mode = StreamMode::Off { why };
+                return;
+            }
+        };
+        let base_id = &self.airtable.base_id;
+        let mode = match stream::ensure(&self.client, &self.pool, base_id, &watch).await {
+            Ok(_) => StreamMode::On { watch },
+            Err(StreamError::Airtable(err)) if matches!(err.status, Some(401 | 403 | 404)) => {
+                StreamMode::Off {
+                    why: missing_scope(&err),
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot set up the change stream yet; reading before each write meanwhile");
+                StreamMode::Unknown
+            }
+        };
+        if mode != state.mode {
+            tracing::info!(mode = %mode.describe(), "change stream");
+        }
+        state.mode = mode;
+    }
+
+    /// Forgets the run's lookups that found nothing.
+    pub(super) async fn new_run_for_stream(&self) {
+        self.stream.lock().await.not_found.clear();
+    }
+
+    /// Reads the stream when it is due: while `busy` (work is due) once
+    /// its last read is a few seconds old, while writes wait to be checked
+    /// every 2 s, otherwise every 30 s.
+    pub(super) async fn tend_stream(&self, tags: &TagMap, busy: bool) -> Option<CatchUp> {
+        let watch = watch_of(&self.stream.lock().await.mode)?;
+        let base_id = &self.airtable.base_id;
+        let ago = change_streams::caught_up_ago(&self.pool, base_id)
+            .await
+            .ok()
+            .flatten()
+            .map(Duration::from_secs_f64);
+        let every = if busy {
+            KEEP_FRESH_AFTER
+        } else if airtable_writes::any_unchecked(&self.pool, base_id)
+            .await
+            .unwrap_or(true)
+        {
+            CHECK_WRITES_EVERY
+        } else {
+            IDLE_READ_EVERY
+        };
+        if ago.is_some_and(|ago| ago < every) {
+            return None;
+        }
+        self.read_stream(tags, &watch).await
+    }
+
+    pub(super) async fn read_stream(&self, tags: &TagMap, watch: &Watch) -> Option<CatchUp> {
+        let reader = Reader {
+            client: &self.client,
+            pool: &self.pool,
+            base_id: &self.airtable.base_id,
+            reader: &self.worker_id,
+            tags,
+            watch,
+            typecast: self.airtable.typecast,
+        };
+        match stream::catch_up(&reader).await {
+            Ok(done) => done,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read the change stream; reading before each write until it is back");
+                if matches!(&err, StreamError::Broken(_))
+                    || matches!(&err, StreamError::Airtable(e) if matches!(e.status, Some(401 | 403 | 404)))
+                {
+                    // Set it up again at the next run.
+                    let mut state = self.stream.lock().await;
+                    state.mode = StreamMode::Unknown;
+                    state.ensured_at = None;
+                }
+                None
+            }
+        }
+    }
+
+    /// The claim's records as the stream knows them, when it is fresh and
+    /// knows every lecture on exactly one record; None means read first.
+    /// Lectures the stream has not shown yet are looked up a page at a
+    /// time (with other due lectures), far fewer requests than a read per
+    /// batch.
+    pub(super) async fn known_records(&self, claim: &Claim, tags: &TagMap) -> Option<Vec<Record>> {
+        let watch = watch_of(&self.stream.lock().await.mode)?;
+        let base_id = &self.airtable.base_id;
+        let ago = change_streams::caught_up_ago(&self.pool, base_id)
+            .await
+            .ok()
+            .flatten()
+            .map(Duration::from_secs_f64);
+        if ago.is_none_or(|ago| ago > FRESH_FOR) {
+            self.read_stream(tags, &watch).await;
+            let ago = change_streams::caught_up_ago(&self.pool, base_id)
+                .await
+                .ok()
+                .flatten()?;
+            if Duration::from_secs_f64(ago) > FRESH_FOR {
+                return None;
+            }
+        }
+        let mut known = record_cells::of_lectures(&self.pool, base_id, &claim.lectures)
+            .await
+            .ok()?;
+        let unknown: Vec<String> = claim
+            .lectures
+            .iter()
+            .filter(|l| !known.contains_key(*l))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            self.look_up(tags, &unknown).await?;
+            known = record_cells::of_lectures(&self.pool, base_id, &claim.lectures)
+                .await
+                .ok()?;
+        }
+        let mut records = Vec::new();
+        for lecture in &claim.lectures {
+            let [(record_id, cell)] = known.get(lecture)?.as_slice() else {
+                return None;
+            };
+            let mut fields = Map::new();
+            fields.insert(tags.keys.lecture_id.clone(), Value::String(lecture.clone()));
+            fields.insert(tags.keys.tags.clone(), json!(cell));
+            records.push(Record {
+                id: record_id.clone(),
+                fields,
+            });
+        }
+        metrics::counter!(crate::metrics::SYNC_READS_SKIPPED).increment(1);
+        Some(records)
+    }
+
+    /// Reads the records of `lectures` and of other due lectures not known
+    /// yet (a page's worth), and remembers their cells. None when the read
+    /// failed (the batch then reads for itself).
+    async fn look_up(&self, tags: &TagMap, lectures: &[String]) -> Option<()> {
+        let base_id = &self.airtable.base_id;
+        let tried: Vec<String> = {
+            let state = self.stream.lock().await;
+            if lectures.iter().all(|l| state.not_found.contains(l)) {
+                return None;
+            }
+            state.not_found.iter().cloned().collect()
+        };
+        let mut wanted: Vec<String> = lectures.to_vec();
+        let room = LOOKUP_PAGE - wanted.len() as i64;
+        if room > 0 {
+            let mut tried_too = tried;
+            tried_too.extend(wanted.iter().cloned());
+            let more = record_cells::unknown_due_lectures(&self.pool, base_id, &tried_too, room)
+                .await
+                .unwrap_or_default();
+            wanted.extend(more);
+        }
+        let keys = &tags.keys;
+        let ids: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let query = ListQuery {
+            fields: vec![keys.lecture_id.clone(), keys.tags.clone()],
+            formula: Some(formula::field_in(&keys.lecture_id_name, &ids)),
+            by_field_id: keys.by_field_id,
+        };
+        let records = match self.client.list_records(&keys.lectures_table, &query).await {
+            Ok(records) => records,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not look up records; the batch reads for itself");
+                return None;
+            }
+        };
+        let seen = super::batch::cells_of(&records, tags);
+        let found: HashSet<&str> = seen
+            .iter()
+            .filter_map(|(_, lecture, _)| lecture.as_deref())
+            .collect();
+        {
+            let mut state = self.stream.lock().await;
+            for lecture in &wanted {
+                if !found.contains(lecture.as_str()) {
+                    state.not_found.insert(lecture.clone());
+                }
+            }
+        }
+        record_cells::store_seen(&self.pool, base_id, &seen).await.ok()
+    }
+
+    /// Records writes about to be sent, when the stream will check them;
+    /// their ids (empty when the stream is off).
+    pub(super) async fn writes_to_check(&self, writes: &[NewWrite<'_>]) -> Vec<i64> {
+        if watch_of(&self.stream.lock().await.mode).is_none() {
+            return Vec::new();
+        }
+        let recorded = crate::storage::wait_out_outage("recording writes", || {
+            airtable_writes::record(&self.pool, &self.airtable.base_id, Purpose::Sync, writes)
+        })
+        .await;
+        recorded.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "could not record writes for the change stream to check");
+            Vec::new()
+        })
+    }
+
+    /// Remembers cells tagbot just read or wrote, when the stream is on.
+    pub(super) async fn remember_cells(&self, seen: &[(String, Option<String>, Vec<String>)]) {
+        if watch_of(&self.stream.lock().await.mode).is_none() {
+            return;
+        }
+        if let Err(err) = record_cells::store_seen(&self.pool, &self.airtable.base_id, seen).await
+        {
+            tracing::warn!(error = %err, "could not remember cells");
+        }
+    }
+}

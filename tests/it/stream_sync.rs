@@ -1,0 +1,290 @@
+//! The sync worker with the base's change stream on: backfills written
+//! without reading first; people's edits a write overwrote put back (and
+//! removals it undid made again), each recorded with whose edit it was;
+//! synced tags people remove recorded as drift and never undone; and,
+//! without the scope, the worker reading first as always and saying why.
+
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use standins::airtable::{
+    Source, TagsFieldKind, SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE, SCOPE_SCHEMA_READ,
+    SCOPE_WEBHOOKS,
+};
+use tagbot::shutdown::Shutdown;
+use tagbot::storage::{drift, repairs};
+use tagbot::sync::StreamMode;
+
+use crate::sync_world::{fast, World};
+
+pub fn dana() -> Source {
+    Source::Person {
+        id: "usrDana000000001".into(),
+        email: "dana@example.com".into(),
+        name: "דנה".into(),
+    }
+}
+
+/// A linked-tags base whose token may manage webhooks.
+pub async fn streaming_world(pool: PgPoolOptions, options: PgConnectOptions) -> World {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    w.fake.set_scopes(&[
+        SCOPE_RECORDS_READ,
+        SCOPE_RECORDS_WRITE,
+        SCOPE_SCHEMA_READ,
+        SCOPE_WEBHOOKS,
+    ]);
+    w
+}
+
+/// The GETs of Lectures records (reads and look-ups) the stand-in served.
+fn lecture_reads(w: &World) -> usize {
+    w.fake
+        .requests()
+        .iter()
+        .filter(|r| {
+            (r.method == "GET" && r.path.ends_with("/Lectures"))
+                || r.path.ends_with("/Lectures/listRecords")
+        })
+        .count()
+}
+
+fn cell_set(w: &World, record: &str) -> Vec<String> {
+    let mut values: Vec<String> = w
+        .fake
+        .cell("Lectures", record, "Tags")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    values.sort();
+    values
+}
+
+#[sqlx::test]
+async fn a_backfill_with_the_stream_on_writes_without_reading_first(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    let tags: Vec<String> = (1..=3)
+        .map(|n| w.fake.add_tag(&format!("t{n}"), &format!("תגית {n}")))
+        .collect();
+    let human = w.fake.add_tag("t9", "ידני");
+    let mut records = Vec::new();
+    for n in 0..25 {
+        let lecture = format!("L{n:03}");
+        let record = w.fake.add_lecture(&lecture, "הרצאה");
+        w.fake.set_cell_as("Lectures", &record, "Tags", json!([human]), &dana());
+        records.push(record);
+        for tag in 1..=3 {
+            w.approved(&lecture, &format!("t{tag}")).await;
+        }
+    }
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    stream_on(&syncer).await;
+    let before = lecture_reads(&w);
+
+    let report = syncer.run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(report.synced, 75);
+    assert_eq!(report.change_stream, "on");
+    assert_eq!(report.reads_skipped, 3, "every batch wrote from known cells");
+    assert_eq!(
+        lecture_reads(&w) - before,
+        1,
+        "one look-up for all 25 lectures, no read per batch"
+    );
+    assert_eq!(w.patches().len(), 3, "one write per ten lectures");
+    for record in &records {
+        let mut want = vec![human.clone(), tags[0].clone(), tags[1].clone(), tags[2].clone()];
+        want.sort();
+        assert_eq!(cell_set(&w, record), want, "the person's tag is kept");
+    }
+    // The stream then shows the writes; each is checked and clean.
+    let checked = syncer.catch_up_stream().await.unwrap();
+    assert_eq!((checked.writes_checked, checked.repairs_found), (25, 0));
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_writes WHERE outcome = 'clean'")
+            .await,
+        25
+    );
+    w.close().await;
+}
+
+async fn stream_on(syncer: &tagbot::sync::Syncer) -> StreamMode {
+    match syncer.stream_mode().await {
+        on @ StreamMode::On { .. } => on,
+        other => panic!("the stream should be on: {other:?}"),
+    }
+}
+
+/// L1 synced once with t1 (so its cell is known), then a person's edit
+/// lands while the stream's view is a moment old, and t2 is written over
+/// it: what the write overwrote, per the stream.
+async fn overwritten(w: &World, edit: impl FnOnce(&str, &str)) -> (tagbot::sync::Syncer, String) {
+    w.fake.add_tag("t1", "פילוסופיה");
+    w.fake.add_tag("t2", "אמנות");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    w.approved("L1", "t1").await;
+    let first = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(first.synced, 1);
+    let t1 = w.fake.cell("Lectures", &record, "Tags")[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    edit(&record, &t1);
+    w.approved("L1", "t2").await;
+    let second = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(
+        (second.synced, second.reads_skipped),
+        (1, 1),
+        "written from the stream's (stale) view"
+    );
+    (syncer, record)
+}
+
+#[sqlx::test]
+async fn a_persons_addition_a_write_overwrote_is_put_back_and_recorded(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    let extra = w.fake.add_tag("t8", "היסטוריה");
+    let added = extra.clone();
+    let (syncer, record) = overwritten(&w, |record, _| {
+        w.fake
+            .edit_cell_as("Lectures", record, "Tags", &dana(), |cell| {
+                let mut values = cell.as_array().cloned().unwrap_or_default();
+                values.push(json!(added));
+                json!(values)
+            })
+            .unwrap();
+    })
+    .await;
+    let lost = w.fake.cell("Lectures", &record, "Tags");
+    assert!(
+        !lost.as_array().unwrap().contains(&json!(extra)),
+        "the write overwrote Dana's tag: {lost}"
+    );
+
+    let read = syncer.catch_up_stream().await.unwrap();
+
+    assert_eq!((read.repairs_found, read.repaired), (1, 1));
+    let cell = w.fake.cell("Lectures", &record, "Tags");
+    assert!(cell.as_array().unwrap().contains(&json!(extra)), "{cell}");
+    assert_eq!(cell.as_array().unwrap().len(), 3, "t1, t2 and Dana's: {cell}");
+    let since = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let recorded = repairs::since(&w.db.app, since, 10).await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    let repair = &recorded[0];
+    assert_eq!(repair.lecture_external_id.as_deref(), Some("L1"));
+    assert_eq!(repair.restored.0.iter().collect::<Vec<_>>(), [&extra]);
+    assert_eq!(repair.edits.0[&extra].by.describe(), "דנה");
+    assert!(repair.repaired_at.is_some());
+    // The repair is itself checked: the next read finds it clean.
+    let next = syncer.catch_up_stream().await.unwrap();
+    assert_eq!((next.writes_checked, next.repairs_found), (1, 0));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_persons_removal_a_write_undid_is_made_again(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    let t1 = w.fake.add_tag("t1", "פילוסופיה");
+    let t2 = w.fake.add_tag("t2", "אמנות");
+    let human = w.fake.add_tag("t9", "ידני");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    w.fake
+        .set_cell_as("Lectures", &record, "Tags", json!([human]), &dana());
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    w.approved("L1", "t1").await;
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    // Dana removes her tag; the stream's view (a moment old) still has it,
+    // and the next write, made from that view, brings it back.
+    w.fake
+        .set_cell_as("Lectures", &record, "Tags", json!([t1]), &dana());
+    w.approved("L1", "t2").await;
+    let second = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(second.reads_skipped, 1);
+    let back = cell_set(&w, &record);
+    assert!(back.contains(&human), "the stale view wrote it back: {back:?}");
+
+    let read = syncer.catch_up_stream().await.unwrap();
+
+    assert_eq!((read.repairs_found, read.repaired), (1, 1));
+    let mut want = vec![t1, t2];
+    want.sort();
+    assert_eq!(cell_set(&w, &record), want, "Dana's removal stands");
+    let since = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let recorded = repairs::since(&w.db.app, since, 10).await.unwrap();
+    assert_eq!(recorded[0].removed.0.iter().collect::<Vec<_>>(), [&human]);
+    assert_eq!(recorded[0].edits.0[&human].by.describe(), "דנה");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_synced_tag_a_person_removes_is_drift_recorded_and_never_undone(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    let (tag, record, id) = w.one_approved().await;
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(w.db.status(id).await, "synced");
+    w.fake.set_cell_as("Lectures", &record, "Tags", json!([]), &dana());
+
+    let read = syncer.catch_up_stream().await.unwrap();
+
+    assert_eq!(read.drift, 1);
+    let found = drift::of_lectures(&w.db.app, &["L1".to_owned()]).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].tag_id.as_str(), found[0].removed_by.as_str()), ("t1", "דנה"));
+    assert_eq!(w.db.status(id).await, "synced", "drift is not a status");
+    // Nothing puts it back: not the next run, not the next read.
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    syncer.catch_up_stream().await.unwrap();
+    assert!(cell_set(&w, &record).is_empty(), "{tag} stays removed");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_drift").await,
+        1,
+        "recorded once"
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn without_webhook_manage_the_worker_reads_first_and_names_the_scope(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let (tag, record, _) = w.one_approved().await;
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+
+    let report = syncer.run_once(&Shutdown::never()).await.unwrap();
+
+    let StreamMode::Off { why } = syncer.stream_mode().await else {
+        panic!("the stream cannot be on without the scope");
+    };
+    assert!(why.contains("webhook:manage"), "{why}");
+    assert!(report.change_stream.starts_with("off:"), "{}", report.change_stream);
+    assert_eq!(report.reads_skipped, 0);
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_writes").await,
+        0,
+        "nothing to check without a stream"
+    );
+    w.close().await;
+}
