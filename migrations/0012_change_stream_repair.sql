@@ -7,6 +7,9 @@
 -- A stream read counts as caught up when Airtable said nothing more was
 -- waiting; writes without a read first need a recent one.
 ALTER TABLE airtable_change_streams ADD COLUMN caught_up_at timestamptz;
+-- The last base transaction the stream has shown: what a repair knew
+-- when it was decided, so that a person's edit after it still wins.
+ALTER TABLE airtable_change_streams ADD COLUMN seen_through bigint NOT NULL DEFAULT 0;
 
 -- Per Lectures record: its lecture id and its tags cell (the values tagbot
 -- writes: Tags-table record ids or option names), as the stream (or a
@@ -36,6 +39,8 @@ CREATE TABLE airtable_writes (
     purpose             text NOT NULL CONSTRAINT writes_purpose_valid CHECK (purpose IN ('sync', 'repair')),
     basis               jsonb NOT NULL,
     written             jsonb NOT NULL,
+    -- A repair's basis is the stream's view through this transaction.
+    seen_through        bigint,
     sent_at             timestamptz NOT NULL DEFAULT now(),
     checked_at          timestamptz,
     outcome             text CONSTRAINT writes_outcome_valid CHECK (outcome IN ('clean', 'repaired', 'unseen')),
@@ -55,6 +60,9 @@ CREATE TABLE airtable_repairs (
     restored            jsonb NOT NULL,
     removed             jsonb NOT NULL,
     edits               jsonb NOT NULL,
+    -- The stream had been read through this base transaction when the
+    -- repair was found: later edits of the same values by people win.
+    seen_through        bigint NOT NULL,
     found_at            timestamptz NOT NULL DEFAULT now(),
     repaired_at         timestamptz,
     repair_write_id     bigint REFERENCES airtable_writes (id),

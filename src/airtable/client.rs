@@ -315,7 +315,10 @@ impl AirtableClient {
             tracing::warn!(%method, path = url.path(), status = status.as_u16(), error = %err, "Airtable request failed");
             return Err(err);
         }
-        serde_json::from_str(&text).map_err(|err| {
+        // Some endpoints answer success with an empty body (delete a
+        // webhook): read it as null.
+        let text = if text.trim().is_empty() { "null" } else { text.as_str() };
+        serde_json::from_str(text).map_err(|err| {
             AirtableError::unexpected(format!(
                 "Airtable sent a response tagbot cannot read: {err}"
             ))

@@ -93,6 +93,13 @@ impl AirtableClient {
         self.send_json(Method::POST, url, Some(body)).await
     }
 
+    /// Deletes a webhook (an empty answer on success).
+    pub async fn delete_webhook(&self, webhook_id: &str) -> Result<(), AirtableError> {
+        let url = self.bases_url(&["webhooks", webhook_id])?;
+        let _: Value = self.send_json(Method::DELETE, url, None).await?;
+        Ok(())
+    }
+
     /// Extends an active webhook's life to 7 days from now.
     pub async fn refresh_webhook(
         &self,

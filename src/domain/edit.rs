@@ -57,6 +57,16 @@ pub struct Edit {
     pub change: EditKind,
     pub by: Author,
     pub at: DateTime<Utc>,
+    /// The base transaction of the change: the stream's order.
+    #[serde(default)]
+    pub transaction: i64,
+}
+
+impl Edit {
+    /// Whether this is a `change` made after base transaction `through`.
+    pub fn is_after(&self, change: EditKind, through: i64) -> bool {
+        self.change == change && self.transaction > through
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,6 +32,8 @@ pub struct NewWrite<'a> {
     pub lecture: Option<&'a str>,
     pub basis: &'a Values,
     pub written: &'a Values,
+    /// A repair's basis: the stream's view through this transaction.
+    pub seen_through: Option<i64>,
 }
 
 /// A write waiting to be found in the stream.
@@ -41,6 +43,7 @@ pub struct Unchecked {
     pub record_id: String,
     pub basis: Json<Values>,
     pub written: Json<Values>,
+    pub seen_through: Option<i64>,
 }
 
 /// Records writes before they are sent (so a worker killed after sending
@@ -55,10 +58,12 @@ pub async fn record(
     let lectures: Vec<Option<&str>> = writes.iter().map(|w| w.lecture).collect();
     let bases: Vec<Json<&Values>> = writes.iter().map(|w| Json(w.basis)).collect();
     let written: Vec<Json<&Values>> = writes.iter().map(|w| Json(w.written)).collect();
+    let seen: Vec<Option<i64>> = writes.iter().map(|w| w.seen_through).collect();
     sqlx::query_scalar(
-        "INSERT INTO airtable_writes (base_id, record_id, lecture_external_id, purpose, basis, written)
-         SELECT $1, r, l, $2, b, w
-         FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS s(r, l, b, w, n)
+        "INSERT INTO airtable_writes (base_id, record_id, lecture_external_id, purpose, basis, written, seen_through)
+         SELECT $1, r, l, $2, b, w, t
+         FROM unnest($3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::int8[])
+              WITH ORDINALITY AS s(r, l, b, w, t, n)
          ORDER BY n
          RETURNING id",
     )
@@ -68,6 +73,7 @@ pub async fn record(
     .bind(&lectures)
     .bind(&bases)
     .bind(&written)
+    .bind(&seen)
     .fetch_all(pool)
     .await
 }
@@ -91,7 +97,7 @@ pub async fn unchecked(
     records: &[String],
 ) -> Result<Vec<Unchecked>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, record_id, basis, written FROM airtable_writes
+        "SELECT id, record_id, basis, written, seen_through FROM airtable_writes
          WHERE base_id = $1 AND record_id = ANY($2) AND checked_at IS NULL
          ORDER BY id",
     )

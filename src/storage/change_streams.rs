@@ -7,17 +7,29 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
+/// The advisory lock that lets one process at a time set a base's stream
+/// up: two starting together would each create a webhook.
+const SETUP_LOCK: i64 = 0x7461_6762_6f74_2d77;
+
+/// Holds the set-up lock until the returned transaction ends (commit or
+/// drop); the set-up's statements run outside it, on the pool.
+pub async fn setting_up(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    super::serialized(pool, SETUP_LOCK).await
+}
+
 /// A base's stream as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Stream {
     pub webhook_id: String,
     pub next_cursor: i64,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The last base transaction read.
+    pub seen_through: i64,
 }
 
 pub async fn of_base(pool: &PgPool, base_id: &str) -> Result<Option<Stream>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT webhook_id, next_cursor, expires_at FROM airtable_change_streams WHERE base_id = $1",
+        "SELECT webhook_id, next_cursor, expires_at, seen_through FROM airtable_change_streams WHERE base_id = $1",
     )
     .bind(base_id)
     .fetch_optional(pool)
@@ -44,7 +56,7 @@ pub async fn set_webhook(
                  webhook_id = EXCLUDED.webhook_id,
                  expires_at = EXCLUDED.expires_at,
                  updated_at = now()
-         RETURNING webhook_id, next_cursor, expires_at",
+         RETURNING webhook_id, next_cursor, expires_at, seen_through",
     )
     .bind(base_id)
     .bind(webhook_id)
@@ -85,18 +97,21 @@ pub async fn advance(
     base_id: &str,
     reader: &str,
     next_cursor: i64,
+    seen_through: i64,
     caught_up: bool,
 ) -> Result<bool, sqlx::Error> {
     let moved = sqlx::query(
         "UPDATE airtable_change_streams
          SET next_cursor = greatest(next_cursor, $3), last_read_at = now(), updated_at = now(),
-             caught_up_at = CASE WHEN $4 THEN now() ELSE caught_up_at END
+             caught_up_at = CASE WHEN $4 THEN now() ELSE caught_up_at END,
+             seen_through = greatest(seen_through, $5)
          WHERE base_id = $1 AND read_by = $2 AND read_until >= now()",
     )
     .bind(base_id)
     .bind(reader)
     .bind(next_cursor)
     .bind(caught_up)
+    .bind(seen_through)
     .execute(&mut **tx)
     .await?;
     Ok(moved.rows_affected() == 1)

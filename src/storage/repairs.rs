@@ -19,6 +19,8 @@ pub struct NewRepair<'a> {
     pub restore: &'a Values,
     pub remove: &'a Values,
     pub edits: &'a BTreeMap<String, Edit>,
+    /// The last base transaction the stream had shown.
+    pub seen_through: i64,
 }
 
 /// A repair whose write has not left yet.
@@ -29,6 +31,7 @@ pub struct Waiting {
     pub lecture_external_id: Option<String>,
     pub restored: Json<Values>,
     pub removed: Json<Values>,
+    pub seen_through: i64,
 }
 
 /// A repair as the report lists it.
@@ -50,8 +53,8 @@ pub async fn found(
 ) -> Result<(), sqlx::Error> {
     for repair in repairs {
         sqlx::query(
-            "INSERT INTO airtable_repairs (base_id, record_id, lecture_external_id, write_id, restored, removed, edits)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO airtable_repairs (base_id, record_id, lecture_external_id, write_id, restored, removed, edits, seen_through)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (write_id) DO NOTHING",
         )
         .bind(base_id)
@@ -61,6 +64,7 @@ pub async fn found(
         .bind(Json(repair.restore))
         .bind(Json(repair.remove))
         .bind(Json(repair.edits))
+        .bind(repair.seen_through)
         .execute(&mut **tx)
         .await?;
     }
@@ -70,7 +74,7 @@ pub async fn found(
 /// The base's repairs still to write, oldest first.
 pub async fn waiting(pool: &PgPool, base_id: &str) -> Result<Vec<Waiting>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, record_id, lecture_external_id, restored, removed FROM airtable_repairs
+        "SELECT id, record_id, lecture_external_id, restored, removed, seen_through FROM airtable_repairs
          WHERE base_id = $1 AND repaired_at IS NULL ORDER BY id",
     )
     .bind(base_id)

@@ -322,6 +322,7 @@ async fn send(
             lecture: Some(w.lecture),
             basis,
             written,
+            seen_through: None,
         })
         .collect();
     let recorded = syncer.writes_to_check(&to_check).await;

@@ -9,6 +9,7 @@ mod doctor;
 mod helpers;
 mod hostile;
 mod intake;
+mod people_and_workers;
 mod privileges;
 mod review_ops;
 mod review_queue;

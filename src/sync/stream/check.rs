@@ -28,6 +28,10 @@ pub struct SentWrite {
     pub record_id: String,
     pub basis: Values,
     pub written: Values,
+    /// A repair's: the stream's view its basis is, through this base
+    /// transaction. What it removes or restores on purpose, a person who
+    /// edited the value after that still has the last word on.
+    pub seen_through: Option<i64>,
 }
 
 /// A write that overwrote people's edits, and what puts them right.
@@ -60,6 +64,8 @@ pub struct Removal {
 /// What a stretch of the stream says.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Checked {
+    /// The last base transaction the stretch showed (0: none).
+    pub seen_through: i64,
     /// Every record the stretch touched, as it now stands.
     pub cells: BTreeMap<String, Cell>,
     /// Writes found that overwrote nothing.
@@ -114,6 +120,7 @@ pub fn check(
         .partition(|r| !r.is_empty());
     checked.repairs = repairs;
     checked.clean = clean.iter().map(|r| r.write_id).collect();
+    checked.seen_through = changes.iter().map(|c| c.transaction).max().unwrap_or(0);
     let touched: Vec<&String> = changes.iter().map(|c| &c.record_id).collect();
     checked.cells = known
         .into_iter()
@@ -122,17 +129,27 @@ pub fn check(
     checked
 }
 
-/// What `write` overwrote, given the cell just before it and just after.
+/// What `write` overwrote, given the cell just before it and just after:
+/// values it took away that it did not mean to (absent from its basis),
+/// and values it brought back that it did not mean to add (in its basis,
+/// gone just before). A repair means its removals and additions, unless a
+/// person edited the value after the repair was decided.
 fn repair_of(write: &SentWrite, previous: &Values, current: &Values, cell: &Cell) -> Repair {
+    let edited_since = |value: &String, change: EditKind| {
+        write.seen_through.is_some_and(|through| {
+            cell.edits
+                .get(value)
+                .is_some_and(|edit| edit.is_after(change, through))
+        })
+    };
     let restore: Values = previous
-        .iter()
-        .filter(|v| !write.basis.contains(*v) && !current.contains(*v))
+        .difference(current)
+        .filter(|v| !write.basis.contains(*v) || edited_since(v, EditKind::Added))
         .cloned()
         .collect();
-    let remove: Values = write
-        .basis
-        .iter()
-        .filter(|v| !previous.contains(*v) && current.contains(*v))
+    let remove: Values = current
+        .difference(previous)
+        .filter(|v| write.basis.contains(*v) || edited_since(v, EditKind::Removed))
         .cloned()
         .collect();
     let edits = restore
@@ -163,6 +180,7 @@ fn someone_elses(
         change: kind,
         by: change.author.clone(),
         at: change.at,
+        transaction: change.transaction,
     };
     let added: Vec<&String> = current.difference(previous).collect();
     let removed: Vec<&String> = previous.difference(current).collect();
@@ -241,6 +259,14 @@ mod tests {
             record_id: "recA".into(),
             basis: set(basis),
             written: set(written),
+            seen_through: None,
+        }
+    }
+
+    fn repair_write(id: i64, basis: &[&str], written: &[&str], through: i64) -> SentWrite {
+        SentWrite {
+            seen_through: Some(through),
+            ..write(id, basis, written)
         }
     }
 
@@ -343,5 +369,47 @@ mod tests {
         assert_eq!(cell.lecture.as_deref(), Some("L1"));
         assert_eq!(cell.tags, ["p"]);
         assert_eq!(cell.edits["p"].change, EditKind::Added);
+    }
+
+    #[test]
+    fn a_repairs_removal_yields_to_a_person_who_added_the_value_back_after_it_was_decided() {
+        // Through transaction 2 the repair knew [h, s] and meant to take s
+        // away; Dana removed s and added it again (3, 4) before the repair
+        // landed (5): her last word is that s stays.
+        let changes = [
+            change(3, person("Dana"), &["h", "s"], &["h"]),
+            change(4, person("Dana"), &["h"], &["h", "s"]),
+            change(5, api(), &["h", "s"], &["h"]),
+        ];
+        let checked = check(
+            known(&["h", "s"]),
+            &[repair_write(8, &["h", "s"], &["h"], 2)],
+            &changes,
+        );
+        assert_eq!(checked.repairs.len(), 1);
+        assert_eq!(checked.repairs[0].restore, set(&["s"]));
+        assert_eq!(checked.seen_through, 5);
+    }
+
+    #[test]
+    fn a_repairs_restoration_yields_to_a_person_who_removed_the_value_after_it_was_decided() {
+        let changes = [
+            change(3, person("Dana"), &["h"], &["h", "p"]),
+            change(4, person("Dana"), &["h", "p"], &["h"]),
+            change(5, api(), &["h"], &["h", "p"]),
+        ];
+        let checked = check(known(&["h"]), &[repair_write(8, &["h"], &["h", "p"], 2)], &changes);
+        assert_eq!(checked.repairs[0].remove, set(&["p"]));
+    }
+
+    #[test]
+    fn a_repair_meeting_no_later_edit_is_clean() {
+        let changes = [change(4, api(), &["h", "s"], &["h"])];
+        let checked = check(
+            known(&["h", "s"]),
+            &[repair_write(8, &["h", "s"], &["h"], 3)],
+            &changes,
+        );
+        assert_eq!(checked.clean, [8]);
     }
 }

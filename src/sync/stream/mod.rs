@@ -12,16 +12,15 @@
 pub mod check;
 pub mod payload;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 
-use crate::airtable::webhooks::tags_specification;
+use crate::airtable::webhooks::{tags_specification, Webhook};
 use crate::airtable::{AirtableClient, AirtableError, RecordUpdate};
-use crate::domain::Values;
+use crate::domain::{EditKind, Values};
 use crate::storage::airtable_writes::{self, NewWrite, Purpose};
 use crate::storage::change_streams::{self, Stream};
 use crate::storage::{drift, record_cells, repairs};
@@ -80,23 +79,33 @@ impl Watch {
 }
 
 /// Makes sure the base has tagbot's webhook for `watch` and that it will
-/// not expire within a day; returns the stream as stored. A webhook of
-/// that specification already in the base is adopted (read from its next
-/// payload on, unless it is the one stored); otherwise one is created.
-/// A stream that starts over forgets the cells the old one taught.
+/// not expire within a day; returns the stream as stored. One process at
+/// a time. The stored webhook is kept while it is active; otherwise a
+/// webhook of that specification already in the base is adopted (read
+/// from its next payload on), or one is created. Others of the same
+/// specification (left by a crash between creating and storing) are
+/// deleted: one stream per base. A stream that starts over forgets the
+/// cells the old one taught.
 pub async fn ensure(
     client: &AirtableClient,
     pool: &PgPool,
     base_id: &str,
     watch: &Watch,
 ) -> Result<Stream, StreamError> {
+    let lock = change_streams::setting_up(pool).await?;
     let wanted = watch.specification();
     let stored = change_streams::of_base(pool, base_id).await?;
     let existing = client.list_webhooks().await?;
-    let ours = existing
+    let ours: Vec<&Webhook> = existing
         .iter()
-        .find(|hook| hook.is_hook_enabled && same_watch(&hook.specification, &wanted));
-    let (webhook_id, from, expires_at) = match ours {
+        .filter(|hook| hook.is_hook_enabled && same_watch(&hook.specification, &wanted))
+        .collect();
+    let kept = stored
+        .as_ref()
+        .and_then(|s| ours.iter().find(|hook| hook.id == s.webhook_id))
+        .or_else(|| ours.first())
+        .copied();
+    let (webhook_id, from, expires_at) = match kept {
         Some(hook) => (
             hook.id.clone(),
             i64::try_from(hook.cursor_for_next_payload).unwrap_or(1),
@@ -108,7 +117,12 @@ pub async fn ensure(
             (created.id, 1, created.expiration_time)
         }
     };
+    for extra in ours.iter().filter(|hook| hook.id != webhook_id) {
+        tracing::info!(webhook = %extra.id, "deleting a second change-stream webhook");
+        client.delete_webhook(&extra.id).await?;
+    }
     if stored.is_some_and(|s| s.webhook_id != webhook_id) {
+        tracing::warn!(webhook = %webhook_id, "the change stream starts over on another webhook; what it knew is forgotten");
         change_streams::forget(pool, base_id).await?;
     }
     let mut stream =
@@ -120,6 +134,7 @@ pub async fn ensure(
         stream.expires_at = client.refresh_webhook(&stream.webhook_id).await?;
         change_streams::set_expiry(pool, base_id, stream.expires_at).await?;
     }
+    lock.commit().await?;
     Ok(stream)
 }
 
@@ -237,6 +252,7 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
             record_id: w.record_id,
             basis: w.basis.0,
             written: w.written.0,
+            seen_through: w.seen_through,
         })
         .collect();
     let checked = check::check(known, &writes, &changes);
@@ -252,13 +268,23 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
     airtable_writes::checked(&mut tx, &checked.clean, false).await?;
     let repaired: Vec<i64> = checked.repairs.iter().map(|r| r.write_id).collect();
     airtable_writes::checked(&mut tx, &repaired, true).await?;
-    repairs::found(&mut tx, base_id, &new_repairs(&checked)).await?;
+    let seen_through = checked.seen_through.max(stream.seen_through);
+    repairs::found(&mut tx, base_id, &new_repairs(&checked, seen_through)).await?;
     done.drift = drift::record(&mut tx, base_id, &removals(&checked, reader.tags)).await?;
     if done.caught_up {
         airtable_writes::give_up_unseen(&mut tx, base_id, started - UNSEEN_AFTER).await?;
     }
     let next = i64::try_from(cursor).unwrap_or(i64::MAX);
-    if !change_streams::advance(&mut tx, base_id, reader.reader, next, done.caught_up).await? {
+    let moved = change_streams::advance(
+        &mut tx,
+        base_id,
+        reader.reader,
+        next,
+        seen_through,
+        done.caught_up,
+    )
+    .await?;
+    if !moved {
         // The lease ran out meanwhile: whoever holds it reads these again.
         return Ok(None);
     }
@@ -271,7 +297,7 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
     Ok(Some(done))
 }
 
-fn new_repairs(checked: &Checked) -> Vec<repairs::NewRepair<'_>> {
+fn new_repairs(checked: &Checked, seen_through: i64) -> Vec<repairs::NewRepair<'_>> {
     checked
         .repairs
         .iter()
@@ -285,6 +311,7 @@ fn new_repairs(checked: &Checked) -> Vec<repairs::NewRepair<'_>> {
             restore: &repair.restore,
             remove: &repair.remove,
             edits: &repair.edits,
+            seen_through,
         })
         .collect()
 }
@@ -325,31 +352,40 @@ async fn repair_waiting(reader: &Reader<'_>) -> Result<usize, StreamError> {
     if waiting.is_empty() {
         return Ok(0);
     }
-    // Per record, in the order found: (repair ids, lecture, wanted cell).
-    let mut per_record: BTreeMap<String, (Vec<i64>, Option<String>)> = BTreeMap::new();
-    for repair in &waiting {
-        let entry = per_record.entry(repair.record_id.clone()).or_default();
-        entry.0.push(repair.id);
-        if entry.1.is_none() {
-            entry.1.clone_from(&repair.lecture_external_id);
-        }
-    }
-    let records: Vec<String> = per_record.keys().cloned().collect();
+    let seen_through = change_streams::of_base(pool, base_id)
+        .await?
+        .map_or(0, |s| s.seen_through);
+    let mut records: Vec<String> = waiting.iter().map(|r| r.record_id.clone()).collect();
+    records.sort();
+    records.dedup();
     let known = record_cells::of_records(pool, base_id, &records).await?;
     let mut settled = 0;
     let mut planned: Vec<PlannedRepair> = Vec::new();
-    for (record, (ids, lecture)) in per_record {
-        let latest = known.get(&record).map(|c| c.tags.clone()).unwrap_or_default();
-        let mut wanted = latest.clone();
+    for record in records {
+        let cell = known.get(&record).cloned().unwrap_or_default();
+        let mut wanted = cell.tags.clone();
+        let mut ids = Vec::new();
+        let mut lecture = cell.lecture.clone();
         for repair in waiting.iter().filter(|r| r.record_id == record) {
-            wanted.retain(|v| !repair.removed.0.contains(v));
+            ids.push(repair.id);
+            if lecture.is_none() {
+                lecture.clone_from(&repair.lecture_external_id);
+            }
+            // A person who edited the value since the repair was found
+            // (a later read showed it) has the last word.
+            let later = |value: &String, change: EditKind| {
+                cell.edits
+                    .get(value)
+                    .is_some_and(|edit| edit.is_after(change, repair.seen_through))
+            };
+            wanted.retain(|v| !repair.removed.0.contains(v) || later(v, EditKind::Added));
             for value in &repair.restored.0 {
-                if !wanted.contains(value) {
+                if !wanted.contains(value) && !later(value, EditKind::Removed) {
                     wanted.push(value.clone());
                 }
             }
         }
-        if as_set(&wanted) == as_set(&latest) {
+        if as_set(&wanted) == as_set(&cell.tags) {
             repairs::done(pool, &ids, None).await?;
             settled += ids.len();
             continue;
@@ -358,12 +394,12 @@ async fn repair_waiting(reader: &Reader<'_>) -> Result<usize, StreamError> {
             record,
             lecture,
             ids,
-            basis: latest,
+            basis: cell.tags,
             wanted,
         });
     }
     for chunk in planned.chunks(crate::airtable::MAX_RECORDS_PER_WRITE) {
-        settled += write_repairs(reader, chunk).await?;
+        settled += write_repairs(reader, chunk, seen_through).await?;
     }
     Ok(settled)
 }
@@ -378,7 +414,11 @@ struct PlannedRepair {
 
 /// One request of repairs; how many repairs it settled. A failure leaves
 /// them waiting for the next read.
-async fn write_repairs(reader: &Reader<'_>, chunk: &[PlannedRepair]) -> Result<usize, StreamError> {
+async fn write_repairs(
+    reader: &Reader<'_>,
+    chunk: &[PlannedRepair],
+    seen_through: i64,
+) -> Result<usize, StreamError> {
     let (pool, base_id) = (reader.pool, reader.base_id);
     let sets: Vec<(Values, Values)> = chunk
         .iter()
@@ -392,6 +432,7 @@ async fn write_repairs(reader: &Reader<'_>, chunk: &[PlannedRepair]) -> Result<u
             lecture: p.lecture.as_deref(),
             basis,
             written,
+            seen_through: Some(seen_through),
         })
         .collect();
     let write_ids = airtable_writes::record(pool, base_id, Purpose::Repair, &new_writes).await?;

@@ -112,6 +112,8 @@ pub struct LoggedRequest {
     pub records_written: Vec<String>,
     /// The fields a successful PATCH wrote, as the request keyed them.
     pub keys_written: Vec<String>,
+    /// The ids of the records a successful list answered with.
+    pub records_read: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -697,8 +699,19 @@ impl Base {
         Ok(())
     }
 
-    fn log(&mut self, method: &Method, uri: &Uri, status: StatusCode, written: Written) {
+    fn log(&mut self, method: &Method, uri: &Uri, status: StatusCode, written: Written, body: &Value) {
         let ok = status.is_success();
+        let listed = method == Method::GET || uri.path().ends_with("/listRecords");
+        let records_read = if ok && listed {
+            body["records"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.log.push(LoggedRequest {
             method: method.to_string(),
             path: uri.path().to_owned(),
@@ -706,6 +719,7 @@ impl Base {
             at: Instant::now(),
             records_written: if ok { written.records } else { Vec::new() },
             keys_written: if ok { written.keys } else { Vec::new() },
+            records_read,
         });
     }
 }
@@ -767,7 +781,7 @@ async fn handle(
             Ok(()) => work(&mut base),
             Err(reply) => reply,
         };
-        base.log(&request.method, request.uri, status, written);
+        base.log(&request.method, request.uri, status, written, &body);
         (status, body, base.response_delay)
     };
     if !response_delay.is_zero() {
