@@ -96,3 +96,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON airtable_record_cells TO tagbot_runtime;
 GRANT SELECT, INSERT, UPDATE ON airtable_writes TO tagbot_runtime;
 GRANT SELECT, INSERT, UPDATE ON airtable_repairs TO tagbot_runtime;
 GRANT SELECT, INSERT ON airtable_drift TO tagbot_runtime;
+
+-- A drift shows on the lecture's review message: its message is brought up
+-- to date as when a suggestion changes.
+CREATE TRIGGER drift_message_stale AFTER INSERT ON airtable_drift
+    FOR EACH ROW EXECUTE FUNCTION tagbot_slack_message_stale();

@@ -434,6 +434,30 @@ async fn check_airtable(
         }
     };
     check_tag_mapping(diagnosis, &client, pool, settings, schema, &field).await;
+    check_change_stream(diagnosis, &client).await;
+}
+
+/// Which way the sync worker knows each record's tags: from the base's
+/// change stream (the token may manage webhooks), or by reading before
+/// each write; and what would turn the change stream on.
+async fn check_change_stream(diagnosis: &mut Diagnosis, client: &AirtableClient) {
+    const NAME: &str = "Airtable change stream";
+    match client.list_webhooks().await {
+        Ok(hooks) => diagnosis.pass(
+            NAME,
+            format!(
+                "on: the token may manage webhooks ({} in the base); the worker repairs edits a write overwrites, records synced tags people remove, and writes without reading first while the stream is current",
+                hooks.len()
+            ),
+        ),
+        Err(err) if matches!(err.status, Some(401 | 403 | 404)) => diagnosis.pass(
+            NAME,
+            format!(
+                "off: the worker reads each record right before writing it, so a person's edit made in the second between is lost (README, Guarantees). Airtable said: {err}. To turn it on, give the token the webhook:manage scope (with data.records:read) and a creator's access to the base"
+            ),
+        ),
+        Err(err) => diagnosis.skip(NAME, format!("Airtable could not be asked: {err}")),
+    }
 }
 
 /// Whether every tag in the catalogue has its value in Airtable.

@@ -317,7 +317,11 @@ impl AirtableClient {
         }
         // Some endpoints answer success with an empty body (delete a
         // webhook): read it as null.
-        let text = if text.trim().is_empty() { "null" } else { text.as_str() };
+        let text = if text.trim().is_empty() {
+            "null"
+        } else {
+            text.as_str()
+        };
         serde_json::from_str(text).map_err(|err| {
             AirtableError::unexpected(format!(
                 "Airtable sent a response tagbot cannot read: {err}"

@@ -84,4 +84,3 @@ pub struct Cell {
     pub tags: Vec<String>,
     pub edits: BTreeMap<String, Edit>,
 }
-

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::domain::SuggestionStatus;
-use crate::storage::suggestions;
+use crate::storage::{drift, suggestions};
 
 /// One lecture's review message.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +38,8 @@ pub struct SuggestionCard {
     pub decided_at: Option<DateTime<Utc>>,
     /// Why the sync failed, for failed suggestions.
     pub last_error: Option<String>,
+    /// Synced, then removed from the record in Airtable: by whom, when.
+    pub removed_in_airtable: Option<(String, DateTime<Utc>)>,
 }
 
 pub use crate::storage::events::HistoryLine;
@@ -98,6 +100,7 @@ pub async fn load_card(
     let Some(title) = rows.first().map(|row| row.title.clone()) else {
         return Ok(None);
     };
+    let removed = drift::of_lectures(pool, &[lecture.to_owned()]).await?;
     Ok(Some(LectureCard {
         lecture_id: lecture.to_owned(),
         title,
@@ -105,6 +108,10 @@ pub async fn load_card(
         suggestions: rows
             .into_iter()
             .map(|row| SuggestionCard {
+                removed_in_airtable: removed
+                    .iter()
+                    .find(|d| d.tag_id == row.tag_id && row.status == SuggestionStatus::Synced)
+                    .map(|d| (d.removed_by.clone(), d.removed_at)),
                 id: row.id,
                 tag_id: row.tag_id,
                 tag_name: row.tag_name,

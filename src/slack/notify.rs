@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::app::{SlackApp, SlackError};
 use super::render;
 use crate::shutdown::Shutdown;
-use crate::storage::{channel_posts, events, runs, suggestions};
+use crate::storage::{channel_posts, drift, events, repairs, runs, suggestions};
 use crate::sync::{RunProgress, RunReport};
 
 /// Posts of one kind made per pass; the rest wait for the next pass.
@@ -121,12 +121,15 @@ async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackE
     }
     let key = channel_posts::digest_key(now.date_naive());
     let overview = suggestions::overview(&app.pool).await?;
+    let day_ago = now - chrono::TimeDelta::days(1);
     let (text, blocks) = render::digest_notice(&render::Digest {
         pending: overview.pending,
         pending_lectures: overview.pending_lectures,
         oldest: overview.oldest_pending,
         unsynced: overview.approved,
         failed: overview.failed,
+        repaired: repairs::count_since(&app.pool, day_ago).await?,
+        removed_in_airtable: drift::count_since(&app.pool, day_ago).await?,
     });
     Ok(usize::from(posted_ok(
         post_once(app, &key, &text, &blocks).await,

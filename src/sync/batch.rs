@@ -341,7 +341,13 @@ async fn send(
         Ok(Some(_)) => {
             let seen: Vec<(String, Option<String>, Vec<String>)> = writes
                 .iter()
-                .map(|w| (w.update.id.clone(), Some(w.lecture.to_owned()), w.written.clone()))
+                .map(|w| {
+                    (
+                        w.update.id.clone(),
+                        Some(w.lecture.to_owned()),
+                        w.written.clone(),
+                    )
+                })
                 .collect();
             syncer.remember_cells(&seen).await;
             Sent::Ok

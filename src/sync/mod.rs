@@ -473,7 +473,12 @@ impl Syncer {
         self.ensure_stream(&tags).await;
         if let Some(done) = self.tend_stream(&tags, false).await {
             if done.repairs_found + done.repaired > 0 || done.drift > 0 {
-                tracing::info!(repairs = done.repairs_found, repaired = done.repaired, drift = done.drift, "change stream read");
+                tracing::info!(
+                    repairs = done.repairs_found,
+                    repaired = done.repaired,
+                    drift = done.drift,
+                    "change stream read"
+                );
             }
         }
     }

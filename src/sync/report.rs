@@ -10,10 +10,12 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::domain::{Failure, FailureCategory, SuggestionStatus};
-use crate::storage::{events, runs, suggestions};
+use crate::storage::{drift, events, repairs, runs, suggestions};
 
 /// Lectures listed by name in a report; the count covers the rest.
 const MAX_LISTED: i64 = 50;
+/// Removed tags listed in a report; the count covers the rest.
+const MAX_DRIFT_LISTED: i64 = 10;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -59,6 +61,24 @@ pub struct RunReport {
     /// Synced tags the stream showed people removed in Airtable.
     #[serde(default)]
     pub drift: u64,
+    /// From the database, in the day before the run ended (whichever
+    /// process found them): repairs, and synced tags people removed, the
+    /// latest listed.
+    #[serde(default)]
+    pub repairs_last_day: i64,
+    #[serde(default)]
+    pub drift_last_day: i64,
+    #[serde(default)]
+    pub recent_drift: Vec<DriftLine>,
+}
+
+/// A synced tag someone removed in Airtable, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftLine {
+    pub lecture: String,
+    pub tag: String,
+    pub removed_by: String,
+    pub removed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +136,9 @@ impl RunReport {
             reads_skipped: 0,
             repairs: 0,
             drift: 0,
+            repairs_last_day: 0,
+            drift_last_day: 0,
+            recent_drift: Vec::new(),
         }
     }
 
@@ -141,6 +164,19 @@ impl RunReport {
             suggestions::lectures_in(pool, SuggestionStatus::Approved).await?;
         self.unsynced_lectures =
             suggestions::first_lectures_in(pool, SuggestionStatus::Approved, MAX_LISTED).await?;
+        let day_before = self.finished_at - chrono::TimeDelta::days(1);
+        self.repairs_last_day = repairs::count_since(pool, day_before).await?;
+        self.drift_last_day = drift::count_since(pool, day_before).await?;
+        self.recent_drift = drift::since(pool, day_before, MAX_DRIFT_LISTED)
+            .await?
+            .into_iter()
+            .map(|d| DriftLine {
+                lecture: d.lecture_external_id,
+                tag: d.tag_id,
+                removed_by: d.removed_by,
+                removed_at: d.removed_at,
+            })
+            .collect();
         Ok(())
     }
 
@@ -229,6 +265,23 @@ impl fmt::Display for RunReport {
                 "  batches written without reading first: {}   people's edits repaired: {}   synced tags removed in Airtable: {}",
                 self.reads_skipped, self.repairs, self.drift
             )?;
+        }
+        if self.repairs_last_day + self.drift_last_day > 0 {
+            writeln!(
+                f,
+                "  in Airtable in the last day: {} write(s) found to have overwritten people's edits, each put right; {} synced tag(s) removed by people, left removed",
+                self.repairs_last_day, self.drift_last_day
+            )?;
+            for line in &self.recent_drift {
+                writeln!(
+                    f,
+                    "    {} / {} removed by {} at {}",
+                    one_line(&line.lecture),
+                    one_line(&line.tag),
+                    one_line(&line.removed_by),
+                    line.removed_at.format("%Y-%m-%d %H:%M UTC")
+                )?;
+            }
         }
         if self.unsynced_lecture_count > 0 {
             let more = self.unsynced_lecture_count - self.unsynced_lectures.len() as i64;

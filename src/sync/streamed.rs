@@ -44,8 +44,12 @@ pub enum StreamMode {
     /// Not tried yet, or Airtable was away when it was.
     Unknown,
     /// Each batch reads before it writes; why the stream is not used.
-    Off { why: String },
-    On { watch: Watch },
+    Off {
+        why: String,
+    },
+    On {
+        watch: Watch,
+    },
 }
 
 impl StreamMode {
@@ -297,7 +301,9 @@ impl Syncer {
                 }
             }
         }
-        record_cells::store_seen(&self.pool, base_id, &seen).await.ok()
+        record_cells::store_seen(&self.pool, base_id, &seen)
+            .await
+            .ok()
     }
 
     /// Records writes about to be sent, when the stream will check them;
@@ -321,8 +327,7 @@ impl Syncer {
         if watch_of(&self.stream.lock().await.mode).is_none() {
             return;
         }
-        if let Err(err) = record_cells::store_seen(&self.pool, &self.airtable.base_id, seen).await
-        {
+        if let Err(err) = record_cells::store_seen(&self.pool, &self.airtable.base_id, seen).await {
             tracing::warn!(error = %err, "could not remember cells");
         }
     }

@@ -164,9 +164,13 @@ async fn the_stream_is_created_once_adopted_after_and_read_by_one_process_from_i
         .unwrap();
     assert_eq!(stored.next_cursor, 2);
     // The cell is known, with its lecture and who put the value there.
-    let cells = tagbot::storage::record_cells::of_records(&w.db.app, BASE_ID, &[record.clone()])
-        .await
-        .unwrap();
+    let cells = tagbot::storage::record_cells::of_records(
+        &w.db.app,
+        BASE_ID,
+        std::slice::from_ref(&record),
+    )
+    .await
+    .unwrap();
     assert_eq!(cells[&record].lecture.as_deref(), Some("L1"));
     assert_eq!(cells[&record].tags, ["אמנות"]);
     assert_eq!(cells[&record].edits["אמנות"].by.describe(), "A person");

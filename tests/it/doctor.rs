@@ -244,3 +244,33 @@ async fn the_home_tab_is_checked_by_publishing_a_reviewers_tab(
     );
     setup.close().await;
 }
+
+#[sqlx::test]
+async fn doctor_says_whether_the_change_stream_is_on_and_which_scope_turns_it_on(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let setup = Setup::new(pool, options).await;
+    let off = setup.diagnose(&[]).await;
+    assert!(off.healthy(), "reading first is a working mode:\n{off}");
+    let line = off
+        .to_string()
+        .lines()
+        .find(|l| l.contains("Airtable change stream"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        line.contains("off:") && line.contains("webhook:manage"),
+        "{line}"
+    );
+
+    setup.airtable.set_scopes(&[
+        standins::airtable::SCOPE_RECORDS_READ,
+        standins::airtable::SCOPE_RECORDS_WRITE,
+        standins::airtable::SCOPE_SCHEMA_READ,
+        standins::airtable::SCOPE_WEBHOOKS,
+    ]);
+    let on = setup.diagnose(&[]).await.to_string();
+    assert!(on.contains("✓ Airtable change stream: on"), "{on}");
+    setup.close().await;
+}

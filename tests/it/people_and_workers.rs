@@ -112,11 +112,7 @@ fn people(
                 _ => {
                     let tag = approved[which % 3].clone();
                     let tag_id = format!("t{}", which % 3 + 1);
-                    if !synced
-                        .lock()
-                        .unwrap()
-                        .contains(&(lecture.clone(), tag_id))
-                    {
+                    if !synced.lock().unwrap().contains(&(lecture.clone(), tag_id)) {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                         continue;
                     }
@@ -166,7 +162,10 @@ fn worker(w: &World) -> (JoinHandle<()>, tokio::sync::watch::Sender<bool>) {
 /// What each record must hold: its tags before, plus every approved tag
 /// no person removed, plus every person's last addition, minus their last
 /// removal; per record and value, the edit that decides it.
-fn expected(base: &Base, edits: &[PersonEdit]) -> BTreeMap<String, (BTreeSet<String>, BTreeMap<String, PersonEdit>)> {
+fn expected(
+    base: &Base,
+    edits: &[PersonEdit],
+) -> BTreeMap<String, (BTreeSet<String>, BTreeMap<String, PersonEdit>)> {
     let mut want = BTreeMap::new();
     for (_, record) in &base.records {
         let mut last: BTreeMap<String, PersonEdit> = BTreeMap::new();
@@ -174,7 +173,12 @@ fn expected(base: &Base, edits: &[PersonEdit]) -> BTreeMap<String, (BTreeSet<Str
             last.insert(edit.value.clone(), edit.clone());
         }
         let mut present: BTreeSet<String> = BTreeSet::new();
-        for value in base.approved.iter().chain(&base.humans).chain(&base.personal) {
+        for value in base
+            .approved
+            .iter()
+            .chain(&base.humans)
+            .chain(&base.personal)
+        {
             let initially = base.humans.contains(value) || base.approved.contains(value);
             let holds = match last.get(value) {
                 Some(edit) => edit.kind == Kind::Add,
@@ -217,7 +221,12 @@ async fn scene(w: &World) -> (Base, Vec<PersonEdit>) {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    while w.db.count("SELECT count(*) FROM airtable_sync_items WHERE status <> 'done'").await > 0 {
+    while w
+        .db
+        .count("SELECT count(*) FROM airtable_sync_items WHERE status <> 'done'")
+        .await
+        > 0
+    {
         assert!(Instant::now() < deadline, "the queue did not drain");
         refresh_synced(w, &synced).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -252,10 +261,9 @@ async fn settle_the_stream(w: &World) -> tagbot::sync::Syncer {
     loop {
         assert!(Instant::now() < deadline, "the stream did not settle");
         if let Some(read) = checker.catch_up_stream().await {
-            let waiting = w
-                .db
-                .count("SELECT count(*) FROM airtable_repairs WHERE repaired_at IS NULL")
-                .await;
+            let waiting =
+                w.db.count("SELECT count(*) FROM airtable_repairs WHERE repaired_at IS NULL")
+                    .await;
             if read.caught_up && read.payloads == 0 && waiting == 0 {
                 return checker;
             }
@@ -266,7 +274,11 @@ async fn settle_the_stream(w: &World) -> tagbot::sync::Syncer {
 
 /// The records whose cell differs from what people and approvals made,
 /// with the edit that decided each differing value.
-fn differences(w: &World, base: &Base, edits: &[PersonEdit]) -> Vec<(String, String, Option<PersonEdit>)> {
+fn differences(
+    w: &World,
+    base: &Base,
+    edits: &[PersonEdit],
+) -> Vec<(String, String, Option<PersonEdit>)> {
     let want = expected(base, edits);
     let mut wrong = Vec::new();
     for (record, (present, last)) in want {
@@ -309,10 +321,14 @@ async fn with_the_stream_no_persons_edit_is_lost_while_three_workers_sync_and_di
     );
     let repairs = w.db.count("SELECT count(*) FROM airtable_repairs").await;
     let drift = w.db.count("SELECT count(*) FROM airtable_drift").await;
-    assert!(repairs > 0, "the race was run: writes overwrote edits and were repaired");
+    assert!(
+        repairs > 0,
+        "the race was run: writes overwrote edits and were repaired"
+    );
     assert!(drift > 0, "people removed synced tags");
     assert_eq!(
-        w.db.count("SELECT count(*) FROM lecture_tag_suggestions WHERE status <> 'synced'").await,
+        w.db.count("SELECT count(*) FROM lecture_tag_suggestions WHERE status <> 'synced'")
+            .await,
         0
     );
     println!("{} edits, {repairs} repairs, {drift} drift", edits.len());
@@ -359,7 +375,11 @@ async fn without_the_scope_what_is_lost_was_edited_inside_a_read_then_write_wind
         0,
         "no stream, nothing recorded to check"
     );
-    println!("{} edits, {} lost inside the window", edits.len(), wrong.len());
+    println!(
+        "{} edits, {} lost inside the window",
+        edits.len(),
+        wrong.len()
+    );
     w.close().await;
 }
 
@@ -369,28 +389,43 @@ async fn explain(w: &World, record: &str, value: &str, edits: &[PersonEdit]) {
     let secs = |at: Instant| at.duration_since(origin).as_secs_f64();
     println!("record {record}, value {value}");
     for r in w.fake.requests() {
-        if r.records_read.iter().any(|x| x == record) || r.records_written.iter().any(|x| x == record) {
-            println!("  {:8.3} {} {} read={} wrote={}", secs(r.at), r.method, r.path, r.records_read.contains(&record.to_owned()), r.records_written.contains(&record.to_owned()));
+        if r.records_read.iter().any(|x| x == record)
+            || r.records_written.iter().any(|x| x == record)
+        {
+            println!(
+                "  {:8.3} {} {} read={} wrote={}",
+                secs(r.at),
+                r.method,
+                r.path,
+                r.records_read.contains(&record.to_owned()),
+                r.records_written.contains(&record.to_owned())
+            );
         }
     }
     for e in edits.iter().filter(|e| e.record == record) {
         println!("  {:8.3} person {:?} {}", secs(e.at), e.kind, e.value);
     }
-    let rows: Vec<(i64, String, serde_json::Value, serde_json::Value, Option<i64>, Option<String>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT id, purpose, basis, written, seen_through, outcome, sent_at FROM airtable_writes WHERE record_id = $1 ORDER BY id",
-    ).bind(record).fetch_all(&w.db.app).await.unwrap();
-    for row in rows {
-        println!("  write {row:?}");
-    }
-    let repairs: Vec<(i64, i64, serde_json::Value, serde_json::Value, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT id, write_id, restored, removed, seen_through, repair_write_id FROM airtable_repairs WHERE record_id = $1 ORDER BY id",
-    ).bind(record).fetch_all(&w.db.app).await.unwrap();
-    for row in repairs {
-        println!("  repair {row:?}");
+    for table in ["airtable_writes", "airtable_repairs"] {
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT row_to_json(t)::text FROM {table} t WHERE record_id = $1 ORDER BY id"
+        ))
+        .bind(record)
+        .fetch_all(&w.db.app)
+        .await
+        .unwrap();
+        for row in rows {
+            println!("  {table} {row}");
+        }
     }
     let settings = w.airtable(&[]);
-    let budget = tagbot::airtable::RequestBudget::new(w.db.app.clone(), crate::sync_world::BASE_ID, 50, Duration::from_secs(1));
-    let client = tagbot::airtable::AirtableClient::new(&settings, budget, Duration::from_secs(10)).unwrap();
+    let budget = tagbot::airtable::RequestBudget::new(
+        w.db.app.clone(),
+        crate::sync_world::BASE_ID,
+        50,
+        Duration::from_secs(1),
+    );
+    let client =
+        tagbot::airtable::AirtableClient::new(&settings, budget, Duration::from_secs(10)).unwrap();
     let field = w.fake.field_id("Lectures", "Tags").unwrap();
     for hook in w.fake.webhooks() {
         let id = hook["id"].as_str().unwrap().to_owned();
@@ -398,15 +433,33 @@ async fn explain(w: &World, record: &str, value: &str, edits: &[PersonEdit]) {
         loop {
             let page = client.webhook_payloads(&id, cursor).await.unwrap();
             for payload in &page.payloads {
-                for table in payload["changedTablesById"].as_object().into_iter().flatten() {
+                for table in payload["changedTablesById"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(change) = table.1["changedRecordsById"].get(record) {
-                        let ids = |v: &Value| v.as_array().into_iter().flatten().filter_map(|x| x["id"].as_str().map(|s| s[11..].to_owned())).collect::<Vec<_>>();
-                        println!("  txn {} {} {:?} -> {:?}", payload["baseTransactionNumber"], payload["actionMetadata"]["source"], ids(&change["previous"]["cellValuesByFieldId"][&field]), ids(&change["current"]["cellValuesByFieldId"][&field]));
+                        let ids = |v: &Value| {
+                            v.as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|x| x["id"].as_str().map(|s| s[11..].to_owned()))
+                                .collect::<Vec<_>>()
+                        };
+                        println!(
+                            "  txn {} {} {:?} -> {:?}",
+                            payload["baseTransactionNumber"],
+                            payload["actionMetadata"]["source"],
+                            ids(&change["previous"]["cellValuesByFieldId"][&field]),
+                            ids(&change["current"]["cellValuesByFieldId"][&field])
+                        );
                     }
                 }
             }
             cursor = page.cursor;
-            if !page.might_have_more { break; }
+            if !page.might_have_more {
+                break;
+            }
         }
     }
 }

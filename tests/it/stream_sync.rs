@@ -75,7 +75,8 @@ async fn a_backfill_with_the_stream_on_writes_without_reading_first(
     for n in 0..25 {
         let lecture = format!("L{n:03}");
         let record = w.fake.add_lecture(&lecture, "הרצאה");
-        w.fake.set_cell_as("Lectures", &record, "Tags", json!([human]), &dana());
+        w.fake
+            .set_cell_as("Lectures", &record, "Tags", json!([human]), &dana());
         records.push(record);
         for tag in 1..=3 {
             w.approved(&lecture, &format!("t{tag}")).await;
@@ -90,7 +91,10 @@ async fn a_backfill_with_the_stream_on_writes_without_reading_first(
 
     assert_eq!(report.synced, 75);
     assert_eq!(report.change_stream, "on");
-    assert_eq!(report.reads_skipped, 3, "every batch wrote from known cells");
+    assert_eq!(
+        report.reads_skipped, 3,
+        "every batch wrote from known cells"
+    );
     assert_eq!(
         lecture_reads(&w) - before,
         1,
@@ -98,7 +102,12 @@ async fn a_backfill_with_the_stream_on_writes_without_reading_first(
     );
     assert_eq!(w.patches().len(), 3, "one write per ten lectures");
     for record in &records {
-        let mut want = vec![human.clone(), tags[0].clone(), tags[1].clone(), tags[2].clone()];
+        let mut want = vec![
+            human.clone(),
+            tags[0].clone(),
+            tags[1].clone(),
+            tags[2].clone(),
+        ];
         want.sort();
         assert_eq!(cell_set(&w, record), want, "the person's tag is kept");
     }
@@ -176,7 +185,11 @@ async fn a_persons_addition_a_write_overwrote_is_put_back_and_recorded(
     assert_eq!((read.repairs_found, read.repaired), (1, 1));
     let cell = w.fake.cell("Lectures", &record, "Tags");
     assert!(cell.as_array().unwrap().contains(&json!(extra)), "{cell}");
-    assert_eq!(cell.as_array().unwrap().len(), 3, "t1, t2 and Dana's: {cell}");
+    assert_eq!(
+        cell.as_array().unwrap().len(),
+        3,
+        "t1, t2 and Dana's: {cell}"
+    );
     let since = chrono::Utc::now() - chrono::TimeDelta::hours(1);
     let recorded = repairs::since(&w.db.app, since, 10).await.unwrap();
     assert_eq!(recorded.len(), 1);
@@ -215,7 +228,10 @@ async fn a_persons_removal_a_write_undid_is_made_again(
     let second = syncer.run_once(&Shutdown::never()).await.unwrap();
     assert_eq!(second.reads_skipped, 1);
     let back = cell_set(&w, &record);
-    assert!(back.contains(&human), "the stale view wrote it back: {back:?}");
+    assert!(
+        back.contains(&human),
+        "the stale view wrote it back: {back:?}"
+    );
 
     let read = syncer.catch_up_stream().await.unwrap();
 
@@ -237,23 +253,48 @@ async fn a_synced_tag_a_person_removes_is_drift_recorded_and_never_undone(
 ) {
     let w = streaming_world(pool, options).await;
     let (tag, record, id) = w.one_approved().await;
+    w.fake.add_tag("t2", "אמנות");
     let syncer = w.syncer(fast());
     syncer.preflight().await.unwrap();
     syncer.run_once(&Shutdown::never()).await.unwrap();
     assert_eq!(w.db.status(id).await, "synced");
-    w.fake.set_cell_as("Lectures", &record, "Tags", json!([]), &dana());
+    w.fake
+        .set_cell_as("Lectures", &record, "Tags", json!([]), &dana());
 
     let read = syncer.catch_up_stream().await.unwrap();
 
     assert_eq!(read.drift, 1);
-    let found = drift::of_lectures(&w.db.app, &["L1".to_owned()]).await.unwrap();
+    let found = drift::of_lectures(&w.db.app, &["L1".to_owned()])
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!((found[0].tag_id.as_str(), found[0].removed_by.as_str()), ("t1", "דנה"));
+    assert_eq!(
+        (found[0].tag_id.as_str(), found[0].removed_by.as_str()),
+        ("t1", "דנה")
+    );
     assert_eq!(w.db.status(id).await, "synced", "drift is not a status");
+    // The review message says so; the report counts and lists it.
+    let card = tagbot::slack::card::load_card(&w.db.app, "L1", 0.9)
+        .await
+        .unwrap()
+        .unwrap();
+    let (by, _) = card.suggestions[0].removed_in_airtable.clone().unwrap();
+    assert_eq!(by, "דנה");
     // Nothing puts it back: not the next run, not the next read.
-    syncer.run_once(&Shutdown::never()).await.unwrap();
+    w.approved("L1", "t2").await;
+    let report = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!((report.synced, report.drift_last_day), (1, 1));
+    assert!(
+        report.to_string().contains("L1 / t1 removed by דנה"),
+        "{report}"
+    );
     syncer.catch_up_stream().await.unwrap();
-    assert!(cell_set(&w, &record).is_empty(), "{tag} stays removed");
+    assert_eq!(
+        cell_set(&w, &record).len(),
+        1,
+        "{tag} stays removed; t2 is added"
+    );
+    assert!(!cell_set(&w, &record).contains(&tag));
     assert_eq!(
         w.db.count("SELECT count(*) FROM airtable_drift").await,
         1,
@@ -278,7 +319,11 @@ async fn without_webhook_manage_the_worker_reads_first_and_names_the_scope(
         panic!("the stream cannot be on without the scope");
     };
     assert!(why.contains("webhook:manage"), "{why}");
-    assert!(report.change_stream.starts_with("off:"), "{}", report.change_stream);
+    assert!(
+        report.change_stream.starts_with("off:"),
+        "{}",
+        report.change_stream
+    );
     assert_eq!(report.reads_skipped, 0);
     assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
     assert_eq!(

@@ -280,6 +280,9 @@ pub(super) fn detail_section(
     if let Some(line) = decision_line(s) {
         fields.push(field("Decision", &line));
     }
+    if let Some(line) = removed_line(s) {
+        fields.push(field("Airtable", &line));
+    }
     if let Some(err) = s.last_error.as_deref() {
         let shown = escape_within(err, detail.error.max(MIN_TEXT_CHARS), Breaks::Keep);
         fields.push(field("Last error", &shown));

@@ -477,6 +477,18 @@ fn select_option(s: &SuggestionCard) -> Value {
     )
 }
 
+/// A synced tag someone then removed in Airtable: tagbot leaves it
+/// removed, and says so.
+fn removed_line(s: &SuggestionCard) -> Option<String> {
+    s.removed_in_airtable.as_ref().map(|(by, at)| {
+        format!(
+            ":wastebasket: Removed in Airtable by {} {}",
+            embed_mrkdwn(by, ACTOR_CHARS),
+            slack_date(*at)
+        )
+    })
+}
+
 fn decision_line(s: &SuggestionCard) -> Option<String> {
     if !s.status.is_decided() {
         return None;
@@ -523,6 +535,7 @@ mod tests {
             decided_by: decided.then(|| "Dana".to_owned()),
             decided_at: decided.then(|| at(3_600 + id)),
             last_error: (status == SuggestionStatus::Failed).then(|| "tag_missing".to_owned()),
+            removed_in_airtable: None,
         }
     }
 
@@ -808,6 +821,24 @@ mod tests {
                 .count()
                 <= 100
         );
+    }
+
+    #[test]
+    fn a_synced_tag_removed_in_airtable_says_by_whom_escaped() {
+        let mut s = suggestion(1, 0.9, SuggestionStatus::Synced);
+        s.removed_in_airtable = Some(("<!channel> *דנה*".to_owned(), at(7_200)));
+        let text = suggestion_section(&s)["text"]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(text.contains("Removed in Airtable by"), "{text}");
+        assert!(
+            !text.contains("<!channel>") && text.contains("&lt;!channel&gt;"),
+            "{text}"
+        );
+        let plain = suggestion(2, 0.9, SuggestionStatus::Synced);
+        let text = suggestion_section(&plain)["text"]["text"].to_string();
+        assert!(!text.contains("Removed in Airtable"));
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub struct Digest {
     pub oldest: Option<DateTime<Utc>>,
     pub unsynced: i64,
     pub failed: i64,
+    /// In the last day, from the change stream: people's edits a write
+    /// overwrote and tagbot put right, and synced tags people removed.
+    pub repaired: i64,
+    pub removed_in_airtable: i64,
 }
 
 /// The daily digest's text and blocks.
@@ -58,7 +62,7 @@ pub fn digest_notice(digest: &Digest) -> (String, Vec<Value>) {
         || "none".to_owned(),
         |at| format!("since {}", at.format("%Y-%m-%d %H:%M UTC")),
     );
-    let text = format!(
+    let mut text = format!(
         ":sunrise: *Daily tag digest* — {} suggestion(s) pending on {} lecture(s) (oldest {oldest}); {} approved but not yet in Airtable; {} failed{}",
         digest.pending,
         digest.pending_lectures,
@@ -66,6 +70,12 @@ pub fn digest_notice(digest: &Digest) -> (String, Vec<Value>) {
         digest.failed,
         if digest.failed > 0 { " (use Retry failed on their messages, or /tags retry <lecture>)" } else { "" }
     );
+    if digest.repaired + digest.removed_in_airtable > 0 {
+        text.push_str(&format!(
+            ". In Airtable in the last day: {} synced tag(s) removed by people (left removed; their review messages say by whom), {} edit(s) by people that a tagbot write overwrote, put back",
+            digest.removed_in_airtable, digest.repaired
+        ));
+    }
     let mut blocks = vec![
         json!({ "type": "section", "text": { "type": "mrkdwn", "text": shorten(&text, limits::SECTION_TEXT) } }),
     ];

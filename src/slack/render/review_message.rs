@@ -174,6 +174,7 @@ pub(super) fn suggestion_section(s: &SuggestionCard) -> Value {
         ),
     ];
     lines.extend(decision_line(s));
+    lines.extend(removed_line(s));
     lines.extend(error_line(s));
     json!({
         "type": "section",

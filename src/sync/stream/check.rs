@@ -356,7 +356,11 @@ mod tests {
     #[test]
     fn another_api_clients_change_is_someone_elses() {
         let changes = [change(1, api(), &["h", "s"], &["h"])];
-        let checked = check(known(&["h", "s"]), &[write(1, &["h"], &["h", "t"])], &changes);
+        let checked = check(
+            known(&["h", "s"]),
+            &[write(1, &["h"], &["h", "t"])],
+            &changes,
+        );
         assert!(checked.clean.is_empty() && checked.repairs.is_empty());
         assert_eq!(checked.removals.len(), 1);
     }
@@ -398,7 +402,11 @@ mod tests {
             change(4, person("Dana"), &["h", "p"], &["h"]),
             change(5, api(), &["h"], &["h", "p"]),
         ];
-        let checked = check(known(&["h"]), &[repair_write(8, &["h"], &["h", "p"], 2)], &changes);
+        let checked = check(
+            known(&["h"]),
+            &[repair_write(8, &["h"], &["h", "p"], 2)],
+            &changes,
+        );
         assert_eq!(checked.repairs[0].remove, set(&["p"]));
     }
 

@@ -449,7 +449,12 @@ async fn write_repairs(
         .collect();
     let sent = reader
         .client
-        .update_records(&reader.tags.keys.lectures_table, &updates, reader.typecast, None)
+        .update_records(
+            &reader.tags.keys.lectures_table,
+            &updates,
+            reader.typecast,
+            None,
+        )
         .await;
     if let Err(err) = sent {
         tracing::warn!(error = %err, records = chunk.len(), "repairing write failed; the repairs wait for the next read");

@@ -61,7 +61,10 @@ pub fn tags_changes(payloads: &[Value], watched: &Watched) -> Result<Vec<TagsCha
             .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
         let author = author(&payload["actionMetadata"]);
         let table = &payload["changedTablesById"][watched.table_id];
-        let changed = table["changedRecordsById"].as_object().into_iter().flatten();
+        let changed = table["changedRecordsById"]
+            .as_object()
+            .into_iter()
+            .flatten();
         for (record_id, change) in changed {
             let Some(current) = change["current"]["cellValuesByFieldId"].get(watched.tags_field_id)
             else {
@@ -70,11 +73,13 @@ pub fn tags_changes(payloads: &[Value], watched: &Watched) -> Result<Vec<TagsCha
             let previous = change["previous"]["cellValuesByFieldId"]
                 .get(watched.tags_field_id)
                 .map(|cell| values(cell, watched.field));
-            let lecture = ["current", "unchanged", "previous"].iter().find_map(|part| {
-                change[part]["cellValuesByFieldId"][watched.lecture_field_id]
-                    .as_str()
-                    .map(str::to_owned)
-            });
+            let lecture = ["current", "unchanged", "previous"]
+                .iter()
+                .find_map(|part| {
+                    change[part]["cellValuesByFieldId"][watched.lecture_field_id]
+                        .as_str()
+                        .map(str::to_owned)
+                });
             changes.push(TagsChange {
                 transaction,
                 at,
@@ -85,7 +90,10 @@ pub fn tags_changes(payloads: &[Value], watched: &Watched) -> Result<Vec<TagsCha
                 current: values(current, watched.field),
             });
         }
-        let created = table["createdRecordsById"].as_object().into_iter().flatten();
+        let created = table["createdRecordsById"]
+            .as_object()
+            .into_iter()
+            .flatten();
         for (record_id, record) in created {
             let cells = &record["cellValuesByFieldId"];
             changes.push(TagsChange {
@@ -187,7 +195,8 @@ mod tests {
 
     #[test]
     fn an_error_payload_says_the_webhook_must_be_made_again() {
-        let payload = json!({ "error": true, "code": "INVALID_FILTERS", "baseTransactionNumber": 3 });
+        let payload =
+            json!({ "error": true, "code": "INVALID_FILTERS", "baseTransactionNumber": 3 });
         let err = tags_changes(&[payload], &WATCHED).unwrap_err();
         assert_eq!(err.code, "INVALID_FILTERS");
     }

@@ -699,7 +699,14 @@ impl Base {
         Ok(())
     }
 
-    fn log(&mut self, method: &Method, uri: &Uri, status: StatusCode, written: Written, body: &Value) {
+    fn log(
+        &mut self,
+        method: &Method,
+        uri: &Uri,
+        status: StatusCode,
+        written: Written,
+        body: &Value,
+    ) {
         let ok = status.is_success();
         let listed = method == Method::GET || uri.path().ends_with("/listRecords");
         let records_read = if ok && listed {
