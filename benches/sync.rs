@@ -1,12 +1,15 @@
 //! The sync worker at Airtable's real limit: 1,000 approved lectures with
 //! 3 tags each, synced by 1 and then by 3 `tagbot sync --once` processes
 //! against the fake Airtable (5 requests per second per base, 429 and a
-//! 30-second penalty past it).
+//! 30-second penalty past it), each both ways side by side: reading every
+//! batch's records before writing them (a token without `webhook:manage`),
+//! and with the change stream on (records looked up 100 at a time, then
+//! written without reading first).
 //!
-//! For each run it prints the requests made, the 429s received, the wall
-//! time, and that time over the floor: the fewest requests the work needs
-//! (the schema, the Tags table, and one read plus one write per 10
-//! lectures) sent at 5 per second.
+//! For each run it prints the requests made by kind, the 429s received,
+//! the wall time, and that time over the floor of reading first: the
+//! schema, the Tags table, and one read plus one write per 10 lectures,
+//! sent at 5 per second; then the change stream's speed-up.
 //!
 //! Run with `scripts/bench --bench sync` (or `cargo bench --bench sync`
 //! with DATABASE_URL naming a role that may create databases and roles).
@@ -16,7 +19,10 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use sqlx::postgres::PgPoolOptions;
-use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
+use standins::airtable::{
+    FakeAirtable, RateLimit, TagsFieldKind, SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE,
+    SCOPE_SCHEMA_READ, SCOPE_WEBHOOKS,
+};
 use standins::scratch::Playground;
 use tagbot::config::ReviewSettings;
 use tagbot::domain::{Actor, LectureId};
@@ -35,22 +41,38 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     for processes in [1, 3] {
-        let playground = Playground::from_environment(
-            "tagbot_bench_sync",
-            &tagbot::storage::MIGRATOR,
-            tagbot::storage::RUNTIME_ROLE,
-        )
-        .await?;
-        let result = run(&playground, processes).await;
-        playground.remove().await?;
-        result?;
+        let mut walls = Vec::new();
+        for stream in [false, true] {
+            let playground = Playground::from_environment(
+                "tagbot_bench_sync",
+                &tagbot::storage::MIGRATOR,
+                tagbot::storage::RUNTIME_ROLE,
+            )
+            .await?;
+            let result = run(&playground, processes, stream).await;
+            playground.remove().await?;
+            walls.push(result?);
+        }
+        println!(
+            "{processes} process(es): the change stream is {:.2}× as fast as reading first",
+            walls[0] / walls[1]
+        );
     }
     Ok(())
 }
 
-async fn run(playground: &Playground, processes: usize) -> Result<(), BoxError> {
+/// One run; returns its wall time in seconds.
+async fn run(playground: &Playground, processes: usize, stream: bool) -> Result<f64, BoxError> {
     let fake =
         FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default()).await?;
+    if stream {
+        fake.set_scopes(&[
+            SCOPE_RECORDS_READ,
+            SCOPE_RECORDS_WRITE,
+            SCOPE_SCHEMA_READ,
+            SCOPE_WEBHOOKS,
+        ]);
+    }
     let records = seed(&playground.admin, &fake).await?;
     let app_url = playground.app_url()?;
     approve_everything(&app_url).await?;
@@ -80,20 +102,50 @@ async fn run(playground: &Playground, processes: usize) -> Result<(), BoxError> 
     let wall = started.elapsed().as_secs_f64();
 
     check_airtable(&fake, &records)?;
-    let requests = fake.requests().len();
+    let log = fake.requests();
+    let requests = log.len();
+    let kind = |r: &standins::airtable::LoggedRequest| {
+        if r.path.contains("/webhooks") {
+            if r.path.ends_with("/payloads") {
+                "payload reads"
+            } else {
+                "webhook set-up"
+            }
+        } else if r.method == "PATCH" {
+            "writes"
+        } else if r.path.contains("/meta/") || r.path.ends_with("/Tags") {
+            "schema and tags"
+        } else {
+            "record reads"
+        }
+    };
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for request in &log {
+        match kinds.iter_mut().find(|(k, _)| *k == kind(request)) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind(request), 1)),
+        }
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     let rate_limited = fake.rate_limited();
     let floor_requests = 2 + 2 * LECTURES.div_ceil(LECTURES_PER_REQUEST);
     let floor = floor_requests as f64 / REQUESTS_PER_SECOND;
     println!(
-        "{processes} process(es): {LECTURES} lectures × {TAGS_PER_LECTURE} tags: \
-         {requests} requests ({:.3} per lecture), {rate_limited} × 429, \
-         wall {wall:.1} s, floor {floor:.1} s ({floor_requests} requests at 5/s), \
+        "{processes} process(es), {}: {LECTURES} lectures × {TAGS_PER_LECTURE} tags: \
+         {requests} requests ({:.3} per lecture: {}), {rate_limited} × 429, \
+         wall {wall:.1} s, floor of reading first {floor:.1} s ({floor_requests} requests at 5/s), \
          wall / floor = {:.3}",
+        if stream {
+            "change stream"
+        } else {
+            "reading first"
+        },
         requests as f64 / LECTURES as f64,
+        kinds.join(", "),
         wall / floor
     );
     fake.shutdown();
-    Ok(())
+    Ok(wall)
 }
 
 /// The catalogue, one pending suggestion per lecture and tag, and the

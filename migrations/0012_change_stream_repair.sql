@@ -10,6 +10,12 @@ ALTER TABLE airtable_change_streams ADD COLUMN caught_up_at timestamptz;
 -- The last base transaction the stream has shown: what a repair knew
 -- when it was decided, so that a person's edit after it still wins.
 ALTER TABLE airtable_change_streams ADD COLUMN seen_through bigint NOT NULL DEFAULT 0;
+-- When a process last checked the webhook with Airtable: others starting
+-- within the hour trust it rather than ask again.
+ALTER TABLE airtable_change_streams ADD COLUMN checked_at timestamptz;
+-- What the webhook watches (table, tags field, lecture id field, by id):
+-- a changed configuration is checked with Airtable, never trusted.
+ALTER TABLE airtable_change_streams ADD COLUMN watching text NOT NULL DEFAULT '';
 
 -- Per Lectures record: its lecture id and its tags cell (the values tagbot
 -- writes: Tags-table record ids or option names), as the stream (or a

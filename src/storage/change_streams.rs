@@ -25,43 +25,58 @@ pub struct Stream {
     pub expires_at: Option<DateTime<Utc>>,
     /// The last base transaction read.
     pub seen_through: i64,
+    /// When a process last checked the webhook with Airtable.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// What it watches, as the set-up wrote it.
+    pub watching: String,
 }
 
 pub async fn of_base(pool: &PgPool, base_id: &str) -> Result<Option<Stream>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT webhook_id, next_cursor, expires_at, seen_through FROM airtable_change_streams WHERE base_id = $1",
+        "SELECT webhook_id, next_cursor, expires_at, seen_through, checked_at, watching FROM airtable_change_streams WHERE base_id = $1",
     )
     .bind(base_id)
     .fetch_optional(pool)
     .await
 }
 
-/// Records the webhook a base's stream is read from. A different webhook
-/// than the one stored starts over at cursor `from`; the same one keeps
-/// its cursor.
+/// Records the webhook a base's stream is read from, as just checked with
+/// Airtable. A different webhook than the one stored starts over at cursor
+/// `from`; the same one keeps its cursor. `from` is the cursor of the
+/// webhook's next payload: a stream read up to it has nothing unread, and
+/// counts as caught up now.
 pub async fn set_webhook(
     pool: &PgPool,
     base_id: &str,
     webhook_id: &str,
     from: i64,
     expires_at: Option<DateTime<Utc>>,
+    watching: &str,
 ) -> Result<Stream, sqlx::Error> {
     sqlx::query_as(
-        "INSERT INTO airtable_change_streams (base_id, webhook_id, next_cursor, expires_at)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO airtable_change_streams
+             (base_id, webhook_id, next_cursor, expires_at, watching, checked_at, caught_up_at)
+         VALUES ($1, $2, $3, $4, $5, now(), now())
          ON CONFLICT (base_id) DO UPDATE
              SET next_cursor = CASE WHEN airtable_change_streams.webhook_id = EXCLUDED.webhook_id
                                     THEN airtable_change_streams.next_cursor
                                     ELSE EXCLUDED.next_cursor END,
+                 caught_up_at = CASE WHEN airtable_change_streams.webhook_id <> EXCLUDED.webhook_id
+                                          OR airtable_change_streams.next_cursor >= EXCLUDED.next_cursor
+                                     THEN now()
+                                     ELSE airtable_change_streams.caught_up_at END,
                  webhook_id = EXCLUDED.webhook_id,
                  expires_at = EXCLUDED.expires_at,
+                 watching = EXCLUDED.watching,
+                 checked_at = now(),
                  updated_at = now()
-         RETURNING webhook_id, next_cursor, expires_at, seen_through",
+         RETURNING webhook_id, next_cursor, expires_at, seen_through, checked_at, watching",
     )
     .bind(base_id)
     .bind(webhook_id)
     .bind(from)
     .bind(expires_at)
+    .bind(watching)
     .fetch_one(pool)
     .await
 }

@@ -10,6 +10,15 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{Cell, Edit};
 
+/// The advisory lock one process at a time holds to look records up:
+/// workers starting together would otherwise read the same page.
+const LOOKUP_LOCK: i64 = 0x7461_6762_6f74_2d6c;
+
+/// Holds the look-up lock until the returned transaction ends.
+pub async fn looking_up(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    super::serialized(pool, LOOKUP_LOCK).await
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     record_id: String,

@@ -169,6 +169,13 @@ impl Syncer {
             finished: false,
         };
         self.progress.send_replace(progress.clone());
+        if progress.total > 0 && self.cached_mapping().await.is_none() {
+            // Read the base up front (as the first batch would), so that the
+            // change stream is set up before the first batch, not after.
+            if let Ok(map) = TagMap::build(&self.client, &self.pool, &self.airtable).await {
+                *self.mapping.lock().await = Some(map);
+            }
+        }
         let outcome = self
             .work_through_queue(shutdown, &mut report, &mut failures, &mut progress)
             .await;

@@ -24,7 +24,7 @@ use crate::storage::{change_streams, record_cells};
 pub const FRESH_FOR: Duration = Duration::from_secs(6);
 /// While work is due, the stream is read again once its last read is this
 /// old, so batches find it fresh.
-const KEEP_FRESH_AFTER: Duration = Duration::from_secs(4);
+const KEEP_FRESH_AFTER: Duration = Duration::from_secs(5);
 /// While tagbot's writes wait to be checked, the stream is read this often.
 const CHECK_WRITES_EVERY: Duration = Duration::from_secs(2);
 /// Otherwise it is read this often, for people's edits (drift) and to keep
@@ -257,6 +257,19 @@ impl Syncer {
     /// failed (the batch then reads for itself).
     async fn look_up(&self, tags: &TagMap, lectures: &[String]) -> Option<()> {
         let base_id = &self.airtable.base_id;
+        // One process at a time; another may have just looked these up.
+        let turn = record_cells::looking_up(&self.pool).await.ok()?;
+        let known = record_cells::of_lectures(&self.pool, base_id, lectures)
+            .await
+            .ok()?;
+        let lectures: Vec<String> = lectures
+            .iter()
+            .filter(|l| !known.contains_key(*l))
+            .cloned()
+            .collect();
+        if lectures.is_empty() {
+            return Some(());
+        }
         let tried: Vec<String> = {
             let state = self.stream.lock().await;
             if lectures.iter().all(|l| state.not_found.contains(l)) {
@@ -264,7 +277,7 @@ impl Syncer {
             }
             state.not_found.iter().cloned().collect()
         };
-        let mut wanted: Vec<String> = lectures.to_vec();
+        let mut wanted: Vec<String> = lectures;
         let room = LOOKUP_PAGE - wanted.len() as i64;
         if room > 0 {
             let mut tried_too = tried;
@@ -301,9 +314,9 @@ impl Syncer {
                 }
             }
         }
-        record_cells::store_seen(&self.pool, base_id, &seen)
-            .await
-            .ok()
+        let stored = record_cells::store_seen(&self.pool, base_id, &seen).await;
+        drop(turn);
+        stored.ok()
     }
 
     /// Records writes about to be sent, when the stream will check them;
