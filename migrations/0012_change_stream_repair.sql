@@ -107,3 +107,15 @@ GRANT SELECT, INSERT ON airtable_drift TO tagbot_runtime;
 -- to date as when a suggestion changes.
 CREATE TRIGGER drift_message_stale AFTER INSERT ON airtable_drift
     FOR EACH ROW EXECUTE FUNCTION tagbot_slack_message_stale();
+
+-- The tag mapping (field ids, the tags field's kind, tag id → value),
+-- shared by the worker processes of a base: one reads the schema and the
+-- Tags table, the others starting within its life use what it read.
+-- `configuration` is the settings it was built under; another is rebuilt.
+CREATE TABLE airtable_tag_maps (
+    base_id       text PRIMARY KEY,
+    configuration text NOT NULL,
+    map           jsonb NOT NULL,
+    built_at      timestamptz NOT NULL DEFAULT now()
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON airtable_tag_maps TO tagbot_runtime;

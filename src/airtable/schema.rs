@@ -51,7 +51,7 @@ impl TableSchema {
 }
 
 /// How tag values are written, resolved from settings and schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub enum TagsField {
     /// Linked records: write Tags-table record ids.
     Linked,

@@ -30,6 +30,7 @@ pub mod review_messages;
 pub mod runs;
 pub mod suggestions;
 pub mod sync_queue;
+pub mod tag_maps;
 
 pub use privileges::{check_privileges, PrivilegeProblem, PrivilegeReport};
 

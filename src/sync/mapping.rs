@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -16,7 +17,15 @@ use crate::airtable::{
 };
 use crate::config::{AirtableSettings, TagsFieldType};
 use crate::domain::{Failure, FailureCategory};
-use crate::storage::catalogue;
+use crate::storage::{catalogue, tag_maps};
+
+/// What worker processes share of a mapping (`airtable_tag_maps`).
+#[derive(Serialize, Deserialize)]
+struct Shared {
+    field: TagsField,
+    values: HashMap<String, String>,
+    keys: BaseKeys,
+}
 
 #[derive(Debug, Clone)]
 pub struct TagMap {
@@ -40,7 +49,7 @@ pub struct TagMap {
 /// and records are read by id (which also survives a rename in the base);
 /// without the schema everything is named as configured, which must then
 /// be names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BaseKeys {
     /// Tables are named as configured: the URLs stay readable in logs, and
     /// a renamed table stops the run with the variable to fix.
@@ -133,13 +142,63 @@ fn looks_like_field_id(field: &str) -> bool {
 }
 
 impl TagMap {
-    /// Reads the schema (when it can) and the tag mapping.
+    /// The mapping another process of the base built less than
+    /// `shared_within` ago under the same settings; otherwise reads the
+    /// schema (when it can) and the tag mapping, and shares them.
     pub async fn build(
         client: &AirtableClient,
         pool: &PgPool,
         settings: &AirtableSettings,
+        shared_within: std::time::Duration,
     ) -> Result<TagMap, SyncError> {
-        Self::build_with(client, pool, settings, client.schema().await).await
+        let configuration = Self::configuration(settings);
+        let shared =
+            tag_maps::fresh(pool, &settings.base_id, &configuration, shared_within).await?;
+        if let Some((map, age)) = shared {
+            match serde_json::from_value::<Shared>(map) {
+                Ok(shared) => {
+                    return Ok(TagMap {
+                        field: shared.field,
+                        values: shared.values,
+                        typecast: settings.typecast,
+                        keys: shared.keys,
+                        built_at: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+                    })
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "a shared tag mapping could not be read; building one")
+                }
+            }
+        }
+        let map = Self::build_with(client, pool, settings, client.schema().await).await?;
+        let shared = Shared {
+            field: map.field.clone(),
+            values: map.values.clone(),
+            keys: map.keys.clone(),
+        };
+        match serde_json::to_value(&shared) {
+            Ok(value) => {
+                tag_maps::store(pool, &settings.base_id, &configuration, &value).await?;
+            }
+            Err(err) => tracing::warn!(error = %err, "could not share the tag mapping"),
+        }
+        Ok(map)
+    }
+
+    /// The settings a mapping depends on, as one string.
+    fn configuration(settings: &AirtableSettings) -> String {
+        format!(
+            "{:?}",
+            (
+                &settings.lectures_table,
+                &settings.lectures_id_field,
+                &settings.lectures_tags_field,
+                &settings.tags_table,
+                &settings.tags_id_field,
+                &settings.tags_field_type,
+                settings.typecast,
+            )
+        )
     }
 
     /// The tag mapping, given the outcome of reading the schema.

@@ -172,7 +172,9 @@ impl Syncer {
         if progress.total > 0 && self.cached_mapping().await.is_none() {
             // Read the base up front (as the first batch would), so that the
             // change stream is set up before the first batch, not after.
-            if let Ok(map) = TagMap::build(&self.client, &self.pool, &self.airtable).await {
+            if let Ok(map) =
+                TagMap::build(&self.client, &self.pool, &self.airtable, MAPPING_TTL).await
+            {
                 *self.mapping.lock().await = Some(map);
             }
         }
@@ -301,8 +303,10 @@ impl Syncer {
             return Ok(None);
         };
         if err.is_unknown_model() {
-            // The base changed under the cached mapping: read it afresh.
+            // The base changed under the cached mapping: read it afresh,
+            // here and in the other processes.
             self.mapping.lock().await.take();
+            crate::storage::tag_maps::forget(&self.pool, &self.airtable.base_id).await?;
         }
         Ok(Some(self.stop_reason(&err, Some(&tags.keys))))
     }
@@ -438,17 +442,26 @@ impl Syncer {
     /// does not know and it is not brand new.
     async fn mapping_for(&self, claim: &Claim) -> Result<TagMap, SyncError> {
         let mut cached = self.mapping.lock().await;
-        let stale = match cached.as_ref() {
-            None => true,
+        // How recent another process's mapping must be to serve: one
+        // missing a tag is only trusted when built after this one.
+        let refresh = match cached.as_ref() {
+            None => Some(MAPPING_TTL),
             Some(map) => {
                 let age = map.built_at.elapsed();
-                age > MAPPING_TTL
-                    || (age > MAPPING_REFRESH_ON_MISS
-                        && claim.items.iter().any(|i| !map.knows(&i.tag_id)))
+                if age > MAPPING_TTL {
+                    Some(MAPPING_TTL)
+                } else if age > MAPPING_REFRESH_ON_MISS
+                    && claim.items.iter().any(|i| !map.knows(&i.tag_id))
+                {
+                    Some(age.min(MAPPING_REFRESH_ON_MISS))
+                } else {
+                    None
+                }
             }
         };
-        if stale {
-            *cached = Some(TagMap::build(&self.client, &self.pool, &self.airtable).await?);
+        if let Some(shared_within) = refresh {
+            *cached =
+                Some(TagMap::build(&self.client, &self.pool, &self.airtable, shared_within).await?);
         }
         cached
             .clone()
@@ -513,7 +526,7 @@ impl Syncer {
     /// the variable to fix. Airtable being away is not fatal: the runs
     /// try again.
     pub async fn preflight(&self) -> Result<(), SyncError> {
-        match TagMap::build(&self.client, &self.pool, &self.airtable).await {
+        match TagMap::build(&self.client, &self.pool, &self.airtable, MAPPING_TTL).await {
             Ok(map) => {
                 *self.mapping.lock().await = Some(map.clone());
                 if !self.settings.dry_run {

@@ -1297,3 +1297,31 @@ async fn a_field_id_setting_survives_an_airtable_hiccup_at_start(
     assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
     w.close().await;
 }
+
+#[sqlx::test]
+async fn workers_of_a_base_share_one_reading_of_the_schema_and_tags(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    let (tag, record, _) = w.one_approved().await;
+    let first = w.syncer(fast());
+    first.preflight().await.unwrap();
+    let before = w.fake.requests().len();
+
+    let second = w.syncer(fast());
+    second.preflight().await.unwrap();
+    let report = second.run_once(&Shutdown::never()).await.unwrap();
+
+    let mapping_reads = w.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.path.contains("/meta/") || r.path.ends_with("/Tags"))
+        .count();
+    assert_eq!(
+        mapping_reads, 0,
+        "the second worker used the first's mapping"
+    );
+    assert_eq!(report.synced, 1);
+    assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
+    w.close().await;
+}
