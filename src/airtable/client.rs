@@ -312,7 +312,13 @@ impl AirtableClient {
             }
         }
         if let Some(err) = err {
-            tracing::warn!(%method, path = url.path(), status = status.as_u16(), error = %err, "Airtable request failed");
+            // A token without webhook:manage is a configuration, not a
+            // failure: the worker says once which mode it runs in.
+            if status.as_u16() == 403 && url.path().contains("/webhooks") {
+                tracing::debug!(%method, path = url.path(), error = %err, "Airtable refused a webhooks request");
+            } else {
+                tracing::warn!(%method, path = url.path(), status = status.as_u16(), error = %err, "Airtable request failed");
+            }
             return Err(err);
         }
         // Some endpoints answer success with an empty body (delete a

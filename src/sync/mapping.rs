@@ -152,6 +152,8 @@ impl TagMap {
         shared_within: std::time::Duration,
     ) -> Result<TagMap, SyncError> {
         let configuration = Self::configuration(settings);
+        // One process builds while the others wait, then use its mapping.
+        let turn = tag_maps::building(pool).await?;
         let shared =
             tag_maps::fresh(pool, &settings.base_id, &configuration, shared_within).await?;
         if let Some((map, age)) = shared {
@@ -182,6 +184,7 @@ impl TagMap {
             }
             Err(err) => tracing::warn!(error = %err, "could not share the tag mapping"),
         }
+        drop(turn);
         Ok(map)
     }
 
