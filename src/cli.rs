@@ -53,6 +53,9 @@ pub enum Command {
         /// As JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Instead: the synced tags people removed in Airtable (drift), newest first.
+        #[arg(long)]
+        drift: bool,
     },
     /// Check configuration, database, Slack and Airtable, with a fix hint for each failure.
     Doctor,
@@ -109,23 +112,16 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
         Command::Serve => serve(env).await,
         Command::Worker => sync(env, false, false).await,
         Command::Sync { once, dry_run } => sync(env, once, dry_run).await,
-        Command::Report { json } => {
+        Command::Report { json, drift } => {
             let settings = DatabaseSettings::from_env(env)?;
             let pool = storage::connect_runtime(&settings).await?;
-            let latest = RunReport::latest(&pool).await.map_err(DbError::Query);
+            let result = if drift {
+                print_drift(&pool, json).await
+            } else {
+                print_latest_run(&pool, json).await
+            };
             pool.close().await;
-            match (latest?, json) {
-                (Some(report), true) => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                ),
-                (Some(report), false) => print!("{report}"),
-                (None, true) => println!("null"),
-                (None, false) => println!(
-                    "No sync run has been recorded yet; runs that sync or fail something are kept."
-                ),
-            }
-            Ok(())
+            result
         }
         Command::Doctor => {
             let diagnosis = crate::doctor::diagnose(env).await;
@@ -147,6 +143,47 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
             Ok(crate::demo::run(&server).await?)
         }
     }
+}
+
+/// `report`: the latest run's report.
+async fn print_latest_run(pool: &sqlx::PgPool, json: bool) -> Result<(), CliError> {
+    let latest = RunReport::latest(pool).await.map_err(DbError::Query)?;
+    match (latest, json) {
+        (Some(report), true) => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        (Some(report), false) => print!("{report}"),
+        (None, true) => println!("null"),
+        (None, false) => println!(
+            "No sync run has been recorded yet; runs that sync or fail something are kept."
+        ),
+    }
+    Ok(())
+}
+
+/// Drift listed at most, newest first.
+const DRIFT_LISTED: i64 = 500;
+
+/// `report --drift`: the synced tags people removed in Airtable.
+async fn print_drift(pool: &sqlx::PgPool, json: bool) -> Result<(), CliError> {
+    let lines = crate::sync::drift_lines(pool, DRIFT_LISTED)
+        .await
+        .map_err(DbError::Query)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&lines).unwrap_or_default()
+        );
+    } else if lines.is_empty() {
+        println!("No synced tag has been removed in Airtable (or the change stream is off: see `tagbot doctor`).");
+    } else {
+        println!("Synced tags removed in Airtable, newest first (tagbot leaves them removed):");
+        for line in &lines {
+            println!("  {line}");
+        }
+    }
+    Ok(())
 }
 
 /// `worker` and `sync`: once (printing the report) or until SIGTERM.

@@ -95,6 +95,19 @@ pub async fn since(
     .await
 }
 
+/// The latest drift recorded, newest first, at most `limit`.
+pub async fn latest(pool: &PgPool, limit: i64) -> Result<Vec<Drift>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT lecture_external_id, tag_id,
+                coalesce(nullif(btrim(removed_by_name), ''), removed_by_email, source) AS removed_by,
+                removed_at
+         FROM airtable_drift ORDER BY removed_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// How many synced tags people removed since `since`.
 pub async fn count_since(pool: &PgPool, since: DateTime<Utc>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM airtable_drift WHERE removed_at >= $1")

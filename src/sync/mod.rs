@@ -25,7 +25,7 @@ pub mod stream;
 mod streamed;
 
 pub use mapping::unmapped_tags;
-pub use report::{count_reasons, ReasonCount, RunReport};
+pub use report::{count_reasons, drift_lines, DriftLine, ReasonCount, RunReport};
 pub use streamed::{missing_scope, StreamMode, FRESH_FOR};
 
 use std::time::{Duration, Instant};

@@ -81,6 +81,40 @@ pub struct DriftLine {
     pub removed_at: DateTime<Utc>,
 }
 
+impl From<drift::Drift> for DriftLine {
+    fn from(d: drift::Drift) -> DriftLine {
+        DriftLine {
+            lecture: d.lecture_external_id,
+            tag: d.tag_id,
+            removed_by: d.removed_by,
+            removed_at: d.removed_at,
+        }
+    }
+}
+
+impl fmt::Display for DriftLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} / {} removed by {} at {}",
+            one_line(&self.lecture),
+            one_line(&self.tag),
+            one_line(&self.removed_by),
+            self.removed_at.format("%Y-%m-%d %H:%M UTC")
+        )
+    }
+}
+
+/// `tagbot report --drift`: the synced tags people removed in Airtable,
+/// newest first, at most `limit`.
+pub async fn drift_lines(pool: &PgPool, limit: i64) -> Result<Vec<DriftLine>, sqlx::Error> {
+    Ok(drift::latest(pool, limit)
+        .await?
+        .into_iter()
+        .map(DriftLine::from)
+        .collect())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReasonCount {
     pub reason: String,
@@ -170,12 +204,7 @@ impl RunReport {
         self.recent_drift = drift::since(pool, day_before, MAX_DRIFT_LISTED)
             .await?
             .into_iter()
-            .map(|d| DriftLine {
-                lecture: d.lecture_external_id,
-                tag: d.tag_id,
-                removed_by: d.removed_by,
-                removed_at: d.removed_at,
-            })
+            .map(DriftLine::from)
             .collect();
         Ok(())
     }
@@ -273,14 +302,7 @@ impl fmt::Display for RunReport {
                 self.repairs_last_day, self.drift_last_day
             )?;
             for line in &self.recent_drift {
-                writeln!(
-                    f,
-                    "    {} / {} removed by {} at {}",
-                    one_line(&line.lecture),
-                    one_line(&line.tag),
-                    one_line(&line.removed_by),
-                    line.removed_at.format("%Y-%m-%d %H:%M UTC")
-                )?;
+                writeln!(f, "    {line}")?;
             }
         }
         if self.unsynced_lecture_count > 0 {

@@ -333,3 +333,48 @@ async fn without_webhook_manage_the_worker_reads_first_and_names_the_scope(
     );
     w.close().await;
 }
+
+#[sqlx::test]
+async fn tagbot_report_drift_lists_the_removed_tags(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    let (_, record, _) = w.one_approved().await;
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    let hostile = Source::Person {
+        id: "usrEvil000000001".into(),
+        email: "evil@example.com".into(),
+        name: "Eve\nSync run forged".into(),
+    };
+    w.fake
+        .set_cell_as("Lectures", &record, "Tags", json!([]), &hostile);
+    assert_eq!(syncer.catch_up_stream().await.unwrap().drift, 1);
+    let run = |args: &'static [&'static str]| {
+        let url = w.db.app_url();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
+                .args(args)
+                .current_dir(std::env::temp_dir())
+                .env("DATABASE_URL", url)
+                .output()
+                .unwrap()
+        })
+    };
+
+    let text = run(&["report", "--drift"]).await.unwrap();
+    let json = run(&["report", "--drift", "--json"]).await.unwrap();
+
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains("L1 / t1 removed by Eve Sync run forged"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 2, "one line per removal: {text}");
+    let listed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(listed[0]["lecture"], "L1");
+    assert_eq!(listed[0]["removed_by"], "Eve\nSync run forged");
+    w.close().await;
+}
