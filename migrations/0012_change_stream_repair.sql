@@ -96,6 +96,7 @@ CREATE TABLE airtable_drift (
     CONSTRAINT drift_once_per_change UNIQUE (record_id, tag_id, base_transaction)
 );
 CREATE INDEX idx_drift_lecture ON airtable_drift (lecture_external_id);
+CREATE INDEX idx_drift_suggestion ON airtable_drift (suggestion_id);
 CREATE INDEX idx_drift_removed ON airtable_drift (removed_at);
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON airtable_record_cells TO tagbot_runtime;

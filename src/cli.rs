@@ -54,8 +54,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Instead: the synced tags people removed in Airtable (drift), newest first.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "calibration")]
         drift: bool,
+        /// Instead: how often each model's suggestions were approved, by
+        /// score, and the threshold past decisions support.
+        #[arg(long)]
+        calibration: bool,
+    },
+    /// Write every decided suggestion as a training example (lecture, tag,
+    /// score, model, rationale, decision, reviewer, when it reached Airtable,
+    /// whether someone removed it there since).
+    Export {
+        /// Only suggestions decided on or after this date (YYYY-MM-DD, UTC) or time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// jsonl (one JSON object per line) or csv.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: crate::export::Format,
+        /// Where to write; standard output when absent or `-`.
+        file: Option<PathBuf>,
     },
     /// Check configuration, database, Slack and Airtable, with a fix hint for each failure.
     Doctor,
@@ -74,6 +91,8 @@ pub enum CliError {
     Import(#[from] ImportError),
     #[error(transparent)]
     Sync(#[from] SyncError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     #[error(transparent)]
     Slack(#[from] crate::slack::app::SlackError),
     #[error(transparent)]
@@ -112,10 +131,17 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
         Command::Serve => serve(env).await,
         Command::Worker => sync(env, false, false).await,
         Command::Sync { once, dry_run } => sync(env, once, dry_run).await,
-        Command::Report { json, drift } => {
+        Command::Report {
+            json,
+            drift,
+            calibration,
+        } => {
             let settings = DatabaseSettings::from_env(env)?;
+            let review = ReviewSettings::from_env(env)?;
             let pool = storage::connect_runtime(&settings).await?;
-            let result = if drift {
+            let result = if calibration {
+                print_calibration(&pool, json, review.target_precision.get()).await
+            } else if drift {
                 print_drift(&pool, json).await
             } else {
                 print_latest_run(&pool, json).await
@@ -123,6 +149,11 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
             pool.close().await;
             result
         }
+        Command::Export {
+            since,
+            format,
+            file,
+        } => export(env, since.as_deref(), format, file).await,
         Command::Doctor => {
             let diagnosis = crate::doctor::diagnose(env).await;
             println!("{diagnosis}");
@@ -145,6 +176,43 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
     }
 }
 
+/// `export`: the examples to a file or stdout, a progress bar on a
+/// terminal, the count on stderr at the end.
+async fn export(
+    env: &Env,
+    since: Option<&str>,
+    format: crate::export::Format,
+    file: Option<PathBuf>,
+) -> Result<(), CliError> {
+    use crate::export::{parse_since, Target};
+    let since = since.map(parse_since).transpose()?;
+    let settings = DatabaseSettings::from_env(env)?;
+    let pool = storage::connect_runtime(&settings).await?;
+    let target = match file {
+        Some(path) if path.as_os_str() != "-" => Target::File(path),
+        _ => Target::Stdout,
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} exporting {pos}/{len} decisions [{bar:30}] {per_sec} (eta {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let written = crate::export::export(&pool, since, format, &target, bar.as_ref()).await;
+    pool.close().await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let count = written?;
+    eprintln!("exported {count} decided suggestion(s)");
+    Ok(())
+}
+
 /// `report`: the latest run's report.
 async fn print_latest_run(pool: &sqlx::PgPool, json: bool) -> Result<(), CliError> {
     let latest = RunReport::latest(pool).await.map_err(DbError::Query)?;
@@ -158,6 +226,22 @@ async fn print_latest_run(pool: &sqlx::PgPool, json: bool) -> Result<(), CliErro
         (None, false) => println!(
             "No sync run has been recorded yet; runs that sync or fail something are kept."
         ),
+    }
+    Ok(())
+}
+
+/// `report --calibration`.
+async fn print_calibration(pool: &sqlx::PgPool, json: bool, target: f64) -> Result<(), CliError> {
+    let calibration = crate::calibration::Calibration::load(pool, target)
+        .await
+        .map_err(DbError::Query)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&calibration).unwrap_or_default()
+        );
+    } else {
+        print!("{calibration}");
     }
     Ok(())
 }

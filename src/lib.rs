@@ -7,11 +7,13 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod airtable;
+pub mod calibration;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
+pub mod export;
 pub mod domain;
 pub mod intake;
 pub mod metrics;

@@ -21,6 +21,8 @@ pub use slack::{ReviewOrder, SlackSettings};
 
 /// The approval threshold when `TAGBOT_APPROVE_THRESHOLD` is not set.
 pub const DEFAULT_APPROVE_THRESHOLD: Score = Score::constant(0.88);
+/// The share of past decisions a recommended threshold must have seen approved.
+pub const DEFAULT_TARGET_PRECISION: Score = Score::constant(0.95);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -237,6 +239,9 @@ pub struct ReviewSettings {
     pub approve_threshold: Score,
     /// Decide freely, but enqueue nothing for Airtable.
     pub dry_run: bool,
+    /// Calibration recommends the lowest threshold whose past decisions
+    /// were approved at least this often (`TAGBOT_TARGET_PRECISION`).
+    pub target_precision: Score,
 }
 
 impl Default for ReviewSettings {
@@ -244,6 +249,7 @@ impl Default for ReviewSettings {
         ReviewSettings {
             approve_threshold: DEFAULT_APPROVE_THRESHOLD,
             dry_run: false,
+            target_precision: DEFAULT_TARGET_PRECISION,
         }
     }
 }
@@ -261,9 +267,24 @@ impl ReviewSettings {
             expects: EXPECTS,
             got: Some(raw.to_string()),
         })?;
+        const PRECISION: &str = "a share from 0 to 1, like 0.95";
+        let raw = env.parsed_or(
+            "TAGBOT_TARGET_PRECISION",
+            DEFAULT_TARGET_PRECISION.get(),
+            PRECISION,
+        )?;
+        let target_precision = Score::new(raw)
+            .ok()
+            .filter(|p| p.get() > 0.0)
+            .ok_or_else(|| ConfigError::Invalid {
+                var: "TAGBOT_TARGET_PRECISION",
+                expects: PRECISION,
+                got: Some(raw.to_string()),
+            })?;
         Ok(ReviewSettings {
             approve_threshold,
             dry_run: env.flag("DRY_RUN")?,
+            target_precision,
         })
     }
 }

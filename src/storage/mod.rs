@@ -15,12 +15,14 @@
 
 pub mod airtable_writes;
 pub mod budget;
+pub mod calibration;
 pub mod catalogue;
 pub mod change_streams;
 pub mod channel_posts;
 mod codec;
 pub mod drift;
 pub mod events;
+pub mod exports;
 pub mod home_tabs;
 mod privileges;
 pub mod record_cells;

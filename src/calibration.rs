@@ -1,0 +1,610 @@
+//! Calibration: how often reviewers approved what each model suggested, by
+//! score, and the lowest threshold past decisions support.
+//!
+//! Every decided suggestion is a label: approved (approved, synced, or
+//! failed to sync: the reviewer said yes) or rejected. A synced suggestion
+//! someone later removed in Airtable (drift) counts as not approved: the
+//! people who own the record said no. Scores are counted in bins 0.01
+//! wide (the database sums them), shown in bands 0.05 wide, each with a
+//! 95% Wilson interval; a threshold is a multiple of 0.01.
+//!
+//! No I/O here but [`Calibration::load`]: the figures are pure functions
+//! of the bins, checked against hand-computed sets in the tests.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::storage::calibration::{self as rows, BinRow};
+
+/// Score bins summed by the database: 0.00–0.01, …, 0.99–1.00 (1.00 is
+/// in the last).
+pub const BINS: usize = 100;
+/// Bins per band shown: 0.05 wide.
+const BINS_PER_BAND: usize = 5;
+/// A threshold is recommended only on at least this many decisions at or
+/// above it; a tag gets its own figures from this many decisions.
+pub const MIN_DECISIONS: u64 = 30;
+/// z for a 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+/// A tag is named for drift when at least this share of its synced
+/// suggestions were removed in Airtable (and at least 3 were).
+const DRIFT_NAMED_SHARE: f64 = 0.10;
+const DRIFT_NAMED_MIN: u64 = 3;
+
+/// Decisions and how many of them count as approved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Share {
+    pub decisions: u64,
+    /// Approved and not removed in Airtable since.
+    pub approved: u64,
+}
+
+impl Share {
+    pub fn rate(&self) -> Option<f64> {
+        (self.decisions > 0).then(|| self.approved as f64 / self.decisions as f64)
+    }
+
+    /// The 95% Wilson score interval of the approval rate; [0, 1] with no
+    /// decisions (nothing is known).
+    pub fn wilson(&self) -> (f64, f64) {
+        let Some(p) = self.rate() else {
+            return (0.0, 1.0);
+        };
+        let n = self.decisions as f64;
+        let z2 = Z95 * Z95;
+        let denominator = 1.0 + z2 / n;
+        let center = (p + z2 / (2.0 * n)) / denominator;
+        let half = Z95 / denominator * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+        ((center - half).max(0.0), (center + half).min(1.0))
+    }
+
+    fn add(&mut self, other: Share) {
+        self.decisions += other.decisions;
+        self.approved += other.approved;
+    }
+}
+
+/// One score bin's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bin {
+    pub decisions: u64,
+    /// Approved by a reviewer (whatever happened in Airtable since).
+    pub approved: u64,
+    /// Of those, synced and later removed in Airtable.
+    pub removed: u64,
+    /// Of the approved, synced (removed or not).
+    pub synced: u64,
+}
+
+impl Bin {
+    fn share(&self) -> Share {
+        Share {
+            decisions: self.decisions,
+            approved: self.approved.saturating_sub(self.removed),
+        }
+    }
+}
+
+/// The bins of one model (or one tag of a model).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Curve {
+    bins: Vec<Bin>,
+}
+
+impl Default for Curve {
+    fn default() -> Self {
+        Curve {
+            bins: vec![Bin::default(); BINS],
+        }
+    }
+}
+
+/// A band of scores shown.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Band {
+    pub from: f64,
+    pub to: f64,
+    pub share: Share,
+    /// The 95% interval of its approval rate.
+    pub interval: (f64, f64),
+}
+
+/// What past decisions say about a threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Threshold {
+    /// The lowest score at or above which decisions were approved at least
+    /// the target share of the time.
+    At { score: f64, share: Share },
+    /// Fewer decisions than a recommendation needs.
+    NotEnough { decisions: u64, needed: u64 },
+    /// Enough decisions, but at no score were they approved often enough.
+    Unreached { best: Share },
+}
+
+impl Curve {
+    /// Counts one bin's worth: `bin` is the score's hundredth (0..=99).
+    pub fn add(&mut self, bin: usize, counts: Bin) {
+        let slot = &mut self.bins[bin.min(BINS - 1)];
+        slot.decisions += counts.decisions;
+        slot.approved += counts.approved;
+        slot.removed += counts.removed;
+        slot.synced += counts.synced;
+    }
+
+    pub fn total(&self) -> Share {
+        self.at_or_above(0.0)
+    }
+
+    /// Synced suggestions, and how many of them were removed in Airtable.
+    pub fn drift(&self) -> (u64, u64) {
+        self.bins
+            .iter()
+            .fold((0, 0), |(s, r), b| (s + b.synced, r + b.removed))
+    }
+
+    /// Decisions on suggestions scored at least `score`.
+    pub fn at_or_above(&self, score: f64) -> Share {
+        let first = bin_of(score);
+        let mut share = Share::default();
+        for bin in &self.bins[first..] {
+            share.add(bin.share());
+        }
+        share
+    }
+
+    /// The bands 0.05 wide; bands without decisions are kept (the chart
+    /// and the tests need them), with an interval of [0, 1].
+    pub fn bands(&self) -> Vec<Band> {
+        self.bins
+            .chunks(BINS_PER_BAND)
+            .enumerate()
+            .map(|(n, bins)| {
+                let mut share = Share::default();
+                for bin in bins {
+                    share.add(bin.share());
+                }
+                Band {
+                    from: (n * BINS_PER_BAND) as f64 / BINS as f64,
+                    to: ((n + 1) * BINS_PER_BAND) as f64 / BINS as f64,
+                    share,
+                    interval: share.wilson(),
+                }
+            })
+            .collect()
+    }
+
+    /// The lowest threshold (a multiple of 0.01) with at least
+    /// [`MIN_DECISIONS`] decisions at or above it approved at least
+    /// `target` of the time.
+    pub fn threshold(&self, target: f64) -> Threshold {
+        let total = self.total();
+        if total.decisions < MIN_DECISIONS {
+            return Threshold::NotEnough {
+                decisions: total.decisions,
+                needed: MIN_DECISIONS,
+            };
+        }
+        let mut best = Share::default();
+        for bin in 0..BINS {
+            let score = bin as f64 / BINS as f64;
+            let share = self.at_or_above(score);
+            if share.decisions < MIN_DECISIONS {
+                break;
+            }
+            if share.rate().is_some_and(|rate| rate >= target) {
+                return Threshold::At { score, share };
+            }
+            if share.rate() > best.rate() {
+                best = share;
+            }
+        }
+        Threshold::Unreached { best }
+    }
+}
+
+/// The bin a score falls in: its hundredth, 1.00 in the last.
+fn bin_of(score: f64) -> usize {
+    // A hair over, so that 0.88 (stored as 0.87999…) lands in bin 88.
+    let bin = (score * BINS as f64 + 1e-9).floor();
+    (bin.max(0.0) as usize).min(BINS - 1)
+}
+
+/// A model's curve, and per tag id its name and curve.
+type ModelCurves<'a> = (Curve, BTreeMap<&'a str, (&'a str, Curve)>);
+
+/// One tag's figures within a model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagCalibration {
+    pub tag_id: String,
+    pub tag_name: String,
+    pub share: Share,
+    pub threshold: Threshold,
+    /// Synced suggestions of the tag, and how many people removed.
+    pub synced: u64,
+    pub removed: u64,
+}
+
+/// One model's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelCalibration {
+    pub model: String,
+    pub share: Share,
+    pub bands: Vec<Band>,
+    pub threshold: Threshold,
+    /// Tags with at least [`MIN_DECISIONS`] decisions, most decided first.
+    pub tags: Vec<TagCalibration>,
+    /// Tags whose synced suggestions people often remove in Airtable.
+    pub drifting: Vec<TagCalibration>,
+    #[serde(skip)]
+    curve: Curve,
+}
+
+impl ModelCalibration {
+    /// Decisions at or above `score`, for "N% approved at this score".
+    pub fn at_or_above(&self, score: f64) -> Share {
+        self.curve.at_or_above(score)
+    }
+}
+
+/// Every model's calibration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calibration {
+    /// The share a recommended threshold must reach.
+    pub target: f64,
+    pub models: Vec<ModelCalibration>,
+}
+
+impl Calibration {
+    /// Reads the decided suggestions' bins and works the figures out.
+    pub async fn load(pool: &PgPool, target: f64) -> Result<Calibration, sqlx::Error> {
+        Ok(Calibration::from_rows(&rows::bins(pool).await?, target))
+    }
+
+    /// The figures from the database's bins (model, tag, bin, counts).
+    pub fn from_rows(bins: &[BinRow], target: f64) -> Calibration {
+        let mut models: BTreeMap<&str, ModelCurves> = BTreeMap::new();
+        for row in bins {
+            let counts = Bin {
+                decisions: row.decisions,
+                approved: row.approved,
+                removed: row.removed,
+                synced: row.synced,
+            };
+            let bin = usize::try_from(row.bin).unwrap_or(0);
+            let (curve, tags) = models.entry(&row.model).or_default();
+            curve.add(bin, counts);
+            let (_, tag_curve) = tags
+                .entry(&row.tag_id)
+                .or_insert_with(|| (&row.tag_name, Curve::default()));
+            tag_curve.add(bin, counts);
+        }
+        let models = models
+            .into_iter()
+            .map(|(model, (curve, tags))| {
+                let tags: Vec<TagCalibration> = tags
+                    .into_iter()
+                    .map(|(tag_id, (tag_name, curve))| {
+                        let (synced, removed) = curve.drift();
+                        TagCalibration {
+                            tag_id: tag_id.to_owned(),
+                            tag_name: tag_name.to_owned(),
+                            share: curve.total(),
+                            threshold: curve.threshold(target),
+                            synced,
+                            removed,
+                        }
+                    })
+                    .collect();
+                let mut drifting: Vec<TagCalibration> = tags
+                    .iter()
+                    .filter(|t| {
+                        t.removed >= DRIFT_NAMED_MIN
+                            && t.removed as f64 >= DRIFT_NAMED_SHARE * t.synced as f64
+                    })
+                    .cloned()
+                    .collect();
+                drifting.sort_by(|a, b| b.removed.cmp(&a.removed).then(a.tag_id.cmp(&b.tag_id)));
+                let mut decided: Vec<TagCalibration> = tags
+                    .into_iter()
+                    .filter(|t| t.share.decisions >= MIN_DECISIONS)
+                    .collect();
+                decided.sort_by(|a, b| {
+                    b.share
+                        .decisions
+                        .cmp(&a.share.decisions)
+                        .then(a.tag_id.cmp(&b.tag_id))
+                });
+                ModelCalibration {
+                    model: model.to_owned(),
+                    share: curve.total(),
+                    bands: curve.bands(),
+                    threshold: curve.threshold(target),
+                    tags: decided,
+                    drifting,
+                    curve,
+                }
+            })
+            .collect();
+        Calibration { target, models }
+    }
+
+    /// What reviewers are told beside "Approve all ≥ `score`": how often
+    /// decisions at or above it were approved, over every model.
+    pub fn beside_threshold(&self, score: f64) -> Option<String> {
+        let mut share = Share::default();
+        for model in &self.models {
+            share.add(model.at_or_above(score));
+        }
+        let rate = share.rate()?;
+        Some(format!(
+            "{} approved at this score, {} decision{}",
+            percent(rate),
+            share.decisions,
+            if share.decisions == 1 { "" } else { "s" }
+        ))
+    }
+}
+
+/// A rate as a whole percentage.
+pub fn percent(rate: f64) -> String {
+    format!("{:.0}%", rate * 100.0)
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::At { score, share } => write!(
+                f,
+                "{score:.2} ({} approved at or above it, {} decisions)",
+                percent(share.rate().unwrap_or(0.0)),
+                share.decisions
+            ),
+            Threshold::NotEnough { decisions, needed } => write!(
+                f,
+                "not enough decisions yet ({decisions} of the {needed} needed)"
+            ),
+            Threshold::Unreached { best } => write!(
+                f,
+                "none: at no score were decisions approved often enough (best {} of {} decisions)",
+                percent(best.rate().unwrap_or(0.0)),
+                best.decisions
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Calibration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Calibration: how often reviewers approved each model's suggestions, by score (a synced tag later removed in Airtable counts as not approved). Target for a threshold: {} approved.",
+            percent(self.target)
+        )?;
+        if self.models.is_empty() {
+            return writeln!(f, "No decisions yet.");
+        }
+        for model in &self.models {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "Model {}: {} decisions, {} approved",
+                one_line(&model.model),
+                model.share.decisions,
+                percent(model.share.rate().unwrap_or(0.0))
+            )?;
+            writeln!(f, "  score       decisions  approved  95% interval")?;
+            for band in model.bands.iter().rev().filter(|b| b.share.decisions > 0) {
+                writeln!(
+                    f,
+                    "  {:.2}–{:.2}  {:>9}  {:>8}  {}–{}",
+                    band.from,
+                    band.to,
+                    band.share.decisions,
+                    percent(band.share.rate().unwrap_or(0.0)),
+                    percent(band.interval.0),
+                    percent(band.interval.1)
+                )?;
+            }
+            writeln!(f, "  recommended threshold: {}", model.threshold)?;
+            for tag in &model.tags {
+                writeln!(
+                    f,
+                    "  tag {} ({}): {} decisions, {} approved; threshold {}",
+                    one_line(&tag.tag_name),
+                    one_line(&tag.tag_id),
+                    tag.share.decisions,
+                    percent(tag.share.rate().unwrap_or(0.0)),
+                    tag.threshold
+                )?;
+            }
+            for tag in &model.drifting {
+                writeln!(
+                    f,
+                    "  removed in Airtable: {} ({}): {} of {} synced",
+                    one_line(&tag.tag_name),
+                    one_line(&tag.tag_id),
+                    tag.removed,
+                    tag.synced
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Text from elsewhere on one line of the report.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model: &str, tag: &str, bin: i32, decisions: u64, approved: u64) -> BinRow {
+        BinRow {
+            model: model.into(),
+            tag_id: tag.into(),
+            tag_name: format!("תגית {tag}"),
+            bin,
+            decisions,
+            approved,
+            removed: 0,
+            synced: 0,
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 5e-4
+    }
+
+    #[test]
+    fn wilson_matches_hand_computed_values() {
+        // n = 10, 8 approved, by hand: p = 0.8, z² = 3.84146, 1 + z²/n =
+        // 1.384146; center (0.8 + 0.192073) / 1.384146 = 0.716740; half
+        // 1.959964 / 1.384146 × √(0.016 + 0.009604) = 0.226577.
+        let (low, high) = Share {
+            decisions: 10,
+            approved: 8,
+        }
+        .wilson();
+        assert!(close(low, 0.4902), "{low}");
+        assert!(close(high, 0.9433), "{high}");
+        // All approved: the upper end is 1, the lower n/(n+z²).
+        let (low, high) = Share {
+            decisions: 20,
+            approved: 20,
+        }
+        .wilson();
+        assert!(close(low, 20.0 / (20.0 + Z95 * Z95)), "{low}");
+        assert!(close(high, 1.0));
+        // None approved: the mirror image.
+        let (low, high) = Share {
+            decisions: 20,
+            approved: 0,
+        }
+        .wilson();
+        assert!(close(low, 0.0));
+        assert!(close(high, Z95 * Z95 / (20.0 + Z95 * Z95)), "{high}");
+        // Nothing known.
+        assert_eq!(Share::default().wilson(), (0.0, 1.0));
+    }
+
+    #[test]
+    fn bands_sum_their_bins_and_keep_empty_ones() {
+        let rows = [
+            row("m", "a", 90, 4, 3),
+            row("m", "a", 94, 6, 6),
+            row("m", "b", 95, 5, 1),
+            row("m", "b", 99, 1, 1),
+        ];
+        let calibration = Calibration::from_rows(&rows, 0.95);
+        let bands = &calibration.models[0].bands;
+        assert_eq!(bands.len(), 20);
+        assert_eq!(
+            bands[18].share,
+            Share {
+                decisions: 10,
+                approved: 9
+            }
+        );
+        assert_eq!(
+            bands[19].share,
+            Share {
+                decisions: 6,
+                approved: 2
+            }
+        );
+        assert!(close(bands[18].from, 0.90) && close(bands[18].to, 0.95));
+        assert_eq!(bands[0].share, Share::default(), "an empty band");
+        assert_eq!(bands[0].interval, (0.0, 1.0));
+        assert_eq!(calibration.models[0].share.decisions, 16);
+    }
+
+    #[test]
+    fn the_threshold_is_the_lowest_score_reaching_the_target() {
+        // 40 decisions at 0.90 all approved; 20 at 0.80 with 10 approved.
+        // At or above 0.81: 40/40 = 100%; at or above 0.80: 50/60 = 83%.
+        let rows = [row("m", "a", 90, 40, 40), row("m", "a", 80, 20, 10)];
+        let calibration = Calibration::from_rows(&rows, 0.95);
+        let Threshold::At { score, share } = calibration.models[0].threshold else {
+            panic!("{:?}", calibration.models[0].threshold);
+        };
+        assert!(close(score, 0.81), "{score}");
+        assert_eq!(share.decisions, 40);
+        // With a target of 0.8, 0.00 already reaches it (50/60 = 83%).
+        let lenient = Calibration::from_rows(&rows, 0.8);
+        assert!(matches!(lenient.models[0].threshold, Threshold::At { score, .. } if score == 0.0));
+    }
+
+    #[test]
+    fn a_tie_at_the_target_counts_as_reaching_it() {
+        // 38 of 40 approved is exactly 95%.
+        let rows = [row("m", "a", 50, 40, 38), row("m", "a", 10, 20, 0)];
+        let calibration = Calibration::from_rows(&rows, 0.95);
+        assert!(matches!(
+            calibration.models[0].threshold,
+            Threshold::At { score, .. } if close(score, 0.11)
+        ));
+    }
+
+    #[test]
+    fn too_few_decisions_say_so() {
+        let rows = [row("m", "a", 90, 12, 12)];
+        let calibration = Calibration::from_rows(&rows, 0.95);
+        assert_eq!(
+            calibration.models[0].threshold,
+            Threshold::NotEnough {
+                decisions: 12,
+                needed: MIN_DECISIONS
+            }
+        );
+        assert!(calibration.to_string().contains("not enough decisions yet (12 of the 30 needed)"));
+        assert!(calibration.models[0].tags.is_empty(), "a tag needs 30 decisions of its own");
+    }
+
+    #[test]
+    fn an_unreachable_target_is_told_apart_from_too_few() {
+        let rows = [row("m", "a", 90, 40, 30), row("m", "a", 95, 10, 10)];
+        let calibration = Calibration::from_rows(&rows, 0.95);
+        assert!(matches!(
+            calibration.models[0].threshold,
+            Threshold::Unreached { best } if best.decisions == 50
+        ));
+    }
+
+    #[test]
+    fn a_tag_people_remove_in_airtable_counts_against_precision_and_is_named() {
+        let mut drifty = row("m", "a", 92, 40, 40);
+        drifty.synced = 40;
+        drifty.removed = 8;
+        let calibration = Calibration::from_rows(&[drifty, row("m", "b", 92, 40, 40)], 0.95);
+        let model = &calibration.models[0];
+        let a = model.tags.iter().find(|t| t.tag_id == "a").unwrap();
+        assert_eq!(a.share.approved, 32, "removed ones are not approved");
+        assert_eq!(model.drifting.len(), 1);
+        assert_eq!(model.drifting[0].tag_id, "a");
+        assert!(calibration.to_string().contains("removed in Airtable: תגית a (a): 8 of 40 synced"));
+    }
+
+    #[test]
+    fn beside_the_threshold_reviewers_read_the_share_at_or_above_it() {
+        let rows = [
+            row("m1", "a", 88, 300, 290),
+            row("m2", "a", 95, 112, 106),
+            row("m1", "a", 87, 50, 10),
+        ];
+        let calibration = Calibration::from_rows(&rows, 0.95);
+        assert_eq!(
+            calibration.beside_threshold(0.88).as_deref(),
+            Some("96% approved at this score, 412 decisions")
+        );
+        assert_eq!(Calibration::from_rows(&[], 0.95).beside_threshold(0.88), None);
+    }
+}

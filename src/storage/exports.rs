@@ -1,0 +1,82 @@
+//! The training-data export's query: every decided suggestion with its
+//! lecture, tag, the decision from the audit log (the last approve or
+//! reject event: who, when), when it reached Airtable, and whether
+//! someone removed it there since. Rows stream in suggestion order; it
+//! writes nothing.
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use serde::Serialize;
+use sqlx::PgPool;
+
+/// One decided suggestion as a training example.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Example {
+    pub suggestion_id: i64,
+    pub lecture_id: String,
+    pub lecture_title: String,
+    pub tag_id: String,
+    pub tag_name: String,
+    pub score: f64,
+    pub model: String,
+    pub rationale: String,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    /// The reviewer's actor id (`slack:U…`, `cli:…`) and display name.
+    pub reviewer: String,
+    pub reviewer_name: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    /// The suggestion's status now (`approved`, `synced`, `failed`, `rejected`).
+    pub status: String,
+    pub synced_at: Option<DateTime<Utc>>,
+    pub removed_in_airtable_at: Option<DateTime<Utc>>,
+    pub removed_in_airtable_by: Option<String>,
+}
+
+/// The examples' statement, unordered (counted as is, streamed in order).
+macro_rules! examples {
+    () => {
+        "
+    SELECT s.id AS suggestion_id, s.lecture_external_id AS lecture_id,
+           coalesce(l.title, '') AS lecture_title, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name,
+           s.score, s.suggested_by AS model, s.rationale,
+           CASE d.action WHEN 'approve' THEN 'approved' ELSE 'rejected' END AS decision,
+           d.actor AS reviewer, d.actor_name AS reviewer_name, d.created_at AS decided_at,
+           s.status, sy.created_at AS synced_at,
+           dr.removed_at AS removed_in_airtable_at,
+           coalesce(nullif(btrim(dr.removed_by_name), ''), dr.removed_by_email, dr.source)
+               AS removed_in_airtable_by
+    FROM lecture_tag_suggestions s
+    JOIN LATERAL (SELECT e.action, e.actor, e.actor_name, e.created_at FROM events e
+                  WHERE e.suggestion_id = s.id AND e.action IN ('approve', 'reject')
+                  ORDER BY e.id DESC LIMIT 1) d ON true
+    LEFT JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
+    LEFT JOIN tags t ON t.tag_id = s.tag_id
+    LEFT JOIN LATERAL (SELECT e.created_at FROM events e
+                       WHERE e.suggestion_id = s.id AND e.action = 'sync_ok'
+                       ORDER BY e.id DESC LIMIT 1) sy ON true
+    LEFT JOIN LATERAL (SELECT x.removed_at, x.removed_by_name, x.removed_by_email, x.source
+                       FROM airtable_drift x WHERE x.suggestion_id = s.id
+                       ORDER BY x.removed_at DESC LIMIT 1) dr ON true
+    WHERE s.status <> 'pending' AND ($1::timestamptz IS NULL OR d.created_at >= $1)"
+    };
+}
+
+/// Every decided suggestion decided at or after `since`, by id, as a
+/// stream: memory stays flat however many there are.
+pub fn examples(
+    pool: &PgPool,
+    since: Option<DateTime<Utc>>,
+) -> BoxStream<'_, Result<Example, sqlx::Error>> {
+    sqlx::query_as(concat!(examples!(), " ORDER BY s.id"))
+        .bind(since)
+        .fetch(pool)
+}
+
+/// How many examples [`examples`] will give, for a progress bar.
+pub async fn count(pool: &PgPool, since: Option<DateTime<Utc>>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(concat!("SELECT count(*) FROM (", examples!(), ") x"))
+        .bind(since)
+        .fetch_one(pool)
+        .await
+}
