@@ -565,8 +565,13 @@ mod tests {
                 needed: MIN_DECISIONS
             }
         );
-        assert!(calibration.to_string().contains("not enough decisions yet (12 of the 30 needed)"));
-        assert!(calibration.models[0].tags.is_empty(), "a tag needs 30 decisions of its own");
+        assert!(calibration
+            .to_string()
+            .contains("not enough decisions yet (12 of the 30 needed)"));
+        assert!(
+            calibration.models[0].tags.is_empty(),
+            "a tag needs 30 decisions of its own"
+        );
     }
 
     #[test]
@@ -590,7 +595,9 @@ mod tests {
         assert_eq!(a.share.approved, 32, "removed ones are not approved");
         assert_eq!(model.drifting.len(), 1);
         assert_eq!(model.drifting[0].tag_id, "a");
-        assert!(calibration.to_string().contains("removed in Airtable: תגית a (a): 8 of 40 synced"));
+        assert!(calibration
+            .to_string()
+            .contains("removed in Airtable: תגית a (a): 8 of 40 synced"));
     }
 
     #[test]
@@ -605,6 +612,9 @@ mod tests {
             calibration.beside_threshold(0.88).as_deref(),
             Some("96% approved at this score, 412 decisions")
         );
-        assert_eq!(Calibration::from_rows(&[], 0.95).beside_threshold(0.88), None);
+        assert_eq!(
+            Calibration::from_rows(&[], 0.95).beside_threshold(0.88),
+            None
+        );
     }
 }

@@ -212,7 +212,9 @@ mod tests {
             "2026-11-01T00:00:00+00:00"
         );
         assert_eq!(
-            parse_since("2026-11-01T09:30:00+02:00").unwrap().to_rfc3339(),
+            parse_since("2026-11-01T09:30:00+02:00")
+                .unwrap()
+                .to_rfc3339(),
             "2026-11-01T07:30:00+00:00"
         );
         let err = parse_since("last week").unwrap_err().to_string();

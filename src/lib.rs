@@ -13,8 +13,8 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
-pub mod export;
 pub mod domain;
+pub mod export;
 pub mod intake;
 pub mod metrics;
 pub mod review;

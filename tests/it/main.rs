@@ -4,6 +4,7 @@
 
 mod airtable_change_stream;
 mod app_home;
+mod calibration_export;
 mod cli;
 mod doctor;
 mod helpers;
