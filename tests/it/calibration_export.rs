@@ -217,10 +217,13 @@ async fn export_to_file(db: &TestDb, args: &[&str]) -> (std::process::Output, St
     (output, text)
 }
 
+/// (suggestion, action, actor, actor name, decided at, synced at).
+type AuditRow = (i64, String, String, Option<String>, String, Option<String>);
+
 /// The audit log's view of each decided suggestion: the last approve or
 /// reject event (decision, actor, name, time) and the last sync_ok time.
 async fn audit_log(db: &TestDb) -> BTreeMap<i64, Value> {
-    let rows: Vec<(i64, String, String, Option<String>, String, Option<String>)> = sqlx::query_as(
+    let rows: Vec<AuditRow> = sqlx::query_as(
         "SELECT d.suggestion_id, d.action, d.actor, d.actor_name,
                 to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),
                 (SELECT to_char(max(e.created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')
