@@ -11,8 +11,10 @@ use sqlx::PgPool;
 use tracing::Instrument;
 
 use super::api::{SlackApi, SlackApiError};
+use super::card::{load_card, LectureCard};
 use super::clicks::{self, ClickQueue};
 use super::reviewers::{self, NotAllowed, Standing};
+use crate::calibration::Calibration;
 use crate::config::{ReviewSettings, SlackSettings};
 use crate::domain::{Actor, LectureId};
 use crate::review::Review;
@@ -48,7 +50,23 @@ pub struct SlackApp {
     waiting: Arc<std::sync::Mutex<Option<(std::time::Instant, i64)>>>,
     /// Who has opened the Home tab (see [`super::home::HomeTabUsers`]).
     pub(crate) home_users: Arc<std::sync::Mutex<super::home::HomeTabUsers>>,
+    /// Calibration as last worked out, and when: every review message and
+    /// session shows it beside "Approve all", and it sums every decision.
+    calibration: Arc<std::sync::Mutex<CalibrationCache>>,
 }
+
+/// The calibration figures last worked out, when, and since when a task
+/// is working them out again (the others show the old ones meanwhile; a
+/// task cancelled midway is given up on after [`CALIBRATION_FOR`]).
+#[derive(Debug, Default)]
+struct CalibrationCache {
+    figures: Option<(std::time::Instant, Arc<Calibration>)>,
+    refreshing: Option<std::time::Instant>,
+}
+
+/// How long calibration figures are shown before they are worked out
+/// again: decisions move them slowly.
+const CALIBRATION_FOR: Duration = Duration::from_secs(60);
 
 /// How long a count of waiting lectures is shown before it is made again.
 const WAITING_COUNT_FOR: Duration = Duration::from_secs(2);
@@ -71,7 +89,62 @@ impl SlackApp {
             message_lectures: Arc::default(),
             waiting: Arc::default(),
             home_users: Arc::default(),
+            calibration: Arc::default(),
         })
+    }
+
+    /// Calibration, worked out at most once a minute, by one task at a
+    /// time: the others (a card render, say) take the figures as they
+    /// were, or none the very first time. None also when the database
+    /// cannot say; the surfaces then leave it out.
+    pub async fn calibration(&self) -> Option<Arc<Calibration>> {
+        {
+            let mut cache = self
+                .calibration
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let last = cache.figures.clone();
+            let fresh = last
+                .as_ref()
+                .is_some_and(|(at, _)| at.elapsed() < CALIBRATION_FOR);
+            let refreshing = cache
+                .refreshing
+                .is_some_and(|since| since.elapsed() < CALIBRATION_FOR);
+            if fresh || refreshing {
+                return last.map(|(_, figures)| figures);
+            }
+            cache.refreshing = Some(std::time::Instant::now());
+        }
+        let target = self.review.settings().target_precision.get();
+        let loaded = Calibration::load(&self.pool, target).await;
+        let mut cache = self
+            .calibration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.refreshing = None;
+        match loaded {
+            Ok(figures) => {
+                let figures = Arc::new(figures);
+                cache.figures = Some((std::time::Instant::now(), figures.clone()));
+                Some(figures)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not work out calibration; leaving it out");
+                cache.figures.clone().map(|(_, figures)| figures)
+            }
+        }
+    }
+
+    /// A lecture's card, with what past decisions say of the threshold.
+    pub async fn card(&self, lecture: &str) -> Result<Option<LectureCard>, sqlx::Error> {
+        let Some(mut card) = load_card(&self.pool, lecture, self.threshold()).await? else {
+            return Ok(None);
+        };
+        card.threshold_note = self
+            .calibration()
+            .await
+            .and_then(|c| c.beside_threshold(self.threshold()));
+        Ok(Some(card))
     }
 
     /// Lectures with pending suggestions, counted at most every 2 s.

@@ -18,6 +18,9 @@ pub struct LectureCard {
     pub suggestions: Vec<SuggestionCard>,
     /// "Approve all ≥ threshold" takes pending scores at or above this.
     pub approve_threshold: f64,
+    /// What past decisions say of that threshold ("96% approved at this
+    /// score, 412 decisions"), when there are any.
+    pub threshold_note: Option<String>,
 }
 
 /// One suggestion on a card.
@@ -105,6 +108,7 @@ pub async fn load_card(
         lecture_id: lecture.to_owned(),
         title,
         approve_threshold,
+        threshold_note: None,
         suggestions: rows
             .into_iter()
             .map(|row| SuggestionCard {

@@ -16,7 +16,6 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::app::SlackApp;
-use super::card::load_card;
 use super::payload::SlashCommand;
 use super::{render, sessions};
 use crate::domain::{LectureId, SuggestionStatus};
@@ -33,6 +32,7 @@ pub const HELP: &str = "*tagbot* — review model-suggested tags before they rea
 • `/tags show <lecture>` — a lecture's suggestions and their status\n\
 • `/tags retry <lecture>` — send the lecture's failed tags to Airtable again\n\
 • `/tags report` — the last sync run's report\n\
+• `/tags stats` — the queue, and how often each model's suggestions were approved, by score\n\
 • `/tags help` — this text";
 
 /// How long a command's answer may take and still go back in the HTTP
@@ -151,6 +151,7 @@ async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<Answer, sqlx::
         ("help", None, None) => Ok(HELP.to_owned()),
         ("review", None, None) => Ok(start_session(app, command).await),
         ("report", None, None) => report(app).await,
+        ("stats", None, None) => stats(app).await,
         ("show", Some(_), None) => match lecture() {
             Some(lecture) => show(app, &lecture).await,
             None => Ok(usage("show")),
@@ -219,6 +220,51 @@ async fn pending(app: &SlackApp) -> Result<Answer, sqlx::Error> {
     ))
 }
 
+/// `/tags stats`: the queue, drift of the last week, and calibration per
+/// model (every model; tags named when people remove them in Airtable).
+async fn stats(app: &SlackApp) -> Result<String, sqlx::Error> {
+    let overview = suggestions::overview(&app.pool).await?;
+    let week_ago = chrono::Utc::now() - chrono::TimeDelta::days(7);
+    let removed = crate::storage::drift::count_since(&app.pool, week_ago).await?;
+    let mut lines = vec![format!(
+        "*Queue:* {} tag(s) pending on {} lecture(s); {} approved, not yet in Airtable; {} failed. Synced tags removed in Airtable in the last 7 days: {removed}.",
+        overview.pending, overview.pending_lectures, overview.approved, overview.failed
+    )];
+    let Some(calibration) = app.calibration().await else {
+        lines.push("Calibration is unavailable right now; try again in a minute.".to_owned());
+        return Ok(lines.join("\n"));
+    };
+    if calibration.models.is_empty() {
+        lines.push("*Calibration:* no decisions yet.".to_owned());
+        return Ok(lines.join("\n"));
+    }
+    lines.push(format!(
+        "*Calibration* (a recommended threshold needs {} approved; a synced tag removed in Airtable counts as not approved):",
+        crate::calibration::percent(calibration.target)
+    ));
+    if let Some(note) = calibration.beside_threshold(app.threshold()) {
+        lines.push(format!("Approve all ≥ {:.2}: {note}", app.threshold()));
+    }
+    for model in &calibration.models {
+        lines.push(format!(
+            "• {}: {} decisions, {} approved; recommended threshold {}",
+            render::escape_mrkdwn(&model.model),
+            model.share.decisions,
+            crate::calibration::percent(model.share.rate().unwrap_or(0.0)),
+            model.threshold
+        ));
+        for tag in &model.drifting {
+            lines.push(format!(
+                "   removed in Airtable after syncing: {} ({} of {} synced)",
+                render::isolate(&render::escape_mrkdwn(&tag.tag_name)),
+                tag.removed,
+                tag.synced
+            ));
+        }
+    }
+    Ok(lines.join("\n"))
+}
+
 /// A message's web link; Slack redirects it into the workspace.
 fn permalink(channel: &str, ts: &str) -> String {
     format!(
@@ -228,7 +274,7 @@ fn permalink(channel: &str, ts: &str) -> String {
 }
 
 async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, sqlx::Error> {
-    let Some(card) = load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
+    let Some(card) = app.card(lecture.as_str()).await? else {
         return Ok(format!(
             "Lecture `{}` has no suggestions.",
             render::escape_mrkdwn(lecture.as_str())

@@ -135,6 +135,8 @@ pub async fn figures(app: &SlackApp, user: &str) -> Result<HomeFigures, sqlx::Er
             .await?
             .map(|run| last_run_line(&run)),
         digest_at: app.settings.digest_at,
+        calibration: app.calibration().await,
+        approve_threshold: app.threshold(),
     })
 }
 

@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use super::app::{SlackApp, SlackError};
-use super::card::{actions, load_card, HistoryLine, LectureCard};
+use super::card::{actions, HistoryLine, LectureCard};
 use super::click::{self, Click, Verb};
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
 use super::{home, render, sessions};
@@ -452,7 +452,7 @@ async fn load_details(
     app: &SlackApp,
     lecture: &LectureId,
 ) -> Result<Option<(LectureCard, Vec<HistoryLine>)>, sqlx::Error> {
-    let Some(card) = load_card(&app.pool, lecture.as_str(), app.threshold()).await? else {
+    let Some(card) = app.card(lecture.as_str()).await? else {
         return Ok(None);
     };
     let history = crate::storage::events::history(&app.pool, lecture.as_str()).await?;

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgListener;
 
 use super::app::{SlackApp, SlackError};
-use super::card::load_card;
 use super::render;
 use crate::domain::SuggestionStatus;
 use crate::shutdown::Shutdown;
@@ -114,7 +113,7 @@ async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(),
         else {
             continue;
         };
-        let Some(card) = load_card(&app.pool, &lecture, app.threshold()).await? else {
+        let Some(card) = app.card(&lecture).await? else {
             review_messages::release_claim(&app.pool, &lecture, claimant).await?;
             continue;
         };
@@ -202,7 +201,8 @@ async fn refresh(
     version: i64,
 ) -> Result<bool, Refresh> {
     let lecture = &message.lecture_external_id;
-    let card = load_card(&app.pool, lecture, app.threshold())
+    let card = app
+        .card(lecture)
         .await
         .map_err(|err| Refresh::Failed(err.into()))?
         .ok_or(Refresh::NothingToShow)?;

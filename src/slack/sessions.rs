@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::app::{SlackApp, SlackError};
-use super::card::{actions, load_card};
+use super::card::actions;
 use super::payload::{State, ViewSubmission};
 use super::render::{self, SessionLecture, SessionState};
 use crate::domain::{LectureId, SuggestionId, SuggestionStatus};
@@ -149,7 +149,7 @@ pub async fn preselect(
         );
         return Ok(());
     }
-    let Some(card) = load_card(&app.pool, &lecture, app.threshold()).await? else {
+    let Some(card) = app.card(&lecture).await? else {
         return Ok(());
     };
     // New block ids: Slack keeps a choice the reviewer made under the old
@@ -200,7 +200,7 @@ async fn next_view(
         else {
             break;
         };
-        let card = load_card(&app.pool, &lecture, app.threshold()).await?;
+        let card = app.card(&lecture).await?;
         let Some(card) = card.filter(|card| {
             card.suggestions
                 .iter()

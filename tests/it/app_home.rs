@@ -67,6 +67,16 @@ async fn opening_the_home_tab_shows_the_queue_decisions_and_sync_health(
         text.contains("The daily digest is posted at 09:00 UTC"),
         "{text}"
     );
+    // The one decision so far (approved, then failed to sync) is too few
+    // for a threshold.
+    assert!(
+        text.contains("*Calibration* (target 95% approved)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("test-model\u{2069}: 1 decisions, 100% approved; recommended threshold not enough decisions yet (1 of the 30 needed)"),
+        "{text}"
+    );
     let buttons: Vec<&str> = home["blocks"]
         .as_array()
         .unwrap()

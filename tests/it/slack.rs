@@ -1099,3 +1099,46 @@ async fn retry_on_a_failure_post_in_the_report_channel_retries_its_lecture(
     .await;
     w.close().await;
 }
+
+#[sqlx::test]
+async fn reviewers_see_how_often_past_decisions_at_the_threshold_were_approved(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    // 40 past decisions at 0.90: 38 approved.
+    let actor = crate::helpers::reviewer(YOSI, "Yosi");
+    for n in 0..40 {
+        let id = w.db.suggestion(&format!("P{n:02}"), "t1", 0.90).await;
+        if n < 38 {
+            w.db.review().approve(id, &actor).await.unwrap();
+        } else {
+            w.db.review().reject(id, &actor).await.unwrap();
+        }
+    }
+    w.db.suggestion("L1", "t1", 0.93).await;
+    w.db.suggestion("L1", "t2", 0.40).await;
+    w.settle().await;
+
+    let text = all_text(&w.message_of("L1").await);
+    let stats = w.command(DANA, "stats").await;
+
+    assert!(
+        text.contains("Approve all ≥ 0.88:* 95% approved at this score, 40 decisions"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Past decisions: 95% approved at this score, 40 decisions."),
+        "the confirmation says it too: {text}"
+    );
+    assert!(stats.contains("*Calibration*"), "{stats}");
+    assert!(
+        stats.contains("• test-model: 40 decisions, 95% approved; recommended threshold 0.00 (95% approved at or above it, 40 decisions)"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains("2 tag(s) pending on 1 lecture(s)"),
+        "{stats}"
+    );
+    w.close().await;
+}

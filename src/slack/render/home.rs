@@ -32,6 +32,10 @@ pub struct HomeFigures {
     /// The last sync run, in one line.
     pub last_run: Option<String>,
     pub digest_at: NaiveTime,
+    /// What past decisions say: None before the figures could be read.
+    pub calibration: Option<std::sync::Arc<crate::calibration::Calibration>>,
+    /// The "Approve all" threshold reviewers use.
+    pub approve_threshold: f64,
 }
 
 pub use crate::storage::suggestions::FailedLecture;
@@ -50,6 +54,9 @@ pub fn home_view(f: &HomeFigures) -> Value {
     }
     blocks.push(json!({"type": "divider"}));
     blocks.push(decisions_section(f));
+    if let Some(section) = calibration_section(f) {
+        blocks.push(section);
+    }
     blocks.push(json!({"type": "divider"}));
     blocks.extend(sync_blocks(f));
     blocks.push(context(
@@ -76,6 +83,52 @@ fn queue_section(f: &HomeFigures) -> Value {
         )
     };
     json!({"type": "section", "block_id": "home_queue", "text": mrkdwn(&text, limits::SECTION_TEXT)})
+}
+
+/// Models shown on the Home tab's calibration, most decided first.
+const HOME_MODELS: usize = 3;
+
+/// How often reviewers approved each model's suggestions, the threshold
+/// past decisions support, and what they say of "Approve all".
+fn calibration_section(f: &HomeFigures) -> Option<Value> {
+    let calibration = f.calibration.as_ref()?;
+    if calibration.models.is_empty() {
+        return None;
+    }
+    let mut lines = vec![format!(
+        "*Calibration* (target {} approved):",
+        crate::calibration::percent(calibration.target)
+    )];
+    if let Some(note) = calibration.beside_threshold(f.approve_threshold) {
+        lines.push(format!(
+            "Approve all ≥ {}: {note}",
+            score_label(f.approve_threshold)
+        ));
+    }
+    let mut models: Vec<&crate::calibration::ModelCalibration> =
+        calibration.models.iter().collect();
+    models.sort_by_key(|m| std::cmp::Reverse(m.share.decisions));
+    for model in models.iter().take(HOME_MODELS) {
+        lines.push(format!(
+            "• {}: {} decisions, {} approved; recommended threshold {}",
+            embed_mrkdwn(&model.model, MODEL_CHARS),
+            model.share.decisions,
+            crate::calibration::percent(model.share.rate().unwrap_or(0.0)),
+            model.threshold
+        ));
+        for tag in model.drifting.iter().take(2) {
+            lines.push(format!(
+                "   removed in Airtable after syncing: {} ({} of {})",
+                embed_mrkdwn(&tag.tag_name, TAG_CHARS),
+                tag.removed,
+                tag.synced
+            ));
+        }
+    }
+    Some(json!({
+        "type": "section", "block_id": "home_calibration",
+        "text": mrkdwn(&lines.join("\n"), limits::SECTION_TEXT),
+    }))
 }
 
 fn decisions_section(f: &HomeFigures) -> Value {

@@ -545,6 +545,7 @@ mod tests {
             title: "מבוא ללמידת מכונה".to_owned(),
             suggestions,
             approve_threshold: 0.88,
+            threshold_note: None,
         }
     }
 

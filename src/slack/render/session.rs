@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::review_message::threshold_note;
 use super::*;
 
 /// Tags shown per round: two blocks each inside a view's 100. The rest stay
@@ -132,13 +133,15 @@ pub fn choice_block_suggestion(block_id: &str) -> Option<&str> {
 
 fn session_summary(session: &SessionLecture, pending: usize) -> Value {
     let others = (session.waiting - 1).max(0);
-    context(
-        "summary",
-        &format!(
-            "Lecture {} · {pending} pending · {others} more lecture(s) waiting",
-            embed_mrkdwn(&session.card.lecture_id, LECTURE_ID_CHARS)
-        ),
-    )
+    let mut text = format!(
+        "Lecture {} · {pending} pending · {others} more lecture(s) waiting",
+        embed_mrkdwn(&session.card.lecture_id, LECTURE_ID_CHARS)
+    );
+    if let Some(note) = threshold_note(session.card) {
+        text.push_str(" · ");
+        text.push_str(&note);
+    }
+    context("summary", &text)
 }
 
 fn session_buttons(card: &LectureCard) -> Value {
