@@ -1,7 +1,8 @@
 //! Calibration's one query: decided suggestions summed per model, tag and
 //! score hundredth, with how many were approved, synced, and removed in
-//! Airtable since (a read of `lecture_tag_suggestions`, `tags` and
-//! `airtable_drift`; it writes nothing).
+//! Airtable since. `calibration_bins` is kept by triggers as decisions
+//! happen (migration 0013), so reading it costs no scan of the
+//! suggestions; nothing in tagbot writes it.
 
 use sqlx::PgPool;
 
@@ -27,18 +28,12 @@ pub struct BinRow {
 
 pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.suggested_by AS model, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, b.bin,
-                count(*) AS decisions,
-                count(*) FILTER (WHERE s.status IN ('approved', 'synced', 'failed')) AS approved,
-                count(*) FILTER (WHERE s.status = 'synced') AS synced,
-                count(*) FILTER (WHERE s.status = 'synced' AND EXISTS
-                    (SELECT 1 FROM airtable_drift d WHERE d.suggestion_id = s.id)) AS removed
-         FROM lecture_tag_suggestions s
-         LEFT JOIN tags t ON t.tag_id = s.tag_id
-         CROSS JOIN LATERAL (SELECT least(floor(s.score * 100 + 1e-9)::int, 99) AS bin) b
-         WHERE s.status <> 'pending'
-         GROUP BY 1, 2, 3, 4
-         ORDER BY 1, 2, 4",
+        "SELECT c.model, c.tag_id, coalesce(t.name, c.tag_id) AS tag_name, c.bin,
+                c.decisions, c.approved, c.synced, c.removed
+         FROM calibration_bins c
+         LEFT JOIN tags t ON t.tag_id = c.tag_id
+         WHERE c.decisions > 0
+         ORDER BY c.model, c.tag_id, c.bin",
     )
     .fetch_all(pool)
     .await

@@ -91,8 +91,14 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
             removed_in_airtable(&db, &lecture, "b", "דנה", 1).await;
         }
     }
-    // Not decided: not counted.
+    // Not decided: not counted. Failed to sync, then retried: still one
+    // approval.
     suggestion_of(&db, "test-model", "D00", "a", 0.99).await;
+    let retried = suggestion_of(&db, "test-model", "D01", "b", 0.30).await;
+    db.fail_as_worker(retried, "server: 503").await;
+    db.force_status(retried, "approved", "cli:test")
+        .await
+        .unwrap();
     // Another model with 5 decisions.
     for n in 0..5 {
         let id = suggestion_of(&db, "other-model", &format!("E{n:02}"), "a", 0.70).await;
@@ -115,10 +121,10 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
     assert_eq!(
         test.share,
         Share {
-            decisions: 63,
-            approved: 40
+            decisions: 64,
+            approved: 41
         },
-        "38 + 2 not removed"
+        "38 + 2 not removed + the retried one"
     );
     // At or above 0.51 only the 0.90s remain: 38 of 40 = 95%, the target.
     let Threshold::At { score, share } = test.threshold else {
@@ -149,12 +155,20 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
     assert_eq!(
         test.bands[6].share,
         Share {
-            decisions: 3,
-            approved: 2
+            decisions: 4,
+            approved: 3
         }
     );
     assert_eq!(test.bands[0].share, Share::default());
     assert_eq!(test.tags.len(), 1, "only tag a has 30 decisions");
+    // The counts the triggers kept are what a recount from the
+    // suggestions finds.
+    let kept = counts(&db).await;
+    sqlx::query("SELECT tagbot_calibration_recount()")
+        .execute(&db.admin)
+        .await
+        .unwrap();
+    assert_eq!(kept, counts(&db).await);
     assert_eq!(test.tags[0].tag_id, "a");
     assert_eq!(
         calibration.beside_threshold(0.88).as_deref(),
@@ -187,6 +201,17 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
     assert_eq!(json["models"][1]["threshold"]["kind"], "at");
     assert_eq!(json["target"], 0.95);
     db.close().await;
+}
+
+/// Calibration's counts as kept, without the rows that count nothing.
+async fn counts(db: &TestDb) -> Vec<(String, String, i32, i64, i64, i64, i64)> {
+    sqlx::query_as(
+        "SELECT model, tag_id, bin, decisions, approved, synced, removed FROM calibration_bins
+         WHERE decisions > 0 ORDER BY 1, 2, 3",
+    )
+    .fetch_all(&db.app)
+    .await
+    .unwrap()
 }
 
 const HOSTILE_TITLE: &str = "He said \"hi\", then\nleft; =SUM(A1) <!channel>";
