@@ -60,6 +60,9 @@ pub enum Command {
         /// score, and the threshold past decisions support.
         #[arg(long)]
         calibration: bool,
+        /// With --calibration: also write the calibration chart to this PNG file.
+        #[arg(long, requires = "calibration", value_name = "FILE")]
+        png: Option<PathBuf>,
     },
     /// Write every decided suggestion as a training example (lecture, tag,
     /// score, model, rationale, decision, reviewer, when it reached Airtable,
@@ -93,6 +96,13 @@ pub enum CliError {
     Sync(#[from] SyncError),
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    #[error(transparent)]
+    Chart(#[from] crate::chart::ChartError),
+    #[error("cannot write {path}: {source}")]
+    WriteFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Slack(#[from] crate::slack::app::SlackError),
     #[error(transparent)]
@@ -135,12 +145,13 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
             json,
             drift,
             calibration,
+            png,
         } => {
             let settings = DatabaseSettings::from_env(env)?;
             let review = ReviewSettings::from_env(env)?;
             let pool = storage::connect_runtime(&settings).await?;
             let result = if calibration {
-                print_calibration(&pool, json, review.target_precision.get()).await
+                print_calibration(&pool, json, review.target_precision.get(), png.as_deref()).await
             } else if drift {
                 print_drift(&pool, json).await
             } else {
@@ -231,10 +242,22 @@ async fn print_latest_run(pool: &sqlx::PgPool, json: bool) -> Result<(), CliErro
 }
 
 /// `report --calibration`.
-async fn print_calibration(pool: &sqlx::PgPool, json: bool, target: f64) -> Result<(), CliError> {
+async fn print_calibration(
+    pool: &sqlx::PgPool,
+    json: bool,
+    target: f64,
+    png: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let calibration = crate::calibration::Calibration::load(pool, target)
         .await
         .map_err(DbError::Query)?;
+    if let Some(path) = png {
+        let chart = crate::chart::calibration_png(&calibration)?;
+        std::fs::write(path, chart).map_err(|source| CliError::WriteFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
     if json {
         println!(
             "{}",

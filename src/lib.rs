@@ -8,6 +8,7 @@
 
 pub mod airtable;
 pub mod calibration;
+pub mod chart;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "demo")]

@@ -196,6 +196,31 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
         text.contains("not enough decisions yet (5 of the 30 needed)"),
         "{text}"
     );
+    let png = std::env::temp_dir().join(format!("tagbot-chart-{}.png", rand::random::<u64>()));
+    let url = db.app_url();
+    let path = png.clone();
+    let charted = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
+            .args(["report", "--calibration", "--png"])
+            .arg(&path)
+            .env("DATABASE_URL", url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        charted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&charted.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    std::fs::remove_file(&png).unwrap();
+    let chart = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).unwrap();
+    assert_eq!(
+        (chart.width(), chart.height()),
+        (tagbot::chart::WIDTH, tagbot::chart::HEIGHT)
+    );
     let json = run(&["report", "--calibration", "--json"]).await.unwrap();
     let json: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["models"][1]["threshold"]["kind"], "at");
