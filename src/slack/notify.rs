@@ -30,6 +30,8 @@ pub struct Posted {
     pub failures: usize,
     pub reports: usize,
     pub digests: usize,
+    /// The week's calibration chart.
+    pub charts: usize,
 }
 
 pub async fn run_once(app: &SlackApp, now: DateTime<Utc>) -> Result<Posted, SlackError> {
@@ -37,6 +39,7 @@ pub async fn run_once(app: &SlackApp, now: DateTime<Utc>) -> Result<Posted, Slac
         failures: post_failures(app).await?,
         reports: post_run_reports(app).await?,
         digests: post_digest(app, now).await?,
+        charts: post_calibration_chart(app, now).await?,
     })
 }
 
@@ -134,6 +137,56 @@ async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackE
     Ok(usize::from(posted_ok(
         post_once(app, &key, &text, &blocks).await,
     )))
+}
+
+/// Once a week, from the digest's time on its first day: the calibration
+/// chart, uploaded to the report channel with a line per model. Nothing
+/// when no suggestion has been decided yet.
+async fn post_calibration_chart(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackError> {
+    use chrono::Datelike;
+    if now.time() < app.settings.digest_at {
+        return Ok(0);
+    }
+    let week = now.iso_week();
+    let key = channel_posts::calibration_key(week.year(), week.week());
+    let Some(calibration) = app.calibration().await else {
+        return Ok(0);
+    };
+    if calibration.models.is_empty() {
+        return Ok(0);
+    }
+    let channel = &app.settings.report_channel;
+    if !channel_posts::claim(&app.pool, &key, channel).await? {
+        return Ok(0);
+    }
+    let png = match crate::chart::calibration_png(&calibration) {
+        Ok(png) => png,
+        Err(err) => {
+            channel_posts::release(&app.pool, &key).await?;
+            tracing::error!(error = %err, "could not draw the calibration chart");
+            return Ok(0);
+        }
+    };
+    let comment = render::calibration_comment(&calibration, app.threshold());
+    let upload = crate::slack::api::FileUpload {
+        channel,
+        filename: &format!("calibration-{}-W{:02}.png", week.year(), week.week()),
+        title: "Calibration: share approved by model score",
+        alt_txt: "Line chart of the share of suggestions reviewers approved against the model's score, one line per model, with each model's recommended threshold marked",
+        comment: &comment,
+        bytes: &png,
+    };
+    match app.api.upload_file(&upload).await {
+        Ok(file_id) => {
+            channel_posts::record(&app.pool, &key, &file_id).await?;
+            Ok(1)
+        }
+        Err(err) => {
+            channel_posts::release(&app.pool, &key).await?;
+            tracing::error!(error = %err, "could not upload the calibration chart; trying again on the next pass");
+            Ok(0)
+        }
+    }
 }
 
 /// Runs with more than this many items get a progress message.

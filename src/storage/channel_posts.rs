@@ -1,5 +1,6 @@
 //! `slack_channel_posts`: the once-only posts to the report channel. A
-//! post's key (`failure:<event id>`, `run:<run id>`, `digest:<date>`) is
+//! post's key (`failure:<event id>`, `run:<run id>`, `digest:<date>`,
+//! `calibration:<ISO week>`, whose "ts" is the uploaded file's id) is
 //! claimed before posting, so restarts and several `serve` processes make
 //! each post once; a claim whose process died expires.
 
@@ -22,6 +23,11 @@ pub fn run_key(run_id: i64) -> String {
 /// The key of a day's digest.
 pub fn digest_key(day: chrono::NaiveDate) -> String {
     format!("digest:{day}")
+}
+
+/// The key of a week's calibration chart (ISO year and week).
+pub fn calibration_key(year: i32, week: u32) -> String {
+    format!("calibration:{year}-W{week:02}")
 }
 
 /// Claims a once-only channel post by its key; false when it was made, or

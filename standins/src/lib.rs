@@ -19,6 +19,7 @@ pub mod airtable;
 pub mod scratch;
 pub mod sender;
 pub mod slack;
+pub mod slack_files;
 pub mod socket_mode;
 
 use std::net::SocketAddr;

@@ -202,6 +202,8 @@ impl RateLimits {
                 tier("conversations.info", TIER_3),
                 tier("conversations.members", TIER_4),
                 tier("usergroups.users.list", TIER_2),
+                tier("files.getUploadURLExternal", TIER_4),
+                tier("files.completeUploadExternal", TIER_4),
             ],
         }
     }
@@ -605,6 +607,12 @@ struct Workspace {
     next_id: u64,
     /// Set: the app-level token and `apps.connections.open` (see [`crate::socket_mode`]).
     socket_mode: Option<crate::socket_mode::ConnectionsOpen>,
+    /// Files uploaded through `files.getUploadURLExternal` (see [`crate::slack_files`]).
+    files: crate::slack_files::Files,
+    /// The stand-in's own base URL, for upload URLs.
+    base_url: String,
+    /// Whether the bot token has `files:write`.
+    files_scope: bool,
 }
 
 impl Workspace {
@@ -638,6 +646,9 @@ impl Workspace {
             clock: now * 1_000_000,
             next_id: 0,
             socket_mode: None,
+            files: crate::slack_files::Files::default(),
+            base_url: String::new(),
+            files_scope: true,
         }
     }
 
@@ -770,12 +781,50 @@ impl Workspace {
             "users.info" => self.user_info(params),
             "conversations.info" => self.conversation_info(params),
             "usergroups.users.list" => self.usergroup_users(params),
+            "files.getUploadURLExternal" => self.get_upload_url(params),
+            "files.completeUploadExternal" => self.complete_upload(params),
             "apps.connections.open" => {
                 crate::socket_mode::ConnectionsOpen::open(self.socket_mode.as_ref(), params)
                     .map_err(Reply::error)
             }
             _ => Err(Reply::error("unknown_method")),
         }
+    }
+
+    fn get_upload_url(&mut self, params: &Value) -> Outcome {
+        if !self.files_scope {
+            return Err(Reply::error("missing_scope"));
+        }
+        self.next_id += 1;
+        let (id, mut fields) = self
+            .files
+            .get_upload_url(params, self.next_id)
+            .map_err(Reply::error)?;
+        fields["upload_url"] = json!(format!("{}/upload/v1/{id}", self.base_url));
+        Ok(fields)
+    }
+
+    fn complete_upload(&mut self, params: &Value) -> Outcome {
+        if !self.files_scope {
+            return Err(Reply::error("missing_scope"));
+        }
+        let channel = match str_param(params, "channel_id") {
+            None => None,
+            Some(key) => {
+                let channel = self
+                    .channels
+                    .iter()
+                    .find(|c| c.id == key)
+                    .ok_or_else(|| Reply::error("channel_not_found"))?;
+                if !channel.bot_is_member {
+                    return Err(Reply::error("not_in_channel"));
+                }
+                Some(channel.id.clone())
+            }
+        };
+        self.files
+            .complete(params, channel.as_deref())
+            .map_err(Reply::error)
     }
 
     /// A channel by id, or by name with or without `#`, as chat methods take it.
@@ -1526,9 +1575,11 @@ impl FakeSlack {
         let state = Arc::new(Mutex::new(Workspace::new(token, rate)));
         let app = Router::new()
             .route("/response/{id}", post(response_hook))
+            .route("/upload/v1/{id}", post(upload_hook))
             .fallback(api)
             .with_state(Arc::clone(&state));
         let served = crate::Served::start(app, "fake Slack").await?;
+        lock(&state).base_url.clone_from(&served.url);
         Ok(FakeSlack {
             state,
             url: served.url.clone(),
@@ -1695,6 +1746,16 @@ impl FakeSlack {
         url
     }
 
+    /// The files uploaded so far, shared or not.
+    pub fn files(&self) -> Vec<crate::slack_files::UploadedFile> {
+        self.lock().files.list.clone()
+    }
+
+    /// Takes `files:write` from the bot token (true) or gives it back.
+    pub fn without_files_scope(&self, without: bool) {
+        self.lock().files_scope = !without;
+    }
+
     /// How long a minted `response_url` takes answers (30 minutes unless
     /// set), for URLs minted before and after.
     pub fn set_response_url_lifetime(&self, lifetime: Duration) {
@@ -1827,6 +1888,17 @@ async fn api(
     lock(&state)
         .serve(&http_method, &method, params, token.as_deref())
         .into_response()
+}
+
+/// `POST {url}/upload/v1/{id}`: a file's bytes, to the URL
+/// `files.getUploadURLExternal` gave (no token: the URL is the secret).
+async fn upload_hook(State(state): Shared, Path(id): Path<String>, body: Bytes) -> Response {
+    match lock(&state).files.upload(&id, &body) {
+        Ok(()) => (StatusCode::OK, format!("OK - {}", body.len())).into_response(),
+        Err(status) => StatusCode::from_u16(status)
+            .unwrap_or(StatusCode::BAD_REQUEST)
+            .into_response(),
+    }
 }
 
 /// `POST {url}/response/{id}`: an answer through a response URL. Slack

@@ -430,8 +430,36 @@ async fn failures_reports_and_the_digest_reach_the_report_channel_once(
         "no digest before 09:00"
     );
     let after_nine = morning + chrono::Duration::hours(2);
+    // Without files:write the week's chart cannot go up; it is tried again.
+    w.slack.without_files_scope(true);
     let second = notify::run_once(&w.app, after_nine).await.unwrap();
-    assert_eq!((second.failures, second.reports, second.digests), (0, 0, 1));
+    assert_eq!(
+        (
+            second.failures,
+            second.reports,
+            second.digests,
+            second.charts
+        ),
+        (0, 0, 1, 0)
+    );
+    w.slack.without_files_scope(false);
+    let retried = notify::run_once(&w.app, after_nine).await.unwrap();
+    assert_eq!(retried.charts, 1, "the week's calibration chart");
+    let files = w.slack.files();
+    let shared: Vec<_> = files.iter().filter(|f| f.channel.is_some()).collect();
+    assert_eq!(shared.len(), 1);
+    let chart = shared[0];
+    assert_eq!(chart.channel.as_deref(), Some(REPORT));
+    assert!(chart.filename.ends_with(".png"), "{}", chart.filename);
+    let bytes = chart.bytes.as_deref().unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(chart.alt_txt.is_some());
+    let comment = chart.initial_comment.as_deref().unwrap();
+    assert!(comment.contains("Weekly calibration"), "{comment}");
+    assert!(
+        comment.contains("test-model: 1 decisions, 100% approved"),
+        "{comment}"
+    );
     assert_eq!(
         notify::run_once(&w.app, after_nine).await.unwrap(),
         Default::default()

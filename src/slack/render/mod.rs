@@ -85,7 +85,8 @@ mod session;
 pub use details::{details_modal, details_notice, view_bytes};
 pub use home::{home_view, FailedLecture, HomeFigures, HOME_FAILED_LECTURES};
 pub use notices::{
-    digest_notice, failure_notice, progress_text, start_reviewing_block, Digest, FailureNotice,
+    calibration_comment, digest_notice, failure_notice, progress_text, start_reviewing_block,
+    Digest, FailureNotice,
 };
 pub use reports::{report_block, run_report_post};
 pub use review_message::{review_message, unstamped};

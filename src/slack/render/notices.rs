@@ -109,3 +109,29 @@ pub fn progress_text(progress: &crate::sync::RunProgress) -> String {
         )
     }
 }
+
+/// The message the weekly calibration chart comes with: a line per model,
+/// and what past decisions say of the "Approve all" threshold.
+pub fn calibration_comment(
+    calibration: &crate::calibration::Calibration,
+    threshold: f64,
+) -> String {
+    use crate::calibration::percent;
+    let mut lines = vec![format!(
+        ":chart_with_upwards_trend: *Weekly calibration* — how often reviewers approved each model's suggestions, by score (target {} approved).",
+        percent(calibration.target)
+    )];
+    if let Some(note) = calibration.beside_threshold(threshold) {
+        lines.push(format!("Approve all ≥ {threshold:.2}: {note}."));
+    }
+    for model in &calibration.models {
+        lines.push(format!(
+            "• {}: {} decisions, {} approved; recommended threshold {}",
+            escape_mrkdwn(&model.model),
+            model.share.decisions,
+            percent(model.share.rate().unwrap_or(0.0)),
+            model.threshold
+        ));
+    }
+    shorten(&lines.join("\n"), limits::SECTION_TEXT)
+}

@@ -816,3 +816,71 @@ async fn input_blocks_and_radio_buttons_keep_to_their_limits() {
     }
     fake.shutdown();
 }
+
+#[tokio::test]
+async fn a_file_goes_up_in_three_steps_and_is_shared_once() {
+    let fake = fake(RateLimits::off()).await;
+    fake.add_channel("C0OUTSIDE1", "elsewhere", false);
+    let bytes = b"\x89PNG not really".to_vec();
+
+    // No length: refused.
+    let (_, _, refused) = post(
+        &fake,
+        "files.getUploadURLExternal",
+        json!({ "filename": "c.png" }),
+    )
+    .await;
+    assert_eq!(refused["error"], "invalid_arguments");
+    let (_, _, asked) = post(
+        &fake,
+        "files.getUploadURLExternal",
+        json!({ "filename": "c.png", "length": bytes.len(), "alt_txt": "a chart" }),
+    )
+    .await;
+    assert_eq!(asked["ok"], true, "{asked}");
+    let id = asked["file_id"].as_str().unwrap().to_owned();
+    let url = asked["upload_url"].as_str().unwrap().to_owned();
+    let complete =
+        |channel: &str| json!({ "files": [{ "id": id, "title": "Chart" }], "channel_id": channel });
+
+    // Completing before the bytes are up finds no file.
+    let (_, _, early) = post(&fake, "files.completeUploadExternal", complete(REVIEW)).await;
+    assert_eq!(early["error"], "file_not_found");
+    // The wrong number of bytes is refused; the right ones taken.
+    let http = reqwest::Client::new();
+    let short = http
+        .post(&url)
+        .body(bytes[..3].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status().as_u16(), 400);
+    let sent = http.post(&url).body(bytes.clone()).send().await.unwrap();
+    assert_eq!(sent.status().as_u16(), 200);
+    // A channel the bot is not in is refused; then shared, once.
+    let (_, _, outside) = post(
+        &fake,
+        "files.completeUploadExternal",
+        complete("C0OUTSIDE1"),
+    )
+    .await;
+    assert_eq!(outside["error"], "not_in_channel");
+    let (_, _, done) = post(&fake, "files.completeUploadExternal", complete(REVIEW)).await;
+    assert_eq!(done["files"][0]["title"], "Chart", "{done}");
+    let (_, _, again) = post(&fake, "files.completeUploadExternal", complete(REVIEW)).await;
+    assert_eq!(again["error"], "file_not_found");
+    let files = fake.files();
+    assert_eq!(files[0].channel.as_deref(), Some(REVIEW));
+    assert_eq!(files[0].bytes.as_deref(), Some(bytes.as_slice()));
+
+    // Without files:write nothing of it works.
+    fake.without_files_scope(true);
+    let (_, _, scope) = post(
+        &fake,
+        "files.getUploadURLExternal",
+        json!({ "filename": "c.png", "length": 3 }),
+    )
+    .await;
+    assert_eq!(scope["error"], "missing_scope");
+    fake.shutdown();
+}
