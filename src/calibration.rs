@@ -222,6 +222,8 @@ pub struct TagCalibration {
     pub tag_id: String,
     pub tag_name: String,
     pub share: Share,
+    /// The tag's own bands, 0.05 wide.
+    pub bands: Vec<Band>,
     pub threshold: Threshold,
     /// Synced suggestions of the tag, and how many people removed.
     pub synced: u64,
@@ -293,6 +295,7 @@ impl Calibration {
                             tag_id: tag_id.to_owned(),
                             tag_name: tag_name.to_owned(),
                             share: curve.total(),
+                            bands: curve.bands(),
                             threshold: curve.threshold(target),
                             synced,
                             removed,
@@ -420,6 +423,24 @@ impl fmt::Display for Calibration {
                     percent(tag.share.rate().unwrap_or(0.0)),
                     tag.threshold
                 )?;
+                let bands: Vec<String> = tag
+                    .bands
+                    .iter()
+                    .rev()
+                    .filter(|b| b.share.decisions > 0)
+                    .map(|b| {
+                        format!(
+                            "{:.2}–{:.2}: {} ({}, {}–{})",
+                            b.from,
+                            b.to,
+                            b.share.decisions,
+                            percent(b.share.rate().unwrap_or(0.0)),
+                            percent(b.interval.0),
+                            percent(b.interval.1)
+                        )
+                    })
+                    .collect();
+                writeln!(f, "    by score: {}", bands.join("; "))?;
             }
             for tag in &model.drifting {
                 writeln!(
@@ -593,6 +614,13 @@ mod tests {
         let model = &calibration.models[0];
         let a = model.tags.iter().find(|t| t.tag_id == "a").unwrap();
         assert_eq!(a.share.approved, 32, "removed ones are not approved");
+        assert_eq!(
+            a.bands[18].share,
+            Share {
+                decisions: 40,
+                approved: 32
+            }
+        );
         assert_eq!(model.drifting.len(), 1);
         assert_eq!(model.drifting[0].tag_id, "a");
         assert!(calibration

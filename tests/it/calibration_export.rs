@@ -193,6 +193,10 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
         "{text}"
     );
     assert!(
+        text.contains("    by score: 0.90–0.95: 40 (95%, 83%–99%); 0.50–0.55: 20 (0%, 0%–16%)"),
+        "{text}"
+    );
+    assert!(
         text.contains("not enough decisions yet (5 of the 30 needed)"),
         "{text}"
     );
