@@ -1,7 +1,8 @@
 //! Benchmarks of the review core against a real Postgres:
 //!
 //! - approvals per second through `Review::approve` with 1 and 8 concurrent
-//!   tasks (each approval: lock, update + audit trigger, enqueue + event);
+//!   tasks (each approval: lock, update + audit trigger, enqueue + event),
+//!   then again without the trigger that keeps calibration's counts;
 //! - the review UI's first page of `v_pending_lectures` with 100,000
 //!   lectures and 1,000,000 suggestions loaded, with its EXPLAIN.
 //!
@@ -56,6 +57,16 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
 
     pending_page(&app).await?;
     let mut pending = pending_ids(&app).await?;
+    for tasks in [1, 8] {
+        let batch: Vec<SuggestionId> = pending.drain(..tasks * APPROVALS_PER_TASK).collect();
+        approvals(&app, tasks, batch).await?;
+    }
+    // The same again without the trigger that keeps calibration's counts,
+    // to see what it costs a decision.
+    sqlx::query("ALTER TABLE lecture_tag_suggestions DISABLE TRIGGER sugg_calibration")
+        .execute(admin)
+        .await?;
+    println!("without the calibration trigger:");
     for tasks in [1, 8] {
         let batch: Vec<SuggestionId> = pending.drain(..tasks * APPROVALS_PER_TASK).collect();
         approvals(&app, tasks, batch).await?;
@@ -154,7 +165,7 @@ async fn pending_ids(app: &PgPool) -> Result<Vec<SuggestionId>, BoxError> {
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM lecture_tag_suggestions WHERE status = 'pending' ORDER BY random() LIMIT $1",
     )
-    .bind(i64::try_from(9 * APPROVALS_PER_TASK)?)
+    .bind(i64::try_from(18 * APPROVALS_PER_TASK)?)
     .fetch_all(app)
     .await?;
     Ok(ids
