@@ -1,8 +1,10 @@
 -- Calibration's counts, kept as decisions happen: per model, tag and score
 -- hundredth, the decided suggestions, how many were approved (approved,
--- synced or failed to sync), synced, and removed in Airtable since. The App
--- Home and every review message read them, so they must not cost a scan of
--- every suggestion; triggers keep them, so no writer can forget to.
+-- synced or failed to sync) and how many synced. The App Home and every
+-- review message read them, so they must not cost a scan of every
+-- suggestion; a trigger keeps them, so no writer can forget to. (Which
+-- synced ones people removed in Airtable is read from `airtable_drift`,
+-- small, when the figures are worked out.)
 CREATE TABLE calibration_bins (
     model     text NOT NULL,
     tag_id    text NOT NULL,
@@ -10,7 +12,6 @@ CREATE TABLE calibration_bins (
     decisions bigint NOT NULL DEFAULT 0,
     approved  bigint NOT NULL DEFAULT 0,
     synced    bigint NOT NULL DEFAULT 0,
-    removed   bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (model, tag_id, bin)
 );
 GRANT SELECT ON calibration_bins TO tagbot_runtime;
@@ -21,60 +22,48 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT least(greatest(floor(score * 100 + 1e-9)::integer, 0), 99)
 $$;
 
--- Adds (sign 1) or takes away (sign -1) one suggestion's part.
-CREATE FUNCTION tagbot_calibration_count(s lecture_tag_suggestions, sign integer) RETURNS void
-LANGUAGE plpgsql AS $$
+-- Once per statement, over every row it changed: each changed row's old
+-- part taken away and its new part added, summed per count, and applied
+-- in key order, so that two statements changing suggestions of the same
+-- bins (a reviewer's Approve all, a sync batch) lock them in one order
+-- and cannot deadlock. Runs with the owner's rights: the run-time role
+-- only reads the counts.
+CREATE FUNCTION tagbot_calibration_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
-    IF s.status = 'pending' THEN
-        RETURN;
-    END IF;
-    INSERT INTO calibration_bins AS c (model, tag_id, bin, decisions, approved, synced, removed)
-    VALUES (s.suggested_by, s.tag_id, tagbot_calibration_bin(s.score), sign,
-            CASE WHEN s.status IN ('approved', 'synced', 'failed') THEN sign ELSE 0 END,
-            CASE WHEN s.status = 'synced' THEN sign ELSE 0 END,
-            CASE WHEN s.status = 'synced'
-                      AND EXISTS (SELECT 1 FROM airtable_drift d WHERE d.suggestion_id = s.id)
-                 THEN sign ELSE 0 END)
+    INSERT INTO calibration_bins AS c (model, tag_id, bin, decisions, approved, synced)
+    SELECT model, tag_id, bin, sum(decisions), sum(approved), sum(synced)
+    FROM (
+        SELECT o.suggested_by AS model, o.tag_id, tagbot_calibration_bin(o.score) AS bin,
+               -1 AS decisions,
+               -(o.status IN ('approved', 'synced', 'failed'))::integer AS approved,
+               -(o.status = 'synced')::integer AS synced
+        FROM old_rows o JOIN new_rows n ON n.id = o.id
+        WHERE o.status <> 'pending'
+          AND (o.status, o.score, o.suggested_by) IS DISTINCT FROM (n.status, n.score, n.suggested_by)
+        UNION ALL
+        SELECT n.suggested_by, n.tag_id, tagbot_calibration_bin(n.score),
+               1,
+               (n.status IN ('approved', 'synced', 'failed'))::integer,
+               (n.status = 'synced')::integer
+        FROM new_rows n JOIN old_rows o ON o.id = n.id
+        WHERE n.status <> 'pending'
+          AND (o.status, o.score, o.suggested_by) IS DISTINCT FROM (n.status, n.score, n.suggested_by)
+    ) AS changes
+    GROUP BY model, tag_id, bin
+    HAVING sum(decisions) <> 0 OR sum(approved) <> 0 OR sum(synced) <> 0
+    ORDER BY model, tag_id, bin
     ON CONFLICT (model, tag_id, bin) DO UPDATE
         SET decisions = c.decisions + EXCLUDED.decisions,
             approved = c.approved + EXCLUDED.approved,
-            synced = c.synced + EXCLUDED.synced,
-            removed = c.removed + EXCLUDED.removed;
-END
-$$;
-
--- Runs with the owner's rights: the run-time role only reads the counts.
-CREATE FUNCTION tagbot_calibration_suggestion() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-BEGIN
-    PERFORM tagbot_calibration_count(OLD, -1);
-    PERFORM tagbot_calibration_count(NEW, 1);
+            synced = c.synced + EXCLUDED.synced;
     RETURN NULL;
 END
 $$;
 -- Suggestions start pending (their guard says so), so inserts count nothing.
-CREATE TRIGGER sugg_calibration AFTER UPDATE OF status, score, suggested_by ON lecture_tag_suggestions
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
-                       OR OLD.score IS DISTINCT FROM NEW.score
-                       OR OLD.suggested_by IS DISTINCT FROM NEW.suggested_by)
-    EXECUTE FUNCTION tagbot_calibration_suggestion();
-
--- The first drift of a synced suggestion counts it as removed.
-CREATE FUNCTION tagbot_calibration_drift() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-BEGIN
-    IF (SELECT count(*) FROM airtable_drift WHERE suggestion_id = NEW.suggestion_id) = 1 THEN
-        UPDATE calibration_bins c SET removed = c.removed + 1
-        FROM lecture_tag_suggestions s
-        WHERE s.id = NEW.suggestion_id AND s.status = 'synced'
-          AND c.model = s.suggested_by AND c.tag_id = s.tag_id
-          AND c.bin = tagbot_calibration_bin(s.score);
-    END IF;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER drift_calibration AFTER INSERT ON airtable_drift
-    FOR EACH ROW EXECUTE FUNCTION tagbot_calibration_drift();
+CREATE TRIGGER sugg_calibration AFTER UPDATE ON lecture_tag_suggestions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tagbot_calibration_changed();
 
 -- Counts everything afresh: now, and after a load that bypassed triggers
 -- (a restore with session_replication_role = replica): run
@@ -82,15 +71,13 @@ CREATE TRIGGER drift_calibration AFTER INSERT ON airtable_drift
 CREATE FUNCTION tagbot_calibration_recount() RETURNS void
 LANGUAGE sql AS $$
     DELETE FROM calibration_bins;
-    INSERT INTO calibration_bins (model, tag_id, bin, decisions, approved, synced, removed)
-    SELECT s.suggested_by, s.tag_id, tagbot_calibration_bin(s.score),
+    INSERT INTO calibration_bins (model, tag_id, bin, decisions, approved, synced)
+    SELECT suggested_by, tag_id, tagbot_calibration_bin(score),
            count(*),
-           count(*) FILTER (WHERE s.status IN ('approved', 'synced', 'failed')),
-           count(*) FILTER (WHERE s.status = 'synced'),
-           count(*) FILTER (WHERE s.status = 'synced' AND d.suggestion_id IS NOT NULL)
-    FROM lecture_tag_suggestions s
-    LEFT JOIN (SELECT DISTINCT suggestion_id FROM airtable_drift) d ON d.suggestion_id = s.id
-    WHERE s.status <> 'pending'
+           count(*) FILTER (WHERE status IN ('approved', 'synced', 'failed')),
+           count(*) FILTER (WHERE status = 'synced')
+    FROM lecture_tag_suggestions
+    WHERE status <> 'pending'
     GROUP BY 1, 2, 3;
 $$;
 SELECT tagbot_calibration_recount();

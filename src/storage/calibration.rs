@@ -1,8 +1,9 @@
 //! Calibration's one query: decided suggestions summed per model, tag and
 //! score hundredth, with how many were approved, synced, and removed in
-//! Airtable since. `calibration_bins` is kept by triggers as decisions
+//! Airtable since. `calibration_bins` is kept by a trigger as decisions
 //! happen (migration 0013), so reading it costs no scan of the
-//! suggestions; nothing in tagbot writes it.
+//! suggestions (nothing in tagbot writes it); the removed ones are counted
+//! from `airtable_drift`, which holds only those.
 
 use sqlx::PgPool;
 
@@ -29,9 +30,15 @@ pub struct BinRow {
 pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT c.model, c.tag_id, coalesce(t.name, c.tag_id) AS tag_name, c.bin,
-                c.decisions, c.approved, c.synced, c.removed
+                c.decisions, c.approved, c.synced, coalesce(r.removed, 0) AS removed
          FROM calibration_bins c
          LEFT JOIN tags t ON t.tag_id = c.tag_id
+         LEFT JOIN (SELECT s.suggested_by AS model, s.tag_id, tagbot_calibration_bin(s.score) AS bin,
+                           count(DISTINCT s.id) AS removed
+                    FROM airtable_drift d
+                    JOIN lecture_tag_suggestions s ON s.id = d.suggestion_id AND s.status = 'synced'
+                    GROUP BY 1, 2, 3) r
+                ON r.model = c.model AND r.tag_id = c.tag_id AND r.bin = c.bin
          WHERE c.decisions > 0
          ORDER BY c.model, c.tag_id, c.bin",
     )

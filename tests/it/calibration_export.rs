@@ -233,9 +233,9 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
 }
 
 /// Calibration's counts as kept, without the rows that count nothing.
-async fn counts(db: &TestDb) -> Vec<(String, String, i32, i64, i64, i64, i64)> {
+async fn counts(db: &TestDb) -> Vec<(String, String, i32, i64, i64, i64)> {
     sqlx::query_as(
-        "SELECT model, tag_id, bin, decisions, approved, synced, removed FROM calibration_bins
+        "SELECT model, tag_id, bin, decisions, approved, synced FROM calibration_bins
          WHERE decisions > 0 ORDER BY 1, 2, 3",
     )
     .fetch_all(&db.app)
