@@ -181,6 +181,14 @@ async fn post_calibration_chart(app: &SlackApp, now: DateTime<Utc>) -> Result<us
             channel_posts::record(&app.pool, &key, &file_id).await?;
             Ok(1)
         }
+        Err(err @ crate::slack::api::SlackApiError::Refused { .. }) => {
+            // Slack said no (a missing files:write, the bot not in the
+            // channel): asking again every pass would only say it again.
+            // The week is done; next week's chart tries again.
+            channel_posts::record(&app.pool, &key, "refused").await?;
+            tracing::error!(error = %err, "Slack refused the calibration chart; it is skipped this week (reinstall the app for files:write, or invite it to the report channel)");
+            Ok(0)
+        }
         Err(err) => {
             channel_posts::release(&app.pool, &key).await?;
             tracing::error!(error = %err, "could not upload the calibration chart; trying again on the next pass");

@@ -3,7 +3,6 @@
 //! it is checked (clean, repaired) or given up on (never seen: it failed,
 //! or changed nothing).
 
-use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -134,19 +133,22 @@ pub async fn checked(
     Ok(())
 }
 
-/// Gives up on writes sent before `before` that a caught-up stream never
-/// showed: Airtable did not apply them, or they changed nothing.
+/// Gives up on writes recorded more than `after` ago (by the database's
+/// clock, which recorded them) that a caught-up stream never showed:
+/// Airtable did not apply them, or they changed nothing. `None`: every
+/// unchecked write of the base (its stream starts over).
 pub async fn give_up_unseen(
     tx: &mut Transaction<'_, Postgres>,
     base_id: &str,
-    before: DateTime<Utc>,
+    after: Option<std::time::Duration>,
 ) -> Result<u64, sqlx::Error> {
     let given_up = sqlx::query(
         "UPDATE airtable_writes SET checked_at = now(), outcome = 'unseen'
-         WHERE base_id = $1 AND checked_at IS NULL AND sent_at < $2",
+         WHERE base_id = $1 AND checked_at IS NULL
+           AND ($2::float8 IS NULL OR sent_at < now() - $2 * interval '1 second')",
     )
     .bind(base_id)
-    .bind(before)
+    .bind(after.map(|a| a.as_secs_f64()))
     .execute(&mut **tx)
     .await?;
     Ok(given_up.rows_affected())

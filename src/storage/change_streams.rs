@@ -158,11 +158,14 @@ pub async fn caught_up_ago(pool: &PgPool, base_id: &str) -> Result<Option<f64>, 
     .map(Option::flatten)
 }
 
-/// Forgets the base's stream and every cell it taught: its webhook is
-/// gone or broken, and changes made before a new one exists are unseen.
+/// Forgets the base's stream, every cell it taught, the repairs waiting on
+/// them and the writes waiting for it: its webhook is gone or broken, and
+/// changes made before a new one exists are unseen.
 pub async fn forget(pool: &PgPool, base_id: &str) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     super::record_cells::forget_base(&mut tx, base_id).await?;
+    super::repairs::abandon(&mut tx, base_id).await?;
+    super::airtable_writes::give_up_unseen(&mut tx, base_id, None).await?;
     sqlx::query("DELETE FROM airtable_change_streams WHERE base_id = $1")
         .bind(base_id)
         .execute(&mut *tx)

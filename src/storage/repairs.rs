@@ -96,6 +96,21 @@ pub async fn done(pool: &PgPool, ids: &[i64], write_id: Option<i64>) -> Result<(
     Ok(())
 }
 
+/// Gives up the base's waiting repairs: its stream starts over, and what
+/// they were to restore can no longer be set against a known cell.
+pub async fn abandon(
+    tx: &mut Transaction<'_, Postgres>,
+    base_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let abandoned = sqlx::query(
+        "UPDATE airtable_repairs SET repaired_at = now() WHERE base_id = $1 AND repaired_at IS NULL",
+    )
+    .bind(base_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(abandoned.rows_affected())
+}
+
 /// Repairs found since `since`, newest first, at most `limit`.
 pub async fn since(
     pool: &PgPool,

@@ -98,6 +98,7 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
         let target = Target {
             table: &tags.keys.lectures_table,
             not_after: read_at + MAX_READ_AGE,
+            from_stream: result.read_skipped,
         };
         let written = write(syncer, claim, &plan.writes, &target).await;
         match written {
@@ -252,6 +253,8 @@ struct Target<'a> {
     /// The Lectures table as requests name it.
     table: &'a str,
     not_after: Instant,
+    /// The cells written over came from the change stream, not a read.
+    from_stream: bool,
 }
 
 /// Sends the writes in one request; when Airtable refuses a multi-record
@@ -325,7 +328,9 @@ async fn send(
             seen_through: None,
         })
         .collect();
-    let recorded = syncer.writes_to_check(&to_check).await;
+    let Some(recorded) = syncer.writes_to_check(&to_check, target.from_stream).await else {
+        return Sent::Stale;
+    };
     let updates: Vec<RecordUpdate> = writes.iter().map(|w| w.update.clone()).collect();
     let settings = &syncer.airtable;
     let sent = syncer

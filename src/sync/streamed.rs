@@ -319,20 +319,30 @@ impl Syncer {
         stored.ok()
     }
 
-    /// Records writes about to be sent, when the stream will check them;
-    /// their ids (empty when the stream is off).
-    pub(super) async fn writes_to_check(&self, writes: &[NewWrite<'_>]) -> Vec<i64> {
+    /// Records writes about to be sent, for the stream to check; their ids
+    /// (empty when the stream is off). None when they must not be sent: a
+    /// basis taken from the stream's cells (`from_stream`) is only safe with
+    /// the check, so a write that could not be recorded, or whose stream
+    /// went away meanwhile, waits for a fresh read instead.
+    pub(super) async fn writes_to_check(
+        &self,
+        writes: &[NewWrite<'_>],
+        from_stream: bool,
+    ) -> Option<Vec<i64>> {
         if watch_of(&self.stream.lock().await.mode).is_none() {
-            return Vec::new();
+            return (!from_stream).then(Vec::new);
         }
         let recorded = crate::storage::wait_out_outage("recording writes", || {
             airtable_writes::record(&self.pool, &self.airtable.base_id, Purpose::Sync, writes)
         })
         .await;
-        recorded.unwrap_or_else(|err| {
-            tracing::warn!(error = %err, "could not record writes for the change stream to check");
-            Vec::new()
-        })
+        match recorded {
+            Ok(ids) => Some(ids),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not record writes for the change stream to check");
+                (!from_stream).then(Vec::new)
+            }
+        }
     }
 
     /// Remembers cells tagbot just read or wrote, when the stream is on.

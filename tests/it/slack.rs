@@ -430,7 +430,8 @@ async fn failures_reports_and_the_digest_reach_the_report_channel_once(
         "no digest before 09:00"
     );
     let after_nine = morning + chrono::Duration::hours(2);
-    // Without files:write the week's chart cannot go up; it is tried again.
+    // Without files:write the week's chart cannot go up: Slack refuses,
+    // and it is not asked again every pass; next week's is posted.
     w.slack.without_files_scope(true);
     let second = notify::run_once(&w.app, after_nine).await.unwrap();
     assert_eq!(
@@ -443,8 +444,11 @@ async fn failures_reports_and_the_digest_reach_the_report_channel_once(
         (0, 0, 1, 0)
     );
     w.slack.without_files_scope(false);
-    let retried = notify::run_once(&w.app, after_nine).await.unwrap();
-    assert_eq!(retried.charts, 1, "the week's calibration chart");
+    let same_week = notify::run_once(&w.app, after_nine).await.unwrap();
+    assert_eq!(same_week.charts, 0, "refused this week: not asked again");
+    let next_week = after_nine + chrono::Duration::days(7);
+    let retried = notify::run_once(&w.app, next_week).await.unwrap();
+    assert_eq!(retried.charts, 1, "the next week's calibration chart");
     let files = w.slack.files();
     let shared: Vec<_> = files.iter().filter(|f| f.channel.is_some()).collect();
     assert_eq!(shared.len(), 1);
@@ -461,12 +465,13 @@ async fn failures_reports_and_the_digest_reach_the_report_channel_once(
         "{comment}"
     );
     assert_eq!(
-        notify::run_once(&w.app, after_nine).await.unwrap(),
-        Default::default()
+        notify::run_once(&w.app, next_week).await.unwrap().charts,
+        0,
+        "once a week"
     );
 
     let posts = w.slack.messages(REPORT);
-    assert_eq!(posts.len(), 3);
+    assert_eq!(posts.len(), 4, "a failure, a run report, two daily digests");
     let failure = posts[0].to_string();
     assert!(
         failure.contains("tag_missing: t1") && failure.contains(actions::RETRY_FAILED),

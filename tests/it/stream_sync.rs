@@ -378,3 +378,55 @@ async fn tagbot_report_drift_lists_the_removed_tags(
     assert_eq!(listed[0]["removed_by"], "Eve\nSync run forged");
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_repair_airtable_refuses_in_a_batch_is_tried_record_by_record(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    w.fake.add_tag("t1", "פילוסופיה");
+    w.fake.add_tag("t2", "אמנות");
+    let extra = w.fake.add_tag("t8", "היסטוריה");
+    let records: Vec<String> = ["L1", "L2"]
+        .iter()
+        .map(|l| w.fake.add_lecture(l, "הרצאה"))
+        .collect();
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    for lecture in ["L1", "L2"] {
+        w.approved(lecture, "t1").await;
+    }
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    // Dana adds a tag to both while the stream's view is a moment old;
+    // the next writes overwrite both additions.
+    for record in &records {
+        w.fake
+            .edit_cell_as("Lectures", record, "Tags", &dana(), |cell| {
+                let mut values = cell.as_array().cloned().unwrap_or_default();
+                values.push(json!(extra));
+                json!(values)
+            })
+            .unwrap();
+    }
+    for lecture in ["L1", "L2"] {
+        w.approved(lecture, "t2").await;
+    }
+    let second = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!(second.reads_skipped, 1);
+    // Airtable refuses the first repairing request (both records).
+    w.fake.fail_next(
+        reqwest::Method::PATCH,
+        1,
+        422,
+        crate::sync_world::airtable_error("INVALID_VALUE_FOR_COLUMN", "Cannot parse value"),
+    );
+
+    let read = syncer.catch_up_stream().await.unwrap();
+
+    assert_eq!((read.repairs_found, read.repaired), (2, 2));
+    for record in &records {
+        assert!(cell_set(&w, record).contains(&extra), "{record} repaired");
+    }
+    w.close().await;
+}

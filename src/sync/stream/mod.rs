@@ -37,9 +37,10 @@ const PAGES_PER_READ: usize = 20;
 /// How long one process may hold the stream; it gives it back after each
 /// read, so this only matters when it dies mid-read.
 const READ_LEASE: Duration = Duration::from_secs(30);
-/// A write the stream has not shown this long after it was sent, by a
-/// read that emptied the stream, was not applied or changed nothing.
-const UNSEEN_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+/// A write the stream has not shown this long after it was recorded, by a
+/// read that emptied the stream, was not applied or changed nothing. Long
+/// enough for a repair waiting behind 429 pauses to land.
+const UNSEEN_AFTER: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
@@ -244,11 +245,14 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
     let Some(stream) = change_streams::of_base(pool, base_id).await? else {
         return Ok(Some(CatchUp::default()));
     };
-    let started = Utc::now();
     let mut cursor = u64::try_from(stream.next_cursor).unwrap_or(1);
     let mut payloads = Vec::new();
     let mut more = true;
     for _ in 0..PAGES_PER_READ {
+        // A long read (pages waiting for the request budget) keeps its lease.
+        if !change_streams::lease(pool, base_id, reader.reader, READ_LEASE).await? {
+            return Ok(None);
+        }
         let page = reader
             .client
             .webhook_payloads(&stream.webhook_id, cursor)
@@ -299,7 +303,7 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
     repairs::found(&mut tx, base_id, &new_repairs(&checked, seen_through)).await?;
     done.drift = drift::record(&mut tx, base_id, &removals(&checked, reader.tags)).await?;
     if done.caught_up {
-        airtable_writes::give_up_unseen(&mut tx, base_id, started - UNSEEN_AFTER).await?;
+        airtable_writes::give_up_unseen(&mut tx, base_id, Some(UNSEEN_AFTER)).await?;
     }
     let next = i64::try_from(cursor).unwrap_or(i64::MAX);
     let moved = change_streams::advance(
@@ -389,12 +393,19 @@ async fn repair_waiting(reader: &Reader<'_>) -> Result<usize, StreamError> {
     let mut settled = 0;
     let mut planned: Vec<PlannedRepair> = Vec::new();
     for record in records {
-        let cell = known.get(&record).cloned().unwrap_or_default();
+        let of_record: Vec<&repairs::Waiting> =
+            waiting.iter().filter(|r| r.record_id == record).collect();
+        let ids: Vec<i64> = of_record.iter().map(|r| r.id).collect();
+        let Some(cell) = known.get(&record).cloned() else {
+            // Without the cell a repair would write only what it restores.
+            tracing::warn!(record = %record, "a repair's record is not known (the stream started over); giving it up");
+            repairs::done(pool, &ids, None).await?;
+            settled += ids.len();
+            continue;
+        };
         let mut wanted = cell.tags.clone();
-        let mut ids = Vec::new();
         let mut lecture = cell.lecture.clone();
-        for repair in waiting.iter().filter(|r| r.record_id == record) {
-            ids.push(repair.id);
+        for repair in of_record {
             if lecture.is_none() {
                 lecture.clone_from(&repair.lecture_external_id);
             }
@@ -439,13 +450,52 @@ struct PlannedRepair {
     wanted: Vec<String>,
 }
 
-/// One request of repairs; how many repairs it settled. A failure leaves
-/// them waiting for the next read.
+/// One request of repairs; how many repairs it settled. When Airtable
+/// refuses a request of several records, each is tried alone, so one bad
+/// record (deleted, say) does not hold up the others; a record Airtable
+/// refuses for good has its repairs given up, logged. A transient failure
+/// leaves them waiting for the next read.
 async fn write_repairs(
     reader: &Reader<'_>,
     chunk: &[PlannedRepair],
     seen_through: i64,
 ) -> Result<usize, StreamError> {
+    let err = match send_repairs(reader, chunk, seen_through).await? {
+        Ok(settled) => return Ok(settled),
+        Err(err) => err,
+    };
+    if err.stops_run() {
+        return Err(err.into());
+    }
+    if err.is_transient() {
+        tracing::warn!(error = %err, records = chunk.len(), "repairing write failed; the repairs wait for the next read");
+        return Ok(0);
+    }
+    if chunk.len() > 1 {
+        let mut settled = 0;
+        for one in chunk {
+            settled += Box::pin(write_repairs(
+                reader,
+                std::slice::from_ref(one),
+                seen_through,
+            ))
+            .await?;
+        }
+        return Ok(settled);
+    }
+    let ids: Vec<i64> = chunk.iter().flat_map(|p| p.ids.iter().copied()).collect();
+    tracing::warn!(error = %err, record = ?chunk.first().map(|p| &p.record), "Airtable refuses the repairing write; giving the repair up");
+    repairs::done(reader.pool, &ids, None).await?;
+    Ok(ids.len())
+}
+
+/// Records and sends one request of repairs; Airtable's refusal as the
+/// inner error.
+async fn send_repairs(
+    reader: &Reader<'_>,
+    chunk: &[PlannedRepair],
+    seen_through: i64,
+) -> Result<Result<usize, AirtableError>, StreamError> {
     let (pool, base_id) = (reader.pool, reader.base_id);
     let sets: Vec<(Values, Values)> = chunk
         .iter()
@@ -484,12 +534,7 @@ async fn write_repairs(
         )
         .await;
     if let Err(err) = sent {
-        tracing::warn!(error = %err, records = chunk.len(), "repairing write failed; the repairs wait for the next read");
-        return if err.stops_run() {
-            Err(err.into())
-        } else {
-            Ok(0)
-        };
+        return Ok(Err(err));
     }
     let mut settled = 0;
     for (planned, write_id) in chunk.iter().zip(&write_ids) {
@@ -501,7 +546,7 @@ async fn write_repairs(
         .map(|p| (p.record.clone(), p.lecture.clone(), p.wanted.clone()))
         .collect();
     record_cells::store_seen(pool, base_id, &seen).await?;
-    Ok(settled)
+    Ok(Ok(settled))
 }
 
 fn as_set(values: &[String]) -> Values {
