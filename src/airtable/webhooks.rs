@@ -53,16 +53,18 @@ pub struct PayloadPage {
 /// "A maximum of 50 payloads can be returned in a single request."
 pub const MAX_PAYLOADS_PER_LIST: u32 = 50;
 
-/// The specification of tagbot's webhook: changes to the cells of one
-/// field (the tags) of one table, with the values before each change and
-/// the record's lecture id whether or not it changed. Tables and fields by
-/// id, as the specification requires (api/model/webhooks-specification).
+/// The specification of tagbot's webhook: changes to the tags cells and
+/// the lecture id cells of one table (a record given another lecture id
+/// must not be written as the old lecture), with the values before each
+/// change and the record's lecture id whether or not it changed. Tables
+/// and fields by id, as the specification requires
+/// (api/model/webhooks-specification).
 pub fn tags_specification(table_id: &str, tags_field_id: &str, lecture_field_id: &str) -> Value {
     json!({ "options": {
         "filters": {
             "dataTypes": ["tableData"],
             "recordChangeScope": table_id,
-            "watchDataInFieldIds": [tags_field_id],
+            "watchDataInFieldIds": [tags_field_id, lecture_field_id],
         },
         "includes": {
             "includePreviousCellValues": true,

@@ -169,3 +169,38 @@ pub async fn forget_base(
         .await?;
     Ok(())
 }
+
+/// Records that hold another lecture now (`Some`), or none or no longer
+/// exist (`None`): their cells are relabelled or forgotten, so a lecture
+/// is never written to a record that is no longer its own.
+pub async fn relabel(
+    tx: &mut Transaction<'_, Postgres>,
+    base_id: &str,
+    moves: &[(String, Option<String>)],
+) -> Result<(), sqlx::Error> {
+    for (record, lecture) in moves {
+        match lecture {
+            Some(lecture) => {
+                sqlx::query(
+                    "UPDATE airtable_record_cells SET lecture_external_id = $3, updated_at = now()
+                     WHERE base_id = $1 AND record_id = $2",
+                )
+                .bind(base_id)
+                .bind(record)
+                .bind(lecture)
+                .execute(&mut **tx)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM airtable_record_cells WHERE base_id = $1 AND record_id = $2",
+                )
+                .bind(base_id)
+                .bind(record)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}

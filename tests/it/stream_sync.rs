@@ -430,3 +430,34 @@ async fn a_repair_airtable_refuses_in_a_batch_is_tried_record_by_record(
     }
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_record_given_another_lecture_id_is_not_written_as_the_old_lecture(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    let (tag, record, _) = w.one_approved().await;
+    w.fake.add_tag("t2", "אמנות");
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    // Someone gives L1's record another lecture id.
+    w.fake
+        .set_cell_as("Lectures", &record, "external_id", json!("L9"), &dana());
+    syncer.catch_up_stream().await.unwrap();
+    w.approved("L1", "t2").await;
+
+    let report = syncer.run_once(&Shutdown::never()).await.unwrap();
+
+    assert_eq!(report.reads_skipped, 0, "L1 is no longer known");
+    assert_eq!(
+        w.fake.cell("Lectures", &record, "Tags"),
+        json!([tag]),
+        "not written"
+    );
+    let (status, _, error) = w.item("L1", "t2").await;
+    assert_eq!(status, "failed");
+    assert!(error.unwrap_or_default().contains("lecture_missing"));
+    w.close().await;
+}

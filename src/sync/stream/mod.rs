@@ -296,6 +296,11 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
     };
     let mut tx = pool.begin().await?;
     record_cells::store(&mut tx, base_id, &checked.cells).await?;
+    let moves: Vec<(String, Option<String>)> = payload::relabels(&payloads, &watched)
+        .into_iter()
+        .map(|r| (r.record_id, r.lecture))
+        .collect();
+    record_cells::relabel(&mut tx, base_id, &moves).await?;
     airtable_writes::checked(&mut tx, &checked.clean, false).await?;
     let repaired: Vec<i64> = checked.repairs.iter().map(|r| r.write_id).collect();
     airtable_writes::checked(&mut tx, &repaired, true).await?;

@@ -110,6 +110,46 @@ pub fn tags_changes(payloads: &[Value], watched: &Watched) -> Result<Vec<TagsCha
     Ok(changes)
 }
 
+/// A record that no longer holds the lecture the stream knew it by: its
+/// lecture id changed (`Some`: the new one) or was emptied, or the record
+/// was deleted (`None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relabel {
+    pub record_id: String,
+    pub lecture: Option<String>,
+}
+
+/// The payloads' changes to which lecture each record is, in stream order.
+pub fn relabels(payloads: &[Value], watched: &Watched) -> Vec<Relabel> {
+    let mut relabels = Vec::new();
+    for payload in payloads {
+        let table = &payload["changedTablesById"][watched.table_id];
+        for (record_id, change) in table["changedRecordsById"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(cell) =
+                change["current"]["cellValuesByFieldId"].get(watched.lecture_field_id)
+            {
+                relabels.push(Relabel {
+                    record_id: record_id.clone(),
+                    lecture: cell.as_str().filter(|l| !l.is_empty()).map(str::to_owned),
+                });
+            }
+        }
+        for record_id in table["destroyedRecordIds"].as_array().into_iter().flatten() {
+            if let Some(record_id) = record_id.as_str() {
+                relabels.push(Relabel {
+                    record_id: record_id.to_owned(),
+                    lecture: None,
+                });
+            }
+        }
+    }
+    relabels
+}
+
 fn author(action: &Value) -> Author {
     let user = &action["sourceMetadata"]["user"];
     let text = |v: &Value| v.as_str().map(str::to_owned);
@@ -183,6 +223,31 @@ mod tests {
         assert!(!change.author.is_api());
         assert_eq!(change.previous, Some(vec!["recT1".to_owned()]));
         assert_eq!(change.current, ["recT1", "recT2"]);
+    }
+
+    #[test]
+    fn a_changed_lecture_id_or_a_deleted_record_is_a_relabel() {
+        let payload = json!({
+            "baseTransactionNumber": 9,
+            "actionMetadata": { "source": "client" },
+            "changedTablesById": { "tblLectures": {
+                "changedRecordsById": { "recA": { "current": { "cellValuesByFieldId": { "fldLecture": "L9" } } } },
+                "destroyedRecordIds": ["recB"],
+            } },
+        });
+        assert_eq!(
+            relabels(&[payload], &WATCHED),
+            [
+                Relabel {
+                    record_id: "recA".into(),
+                    lecture: Some("L9".into())
+                },
+                Relabel {
+                    record_id: "recB".into(),
+                    lecture: None
+                },
+            ]
+        );
     }
 
     #[test]
