@@ -93,6 +93,8 @@ CREATE TABLE airtable_drift (
     removed_at          timestamptz NOT NULL,
     base_transaction    bigint NOT NULL,
     recorded_at         timestamptz NOT NULL DEFAULT now(),
+    -- Someone put the tag back since: no longer shown as removed.
+    readded_at          timestamptz,
     CONSTRAINT drift_once_per_change UNIQUE (record_id, tag_id, base_transaction)
 );
 CREATE INDEX idx_drift_lecture ON airtable_drift (lecture_external_id);
@@ -102,7 +104,7 @@ CREATE INDEX idx_drift_removed ON airtable_drift (removed_at);
 GRANT SELECT, INSERT, UPDATE, DELETE ON airtable_record_cells TO tagbot_runtime;
 GRANT SELECT, INSERT, UPDATE ON airtable_writes TO tagbot_runtime;
 GRANT SELECT, INSERT, UPDATE ON airtable_repairs TO tagbot_runtime;
-GRANT SELECT, INSERT ON airtable_drift TO tagbot_runtime;
+GRANT SELECT, INSERT, UPDATE ON airtable_drift TO tagbot_runtime;
 
 -- A drift shows on the lecture's review message: its message is brought up
 -- to date as when a suggestion changes.

@@ -37,6 +37,7 @@ pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, sqlx::Error> {
                            count(DISTINCT s.id) AS removed
                     FROM airtable_drift d
                     JOIN lecture_tag_suggestions s ON s.id = d.suggestion_id AND s.status = 'synced'
+                    WHERE d.readded_at IS NULL
                     GROUP BY 1, 2, 3) r
                 ON r.model = c.model AND r.tag_id = c.tag_id AND r.bin = c.bin
          WHERE c.decisions > 0

@@ -62,6 +62,30 @@ pub async fn record(
     Ok(recorded)
 }
 
+/// Someone put these tags back after removing them: their drift ends
+/// (the record stays, marked).
+pub async fn readded(
+    tx: &mut Transaction<'_, Postgres>,
+    added: &[Removed<'_>],
+) -> Result<u64, sqlx::Error> {
+    let mut ended = 0;
+    for addition in added {
+        let done = sqlx::query(
+            "UPDATE airtable_drift SET readded_at = $3
+             WHERE lecture_external_id = $1 AND tag_id = $2 AND readded_at IS NULL
+               AND base_transaction < $4",
+        )
+        .bind(addition.lecture)
+        .bind(addition.tag_id)
+        .bind(addition.at)
+        .bind(addition.transaction)
+        .execute(&mut **tx)
+        .await?;
+        ended += done.rows_affected();
+    }
+    Ok(ended)
+}
+
 /// The latest removal of each synced tag of `lectures` still removed.
 pub async fn of_lectures(pool: &PgPool, lectures: &[String]) -> Result<Vec<Drift>, sqlx::Error> {
     sqlx::query_as(
@@ -69,7 +93,7 @@ pub async fn of_lectures(pool: &PgPool, lectures: &[String]) -> Result<Vec<Drift
                 lecture_external_id, tag_id,
                 coalesce(nullif(btrim(removed_by_name), ''), removed_by_email, source) AS removed_by,
                 removed_at
-         FROM airtable_drift WHERE lecture_external_id = ANY($1)
+         FROM airtable_drift WHERE lecture_external_id = ANY($1) AND readded_at IS NULL
          ORDER BY lecture_external_id, tag_id, removed_at DESC",
     )
     .bind(lectures)

@@ -461,3 +461,41 @@ async fn a_record_given_another_lecture_id_is_not_written_as_the_old_lecture(
     assert!(error.unwrap_or_default().contains("lecture_missing"));
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_removed_tag_a_person_puts_back_is_no_longer_shown_as_removed(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    let (tag, record, _) = w.one_approved().await;
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    w.fake
+        .set_cell_as("Lectures", &record, "Tags", json!([]), &dana());
+    assert_eq!(syncer.catch_up_stream().await.unwrap().drift, 1);
+    let removed = || async {
+        tagbot::slack::card::load_card(&w.db.app, "L1", 0.9)
+            .await
+            .unwrap()
+            .unwrap()
+            .suggestions[0]
+            .removed_in_airtable
+            .clone()
+    };
+    assert!(removed().await.is_some());
+
+    w.fake
+        .set_cell_as("Lectures", &record, "Tags", json!([tag]), &dana());
+    syncer.catch_up_stream().await.unwrap();
+
+    assert_eq!(removed().await, None, "put back: no longer removed");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_drift WHERE readded_at IS NOT NULL")
+            .await,
+        1,
+        "the record is kept, marked"
+    );
+    w.close().await;
+}

@@ -51,9 +51,10 @@ impl Repair {
     }
 }
 
-/// A value someone other than tagbot removed from a record's cell.
+/// A value someone other than tagbot removed from (or added to) a
+/// record's cell.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Removal {
+pub struct OthersEdit {
     pub record_id: String,
     pub value: String,
     pub by: Author,
@@ -72,7 +73,10 @@ pub struct Checked {
     pub clean: Vec<i64>,
     /// Writes found that overwrote something still worth putting right.
     pub repairs: Vec<Repair>,
-    pub removals: Vec<Removal>,
+    /// Values others removed: drift candidates.
+    pub removals: Vec<OthersEdit>,
+    /// Values others added: a removed synced tag put back ends its drift.
+    pub additions: Vec<OthersEdit>,
 }
 
 /// Works through `changes` in stream order from the `known` cells, finding
@@ -198,10 +202,17 @@ fn someone_elses(
     }
     for value in added {
         cell.edits.insert(value.clone(), edit(EditKind::Added));
+        checked.additions.push(OthersEdit {
+            record_id: change.record_id.clone(),
+            value: value.clone(),
+            by: change.author.clone(),
+            at: change.at,
+            transaction: change.transaction,
+        });
     }
     for value in removed {
         cell.edits.insert(value.clone(), edit(EditKind::Removed));
-        checked.removals.push(Removal {
+        checked.removals.push(OthersEdit {
             record_id: change.record_id.clone(),
             value: value.clone(),
             by: change.author.clone(),

@@ -306,7 +306,13 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
     airtable_writes::checked(&mut tx, &repaired, true).await?;
     let seen_through = checked.seen_through.max(stream.seen_through);
     repairs::found(&mut tx, base_id, &new_repairs(&checked, seen_through)).await?;
-    done.drift = drift::record(&mut tx, base_id, &removals(&checked, reader.tags)).await?;
+    done.drift = drift::record(
+        &mut tx,
+        base_id,
+        &of_tags(&checked.removals, &checked, reader.tags),
+    )
+    .await?;
+    drift::readded(&mut tx, &of_tags(&checked.additions, &checked, reader.tags)).await?;
     if done.caught_up {
         airtable_writes::give_up_unseen(&mut tx, base_id, Some(UNSEEN_AFTER)).await?;
     }
@@ -352,10 +358,14 @@ fn new_repairs(checked: &Checked, seen_through: i64) -> Vec<repairs::NewRepair<'
         .collect()
 }
 
-/// The removals that took a tag (by its value) off a known lecture.
-fn removals<'a>(checked: &'a Checked, tags: &'a TagMap) -> Vec<drift::Removed<'a>> {
+/// Others' edits of a tag (by its value) on a known lecture.
+fn of_tags<'a>(
+    edits: &'a [check::OthersEdit],
+    checked: &'a Checked,
+    tags: &'a TagMap,
+) -> Vec<drift::Removed<'a>> {
     let mut removed = Vec::new();
-    for removal in &checked.removals {
+    for removal in edits {
         let Some(lecture) = checked
             .cells
             .get(&removal.record_id)
