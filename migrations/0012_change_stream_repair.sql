@@ -106,9 +106,9 @@ GRANT SELECT, INSERT, UPDATE ON airtable_writes TO tagbot_runtime;
 GRANT SELECT, INSERT, UPDATE ON airtable_repairs TO tagbot_runtime;
 GRANT SELECT, INSERT, UPDATE ON airtable_drift TO tagbot_runtime;
 
--- A drift shows on the lecture's review message: its message is brought up
--- to date as when a suggestion changes.
-CREATE TRIGGER drift_message_stale AFTER INSERT ON airtable_drift
+-- A drift shows on the lecture's review message (until the tag is put
+-- back): its message is brought up to date as when a suggestion changes.
+CREATE TRIGGER drift_message_stale AFTER INSERT OR UPDATE OF readded_at ON airtable_drift
     FOR EACH ROW EXECUTE FUNCTION tagbot_slack_message_stale();
 
 -- The tag mapping (field ids, the tags field's kind, tag id → value),

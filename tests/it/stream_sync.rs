@@ -485,12 +485,26 @@ async fn a_removed_tag_a_person_puts_back_is_no_longer_shown_as_removed(
             .clone()
     };
     assert!(removed().await.is_some());
+    // L1's review message, as the poster would have recorded it.
+    sqlx::query(
+        "INSERT INTO slack_review_messages (lecture_external_id, channel, ts) VALUES ('L1', 'C0REVIEW01', '1.000100')",
+    )
+    .execute(&w.db.admin)
+    .await
+    .unwrap();
+    let version =
+        "SELECT content_version FROM slack_review_messages WHERE lecture_external_id = 'L1'";
+    let before = w.db.count(version).await;
 
     w.fake
         .set_cell_as("Lectures", &record, "Tags", json!([tag]), &dana());
     syncer.catch_up_stream().await.unwrap();
 
     assert_eq!(removed().await, None, "put back: no longer removed");
+    assert!(
+        w.db.count(version).await > before,
+        "the message is brought up to date"
+    );
     assert_eq!(
         w.db.count("SELECT count(*) FROM airtable_drift WHERE readded_at IS NOT NULL")
             .await,
