@@ -18,6 +18,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::storage::calibration::{self as rows, BinRow};
+use crate::sync::one_line;
 
 /// Score bins summed by the database: 0.00–0.01, …, 0.99–1.00 (1.00 is
 /// in the last).
@@ -246,6 +247,17 @@ pub struct ModelCalibration {
 }
 
 impl ModelCalibration {
+    /// "412 decisions, 81% approved; recommended threshold …": the model's
+    /// line on every Slack surface (its name, escaped there, goes before).
+    pub fn summary(&self) -> String {
+        format!(
+            "{} decisions, {} approved; recommended threshold {}",
+            self.share.decisions,
+            percent(self.share.rate().unwrap_or(0.0)),
+            self.threshold
+        )
+    }
+
     /// Decisions at or above `score`, for "N% approved at this score".
     pub fn at_or_above(&self, score: f64) -> Share {
         self.curve.at_or_above(score)
@@ -455,13 +467,6 @@ impl fmt::Display for Calibration {
         }
         Ok(())
     }
-}
-
-/// Text from elsewhere on one line of the report.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 #[cfg(test)]

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 /// cells compare equal whatever order Airtable lists them in.
 pub type Values = BTreeSet<String>;
 
+/// A cell's values as a set, to compare cells whatever their order.
+pub fn value_set(values: &[String]) -> Values {
+    values.iter().cloned().collect()
+}
+
 /// Who made a change, from the payload's `actionMetadata`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {

@@ -12,7 +12,7 @@ mod score;
 mod status;
 
 pub use actor::{Actor, ActorParseError};
-pub use edit::{Author, Cell, Edit, EditKind, Values};
+pub use edit::{value_set, Author, Cell, Edit, EditKind, Values};
 pub use failure::{Failure, FailureCategory, FailureCategoryParseError};
 pub use ids::{IdError, LectureId, SuggestionId, TagId};
 pub use score::{Score, ScoreError};

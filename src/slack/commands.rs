@@ -247,11 +247,9 @@ async fn stats(app: &SlackApp) -> Result<String, sqlx::Error> {
     }
     for model in &calibration.models {
         lines.push(format!(
-            "• {}: {} decisions, {} approved; recommended threshold {}",
+            "• {}: {}",
             render::escape_mrkdwn(&model.model),
-            model.share.decisions,
-            crate::calibration::percent(model.share.rate().unwrap_or(0.0)),
-            model.threshold
+            model.summary()
         ));
         for tag in &model.drifting {
             lines.push(format!(

@@ -19,6 +19,14 @@ pub struct Removed<'a> {
     pub transaction: i64,
 }
 
+/// Who removed a tag, as people read it: the name, else the email, else
+/// the kind of change.
+macro_rules! removed_by {
+    () => {
+        "coalesce(nullif(btrim(removed_by_name), ''), removed_by_email, source) AS removed_by"
+    };
+}
+
 /// A drift as people are shown it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Drift {
@@ -88,14 +96,13 @@ pub async fn readded(
 
 /// The latest removal of each synced tag of `lectures` still removed.
 pub async fn of_lectures(pool: &PgPool, lectures: &[String]) -> Result<Vec<Drift>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT DISTINCT ON (lecture_external_id, tag_id)
-                lecture_external_id, tag_id,
-                coalesce(nullif(btrim(removed_by_name), ''), removed_by_email, source) AS removed_by,
-                removed_at
+    sqlx::query_as(concat!(
+        "SELECT DISTINCT ON (lecture_external_id, tag_id) lecture_external_id, tag_id, ",
+        removed_by!(),
+        ", removed_at
          FROM airtable_drift WHERE lecture_external_id = ANY($1) AND readded_at IS NULL
          ORDER BY lecture_external_id, tag_id, removed_at DESC",
-    )
+    ))
     .bind(lectures)
     .fetch_all(pool)
     .await
@@ -107,12 +114,12 @@ pub async fn since(
     since: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Drift>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT lecture_external_id, tag_id,
-                coalesce(nullif(btrim(removed_by_name), ''), removed_by_email, source) AS removed_by,
-                removed_at
+    sqlx::query_as(concat!(
+        "SELECT lecture_external_id, tag_id, ",
+        removed_by!(),
+        ", removed_at
          FROM airtable_drift WHERE removed_at >= $1 ORDER BY removed_at DESC LIMIT $2",
-    )
+    ))
     .bind(since)
     .bind(limit)
     .fetch_all(pool)
@@ -121,12 +128,12 @@ pub async fn since(
 
 /// The latest drift recorded, newest first, at most `limit`.
 pub async fn latest(pool: &PgPool, limit: i64) -> Result<Vec<Drift>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT lecture_external_id, tag_id,
-                coalesce(nullif(btrim(removed_by_name), ''), removed_by_email, source) AS removed_by,
-                removed_at
+    sqlx::query_as(concat!(
+        "SELECT lecture_external_id, tag_id, ",
+        removed_by!(),
+        ", removed_at
          FROM airtable_drift ORDER BY removed_at DESC, id DESC LIMIT $1",
-    )
+    ))
     .bind(limit)
     .fetch_all(pool)
     .await

@@ -16,7 +16,7 @@ use super::mapping::TagMap;
 use super::queue::{Claim, ClaimedItem, ItemOutcome};
 use super::Syncer;
 use crate::airtable::{formula, AirtableError, ListQuery, Record, RecordUpdate};
-use crate::domain::{Failure, FailureCategory, Values};
+use crate::domain::{value_set, Failure, FailureCategory, Values};
 use crate::storage::airtable_writes::{self, NewWrite};
 
 /// What processing a batch produced.
@@ -315,7 +315,7 @@ async fn send(
     }
     let sets: Vec<(Values, Values)> = writes
         .iter()
-        .map(|w| (as_set(&w.basis), as_set(&w.written)))
+        .map(|w| (value_set(&w.basis), value_set(&w.written)))
         .collect();
     let to_check: Vec<NewWrite> = writes
         .iter()
@@ -365,10 +365,6 @@ async fn send(
         }
         Err(err) => Sent::Failed(err),
     }
-}
-
-fn as_set(values: &[String]) -> Values {
-    values.iter().cloned().collect()
 }
 
 /// Records' tags cells as (record, lecture, values), to remember.

@@ -227,7 +227,7 @@ impl RunReport {
 
 /// Text from elsewhere (Airtable's messages, lecture ids) on one line of
 /// the report: a line break in it cannot pose as a line of the report.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {

@@ -143,17 +143,23 @@ impl Syncer {
         self.stream.lock().await.not_found.clear();
     }
 
+    /// How long ago a read last emptied the stream (None: never, or the
+    /// database cannot say).
+    async fn stream_age(&self) -> Option<Duration> {
+        change_streams::caught_up_ago(&self.pool, &self.airtable.base_id)
+            .await
+            .ok()
+            .flatten()
+            .map(Duration::from_secs_f64)
+    }
+
     /// Reads the stream when it is due: while `busy` (work is due) once
     /// its last read is a few seconds old, while writes wait to be checked
     /// every 2 s, otherwise every 30 s.
     pub(super) async fn tend_stream(&self, tags: &TagMap, busy: bool) -> Option<CatchUp> {
         let watch = watch_of(&self.stream.lock().await.mode)?;
         let base_id = &self.airtable.base_id;
-        let ago = change_streams::caught_up_ago(&self.pool, base_id)
-            .await
-            .ok()
-            .flatten()
-            .map(Duration::from_secs_f64);
+        let ago = self.stream_age().await;
         let every = if busy {
             KEEP_FRESH_AFTER
         } else if airtable_writes::any_unchecked(&self.pool, base_id)
@@ -205,18 +211,10 @@ impl Syncer {
     pub(super) async fn known_records(&self, claim: &Claim, tags: &TagMap) -> Option<Vec<Record>> {
         let watch = watch_of(&self.stream.lock().await.mode)?;
         let base_id = &self.airtable.base_id;
-        let ago = change_streams::caught_up_ago(&self.pool, base_id)
-            .await
-            .ok()
-            .flatten()
-            .map(Duration::from_secs_f64);
-        if ago.is_none_or(|ago| ago > FRESH_FOR) {
+        let fresh = |ago: Option<Duration>| ago.is_some_and(|ago| ago <= FRESH_FOR);
+        if !fresh(self.stream_age().await) {
             self.read_stream(tags, &watch).await;
-            let ago = change_streams::caught_up_ago(&self.pool, base_id)
-                .await
-                .ok()
-                .flatten()?;
-            if Duration::from_secs_f64(ago) > FRESH_FOR {
+            if !fresh(self.stream_age().await) {
                 return None;
             }
         }

@@ -110,11 +110,9 @@ fn calibration_section(f: &HomeFigures) -> Option<Value> {
     models.sort_by_key(|m| std::cmp::Reverse(m.share.decisions));
     for model in models.iter().take(HOME_MODELS) {
         lines.push(format!(
-            "• {}: {} decisions, {} approved; recommended threshold {}",
+            "• {}: {}",
             embed_mrkdwn(&model.model, MODEL_CHARS),
-            model.share.decisions,
-            crate::calibration::percent(model.share.rate().unwrap_or(0.0)),
-            model.threshold
+            model.summary()
         ));
         for tag in model.drifting.iter().take(2) {
             lines.push(format!(

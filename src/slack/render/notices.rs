@@ -126,11 +126,9 @@ pub fn calibration_comment(
     }
     for model in &calibration.models {
         lines.push(format!(
-            "• {}: {} decisions, {} approved; recommended threshold {}",
+            "• {}: {}",
             escape_mrkdwn(&model.model),
-            model.share.decisions,
-            percent(model.share.rate().unwrap_or(0.0)),
-            model.threshold
+            model.summary()
         ));
     }
     shorten(&lines.join("\n"), limits::SECTION_TEXT)

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 
 use crate::airtable::webhooks::{tags_specification, Webhook};
 use crate::airtable::{AirtableClient, AirtableError, RecordUpdate};
-use crate::domain::{EditKind, Values};
+use crate::domain::{value_set, EditKind, Values};
 use crate::storage::airtable_writes::{self, NewWrite, Purpose};
 use crate::storage::change_streams::{self, Stream};
 use crate::storage::{drift, record_cells, repairs};
@@ -438,7 +438,7 @@ async fn repair_waiting(reader: &Reader<'_>) -> Result<usize, StreamError> {
                 }
             }
         }
-        if as_set(&wanted) == as_set(&cell.tags) {
+        if value_set(&wanted) == value_set(&cell.tags) {
             repairs::done(pool, &ids, None).await?;
             settled += ids.len();
             continue;
@@ -514,7 +514,7 @@ async fn send_repairs(
     let (pool, base_id) = (reader.pool, reader.base_id);
     let sets: Vec<(Values, Values)> = chunk
         .iter()
-        .map(|p| (as_set(&p.basis), as_set(&p.wanted)))
+        .map(|p| (value_set(&p.basis), value_set(&p.wanted)))
         .collect();
     let new_writes: Vec<NewWrite> = chunk
         .iter()
@@ -562,8 +562,4 @@ async fn send_repairs(
         .collect();
     record_cells::store_seen(pool, base_id, &seen).await?;
     Ok(Ok(settled))
-}
-
-fn as_set(values: &[String]) -> Values {
-    values.iter().cloned().collect()
 }
