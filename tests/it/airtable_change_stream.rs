@@ -189,3 +189,39 @@ async fn the_stream_is_created_once_adopted_after_and_read_by_one_process_from_i
     assert!(syncer.catch_up_stream().await.is_none());
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_second_webhook_left_by_a_crash_is_deleted_and_the_stored_one_kept(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let (w, _, field) = with_webhooks(pool, options).await;
+    let watch = stream::Watch {
+        table_id: LECTURES_TABLE.to_owned(),
+        tags_field_id: field,
+        lecture_field_id: w.fake.field_id("Lectures", "external_id").unwrap(),
+    };
+    let client = client(&w);
+    let kept = stream::ensure(&client, &w.db.app, BASE_ID, &watch)
+        .await
+        .unwrap();
+    // A process died after creating a webhook and before storing it.
+    let spec = w.fake.webhooks()[0]["specification"].clone();
+    client.create_webhook(&spec).await.unwrap();
+    assert_eq!(w.fake.webhooks().len(), 2);
+    // Another process starts later than the hour a check is trusted.
+    sqlx::query("UPDATE airtable_change_streams SET checked_at = now() - interval '2 hours'")
+        .execute(&w.db.app)
+        .await
+        .unwrap();
+
+    let again = stream::ensure(&client, &w.db.app, BASE_ID, &watch)
+        .await
+        .unwrap();
+
+    assert_eq!(again.webhook_id, kept.webhook_id, "the stored one is kept");
+    let left = w.fake.webhooks();
+    assert_eq!(left.len(), 1, "the other is deleted (an empty answer)");
+    assert_eq!(left[0]["id"], kept.webhook_id.as_str());
+    w.close().await;
+}

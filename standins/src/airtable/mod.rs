@@ -794,6 +794,10 @@ async fn handle(
     if !response_delay.is_zero() {
         tokio::time::sleep(response_delay).await;
     }
+    if body.is_null() {
+        // An empty response (delete a webhook), not the JSON `null`.
+        return status.into_response();
+    }
     (status, Json(body)).into_response()
 }
 
@@ -1376,7 +1380,9 @@ async fn delete_webhook(
         if base.hooks.list.len() == before {
             return no_such_webhook();
         }
-        (StatusCode::OK, json!({}))
+        // "This endpoint returns an empty response on success."
+        // (api/delete-a-webhook): no body at all.
+        (StatusCode::OK, Value::Null)
     })
     .await
 }
