@@ -39,6 +39,16 @@ pub enum Command {
         /// One suggestion per line: {"lecture_id","tag_id","score","rationale","model"}.
         file: PathBuf,
     },
+    /// Queue approved tags that nothing will sync: approved during a dry
+    /// run, or by a hand fix in SQL (their sync item is missing, failed or
+    /// done). One audited `enqueue` event each; running it again changes
+    /// nothing. Refused while DRY_RUN is on.
+    Enqueue {
+        /// The name the audit log gives you (`cli:NAME`); your login name
+        /// when absent.
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+    },
     /// Sync approved tags to Airtable.
     Sync {
         /// Sync what is queued now, then exit.
@@ -117,6 +127,10 @@ pub enum CliError {
     Demo(#[from] crate::demo::DemoError),
     #[error("{0} doctor check(s) failed; see the fix under each ✗ above")]
     Unhealthy(usize),
+    #[error(transparent)]
+    Review(#[from] crate::review::ReviewError),
+    #[error("{0}")]
+    Actor(String),
     #[error("the sync run stopped early: {0}")]
     RunAborted(String),
 }
@@ -138,6 +152,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
             println!("{}", result?);
             Ok(())
         }
+        Command::Enqueue { as_name } => enqueue(env, as_name.as_deref()).await,
         Command::Serve => serve(env).await,
         Command::Worker => sync(env, false, false).await,
         Command::Sync { once, dry_run } => sync(env, once, dry_run).await,
@@ -155,7 +170,7 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
             } else if drift {
                 print_drift(&pool, json).await
             } else {
-                print_latest_run(&pool, json).await
+                print_latest_run(&pool, json, review.dry_run).await
             };
             pool.close().await;
             result
@@ -185,6 +200,40 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
             Ok(crate::demo::run(&server).await?)
         }
     }
+}
+
+/// `enqueue`: queues the stranded approvals as `cli:NAME`.
+async fn enqueue(env: &Env, as_name: Option<&str>) -> Result<(), CliError> {
+    let actor = cli_actor(env, as_name)?;
+    let review = ReviewSettings::from_env(env)?;
+    let settings = DatabaseSettings::from_env(env)?;
+    let pool = storage::connect_runtime(&settings).await?;
+    let queued = crate::review::Review::new(pool.clone(), review)
+        .enqueue_stranded(&actor)
+        .await;
+    pool.close().await;
+    match queued? {
+        0 => println!("Every approved tag is already queued or synced; nothing to do."),
+        n => println!("Queued {n} approved tag(s) for Airtable, as {actor}; a running worker syncs them shortly."),
+    }
+    Ok(())
+}
+
+/// The audit log's name for a person at the command line: `--as`, else the
+/// login name.
+fn cli_actor(env: &Env, as_name: Option<&str>) -> Result<crate::domain::Actor, CliError> {
+    let name = as_name
+        .map(str::to_owned)
+        .or_else(|| {
+            env.get_any(&["USER", "LOGNAME", "USERNAME"])
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    crate::domain::Actor::cli(&name).map_err(|_| {
+        CliError::Actor(
+            "the audit log needs your name and none was found (no USER or LOGNAME): run it again with --as NAME".to_owned(),
+        )
+    })
 }
 
 /// `export`: the examples to a file or stdout, a progress bar on a
@@ -225,8 +274,18 @@ async fn export(
 }
 
 /// `report`: the latest run's report.
-async fn print_latest_run(pool: &sqlx::PgPool, json: bool) -> Result<(), CliError> {
+async fn print_latest_run(pool: &sqlx::PgPool, json: bool, dry_run: bool) -> Result<(), CliError> {
     let latest = RunReport::latest(pool).await.map_err(DbError::Query)?;
+    let stranded = crate::review::Stranded {
+        count: storage::sync_queue::stranded_count(pool)
+            .await
+            .map_err(DbError::Query)?,
+        dry_run,
+    };
+    if stranded.count > 0 {
+        // On stderr: `--json` keeps its one document on stdout.
+        eprintln!("note: {stranded}.");
+    }
     match (latest, json) {
         (Some(report), true) => println!(
             "{}",

@@ -29,7 +29,16 @@ use crate::sync::unmapped_tags;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Pass(String),
-    Fail { problem: String, fix: String },
+    /// Works, but something is wider or weaker than it should be; not a
+    /// failure.
+    Warn {
+        problem: String,
+        fix: String,
+    },
+    Fail {
+        problem: String,
+        fix: String,
+    },
     Skipped(String),
 }
 
@@ -43,6 +52,9 @@ impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.outcome {
             Outcome::Pass(what) => write!(f, "✓ {}: {what}", self.name),
+            Outcome::Warn { problem, fix } => {
+                write!(f, "! {}: {problem}\n    fix: {fix}", self.name)
+            }
             Outcome::Fail { problem, fix } => {
                 write!(f, "✗ {}: {problem}\n    fix: {fix}", self.name)
             }
@@ -76,6 +88,16 @@ impl Diagnosis {
         self.checks.push(Check {
             name,
             outcome: Outcome::Pass(what.into()),
+        });
+    }
+
+    fn warn(&mut self, name: &'static str, problem: impl Into<String>, fix: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            outcome: Outcome::Warn {
+                problem: problem.into(),
+                fix: fix.into(),
+            },
         });
     }
 
@@ -130,7 +152,7 @@ pub async fn diagnose(env: &Env) -> Diagnosis {
         AirtableSettings::from_env(env),
         "AIRTABLE_*",
     );
-    settings(
+    let review = settings(
         &mut diagnosis,
         "review settings",
         ReviewSettings::from_env(env),
@@ -172,9 +194,30 @@ pub async fn diagnose(env: &Env) -> Diagnosis {
         ),
     }
     if let Some(pool) = pool {
+        let dry_run = review.as_ref().is_some_and(|review| review.dry_run);
+        check_stranded(&mut diagnosis, &pool, dry_run).await;
         pool.close().await;
     }
     diagnosis
+}
+
+/// Approved tags nothing will sync (approved during a dry run, or by a
+/// hand fix in SQL): a warning naming `tagbot enqueue`.
+async fn check_stranded(diagnosis: &mut Diagnosis, pool: &PgPool, dry_run: bool) {
+    const CHECK: &str = "approved tags queued";
+    match storage::sync_queue::stranded_count(pool).await {
+        Ok(0) => diagnosis.pass(CHECK, "every approved tag is queued for Airtable or synced"),
+        Ok(count) => {
+            let stranded = crate::review::Stranded { count, dry_run };
+            let fix = if dry_run {
+                "turn DRY_RUN off, then run `tagbot enqueue`"
+            } else {
+                "run `tagbot enqueue` (add --as NAME to name yourself in the audit log)"
+            };
+            diagnosis.warn(CHECK, stranded.to_string(), fix);
+        }
+        Err(err) => diagnosis.fail(CHECK, err.to_string(), "check the database connection"),
+    }
 }
 
 /// Whether the app's Home tab is enabled. Slack tells only when a Home tab
@@ -288,7 +331,32 @@ async fn check_database(diagnosis: &mut Diagnosis, settings: &DatabaseSettings) 
             "run `tagbot migrate`, then check the role's grants",
         ),
     }
+    check_temporary_tables(diagnosis, &pool).await;
     Some(pool)
+}
+
+/// Temporary tables: harmless to the audit log since migration 0014, and
+/// of no use to tagbot, so a warning with the statement that takes them
+/// away.
+async fn check_temporary_tables(diagnosis: &mut Diagnosis, pool: &PgPool) {
+    const CHECK: &str = "temporary tables";
+    match storage::temporary_tables_allowed(pool).await {
+        Ok(None) => diagnosis.pass(CHECK, "the run-time role may not create them"),
+        Ok(Some(database)) => diagnosis.warn(
+            CHECK,
+            "the run-time role may create temporary tables (PUBLIC holds TEMPORARY by default); tagbot needs none, and its triggers ignore them",
+            format!(
+                "a DBA may run: REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC; (grant it back to any other role that needs it)",
+                quote_ident(&database)
+            ),
+        ),
+        Err(err) => diagnosis.fail(CHECK, err.to_string(), "check the database connection"),
+    }
+}
+
+/// A name as SQL writes an identifier: in double quotes, inner ones doubled.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 async fn check_slack(diagnosis: &mut Diagnosis, settings: &SlackSettings) {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -21,6 +21,14 @@ use crate::storage::suggestions::{self, NewSuggestion};
 
 /// Rows per INSERT statement; all statements share one transaction.
 const INSERT_CHUNK: usize = 5_000;
+
+/// The longest line read, in bytes: a suggestion's rationale is a few
+/// sentences, and a runaway line must not be read into memory whole.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// The longest model name, in characters: it is part of calibration's key
+/// (an index entry), which the database also limits (migration 0014).
+pub const MAX_MODEL_CHARS: usize = 200;
 
 /// One valid line of the file.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,10 +133,22 @@ pub fn parse_lines(
     let mut line = 0;
     loop {
         buffer.clear();
-        if reader.read_until(b'\n', &mut buffer)? == 0 {
+        let limit = u64::try_from(MAX_LINE_BYTES).unwrap_or(u64::MAX) + 1;
+        if Read::take(&mut reader, limit).read_until(b'\n', &mut buffer)? == 0 {
             break;
         }
         line += 1;
+        if buffer.len() > MAX_LINE_BYTES && buffer.last() != Some(&b'\n') {
+            // The rest of the line is passed over unread into memory.
+            reader.skip_until(b'\n')?;
+            problems.push(LineProblem {
+                line,
+                reason: format!(
+                    "longer than {MAX_LINE_BYTES} bytes, the limit for one suggestion (shorten its rationale)"
+                ),
+            });
+            continue;
+        }
         let bytes = if line == 1 {
             buffer.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buffer)
         } else {
@@ -208,16 +228,12 @@ fn parse_line(line: usize, text: &str) -> Result<IncomingSuggestion, Vec<String>
             None
         }
     };
-    let rationale = text_field(&object, "rationale", &mut reasons).map(str::to_owned);
-    let model = text_field(&object, "model", &mut reasons).and_then(|raw| {
-        let model = raw.trim();
-        if model.is_empty() {
-            reasons.push("model is empty".to_owned());
-            None
-        } else {
-            Some(model.to_owned())
-        }
-    });
+    let rationale = text_field(&object, "rationale", &mut reasons)
+        .and_then(|raw| storable(raw, "rationale", &mut reasons))
+        .map(str::to_owned);
+    let model = text_field(&object, "model", &mut reasons)
+        .and_then(|raw| storable(raw, "model", &mut reasons))
+        .and_then(|raw| model_name(raw, &mut reasons));
     match (lecture, tag, score, rationale, model) {
         (Some(lecture), Some(tag), Some(score), Some(rationale), Some(model)) => {
             Ok(IncomingSuggestion {
@@ -230,6 +246,47 @@ fn parse_line(line: usize, text: &str) -> Result<IncomingSuggestion, Vec<String>
             })
         }
         _ => Err(reasons),
+    }
+}
+
+/// `text`, unless it holds a NUL character, which Postgres text cannot
+/// store (the whole import would fail on it).
+fn storable<'a>(text: &'a str, name: &str, reasons: &mut Vec<String>) -> Option<&'a str> {
+    if text.contains('\0') {
+        reasons.push(format!(
+            "{name} contains a NUL character (\\u0000), which the database cannot store"
+        ));
+        return None;
+    }
+    Some(text)
+}
+
+/// A model's name: not empty, at most [`MAX_MODEL_CHARS`], no control or
+/// invisible formatting characters (it is shown to reviewers and keys
+/// calibration).
+fn model_name(raw: &str, reasons: &mut Vec<String>) -> Option<String> {
+    let model = raw.trim();
+    let problem = if model.is_empty() {
+        Some("model is empty".to_owned())
+    } else if model.chars().count() > MAX_MODEL_CHARS {
+        Some(format!(
+            "model is longer than {MAX_MODEL_CHARS} characters ({})",
+            model.chars().count()
+        ))
+    } else if model
+        .chars()
+        .any(|c| c.is_control() || crate::domain::is_invisible_format(c))
+    {
+        Some("model contains a control or invisible formatting character".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => {
+            reasons.push(problem);
+            None
+        }
+        None => Some(model.to_owned()),
     }
 }
 
@@ -359,6 +416,56 @@ mod tests {
         assert!(problems[0].reason.starts_with("not valid JSON"));
         assert_eq!(problems[1].reason, "expected a JSON object");
         assert!(problems[2].reason.contains("of line 1"));
+    }
+
+    #[test]
+    fn a_nul_a_long_model_and_an_invisible_id_character_are_line_problems() {
+        let long_model = "m".repeat(MAX_MODEL_CHARS + 1);
+        let text = format!(
+            "{}\n{}\n{}\n{}\n",
+            r#"{"lecture_id":"L1","tag_id":"t","score":0.5,"rationale":"a\u0000b","model":"m"}"#,
+            format_args!(
+                r#"{{"lecture_id":"L2","tag_id":"t","score":0.5,"rationale":"","model":"{long_model}"}}"#
+            ),
+            "{\"lecture_id\":\"L3\u{200B}\",\"tag_id\":\"t\",\"score\":0.5,\"rationale\":\"\",\"model\":\"m\"}",
+            r#"{"lecture_id":"L4","tag_id":"t","score":0.5,"rationale":"","model":"m\u0000"}"#,
+        );
+        let (ok, problems, lines) = parse(&text);
+        assert!(ok.is_empty(), "{ok:?}");
+        assert_eq!(lines, 4);
+        let reasons: Vec<(usize, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (1, "rationale contains a NUL character (\\u0000), which the database cannot store"),
+                (2, "model is longer than 200 characters (201)"),
+                (3, "lecture_id: lecture id contains an invisible formatting character (U+200B, such as a zero-width space or a direction mark)"),
+                (4, "model contains a NUL character (\\u0000), which the database cannot store"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_refused_by_number_and_the_next_still_read() {
+        let good = r#"{"lecture_id":"L1","tag_id":"t","score":0.5,"rationale":"","model":"m"}"#;
+        let huge = format!(
+            r#"{{"lecture_id":"L2","tag_id":"t","score":0.5,"rationale":"{}","model":"m"}}"#,
+            "א".repeat(MAX_LINE_BYTES)
+        );
+        let (ok, problems, lines) = parse(&format!("{huge}\n{good}\n"));
+        assert_eq!(lines, 2);
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].line, 2);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, 1);
+        assert!(
+            problems[0].reason.starts_with("longer than 65536 bytes"),
+            "{}",
+            problems[0].reason
+        );
     }
 
     #[test]

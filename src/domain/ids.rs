@@ -10,6 +10,10 @@ pub enum IdError {
     TooLong { kind: &'static str, max: usize },
     #[error("{kind} contains a control character")]
     ControlCharacter { kind: &'static str },
+    /// Zero-width and direction-control characters: an id that looks like
+    /// `L1042` but is not, matching nothing in Airtable.
+    #[error("{kind} contains an invisible formatting character (U+{code:04X}, such as a zero-width space or a direction mark)")]
+    InvisibleCharacter { kind: &'static str, code: u32 },
     #[error("a suggestion id is a positive whole number; got {0:?}")]
     Suggestion(String),
 }
@@ -30,7 +34,44 @@ fn parse_text_id(kind: &'static str, raw: &str) -> Result<String, IdError> {
     if id.chars().any(char::is_control) {
         return Err(IdError::ControlCharacter { kind });
     }
+    if let Some(c) = id.chars().find(|c| is_invisible_format(*c)) {
+        return Err(IdError::InvisibleCharacter {
+            kind,
+            code: u32::from(c),
+        });
+    }
     Ok(id.to_owned())
+}
+
+/// Unicode's format characters (general category Cf, Unicode 15): they
+/// render as nothing, or only steer the text around them (zero-width
+/// spaces and joiners, direction marks, embeddings and isolates, the byte
+/// order mark, soft hyphen, tag characters).
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 macro_rules! text_id {
@@ -118,6 +159,18 @@ mod tests {
             IdError::Empty { kind: "tag id" }
         );
         assert!(LectureId::parse("a\u{0}b").is_err());
+        for hidden in [
+            '\u{200B}', '\u{200F}', '\u{202E}', '\u{2067}', '\u{FEFF}', '\u{00AD}',
+        ] {
+            assert_eq!(
+                LectureId::parse(&format!("L1{hidden}042")).unwrap_err(),
+                IdError::InvisibleCharacter {
+                    kind: "lecture id",
+                    code: u32::from(hidden)
+                }
+            );
+        }
+        assert_eq!(TagId::parse("פילוסופיה").unwrap().as_str(), "פילוסופיה");
         assert!(LectureId::parse(&"x".repeat(256)).is_err());
         // Quotes, braces and Hebrew are ordinary id characters.
         assert!(LectureId::parse("הרצאה \"1\" {x}").is_ok());

@@ -14,6 +14,6 @@ mod status;
 pub use actor::{Actor, ActorParseError};
 pub use edit::{value_set, Author, Cell, Edit, EditKind, Values};
 pub use failure::{Failure, FailureCategory, FailureCategoryParseError};
-pub use ids::{IdError, LectureId, SuggestionId, TagId};
+pub use ids::{is_invisible_format, IdError, LectureId, SuggestionId, TagId};
 pub use score::{Score, ScoreError};
 pub use status::{Action, StatusParseError, SuggestionStatus, Transition};

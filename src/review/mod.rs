@@ -23,6 +23,7 @@ use sqlx::PgPool;
 
 use crate::config::ReviewSettings;
 use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
+use crate::storage::{events, sync_queue};
 
 /// The review operations over one database.
 #[derive(Debug, Clone)]
@@ -198,6 +199,23 @@ impl Review {
         })
     }
 
+    /// Queues every approved suggestion whose sync item is missing, failed
+    /// or done (approved during a dry run, or by a hand fix in SQL), one
+    /// audited `enqueue` event each with `actor`; returns how many. Run
+    /// again, it finds nothing and changes nothing. Refused under
+    /// `DRY_RUN`.
+    pub async fn enqueue_stranded(&self, actor: &Actor) -> Result<usize, ReviewError> {
+        if self.settings.dry_run {
+            return Err(ReviewError::DryRun);
+        }
+        let mut tx = self.pool.begin().await?;
+        let stranded = sync_queue::lock_stranded(&mut tx).await?;
+        let moved = sync_queue::enqueue(&mut tx, &stranded).await?;
+        events::record_enqueued(&mut tx, &moved, actor).await?;
+        tx.commit().await?;
+        Ok(moved.len())
+    }
+
     fn enqueue(&self) -> Enqueue {
         if self.settings.dry_run {
             Enqueue::No
@@ -212,6 +230,33 @@ impl Review {
             details["dry_run"] = Value::Bool(true);
         }
         details
+    }
+}
+
+/// Approved tags nothing will sync (see [`Review::enqueue_stranded`]), as
+/// doctor, the digest and `tagbot report` say it: how many, and what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stranded {
+    pub count: i64,
+    /// Under `DRY_RUN` they cannot be queued yet.
+    pub dry_run: bool,
+}
+
+impl std::fmt::Display for Stranded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.dry_run {
+            write!(
+                f,
+                "{} approved tag(s) are not queued for Airtable (dry run): they will need `tagbot enqueue` once DRY_RUN is off",
+                self.count
+            )
+        } else {
+            write!(
+                f,
+                "{} approved tag(s) are not queued for Airtable (approved during a dry run or by hand): run `tagbot enqueue`",
+                self.count
+            )
+        }
     }
 }
 

@@ -142,6 +142,10 @@ pub enum ReviewError {
         lecture: LectureId,
         ids: Vec<SuggestionId>,
     },
+    /// `tagbot enqueue` under `DRY_RUN=true`: it would queue writes to
+    /// Airtable that a dry run promises never to make.
+    #[error("DRY_RUN is on, and a dry run queues nothing for Airtable: nothing was queued. Run `tagbot enqueue` once DRY_RUN is off.")]
+    DryRun,
     #[error("database error during review: {0}")]
     Database(#[from] sqlx::Error),
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::app::{SlackApp, SlackError};
 use super::render;
 use crate::shutdown::Shutdown;
-use crate::storage::{channel_posts, drift, events, repairs, runs, suggestions};
+use crate::storage::{channel_posts, drift, events, repairs, runs, suggestions, sync_queue};
 use crate::sync::{RunProgress, RunReport};
 
 /// Posts of one kind made per pass; the rest wait for the next pass.
@@ -133,6 +133,10 @@ async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackE
         failed: overview.failed,
         repaired: repairs::count_since(&app.pool, day_ago).await?,
         removed_in_airtable: drift::count_since(&app.pool, day_ago).await?,
+        stranded: crate::review::Stranded {
+            count: sync_queue::stranded_count(&app.pool).await?,
+            dry_run: app.review.settings().dry_run,
+        },
     });
     Ok(usize::from(posted_ok(
         post_once(app, &key, &text, &blocks).await,

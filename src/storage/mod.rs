@@ -34,7 +34,9 @@ pub mod suggestions;
 pub mod sync_queue;
 pub mod tag_maps;
 
-pub use privileges::{check_privileges, PrivilegeProblem, PrivilegeReport};
+pub use privileges::{
+    check_privileges, checked_tables, temporary_tables_allowed, PrivilegeProblem, PrivilegeReport,
+};
 
 use std::time::Duration;
 

@@ -51,6 +51,32 @@ pub(crate) async fn enqueue(
     .await
 }
 
+/// Which approved suggestions are stranded: no sync item, or one that is
+/// `failed` or `done` (an approval made during a dry run, or by a hand fix
+/// in SQL; a hand-written `failed → approved`). Nothing else ever queues
+/// them; `tagbot enqueue` does.
+const STRANDED: &str = "FROM lecture_tag_suggestions s
+     LEFT JOIN airtable_sync_items i USING (lecture_external_id, tag_id)
+     WHERE s.status = 'approved' AND (i.id IS NULL OR i.status IN ('failed', 'done'))";
+
+/// How many approved suggestions are stranded (see [`STRANDED`]).
+pub async fn stranded_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT count(*) {STRANDED}"))
+        .fetch_one(pool)
+        .await
+}
+
+/// Locks the stranded approved suggestions (see [`STRANDED`]) and returns
+/// their ids: a reviewer's concurrent decision on one waits, and whatever
+/// it leaves is what gets queued.
+pub(crate) async fn lock_stranded(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT s.id {STRANDED} ORDER BY s.id FOR UPDATE OF s"
+    ))
+    .fetch_all(conn)
+    .await
+}
+
 /// An item this worker holds.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedItem {

@@ -142,3 +142,50 @@ async fn an_empty_or_missing_file_is_refused(pool: PgPoolOptions, options: PgCon
     );
     db.close().await;
 }
+
+/// A NUL in a rationale, a model name of kilobytes and a zero-width space
+/// in an id are refused by line, and nothing is written; the database
+/// refuses the long model name to a direct INSERT too (it would make every
+/// decision on it fail inside the calibration trigger).
+#[sqlx::test]
+async fn nul_characters_huge_model_names_and_invisible_ids_are_refused_by_line(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options).await;
+    catalogue(&db).await;
+    let long_model = format!(
+        r#"{{"lecture_id":"L2","tag_id":"music","score":0.5,"rationale":"","model":"{}"}}"#,
+        "מודל".repeat(1_000)
+    );
+    let file = file_with(&[
+        GOOD_1,
+        r#"{"lecture_id":"L2","tag_id":"phil","score":0.5,"rationale":"x\u0000y","model":"m"}"#,
+        &long_model,
+        "{\"lecture_id\":\"L1\u{200B}\",\"tag_id\":\"music\",\"score\":0.5,\"rationale\":\"\",\"model\":\"m\"}",
+    ]);
+    let err = import_file(&db.app, file.path()).await.unwrap_err();
+    let ImportError::Invalid { problems, .. } = &err else {
+        panic!("expected line problems, got {err}");
+    };
+    let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+    assert_eq!(lines, vec![2, 3, 4], "{err}");
+    assert!(problems[0].reason.contains("NUL"), "{err}");
+    assert!(problems[1].reason.contains("longer than 200"), "{err}");
+    assert!(problems[2].reason.contains("U+200B"), "{err}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM lecture_tag_suggestions")
+            .await,
+        0
+    );
+
+    let direct = sqlx::query(
+        "INSERT INTO lecture_tag_suggestions (lecture_external_id, tag_id, score, suggested_by)
+         VALUES ('L1', 'phil', 0.5, repeat('m', 201))",
+    )
+    .execute(&db.app)
+    .await
+    .expect_err("the database refuses a model name past 200 characters");
+    assert!(direct.to_string().contains("sugg_model_length"), "{direct}");
+    db.close().await;
+}

@@ -89,3 +89,162 @@ async fn a_role_that_could_write_the_catalogue_or_rewrite_the_log_is_refused(
     assert_eq!(report.problems.len(), 3, "{report}");
     db.close().await;
 }
+
+/// A temporary table cannot stand in for the audit log or calibration's
+/// counts: a session of the run-time role that makes its own `events` and
+/// `calibration_bins` (and puts its temporary schema first) still writes
+/// its decision's audit row and count where everyone reads them.
+#[sqlx::test]
+async fn a_temporary_table_does_not_swallow_the_audit_row_or_the_count(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options).await;
+    let id = db.suggestion("L1", "t1", 0.9).await;
+    let mut session = db.app.acquire().await.unwrap();
+    for statement in [
+        "CREATE TEMP TABLE events (LIKE public.events INCLUDING ALL)",
+        "CREATE TEMP TABLE calibration_bins (LIKE public.calibration_bins INCLUDING ALL)",
+        "CREATE TEMP TABLE slack_review_messages (LIKE public.slack_review_messages INCLUDING ALL)",
+        "SET search_path = pg_temp, public",
+        "BEGIN",
+        "SET LOCAL tagbot.actor = 'cli:mallory'",
+    ] {
+        sqlx::query(statement).execute(&mut *session).await.unwrap();
+    }
+    sqlx::query("UPDATE lecture_tag_suggestions SET status = 'approved' WHERE id = $1")
+        .bind(id.get())
+        .execute(&mut *session)
+        .await
+        .unwrap();
+    sqlx::query("COMMIT").execute(&mut *session).await.unwrap();
+
+    let swallowed: i64 =
+        sqlx::query_scalar("SELECT (SELECT count(*) FROM pg_temp.events) + (SELECT count(*) FROM pg_temp.calibration_bins)")
+            .fetch_one(&mut *session)
+            .await
+            .unwrap();
+    assert_eq!(swallowed, 0, "the temporary tables took rows");
+    drop(session);
+
+    let audited: Vec<(String, String)> = sqlx::query_as(
+        "SELECT actor, action FROM public.events WHERE suggestion_id = $1 ORDER BY id",
+    )
+    .bind(id.get())
+    .fetch_all(&db.admin)
+    .await
+    .unwrap();
+    assert_eq!(audited, vec![("cli:mallory".into(), "approve".into())]);
+    let counted: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(approved), 0)::bigint FROM public.calibration_bins WHERE tag_id = 't1'",
+    )
+    .fetch_one(&db.admin)
+    .await
+    .unwrap();
+    assert_eq!(counted, 1);
+    db.close().await;
+}
+
+/// Every function in tagbot's schema runs with its search path pinned to
+/// that schema, pg_temp last: none reads the caller's path.
+#[sqlx::test]
+async fn every_function_is_pinned_to_the_schema_with_pg_temp_last(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options).await;
+    let functions: Vec<(String, Option<Vec<String>>)> = sqlx::query_as(
+        "SELECT proname::text, proconfig FROM pg_proc
+         WHERE pronamespace = current_schema()::regnamespace ORDER BY 1",
+    )
+    .fetch_all(&db.admin)
+    .await
+    .unwrap();
+    assert!(functions.len() >= 9, "{functions:?}");
+    for (name, config) in functions {
+        let config = config.unwrap_or_default();
+        assert!(
+            config.contains(&"search_path=public, pg_temp".to_owned()),
+            "{name} is not pinned: {config:?}"
+        );
+    }
+    db.close().await;
+}
+
+/// The start-up check knows every table and view the migrations make: a
+/// migration that adds one without teaching the check fails here.
+#[sqlx::test]
+async fn the_privilege_check_covers_every_table_the_migrations_create(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options).await;
+    let made: std::collections::BTreeSet<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_class
+         WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p', 'v', 'm')",
+    )
+    .fetch_all(&db.admin)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let checked: std::collections::BTreeSet<String> =
+        storage::checked_tables().map(str::to_owned).collect();
+    let unknown: Vec<&String> = made.difference(&checked).collect();
+    assert!(
+        unknown.is_empty(),
+        "tables the privilege check does not know: {unknown:?}"
+    );
+    let gone: Vec<&String> = checked.difference(&made).collect();
+    assert!(gone.is_empty(), "tables checked but not made: {gone:?}");
+    db.close().await;
+}
+
+/// Calibration's counts are the trigger's alone, and the change stream's
+/// tables are needed: a role that may write the counts, or lacks a grant
+/// on the stream's tables, is refused.
+#[sqlx::test]
+async fn writing_calibration_counts_or_lacking_the_stream_tables_is_refused(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options.clone()).await;
+    ensure_login_role(&db.admin, "tagbot_test_counts").await;
+    for statement in [
+        "GRANT INSERT, UPDATE, DELETE ON calibration_bins TO tagbot_test_counts",
+        "GRANT TRUNCATE ON airtable_record_cells TO tagbot_test_counts",
+        "REVOKE INSERT ON airtable_writes FROM tagbot_runtime",
+    ] {
+        sqlx::query(statement).execute(&db.admin).await.unwrap();
+    }
+    let role = options
+        .username("tagbot_test_counts")
+        .password(APP_PASSWORD);
+    let err = storage::connect_runtime_with(role, 2)
+        .await
+        .expect_err("refused");
+    let DbError::Privileges(report) = &err else {
+        panic!("expected a privilege refusal, got {err}");
+    };
+    let forbidden = |privilege: &str, table: &str| PrivilegeProblem::Forbidden {
+        table: table.into(),
+        privilege: privilege.into(),
+    };
+    let mut problems = report.problems.clone();
+    problems.sort_by_key(ToString::to_string);
+    assert_eq!(
+        problems,
+        vec![
+            forbidden("DELETE", "calibration_bins"),
+            forbidden("INSERT", "calibration_bins"),
+            forbidden("TRUNCATE", "airtable_record_cells"),
+            forbidden("UPDATE", "calibration_bins"),
+            PrivilegeProblem::Missing {
+                table: "airtable_writes".into(),
+                privilege: "INSERT".into(),
+            },
+        ],
+        "{report}"
+    );
+    db.close().await;
+}

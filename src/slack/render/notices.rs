@@ -54,6 +54,8 @@ pub struct Digest {
     /// overwrote and tagbot put right, and synced tags people removed.
     pub repaired: i64,
     pub removed_in_airtable: i64,
+    /// Approved tags nothing will sync until `tagbot enqueue` runs.
+    pub stranded: crate::review::Stranded,
 }
 
 /// The daily digest's text and blocks.
@@ -75,6 +77,9 @@ pub fn digest_notice(digest: &Digest) -> (String, Vec<Value>) {
             ". In Airtable in the last day: {} synced tag(s) removed by people (left removed; their review messages say by whom), {} edit(s) by people that a tagbot write overwrote, put back",
             digest.removed_in_airtable, digest.repaired
         ));
+    }
+    if digest.stranded.count > 0 {
+        text.push_str(&format!(". {}", digest.stranded));
     }
     let mut blocks = vec![
         json!({ "type": "section", "text": { "type": "mrkdwn", "text": shorten(&text, limits::SECTION_TEXT) } }),
