@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-fn tagbot(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn tagbot(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tagbot"));
     command
         .args(args)
@@ -16,7 +16,7 @@ fn tagbot(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("run tagbot")
 }
 
-fn stderr(output: &Output) -> String {
+pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 

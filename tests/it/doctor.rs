@@ -274,3 +274,73 @@ async fn doctor_says_whether_the_change_stream_is_on_and_which_scope_turns_it_on
     assert!(on.contains("✓ Airtable change stream: on"), "{on}");
     setup.close().await;
 }
+
+/// A warning's problem and fix; panics when `name` did not warn.
+fn warning(diagnosis: &Diagnosis, name: &str) -> (String, String) {
+    diagnosis
+        .checks
+        .iter()
+        .find_map(|check| match &check.outcome {
+            Outcome::Warn { problem, fix } if check.name == name => {
+                Some((problem.clone(), fix.clone()))
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{name} did not warn:\n{diagnosis}"))
+}
+
+/// TEMPORARY (held through PUBLIC by default) is warned of with the
+/// statement that takes it away, and approvals nothing will sync are
+/// counted with `tagbot enqueue` named; neither is a failure.
+#[sqlx::test]
+async fn temporary_tables_and_stranded_approvals_are_warned_of(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let setup = Setup::new(pool, options).await;
+    let id = setup.db.suggestion("L1", "t1", 0.9).await;
+    setup
+        .db
+        .force_status(id, "approved", "cli:ops")
+        .await
+        .unwrap();
+
+    let diagnosis = setup.diagnose(&[]).await;
+    assert!(diagnosis.healthy(), "{diagnosis}");
+    let (problem, fix) = warning(&diagnosis, "temporary tables");
+    assert!(problem.contains("temporary tables"), "{problem}");
+    let database = setup.db.app_options.get_database().unwrap().to_owned();
+    assert!(
+        fix.contains(&format!(
+            "REVOKE TEMPORARY ON DATABASE \"{database}\" FROM PUBLIC;"
+        )),
+        "{fix}"
+    );
+    let (problem, fix) = warning(&diagnosis, "approved tags queued");
+    assert!(
+        problem.starts_with("1 approved tag(s) are not queued"),
+        "{problem}"
+    );
+    assert!(fix.contains("tagbot enqueue"), "{fix}");
+    let (problem, fix) = warning(
+        &setup.diagnose(&[("DRY_RUN", "true")]).await,
+        "approved tags queued",
+    );
+    assert!(problem.contains("once DRY_RUN is off"), "{problem}");
+    assert!(fix.contains("turn DRY_RUN off"), "{fix}");
+
+    sqlx::query(&format!(
+        "REVOKE TEMPORARY ON DATABASE \"{database}\" FROM PUBLIC"
+    ))
+    .execute(&setup.db.admin)
+    .await
+    .unwrap();
+    let diagnosis = setup.diagnose(&[]).await;
+    assert!(
+        diagnosis
+            .to_string()
+            .contains("✓ temporary tables: the run-time role may not create them"),
+        "{diagnosis}"
+    );
+    setup.close().await;
+}

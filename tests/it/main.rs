@@ -7,6 +7,7 @@ mod app_home;
 mod calibration_export;
 mod cli;
 mod doctor;
+mod enqueue;
 mod helpers;
 mod hostile;
 mod intake;

@@ -138,3 +138,43 @@ pub fn calibration_comment(
     }
     shorten(&lines.join("\n"), limits::SECTION_TEXT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::review::Stranded;
+
+    fn digest(stranded: i64, dry_run: bool) -> Digest {
+        Digest {
+            pending: 0,
+            pending_lectures: 0,
+            oldest: None,
+            unsynced: stranded,
+            failed: 0,
+            repaired: 0,
+            removed_in_airtable: 0,
+            stranded: Stranded {
+                count: stranded,
+                dry_run,
+            },
+        }
+    }
+
+    #[test]
+    fn the_digest_names_stranded_approvals_and_what_to_run() {
+        let (text, _) = digest_notice(&digest(0, false));
+        assert!(!text.contains("tagbot enqueue"), "{text}");
+        let (text, _) = digest_notice(&digest(3, false));
+        assert!(
+            text.contains("3 approved tag(s) are not queued for Airtable")
+                && text.contains("run `tagbot enqueue`"),
+            "{text}"
+        );
+        let (text, _) = digest_notice(&digest(2, true));
+        assert!(
+            text.contains("2 approved tag(s)")
+                && text.contains("will need `tagbot enqueue` once DRY_RUN is off"),
+            "{text}"
+        );
+    }
+}
