@@ -79,7 +79,7 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
         ("SLACK_REPORT_CHANNEL", REPORT),
     ]))?;
     let open_limit = settings.open_limit;
-    let app = SlackApp::new(pool.clone(), ReviewSettings::default(), settings)?;
+    let app = SlackApp::connect(pool.clone(), ReviewSettings::default(), settings).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoints = Application::build(app.clone(), listener);
     let base = format!("http://127.0.0.1:{}", endpoints.port()?);

@@ -115,6 +115,10 @@ pub enum CliError {
     },
     #[error(transparent)]
     Slack(#[from] crate::slack::app::SlackError),
+    /// `auth.test` failed at start-up: without the workspace, tagbot
+    /// cannot tell its members from guests.
+    #[error("refusing to start: Slack would not say which workspace SLACK_BOT_TOKEN belongs to (auth.test), and tagbot needs it to know who may decide: {0}. Check SLACK_BOT_TOKEN (a bot token, xoxb-…, from the app's OAuth & Permissions page).")]
+    SlackIdentity(crate::slack::api::SlackApiError),
     #[error(transparent)]
     Serve(#[from] crate::slack::serve::PartStopped),
     #[error("cannot listen on {address} (TAGBOT_LISTEN): {source}")]
@@ -420,8 +424,13 @@ async fn serve(env: &Env) -> Result<(), CliError> {
             source,
         })?;
     let pool = storage::connect_runtime(&database).await?;
-    let app = crate::slack::app::SlackApp::new(pool.clone(), review, slack)
-        .map_err(crate::slack::app::SlackError::from)?;
+    let app = match crate::slack::app::SlackApp::connect(pool.clone(), review, slack).await {
+        Ok(app) => app,
+        Err(err) => {
+            pool.close().await;
+            return Err(CliError::SlackIdentity(err));
+        }
+    };
     let syncer = Syncer::new(pool.clone(), airtable, sync_settings)?;
     let result = crate::slack::serve::Application::build(app, listener)
         .with_background(Some(syncer))

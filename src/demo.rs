@@ -236,7 +236,8 @@ async fn review_and_sync(
         AirtableSettings::from_env(env).map_err(|e| DemoError::Step(e.to_string()))?;
     let syncer = Syncer::new(pool.clone(), airtable_settings, SyncSettings::default())
         .map_err(|e| step("the sync worker")(e.to_string()))?;
-    let app = SlackApp::new(pool.clone(), ReviewSettings::default(), settings)
+    let app = SlackApp::connect(pool.clone(), ReviewSettings::default(), settings)
+        .await
         .map_err(|e| DemoError::Step(format!("the Slack app: {e}")))?;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await

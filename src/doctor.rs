@@ -236,17 +236,14 @@ async fn check_home_tab(diagnosis: &mut Diagnosis, settings: &SlackSettings, poo
         );
         return;
     };
-    let app = match SlackApp::new(pool.clone(), ReviewSettings::default(), settings.clone()) {
-        Ok(app) => app,
-        Err(err) => {
-            diagnosis.fail(
-                CHECK,
-                err.to_string(),
-                "check the machine's TLS root certificates",
-            );
-            return;
-        }
-    };
+    let app =
+        match SlackApp::connect(pool.clone(), ReviewSettings::default(), settings.clone()).await {
+            Ok(app) => app,
+            Err(err) => {
+                diagnosis.skip(CHECK, format!("the Slack token does not work ({err})"));
+                return;
+            }
+        };
     match crate::slack::home::publish(&app, user).await {
         Ok(()) => diagnosis.pass(CHECK, format!("enabled (published {user}'s Home tab)")),
         Err(SlackError::Api(err)) if err.code() == Some("not_enabled") => diagnosis.fail(

@@ -31,9 +31,13 @@ pub const NO_SUCH_GROUP: &str = "no_such_subteam";
 const MAX_RETRIES: usize = 5;
 /// The longest a write (including waits for Slack's rate limits) may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest a lookup (a user's name, a group's members) may take: a
-/// slash command waits for them and must answer within Slack's 3 s.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest a lookup (a user's workspace, a group's members) may take.
+/// Whoever waits for one is answered late rather than wrongly: a click is
+/// acknowledged at once and decided in the background, and a slash
+/// command not answered within 2 s is answered through its `response_url`
+/// (valid for 30 minutes). So "Slack is busy" means Slack refused or did
+/// not answer in this long, not that it was slow.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a click waits for its reviewer's display name. The name only
 /// labels the audit log (the click carries the user's handle as a
 /// fallback), so a lookup held up by users.info's rate tier finishes in
@@ -53,6 +57,10 @@ pub enum SlackApiError {
         method: &'static str,
         message: String,
     },
+    /// A `response_url` that is not Slack's: a signed request carried it,
+    /// but tagbot posts answers only to Slack's hooks.
+    #[error("refused to answer through a response_url outside https://hooks.slack.com (its host: {host})")]
+    UntrustedResponseUrl { host: String },
 }
 
 impl SlackApiError {
@@ -87,7 +95,12 @@ pub struct SlackApi {
     directory: Arc<Mutex<Directory>>,
     /// For response URLs: plain JSON POSTs without the token, which
     /// slack-morphism's webhook request cannot shape (no `response_type`).
+    /// It follows no redirects: an answer goes where Slack said, or nowhere.
     hooks: reqwest::Client,
+    /// Where response URLs may point besides Slack's hooks: the origin of
+    /// `SLACK_API_URL` when it is not Slack's own (the stand-ins of the
+    /// tests and the demo).
+    hooks_origin: Option<url::Origin>,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -98,11 +111,23 @@ impl std::fmt::Debug for SlackApi {
 
 #[derive(Default)]
 struct Directory {
-    names: HashMap<String, (Option<String>, Instant)>,
+    users: HashMap<String, (KnownUser, Instant)>,
     /// Users whose name is being looked up now: one lookup per user at a
     /// time, however many of their clicks arrive meanwhile.
     names_fetching: HashSet<String>,
     groups: HashMap<String, (Vec<String>, Instant)>,
+}
+
+/// What `users.info` says of a user that tagbot uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownUser {
+    /// The display name, else the real name.
+    pub name: Option<String>,
+    /// The workspace the user belongs to (for a guest from another
+    /// organisation in a Slack Connect channel: theirs, not ours).
+    pub team_id: Option<String>,
+    /// Their Enterprise Grid organisation, when they are in one.
+    pub enterprise_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -194,12 +219,19 @@ pub struct FileUpload<'a> {
     pub bytes: &'a [u8],
 }
 
-/// `auth.test`: who the token belongs to.
+/// `auth.test`: who the token belongs to, and the workspace (and Grid
+/// organisation) tagbot is installed in
+/// (<https://docs.slack.dev/reference/methods/auth.test>: "When working
+/// against a team within an Enterprise organization, you'll also find
+/// their enterprise_id here").
 #[derive(Debug, Clone, Deserialize)]
 pub struct Identity {
     pub user_id: String,
     #[serde(default)]
     pub team: Option<String>,
+    pub team_id: String,
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
 }
 
 impl SlackApi {
@@ -222,6 +254,7 @@ impl SlackApi {
             .with_rate_control(rate_control);
         let hooks = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| SlackApiError::Transport {
                 method: "setup",
@@ -234,7 +267,36 @@ impl SlackApi {
             directory_ttl: settings.directory_ttl,
             directory: Arc::new(Mutex::new(Directory::default())),
             hooks,
+            hooks_origin: (settings.api_url.host_str() != Some("slack.com"))
+                .then(|| settings.api_url.origin())
+                .filter(url::Origin::is_tuple),
         })
+    }
+
+    /// Whether tagbot may post an answer to `response_url`: Slack's hooks
+    /// (`https://hooks.slack.com/…`, where Slack mints them:
+    /// docs.slack.dev/interactivity/handling-user-interaction), or the
+    /// origin of a `SLACK_API_URL` that is not Slack's (the stand-ins).
+    fn check_response_url(&self, response_url: &str) -> Result<(), SlackApiError> {
+        let parsed = url::Url::parse(response_url).ok();
+        let host = parsed
+            .as_ref()
+            .and_then(|url| url.host_str())
+            .unwrap_or("none")
+            .to_owned();
+        let trusted = parsed.is_some_and(|url| {
+            let slack = url.scheme() == "https"
+                && url.host_str() == Some(SLACK_HOOKS_HOST)
+                && url.port().is_none()
+                && url.username().is_empty()
+                && url.password().is_none();
+            slack || self.hooks_origin.as_ref() == Some(&url.origin())
+        });
+        if trusted {
+            Ok(())
+        } else {
+            Err(SlackApiError::UntrustedResponseUrl { host })
+        }
     }
 
     /// The underlying client, for Socket Mode's listener.
@@ -380,6 +442,7 @@ impl SlackApi {
         blocks: &[Value],
     ) -> Result<(), SlackApiError> {
         const METHOD: &str = "response_url";
+        self.check_response_url(response_url)?;
         let message = ResponseMessage {
             response_type: "ephemeral",
             text,
@@ -563,29 +626,30 @@ impl SlackApi {
     pub async fn display_name(&self, user: &str) -> Option<String> {
         let (known, already_fetching) = {
             let mut directory = self.directory.lock().await;
-            let known = directory.names.get(user).cloned();
-            if let Some((name, at)) = &known {
+            let known = directory.users.get(user).cloned();
+            if let Some((known, at)) = &known {
                 if at.elapsed() < self.directory_ttl {
-                    return name.clone();
+                    return known.name.clone();
                 }
             }
             (known, !directory.names_fetching.insert(user.to_owned()))
         };
-        let last_known = known.and_then(|(name, _)| name);
+        let last_known = known.and_then(|(known, _)| known.name);
         if already_fetching {
             return last_known;
         }
         let api = self.clone();
         let user_id = user.to_owned();
         let fetch = tokio::spawn(async move {
-            let fetched = api.fetch_display_name(&user_id).await;
+            // In the background: it may wait its turn in users.info's rate
+            // tier instead of timing out and losing it.
+            let fetched = api.fetch_user(&user_id, CALL_TIMEOUT).await;
             let mut directory = api.directory.lock().await;
             directory.names_fetching.remove(&user_id);
             match fetched {
-                Ok(name) => {
-                    directory
-                        .names
-                        .insert(user_id, (name.clone(), Instant::now()));
+                Ok(known) => {
+                    let name = known.name.clone();
+                    directory.users.insert(user_id, (known, Instant::now()));
                     Some(name)
                 }
                 // A failure is not cached: the next click asks again.
@@ -601,7 +665,37 @@ impl SlackApi {
         }
     }
 
-    async fn fetch_display_name(&self, user: &str) -> Result<Option<String>, SlackApiError> {
+    /// The workspace and Grid organisation `user` belongs to, cached with
+    /// their name; the last known answer when Slack cannot be asked now;
+    /// an error only when it never could be.
+    pub async fn user_home(&self, user: &str) -> Result<KnownUser, SlackApiError> {
+        let known = self.directory.lock().await.users.get(user).cloned();
+        if let Some((known, at)) = &known {
+            if at.elapsed() < self.directory_ttl {
+                return Ok(known.clone());
+            }
+        }
+        let fetched = self.fetch_user(user, LOOKUP_TIMEOUT).await;
+        match (fetched, known) {
+            (Ok(fetched), _) => {
+                self.directory
+                    .lock()
+                    .await
+                    .users
+                    .insert(user.to_owned(), (fetched.clone(), Instant::now()));
+                Ok(fetched)
+            }
+            (Err(err), Some((known, _))) => {
+                tracing::warn!(user, error = %err, "could not look up a Slack user; using what was last known of them");
+                Ok(known)
+            }
+            (Err(err), None) => Err(err),
+        }
+    }
+
+    /// `users.info`: the user's name, workspace and Grid organisation
+    /// (<https://docs.slack.dev/reference/methods/users.info>).
+    async fn fetch_user(&self, user: &str, limit: Duration) -> Result<KnownUser, SlackApiError> {
         #[derive(Deserialize)]
         struct Info {
             user: UserInfo,
@@ -612,6 +706,10 @@ impl SlackApi {
             real_name: Option<String>,
             #[serde(default)]
             profile: Option<Profile>,
+            #[serde(default)]
+            team_id: Option<String>,
+            #[serde(default)]
+            enterprise_user: Option<EnterpriseUser>,
         }
         #[derive(Deserialize)]
         struct Profile {
@@ -620,14 +718,17 @@ impl SlackApi {
             #[serde(default)]
             real_name: Option<String>,
         }
-        // In the background (see `display_name`): it may wait its turn in
-        // users.info's rate tier instead of timing out and losing it.
+        #[derive(Deserialize)]
+        struct EnterpriseUser {
+            #[serde(default)]
+            enterprise_id: Option<String>,
+        }
         let info: Info = self
             .get_within(
                 "users.info",
                 ("user", user),
                 &self.pacing.method("users.info", Tier::Four),
-                CALL_TIMEOUT,
+                limit,
             )
             .await?;
         let profile = info.user.profile;
@@ -639,7 +740,15 @@ impl SlackApi {
         .into_iter()
         .flatten()
         .find(|name| !name.trim().is_empty());
-        Ok(name)
+        Ok(KnownUser {
+            name,
+            team_id: info.user.team_id.filter(|id| !id.is_empty()),
+            enterprise_id: info
+                .user
+                .enterprise_user
+                .and_then(|e| e.enterprise_id)
+                .filter(|id| !id.is_empty()),
+        })
     }
 
     /// The members of a user group, cached; the last known members when a
@@ -686,6 +795,9 @@ impl SlackApi {
     }
 }
 
+/// The host Slack mints response URLs on.
+const SLACK_HOOKS_HOST: &str = "hooks.slack.com";
+
 /// `chat.postMessage` allows about one message per second per channel.
 fn per_channel(channel: &str, pacing: &Pacing) -> SlackApiMethodRateControlConfig {
     SlackApiMethodRateControlConfig::new().with_special_rate_limit(
@@ -722,5 +834,58 @@ fn classify(method: &'static str, err: SlackClientError) -> SlackApiError {
             method,
             message: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Env;
+
+    fn api(api_url: &str) -> SlackApi {
+        let settings = SlackSettings::from_env(&Env::from_pairs(vec![
+            ("SLACK_BOT_TOKEN", "xoxb-1234567890-tagbottesttoken"),
+            ("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5"),
+            ("SLACK_API_URL", api_url),
+            ("SLACK_REVIEW_CHANNEL", "C0REVIEW01"),
+            ("SLACK_REPORT_CHANNEL", "C0REPORT01"),
+        ]))
+        .unwrap();
+        SlackApi::new(&settings).unwrap()
+    }
+
+    #[test]
+    fn only_slacks_hooks_and_the_stand_ins_origin_take_answers() {
+        let slack = api("https://slack.com/api");
+        assert!(slack
+            .check_response_url("https://hooks.slack.com/commands/T1/2/abc")
+            .is_ok());
+        for refused in [
+            "http://hooks.slack.com/commands/T1/2/abc",
+            "https://hooks.slack.com.evil.example/commands/T1/2/abc",
+            "https://evil.example/hooks.slack.com/commands",
+            "https://hooks.slack.com:8443/commands/T1/2/abc",
+            "https://user@hooks.slack.com/commands/T1/2/abc",
+            "https://slack.com/api/chat.postMessage",
+            "not a url",
+        ] {
+            assert!(
+                matches!(
+                    slack.check_response_url(refused),
+                    Err(SlackApiError::UntrustedResponseUrl { .. })
+                ),
+                "{refused}"
+            );
+        }
+        let local = api("http://127.0.0.1:4000/api");
+        assert!(local
+            .check_response_url("http://127.0.0.1:4000/response/R1")
+            .is_ok());
+        assert!(local
+            .check_response_url("http://127.0.0.1:4001/response/R1")
+            .is_err());
+        assert!(local
+            .check_response_url("https://hooks.slack.com/commands/T1/2/abc")
+            .is_ok());
     }
 }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::api::{SlackApi, SlackApiError};
 use super::card::{load_card, LectureCard};
 use super::clicks::{self, ClickQueue};
-use super::reviewers::{self, NotAllowed, Standing};
+use super::reviewers::{self, NotAllowed, Requester, Standing, Workspace};
 use crate::calibration::Calibration;
 use crate::config::{ReviewSettings, SlackSettings};
 use crate::domain::{Actor, LectureId};
@@ -38,6 +38,9 @@ pub struct SlackApp {
     pub review: Review,
     pub api: SlackApi,
     pub settings: SlackSettings,
+    /// The workspace tagbot is installed in: with `SLACK_REVIEWERS` unset,
+    /// its members decide.
+    pub workspace: Workspace,
     /// Clicks (and late answers) acknowledged and not yet done.
     pub clicks: ClickQueue,
     /// The lecture each of tagbot's messages is about, by (channel, ts),
@@ -75,22 +78,60 @@ const WAITING_COUNT_FOR: Duration = Duration::from_secs(2);
 const REMEMBERED_MESSAGES: usize = 100_000;
 
 impl SlackApp {
-    pub fn new(
+    /// The app for the workspace `SLACK_BOT_TOKEN` belongs to, as
+    /// `auth.test` says: refused (naming the token) when Slack will not say.
+    pub async fn connect(
         pool: PgPool,
         review_settings: ReviewSettings,
         settings: SlackSettings,
     ) -> Result<SlackApp, SlackApiError> {
-        Ok(SlackApp {
+        let api = SlackApi::new(&settings)?;
+        let workspace = Workspace::from(api.auth_test().await?);
+        Ok(SlackApp::with_api(
+            pool,
+            review_settings,
+            settings,
+            api,
+            workspace,
+        ))
+    }
+
+    /// The app for a workspace already known.
+    pub fn new(
+        pool: PgPool,
+        review_settings: ReviewSettings,
+        settings: SlackSettings,
+        workspace: Workspace,
+    ) -> Result<SlackApp, SlackApiError> {
+        let api = SlackApi::new(&settings)?;
+        Ok(SlackApp::with_api(
+            pool,
+            review_settings,
+            settings,
+            api,
+            workspace,
+        ))
+    }
+
+    fn with_api(
+        pool: PgPool,
+        review_settings: ReviewSettings,
+        settings: SlackSettings,
+        api: SlackApi,
+        workspace: Workspace,
+    ) -> SlackApp {
+        SlackApp {
             review: Review::new(pool.clone(), review_settings),
-            api: SlackApi::new(&settings)?,
+            api,
             pool,
             settings,
+            workspace,
             clicks: ClickQueue::default(),
             message_lectures: Arc::default(),
             waiting: Arc::default(),
             home_users: Arc::default(),
             calibration: Arc::default(),
-        })
+        }
     }
 
     /// Calibration, worked out at most once a minute, by one task at a
@@ -204,15 +245,27 @@ impl SlackApp {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether `user` may decide (see [`super::reviewers`]).
-    pub async fn standing(&self, user: &str) -> Standing {
-        reviewers::standing(&self.api, &self.settings.reviewers, user).await
+    /// Whether `requester` may decide (see [`super::reviewers`]).
+    pub async fn standing(&self, requester: &Requester<'_>) -> Standing {
+        reviewers::standing(
+            &self.api,
+            &self.settings.reviewers,
+            &self.workspace,
+            requester,
+        )
+        .await
     }
 
-    /// The user as the actor of a decision, when they may decide (see
+    /// The requester as the actor of a decision, when they may decide (see
     /// [`super::reviewers`]).
-    pub async fn reviewer(&self, user: &str, handle: Option<&str>) -> Result<Actor, NotAllowed> {
-        reviewers::actor(&self.api, &self.settings.reviewers, user, handle).await
+    pub async fn reviewer(&self, requester: &Requester<'_>) -> Result<Actor, NotAllowed> {
+        reviewers::actor(
+            &self.api,
+            &self.settings.reviewers,
+            &self.workspace,
+            requester,
+        )
+        .await
     }
 
     /// Decides `interaction` in the background once a permit is free (see

@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use super::app::SlackApp;
 use super::payload::SlashCommand;
+use super::reviewers::Requester;
 use super::{render, sessions};
 use crate::domain::{LectureId, SuggestionStatus};
 use crate::review::ReviewError;
@@ -175,8 +176,8 @@ async fn start_session(app: &SlackApp, command: &SlashCommand) -> String {
     let Some(trigger) = command.trigger_id.as_deref() else {
         return "Slack sent no trigger for a modal; try `/tags review` again.".to_owned();
     };
-    let handle = command.user_name.as_deref();
-    match sessions::start(app, &command.user_id, handle, trigger).await {
+    let requester = Requester::by_id(&command.user_id, command.user_name.as_deref());
+    match sessions::start(app, &requester, trigger).await {
         Ok(()) => "Review session opened.".to_owned(),
         Err(err) => {
             tracing::error!(user = %command.user_id, error = %err, "could not open a review session");
@@ -319,7 +320,10 @@ async fn retry(
     lecture: &LectureId,
 ) -> Result<String, sqlx::Error> {
     let actor = match app
-        .reviewer(&command.user_id, command.user_name.as_deref())
+        .reviewer(&Requester::by_id(
+            &command.user_id,
+            command.user_name.as_deref(),
+        ))
         .await
     {
         Ok(actor) => actor,

@@ -11,6 +11,7 @@ use chrono::{Datelike, Duration as Days, TimeZone, Utc};
 
 use super::app::{SlackApp, SlackError};
 use super::render::{self, HomeFigures, HOME_FAILED_LECTURES};
+use super::reviewers::Requester;
 use crate::domain::SuggestionStatus;
 use crate::storage::{events, home_tabs, suggestions, sync_queue};
 use crate::sync::RunReport;
@@ -96,12 +97,15 @@ fn lock(users: &Mutex<HomeTabUsers>) -> MutexGuard<'_, HomeTabUsers> {
     users.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Publishes `user`'s Home tab as things stand now.
+/// Publishes `user`'s Home tab as things stand now; someone who may not
+/// review here sees only why (the queue, the team's decisions and sync
+/// health are the workspace's own).
 pub async fn publish(app: &SlackApp, user: &str) -> Result<(), SlackError> {
-    let figures = figures(app, user).await?;
-    app.api
-        .publish_home(user, &render::home_view(&figures))
-        .await?;
+    let view = match app.standing(&Requester::by_id(user, None)).await.refusal() {
+        Some(refused) => render::home_notice(&render::escape_mrkdwn(&refused.to_string())),
+        None => render::home_view(&figures(app, user).await?),
+    };
+    app.api.publish_home(user, &view).await?;
     Ok(())
 }
 

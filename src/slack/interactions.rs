@@ -21,6 +21,7 @@ use super::app::{SlackApp, SlackError};
 use super::card::{actions, HistoryLine, LectureCard};
 use super::click::{self, Click, Verb};
 use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
+use super::reviewers::Requester;
 use super::{home, render, sessions};
 use crate::domain::{Actor, LectureId, SuggestionId};
 use crate::review::{Decision, LectureDecisions, ReviewError};
@@ -36,11 +37,21 @@ const DETAILS_LOAD_BUDGET: Duration = Duration::from_millis(1_500);
 struct Clicker<'a> {
     id: &'a str,
     handle: Option<&'a str>,
+    /// The clicker's own workspace, as the payload says.
+    team_id: Option<&'a str>,
     channel: String,
     response_url: Option<&'a str>,
 }
 
 impl Clicker<'_> {
+    fn requester(&self) -> Requester<'_> {
+        Requester {
+            id: self.id,
+            handle: self.handle,
+            team_id: self.team_id,
+        }
+    }
+
     fn tell(&self, app: &SlackApp, text: &str) {
         app.tell_or_respond(&self.channel, self.id, self.response_url, text);
     }
@@ -101,6 +112,7 @@ pub async fn handle(app: &SlackApp, interaction: Interaction) {
             let clicker = Clicker {
                 id: &click.user.id,
                 handle: click.user.name.as_deref(),
+                team_id: click.user.team_id.as_deref(),
                 channel: click
                     .message()
                     .map(|(channel, _)| channel)
@@ -198,12 +210,12 @@ async fn handle_click(
             report_lecture_result(app, clicker, result).await
         }
         Click::StartReview => match click.trigger_id.as_deref() {
-            Some(trigger) => sessions::start(app, clicker.id, clicker.handle, trigger).await,
+            Some(trigger) => sessions::start(app, &clicker.requester(), trigger).await,
             None => Ok(()),
         },
         Click::SessionSkip => match session_view(click) {
             Some((view_id, metadata)) => {
-                sessions::skip(app, clicker.id, clicker.handle, view_id, metadata).await
+                sessions::skip(app, &clicker.requester(), view_id, metadata).await
             }
             None => Ok(()),
         },
@@ -487,6 +499,7 @@ async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<()
     let clicker = Clicker {
         id: &submission.user.id,
         handle: submission.user.name.as_deref(),
+        team_id: submission.user.team_id.as_deref(),
         channel,
         response_url: None,
     };
@@ -500,7 +513,7 @@ async fn on_submission(app: &SlackApp, submission: &ViewSubmission) -> Result<()
 /// The clicking user as the decision's actor; when they may not decide,
 /// they are told why and None is returned.
 async fn reviewer(app: &SlackApp, clicker: &Clicker<'_>) -> Option<Actor> {
-    match app.reviewer(clicker.id, clicker.handle).await {
+    match app.reviewer(&clicker.requester()).await {
         Ok(actor) => Some(actor),
         Err(refused) => {
             clicker.tell(app, &render::escape_mrkdwn(&refused.to_string()));

@@ -28,6 +28,21 @@ pub struct User {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// The user's own workspace: for a guest from another organisation
+    /// in a Slack Connect channel, theirs, not the app's.
+    #[serde(default)]
+    pub team_id: Option<String>,
+}
+
+impl User {
+    /// The user as someone asking to decide.
+    pub fn requester(&self) -> crate::slack::reviewers::Requester<'_> {
+        crate::slack::reviewers::Requester {
+            id: &self.id,
+            handle: self.name.as_deref(),
+            team_id: self.team_id.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,22 +1,78 @@
-//! Who may decide: everyone when `SLACK_REVIEWERS` is unset, else the listed
-//! users and the members of the listed user groups. Group members come from
-//! Slack (cached, and the last known members while Slack cannot be asked);
-//! a group never read leaves a user's standing unknown, and they are told
-//! Slack is busy, never that they may not decide.
+//! Who may decide. With `SLACK_REVIEWERS` set: the listed users and the
+//! members of the listed user groups. Unset: the members of the workspace
+//! tagbot is installed in, or of its Enterprise Grid organisation; never a
+//! guest from another organisation (a Slack Connect channel's external
+//! members), unless listed by id.
+//!
+//! A click carries its user's workspace (`user.team_id`); a slash command
+//! or an event does not, so `users.info` is asked (cached). Group members
+//! come from Slack (cached, and the last known members while Slack cannot
+//! be asked). A lookup Slack never answered leaves a user's standing
+//! unknown: they are told Slack is busy, never that they may not decide.
 
-use super::api::{SlackApi, NO_SUCH_GROUP};
+use super::api::{Identity, SlackApi, NO_SUCH_GROUP};
 use crate::domain::Actor;
+
+/// The workspace (and Grid organisation) tagbot is installed in, as
+/// `auth.test` says at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub team_id: String,
+    pub enterprise_id: Option<String>,
+}
+
+impl From<Identity> for Workspace {
+    fn from(identity: Identity) -> Workspace {
+        Workspace {
+            team_id: identity.team_id,
+            enterprise_id: identity.enterprise_id.filter(|id| !id.is_empty()),
+        }
+    }
+}
+
+impl Workspace {
+    /// Whether a user of `team_id` (and `enterprise_id`) is one of ours.
+    fn includes(&self, team_id: Option<&str>, enterprise_id: Option<&str>) -> bool {
+        team_id == Some(self.team_id.as_str())
+            || (self.enterprise_id.is_some() && enterprise_id == self.enterprise_id.as_deref())
+    }
+}
+
+/// Who asks to decide: a Slack user id, the handle the payload gives
+/// (a display name's fallback), and the workspace the payload says they
+/// belong to (a click's `user.team_id`; none for commands and events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requester<'a> {
+    pub id: &'a str,
+    pub handle: Option<&'a str>,
+    pub team_id: Option<&'a str>,
+}
+
+impl<'a> Requester<'a> {
+    /// A user known only by id (a slash command, an event).
+    pub fn by_id(id: &'a str, handle: Option<&'a str>) -> Requester<'a> {
+        Requester {
+            id,
+            handle,
+            team_id: None,
+        }
+    }
+}
 
 /// Why a user's decision is refused before it is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NotAllowed {
     #[error("You are not one of the tag reviewers (SLACK_REVIEWERS), so nothing was changed. Ask an admin to add you.")]
     NotAReviewer,
+    /// Someone from outside the workspace (a guest from another
+    /// organisation in a shared channel) with `SLACK_REVIEWERS` unset.
+    #[error("You cannot review tags here: only members of the workspace tagbot is installed in may decide, so nothing was changed. An admin can add you by id to SLACK_REVIEWERS.")]
+    NotAMember,
     #[error("Slack sent a user id tagbot cannot use, so nothing was changed.")]
     UnusableUserId,
-    /// A reviewer group could not be read and its members were never
-    /// known: the user may well be a reviewer, so they are not told
-    /// otherwise.
+    /// A lookup (a reviewer group, a user's workspace) failed and its
+    /// answer was never known: the user may well be allowed, so they are
+    /// not told otherwise.
     #[error("Slack is busy and could not confirm that you are a tag reviewer, so nothing was changed. Please try again in a minute.")]
     SlackBusy,
 }
@@ -26,21 +82,32 @@ pub enum NotAllowed {
 pub enum Standing {
     Reviewer,
     NotAReviewer,
-    /// A group that might hold the user could not be read.
+    /// From outside the workspace, with `SLACK_REVIEWERS` unset.
+    NotAMember,
+    /// A lookup that might have allowed the user could not be made.
     Unknown,
 }
 
-/// Whether `user` may decide, given `reviewers` (`SLACK_REVIEWERS`: user
-/// ids and user-group ids). A group never read fails closed: nobody
-/// decides through it, but nobody is told they are not a reviewer either.
-pub async fn standing(api: &SlackApi, reviewers: &[String], user: &str) -> Standing {
-    if reviewers.is_empty() || reviewers.iter().any(|id| id == user) {
+/// Whether `requester` may decide, given `reviewers` (`SLACK_REVIEWERS`:
+/// user ids and user-group ids) and the `workspace` tagbot is installed
+/// in. A lookup never answered fails closed: nobody decides through it,
+/// but nobody is told they may not either.
+pub async fn standing(
+    api: &SlackApi,
+    reviewers: &[String],
+    workspace: &Workspace,
+    requester: &Requester<'_>,
+) -> Standing {
+    if reviewers.iter().any(|id| id == requester.id) {
         return Standing::Reviewer;
+    }
+    if reviewers.is_empty() {
+        return membership(api, workspace, requester).await;
     }
     let mut standing = Standing::NotAReviewer;
     for group in reviewers.iter().filter(|id| id.starts_with('S')) {
         match api.group_members(group).await {
-            Ok(members) if members.iter().any(|m| m == user) => return Standing::Reviewer,
+            Ok(members) if members.iter().any(|m| m == requester.id) => return Standing::Reviewer,
             Ok(_) => {}
             Err(err) if err.code() == Some(NO_SUCH_GROUP) => {
                 tracing::warn!(
@@ -57,22 +124,59 @@ pub async fn standing(api: &SlackApi, reviewers: &[String], user: &str) -> Stand
     standing
 }
 
+/// Whether `requester` is a member of `workspace`: by the payload's team
+/// when it is ours; else by `users.info` (their team, or their Grid
+/// organisation when tagbot is installed in one). A payload naming
+/// another team settles it without asking Slack, unless tagbot is in a
+/// Grid organisation that team may belong to.
+async fn membership(api: &SlackApi, workspace: &Workspace, requester: &Requester<'_>) -> Standing {
+    if workspace.includes(requester.team_id, None) {
+        return Standing::Reviewer;
+    }
+    if requester.team_id.is_some() && workspace.enterprise_id.is_none() {
+        return Standing::NotAMember;
+    }
+    match api.user_home(requester.id).await {
+        Ok(user) if workspace.includes(user.team_id.as_deref(), user.enterprise_id.as_deref()) => {
+            Standing::Reviewer
+        }
+        Ok(_) => Standing::NotAMember,
+        Err(err) => {
+            tracing::warn!(user = requester.id, error = %err, "could not look up which workspace a Slack user belongs to; they are asked to try again");
+            Standing::Unknown
+        }
+    }
+}
+
+impl Standing {
+    /// Why a user who is not a reviewer is refused.
+    pub fn refusal(self) -> Option<NotAllowed> {
+        match self {
+            Standing::Reviewer => None,
+            Standing::NotAReviewer => Some(NotAllowed::NotAReviewer),
+            Standing::NotAMember => Some(NotAllowed::NotAMember),
+            Standing::Unknown => Some(NotAllowed::SlackBusy),
+        }
+    }
+}
+
 /// The user as the actor of a decision, with the display name Slack knows
 /// (else `handle`, from the payload), when they may decide.
 pub async fn actor(
     api: &SlackApi,
     reviewers: &[String],
-    user: &str,
-    handle: Option<&str>,
+    workspace: &Workspace,
+    requester: &Requester<'_>,
 ) -> Result<Actor, NotAllowed> {
-    match standing(api, reviewers, user).await {
-        Standing::Reviewer => {}
-        Standing::NotAReviewer => return Err(NotAllowed::NotAReviewer),
-        Standing::Unknown => return Err(NotAllowed::SlackBusy),
+    if let Some(refused) = standing(api, reviewers, workspace, requester)
+        .await
+        .refusal()
+    {
+        return Err(refused);
     }
-    let name = match api.display_name(user).await {
+    let name = match api.display_name(requester.id).await {
         Some(name) => Some(name),
-        None => handle.map(str::to_owned),
+        None => requester.handle.map(str::to_owned),
     };
-    Actor::slack(user, name).map_err(|_| NotAllowed::UnusableUserId)
+    Actor::slack(requester.id, name).map_err(|_| NotAllowed::UnusableUserId)
 }

@@ -19,6 +19,7 @@ use super::app::{SlackApp, SlackError};
 use super::card::actions;
 use super::payload::{State, ViewSubmission};
 use super::render::{self, SessionLecture, SessionState};
+use super::reviewers::Requester;
 use crate::domain::{LectureId, SuggestionId, SuggestionStatus};
 use crate::review::{Choices, ChoicesOutcome, ReviewError};
 use crate::storage::review_holds;
@@ -27,17 +28,16 @@ use crate::storage::review_holds;
 /// anything; the lease is renewed with each submit, skip or pre-select.
 pub const HOLD_LEASE: Duration = Duration::from_secs(15 * 60);
 
-/// Opens a session for `user` with the first lecture of the queue.
+/// Opens a session for `requester` with the first lecture of the queue.
 pub async fn start(
     app: &SlackApp,
-    user: &str,
-    handle: Option<&str>,
+    requester: &Requester<'_>,
     trigger_id: &str,
 ) -> Result<(), SlackError> {
-    let view = next_view(app, user, handle, SessionState::default(), None).await?;
+    let view = next_view(app, requester, SessionState::default(), None).await?;
     if let Err(err) = app.api.open_view(trigger_id, &view).await {
         // The modal never opened: the lecture is not the reviewer's.
-        review_holds::release(&app.pool, user).await?;
+        review_holds::release(&app.pool, requester.id).await?;
         return Err(err.into());
     }
     Ok(())
@@ -46,8 +46,8 @@ pub async fn start(
 /// The answer to a session's submission: `response_action: update` with
 /// the next lecture, or `errors` on the tags someone else decided.
 pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value, SlackError> {
-    let user = submission.user.id.as_str();
-    let handle = submission.user.name.as_deref();
+    let requester = submission.user.requester();
+    let user = requester.id;
     let state = session_state(submission.view.private_metadata.as_deref());
     let Some(lecture) = state
         .lecture
@@ -55,9 +55,9 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
         .and_then(|raw| LectureId::parse(raw).ok())
     else {
         // A view without a lecture has no submit button; nothing to save.
-        return Ok(update(next_view(app, user, handle, state, None).await?));
+        return Ok(update(next_view(app, &requester, state, None).await?));
     };
-    let actor = match app.reviewer(user, handle).await {
+    let actor = match app.reviewer(&requester).await {
         Ok(actor) => actor,
         Err(refused) => {
             return Ok(update(render::session_notice(
@@ -105,15 +105,14 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
         state.skipped.push(lecture.as_str().to_owned());
     }
     Ok(update(
-        next_view(app, user, handle, state, Some(&notice)).await?,
+        next_view(app, &requester, state, Some(&notice)).await?,
     ))
 }
 
 /// "Skip": the next lecture, this one left for others.
 pub async fn skip(
     app: &SlackApp,
-    user: &str,
-    handle: Option<&str>,
+    requester: &Requester<'_>,
     view_id: &str,
     metadata: Option<&str>,
 ) -> Result<(), SlackError> {
@@ -121,9 +120,9 @@ pub async fn skip(
     if let Some(lecture) = state.lecture.take() {
         state.skipped.push(lecture);
     }
-    let view = next_view(app, user, handle, state, None).await?;
+    let view = next_view(app, requester, state, None).await?;
     if let Err(err) = app.api.update_view(view_id, &view).await {
-        review_holds::release(&app.pool, user).await?;
+        review_holds::release(&app.pool, requester.id).await?;
         return Err(err.into());
     }
     Ok(())
@@ -173,18 +172,18 @@ pub async fn closed(app: &SlackApp, user: &str) -> Result<(), SlackError> {
     Ok(())
 }
 
-/// The next lecture for `user`, held for them, as a session view; a notice
-/// view when nothing is left or they may not decide.
+/// The next lecture for `requester`, held for them, as a session view; a
+/// notice view when nothing is left or they may not decide.
 async fn next_view(
     app: &SlackApp,
-    user: &str,
-    handle: Option<&str>,
+    requester: &Requester<'_>,
     mut state: SessionState,
     notice: Option<&str>,
 ) -> Result<Value, SlackError> {
+    let user = requester.id;
     state.lecture = None;
     state.revision = 0;
-    if let Err(refused) = app.reviewer(user, handle).await {
+    if let Err(refused) = app.reviewer(requester).await {
         review_holds::release(&app.pool, user).await?;
         return Ok(render::session_notice(
             &render::escape_mrkdwn(&refused.to_string()),

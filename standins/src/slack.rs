@@ -361,13 +361,37 @@ struct User {
     id: String,
     display_name: String,
     real_name: String,
+    /// The user's own workspace: the fake's, or (an external member of a
+    /// Slack Connect channel) another organisation's.
+    team_id: String,
+    /// Their Enterprise Grid organisation, when they are in one.
+    enterprise_id: Option<String>,
 }
 
 impl User {
+    /// As `users.info` returns it
+    /// (<https://docs.slack.dev/reference/methods/users.info>): `team_id`
+    /// is the user's own workspace, and a Grid user carries
+    /// `enterprise_user` with their organisation's `enterprise_id`.
     fn as_json(&self) -> Value {
+        let mut user = self.as_json_base();
+        if let Some(enterprise) = &self.enterprise_id {
+            user["enterprise_user"] = json!({
+                "id": self.id,
+                "enterprise_id": enterprise,
+                "enterprise_name": format!("{enterprise} org"),
+                "is_admin": false,
+                "is_owner": false,
+                "teams": [self.team_id],
+            });
+        }
+        user
+    }
+
+    fn as_json_base(&self) -> Value {
         json!({
             "id": self.id,
-            "team_id": TEAM_ID,
+            "team_id": self.team_id,
             "name": self.id.to_lowercase(),
             "real_name": self.real_name,
             "deleted": false,
@@ -613,6 +637,8 @@ struct Workspace {
     base_url: String,
     /// Whether the bot token has `files:write`.
     files_scope: bool,
+    /// The Enterprise Grid organisation the fake workspace is in, if any.
+    enterprise_id: Option<String>,
 }
 
 impl Workspace {
@@ -649,6 +675,7 @@ impl Workspace {
             files: crate::slack_files::Files::default(),
             base_url: String::new(),
             files_scope: true,
+            enterprise_id: None,
         }
     }
 
@@ -770,7 +797,7 @@ impl Workspace {
 
     fn dispatch(&mut self, method: &str, params: &Value) -> Outcome {
         match method {
-            "auth.test" => Ok(auth_test()),
+            "auth.test" => Ok(auth_test(self.enterprise_id.as_deref())),
             "chat.postMessage" => self.post_message(params),
             "chat.update" => self.update_message(params),
             "chat.postEphemeral" => self.post_ephemeral(params),
@@ -1117,8 +1144,11 @@ impl Workspace {
     }
 }
 
-fn auth_test() -> Value {
-    json!({
+/// `auth.test` (<https://docs.slack.dev/reference/methods/auth.test>):
+/// "When working against a team within an Enterprise organization, you'll
+/// also find their enterprise_id here."
+fn auth_test(enterprise_id: Option<&str>) -> Value {
+    let mut answer = json!({
         "url": format!("https://{TEAM_NAME}.slack.com/"),
         "team": TEAM_NAME,
         "user": "tagbot",
@@ -1126,7 +1156,11 @@ fn auth_test() -> Value {
         "user_id": BOT_USER_ID,
         "bot_id": BOT_ID,
         "is_enterprise_install": false,
-    })
+    });
+    if let Some(enterprise) = enterprise_id {
+        answer["enterprise_id"] = json!(enterprise);
+    }
+    answer
 }
 
 /// A message's text and blocks, checked the way chat.postMessage,
@@ -1609,11 +1643,45 @@ impl FakeSlack {
             channel.members.insert(id.to_owned());
         }
         workspace.users.retain(|u| u.id != id);
+        let enterprise_id = workspace.enterprise_id.clone();
         workspace.users.push(User {
             id: id.to_owned(),
             display_name: display_name.to_owned(),
             real_name: real_name.to_owned(),
+            team_id: TEAM_ID.to_owned(),
+            enterprise_id,
         });
+    }
+
+    /// Adds (or replaces) a user of another workspace, `team_id` (in Grid
+    /// organisation `enterprise_id`, if any): an external member of a Slack
+    /// Connect channel, or a colleague from another workspace of the same
+    /// organisation. They join every channel that exists now.
+    pub fn add_user_of(
+        &self,
+        id: &str,
+        display_name: &str,
+        team_id: &str,
+        enterprise_id: Option<&str>,
+    ) {
+        let mut workspace = self.lock();
+        for channel in &mut workspace.channels {
+            channel.members.insert(id.to_owned());
+        }
+        workspace.users.retain(|u| u.id != id);
+        workspace.users.push(User {
+            id: id.to_owned(),
+            display_name: display_name.to_owned(),
+            real_name: display_name.to_owned(),
+            team_id: team_id.to_owned(),
+            enterprise_id: enterprise_id.map(str::to_owned),
+        });
+    }
+
+    /// Puts the fake workspace in Enterprise Grid organisation
+    /// `enterprise_id` (`auth.test` reports it; users added later are in it).
+    pub fn set_enterprise(&self, enterprise_id: Option<&str>) {
+        self.lock().enterprise_id = enterprise_id.map(str::to_owned);
     }
 
     /// Adds (or replaces) a public channel, with no users in it yet.

@@ -26,3 +26,4 @@ mod state_machine;
 mod stream_sync;
 mod sync;
 mod sync_world;
+mod who_decides;

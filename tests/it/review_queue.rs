@@ -96,11 +96,12 @@ async fn two_processes_posting_at_once_keep_to_the_limit_together(
     for n in 0..30 {
         w.db.suggestion(&format!("L{n:02}"), "t1", 0.9).await;
     }
-    let other = SlackApp::new(
+    let other = SlackApp::connect(
         w.db.app.clone(),
         ReviewSettings::default(),
         settings(&w.slack, &extra),
     )
+    .await
     .unwrap();
 
     let (one, two) = tokio::join!(

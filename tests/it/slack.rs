@@ -1175,3 +1175,23 @@ async fn reviewers_see_how_often_past_decisions_at_the_threshold_were_approved(
     );
     w.close().await;
 }
+
+/// Slack answering a group lookup in 2.5 s is slow, not busy: the command
+/// is acknowledged at once and the real answer follows through the
+/// response URL.
+#[sqlx::test]
+async fn a_slow_group_lookup_still_gives_the_real_answer(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::uncached(pool, options, &[("SLACK_REVIEWERS", "S0REVIEWRS")]).await;
+    w.slack.add_usergroup("S0REVIEWRS", &[YOSI]);
+    let one = w.db.suggestion("L1", "t1", 0.95).await;
+    w.db.fail_as_worker(one, "tag_missing: t1").await;
+    w.slack.set_latency(Duration::from_millis(2_500));
+    let answer = w.command(YOSI, "retry L1").await;
+    assert!(!answer.contains("Slack is busy"), "{answer}");
+    assert!(answer.contains("Retrying 1 failed tag(s)"), "{answer}");
+    assert_eq!(w.db.status(one).await, "approved");
+    w.close().await;
+}

@@ -240,3 +240,49 @@ async fn details_opens_a_loading_modal_at_once_when_the_lecture_is_slow_to_load(
     assert!(all_text(&views[0].view).contains("תגית t1"));
     w.close().await;
 }
+
+/// A signed click whose `response_url` is not Slack's (nor the stand-in's,
+/// here standing for Slack) is not followed: tagbot posts answers to
+/// Slack's hooks only.
+#[sqlx::test]
+async fn a_response_url_outside_slack_is_never_contacted(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.95).await;
+    w.settle().await;
+    w.slack.remove_from_channel(REVIEW, YOSI);
+    w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await;
+    eventually("Dana's approval lands", || async {
+        w.db.status(id).await == "approved"
+    })
+    .await;
+
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = elsewhere.local_addr().unwrap().port();
+    let ts = w.message_ts("L1").await;
+    let mut click = w.block_actions(
+        YOSI,
+        &ts,
+        actions::REJECT,
+        json!({ "value": id.to_string() }),
+        json!({}),
+    );
+    click["response_url"] = json!(format!("http://127.0.0.1:{port}/commands/T0/1/secret"));
+    assert_eq!(w.interact(&click).await, 200);
+    eventually("the ephemeral is refused first", || async {
+        w.slack
+            .calls_to("chat.postEphemeral")
+            .iter()
+            .any(|c| c.error() == Some("user_not_in_channel"))
+    })
+    .await;
+    let contacted = tokio::time::timeout(Duration::from_secs(3), elsewhere.accept()).await;
+    assert!(
+        contacted.is_err(),
+        "tagbot posted to a response_url outside Slack"
+    );
+    assert!(w.slack.responses().is_empty());
+    w.close().await;
+}

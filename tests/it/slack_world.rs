@@ -125,7 +125,8 @@ impl SlackWorld {
         }
         let mut settings = settings(&slack, extra);
         tune(&mut settings);
-        let app = SlackApp::new(db.app.clone(), ReviewSettings::default(), settings)
+        let app = SlackApp::connect(db.app.clone(), ReviewSettings::default(), settings)
+            .await
             .expect("build the Slack app");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let endpoints = Application::build(app.clone(), listener);

@@ -69,6 +69,17 @@ pub fn home_view(f: &HomeFigures) -> Value {
     json!({ "type": "home", "callback_id": "tagbot_home", "blocks": blocks })
 }
 
+/// The Home tab of someone who may not review here (a guest from another
+/// organisation), or whose standing Slack could not confirm: `notice`
+/// (text tagbot wrote) and nothing of the team's figures.
+pub fn home_notice(notice: &str) -> Value {
+    let blocks = vec![
+        json!({"type": "header", "block_id": "home_header", "text": plain("Tag review", limits::HEADER_TEXT)}),
+        json!({"type": "section", "block_id": "home_notice", "text": {"type": "mrkdwn", "text": shorten(notice, limits::SECTION_TEXT)}}),
+    ];
+    json!({ "type": "home", "callback_id": "tagbot_home", "blocks": blocks })
+}
+
 fn queue_section(f: &HomeFigures) -> Value {
     let text = if f.waiting_lectures == 0 {
         "*Nothing is waiting for review.* :tada:".to_owned()

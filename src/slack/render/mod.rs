@@ -83,7 +83,7 @@ mod review_message;
 mod session;
 
 pub use details::{details_modal, details_notice, view_bytes};
-pub use home::{home_view, FailedLecture, HomeFigures, HOME_FAILED_LECTURES};
+pub use home::{home_notice, home_view, FailedLecture, HomeFigures, HOME_FAILED_LECTURES};
 pub use notices::{
     calibration_comment, digest_notice, failure_notice, progress_text, start_reviewing_block,
     Digest, FailureNotice,
