@@ -201,16 +201,20 @@ fn parse_line(line: usize, text: &str) -> Result<IncomingSuggestion, Vec<String>
         return Err(vec!["expected a JSON object".to_owned()]);
     };
     let mut reasons = Vec::new();
-    let lecture = text_field(&object, "lecture_id", &mut reasons).and_then(|raw| {
-        LectureId::parse(raw)
-            .map_err(|e| reasons.push(format!("lecture_id: {e}")))
-            .ok()
-    });
-    let tag = text_field(&object, "tag_id", &mut reasons).and_then(|raw| {
-        TagId::parse(raw)
-            .map_err(|e| reasons.push(format!("tag_id: {e}")))
-            .ok()
-    });
+    let lecture = text_field(&object, "lecture_id", &mut reasons)
+        .and_then(|raw| visible("lecture_id", raw, &mut reasons))
+        .and_then(|raw| {
+            LectureId::parse(raw)
+                .map_err(|e| reasons.push(format!("lecture_id: {e}")))
+                .ok()
+        });
+    let tag = text_field(&object, "tag_id", &mut reasons)
+        .and_then(|raw| visible("tag_id", raw, &mut reasons))
+        .and_then(|raw| {
+            TagId::parse(raw)
+                .map_err(|e| reasons.push(format!("tag_id: {e}")))
+                .ok()
+        });
     let score = match object.get("score") {
         None | Some(Value::Null) => {
             reasons.push("missing field score".to_owned());
@@ -246,6 +250,21 @@ fn parse_line(line: usize, text: &str) -> Result<IncomingSuggestion, Vec<String>
             })
         }
         _ => Err(reasons),
+    }
+}
+
+/// An id, unless it holds an invisible formatting character (a zero-width
+/// space, a direction mark): it would look right and match nothing.
+fn visible<'a>(name: &str, id: &'a str, reasons: &mut Vec<String>) -> Option<&'a str> {
+    match id.chars().find(|c| crate::domain::is_invisible_format(*c)) {
+        Some(c) => {
+            reasons.push(format!(
+                "{name} contains an invisible formatting character (U+{:04X}, such as a zero-width space or a direction mark)",
+                u32::from(c)
+            ));
+            None
+        }
+        None => Some(id),
     }
 }
 
@@ -442,7 +461,7 @@ mod tests {
             vec![
                 (1, "rationale contains a NUL character (\\u0000), which the database cannot store"),
                 (2, "model is longer than 200 characters (201)"),
-                (3, "lecture_id: lecture id contains an invisible formatting character (U+200B, such as a zero-width space or a direction mark)"),
+                (3, "lecture_id contains an invisible formatting character (U+200B, such as a zero-width space or a direction mark)"),
                 (4, "model contains a NUL character (\\u0000), which the database cannot store"),
             ]
         );

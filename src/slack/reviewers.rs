@@ -11,6 +11,10 @@
 //! unknown: they are told Slack is busy, never that they may not decide.
 
 use super::api::{Identity, SlackApi, NO_SUCH_GROUP};
+
+/// `users.info`'s answer for a user Slack does not know
+/// (<https://docs.slack.dev/reference/methods/users.info>, errors).
+const NO_SUCH_USER: &str = "user_not_found";
 use crate::domain::Actor;
 
 /// The workspace (and Grid organisation) tagbot is installed in, as
@@ -141,6 +145,8 @@ async fn membership(api: &SlackApi, workspace: &Workspace, requester: &Requester
             Standing::Reviewer
         }
         Ok(_) => Standing::NotAMember,
+        // Slack's definite answer: no such user here.
+        Err(err) if err.code() == Some(NO_SUCH_USER) => Standing::NotAMember,
         Err(err) => {
             tracing::warn!(user = requester.id, error = %err, "could not look up which workspace a Slack user belongs to; they are asked to try again");
             Standing::Unknown

@@ -174,8 +174,11 @@ async fn in_a_grid_organisation_its_other_workspaces_are_members(
     );
     assert_eq!(standing("U0OUTSIDE1", None).await, Standing::NotAMember);
     assert_eq!(standing(DANA, Some("T0TAGBOT00")).await, Standing::Reviewer);
-    // Not a user Slack knows: it cannot vouch, so nobody is told "no".
-    assert_eq!(standing("U0NOBODY01", None).await, Standing::Unknown);
+    // A user Slack says it does not know is not a member.
+    assert_eq!(standing("U0NOBODY01", None).await, Standing::NotAMember);
+    // Slack failing to answer leaves it unknown: nobody is told "no".
+    w.slack.fail_next("users.info", 1, "internal_error");
+    assert_eq!(standing("U0STRANGE2", None).await, Standing::Unknown);
     w.close().await;
 }
 
