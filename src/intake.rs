@@ -201,20 +201,8 @@ fn parse_line(line: usize, text: &str) -> Result<IncomingSuggestion, Vec<String>
         return Err(vec!["expected a JSON object".to_owned()]);
     };
     let mut reasons = Vec::new();
-    let lecture = text_field(&object, "lecture_id", &mut reasons)
-        .and_then(|raw| visible("lecture_id", raw, &mut reasons))
-        .and_then(|raw| {
-            LectureId::parse(raw)
-                .map_err(|e| reasons.push(format!("lecture_id: {e}")))
-                .ok()
-        });
-    let tag = text_field(&object, "tag_id", &mut reasons)
-        .and_then(|raw| visible("tag_id", raw, &mut reasons))
-        .and_then(|raw| {
-            TagId::parse(raw)
-                .map_err(|e| reasons.push(format!("tag_id: {e}")))
-                .ok()
-        });
+    let lecture = id_field(&object, "lecture_id", LectureId::parse, &mut reasons);
+    let tag = id_field(&object, "tag_id", TagId::parse, &mut reasons);
     let score = match object.get("score") {
         None | Some(Value::Null) => {
             reasons.push("missing field score".to_owned());
@@ -251,6 +239,20 @@ fn parse_line(line: usize, text: &str) -> Result<IncomingSuggestion, Vec<String>
         }
         _ => Err(reasons),
     }
+}
+
+/// The id in field `name`, parsed, or the reasons it is not one.
+fn id_field<T>(
+    object: &Map<String, Value>,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, crate::domain::IdError>,
+    reasons: &mut Vec<String>,
+) -> Option<T> {
+    let raw = text_field(object, name, reasons)?;
+    let raw = visible(name, raw, reasons)?;
+    parse(raw)
+        .map_err(|e| reasons.push(format!("{name}: {e}")))
+        .ok()
 }
 
 /// An id, unless it holds an invisible formatting character (a zero-width

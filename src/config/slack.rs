@@ -22,7 +22,8 @@ pub struct SlackSettings {
     pub review_channel: String,
     pub report_channel: String,
     /// Users (`U…`/`W…`) and user groups (`S…`) allowed to decide; empty:
-    /// anyone who can see the review message.
+    /// the members of the workspace (or Grid organisation) tagbot is
+    /// installed in (see `slack::reviewers`).
     pub reviewers: Vec<String>,
     pub listen: SocketAddr,
     /// When the daily digest is posted (UTC).

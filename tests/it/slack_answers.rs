@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tagbot::domain::SuggestionId;
 use tagbot::slack::card::actions;
 use tagbot::slack::interactions::DETAILS_CALLBACK;
 
@@ -78,23 +79,18 @@ async fn a_slow_tags_retry_is_acknowledged_at_once_and_answered_at_the_response_
     w.close().await;
 }
 
-#[sqlx::test]
-async fn a_race_loser_outside_the_channel_is_told_through_the_response_url(
-    pool: PgPoolOptions,
-    options: PgConnectOptions,
-) {
-    let w = SlackWorld::new(pool, options).await;
+/// Dana approves L1's tag; Yosi, who has since left the review channel
+/// (Slack refuses ephemerals to him there), is about to reject it: the
+/// suggestion and his click, not yet sent.
+async fn race_lost_outside_the_channel(w: &SlackWorld) -> (SuggestionId, Value) {
     let id = w.db.suggestion("L1", "t1", 0.95).await;
     w.settle().await;
-    // Yosi clicks from a channel he has since left (or a shared view of
-    // it): Slack refuses ephemerals to him there.
     w.slack.remove_from_channel(REVIEW, YOSI);
     w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await;
     eventually("Dana's approval lands", || async {
         w.db.status(id).await == "approved"
     })
     .await;
-
     let ts = w.message_ts("L1").await;
     let click = w.block_actions(
         YOSI,
@@ -103,6 +99,16 @@ async fn a_race_loser_outside_the_channel_is_told_through_the_response_url(
         json!({ "value": id.to_string() }),
         json!({}),
     );
+    (id, click)
+}
+
+#[sqlx::test]
+async fn a_race_loser_outside_the_channel_is_told_through_the_response_url(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::new(pool, options).await;
+    let (id, click) = race_lost_outside_the_channel(&w).await;
     let response_url = click["response_url"].as_str().unwrap().to_owned();
     assert_eq!(w.interact(&click).await, 200);
 
@@ -250,25 +256,9 @@ async fn a_response_url_outside_slack_is_never_contacted(
     options: PgConnectOptions,
 ) {
     let w = SlackWorld::new(pool, options).await;
-    let id = w.db.suggestion("L1", "t1", 0.95).await;
-    w.settle().await;
-    w.slack.remove_from_channel(REVIEW, YOSI);
-    w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await;
-    eventually("Dana's approval lands", || async {
-        w.db.status(id).await == "approved"
-    })
-    .await;
-
+    let (_, mut click) = race_lost_outside_the_channel(&w).await;
     let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = elsewhere.local_addr().unwrap().port();
-    let ts = w.message_ts("L1").await;
-    let mut click = w.block_actions(
-        YOSI,
-        &ts,
-        actions::REJECT,
-        json!({ "value": id.to_string() }),
-        json!({}),
-    );
     click["response_url"] = json!(format!("http://127.0.0.1:{port}/commands/T0/1/secret"));
     assert_eq!(w.interact(&click).await, 200);
     eventually("the ephemeral is refused first", || async {
