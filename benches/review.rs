@@ -2,7 +2,9 @@
 //!
 //! - approvals per second through `Review::approve` with 1 and 8 concurrent
 //!   tasks (each approval: lock, update + audit trigger, enqueue + event),
-//!   then again without the trigger that keeps calibration's counts;
+//!   then with tagbot's functions unpinned (no `search_path` of their own)
+//!   and pinned again, then without the trigger that keeps calibration's
+//!   counts;
 //! - the review UI's first page of `v_pending_lectures` with 100,000
 //!   lectures and 1,000,000 suggestions loaded, with its EXPLAIN.
 //!
@@ -61,6 +63,21 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
         let batch: Vec<SuggestionId> = pending.drain(..tasks * APPROVALS_PER_TASK).collect();
         approvals(&app, tasks, batch).await?;
     }
+    // The same with tagbot's functions unpinned (no search_path of their
+    // own, as before migration 0014), then pinned again: what pinning
+    // costs a decision, with a second pinned round for the drift.
+    set_function_paths(admin, "RESET search_path").await?;
+    println!("with tagbot's functions unpinned:");
+    for tasks in [1, 8] {
+        let batch: Vec<SuggestionId> = pending.drain(..tasks * APPROVALS_PER_TASK).collect();
+        approvals(&app, tasks, batch).await?;
+    }
+    set_function_paths(admin, "SET search_path = public, pg_temp").await?;
+    println!("pinned again:");
+    for tasks in [1, 8] {
+        let batch: Vec<SuggestionId> = pending.drain(..tasks * APPROVALS_PER_TASK).collect();
+        approvals(&app, tasks, batch).await?;
+    }
     // The same again without the trigger that keeps calibration's counts,
     // to see what it costs a decision.
     sqlx::query("ALTER TABLE lecture_tag_suggestions DISABLE TRIGGER sugg_calibration")
@@ -72,6 +89,23 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
         approvals(&app, tasks, batch).await?;
     }
     app.close().await;
+    Ok(())
+}
+
+/// Applies `clause` (`RESET search_path`, `SET search_path = …`) to every
+/// function of tagbot's in the schema.
+async fn set_function_paths(admin: &PgPool, clause: &str) -> Result<(), BoxError> {
+    let functions: Vec<String> = sqlx::query_scalar(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p
+         WHERE p.pronamespace = current_schema()::regnamespace AND p.proname LIKE 'tagbot\\_%'",
+    )
+    .fetch_all(admin)
+    .await?;
+    for function in functions {
+        sqlx::query(&format!("ALTER FUNCTION {function} {clause}"))
+            .execute(admin)
+            .await?;
+    }
     Ok(())
 }
 

@@ -83,15 +83,34 @@ fn forbidden() -> Vec<(&'static str, &'static str)> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrivilegeProblem {
     Superuser,
-    Forbidden { table: String, privilege: String },
-    Owner { table: String },
-    Missing { table: String, privilege: String },
+    /// The role may create objects in tagbot's schema: a function there
+    /// with a closer signature than a built-in (say
+    /// `jsonb_build_object(text, text)`) would be called by tagbot's own
+    /// pinned trigger functions instead.
+    CreateInSchema {
+        schema: String,
+    },
+    Forbidden {
+        table: String,
+        privilege: String,
+    },
+    Owner {
+        table: String,
+    },
+    Missing {
+        table: String,
+        privilege: String,
+    },
 }
 
 impl fmt::Display for PrivilegeProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PrivilegeProblem::Superuser => f.write_str("the role is a superuser"),
+            PrivilegeProblem::CreateInSchema { schema } => write!(
+                f,
+                "the role may create objects in schema {schema} (a DBA may run: REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC; and from the role)"
+            ),
             PrivilegeProblem::Forbidden { table, privilege } => {
                 write!(f, "the role has {privilege} on {table}")
             }
@@ -156,6 +175,15 @@ pub async fn check_privileges(pool: &PgPool) -> Result<PrivilegeReport, sqlx::Er
         });
     }
     let mut problems = Vec::new();
+
+    let (schema, may_create): (String, bool) = sqlx::query_as(
+        "SELECT current_schema()::text, has_schema_privilege(current_schema(), 'CREATE')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if may_create {
+        problems.push(PrivilegeProblem::CreateInSchema { schema });
+    }
 
     let (tables, privileges): (Vec<&str>, Vec<&str>) = forbidden().into_iter().unzip();
     let held: Vec<(String, String)> = sqlx::query_as(

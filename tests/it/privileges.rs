@@ -248,3 +248,43 @@ async fn writing_calibration_counts_or_lacking_the_stream_tables_is_refused(
     );
     db.close().await;
 }
+
+/// A role that may create objects in tagbot's schema could put a function
+/// there that tagbot's own triggers would call in place of a built-in: it
+/// is refused, with the REVOKE to run.
+#[sqlx::test]
+async fn a_role_that_may_create_in_the_schema_is_refused(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options.clone()).await;
+    ensure_login_role(&db.admin, "tagbot_test_creator").await;
+    sqlx::query("GRANT CREATE ON SCHEMA public TO tagbot_test_creator")
+        .execute(&db.admin)
+        .await
+        .unwrap();
+    let role = options
+        .username("tagbot_test_creator")
+        .password(APP_PASSWORD);
+    let err = storage::connect_runtime_with(role, 2)
+        .await
+        .expect_err("refused");
+    let DbError::Privileges(report) = &err else {
+        panic!("expected a privilege refusal, got {err}");
+    };
+    assert_eq!(
+        report.problems,
+        vec![PrivilegeProblem::CreateInSchema {
+            schema: "public".into()
+        }]
+    );
+    assert!(
+        err.to_string().contains("REVOKE CREATE ON SCHEMA public"),
+        "{err}"
+    );
+    sqlx::query("REVOKE CREATE ON SCHEMA public FROM tagbot_test_creator")
+        .execute(&db.admin)
+        .await
+        .unwrap();
+    db.close().await;
+}
