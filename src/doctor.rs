@@ -339,12 +339,13 @@ async fn check_temporary_tables(diagnosis: &mut Diagnosis, pool: &PgPool) {
     const CHECK: &str = "temporary tables";
     match storage::temporary_tables_allowed(pool).await {
         Ok(None) => diagnosis.pass(CHECK, "the run-time role may not create them"),
-        Ok(Some(database)) => diagnosis.warn(
+        Ok(Some((database, role))) => diagnosis.warn(
             CHECK,
             "the run-time role may create temporary tables (PUBLIC holds TEMPORARY by default); tagbot needs none, and its triggers ignore them",
             format!(
-                "a DBA may run: REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC; (grant it back to any other role that needs it)",
-                quote_ident(&database)
+                "a DBA may run: REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC, {}; (grant it back to any other role that needs it)",
+                quote_ident(&database),
+                quote_ident(&role)
             ),
         ),
         Err(err) => diagnosis.fail(CHECK, err.to_string(), "check the database connection"),

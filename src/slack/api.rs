@@ -229,7 +229,10 @@ pub struct Identity {
     pub user_id: String,
     #[serde(default)]
     pub team: Option<String>,
-    pub team_id: String,
+    /// Absent for an org-wide install's token, which carries the
+    /// organisation's `enterprise_id` instead.
+    #[serde(default)]
+    pub team_id: Option<String>,
     #[serde(default)]
     pub enterprise_id: Option<String>,
 }
@@ -675,6 +678,20 @@ impl SlackApi {
                 return Ok(known.clone());
             }
         }
+        let (api, user) = (self.clone(), user.to_owned());
+        in_own_task(
+            "users.info",
+            async move { api.refresh_user(&user, known).await },
+        )
+        .await
+    }
+
+    /// Asks Slack about `user` and keeps the answer (see [`Self::user_home`]).
+    async fn refresh_user(
+        &self,
+        user: &str,
+        known: Option<(KnownUser, Instant)>,
+    ) -> Result<KnownUser, SlackApiError> {
         let fetched = self.fetch_user(user, LOOKUP_TIMEOUT).await;
         match (fetched, known) {
             (Ok(fetched), _) => {
@@ -761,6 +778,20 @@ impl SlackApi {
                 return Ok(members.clone());
             }
         }
+        let (api, group) = (self.clone(), group.to_owned());
+        in_own_task("usergroups.users.list", async move {
+            api.refresh_group(&group, known).await
+        })
+        .await
+    }
+
+    /// Asks Slack for `group`'s members and keeps them (see
+    /// [`Self::group_members`]).
+    async fn refresh_group(
+        &self,
+        group: &str,
+        known: Option<(Vec<String>, Instant)>,
+    ) -> Result<Vec<String>, SlackApiError> {
         #[derive(Deserialize)]
         struct Members {
             users: Vec<String>,
@@ -793,6 +824,21 @@ impl SlackApi {
             (Err(err), None) => Err(err),
         }
     }
+}
+
+/// Runs a directory lookup in a task of its own: a caller that stops
+/// waiting (a modal's 3-second trigger, a submission's deadline) does not
+/// lose the answer, which the task keeps for the next caller.
+async fn in_own_task<T: Send + 'static>(
+    method: &'static str,
+    lookup: impl std::future::Future<Output = Result<T, SlackApiError>> + Send + 'static,
+) -> Result<T, SlackApiError> {
+    tokio::spawn(lookup).await.unwrap_or_else(|stopped| {
+        Err(SlackApiError::Transport {
+            method,
+            message: format!("the lookup stopped: {stopped}"),
+        })
+    })
 }
 
 /// The host Slack mints response URLs on.

@@ -96,23 +96,6 @@ impl SlackApp {
         ))
     }
 
-    /// The app for a workspace already known.
-    pub fn new(
-        pool: PgPool,
-        review_settings: ReviewSettings,
-        settings: SlackSettings,
-        workspace: Workspace,
-    ) -> Result<SlackApp, SlackApiError> {
-        let api = SlackApi::new(&settings)?;
-        Ok(SlackApp::with_api(
-            pool,
-            review_settings,
-            settings,
-            api,
-            workspace,
-        ))
-    }
-
     fn with_api(
         pool: PgPool,
         review_settings: ReviewSettings,
@@ -260,6 +243,32 @@ impl SlackApp {
     /// [`super::reviewers`]).
     pub async fn reviewer(&self, requester: &Requester<'_>) -> Result<Actor, NotAllowed> {
         reviewers::actor(
+            &self.api,
+            &self.settings.reviewers,
+            &self.workspace,
+            requester,
+        )
+        .await
+    }
+
+    /// [`Self::reviewer`] on a path with a deadline (a modal's trigger, a
+    /// submission answered in its acknowledgement): past `limit`, "Slack
+    /// is busy", before anything is decided. The lookup goes on and its
+    /// answer serves the next try.
+    pub async fn reviewer_within(
+        &self,
+        requester: &Requester<'_>,
+        limit: Duration,
+    ) -> Result<Actor, NotAllowed> {
+        tokio::time::timeout(limit, self.reviewer(requester))
+            .await
+            .unwrap_or(Err(NotAllowed::SlackBusy))
+    }
+
+    /// Whether the requester may see the team's lectures and figures (see
+    /// [`reviewers::may_see`]).
+    pub async fn may_see(&self, requester: &Requester<'_>) -> Result<(), NotAllowed> {
+        reviewers::may_see(
             &self.api,
             &self.settings.reviewers,
             &self.workspace,

@@ -1,7 +1,9 @@
 //! `/tags`: `retry <lecture>`, `pending`, `show <lecture>`, `report`,
-//! `help`. Every answer is ephemeral (only the caller sees it); unknown
-//! subcommands and bad arguments get the help text. Decisions made here
-//! obey `SLACK_REVIEWERS` like clicks do.
+//! `stats`, `review`, `help`. Every answer is ephemeral (only the caller
+//! sees it); unknown subcommands and bad arguments get the help text.
+//! Decisions made here obey who may decide like clicks do
+//! ([`super::reviewers`]); a guest from another organisation sees none of
+//! the workspace's lectures or figures.
 //!
 //! Slack waits 3 s for a command's answer, then shows the user an error
 //! (docs.slack.dev/interactivity/implementing-slash-commands). An answer
@@ -147,6 +149,14 @@ async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<Answer, sqlx::
     let argument = words.next();
     let extra = words.next();
     let lecture = || argument.and_then(|raw| LectureId::parse(raw).ok());
+    // The queue, lectures and figures are the workspace's own: a guest
+    // from another organisation is told why and shown none of it.
+    if matches!(subcommand.as_str(), "pending" | "report" | "stats" | "show") {
+        let requester = Requester::by_id(&command.user_id, command.user_name.as_deref());
+        if let Err(refused) = app.may_see(&requester).await {
+            return Ok(render::escape_mrkdwn(&refused.to_string()).into());
+        }
+    }
     let text = match (subcommand.as_str(), argument, extra) {
         ("pending", None, None) => return pending(app).await,
         ("help", None, None) => Ok(HELP.to_owned()),

@@ -97,13 +97,13 @@ fn lock(users: &Mutex<HomeTabUsers>) -> MutexGuard<'_, HomeTabUsers> {
     users.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Publishes `user`'s Home tab as things stand now; someone who may not
-/// review here sees only why (the queue, the team's decisions and sync
-/// health are the workspace's own).
+/// Publishes `user`'s Home tab as things stand now; a guest from another
+/// organisation sees only why they cannot review here (the queue, the
+/// team's decisions and sync health are the workspace's own).
 pub async fn publish(app: &SlackApp, user: &str) -> Result<(), SlackError> {
-    let view = match app.standing(&Requester::by_id(user, None)).await.refusal() {
-        Some(refused) => render::home_notice(&render::escape_mrkdwn(&refused.to_string())),
-        None => render::home_view(&figures(app, user).await?),
+    let view = match app.may_see(&Requester::by_id(user, None)).await {
+        Err(refused) => render::home_notice(&render::escape_mrkdwn(&refused.to_string())),
+        Ok(()) => render::home_view(&figures(app, user).await?),
     };
     app.api.publish_home(user, &view).await?;
     Ok(())

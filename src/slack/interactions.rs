@@ -406,6 +406,11 @@ async fn open_details(
     let Some(trigger) = click.trigger_id.as_deref() else {
         return Ok(());
     };
+    // A lecture's history names the team's reviewers: not for guests.
+    if let Err(refused) = app.may_see(&clicker.requester()).await {
+        clicker.tell(app, &render::escape_mrkdwn(&refused.to_string()));
+        return Ok(());
+    }
     let mut load = Box::pin(load_details(app, lecture));
     // Within the budget: one views.open with the details. Past it: the
     // trigger would expire, so a loading modal opens now and is updated.

@@ -34,17 +34,6 @@ pub struct User {
     pub team_id: Option<String>,
 }
 
-impl User {
-    /// The user as someone asking to decide.
-    pub fn requester(&self) -> crate::slack::reviewers::Requester<'_> {
-        crate::slack::reviewers::Requester {
-            id: &self.id,
-            handle: self.name.as_deref(),
-            team_id: self.team_id.as_deref(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct BlockActions {
     pub user: User,

@@ -11,24 +11,25 @@
 //! unknown: they are told Slack is busy, never that they may not decide.
 
 use super::api::{Identity, SlackApi, NO_SUCH_GROUP};
+use crate::domain::Actor;
 
 /// `users.info`'s answer for a user Slack does not know
 /// (<https://docs.slack.dev/reference/methods/users.info>, errors).
 const NO_SUCH_USER: &str = "user_not_found";
-use crate::domain::Actor;
 
 /// The workspace (and Grid organisation) tagbot is installed in, as
 /// `auth.test` says at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
-    pub team_id: String,
+    /// None for an org-wide install, known by its organisation alone.
+    pub team_id: Option<String>,
     pub enterprise_id: Option<String>,
 }
 
 impl From<Identity> for Workspace {
     fn from(identity: Identity) -> Workspace {
         Workspace {
-            team_id: identity.team_id,
+            team_id: identity.team_id.filter(|id| !id.is_empty()),
             enterprise_id: identity.enterprise_id.filter(|id| !id.is_empty()),
         }
     }
@@ -37,8 +38,10 @@ impl From<Identity> for Workspace {
 impl Workspace {
     /// Whether a user of `team_id` (and `enterprise_id`) is one of ours.
     fn includes(&self, team_id: Option<&str>, enterprise_id: Option<&str>) -> bool {
-        team_id == Some(self.team_id.as_str())
-            || (self.enterprise_id.is_some() && enterprise_id == self.enterprise_id.as_deref())
+        let same = |ours: &Option<String>, theirs: Option<&str>| {
+            ours.is_some() && ours.as_deref() == theirs
+        };
+        same(&self.team_id, team_id) || same(&self.enterprise_id, enterprise_id)
     }
 }
 
@@ -50,6 +53,17 @@ pub struct Requester<'a> {
     pub id: &'a str,
     pub handle: Option<&'a str>,
     pub team_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a super::payload::User> for Requester<'a> {
+    /// The user of an interaction payload, with the workspace it names.
+    fn from(user: &'a super::payload::User) -> Requester<'a> {
+        Requester {
+            id: &user.id,
+            handle: user.name.as_deref(),
+            team_id: user.team_id.as_deref(),
+        }
+    }
 }
 
 impl<'a> Requester<'a> {
@@ -126,6 +140,25 @@ pub async fn standing(
         }
     }
     standing
+}
+
+/// Whether `requester` may see the team's figures and lectures (the queue,
+/// `/tags show`, `pending`, `stats`, `report`, Details, the App Home): a
+/// member of the workspace, or someone listed by id in `SLACK_REVIEWERS`.
+/// A guest from another organisation sees none of it.
+pub async fn may_see(
+    api: &SlackApi,
+    reviewers: &[String],
+    workspace: &Workspace,
+    requester: &Requester<'_>,
+) -> Result<(), NotAllowed> {
+    if reviewers.iter().any(|id| id == requester.id) {
+        return Ok(());
+    }
+    match membership(api, workspace, requester).await.refusal() {
+        None => Ok(()),
+        Some(refused) => Err(refused),
+    }
 }
 
 /// Whether `requester` is a member of `workspace`: by the payload's team

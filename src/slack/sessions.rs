@@ -28,6 +28,12 @@ use crate::storage::review_holds;
 /// anything; the lease is renewed with each submit, skip or pre-select.
 pub const HOLD_LEASE: Duration = Duration::from_secs(15 * 60);
 
+/// How long a session waits for Slack to say whether its reviewer may
+/// decide: a modal opens on a trigger that lasts 3 s, and a submission is
+/// answered in its acknowledgement, so past this it says "Slack is busy"
+/// (the lookup goes on, and the next try has its answer).
+const STANDING_WAIT: Duration = Duration::from_millis(1_500);
+
 /// Opens a session for `requester` with the first lecture of the queue.
 pub async fn start(
     app: &SlackApp,
@@ -46,7 +52,7 @@ pub async fn start(
 /// The answer to a session's submission: `response_action: update` with
 /// the next lecture, or `errors` on the tags someone else decided.
 pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value, SlackError> {
-    let requester = submission.user.requester();
+    let requester = Requester::from(&submission.user);
     let user = requester.id;
     let state = session_state(submission.view.private_metadata.as_deref());
     let Some(lecture) = state
@@ -57,7 +63,7 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
         // A view without a lecture has no submit button; nothing to save.
         return Ok(update(next_view(app, &requester, state, None).await?));
     };
-    let actor = match app.reviewer(&requester).await {
+    let actor = match app.reviewer_within(&requester, STANDING_WAIT).await {
         Ok(actor) => actor,
         Err(refused) => {
             return Ok(update(render::session_notice(
@@ -183,7 +189,7 @@ async fn next_view(
     let user = requester.id;
     state.lecture = None;
     state.revision = 0;
-    if let Err(refused) = app.reviewer(requester).await {
+    if let Err(refused) = app.reviewer_within(requester, STANDING_WAIT).await {
         review_holds::release(&app.pool, user).await?;
         return Ok(render::session_notice(
             &render::escape_mrkdwn(&refused.to_string()),

@@ -234,17 +234,21 @@ pub async fn check_privileges(pool: &PgPool) -> Result<PrivilegeReport, sqlx::Er
     Ok(PrivilegeReport { role, problems })
 }
 
-/// The database the role may create temporary tables in, when it may.
+/// The database the role may create temporary tables in, and the role,
+/// when it may.
 ///
 /// PUBLIC holds TEMPORARY by default. tagbot's functions are pinned against
 /// it (a temporary table can no longer stand in for `events` or
 /// `calibration_bins`, migration 0014), so this is a warning, not a
 /// refusal: the run-time role has no use for it, and a DBA may revoke it.
-pub async fn temporary_tables_allowed(pool: &PgPool) -> Result<Option<String>, sqlx::Error> {
-    let (database, allowed): (String, bool) = sqlx::query_as(
-        "SELECT current_database()::text, has_database_privilege(current_database(), 'TEMPORARY')",
+pub async fn temporary_tables_allowed(
+    pool: &PgPool,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let (database, role, allowed): (String, String, bool) = sqlx::query_as(
+        "SELECT current_database()::text, current_user::text,
+                has_database_privilege(current_database(), 'TEMPORARY')",
     )
     .fetch_one(pool)
     .await?;
-    Ok(allowed.then_some(database))
+    Ok(allowed.then_some((database, role)))
 }

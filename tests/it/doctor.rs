@@ -312,7 +312,7 @@ async fn temporary_tables_and_stranded_approvals_are_warned_of(
     let database = setup.db.app_options.get_database().unwrap().to_owned();
     assert!(
         fix.contains(&format!(
-            "REVOKE TEMPORARY ON DATABASE \"{database}\" FROM PUBLIC;"
+            "REVOKE TEMPORARY ON DATABASE \"{database}\" FROM PUBLIC, \"tagbot_test_app\";"
         )),
         "{fix}"
     );

@@ -125,7 +125,8 @@ async fn a_temporary_table_does_not_swallow_the_audit_row_or_the_count(
             .await
             .unwrap();
     assert_eq!(swallowed, 0, "the temporary tables took rows");
-    drop(session);
+    // Not back to the pool with its temporary tables and search path.
+    drop(session.detach());
 
     let audited: Vec<(String, String)> = sqlx::query_as(
         "SELECT actor, action FROM public.events WHERE suggestion_id = $1 ORDER BY id",

@@ -50,9 +50,28 @@ async fn a_guest_from_another_organisation_decides_nothing_anywhere(
     }
     assert_eq!(w.db.status(one).await, "pending");
 
-    // A slash command: judged by users.info.
-    let answer = w.command(GUEST, "retry L1").await;
-    assert!(answer.contains("cannot review tags here"), "{answer}");
+    // Slash commands: judged by users.info; nothing of the workspace's
+    // lectures or figures is shown either.
+    for command in ["retry L1", "show L1", "pending", "stats", "report"] {
+        let answer = w.command(GUEST, command).await;
+        assert!(
+            answer.contains("cannot review tags here"),
+            "{command}: {answer}"
+        );
+        assert!(!answer.contains("תגית"), "{command}: {answer}");
+    }
+    // Nor the Details modal, with its history of who decided.
+    let views_before = w.slack.views().len();
+    guest_click(&w, "L1", actions::DETAILS, "L1").await;
+    eventually("the guest is told about Details", || async {
+        w.told(GUEST).len() == 3
+    })
+    .await;
+    assert_eq!(
+        w.slack.views().len(),
+        views_before,
+        "no Details modal for a guest"
+    );
 
     // A review session: a notice, and nothing held.
     let minted = w.slack.mint(REVIEW, GUEST);
