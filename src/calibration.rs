@@ -18,7 +18,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::storage::calibration::{self as rows, BinRow};
-use crate::sync::one_line;
+use crate::text::one_line;
 
 /// Score bins summed by the database: 0.00–0.01, …, 0.99–1.00 (1.00 is
 /// in the last).

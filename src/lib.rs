@@ -24,3 +24,4 @@ pub mod slack;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;
+mod text;

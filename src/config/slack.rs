@@ -9,7 +9,6 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{ConfigError, Env};
-use crate::slack::pacing::Pacing;
 
 /// What tagbot needs to be a Slack app.
 #[derive(Debug, Clone)]
@@ -33,14 +32,19 @@ pub struct SlackSettings {
     pub open_limit: u32,
     /// Which waiting lecture is posted next (`TAGBOT_REVIEW_ORDER`).
     pub review_order: ReviewOrder,
-    /// How fast each Web API method is called: Slack's tiers per minute.
-    /// Not an environment variable; tests shorten the minute to match a
-    /// stand-in whose tiers run faster.
-    pub pacing: Pacing,
+    /// The window Slack counts its rate tiers over (a minute), which
+    /// `slack::pacing` paces each Web API method within. Not an
+    /// environment variable; tests shorten it to match a stand-in whose
+    /// tiers run faster.
+    pub tier_window: Duration,
     /// How long a display name or a user group's members are reused before
     /// Slack is asked again. Not an environment variable; tests shorten it.
     pub directory_ttl: Duration,
 }
+
+/// Slack counts a method's calls per minute
+/// (<https://docs.slack.dev/apis/web-api/rate-limits>).
+const SLACK_TIER_WINDOW: Duration = Duration::from_secs(60);
 
 const BOT_TOKEN_EXPECTS: &str =
     "a bot token starting with xoxb- (OAuth & Permissions page), without quotes or \"Bearer\"";
@@ -99,7 +103,7 @@ impl SlackSettings {
             digest_at,
             open_limit,
             review_order,
-            pacing: Pacing::default(),
+            tier_window: SLACK_TIER_WINDOW,
             directory_ttl: DIRECTORY_TTL,
         })
     }

@@ -251,7 +251,7 @@ impl SlackApi {
             .build();
         let rate_control = SlackApiRateControlConfig::new()
             .with_max_retries(MAX_RETRIES)
-            .with_tiers_limits(settings.pacing.tier_limits());
+            .with_tiers_limits(Pacing::per(settings.tier_window).tier_limits());
         let connector = SlackClientHyperConnector::from(https)
             .with_slack_api_url(&settings.api_base())
             .with_rate_control(rate_control);
@@ -266,7 +266,7 @@ impl SlackApi {
         Ok(SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             token: settings.bot_token.clone(),
-            pacing: settings.pacing,
+            pacing: Pacing::per(settings.tier_window),
             directory_ttl: settings.directory_ttl,
             directory: Arc::new(Mutex::new(Directory::default())),
             hooks,

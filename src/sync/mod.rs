@@ -25,7 +25,6 @@ pub mod stream;
 mod streamed;
 
 pub use mapping::unmapped_tags;
-pub(crate) use report::one_line;
 pub use report::{count_reasons, drift_lines, DriftLine, ReasonCount, RunReport};
 pub use streamed::{missing_scope, StreamMode, FRESH_FOR};
 

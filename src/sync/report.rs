@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use crate::domain::{Failure, FailureCategory, SuggestionStatus};
 use crate::storage::{drift, events, repairs, runs, suggestions};
+use crate::text::one_line;
 
 /// Lectures listed by name in a report; the count covers the rest.
 const MAX_LISTED: i64 = 50;
@@ -223,20 +224,6 @@ impl RunReport {
     pub async fn latest(pool: &PgPool) -> Result<Option<RunReport>, sqlx::Error> {
         runs::latest(pool).await
     }
-}
-
-/// Text from elsewhere (Airtable's messages, lecture ids) on one line of
-/// the report: a line break in it cannot pose as a line of the report.
-pub(crate) fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 impl fmt::Display for RunReport {

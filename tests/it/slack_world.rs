@@ -12,7 +12,6 @@ use standins::slack::{FakeSlack, RateLimits};
 use tagbot::config::{Env, ReviewSettings, SlackSettings};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
-use tagbot::slack::pacing::Pacing;
 use tagbot::slack::poster;
 use tagbot::slack::serve::Application;
 use tokio::net::TcpListener;
@@ -77,7 +76,7 @@ impl SlackWorld {
     ) -> SlackWorld {
         SlackWorld::start(pool, options, extra, RateLimits::off(), |settings| {
             settings.directory_ttl = Duration::ZERO;
-            settings.pacing = Pacing::per(Duration::from_secs(1));
+            settings.tier_window = Duration::from_secs(1);
         })
         .await
     }
@@ -97,7 +96,7 @@ impl SlackWorld {
             extra,
             RateLimits::scaled(window),
             |settings| {
-                settings.pacing = Pacing::per(window);
+                settings.tier_window = window;
             },
         )
         .await
