@@ -26,6 +26,9 @@ const LECTURES: i64 = 100_000;
 const SUGGESTIONS_PER_LECTURE: i64 = 10;
 const TAGS: i64 = 500;
 const APPROVALS_PER_TASK: usize = 1_000;
+/// Rounds of approvals: pinned, unpinned, pinned again, without the
+/// calibration trigger.
+const ROUNDS: usize = 4;
 const PAGE_QUERY: &str = "SELECT * FROM v_pending_lectures ORDER BY lecture_external_id LIMIT 50";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -199,7 +202,8 @@ async fn pending_ids(app: &PgPool) -> Result<Vec<SuggestionId>, BoxError> {
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM lecture_tag_suggestions WHERE status = 'pending' ORDER BY random() LIMIT $1",
     )
-    .bind(i64::try_from(18 * APPROVALS_PER_TASK)?)
+    // Four rounds of 1 and 8 tasks.
+    .bind(i64::try_from(ROUNDS * 9 * APPROVALS_PER_TASK)?)
     .fetch_all(app)
     .await?;
     Ok(ids
