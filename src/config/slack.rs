@@ -9,6 +9,7 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{ConfigError, Env};
+use crate::slack::listen::Limits;
 use crate::slack::pacing::Pacing;
 
 /// What tagbot needs to be a Slack app.
@@ -39,6 +40,9 @@ pub struct SlackSettings {
     /// How long a display name or a user group's members are reused before
     /// Slack is asked again. Not an environment variable; tests shorten it.
     pub directory_ttl: Duration,
+    /// How long an HTTP client may take and how many may be connected.
+    /// Not environment variables; tests shorten the timeouts.
+    pub http_limits: Limits,
 }
 
 const BOT_TOKEN_EXPECTS: &str =
@@ -100,6 +104,7 @@ impl SlackSettings {
             review_order,
             pacing: Pacing::default(),
             directory_ttl: DIRECTORY_TTL,
+            http_limits: Limits::default(),
         })
     }
 

@@ -403,3 +403,34 @@ pub async fn oldest_due_age(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
     .fetch_one(pool)
     .await
 }
+
+/// Done items deleted per statement: short statements, short locks.
+const FORGET_BATCH: i64 = 5_000;
+
+/// Deletes the `done` items last changed more than `older_than` ago and
+/// returns how many. Only `done` ones: queued, in-flight and failed items
+/// are work or a reason still owed to someone. The audit (`events`) keeps
+/// every approval and sync; an item re-enqueued later is inserted afresh.
+/// In batches, skipping rows another transaction holds (a re-enqueue of
+/// the same tag wins over the deletion).
+pub async fn forget_done(pool: &PgPool, older_than: Duration) -> Result<u64, sqlx::Error> {
+    let mut forgotten = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM airtable_sync_items WHERE status = 'done' AND id IN (
+                 SELECT id FROM airtable_sync_items
+                 WHERE status = 'done' AND updated_at < now() - $1 * interval '1 second'
+                 ORDER BY updated_at LIMIT $2
+                 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(older_than.as_secs_f64())
+        .bind(FORGET_BATCH)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        forgotten += deleted;
+        if deleted < FORGET_BATCH as u64 {
+            return Ok(forgotten);
+        }
+    }
+}
