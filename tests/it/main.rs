@@ -11,6 +11,7 @@ mod helpers;
 mod hostile;
 mod intake;
 mod people_and_workers;
+mod pressure;
 mod privileges;
 mod review_ops;
 mod review_queue;
