@@ -465,3 +465,75 @@ async fn serve_with_a_pool_of_one_decides_a_click(pool: PgPoolOptions, options: 
 async fn serve_with_a_pool_of_two_decides_a_click(pool: PgPoolOptions, options: PgConnectOptions) {
     decides_a_click_with_a_pool_of("2", pool, options).await;
 }
+
+#[sqlx::test]
+async fn the_worker_deletes_done_items_past_their_retention_and_nothing_else(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    use crate::sync_world::{fast, World};
+    use standins::airtable::TagsFieldKind;
+    use tagbot::shutdown::Shutdown;
+
+    let w = World::new(pool, options, TagsFieldKind::Linked).await;
+    w.fake.add_tag("t1", "פילוסופיה");
+    w.fake.add_tag("t2", "היסטוריה");
+    w.fake.add_lecture("L1", "הרצאה");
+    w.fake.add_lecture("L2", "הרצאה שנייה");
+    let old_done = w.approved("L1", "t1").await;
+    w.approved("L1", "t2").await;
+    w.approved("L2", "t1").await;
+    w.approved("L2", "t2").await;
+    // Done 40 days ago, done 10 days ago, failed and waiting 40 days ago.
+    sqlx::query(
+        "UPDATE airtable_sync_items SET
+             status = CASE WHEN lecture_external_id = 'L1' THEN 'done'
+                           WHEN tag_id = 't1' THEN 'failed' ELSE 'queued' END,
+             last_error = CASE WHEN lecture_external_id = 'L2' AND tag_id = 't1' THEN 'gone' END,
+             next_attempt_at = now() + interval '1 day',
+             updated_at = now() - CASE WHEN (lecture_external_id, tag_id) = ('L1', 't2')
+                                       THEN interval '10 days' ELSE interval '40 days' END",
+    )
+    .execute(&w.db.admin)
+    .await
+    .unwrap();
+    let events = w.db.count("SELECT count(*) FROM events").await;
+
+    let mut settings = fast();
+    settings.done_retention = Some(Duration::from_secs(30 * 24 * 3600));
+    let syncer = w.syncer(settings);
+    let (stop, shutdown) = Shutdown::manual();
+    let worker = tokio::spawn(async move { syncer.run_until_shutdown(&shutdown).await });
+    eventually_within("the old done item is deleted", Duration::from_secs(10), || async {
+        w.db
+            .count("SELECT count(*) FROM airtable_sync_items WHERE lecture_external_id = 'L1' AND tag_id = 't1'")
+            .await
+            == 0
+    })
+    .await;
+    stop.send(true).unwrap();
+    worker.await.unwrap().unwrap();
+
+    let left: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT lecture_external_id, tag_id, status FROM airtable_sync_items ORDER BY 1, 2",
+    )
+    .fetch_all(&w.db.admin)
+    .await
+    .unwrap();
+    let left: Vec<(&str, &str, &str)> = left
+        .iter()
+        .map(|(l, t, s)| (l.as_str(), t.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            ("L1", "t2", "done"),
+            ("L2", "t1", "failed"),
+            ("L2", "t2", "queued")
+        ]
+    );
+    // The audit keeps every approval and enqueue, the forgotten one's too.
+    assert_eq!(w.db.count("SELECT count(*) FROM events").await, events);
+    assert_eq!(w.db.actions(old_done).await, ["approve", "enqueue"]);
+    w.close().await;
+}
