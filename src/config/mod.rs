@@ -172,6 +172,8 @@ pub struct DatabaseSettings {
     /// The owner's connection for migrations (`DATABASE_ADMIN_URL`), when it
     /// differs from the run-time one.
     pub admin_url: Option<SecretString>,
+    /// Connections for work (`DATABASE_POOL_SIZE`); what a process holds
+    /// for good comes on top (`storage::connect_runtime_holding`).
     pub pool_size: u32,
 }
 

@@ -121,7 +121,17 @@ impl Turn {
     /// Waits for the turn at lock `key`, on a new connection to the
     /// pool's database as the pool's role.
     async fn take(pool: &PgPool, key: i64) -> Result<Turn, sqlx::Error> {
-        let mut connection = PgConnection::connect_with(&pool.connect_options()).await?;
+        let options = pool.connect_options();
+        let connecting = PgConnection::connect_with(&options);
+        // As long as the pool would wait for a connection, and no longer.
+        let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connecting to the database timed out",
+                ))
+            })??;
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(key)
             .execute(&mut connection)
@@ -203,11 +213,14 @@ pub fn is_pool_timeout(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::PoolTimedOut)
 }
 
+/// How long a query waits for a connection (from the pool, or a new one).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A pool for the given options, failing fast when the server is unreachable.
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(DbError::Connect)
