@@ -6,7 +6,7 @@
 //! the one place that knows it). `/metrics` is unauthenticated, so a scrape
 //! never costs more than a reading every [`QUEUE_READ_EVERY`]: one scrape
 //! reads while the others wait for its reading ([`QueueGauges`]), and the
-//! counts come from an index (`idx_sync_items_status`), not the table.
+//! counts come from the partial indexes of each status, not the table.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
