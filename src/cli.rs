@@ -362,7 +362,7 @@ async fn sync(env: &Env, once: bool, dry_run: bool) -> Result<(), CliError> {
     let airtable = AirtableSettings::from_env(env)?;
     let mut settings = SyncSettings::from_env(env)?;
     settings.dry_run |= dry_run;
-    let pool = storage::connect_runtime(&database).await?;
+    let pool = storage::connect_runtime_holding(&database, crate::sync::HELD_CONNECTIONS).await?;
     let syncer = Syncer::new(pool.clone(), airtable, settings)?;
     let result = if once {
         let bar = std::io::stderr()
@@ -423,7 +423,10 @@ async fn serve(env: &Env) -> Result<(), CliError> {
             address: slack.listen,
             source,
         })?;
-    let pool = storage::connect_runtime(&database).await?;
+    // The poster and the worker each hold a connection for good; the
+    // setting counts the ones left for work.
+    let held = crate::slack::poster::HELD_CONNECTIONS + crate::sync::HELD_CONNECTIONS;
+    let pool = storage::connect_runtime_holding(&database, held).await?;
     let app = match crate::slack::app::SlackApp::connect(pool.clone(), review, slack).await {
         Ok(app) => app,
         Err(err) => {

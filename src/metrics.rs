@@ -2,8 +2,11 @@
 //!
 //! Counters and the acknowledgement histogram are recorded where things
 //! happen, through the `metrics` facade; the queue's depth and age are read
-//! from Postgres when scraped, so every process reports the whole queue
-//! (the database is the one place that knows it).
+//! from Postgres, so every process reports the whole queue (the database is
+//! the one place that knows it). `/metrics` is unauthenticated, so a scrape
+//! never costs more than a reading every [`QUEUE_READ_EVERY`]: one scrape
+//! reads while the others wait for its reading ([`QueueGauges`]), and the
+//! counts come from the partial indexes of each status, not the table.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -19,11 +22,13 @@
 //! | `tagbot_sync_reads_skipped_total` (batches written from the change stream's cells, without reading first) | counter | |
 //! | `tagbot_slack_ack_seconds` | histogram | `route`: events, interactions, commands |
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::storage::sync_queue;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
+use tokio::sync::Mutex;
 
 pub const AIRTABLE_REQUESTS: &str = "tagbot_airtable_requests_total";
 pub const AIRTABLE_RATE_LIMITED: &str = "tagbot_airtable_rate_limited_total";
@@ -62,20 +67,89 @@ pub fn install() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// The Prometheus text exposition, with the queue gauges read now.
-pub async fn render(pool: &PgPool) -> Result<String, sqlx::Error> {
+/// How long one reading of the queue serves every scrape: a scraper (or
+/// anyone else) asking more often costs the database nothing more.
+pub const QUEUE_READ_EVERY: Duration = Duration::from_secs(5);
+
+/// The queue as last read, and when; shared by every scrape of one app.
+#[derive(Debug, Clone, Default)]
+pub struct QueueGauges {
+    last: Arc<Mutex<Option<Reading>>>,
+}
+
+#[derive(Debug)]
+struct Reading {
+    at: Instant,
+    /// The gauges, or that the database could not give them (remembered
+    /// as long as a reading, so a flood of scrapes during an outage does
+    /// not queue for the pool either).
+    gauges: Result<Gauges, ()>,
+}
+
+#[derive(Debug, Clone)]
+struct Gauges {
+    by_status: Vec<(String, i64)>,
+    oldest_due: Option<f64>,
+}
+
+/// Why `/metrics` could not be answered.
+#[derive(Debug, thiserror::Error)]
+#[error("the sync queue could not be read for /metrics")]
+pub struct QueueUnread;
+
+impl QueueGauges {
+    /// Sets the queue gauges from a reading at most [`QUEUE_READ_EVERY`]
+    /// old, reading the database when there is none: one caller at a
+    /// time, the others wait for its reading.
+    async fn set(&self, pool: &PgPool) -> Result<(), QueueUnread> {
+        let mut last = self.last.lock().await;
+        let fresh = last
+            .as_ref()
+            .filter(|reading| reading.at.elapsed() < QUEUE_READ_EVERY);
+        let gauges = match fresh {
+            Some(reading) => reading.gauges.clone(),
+            None => {
+                let gauges = read(pool).await.map_err(|err| {
+                    if crate::storage::is_pool_timeout(&err) {
+                        tracing::warn!(error = %err, "no database connection came free in time to read the queue for /metrics");
+                    } else {
+                        tracing::warn!(error = %err, "could not read the queue for /metrics");
+                    }
+                });
+                *last = Some(Reading {
+                    at: Instant::now(),
+                    gauges: gauges.clone(),
+                });
+                gauges
+            }
+        };
+        let gauges = gauges.map_err(|()| QueueUnread)?;
+        for status in ["queued", "in_flight", "done", "failed"] {
+            let count = gauges
+                .by_status
+                .iter()
+                .find(|(s, _)| s == status)
+                .map_or(0, |(_, n)| *n);
+            metrics::gauge!(QUEUE_ITEMS, "status" => status).set(count as f64);
+        }
+        metrics::gauge!(OLDEST_QUEUED).set(gauges.oldest_due.unwrap_or(0.0));
+        Ok(())
+    }
+}
+
+async fn read(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
+    Ok(Gauges {
+        by_status: sync_queue::counts_by_status(pool).await?,
+        oldest_due: sync_queue::oldest_due_age(pool).await?,
+    })
+}
+
+/// The Prometheus text exposition, with the queue gauges as `queue` last
+/// read them (at most [`QUEUE_READ_EVERY`] ago).
+pub async fn render(pool: &PgPool, queue: &QueueGauges) -> Result<String, QueueUnread> {
     let Some(handle) = install() else {
         return Ok(String::new());
     };
-    let by_status = sync_queue::counts_by_status(pool).await?;
-    for status in ["queued", "in_flight", "done", "failed"] {
-        let count = by_status
-            .iter()
-            .find(|(s, _)| s == status)
-            .map_or(0, |(_, n)| *n);
-        metrics::gauge!(QUEUE_ITEMS, "status" => status).set(count as f64);
-    }
-    let oldest = sync_queue::oldest_due_age(pool).await?;
-    metrics::gauge!(OLDEST_QUEUED).set(oldest.unwrap_or(0.0));
+    queue.set(pool).await?;
     Ok(handle.render())
 }

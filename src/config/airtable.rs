@@ -137,6 +137,9 @@ pub struct SyncSettings {
     /// What this process's worker is called in leases, run ids and logs:
     /// the host's name (`HOSTNAME`, set in containers), else "tagbot".
     pub host_name: String,
+    /// How long a done sync item is kept (`TAGBOT_SYNC_DONE_RETENTION`);
+    /// None: forever.
+    pub done_retention: Option<Duration>,
 }
 
 impl Default for SyncSettings {
@@ -151,6 +154,7 @@ impl Default for SyncSettings {
             request_timeout: Duration::from_secs(20),
             dry_run: false,
             host_name: "tagbot".to_owned(),
+            done_retention: Some(DEFAULT_DONE_RETENTION),
         }
     }
 }
@@ -223,7 +227,41 @@ impl SyncSettings {
             )?,
             dry_run: env.flag("DRY_RUN")?,
             host_name: env.name_or("HOSTNAME", &defaults.host_name),
+            done_retention: done_retention(env)?,
         })
+    }
+}
+
+/// A month of finished items answers "what synced lately"; the audit log
+/// keeps every sync for good.
+const DEFAULT_DONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+const RETENTION_EXPECTS: &str =
+    "a number of days or hours like 30d or 12h (at least 1h), or off to keep done items forever";
+
+/// `TAGBOT_SYNC_DONE_RETENTION`: `Nd`, `Nh`, or `off`.
+fn done_retention(env: &Env) -> Result<Option<Duration>, ConfigError> {
+    let Some(raw) = env.get("TAGBOT_SYNC_DONE_RETENTION") else {
+        return Ok(Some(DEFAULT_DONE_RETENTION));
+    };
+    let invalid = || ConfigError::Invalid {
+        var: "TAGBOT_SYNC_DONE_RETENTION",
+        expects: RETENTION_EXPECTS,
+        got: Some(raw.to_owned()),
+    };
+    if raw.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let hours: u64 = match unit {
+        "d" | "D" => 24,
+        "h" | "H" => 1,
+        _ => return Err(invalid()),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 && n <= 36_500 * 24 / hours => {
+            Ok(Some(Duration::from_secs(n * hours * 3600)))
+        }
+        _ => Err(invalid()),
     }
 }
 
@@ -301,6 +339,33 @@ mod tests {
         assert!(settings.dry_run);
         let env = Env::from_pairs([("TAGBOT_SYNC_LEASE_SECS", "0")]);
         assert!(SyncSettings::from_env(&env).is_err());
+    }
+
+    #[test]
+    fn done_retention_is_days_hours_or_off() {
+        let read = |raw: &str| {
+            SyncSettings::from_env(&Env::from_pairs([("TAGBOT_SYNC_DONE_RETENTION", raw)]))
+                .map(|settings| settings.done_retention)
+        };
+        assert_eq!(
+            SyncSettings::from_env(&Env::default())
+                .unwrap()
+                .done_retention,
+            Some(Duration::from_secs(30 * 24 * 3600))
+        );
+        assert_eq!(
+            read("7d").unwrap(),
+            Some(Duration::from_secs(7 * 24 * 3600))
+        );
+        assert_eq!(read("12h").unwrap(), Some(Duration::from_secs(12 * 3600)));
+        assert_eq!(read("off").unwrap(), None);
+        for bad in ["0d", "30", "1w", "d", "-3d", "99999999d"] {
+            let err = read(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("TAGBOT_SYNC_DONE_RETENTION is \"{bad}\"")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

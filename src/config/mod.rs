@@ -17,7 +17,7 @@ mod airtable;
 mod slack;
 
 pub use airtable::{AirtableSettings, SyncSettings, TagsFieldType};
-pub use slack::{ReviewOrder, SlackSettings};
+pub use slack::{HttpLimits, ReviewOrder, SlackSettings};
 
 /// The approval threshold when `TAGBOT_APPROVE_THRESHOLD` is not set.
 pub const DEFAULT_APPROVE_THRESHOLD: Score = Score::constant(0.88);
@@ -172,6 +172,8 @@ pub struct DatabaseSettings {
     /// The owner's connection for migrations (`DATABASE_ADMIN_URL`), when it
     /// differs from the run-time one.
     pub admin_url: Option<SecretString>,
+    /// Connections for work (`DATABASE_POOL_SIZE`); what a process holds
+    /// for good comes on top (`storage::connect_runtime_holding`).
     pub pool_size: u32,
 }
 

@@ -40,6 +40,9 @@ pub struct SlackSettings {
     /// How long a display name or a user group's members are reused before
     /// Slack is asked again. Not an environment variable; tests shorten it.
     pub directory_ttl: Duration,
+    /// How long an HTTP client may take and how many may be connected.
+    /// Not environment variables; tests shorten the timeouts.
+    pub http_limits: HttpLimits,
 }
 
 /// Slack counts a method's calls per minute
@@ -105,6 +108,7 @@ impl SlackSettings {
             review_order,
             tier_window: SLACK_TIER_WINDOW,
             directory_ttl: DIRECTORY_TTL,
+            http_limits: HttpLimits::default(),
         })
     }
 
@@ -224,6 +228,39 @@ fn is_slack_id(id: &str, first: &[char]) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// How long a client of tagbot's HTTP endpoints may take, and how many
+/// may be connected (`slack::listen` keeps to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request head (line and headers) arrives within this, counted from
+    /// the moment the connection is ready for one (idle keep-alive too).
+    pub head: Duration,
+    /// A request body arrives whole within this once its head did.
+    pub body: Duration,
+    /// Open connections at once; past it new ones are turned away.
+    pub max_connections: usize,
+    /// How long shutdown waits for open connections before dropping them.
+    pub drain: Duration,
+}
+
+impl Default for HttpLimits {
+    /// Slack sends a request whole within milliseconds; 5 s and 10 s leave
+    /// room for a slow network and none for a client stalling on purpose.
+    /// 512 connections stay well below the 1,024 files a process may open
+    /// by default (systemd's soft `LimitNOFILE`), leaving room for the
+    /// database pool and the outgoing clients. The drain of 15 s plus the
+    /// click drain of 10 s fit the 30 s of the systemd unit's
+    /// `TimeoutStopSec`.
+    fn default() -> HttpLimits {
+        HttpLimits {
+            head: Duration::from_secs(5),
+            body: Duration::from_secs(10),
+            max_connections: 512,
+            drain: Duration::from_secs(15),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub struct SlackApp {
     pub workspace: Workspace,
     /// Clicks (and late answers) acknowledged and not yet done.
     pub clicks: ClickQueue,
+    /// The sync queue's gauges for `/metrics`, read at most every 5 s.
+    pub queue_gauges: crate::metrics::QueueGauges,
     /// The lecture each of tagbot's messages is about, by (channel, ts),
     /// as read once: a message's lecture never changes, and every click
     /// is checked against it.
@@ -110,6 +112,7 @@ impl SlackApp {
             settings,
             workspace,
             clicks: ClickQueue::default(),
+            queue_gauges: crate::metrics::QueueGauges::default(),
             message_lectures: Arc::default(),
             waiting: Arc::default(),
             home_users: Arc::default(),
@@ -279,7 +282,10 @@ impl SlackApp {
 
     /// Decides `interaction` in the background once a permit is free (see
     /// [`super::clicks`]).
-    pub async fn accept(&self, interaction: super::payload::Interaction) -> bool {
+    pub async fn accept(
+        &self,
+        interaction: super::payload::Interaction,
+    ) -> Result<(), clicks::NoPermit> {
         clicks::accept(self, interaction).await
     }
 

@@ -5,6 +5,12 @@
 //! instead of queueing work without bound (and timing out waiting for a
 //! database connection). Late `/tags` answers hold a permit too, so a
 //! graceful shutdown waits for them as it does for clicks.
+//!
+//! No wait for a permit is unbounded: past [`ACCEPT_WAIT`] the
+//! acknowledgement would miss Slack's 3 s, so the click is refused (Slack
+//! tells the reviewer it failed, and nothing was decided) rather than
+//! acknowledged late and decided behind the reviewer's back. HTTP and
+//! Socket Mode wait the same.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,11 +38,29 @@ impl Default for ClickQueue {
     }
 }
 
+/// How long a click or a command may wait for a permit: Slack's 3 s, less
+/// room for the acknowledgement's way back.
+pub const ACCEPT_WAIT: Duration = Duration::from_millis(2_500);
+
+/// Why no permit was handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoPermit {
+    /// None came free within [`ACCEPT_WAIT`]: a burst is being worked off.
+    Busy,
+    /// The queue is closed: the process is shutting down.
+    Closed,
+}
+
 impl ClickQueue {
-    /// A permit for one piece of acknowledged work, once one is free;
-    /// `None` once the queue is closed.
-    pub async fn permit(&self) -> Option<OwnedSemaphorePermit> {
-        Arc::clone(&self.permits).acquire_owned().await.ok()
+    /// A permit for one piece of acknowledged work, once one is free
+    /// within [`ACCEPT_WAIT`].
+    pub async fn permit(&self) -> Result<OwnedSemaphorePermit, NoPermit> {
+        let free = Arc::clone(&self.permits).acquire_owned();
+        match tokio::time::timeout(ACCEPT_WAIT, free).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(NoPermit::Closed),
+            Err(_) => Err(NoPermit::Busy),
+        }
     }
 
     /// Waits (up to `within`) until every accepted piece of work is done;
@@ -47,12 +71,10 @@ impl ClickQueue {
     }
 }
 
-/// Decides `interaction` in the background once a permit is free; the
-/// caller acknowledges Slack after this returns true.
-pub async fn accept(app: &SlackApp, interaction: Interaction) -> bool {
-    let Some(permit) = app.clicks.permit().await else {
-        return false;
-    };
+/// Decides `interaction` in the background once a permit is free (within
+/// [`ACCEPT_WAIT`]); the caller acknowledges Slack after this returns Ok.
+pub async fn accept(app: &SlackApp, interaction: Interaction) -> Result<(), NoPermit> {
+    let permit = app.clicks.permit().await?;
     let app = app.clone();
     tokio::spawn(
         async move {
@@ -61,5 +83,5 @@ pub async fn accept(app: &SlackApp, interaction: Interaction) -> bool {
         }
         .instrument(tracing::Span::current()),
     );
-    true
+    Ok(())
 }

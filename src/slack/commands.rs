@@ -12,12 +12,13 @@
 //! acknowledged with an empty 200 and posted to the command's
 //! `response_url` when ready ([`respond_within`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::app::SlackApp;
+use super::clicks::NoPermit;
 use super::payload::SlashCommand;
 use super::reviewers::Requester;
 use super::{render, sessions};
@@ -41,6 +42,10 @@ pub const HELP: &str = "*tagbot* — review model-suggested tags before they rea
 /// How long a command's answer may take and still go back in the HTTP
 /// response: Slack's 3 s, less room for the answer's way back.
 pub const INLINE_ANSWER_BUDGET: Duration = Duration::from_secs(2);
+
+/// Said when a burst of clicks left no room to take the command in time.
+const BUSY: &str =
+    "tagbot is busy deciding a burst of clicks and could not take this command in time; nothing was changed. Try again in a moment.";
 
 /// Said when the work behind a command died before it could answer.
 const LOST_ANSWER: &str =
@@ -87,8 +92,19 @@ pub async fn respond_within(
         return Some(respond(app, &command).await);
     };
     // Held until the answer is posted, so a graceful shutdown waits for
-    // late answers as it does for clicks.
-    let permit = app.clicks.permit().await;
+    // late answers as it does for clicks. The wait for it is bounded, and
+    // counts against the budget: the answer still leaves within Slack's 3 s.
+    let waiting = Instant::now();
+    let permit = match app.clicks.permit().await {
+        Ok(permit) => Some(permit),
+        Err(NoPermit::Busy) => {
+            tracing::warn!(command = %command.text, user = %command.user_id, "too many clicks being decided to take a /tags command in time; the caller is told");
+            return Some(BUSY.to_owned().into());
+        }
+        // Shutting down: answered without holding up the stop.
+        Err(NoPermit::Closed) => None,
+    };
+    let budget = budget.saturating_sub(waiting.elapsed());
     let (answered, mut answer) = oneshot::channel::<Answer>();
     let worker = app.clone();
     tokio::spawn(

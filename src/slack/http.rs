@@ -4,8 +4,9 @@
 //! `/metrics`.
 //!
 //! Every Slack request is verified against the signing secret before its
-//! body is even parsed; a failed check gets 401 and a log line with the
-//! reason (never the secret or the signature). Interactions are answered
+//! body is even parsed, and its timestamp before the body is even read; a
+//! failed check gets 401 and a log line with the reason (never the secret
+//! or the signature). A body must arrive within the body timeout. Interactions are answered
 //! with an empty 200 at once and handled after, well inside Slack's
 //! 3 seconds; slash commands answer with their (ephemeral) text directly
 //! when it is ready within 2 s, else with an empty 200 and the text later
@@ -28,6 +29,7 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use super::app::SlackApp;
+use super::clicks::NoPermit;
 use super::payload::{Interaction, SlashCommand};
 use super::signature::{self, Verifier};
 use super::{commands, events, interactions};
@@ -40,12 +42,19 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 struct Shared {
     app: SlackApp,
     verifier: Arc<Verifier>,
+    /// How long a request body may take to arrive (see [`super::listen`]).
+    body_timeout: std::time::Duration,
 }
 
 pub fn router(app: SlackApp) -> Router {
     crate::metrics::install();
     let verifier = Arc::new(Verifier::new(app.settings.signing_secret.clone()));
-    let shared = Shared { app, verifier };
+    let body_timeout = app.settings.http_limits.body;
+    let shared = Shared {
+        app,
+        verifier,
+        body_timeout,
+    };
     Router::new()
         .route("/slack/events", post(events))
         .route("/slack/interactions", post(interactions))
@@ -72,23 +81,51 @@ impl FromRequest<Shared> for SignedBody {
     async fn from_request(request: Request, shared: &Shared) -> Result<Self, Self::Rejection> {
         let route = request.uri().path().to_owned();
         let headers = request.headers().clone();
-        let body = Bytes::from_request(request, shared)
-            .await
-            .map_err(IntoResponse::into_response)?;
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        match shared.verifier.verify(
+        let (timestamp, signature) = (
             header(signature::TIMESTAMP_HEADER),
             header(signature::SIGNATURE_HEADER),
-            &body,
-            signature::unix_now(),
-        ) {
+        );
+        // Unsigned or stale: refused before a byte of the body is read.
+        if let Err(reason) = signature::check_headers(timestamp, signature, signature::unix_now()) {
+            return Err(refuse(&route, &reason));
+        }
+        let body = read_body(request, shared, &route).await?;
+        match shared
+            .verifier
+            .verify(timestamp, signature, &body, signature::unix_now())
+        {
             Ok(()) => Ok(SignedBody { body, headers }),
-            Err(reason) => {
-                tracing::warn!(route, %reason, "refused a request that failed Slack's signature check");
-                Err((StatusCode::UNAUTHORIZED, "invalid Slack signature").into_response())
-            }
+            Err(reason) => Err(refuse(&route, &reason)),
         }
     }
+}
+
+/// The whole body, if it arrives within the body timeout; a client still
+/// sending after it gets 408 and its connection closed.
+async fn read_body(request: Request, shared: &Shared, route: &str) -> Result<Bytes, Response> {
+    let within = shared.body_timeout;
+    match tokio::time::timeout(within, Bytes::from_request(request, shared)).await {
+        Ok(read) => read.map_err(IntoResponse::into_response),
+        Err(_) => {
+            tracing::warn!(
+                route,
+                timeout_secs = within.as_secs_f64(),
+                "a request body did not arrive in time; closing the connection"
+            );
+            Err((
+                StatusCode::REQUEST_TIMEOUT,
+                [(header::CONNECTION, "close")],
+                "request body timeout",
+            )
+                .into_response())
+        }
+    }
+}
+
+fn refuse(route: &str, reason: &signature::SignatureError) -> Response {
+    tracing::warn!(route, %reason, "refused a request that failed Slack's signature check");
+    (StatusCode::UNAUTHORIZED, "invalid Slack signature").into_response()
 }
 
 async fn events(
@@ -124,11 +161,18 @@ async fn interactions(
         return Json(answer).into_response();
     }
     // Acknowledged once a permit is free (at once, unless a burst is being
-    // worked off); decided right after.
-    if !shared.app.accept(interaction).await {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    // worked off); decided right after. Not acknowledged when none came
+    // free in time: Slack shows the reviewer the click failed.
+    match shared.app.accept(interaction).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(NoPermit::Closed) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
+        Err(NoPermit::Busy) => {
+            tracing::warn!(
+                "too many clicks being decided to take this one in time; not acknowledged"
+            );
+            (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response()
+        }
     }
-    StatusCode::OK.into_response()
 }
 
 async fn commands(State(shared): State<Shared>, SignedBody { body, .. }: SignedBody) -> Response {
@@ -173,7 +217,8 @@ fn slack_endpoint(path: &str) -> Option<&'static str> {
 
 /// Prometheus text: see [`crate::metrics`] for what is there.
 async fn metrics(State(shared): State<Shared>) -> Response {
-    match crate::metrics::render(&shared.app.pool).await {
+    let app = &shared.app;
+    match crate::metrics::render(&app.pool, &app.queue_gauges).await {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
@@ -182,10 +227,8 @@ async fn metrics(State(shared): State<Shared>) -> Response {
             text,
         )
             .into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "could not read the queue for /metrics");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
+        // Logged with the reason where it was read.
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable").into_response(),
     }
 }
 
@@ -193,13 +236,21 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers and its schema is this build's.
+/// Ready when the database answers and its schema is this build's. The
+/// answer is a fixed word either way: the reason goes to the log, never
+/// to an unauthenticated caller (a database error's text names hosts,
+/// roles and tables).
 async fn readyz(State(shared): State<Shared>) -> Response {
     match crate::storage::ensure_schema_current(&shared.app.pool).await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(err) => {
-            tracing::warn!(error = %err, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {err}")).into_response()
+            if matches!(&err, crate::storage::DbError::Query(query) if crate::storage::is_pool_timeout(query))
+            {
+                tracing::warn!(error = %err, "not ready: no database connection came free in time");
+            } else {
+                tracing::warn!(error = %err, "not ready");
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The Slack face of tagbot: review messages and their buttons, the
 //! details modal, `/tags`, and posts to the team channel.
 //!
-//! - [`http`] receives Slack's requests, each checked by [`signature`];
+//! - [`http`] receives Slack's requests, each checked by [`signature`], on
+//!   connections [`listen`] keeps within their time and number;
 //! - [`payload`] reads them, [`interactions`] and [`commands`] act on them;
 //! - [`card`] is what a review message shows, [`render`] turns it into
 //!   Block Kit, [`store`] reads it and keeps message references, and
@@ -21,6 +22,7 @@ pub mod events;
 pub mod home;
 pub mod http;
 pub mod interactions;
+pub mod listen;
 pub mod notify;
 pub mod pacing;
 pub mod payload;

@@ -233,7 +233,12 @@ async fn refresh(
     }
 }
 
-/// Runs passes on every notification (and every 30 s) until shutdown.
+/// Pool connections the running poster holds for good: its notification
+/// listener. The pool is sized with them on top of `DATABASE_POOL_SIZE`.
+pub const HELD_CONNECTIONS: u32 = 1;
+
+/// Runs passes on every notification (and every 30 s) until shutdown;
+/// holds [`HELD_CONNECTIONS`] of the pool meanwhile.
 pub async fn run_until_shutdown(
     app: &SlackApp,
     claimant: &str,

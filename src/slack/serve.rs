@@ -6,8 +6,10 @@
 //! database went away for the poster's notifications, Socket Mode cannot
 //! connect), the whole process stops with that error rather than serving
 //! clicks it can no longer follow through. On shutdown the HTTP server
-//! stops accepting, acknowledged clicks are decided before exiting (for up
-//! to 10 s), and the worker gives back what it holds.
+//! stops accepting and closes its connections (waiting at most 15 s for
+//! them: see [`super::listen`]), acknowledged clicks are decided before
+//! exiting (for up to 10 s more), and the worker gives back what it holds:
+//! within the 30 s a service manager allows.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::app::SlackApp;
-use super::{http, notify, poster, socket};
+use super::{http, listen, notify, poster, socket};
 use crate::shutdown::Shutdown;
 use crate::sync::Syncer;
 
@@ -101,14 +103,9 @@ impl Application {
         match self.background {
             Some(syncer) => run(self.app, syncer, self.listener, shutdown).await,
             None => {
-                let router = http::router(self.app);
-                axum::serve(self.listener, router)
-                    .with_graceful_shutdown(async move { shutdown.requested().await })
-                    .await
-                    .map_err(|err| PartStopped::Failed {
-                        part: Part::HttpServer,
-                        source: err.into(),
-                    })
+                let limits = self.app.settings.http_limits;
+                listen::serve(self.listener, http::router(self.app), limits, shutdown).await;
+                Ok(())
             }
         }
     }
@@ -127,11 +124,10 @@ async fn run(
     let (stop, stopping) = Shutdown::manual();
     let mut parts = Parts::default();
     let (router, until) = (http::router(app.clone()), stopping.clone());
+    let limits = app.settings.http_limits;
     parts.spawn(Part::HttpServer, async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { until.requested().await })
-            .await
-            .map_err(PartError::from)
+        listen::serve(listener, router, limits, until).await;
+        Ok(())
     });
     let (poster_app, until) = (app.clone(), stopping.clone());
     parts.spawn(Part::ReviewPoster, async move {

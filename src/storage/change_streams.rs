@@ -11,10 +11,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 /// up: two starting together would each create a webhook.
 const SETUP_LOCK: i64 = 0x7461_6762_6f74_2d77;
 
-/// Holds the set-up lock until the returned transaction ends (commit or
-/// drop); the set-up's statements run outside it, on the pool.
-pub async fn setting_up(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    super::serialized(pool, SETUP_LOCK).await
+/// Waits for the set-up lock, held until the turn is released or dropped;
+/// the set-up's statements run outside it, on the pool.
+pub async fn setting_up(pool: &PgPool) -> Result<super::Turn, sqlx::Error> {
+    super::Turn::take(pool, SETUP_LOCK).await
 }
 
 /// A base's stream as stored.

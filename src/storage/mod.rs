@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::config::{ConfigError, DatabaseSettings};
 use crate::domain::Failure;
@@ -106,6 +106,47 @@ async fn serialized(
     Ok(tx)
 }
 
+/// A turn at an advisory lock that lets one process at a time do something
+/// slow (build the tag mapping, look records up, set the change stream
+/// up): while holding it, the holder calls Airtable and goes on querying
+/// the pool. The lock is held on a connection of its own, outside the
+/// pool: held on a pooled one, a pool of one or two connections for work
+/// would leave the holder none for its next query, and every click would
+/// wait behind it. Released by [`Turn::release`], or by dropping it (the
+/// connection closes, and Postgres lets go of a session's locks with it).
+#[derive(Debug)]
+pub struct Turn {
+    connection: PgConnection,
+}
+
+impl Turn {
+    /// Waits for the turn at lock `key`, on a new connection to the
+    /// pool's database as the pool's role.
+    async fn take(pool: &PgPool, key: i64) -> Result<Turn, sqlx::Error> {
+        let options = pool.connect_options();
+        let connecting = PgConnection::connect_with(&options);
+        // As long as the pool would wait for a connection, and no longer.
+        let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connecting to the database timed out",
+                ))
+            })??;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut connection)
+            .await?;
+        Ok(Turn { connection })
+    }
+
+    /// Lets the next process have its turn, now.
+    pub async fn release(self) -> Result<(), sqlx::Error> {
+        self.connection.close().await
+    }
+}
+
 /// Failures as the two array columns they are bound as: the words people
 /// read, and the categories.
 fn failure_columns<'a>(
@@ -146,7 +187,7 @@ where
             }
             Err(err) if is_unavailable(&err) => {
                 if since.is_none() {
-                    tracing::warn!(error = %err, "the database is unavailable; {who} wait for it (no sync item is charged a try)");
+                    warn_waiting(&err, who);
                     since = Some(std::time::Instant::now());
                 }
                 tokio::time::sleep(delay).await;
@@ -157,20 +198,51 @@ where
     }
 }
 
+/// Says why `who` waits: the database away, or every pooled connection
+/// busy (a pool too small for the load, or a query holding them), which
+/// is not the database's fault and not fixed by looking at it.
+fn warn_waiting(err: &sqlx::Error, who: &str) {
+    if is_pool_timeout(err) {
+        tracing::warn!(error = %err, "no database connection came free in time (DATABASE_POOL_SIZE too small for the load?); {who} wait for one (no sync item is charged a try)");
+    } else {
+        tracing::warn!(error = %err, "the database is unavailable; {who} wait for it (no sync item is charged a try)");
+    }
+}
+
+/// Whether `err` is the pool's: no connection came free within its
+/// acquire timeout (the database itself may be fine).
+pub fn is_pool_timeout(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::PoolTimedOut)
+}
+
+/// How long a query waits for a connection (from the pool, or a new one).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A pool for the given options, failing fast when the server is unreachable.
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(DbError::Connect)
 }
 
-/// The pool of a long-running command: connected as the run-time role,
-/// schema current, privileges no wider than they should be.
+/// The pool of a command: connected as the run-time role, schema current,
+/// privileges no wider than they should be.
 pub async fn connect_runtime(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
-    connect_runtime_with(settings.runtime_options()?, settings.pool_size).await
+    connect_runtime_holding(settings, 0).await
+}
+
+/// [`connect_runtime`] for a process whose tasks hold `held` of the pool's
+/// connections for good (a notification listener holds one while it
+/// runs): `DATABASE_POOL_SIZE` counts connections for work, and these
+/// come on top, so every accepted size leaves work at least one.
+pub async fn connect_runtime_holding(
+    settings: &DatabaseSettings,
+    held: u32,
+) -> Result<PgPool, DbError> {
+    connect_runtime_with(settings.runtime_options()?, settings.pool_size + held).await
 }
 
 /// [`connect_runtime`] for explicit connection options.

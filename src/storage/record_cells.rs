@@ -14,9 +14,9 @@ use crate::domain::{Cell, Edit};
 /// workers starting together would otherwise read the same page.
 const LOOKUP_LOCK: i64 = 0x7461_6762_6f74_2d6c;
 
-/// Holds the look-up lock until the returned transaction ends.
-pub async fn looking_up(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    super::serialized(pool, LOOKUP_LOCK).await
+/// Waits for the look-up lock, held until the turn is released or dropped.
+pub async fn looking_up(pool: &PgPool) -> Result<super::Turn, sqlx::Error> {
+    super::Turn::take(pool, LOOKUP_LOCK).await
 }
 
 #[derive(sqlx::FromRow)]

@@ -415,9 +415,16 @@ pub async fn due_count(pool: &PgPool) -> Result<u64, sqlx::Error> {
 
 /// Items per queue status (`queued`, `in_flight`, `done`, `failed`).
 pub async fn counts_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT status, count(*) FROM airtable_sync_items GROUP BY status")
-        .fetch_all(pool)
-        .await
+    // One count per status, each over its partial index (an index-only
+    // count), rather than a scan of every item ever synced.
+    sqlx::query_as(
+        "SELECT 'queued', count(*) FROM airtable_sync_items WHERE status = 'queued'
+         UNION ALL SELECT 'in_flight', count(*) FROM airtable_sync_items WHERE status = 'in_flight'
+         UNION ALL SELECT 'done', count(*) FROM airtable_sync_items WHERE status = 'done'
+         UNION ALL SELECT 'failed', count(*) FROM airtable_sync_items WHERE status = 'failed'",
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// How long the oldest due item has waited, in seconds.
@@ -428,4 +435,35 @@ pub async fn oldest_due_age(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
     )
     .fetch_one(pool)
     .await
+}
+
+/// Done items deleted per statement: short statements, short locks.
+const FORGET_BATCH: i64 = 5_000;
+
+/// Deletes the `done` items last changed more than `older_than` ago and
+/// returns how many. Only `done` ones: queued, in-flight and failed items
+/// are work or a reason still owed to someone. The audit (`events`) keeps
+/// every approval and sync; an item re-enqueued later is inserted afresh.
+/// In batches, skipping rows another transaction holds (a re-enqueue of
+/// the same tag wins over the deletion).
+pub async fn forget_done(pool: &PgPool, older_than: Duration) -> Result<u64, sqlx::Error> {
+    let mut forgotten = 0;
+    loop {
+        let deleted = sqlx::query(
+            "DELETE FROM airtable_sync_items WHERE status = 'done' AND id IN (
+                 SELECT id FROM airtable_sync_items
+                 WHERE status = 'done' AND updated_at < now() - $1 * interval '1 second'
+                 ORDER BY updated_at LIMIT $2
+                 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(older_than.as_secs_f64())
+        .bind(FORGET_BATCH)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        forgotten += deleted;
+        if deleted < FORGET_BATCH as u64 {
+            return Ok(forgotten);
+        }
+    }
 }

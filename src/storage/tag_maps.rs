@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 
 /// The advisory lock one process at a time holds to build the mapping:
 /// workers starting together would each read the schema and Tags table.
 const BUILD_LOCK: i64 = 0x7461_6762_6f74_2d6d;
 
-/// Holds the build lock until the returned transaction ends.
-pub async fn building(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    super::serialized(pool, BUILD_LOCK).await
+/// Waits for the build lock, held until the turn is released or dropped.
+pub async fn building(pool: &PgPool) -> Result<super::Turn, sqlx::Error> {
+    super::Turn::take(pool, BUILD_LOCK).await
 }
 
 /// The base's shared mapping if it was built under `configuration` less

@@ -77,6 +77,13 @@ pub struct RunProgress {
     pub finished: bool,
 }
 
+/// Pool connections the running worker holds for good: its notification
+/// listener. The pool is sized with them on top of `DATABASE_POOL_SIZE`.
+pub const HELD_CONNECTIONS: u32 = 1;
+
+/// How often a running worker deletes done items past their retention.
+const FORGET_EVERY: Duration = Duration::from_secs(3600);
+
 /// A sync worker: one identity, one Airtable client, one mapping cache.
 pub struct Syncer {
     pool: PgPool,
@@ -542,17 +549,46 @@ impl Syncer {
         }
     }
 
+    /// Deletes done items past `TAGBOT_SYNC_DONE_RETENTION`, at most every
+    /// [`FORGET_EVERY`] (`forgot_at`: when it last did). Every worker may;
+    /// their deletions skip each other's rows.
+    async fn forget_done_items(&self, forgot_at: &mut Option<Instant>) {
+        let Some(retention) = self.settings.done_retention else {
+            return;
+        };
+        if forgot_at.is_some_and(|at: Instant| at.elapsed() < FORGET_EVERY) {
+            return;
+        }
+        *forgot_at = Some(Instant::now());
+        match crate::storage::sync_queue::forget_done(&self.pool, retention).await {
+            Ok(0) => {}
+            Ok(forgotten) => {
+                tracing::info!(
+                    forgotten,
+                    retention_hours = retention.as_secs() / 3600,
+                    "deleted done sync items past their retention (the audit log keeps every sync)"
+                );
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not delete done sync items past their retention; trying again later");
+            }
+        }
+    }
+
     /// Runs until `shutdown`: syncs what is due, then sleeps until new work
     /// is notified, the next retry falls due, or the poll interval passes.
+    /// Holds [`HELD_CONNECTIONS`] of the pool while it runs (its listener).
     pub async fn run_until_shutdown(&self, shutdown: &Shutdown) -> Result<(), SyncError> {
         self.preflight().await?;
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         tracing::info!(worker = %self.worker_id, "sync worker started");
+        let mut forgot_at = None;
         loop {
             if shutdown.is_requested() {
                 break;
             }
+            self.forget_done_items(&mut forgot_at).await;
             let pause = match self.run_once(shutdown).await {
                 Ok(report) => {
                     if report.did_something() {

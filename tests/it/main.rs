@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod intake;
 mod people_and_workers;
+mod pressure;
 mod privileges;
 mod review_ops;
 mod review_queue;

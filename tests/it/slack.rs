@@ -600,7 +600,8 @@ async fn health_readiness_and_metrics(pool: PgPoolOptions, options: PgConnectOpt
         );
     }
 
-    // A schema behind the binary is not ready, and says what to do.
+    // A schema behind the binary is not ready; the reason (what to do)
+    // goes to the log, not to whoever asks.
     sqlx::query(
         "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
     )
@@ -609,7 +610,7 @@ async fn health_readiness_and_metrics(pool: PgPoolOptions, options: PgConnectOpt
     .unwrap();
     let (status, body) = get("/readyz").await;
     assert_eq!(status, 503);
-    assert!(body.contains("migrate"), "{body}");
+    assert_eq!(body, "not ready");
     w.close().await;
 }
 

@@ -102,6 +102,16 @@ impl SlackWorld {
         .await
     }
 
+    /// A world without a background poster whose Slack settings `tune`
+    /// changes first (the HTTP limits, say).
+    pub async fn tuned(
+        pool: PgPoolOptions,
+        options: PgConnectOptions,
+        tune: impl FnOnce(&mut SlackSettings),
+    ) -> SlackWorld {
+        SlackWorld::start(pool, options, &[], RateLimits::off(), tune).await
+    }
+
     async fn start(
         pool: PgPoolOptions,
         options: PgConnectOptions,

@@ -133,6 +133,7 @@ pub fn fast() -> SyncSettings {
         request_timeout: Duration::from_secs(10),
         dry_run: false,
         host_name: "tagbot-test".to_owned(),
+        done_retention: None,
     }
 }
 

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::super::app::SlackApp;
+use super::super::clicks::NoPermit;
 use super::super::payload::{Interaction, SlashCommand};
 use super::super::{commands, interactions};
 
@@ -125,11 +126,6 @@ async fn on_envelope(
     }
 }
 
-/// How long a click may wait for a permit before its acknowledgement would
-/// miss Slack's 3 s: past it the click is left unacknowledged, for Slack to
-/// report to the reviewer, rather than acknowledged and never decided.
-const ACCEPT_WAIT: std::time::Duration = std::time::Duration::from_millis(2_500);
-
 /// Accepts a click once a permit is free and acknowledges it then. A
 /// review session's submission is answered in the acknowledgement's
 /// payload instead, as in HTTP mode.
@@ -148,16 +144,19 @@ fn accept_later(
                 }
                 return;
             }
-            match tokio::time::timeout(ACCEPT_WAIT, app.accept(interaction)).await {
-                Ok(true) => {
+            // A click that waited past `clicks::ACCEPT_WAIT` is left
+            // unacknowledged, for Slack to report to the reviewer, rather
+            // than acknowledged and never decided.
+            match app.accept(interaction).await {
+                Ok(()) => {
                     if answers.send(ack(&id, None)).is_err() {
                         tracing::warn!(envelope_id = %id, "the connection closed before a click's acknowledgement was sent");
                     }
                 }
-                Ok(false) => {
+                Err(NoPermit::Closed) => {
                     tracing::info!(envelope_id = %id, "a click during shutdown left for Slack to deliver again");
                 }
-                Err(_) => {
+                Err(NoPermit::Busy) => {
                     tracing::warn!(envelope_id = %id, "too many clicks being decided to take this one in time; left unacknowledged");
                 }
             }

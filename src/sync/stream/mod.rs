@@ -152,7 +152,7 @@ pub async fn ensure(
         stream.expires_at = client.refresh_webhook(&stream.webhook_id).await?;
         change_streams::set_expiry(pool, base_id, stream.expires_at).await?;
     }
-    lock.commit().await?;
+    lock.release().await?;
     Ok(stream)
 }
 
