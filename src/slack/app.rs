@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::api::{SlackApi, SlackApiError};
 use super::card::{load_card, LectureCard};
-use super::clicks::{self, ClickQueue};
+use super::click_queue::ClickQueue;
 use super::reviewers::{self, NotAllowed, Requester, Standing, Workspace};
 use crate::calibration::Calibration;
 use crate::config::{ReviewSettings, SlackSettings};
@@ -53,11 +53,27 @@ pub struct SlackApp {
     /// review session shows it with every lecture, and counting 10,000
     /// lectures on every submit would cost more than the decision.
     waiting: Arc<std::sync::Mutex<Option<(std::time::Instant, i64)>>>,
-    /// Who has opened the Home tab (see [`super::home::HomeTabUsers`]).
-    pub(crate) home_users: Arc<std::sync::Mutex<super::home::HomeTabUsers>>,
+    /// Who has opened the Home tab (kept by [`super::home`]).
+    pub(crate) home_users: Arc<std::sync::Mutex<HomeTabUsers>>,
     /// Calibration as last worked out, and when: every review message and
     /// session shows it beside "Approve all", and it sums every decision.
     calibration: Arc<std::sync::Mutex<CalibrationCache>>,
+}
+
+/// The users who have opened the Home tab, as last read from the database
+/// (at most `home::HOME_USERS_FOR` ago) plus those who opened it through this
+/// process since: asked after every decision, so not asked of Postgres
+/// each time. A user who opened it through another process is known here
+/// within that time.
+#[derive(Debug, Default)]
+pub struct HomeTabUsers {
+    pub(super) read_at: Option<std::time::Instant>,
+    pub(super) users: std::collections::HashSet<String>,
+    /// Users whose tab is being published, and whether another decision
+    /// came meanwhile (then it is published once more when done): one
+    /// publish in flight per user, however fast they decide, so an older
+    /// tab never lands after a newer one.
+    pub(super) publishing: HashMap<String, bool>,
 }
 
 /// The calibration figures last worked out, when, and since when a task
@@ -278,20 +294,6 @@ impl SlackApp {
             requester,
         )
         .await
-    }
-
-    /// Decides `interaction` in the background once a permit is free (see
-    /// [`super::clicks`]).
-    pub async fn accept(
-        &self,
-        interaction: super::payload::Interaction,
-    ) -> Result<(), clicks::NoPermit> {
-        clicks::accept(self, interaction).await
-    }
-
-    /// Waits (up to `within`) until every accepted click is decided.
-    pub async fn drain_clicks(&self, within: Duration) -> bool {
-        self.clicks.drain(within).await
     }
 
     /// Tells `user` something only they see. Sent in the background: Slack

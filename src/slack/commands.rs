@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::app::SlackApp;
-use super::clicks::NoPermit;
+use super::click_queue::NoPermit;
 use super::payload::SlashCommand;
 use super::reviewers::Requester;
 use super::{render, sessions};

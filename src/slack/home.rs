@@ -9,28 +9,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Duration as Days, TimeZone, Utc};
 
-use super::app::{SlackApp, SlackError};
+use super::app::{HomeTabUsers, SlackApp, SlackError};
 use super::render::{self, HomeFigures, HOME_FAILED_LECTURES};
 use super::reviewers::Requester;
 use crate::domain::SuggestionStatus;
 use crate::storage::{events, home_tabs, suggestions, sync_queue};
 use crate::sync::RunReport;
-
-/// The users who have opened the Home tab, as last read from the database
-/// (at most [`HOME_USERS_FOR`] ago) plus those who opened it through this
-/// process since: asked after every decision, so not asked of Postgres
-/// each time. A user who opened it through another process is known here
-/// within that time.
-#[derive(Debug, Default)]
-pub struct HomeTabUsers {
-    read_at: Option<Instant>,
-    users: HashSet<String>,
-    /// Users whose tab is being published, and whether another decision
-    /// came meanwhile (then it is published once more when done): one
-    /// publish in flight per user, however fast they decide, so an older
-    /// tab never lands after a newer one.
-    publishing: std::collections::HashMap<String, bool>,
-}
 
 const HOME_USERS_FOR: Duration = Duration::from_secs(10);
 

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use super::app::SlackApp;
-use super::clicks::NoPermit;
+use super::click_queue::NoPermit;
 use super::payload::{Interaction, SlashCommand};
 use super::signature::{self, Verifier};
 use super::{commands, events, interactions};
@@ -163,7 +163,7 @@ async fn interactions(
     // Acknowledged once a permit is free (at once, unless a burst is being
     // worked off); decided right after. Not acknowledged when none came
     // free in time: Slack shows the reviewer the click failed.
-    match shared.app.accept(interaction).await {
+    match super::clicks::accept(&shared.app, interaction).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(NoPermit::Closed) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
         Err(NoPermit::Busy) => {

@@ -16,6 +16,7 @@ pub mod api;
 pub mod app;
 pub mod card;
 pub mod click;
+pub mod click_queue;
 pub mod clicks;
 pub mod commands;
 pub mod events;

@@ -179,7 +179,7 @@ async fn run(
             }
         }
     }
-    if !app.drain_clicks(DRAIN_CLICKS).await {
+    if !app.clicks.drain(DRAIN_CLICKS).await {
         tracing::warn!("stopped with clicks still being decided");
     }
     first_failure.map_or(Ok(()), Err)

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::SyncError;
+use super::error::SyncError;
 use crate::airtable::{
     resolve_tags_field, AirtableClient, AirtableError, BaseSchema, ListQuery, SchemaProblem,
     TableSchema, TagsField,

@@ -18,12 +18,14 @@
 
 mod backoff;
 mod batch;
+mod error;
 mod mapping;
 pub mod queue;
 mod report;
 pub mod stream;
 mod streamed;
 
+pub use error::SyncError;
 pub use mapping::unmapped_tags;
 pub use report::{count_reasons, drift_lines, DriftLine, ReasonCount, RunReport};
 pub use streamed::{missing_scope, StreamMode, FRESH_FOR};
@@ -56,16 +58,6 @@ const MIN_PAUSE: Duration = Duration::from_secs(1);
 const IDLE_TICK: Duration = Duration::from_secs(1);
 /// The channel the queue's trigger notifies.
 pub const NOTIFY_CHANNEL: &str = "tagbot_sync";
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("database error during sync: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("Airtable: {0}")]
-    Airtable(#[from] AirtableError),
-    #[error("the Airtable base does not match the configuration: {0}")]
-    Schema(SchemaProblem),
-}
 
 /// How far the current (or last) run is, for progress bars and the Slack
 /// progress message. `total` is what was due when the run started.

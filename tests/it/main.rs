@@ -11,6 +11,7 @@ mod enqueue;
 mod helpers;
 mod hostile;
 mod intake;
+mod layers;
 mod people_and_workers;
 mod pressure;
 mod privileges;

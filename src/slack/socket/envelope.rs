@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::super::app::SlackApp;
-use super::super::clicks::NoPermit;
+use super::super::click_queue::NoPermit;
 use super::super::payload::{Interaction, SlashCommand};
 use super::super::{commands, interactions};
 
@@ -144,10 +144,10 @@ fn accept_later(
                 }
                 return;
             }
-            // A click that waited past `clicks::ACCEPT_WAIT` is left
+            // A click that waited past `click_queue::ACCEPT_WAIT` is left
             // unacknowledged, for Slack to report to the reviewer, rather
             // than acknowledged and never decided.
-            match app.accept(interaction).await {
+            match super::super::clicks::accept(&app, interaction).await {
                 Ok(()) => {
                     if answers.send(ack(&id, None)).is_err() {
                         tracing::warn!(envelope_id = %id, "the connection closed before a click's acknowledgement was sent");
