@@ -30,7 +30,7 @@ use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
 use tagbot::slack::card::actions;
 use tagbot::slack::serve::Application;
-use tagbot::slack::{home, poster};
+use tagbot::slack::{handlers::home, output::poster};
 
 const LECTURES: usize = 10_000;
 const TAGS_PER_LECTURE: usize = 5;

@@ -118,7 +118,7 @@ pub enum CliError {
     /// `auth.test` failed at start-up: without the workspace, tagbot
     /// cannot tell its members from guests.
     #[error("refusing to start: Slack would not say which workspace SLACK_BOT_TOKEN belongs to (auth.test), and tagbot needs it to know who may decide: {0}. Check SLACK_BOT_TOKEN (a bot token, xoxb-…, from the app's OAuth & Permissions page).")]
-    SlackIdentity(crate::slack::api::SlackApiError),
+    SlackIdentity(crate::slack::output::api::SlackApiError),
     #[error(transparent)]
     Serve(#[from] crate::slack::serve::PartStopped),
     #[error("cannot listen on {address} (TAGBOT_LISTEN): {source}")]
@@ -425,7 +425,7 @@ async fn serve(env: &Env) -> Result<(), CliError> {
         })?;
     // The poster and the worker each hold a connection for good; the
     // setting counts the ones left for work.
-    let held = crate::slack::poster::HELD_CONNECTIONS + crate::sync::HELD_CONNECTIONS;
+    let held = crate::slack::output::poster::HELD_CONNECTIONS + crate::sync::HELD_CONNECTIONS;
     let pool = storage::connect_runtime_holding(&database, held).await?;
     let app = match crate::slack::app::SlackApp::connect(pool.clone(), review, slack).await {
         Ok(app) => app,

@@ -22,7 +22,7 @@ use crate::shutdown::Shutdown;
 use crate::slack::app::SlackApp;
 use crate::slack::card::actions;
 use crate::slack::serve::Application;
-use crate::slack::{notify, poster};
+use crate::slack::{output::notify, output::poster};
 use crate::storage::{catalogue, events, suggestions, DbError};
 use crate::sync::Syncer;
 use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};

@@ -20,8 +20,8 @@ use crate::config::{
     AirtableSettings, ConfigError, DatabaseSettings, Env, ReviewSettings, SlackSettings,
     SyncSettings,
 };
-use crate::slack::api::SlackApi;
 use crate::slack::app::{SlackApp, SlackError};
+use crate::slack::output::api::SlackApi;
 use crate::storage::{self, check_privileges, DbError};
 use crate::sync::unmapped_tags;
 
@@ -244,7 +244,7 @@ async fn check_home_tab(diagnosis: &mut Diagnosis, settings: &SlackSettings, poo
                 return;
             }
         };
-    match crate::slack::home::publish(&app, user).await {
+    match crate::slack::handlers::home::publish(&app, user).await {
         Ok(()) => diagnosis.pass(CHECK, format!("enabled (published {user}'s Home tab)")),
         Err(SlackError::Api(err)) if err.code() == Some("not_enabled") => diagnosis.fail(
             CHECK,

@@ -82,7 +82,7 @@ impl RequestBudget {
     /// requests.
     ///
     /// While the database itself is away this waits for it (see
-    /// [`RequestBudget::wait_for_database`]): an outage of tagbot's own
+    /// `RequestBudget::wait_for_database`): an outage of tagbot's own
     /// database is not Airtable's failure and costs an item no try.
     pub async fn acquire(&self) -> Result<(), sqlx::Error> {
         self.wait_for_database(|| budget::ensure_base(&self.pool, &self.base_id))

@@ -1,7 +1,7 @@
 //! The Slack app's shared state, passed to every handler: the database,
 //! the review operations, the Web API, the settings and the click queue,
 //! and how to tell a user something only they see. Who may decide is
-//! [`super::reviewers`]' to say; how clicks queue is [`super::clicks`]'.
+//! [`crate::slack::reviewers`]' to say; how clicks queue is [`crate::slack::dispatch`]'.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
@@ -10,14 +10,14 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tracing::Instrument;
 
-use super::api::{SlackApi, SlackApiError};
-use super::card::{load_card, LectureCard};
-use super::click_queue::ClickQueue;
-use super::reviewers::{self, NotAllowed, Requester, Standing, Workspace};
 use crate::calibration::Calibration;
 use crate::config::{ReviewSettings, SlackSettings};
 use crate::domain::{Actor, LectureId};
 use crate::review::Review;
+use crate::slack::card::{load_card, LectureCard};
+use crate::slack::click_queue::ClickQueue;
+use crate::slack::output::api::{SlackApi, SlackApiError};
+use crate::slack::reviewers::{self, NotAllowed, Requester, Standing, Workspace};
 
 /// Why a Slack-side step failed, for the operator's log.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub struct SlackApp {
     /// review session shows it with every lecture, and counting 10,000
     /// lectures on every submit would cost more than the decision.
     waiting: Arc<std::sync::Mutex<Option<(std::time::Instant, i64)>>>,
-    /// Who has opened the Home tab (kept by [`super::home`]).
+    /// Who has opened the Home tab (kept by [`crate::slack::handlers::home`]).
     pub(crate) home_users: Arc<std::sync::Mutex<HomeTabUsers>>,
     /// Calibration as last worked out, and when: every review message and
     /// session shows it beside "Approve all", and it sums every decision.
@@ -247,7 +247,7 @@ impl SlackApp {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether `requester` may decide (see [`super::reviewers`]).
+    /// Whether `requester` may decide (see [`crate::slack::reviewers`]).
     pub async fn standing(&self, requester: &Requester<'_>) -> Standing {
         reviewers::standing(
             &self.api,
@@ -259,7 +259,7 @@ impl SlackApp {
     }
 
     /// The requester as the actor of a decision, when they may decide (see
-    /// [`super::reviewers`]).
+    /// [`crate::slack::reviewers`]).
     pub async fn reviewer(&self, requester: &Requester<'_>) -> Result<Actor, NotAllowed> {
         reviewers::actor(
             &self.api,

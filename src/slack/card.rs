@@ -1,6 +1,6 @@
 //! What a review message shows, as plain data: one lecture and its
 //! suggestions, read from the database in one round trip. Rendering
-//! ([`super::render`]) turns a card into Block Kit; interactions refer back
+//! ([`crate::slack::render`]) turns a card into Block Kit; interactions refer back
 //! to it through the action ids below.
 
 use chrono::{DateTime, Utc};

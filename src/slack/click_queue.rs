@@ -10,7 +10,7 @@
 //! tells the reviewer it failed, and nothing was decided) rather than
 //! acknowledged late and done behind the reviewer's back. HTTP and Socket
 //! Mode wait the same. State only: what runs under a permit is the
-//! dispatcher's ([`super::clicks`]).
+//! dispatcher's ([`crate::slack::dispatch`]).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,36 +1,33 @@
-//! The Slack face of tagbot: review messages and their buttons, the
-//! details modal, `/tags`, and posts to the team channel.
+//! The Slack face of tagbot, in layers that only look down:
 //!
-//! - [`http`] receives Slack's requests, each checked by [`signature`], on
-//!   connections [`listen`] keeps within their time and number;
-//! - [`payload`] reads them, [`interactions`] and [`commands`] act on them;
-//! - [`card`] is what a review message shows, [`render`] turns it into
-//!   Block Kit, [`store`] reads it and keeps message references, and
-//!   [`poster`] posts and updates the messages, [`notify`] posts failures,
-//!   run reports and the daily digest to the report channel;
-//! - [`api`] talks to the Slack Web API at the pace [`pacing`] sets;
-//!   [`app`] is the state they share;
-//! - [`serve`] runs it all, with the sync worker, until shutdown; [`socket`]
-//!   is Socket Mode, for apps without a public URL.
-pub mod api;
+//! - [`transport`]: Slack's requests as they arrive — the HTTP endpoints
+//!   ([`transport::http`], each body checked by [`transport::signature`],
+//!   on connections [`transport::listen`] keeps within their time and
+//!   number) and Socket Mode ([`transport::socket`]);
+//! - [`dispatch`]: a click acknowledged under a permit of the
+//!   [`click_queue`] and handed to its handler in the background;
+//! - [`handlers`]: one module per surface — buttons and menus
+//!   ([`handlers::interactions`], read by [`handlers::click`]), `/tags`
+//!   ([`handlers::commands`]), Events API callbacks ([`handlers::events`]),
+//!   review sessions ([`handlers::sessions`]), the App Home
+//!   ([`handlers::home`]);
+//! - [`output`]: what tagbot sends — the Web API client ([`output::api`])
+//!   at the pace [`output::pacing`] sets, the review messages
+//!   ([`output::poster`]), the report channel ([`output::notify`]);
+//! - [`render`]: Block Kit, no I/O.
+//!
+//! Beside them: [`app`], the state and clients every layer shares (it
+//! calls no handler); [`payload`], Slack's payloads as tagbot reads them;
+//! [`card`], a lecture as Slack shows it; [`reviewers`], who may decide;
+//! [`serve`], which runs it all with the sync worker until shutdown.
 pub mod app;
 pub mod card;
-pub mod click;
 pub mod click_queue;
-pub mod clicks;
-pub mod commands;
-pub mod events;
-pub mod home;
-pub mod http;
-pub mod interactions;
-pub mod listen;
-pub mod notify;
-pub mod pacing;
+pub mod dispatch;
+pub mod handlers;
+pub mod output;
 pub mod payload;
-pub mod poster;
 pub mod render;
 pub mod reviewers;
 pub mod serve;
-pub mod sessions;
-pub mod signature;
-pub mod socket;
+pub mod transport;

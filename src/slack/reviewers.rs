@@ -10,8 +10,8 @@
 //! be asked). A lookup Slack never answered leaves a user's standing
 //! unknown: they are told Slack is busy, never that they may not decide.
 
-use super::api::{Identity, SlackApi, NO_SUCH_GROUP};
 use crate::domain::Actor;
+use crate::slack::output::api::{Identity, SlackApi, NO_SUCH_GROUP};
 
 /// `users.info`'s answer for a user Slack does not know
 /// (<https://docs.slack.dev/reference/methods/users.info>, errors).
@@ -55,9 +55,9 @@ pub struct Requester<'a> {
     pub team_id: Option<&'a str>,
 }
 
-impl<'a> From<&'a super::payload::User> for Requester<'a> {
+impl<'a> From<&'a crate::slack::payload::User> for Requester<'a> {
     /// The user of an interaction payload, with the workspace it names.
-    fn from(user: &'a super::payload::User) -> Requester<'a> {
+    fn from(user: &'a crate::slack::payload::User) -> Requester<'a> {
         Requester {
             id: &user.id,
             handle: user.name.as_deref(),

@@ -7,7 +7,7 @@
 //! connect), the whole process stops with that error rather than serving
 //! clicks it can no longer follow through. On shutdown the HTTP server
 //! stops accepting and closes its connections (waiting at most 15 s for
-//! them: see [`super::listen`]), acknowledged clicks are decided before
+//! them: see [`crate::slack::transport::listen`]), acknowledged clicks are decided before
 //! exiting (for up to 10 s more), and the worker gives back what it holds:
 //! within the 30 s a service manager allows.
 
@@ -17,9 +17,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use super::app::SlackApp;
-use super::{http, listen, notify, poster, socket};
 use crate::shutdown::Shutdown;
+use crate::slack::app::SlackApp;
+use crate::slack::{
+    output::notify, output::poster, transport::http, transport::listen, transport::socket,
+};
 use crate::sync::Syncer;
 
 /// How long shutdown waits for acknowledged clicks to be decided.

@@ -1,5 +1,5 @@
 //! `events`: the append-only audit log. Status changes write their events
-//! through the trigger (see [`super::suggestions::transition`]); this module
+//! through the trigger (see `suggestions::transition`); this module
 //! writes the two kinds that change no status (`enqueue`, and a transient
 //! `sync_fail` that leaves the suggestion approved) and reads the log.
 

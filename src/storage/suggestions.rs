@@ -1,9 +1,9 @@
 //! `lecture_tag_suggestions`: the suggestions and the one way their status
-//! changes, [`transition`], which review (approve, reject, retry) and sync
+//! changes, `transition`, which review (approve, reject, retry) and sync
 //! (synced, failed) both call. Everything else here reads.
 //!
 //! The database triggers check the same state machine as
-//! [`Transition`] and write one event per change; [`transition`] names the
+//! [`Transition`] and write one event per change; `transition` names the
 //! actor and the event's details for them through transaction-local
 //! settings, so no status changes without its audit row.
 

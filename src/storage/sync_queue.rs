@@ -59,14 +59,14 @@ const STRANDED: &str = "FROM lecture_tag_suggestions s
      LEFT JOIN airtable_sync_items i USING (lecture_external_id, tag_id)
      WHERE s.status = 'approved' AND (i.id IS NULL OR i.status IN ('failed', 'done'))";
 
-/// How many approved suggestions are stranded (see [`STRANDED`]).
+/// How many approved suggestions are stranded (see `STRANDED`).
 pub async fn stranded_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(&format!("SELECT count(*) {STRANDED}"))
         .fetch_one(pool)
         .await
 }
 
-/// Locks the stranded approved suggestions (see [`STRANDED`]) and returns
+/// Locks the stranded approved suggestions (see `STRANDED`) and returns
 /// their ids: a reviewer's concurrent decision on one waits, and whatever
 /// it leaves is what gets queued.
 pub(crate) async fn lock_stranded(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {

@@ -7,7 +7,7 @@
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::slack::card::actions;
-use tagbot::slack::notify;
+use tagbot::slack::output::notify;
 
 use serde_json::Value;
 

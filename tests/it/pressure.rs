@@ -13,7 +13,7 @@ use standins::sender::{slack_signature, unix_now};
 use standins::slack::FakeSlack;
 use tagbot::slack::card::actions;
 use tagbot::slack::click_queue::MAX_OUTSTANDING_CLICKS;
-use tagbot::slack::listen::Limits;
+use tagbot::slack::transport::listen::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

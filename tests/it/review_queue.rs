@@ -6,7 +6,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::config::ReviewSettings;
 use tagbot::domain::SuggestionId;
 use tagbot::slack::app::SlackApp;
-use tagbot::slack::poster;
+use tagbot::slack::output::poster;
 
 use crate::helpers::reviewer;
 use crate::slack_world::{settings, SlackWorld, REVIEW};

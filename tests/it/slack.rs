@@ -6,9 +6,9 @@ use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::card::actions;
-use tagbot::slack::commands::HELP;
-use tagbot::slack::interactions::{DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK};
-use tagbot::slack::notify;
+use tagbot::slack::handlers::commands::HELP;
+use tagbot::slack::handlers::interactions::{DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK};
+use tagbot::slack::output::notify;
 
 use std::time::Duration;
 
@@ -55,12 +55,12 @@ async fn each_lecture_is_posted_once_and_updated_with_new_suggestions(
 
     // Two processes posting at once post each lecture once.
     let (one, two) = tokio::join!(
-        tagbot::slack::poster::run_once(&w.app, "process-1"),
-        tagbot::slack::poster::run_once(&w.app, "process-2")
+        tagbot::slack::output::poster::run_once(&w.app, "process-1"),
+        tagbot::slack::output::poster::run_once(&w.app, "process-2")
     );
     assert_eq!(one.unwrap().posted + two.unwrap().posted, 2);
     // A restart: nothing is posted again.
-    let again = tagbot::slack::poster::run_once(&w.app, "another-process")
+    let again = tagbot::slack::output::poster::run_once(&w.app, "another-process")
         .await
         .unwrap();
     assert_eq!(again.posted, 0);

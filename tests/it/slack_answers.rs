@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::domain::SuggestionId;
 use tagbot::slack::card::actions;
-use tagbot::slack::interactions::DETAILS_CALLBACK;
+use tagbot::slack::handlers::interactions::DETAILS_CALLBACK;
 
 use crate::slack_world::{all_text, eventually, Signing, SlackWorld, REVIEW};
 

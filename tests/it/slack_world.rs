@@ -12,7 +12,7 @@ use standins::slack::{FakeSlack, RateLimits};
 use tagbot::config::{Env, ReviewSettings, SlackSettings};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
-use tagbot::slack::poster;
+use tagbot::slack::output::poster;
 use tagbot::slack::serve::Application;
 use tokio::net::TcpListener;
 

@@ -14,7 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use standins::socket_mode::FakeSocketMode;
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::card::actions;
-use tagbot::slack::socket;
+use tagbot::slack::transport::socket;
 use tokio::task::JoinHandle;
 
 use crate::slack_world::{eventually, eventually_within, SlackWorld, REVIEW};

@@ -7,7 +7,7 @@ use super::*;
 
 /// The details modal: every suggestion with its full rationale, model,
 /// created time, status, decision and recent history, as far as Slack's
-/// limits for a view allow (see [`detail_blocks`]).
+/// limits for a view allow (see `detail_blocks`).
 pub fn details_modal(card: &LectureCard, history: &[HistoryLine]) -> Value {
     let selection = selection_input(card);
     let mut head = vec![header_block(card), summary_block(card)];

@@ -72,8 +72,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::card::{actions, HistoryLine, LectureCard, SuggestionCard};
 use crate::domain::SuggestionStatus;
+use crate::slack::card::{actions, HistoryLine, LectureCard, SuggestionCard};
 
 mod details;
 mod home;
@@ -260,7 +260,7 @@ pub fn shorten(text: &str, max_chars: usize) -> String {
 /// - Line breaks and other control characters become spaces, so the text
 ///   cannot forge a line of its own in an answer. (Only a long text shown
 ///   in a block of its own, a rationale or an error in the details modal,
-///   keeps its paragraphs: [`Breaks::Keep`].)
+///   keeps its paragraphs: `Breaks::Keep`.)
 pub fn escape_mrkdwn(text: &str) -> String {
     escape_text(text, Breaks::Join)
 }

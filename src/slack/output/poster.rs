@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
 
-use super::app::{SlackApp, SlackError};
-use super::render;
 use crate::domain::SuggestionStatus;
 use crate::shutdown::Shutdown;
+use crate::slack::app::{SlackApp, SlackError};
+use crate::slack::render;
 use crate::storage::review_messages;
 
 /// Lectures posted per pass; Slack paces posting to about one a second

@@ -11,20 +11,20 @@
 //!
 //! Runs after the request was acknowledged, so a slow database or Slack
 //! never makes a reviewer see Slack's "didn't respond" error. The message
-//! itself is brought up to date by the poster ([`super::poster`]), which
+//! itself is brought up to date by the poster ([`crate::slack::output::poster`]), which
 //! every decision wakes: one `chat.update` per changed message, however
 //! many clicks changed it, within Slack's rate limit for updates.
 
 use std::time::Duration;
 
-use super::app::{SlackApp, SlackError};
-use super::card::{actions, HistoryLine, LectureCard};
-use super::click::{self, Click, Verb};
-use super::payload::{Action, BlockActions, Interaction, ViewSubmission};
-use super::reviewers::Requester;
-use super::{home, render, sessions};
 use crate::domain::{Actor, LectureId, SuggestionId};
 use crate::review::{Decision, LectureDecisions, ReviewError};
+use crate::slack::app::{SlackApp, SlackError};
+use crate::slack::card::{actions, HistoryLine, LectureCard};
+use crate::slack::handlers::click::{self, Click, Verb};
+use crate::slack::payload::{Action, BlockActions, Interaction, ViewSubmission};
+use crate::slack::reviewers::Requester;
+use crate::slack::{handlers::home, handlers::sessions, render};
 use crate::storage::{review_messages, suggestions};
 
 /// How long Details waits for the lecture before it opens a "loading"
@@ -62,7 +62,7 @@ impl Clicker<'_> {
 const SESSION_ANSWER_BUDGET: Duration = Duration::from_millis(2_500);
 
 /// The details modal's callback id and its approve-selected input.
-pub use super::card::actions::{
+pub use crate::slack::card::actions::{
     DETAILS_MODAL as DETAILS_CALLBACK, MODAL_SELECT, MODAL_SELECT_BLOCK,
 };
 

@@ -2,7 +2,7 @@
 //! `stats`, `review`, `help`. Every answer is ephemeral (only the caller
 //! sees it); unknown subcommands and bad arguments get the help text.
 //! Decisions made here obey who may decide like clicks do
-//! ([`super::reviewers`]); a guest from another organisation sees none of
+//! ([`crate::slack::reviewers`]); a guest from another organisation sees none of
 //! the workspace's lectures or figures.
 //!
 //! Slack waits 3 s for a command's answer, then shows the user an error
@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::app::SlackApp;
-use super::click_queue::NoPermit;
-use super::payload::SlashCommand;
-use super::reviewers::Requester;
-use super::{render, sessions};
 use crate::domain::{LectureId, SuggestionStatus};
 use crate::review::ReviewError;
+use crate::slack::app::SlackApp;
+use crate::slack::click_queue::NoPermit;
+use crate::slack::payload::SlashCommand;
+use crate::slack::reviewers::Requester;
+use crate::slack::{handlers::sessions, render};
 use crate::storage::{review_messages, suggestions};
 use crate::sync::RunReport;
 

@@ -14,9 +14,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::app::{SlackApp, SlackError};
-use super::render;
 use crate::shutdown::Shutdown;
+use crate::slack::app::{SlackApp, SlackError};
+use crate::slack::render;
 use crate::storage::{channel_posts, drift, events, repairs, runs, suggestions, sync_queue};
 use crate::sync::{RunProgress, RunReport};
 
@@ -172,7 +172,7 @@ async fn post_calibration_chart(app: &SlackApp, now: DateTime<Utc>) -> Result<us
         }
     };
     let comment = render::calibration_comment(&calibration, app.threshold());
-    let upload = crate::slack::api::FileUpload {
+    let upload = crate::slack::output::api::FileUpload {
         channel,
         filename: &format!("calibration-{}-W{:02}.png", week.year(), week.week()),
         title: "Calibration: share approved by model score",
@@ -185,7 +185,7 @@ async fn post_calibration_chart(app: &SlackApp, now: DateTime<Utc>) -> Result<us
             channel_posts::record(&app.pool, &key, &file_id).await?;
             Ok(1)
         }
-        Err(err @ crate::slack::api::SlackApiError::Refused { .. }) => {
+        Err(err @ crate::slack::output::api::SlackApiError::Refused { .. }) => {
             // Slack said no (a missing files:write, the bot not in the
             // channel): asking again every pass would only say it again.
             // The week is done; next week's chart tries again.

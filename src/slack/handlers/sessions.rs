@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::app::{SlackApp, SlackError};
-use super::card::actions;
-use super::payload::{State, ViewSubmission};
-use super::render::{self, SessionLecture, SessionState};
-use super::reviewers::Requester;
 use crate::domain::{LectureId, SuggestionId, SuggestionStatus};
 use crate::review::{Choices, ChoicesOutcome, ReviewError};
+use crate::slack::app::{SlackApp, SlackError};
+use crate::slack::card::actions;
+use crate::slack::payload::{State, ViewSubmission};
+use crate::slack::render::{self, SessionLecture, SessionState};
+use crate::slack::reviewers::Requester;
 use crate::storage::review_holds;
 
 /// How long a reviewer holds the lecture they are shown without doing

@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
-use super::app::SlackApp;
-use super::home;
+use crate::slack::app::SlackApp;
+use crate::slack::handlers::home;
 
 /// Handles an `event_callback` body; `retry` when Slack sends it again.
 pub fn on_callback(app: &SlackApp, callback: &Value, retry: bool) {

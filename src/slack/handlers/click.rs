@@ -7,9 +7,9 @@
 //! one is a forged (if signed) payload or a block of an older tagbot:
 //! parsing fails closed and nothing is decided.
 
-use super::card::actions;
-use super::payload::{Action, State};
 use crate::domain::{LectureId, SuggestionId, Transition};
+use crate::slack::card::actions;
+use crate::slack::payload::{Action, State};
 
 /// What a click asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

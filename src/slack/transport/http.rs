@@ -28,11 +28,11 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tracing::Instrument;
 
-use super::app::SlackApp;
-use super::click_queue::NoPermit;
-use super::payload::{Interaction, SlashCommand};
-use super::signature::{self, Verifier};
-use super::{commands, events, interactions};
+use crate::slack::app::SlackApp;
+use crate::slack::click_queue::NoPermit;
+use crate::slack::payload::{Interaction, SlashCommand};
+use crate::slack::transport::signature::{self, Verifier};
+use crate::slack::{handlers::commands, handlers::events, handlers::interactions};
 
 /// Slack's largest payloads (a block_actions click carries the whole
 /// message) stay well under this.
@@ -42,7 +42,7 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 struct Shared {
     app: SlackApp,
     verifier: Arc<Verifier>,
-    /// How long a request body may take to arrive (see [`super::listen`]).
+    /// How long a request body may take to arrive (see [`crate::slack::transport::listen`]).
     body_timeout: std::time::Duration,
 }
 
@@ -163,7 +163,7 @@ async fn interactions(
     // Acknowledged once a permit is free (at once, unless a burst is being
     // worked off); decided right after. Not acknowledged when none came
     // free in time: Slack shows the reviewer the click failed.
-    match super::clicks::accept(&shared.app, interaction).await {
+    match crate::slack::dispatch::accept(&shared.app, interaction).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(NoPermit::Closed) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
         Err(NoPermit::Busy) => {

@@ -1,9 +1,9 @@
 //! The Slack Web API as tagbot uses it, through slack-morphism's client:
 //! its rate controller paces each method by its tier and
 //! `chat.postMessage` to one message per second per channel (the numbers
-//! are [`super::pacing`]'s), and honours a 429's `Retry-After` before
+//! are [`crate::slack::output::pacing`]'s), and honours a 429's `Retry-After` before
 //! retrying. Messages and views are sent as the
-//! Block Kit JSON that [`super::render`] builds.
+//! Block Kit JSON that [`crate::slack::render`] builds.
 //!
 //! Display names and user-group members are cached for a few minutes:
 //! every click needs them and Slack rate-limits `users.info`. When a
@@ -22,8 +22,8 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
 
-use super::pacing::{Pacing, Tier, TEAM_KEY};
 use crate::config::SlackSettings;
+use crate::slack::output::pacing::{Pacing, Tier, TEAM_KEY};
 
 /// Slack's answer for a user group that does not exist.
 pub const NO_SUCH_GROUP: &str = "no_such_subteam";
@@ -308,7 +308,7 @@ impl SlackApi {
     }
 
     /// The bot token, carrying the team key without which slack-morphism
-    /// would not pace a method by its tier (see [`super::pacing`]).
+    /// would not pace a method by its tier (see [`crate::slack::output::pacing`]).
     fn api_token(&self) -> SlackApiToken {
         SlackApiToken::new(SlackApiTokenValue::new(
             self.token.expose_secret().to_owned(),

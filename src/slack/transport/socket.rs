@@ -11,7 +11,7 @@
 //! container type it does not know) goes to the error handler as a
 //! protocol error with no envelope type, and the reviewer's click is
 //! lost. There is no hook for the raw envelope. Here every frame is read
-//! by [`envelope`] with the same lenient types as HTTP mode, and every
+//! by `envelope` with the same lenient types as HTTP mode, and every
 //! envelope is acknowledged (see there for the policy).
 //!
 //! The connection's life:
@@ -45,8 +45,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use self::envelope::Next;
-use super::app::SlackApp;
 use crate::shutdown::Shutdown;
+use crate::slack::app::SlackApp;
 
 /// How long opening a connection (the Web API call, then the WebSocket
 /// handshake) may take.

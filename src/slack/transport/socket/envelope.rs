@@ -3,7 +3,7 @@
 //! (<https://docs.slack.dev/apis/events-api/using-socket-mode>).
 //!
 //! Payloads are read with the lenient types HTTP mode reads
-//! ([`super::super::payload`]), not slack-morphism's full models: a click
+//! ([`crate::slack::payload`]), not slack-morphism's full models: a click
 //! is the same click whichever way it arrives, and a field those models
 //! do not expect (an org-wide install's `"team": null`, message
 //! `metadata`) must not lose it.
@@ -20,10 +20,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::super::app::SlackApp;
-use super::super::click_queue::NoPermit;
-use super::super::payload::{Interaction, SlashCommand};
-use super::super::{commands, interactions};
+use crate::slack::app::SlackApp;
+use crate::slack::click_queue::NoPermit;
+use crate::slack::payload::{Interaction, SlashCommand};
+use crate::slack::{handlers::commands, handlers::interactions};
 
 /// The fields of a frame tagbot reads; the payload stays JSON until its
 /// type says how to read it.
@@ -112,7 +112,7 @@ async fn on_envelope(
             Err(err) => unreadable(kind, &id, &err),
         },
         "events_api" => {
-            super::super::events::on_callback(
+            crate::slack::handlers::events::on_callback(
                 app,
                 &frame.payload,
                 frame.retry_attempt.unwrap_or(0) > 0,
@@ -147,7 +147,7 @@ fn accept_later(
             // A click that waited past `click_queue::ACCEPT_WAIT` is left
             // unacknowledged, for Slack to report to the reviewer, rather
             // than acknowledged and never decided.
-            match super::super::clicks::accept(&app, interaction).await {
+            match crate::slack::dispatch::accept(&app, interaction).await {
                 Ok(()) => {
                     if answers.send(ack(&id, None)).is_err() {
                         tracing::warn!(envelope_id = %id, "the connection closed before a click's acknowledgement was sent");

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Duration as Days, TimeZone, Utc};
 
-use super::app::{HomeTabUsers, SlackApp, SlackError};
-use super::render::{self, HomeFigures, HOME_FAILED_LECTURES};
-use super::reviewers::Requester;
 use crate::domain::SuggestionStatus;
+use crate::slack::app::{HomeTabUsers, SlackApp, SlackError};
+use crate::slack::render::{self, HomeFigures, HOME_FAILED_LECTURES};
+use crate::slack::reviewers::Requester;
 use crate::storage::{events, home_tabs, suggestions, sync_queue};
 use crate::sync::RunReport;
 

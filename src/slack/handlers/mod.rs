@@ -1,0 +1,11 @@
+//! One module per surface a request comes from: buttons and menus
+//! (`interactions`, each click read by `click`), `/tags` (`commands`),
+//! Events API callbacks (`events`), review sessions (`sessions`) and the
+//! App Home (`home`). They decide through `review` and answer through
+//! `output`.
+pub mod click;
+pub mod commands;
+pub mod events;
+pub mod home;
+pub mod interactions;
+pub mod sessions;
