@@ -29,8 +29,8 @@ use tagbot::config::{Env, ReviewSettings, SlackSettings};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
 use tagbot::slack::card::actions;
-use tagbot::slack::serve::Application;
 use tagbot::slack::{handlers::home, output::poster};
+use tagbot::startup::{Application, Parts};
 
 const LECTURES: usize = 10_000;
 const TAGS_PER_LECTURE: usize = 5;
@@ -79,9 +79,16 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
         ("SLACK_REPORT_CHANNEL", REPORT),
     ]))?;
     let open_limit = settings.open_limit;
-    let app = SlackApp::connect(pool.clone(), ReviewSettings::default(), settings).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let endpoints = Application::build(app.clone(), listener);
+    let mut settings = settings;
+    settings.listen = "127.0.0.1:0".parse()?;
+    let endpoints = Application::build(
+        pool.clone(),
+        settings,
+        ReviewSettings::default(),
+        Parts::Endpoints,
+    )
+    .await?;
+    let app = endpoints.app().clone();
     let base = format!("http://127.0.0.1:{}", endpoints.port()?);
     tokio::spawn(endpoints.run_until_stopped(Shutdown::never()));
     let (stop, shutdown) = Shutdown::manual();

@@ -115,17 +115,10 @@ pub enum CliError {
     },
     #[error(transparent)]
     Slack(#[from] crate::slack::app::SlackError),
-    /// `auth.test` failed at start-up: without the workspace, tagbot
-    /// cannot tell its members from guests.
-    #[error("refusing to start: Slack would not say which workspace SLACK_BOT_TOKEN belongs to (auth.test), and tagbot needs it to know who may decide: {0}. Check SLACK_BOT_TOKEN (a bot token, xoxb-…, from the app's OAuth & Permissions page).")]
-    SlackIdentity(crate::slack::output::api::SlackApiError),
     #[error(transparent)]
-    Serve(#[from] crate::slack::serve::PartStopped),
-    #[error("cannot listen on {address} (TAGBOT_LISTEN): {source}")]
-    Listen {
-        address: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    Serve(#[from] crate::startup::PartStopped),
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
     #[cfg(feature = "demo")]
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
@@ -412,35 +405,28 @@ async fn progress_bar(mut progress: tokio::sync::watch::Receiver<crate::sync::Ru
 
 /// `serve`: the Slack app, the poster and the sync worker, until SIGTERM.
 async fn serve(env: &Env) -> Result<(), CliError> {
+    use crate::startup::{Application, Parts};
     let database = DatabaseSettings::from_env(env)?;
     let slack = SlackSettings::from_env(env)?;
     let review = ReviewSettings::from_env(env)?;
     let airtable = AirtableSettings::from_env(env)?;
     let sync_settings = SyncSettings::from_env(env)?;
-    let listener = tokio::net::TcpListener::bind(slack.listen)
-        .await
-        .map_err(|source| CliError::Listen {
-            address: slack.listen,
-            source,
-        })?;
     // The poster and the worker each hold a connection for good; the
     // setting counts the ones left for work.
     let held = crate::slack::output::poster::HELD_CONNECTIONS + crate::sync::HELD_CONNECTIONS;
     let pool = storage::connect_runtime_holding(&database, held).await?;
-    let app = match crate::slack::app::SlackApp::connect(pool.clone(), review, slack).await {
-        Ok(app) => app,
-        Err(err) => {
-            pool.close().await;
-            return Err(CliError::SlackIdentity(err));
-        }
-    };
     let syncer = Syncer::new(pool.clone(), airtable, sync_settings)?;
-    let result = crate::slack::serve::Application::build(app, listener)
-        .with_background(Some(syncer))
-        .run_until_stopped(Shutdown::on_signal())
-        .await;
+    let result =
+        match Application::build(pool.clone(), slack, review, Parts::Serve(Box::new(syncer))).await
+        {
+            Ok(application) => application
+                .run_until_stopped(Shutdown::on_signal())
+                .await
+                .map_err(CliError::from),
+            Err(err) => Err(CliError::from(err)),
+        };
     pool.close().await;
-    Ok(result?)
+    result
 }
 
 /// Where `tagbot demo` looks when no URL is set (what scripts/demo starts).

@@ -14,15 +14,14 @@ use std::time::Duration;
 use chrono::Utc;
 
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 use crate::config::{AirtableSettings, Env, ReviewSettings, SlackSettings, SyncSettings};
 use crate::domain::SuggestionStatus;
 use crate::shutdown::Shutdown;
 use crate::slack::app::SlackApp;
 use crate::slack::card::actions;
-use crate::slack::serve::Application;
 use crate::slack::{output::notify, output::poster};
+use crate::startup::{Application, Parts};
 use crate::storage::{catalogue, events, suggestions, DbError};
 use crate::sync::Syncer;
 use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
@@ -152,6 +151,8 @@ async fn act(playground: &Playground) -> Result<(), DemoError> {
         ("AIRTABLE_TOKEN", AIRTABLE_TOKEN),
         ("AIRTABLE_BASE_ID", BASE_ID),
         ("AIRTABLE_API_URL", airtable.url.as_str()),
+        // Loopback, on a free port: the demo's endpoints are its own.
+        ("TAGBOT_LISTEN", "127.0.0.1:0"),
     ]);
     say("\n-- 0. tagbot doctor, pointed at the stand-ins --");
     let diagnosis = crate::doctor::diagnose(&env).await;
@@ -236,18 +237,20 @@ async fn review_and_sync(
         AirtableSettings::from_env(env).map_err(|e| DemoError::Step(e.to_string()))?;
     let syncer = Syncer::new(pool.clone(), airtable_settings, SyncSettings::default())
         .map_err(|e| step("the sync worker")(e.to_string()))?;
-    let app = SlackApp::connect(pool.clone(), ReviewSettings::default(), settings)
-        .await
-        .map_err(|e| DemoError::Step(format!("the Slack app: {e}")))?;
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| DemoError::Step(format!("listening on loopback: {e}")))?;
-    let base = listener
-        .local_addr()
-        .map(|a| format!("http://{a}"))
+    let endpoints = Application::build(
+        pool.clone(),
+        settings,
+        ReviewSettings::default(),
+        Parts::Endpoints,
+    )
+    .await
+    .map_err(|e| DemoError::Step(format!("the Slack app: {e}")))?;
+    let app = endpoints.app().clone();
+    let base = endpoints
+        .port()
+        .map(|port| format!("http://127.0.0.1:{port}"))
         .map_err(|e| DemoError::Step(e.to_string()))?;
     let (stop, shutdown) = Shutdown::manual();
-    let endpoints = Application::build(app.clone(), listener);
     let server = tokio::spawn(async move { endpoints.run_until_stopped(shutdown).await });
     let stage = Stage {
         app: &app,

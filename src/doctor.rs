@@ -20,7 +20,7 @@ use crate::config::{
     AirtableSettings, ConfigError, DatabaseSettings, Env, ReviewSettings, SlackSettings,
     SyncSettings,
 };
-use crate::slack::app::{SlackApp, SlackError};
+use crate::slack::app::SlackError;
 use crate::slack::output::api::SlackApi;
 use crate::storage::{self, check_privileges, DbError};
 use crate::sync::unmapped_tags;
@@ -237,7 +237,9 @@ async fn check_home_tab(diagnosis: &mut Diagnosis, settings: &SlackSettings, poo
         return;
     };
     let app =
-        match SlackApp::connect(pool.clone(), ReviewSettings::default(), settings.clone()).await {
+        match crate::startup::slack_app(pool.clone(), settings.clone(), ReviewSettings::default())
+            .await
+        {
             Ok(app) => app,
             Err(err) => {
                 diagnosis.skip(CHECK, format!("the Slack token does not work ({err})"));

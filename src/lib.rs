@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod review;
 pub mod shutdown;
 pub mod slack;
+pub mod startup;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;

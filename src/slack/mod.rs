@@ -18,8 +18,9 @@
 //!
 //! Beside them: [`app`], the state and clients every layer shares (it
 //! calls no handler); [`payload`], Slack's payloads as tagbot reads them;
-//! [`card`], a lecture as Slack shows it; [`reviewers`], who may decide;
-//! [`serve`], which runs it all with the sync worker until shutdown.
+//! [`card`], a lecture as Slack shows it; [`reviewers`], who may decide.
+//! It is put together, and run with the sync worker, by
+//! [`crate::startup`].
 pub mod app;
 pub mod card;
 pub mod click_queue;
@@ -29,5 +30,4 @@ pub mod output;
 pub mod payload;
 pub mod render;
 pub mod reviewers;
-pub mod serve;
 pub mod transport;

@@ -5,7 +5,6 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::config::ReviewSettings;
 use tagbot::domain::SuggestionId;
-use tagbot::slack::app::SlackApp;
 use tagbot::slack::output::poster;
 
 use crate::helpers::reviewer;
@@ -96,10 +95,10 @@ async fn two_processes_posting_at_once_keep_to_the_limit_together(
     for n in 0..30 {
         w.db.suggestion(&format!("L{n:02}"), "t1", 0.9).await;
     }
-    let other = SlackApp::connect(
+    let other = tagbot::startup::slack_app(
         w.db.app.clone(),
-        ReviewSettings::default(),
         settings(&w.slack, &extra),
+        ReviewSettings::default(),
     )
     .await
     .unwrap();

@@ -13,8 +13,7 @@ use tagbot::config::{Env, ReviewSettings, SlackSettings};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
 use tagbot::slack::output::poster;
-use tagbot::slack::serve::Application;
-use tokio::net::TcpListener;
+use tagbot::startup::{Application, Parts};
 
 use crate::helpers::TestDb;
 
@@ -134,11 +133,16 @@ impl SlackWorld {
         }
         let mut settings = settings(&slack, extra);
         tune(&mut settings);
-        let app = SlackApp::connect(db.app.clone(), ReviewSettings::default(), settings)
-            .await
-            .expect("build the Slack app");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let endpoints = Application::build(app.clone(), listener);
+        settings.listen = "127.0.0.1:0".parse().expect("a loopback address");
+        let endpoints = Application::build(
+            db.app.clone(),
+            settings,
+            ReviewSettings::default(),
+            Parts::Endpoints,
+        )
+        .await
+        .expect("build the Slack app");
+        let app = endpoints.app().clone();
         let base = format!("http://127.0.0.1:{}", endpoints.port().expect("a port"));
         tokio::spawn(endpoints.run_until_stopped(Shutdown::never()));
         SlackWorld {

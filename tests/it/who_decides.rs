@@ -7,7 +7,6 @@
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::config::ReviewSettings;
-use tagbot::slack::app::SlackApp;
 use tagbot::slack::card::actions;
 use tagbot::slack::reviewers::{Requester, Standing};
 
@@ -163,10 +162,10 @@ async fn in_a_grid_organisation_its_other_workspaces_are_members(
         .add_user_of("U0SISTER01", "Colleague", "T0SISTER01", Some("E0GRID0001"));
     w.slack
         .add_user_of("U0OUTSIDE1", "Outsider", "T0OUTSIDE1", Some("E0OTHER001"));
-    let grid = SlackApp::connect(
+    let grid = tagbot::startup::slack_app(
         w.db.app.clone(),
-        ReviewSettings::default(),
         settings(&w.slack, &[]),
+        ReviewSettings::default(),
     )
     .await
     .unwrap();

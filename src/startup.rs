@@ -1,6 +1,11 @@
-//! `tagbot serve`: the HTTP endpoints, Socket Mode (when configured), the
-//! review poster, the channel notifier, the sync progress message and the
-//! sync worker in one process, stopped together by one shutdown signal.
+//! Where tagbot is put together: settings in, a running application out
+//! (after zero2prod's `startup.rs`). `tagbot serve`, the demo, doctor, the
+//! tests and the benches all build the Slack app and its endpoints here,
+//! and say by a [`Parts`] which parts run.
+//!
+//! `tagbot serve` runs the HTTP endpoints, Socket Mode (when configured),
+//! the review poster, the channel notifier, the sync progress message and
+//! the sync worker in one process, stopped together by one shutdown signal.
 //!
 //! The parts run side by side; when one of them stops on its own (the
 //! database went away for the poster's notifications, Socket Mode cannot
@@ -17,8 +22,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use sqlx::PgPool;
+
+use crate::config::{ReviewSettings, SlackSettings};
 use crate::shutdown::Shutdown;
 use crate::slack::app::SlackApp;
+use crate::slack::output::api::SlackApiError;
 use crate::slack::{
     output::notify, output::poster, transport::http, transport::listen, transport::socket,
 };
@@ -68,31 +77,77 @@ pub enum PartStopped {
     Panicked { part: Part, message: String },
 }
 
-/// tagbot assembled: the Slack app's endpoints on a bound listener and,
-/// for `serve`, the parts that run beside them. The one place the app is
-/// put together: `serve`, the demo and the tests all build it here.
+/// Which parts an [`Application`] runs.
+pub enum Parts {
+    /// The Slack endpoints alone: the demo, the tests and the benches run
+    /// the poster's passes and the worker themselves.
+    Endpoints,
+    /// Everything `tagbot serve` runs beside the endpoints: the review
+    /// poster, the report channel, Socket Mode when configured, the sync
+    /// progress message and this sync worker.
+    Serve(Box<Syncer>),
+}
+
+/// Why an application could not be put together.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {address} (TAGBOT_LISTEN): {source}")]
+    Listen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// `auth.test` failed: without the workspace, tagbot cannot tell its
+    /// members from guests.
+    #[error("refusing to start: Slack would not say which workspace SLACK_BOT_TOKEN belongs to (auth.test), and tagbot needs it to know who may decide: {0}. Check SLACK_BOT_TOKEN (a bot token, xoxb-…, from the app's OAuth & Permissions page).")]
+    SlackIdentity(SlackApiError),
+}
+
+/// The Slack app over `pool`, for the workspace `SLACK_BOT_TOKEN` belongs
+/// to (`auth.test`): what [`Application::build`] serves, and what doctor
+/// and the tests use without endpoints.
+pub async fn slack_app(
+    pool: PgPool,
+    slack: SlackSettings,
+    review: ReviewSettings,
+) -> Result<SlackApp, StartupError> {
+    SlackApp::connect(pool, review, slack)
+        .await
+        .map_err(StartupError::SlackIdentity)
+}
+
+/// tagbot assembled: the Slack app, its endpoints on a bound listener
+/// (`TAGBOT_LISTEN`; port 0 picks a free one), and the [`Parts`] that run
+/// beside them.
 pub struct Application {
     app: SlackApp,
     listener: TcpListener,
-    background: Option<Option<Syncer>>,
+    parts: Parts,
 }
 
 impl Application {
-    /// The endpoints alone (the demo and the tests run the poster's passes
-    /// themselves), on `listener`.
-    pub fn build(app: SlackApp, listener: TcpListener) -> Application {
-        Application {
+    /// Builds the Slack app over `pool` (see [`slack_app`]) and binds its
+    /// endpoints' listener.
+    pub async fn build(
+        pool: PgPool,
+        slack: SlackSettings,
+        review: ReviewSettings,
+        parts: Parts,
+    ) -> Result<Application, StartupError> {
+        let address = slack.listen;
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| StartupError::Listen { address, source })?;
+        let app = slack_app(pool, slack, review).await?;
+        Ok(Application {
             app,
             listener,
-            background: None,
-        }
+            parts,
+        })
     }
 
-    /// With everything `serve` runs beside the endpoints: the review poster,
-    /// the report channel, Socket Mode when configured, and `syncer`.
-    pub fn with_background(mut self, syncer: Option<Syncer>) -> Application {
-        self.background = Some(syncer);
-        self
+    /// The Slack app it serves (shared state: clone it to drive it).
+    pub fn app(&self) -> &SlackApp {
+        &self.app
     }
 
     /// The port it listens on (for a listener bound to port 0).
@@ -102,9 +157,9 @@ impl Application {
 
     /// Runs until `shutdown` (or until a part fails).
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), PartStopped> {
-        match self.background {
-            Some(syncer) => run(self.app, syncer, self.listener, shutdown).await,
-            None => {
+        match self.parts {
+            Parts::Serve(syncer) => run(self.app, *syncer, self.listener, shutdown).await,
+            Parts::Endpoints => {
                 let limits = self.app.settings.http_limits;
                 listen::serve(self.listener, http::router(self.app), limits, shutdown).await;
                 Ok(())
@@ -116,7 +171,7 @@ impl Application {
 /// Runs everything until `shutdown` (or until a part fails).
 async fn run(
     app: SlackApp,
-    syncer: Option<Syncer>,
+    syncer: Syncer,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), PartStopped> {
@@ -124,7 +179,7 @@ async fn run(
     tracing::info!(address = ?listener.local_addr().ok(), "listening for Slack");
     // One stop for every part: the outside signal, or a part failing.
     let (stop, stopping) = Shutdown::manual();
-    let mut parts = Parts::default();
+    let mut parts = Running::default();
     let (router, until) = (http::router(app.clone()), stopping.clone());
     let limits = app.settings.http_limits;
     parts.spawn(Part::HttpServer, async move {
@@ -150,20 +205,18 @@ async fn run(
                 .map_err(PartError::from)
         });
     }
-    if let Some(syncer) = syncer {
-        let (progress_app, progress, until) = (app.clone(), syncer.progress(), stopping.clone());
-        parts.spawn(Part::SyncProgress, async move {
-            notify::follow_sync_progress(&progress_app, progress, &until).await;
-            Ok(())
-        });
-        let until = stopping.clone();
-        parts.spawn(Part::SyncWorker, async move {
-            syncer
-                .run_until_shutdown(&until)
-                .await
-                .map_err(PartError::from)
-        });
-    }
+    let (progress_app, progress, until) = (app.clone(), syncer.progress(), stopping.clone());
+    parts.spawn(Part::SyncProgress, async move {
+        notify::follow_sync_progress(&progress_app, progress, &until).await;
+        Ok(())
+    });
+    let until = stopping.clone();
+    parts.spawn(Part::SyncWorker, async move {
+        syncer
+            .run_until_shutdown(&until)
+            .await
+            .map_err(PartError::from)
+    });
 
     let mut first_failure = None;
     loop {
@@ -189,14 +242,14 @@ async fn run(
 
 /// The running parts, each task known by the part it runs.
 #[derive(Default)]
-struct Parts {
+struct Running {
     tasks: JoinSet<Result<(), PartError>>,
     names: HashMap<tokio::task::Id, Part>,
 }
 
 type Ended = Result<(tokio::task::Id, Result<(), PartError>), tokio::task::JoinError>;
 
-impl Parts {
+impl Running {
     fn spawn(
         &mut self,
         part: Part,
