@@ -30,9 +30,9 @@ use tracing::Instrument;
 
 use crate::slack::app::SlackApp;
 use crate::slack::click_queue::NoPermit;
+use crate::slack::dispatch::{self, Dispatched};
 use crate::slack::payload::{Interaction, SlashCommand};
 use crate::slack::transport::signature::{self, Verifier};
-use crate::slack::{handlers::commands, handlers::events, handlers::interactions};
 
 /// Slack's largest payloads (a block_actions click carries the whole
 /// message) stay well under this.
@@ -139,7 +139,7 @@ async fn events(
         return Json(json!({ "challenge": event["challenge"] })).into_response();
     }
     // A retry (X-Slack-Retry-Num) of an event is harmless, and not noted twice.
-    events::on_callback(
+    dispatch::event(
         &shared.app,
         &event,
         headers.contains_key("x-slack-retry-num"),
@@ -157,14 +157,12 @@ async fn interactions(
         tracing::warn!("an interaction without a readable payload");
         return (StatusCode::BAD_REQUEST, "expected a payload form field").into_response();
     };
-    if let Some(answer) = interactions::answer_now(&shared.app, &interaction).await {
-        return Json(answer).into_response();
-    }
     // Acknowledged once a permit is free (at once, unless a burst is being
     // worked off); decided right after. Not acknowledged when none came
     // free in time: Slack shows the reviewer the click failed.
-    match crate::slack::dispatch::accept(&shared.app, interaction).await {
-        Ok(()) => StatusCode::OK.into_response(),
+    match dispatch::interaction(&shared.app, interaction).await {
+        Ok(Dispatched::Answer(answer)) => Json(answer).into_response(),
+        Ok(Dispatched::Accepted) => StatusCode::OK.into_response(),
         Err(NoPermit::Closed) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
         Err(NoPermit::Busy) => {
             tracing::warn!(
@@ -179,8 +177,8 @@ async fn commands(State(shared): State<Shared>, SignedBody { body, .. }: SignedB
     let Ok(command) = serde_urlencoded_form::<SlashCommand>(&body) else {
         return (StatusCode::BAD_REQUEST, "expected a slash-command form").into_response();
     };
-    match commands::respond_within(&shared.app, command, commands::INLINE_ANSWER_BUDGET).await {
-        Some(answer) => Json(commands::ephemeral(&answer)).into_response(),
+    match dispatch::command(&shared.app, command, dispatch::INLINE_ANSWER_BUDGET).await {
+        Some(answer) => Json(dispatch::ephemeral(&answer)).into_response(),
         // Slack's acknowledgement: an empty 200; the answer follows at
         // the command's response_url.
         None => StatusCode::OK.into_response(),

@@ -22,8 +22,8 @@ use tracing::Instrument;
 
 use crate::slack::app::SlackApp;
 use crate::slack::click_queue::NoPermit;
+use crate::slack::dispatch::{self, Dispatched};
 use crate::slack::payload::{Interaction, SlashCommand};
-use crate::slack::{handlers::commands, handlers::interactions};
 
 /// The fields of a frame tagbot reads; the payload stays JSON until its
 /// type says how to read it.
@@ -112,11 +112,7 @@ async fn on_envelope(
             Err(err) => unreadable(kind, &id, &err),
         },
         "events_api" => {
-            crate::slack::handlers::events::on_callback(
-                app,
-                &frame.payload,
-                frame.retry_attempt.unwrap_or(0) > 0,
-            );
+            dispatch::event(app, &frame.payload, frame.retry_attempt.unwrap_or(0) > 0);
             Next::Ack(ack(&id, None))
         }
         other => {
@@ -138,17 +134,16 @@ fn accept_later(
     let (app, answers) = (app.clone(), answers.clone());
     tokio::spawn(
         async move {
-            if let Some(answer) = interactions::answer_now(&app, &interaction).await {
-                if answers.send(ack(&id, Some(answer))).is_err() {
-                    tracing::warn!(envelope_id = %id, "the connection closed before a session's answer was sent");
-                }
-                return;
-            }
             // A click that waited past `click_queue::ACCEPT_WAIT` is left
             // unacknowledged, for Slack to report to the reviewer, rather
             // than acknowledged and never decided.
-            match crate::slack::dispatch::accept(&app, interaction).await {
-                Ok(()) => {
+            match dispatch::interaction(&app, interaction).await {
+                Ok(Dispatched::Answer(answer)) => {
+                    if answers.send(ack(&id, Some(answer))).is_err() {
+                        tracing::warn!(envelope_id = %id, "the connection closed before a session's answer was sent");
+                    }
+                }
+                Ok(Dispatched::Accepted) => {
                     if answers.send(ack(&id, None)).is_err() {
                         tracing::warn!(envelope_id = %id, "the connection closed before a click's acknowledgement was sent");
                     }
@@ -167,7 +162,7 @@ fn accept_later(
 
 /// Answers a slash command in the acknowledgement, as Slack's page shows,
 /// without holding up the envelopes behind it; an answer not ready within
-/// [`commands::INLINE_ANSWER_BUDGET`] (Slack waits 3 s for the
+/// [`dispatch::INLINE_ANSWER_BUDGET`] (Slack waits 3 s for the
 /// acknowledgement) goes to the command's `response_url` instead, and the
 /// acknowledgement leaves without it.
 fn answer_later(
@@ -183,14 +178,14 @@ fn answer_later(
             // Without room for a payload the answer can only go to the
             // response URL: give it no time inline.
             let budget = if accepts_response_payload {
-                commands::INLINE_ANSWER_BUDGET
+                dispatch::INLINE_ANSWER_BUDGET
             } else {
                 std::time::Duration::ZERO
             };
-            let acknowledgement = match commands::respond_within(&app, command, budget).await {
+            let acknowledgement = match dispatch::command(&app, command, budget).await {
                 Some(text) if accepts_response_payload => ack(
                     &id,
-                    Some(commands::ephemeral(&text)),
+                    Some(dispatch::ephemeral(&text)),
                 ),
                 Some(_) => {
                     tracing::warn!(envelope_id = %id, "a command without a response URL whose acknowledgement takes no answer; the caller sees none");
