@@ -21,6 +21,7 @@ pub mod sender;
 pub mod slack;
 pub mod slack_files;
 pub mod socket_mode;
+pub mod workspace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -40,15 +40,8 @@ pub fn unix_now() -> u64 {
         .unwrap_or_default()
 }
 
-/// What Slack mints for each interaction and slash command: a trigger id
-/// (to open a modal within 3 s, once) and a response URL (to answer later).
-/// Take them from the Slack stand-in (`FakeSlack::mint`), which refuses
-/// any it did not mint, so nothing is ever sent to the real Slack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Minted {
-    pub trigger_id: String,
-    pub response_url: String,
-}
+pub use crate::workspace::Minted;
+use crate::workspace::TEAM_ID;
 
 /// A `block_actions` payload for one action on a message in `channel`.
 /// `action` is merged into the action object (`value`, `selected_option`);
@@ -76,7 +69,7 @@ pub fn block_actions(
         "token": "legacy",
         "container": { "type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false },
         "trigger_id": minted.trigger_id,
-        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "team": { "id": TEAM_ID, "domain": "tagbot" },
         "channel": { "id": channel, "name": "tag-review" },
         "message": { "type": "message", "ts": message_ts, "text": "…", "blocks": [] },
         "state": { "values": state },
@@ -87,7 +80,7 @@ pub fn block_actions(
 
 /// The user object of an interaction payload.
 fn payload_user(user: &str) -> Value {
-    json!({ "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": "T0TAGBOT00" })
+    json!({ "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM_ID })
 }
 
 /// A view as an interaction payload carries it: what the app sent, with
@@ -97,7 +90,7 @@ fn payload_view(view: &OpenedView, values: Value) -> Value {
     shown.insert("id".into(), json!(view.id));
     shown.insert("root_view_id".into(), json!(view.root_view_id));
     shown.insert("hash".into(), json!(view.hash));
-    shown.insert("team_id".into(), json!("T0TAGBOT00"));
+    shown.insert("team_id".into(), json!(TEAM_ID));
     shown.insert("app_id".into(), json!("A0TAGBOT00"));
     shown.insert("state".into(), json!({ "values": values }));
     Value::Object(shown)
@@ -109,7 +102,7 @@ fn payload_view(view: &OpenedView, values: Value) -> Value {
 pub fn view_submission(user: &str, view: &OpenedView, minted: &Minted, values: Value) -> Value {
     json!({
         "type": "view_submission",
-        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "team": { "id": TEAM_ID, "domain": "tagbot" },
         "user": payload_user(user),
         "api_app_id": "A0TAGBOT00",
         "token": "legacy",
@@ -124,7 +117,7 @@ pub fn view_submission(user: &str, view: &OpenedView, minted: &Minted, values: V
 pub fn view_closed(user: &str, view: &OpenedView) -> Value {
     json!({
         "type": "view_closed",
-        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "team": { "id": TEAM_ID, "domain": "tagbot" },
         "user": payload_user(user),
         "api_app_id": "A0TAGBOT00",
         "view": payload_view(view, json!({})),
@@ -148,7 +141,7 @@ pub fn view_block_actions(
         "token": "legacy",
         "container": { "type": "view", "view_id": view.id },
         "trigger_id": minted.trigger_id,
-        "team": { "id": "T0TAGBOT00", "domain": "tagbot" },
+        "team": { "id": TEAM_ID, "domain": "tagbot" },
         "view": payload_view(view, json!({})),
         "actions": [{
             "type": "button", "action_id": action_id, "block_id": "b",
@@ -175,7 +168,7 @@ pub fn interaction_body(payload: &Value) -> String {
 pub fn command_body(user: &str, channel: &str, text: &str, minted: &Minted) -> String {
     form(&[
         ("token", "legacy"),
-        ("team_id", "T0TAGBOT00"),
+        ("team_id", TEAM_ID),
         ("channel_id", channel),
         ("channel_name", "tag-review"),
         ("user_id", user),

@@ -100,13 +100,7 @@ use serde_json::{json, Map, Value};
 
 use self::block_kit::Violation;
 
-/// The workspace the fake plays, as `auth.test` reports it.
-pub const TEAM_ID: &str = "T0TAGBOT00";
-pub const TEAM_NAME: &str = "tagbot-fake";
-/// The bot user tagbot posts as.
-pub const BOT_USER_ID: &str = "U0TAGBOT00";
-pub const BOT_ID: &str = "B0TAGBOT00";
-pub const APP_ID: &str = "A0TAGBOT00";
+pub use crate::workspace::{APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, TEAM_NAME};
 
 /// Longest message `text`.
 const MAX_MESSAGE_TEXT: usize = 40_000;
@@ -1783,8 +1777,8 @@ impl FakeSlack {
 
     /// A trigger id and a response URL for one interaction or command by
     /// `user` in `channel`, as Slack mints them.
-    pub fn mint(&self, channel: &str, user: &str) -> crate::sender::Minted {
-        crate::sender::Minted {
+    pub fn mint(&self, channel: &str, user: &str) -> crate::workspace::Minted {
+        crate::workspace::Minted {
             trigger_id: self.trigger_id(),
             response_url: self.response_url(channel, user),
         }

@@ -304,7 +304,7 @@ impl FakeSocketMode {
         let (changed, _) = watch::channel(0);
         let server = FakeSocketMode {
             hub: Arc::new(Mutex::new(Hub {
-                app_id: crate::slack::APP_ID.to_owned(),
+                app_id: crate::workspace::APP_ID.to_owned(),
                 tickets: HashMap::new(),
                 open: Vec::new(),
                 accepted: 0,
@@ -396,12 +396,12 @@ impl FakeSocketMode {
         user: &str,
         channel: &str,
         text: &str,
-        minted: &crate::sender::Minted,
+        minted: &crate::workspace::Minted,
     ) -> Result<String, SocketModeError> {
         let user_name = user.to_lowercase();
         self.send_slash_command(&[
             ("token", "legacy"),
-            ("team_id", crate::slack::TEAM_ID),
+            ("team_id", crate::workspace::TEAM_ID),
             ("team_domain", "tagbot"),
             ("channel_id", channel),
             ("channel_name", "tag-review"),
@@ -409,7 +409,7 @@ impl FakeSocketMode {
             ("user_name", &user_name),
             ("command", "/tags"),
             ("text", text),
-            ("api_app_id", crate::slack::APP_ID),
+            ("api_app_id", crate::workspace::APP_ID),
             ("is_enterprise_install", "false"),
             ("response_url", &minted.response_url),
             ("trigger_id", &minted.trigger_id),
