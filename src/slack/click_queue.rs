@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 /// Clicks acknowledged but not yet decided, at most.
 pub const MAX_OUTSTANDING_CLICKS: u32 = 128;
@@ -51,6 +51,12 @@ impl ClickQueue {
     /// A permit for one piece of acknowledged work, once one is free
     /// within [`ACCEPT_WAIT`].
     pub async fn permit(&self) -> Result<OwnedSemaphorePermit, NoPermit> {
+        // The usual case, a slot free at once, sets no timer.
+        match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(NoPermit::Closed),
+            Err(TryAcquireError::NoPermits) => {}
+        }
         let free = Arc::clone(&self.permits).acquire_owned();
         match tokio::time::timeout(ACCEPT_WAIT, free).await {
             Ok(Ok(permit)) => Ok(permit),

@@ -361,6 +361,30 @@ async fn wait_until_serving(listen: &str, slack: &FakeSlack) {
     .await;
 }
 
+/// A `serve` process, killed if a test ends (or fails) before it stopped,
+/// so a failure never leaves it holding the test database.
+struct Serving(std::process::Child);
+
+impl Serving {
+    fn start(mut command: Command) -> Serving {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tagbot serve");
+        Serving(child)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Sends SIGTERM and waits (up to `limit`) for the process to end.
 async fn terminate(
     child: &mut std::process::Child,
@@ -391,11 +415,7 @@ async fn sigterm_ends_serve_within_30_s_with_slow_clients_connected_and_the_ackn
     let id = db.suggestion("L1", "t1", 0.95).await;
     let listen = format!("127.0.0.1:{}", free_port());
     // The defaults, as deployed: 5 s heads, 10 s bodies, a 15 s drain.
-    let mut child = serve_command(&db, &slack, &airtable, &listen)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tagbot serve");
+    let mut serving = Serving::start(serve_command(&db, &slack, &airtable, &listen));
     wait_until_serving(&listen, &slack).await;
 
     let mut slow = Vec::new();
@@ -406,10 +426,7 @@ async fn sigterm_ends_serve_within_30_s_with_slow_clients_connected_and_the_ackn
         slow.push(a_promised_megabyte(&listen, unix_now()).await);
     }
     assert_eq!(click_over_http(&listen, &slack, id).await, Some(200));
-    let stopped = terminate(&mut child, Duration::from_secs(30)).await;
-    if stopped.is_none() {
-        let _ = child.kill();
-    }
+    let stopped = terminate(&mut serving.0, Duration::from_secs(30)).await;
     let (status, took) = stopped.expect("serve ends within 30 s of SIGTERM");
     assert!(status.success(), "exit status {status} after {took:?}");
     let decided = db.status(id).await;
@@ -433,22 +450,16 @@ async fn decides_a_click_with_a_pool_of(
     slack.add_user(DANA, "דנה");
     let id = db.suggestion("L1", "t1", 0.95).await;
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut child = serve_command(&db, &slack, &airtable, &listen)
-        .env("DATABASE_POOL_SIZE", size)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tagbot serve");
+    let mut command = serve_command(&db, &slack, &airtable, &listen);
+    command.env("DATABASE_POOL_SIZE", size);
+    let mut serving = Serving::start(command);
     wait_until_serving(&listen, &slack).await;
     assert_eq!(click_over_http(&listen, &slack, id).await, Some(200));
     eventually_within("the click is decided", Duration::from_secs(20), || async {
         db.status(id).await != "pending"
     })
     .await;
-    let stopped = terminate(&mut child, Duration::from_secs(30)).await;
-    if stopped.is_none() {
-        let _ = child.kill();
-    }
+    let stopped = terminate(&mut serving.0, Duration::from_secs(30)).await;
     let (status, _) = stopped.expect("serve stops");
     assert!(status.success(), "exit status {status}");
     slack.shutdown();
