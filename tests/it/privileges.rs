@@ -1,9 +1,33 @@
 //! The privilege self-check every long-running command runs at start-up.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tagbot::storage::{self, check_privileges, DbError, PrivilegeProblem};
+use tagbot::storage::{self, check_privileges, DbError, PrivilegeProblem, PrivilegeReport};
 
 use crate::helpers::{ensure_login_role, TestDb, APP_PASSWORD};
+
+/// Connects as login role `role` after running `statements` as the owner
+/// (grants are per database, so the role is only too wide here), and
+/// returns the start-up check's refusal.
+async fn refused_after(
+    db: &TestDb,
+    options: &PgConnectOptions,
+    role: &str,
+    statements: &[&str],
+) -> (DbError, PrivilegeReport) {
+    ensure_login_role(&db.admin, role).await;
+    for statement in statements {
+        sqlx::query(statement).execute(&db.admin).await.unwrap();
+    }
+    let login = options.clone().username(role).password(APP_PASSWORD);
+    let err = storage::connect_runtime_with(login, 2)
+        .await
+        .expect_err("refused");
+    let DbError::Privileges(report) = &err else {
+        panic!("expected a privilege refusal, got {err}");
+    };
+    let report = report.clone();
+    (err, report)
+}
 
 #[sqlx::test]
 async fn the_restricted_role_passes(pool: PgPoolOptions, options: PgConnectOptions) {
@@ -49,27 +73,17 @@ async fn a_role_that_could_write_the_catalogue_or_rewrite_the_log_is_refused(
     options: PgConnectOptions,
 ) {
     let db = TestDb::new(pool, options.clone()).await;
-    // Grants are per database, so this role is only too wide here.
-    ensure_login_role(&db.admin, "tagbot_test_wide").await;
-    sqlx::query("GRANT INSERT ON tags TO tagbot_test_wide")
-        .execute(&db.admin)
-        .await
-        .unwrap();
-    sqlx::query("GRANT DELETE ON events TO tagbot_test_wide")
-        .execute(&db.admin)
-        .await
-        .unwrap();
-    sqlx::query("REVOKE SELECT ON airtable_sync_items FROM tagbot_runtime")
-        .execute(&db.admin)
-        .await
-        .unwrap();
-    let wide = options.username("tagbot_test_wide").password(APP_PASSWORD);
-    let err = storage::connect_runtime_with(wide, 2)
-        .await
-        .expect_err("refused");
-    let DbError::Privileges(report) = &err else {
-        panic!("expected a privilege refusal, got {err}");
-    };
+    let (_, report) = refused_after(
+        &db,
+        &options,
+        "tagbot_test_wide",
+        &[
+            "GRANT INSERT ON tags TO tagbot_test_wide",
+            "GRANT DELETE ON events TO tagbot_test_wide",
+            "REVOKE SELECT ON airtable_sync_items FROM tagbot_runtime",
+        ],
+    )
+    .await;
     let forbidden = |table: &str, privilege: &str| PrivilegeProblem::Forbidden {
         table: table.into(),
         privilege: privilege.into(),
@@ -210,23 +224,17 @@ async fn writing_calibration_counts_or_lacking_the_stream_tables_is_refused(
     options: PgConnectOptions,
 ) {
     let db = TestDb::new(pool, options.clone()).await;
-    ensure_login_role(&db.admin, "tagbot_test_counts").await;
-    for statement in [
-        "GRANT INSERT, UPDATE, DELETE ON calibration_bins TO tagbot_test_counts",
-        "GRANT TRUNCATE ON airtable_record_cells TO tagbot_test_counts",
-        "REVOKE INSERT ON airtable_writes FROM tagbot_runtime",
-    ] {
-        sqlx::query(statement).execute(&db.admin).await.unwrap();
-    }
-    let role = options
-        .username("tagbot_test_counts")
-        .password(APP_PASSWORD);
-    let err = storage::connect_runtime_with(role, 2)
-        .await
-        .expect_err("refused");
-    let DbError::Privileges(report) = &err else {
-        panic!("expected a privilege refusal, got {err}");
-    };
+    let (_, report) = refused_after(
+        &db,
+        &options,
+        "tagbot_test_counts",
+        &[
+            "GRANT INSERT, UPDATE, DELETE ON calibration_bins TO tagbot_test_counts",
+            "GRANT TRUNCATE ON airtable_record_cells TO tagbot_test_counts",
+            "REVOKE INSERT ON airtable_writes FROM tagbot_runtime",
+        ],
+    )
+    .await;
     let forbidden = |privilege: &str, table: &str| PrivilegeProblem::Forbidden {
         table: table.into(),
         privilege: privilege.into(),
@@ -259,20 +267,13 @@ async fn a_role_that_may_create_in_the_schema_is_refused(
     options: PgConnectOptions,
 ) {
     let db = TestDb::new(pool, options.clone()).await;
-    ensure_login_role(&db.admin, "tagbot_test_creator").await;
-    sqlx::query("GRANT CREATE ON SCHEMA public TO tagbot_test_creator")
-        .execute(&db.admin)
-        .await
-        .unwrap();
-    let role = options
-        .username("tagbot_test_creator")
-        .password(APP_PASSWORD);
-    let err = storage::connect_runtime_with(role, 2)
-        .await
-        .expect_err("refused");
-    let DbError::Privileges(report) = &err else {
-        panic!("expected a privilege refusal, got {err}");
-    };
+    let (err, report) = refused_after(
+        &db,
+        &options,
+        "tagbot_test_creator",
+        &["GRANT CREATE ON SCHEMA public TO tagbot_test_creator"],
+    )
+    .await;
     assert_eq!(
         report.problems,
         vec![PrivilegeProblem::CreateInSchema {
@@ -283,9 +284,5 @@ async fn a_role_that_may_create_in_the_schema_is_refused(
         err.to_string().contains("REVOKE CREATE ON SCHEMA public"),
         "{err}"
     );
-    sqlx::query("REVOKE CREATE ON SCHEMA public FROM tagbot_test_creator")
-        .execute(&db.admin)
-        .await
-        .unwrap();
     db.close().await;
 }
