@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::serve::{free_port, serve_command, stand_ins};
-use crate::slack_world::{eventually_within, SlackWorld, REVIEW, SECRET};
+use crate::slack_world::{eventually_within, until_healthy, SlackWorld, REVIEW, SECRET};
 
 const DANA: &str = "U0DANA0001";
 
@@ -185,18 +185,10 @@ async fn connections_past_the_cap_are_turned_away_until_some_close(
     );
 
     drop(open.pop());
-    let probe = reqwest::Client::new();
-    let health = format!("{}/healthz", w.base);
-    eventually_within(
+    until_healthy(
         "a connection is taken again once one closed",
+        &w.base,
         SLACK,
-        || async {
-            probe
-                .get(&health)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
     )
     .await;
     w.close().await;
@@ -340,18 +332,11 @@ async fn click_over_http(
 
 /// Waits for `serve` on `listen` to answer and post the review message.
 async fn wait_until_serving(listen: &str, slack: &FakeSlack) {
-    let probe = reqwest::Client::new();
-    let health = format!("http://{listen}/healthz");
-    eventually_within("serve answers /healthz", Duration::from_secs(20), || {
-        let (probe, health) = (probe.clone(), health.clone());
-        async move {
-            probe
-                .get(&health)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
+    until_healthy(
+        "serve answers /healthz",
+        &format!("http://{listen}"),
+        Duration::from_secs(20),
+    )
     .await;
     eventually_within(
         "the pending lecture is posted",

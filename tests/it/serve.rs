@@ -10,7 +10,7 @@ use standins::airtable::{FakeAirtable, RateLimit, TagsFieldKind};
 use standins::slack::{FakeSlack, RateLimits};
 
 use crate::helpers::TestDb;
-use crate::slack_world::{eventually, eventually_within, BOT_TOKEN, REPORT, REVIEW, SECRET};
+use crate::slack_world::{eventually_within, until_healthy, BOT_TOKEN, REPORT, REVIEW, SECRET};
 use crate::sync_world::{BASE_ID, TOKEN};
 
 pub(crate) fn free_port() -> u16 {
@@ -77,20 +77,13 @@ async fn serve_posts_reviews_answers_probes_and_stops_on_sigterm(
         .spawn()
         .expect("start tagbot serve");
 
-    let probe = reqwest::Client::new();
-    let health = format!("http://{listen}/healthz");
-    eventually("serve answers /healthz", || {
-        let probe = probe.clone();
-        let health = health.clone();
-        async move {
-            probe
-                .get(&health)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
+    until_healthy(
+        "serve answers /healthz",
+        &format!("http://{listen}"),
+        Duration::from_secs(5),
+    )
     .await;
+    let probe = reqwest::Client::new();
     let ready = probe
         .get(format!("http://{listen}/readyz"))
         .send()

@@ -366,6 +366,24 @@ where
     panic!("timed out waiting for: {what}");
 }
 
+/// Polls `base`'s `/healthz` until it answers 200, within `limit`
+/// (`what` names the wait in the failure).
+pub async fn until_healthy(what: &str, base: &str, limit: Duration) {
+    let probe = reqwest::Client::new();
+    let health = format!("{base}/healthz");
+    eventually_within(what, limit, || {
+        let (probe, health) = (probe.clone(), health.clone());
+        async move {
+            probe
+                .get(&health)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+}
+
 /// Every text in a message's blocks, joined, to look for words in.
 pub fn all_text(message: &Value) -> String {
     let mut out = String::new();
