@@ -2,9 +2,11 @@
 //! the port or the shutdown: the connection loop `axum::serve` would run,
 //! with the limits it does not set.
 //!
-//! - a request head must arrive within [`Limits::head`] (hyper's header-read
-//!   timer, which `axum::serve` leaves off because it sets no timer); an
-//!   idle keep-alive connection is closed after the same time;
+//! - a request head must arrive within [`Limits::head`] of the last answer
+//!   (or of the connection opening), so a half-sent head and an idle
+//!   keep-alive connection are both closed after it (`head_deadline`: one
+//!   timer a connection, where hyper's header-read timeout, which
+//!   `axum::serve` leaves off, makes one a request);
 //! - a request body must arrive within [`Limits::body`] (enforced where a
 //!   body is read, in `http`'s signed-body extractor: hyper has no body
 //!   timer, and tower-http's body timeout resets after every frame, so a
@@ -21,11 +23,19 @@
 //! Written on hyper-util's connection builder and graceful-shutdown
 //! watcher (already in the tree through axum) rather than a new crate.
 
+mod head_deadline;
+
+use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::response::Response;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::body::Incoming;
+use hyper::service::Service as _;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -50,7 +60,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// Serves `router` on `listener` until `shutdown`, then drains (bounded).
 pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: Shutdown) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let builder = builder(limits);
+    let builder = builder();
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut turned_away = 0u64;
@@ -79,15 +89,20 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
             tracing::info!(turned_away, "taking connections again");
             turned_away = 0;
         }
-        let service = TowerToHyperService::new(router.clone());
+        let activity = head_deadline::Activity::new();
+        let service = counted(router.clone(), &activity);
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
         connections.spawn(async move {
-            if let Err(err) = connection.await {
-                // A client that stalled or went away: theirs, not ours.
-                tracing::debug!(error = %err, "an HTTP connection ended with an error");
+            match head_deadline::within(connection, &activity, limits.head).await {
+                Some(Err(err)) => {
+                    // A client that stalled or went away: theirs, not ours.
+                    tracing::debug!(error = %err, "an HTTP connection ended with an error");
+                }
+                None => tracing::debug!("an HTTP connection sent no request head in time; closed"),
+                Some(Ok(())) => {}
             }
             drop(permit);
         });
@@ -96,15 +111,35 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
     drain(graceful, connections, limits.drain).await;
 }
 
-/// HTTP/1.1 only (Slack's requests are; so are the probes), with hyper's
-/// timer, so the header-read timeout is on.
-fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.head);
-    builder
+/// HTTP/1.1 only (Slack's requests are; so are the probes). No hyper
+/// timer: the head deadline is `head_deadline`'s, and without a timer
+/// hyper's own header-read timeout stays off.
+fn builder() -> auto::Builder<TokioExecutor> {
+    auto::Builder::new(TokioExecutor::new()).http1_only()
+}
+
+/// `router` as hyper's service, telling `activity` while each request is
+/// being answered.
+fn counted(
+    router: Router,
+    activity: &Arc<head_deadline::Activity>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
+> {
+    let service = TowerToHyperService::new(router);
+    let activity = Arc::clone(activity);
+    hyper::service::service_fn(move |request| {
+        let answering = activity.answering();
+        let answer = service.call(request);
+        async move {
+            let answered = answer.await;
+            drop(answering);
+            answered
+        }
+    })
 }
 
 /// Answers a connection past the cap with a 503 if its socket takes it at
