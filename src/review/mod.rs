@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::config::ReviewSettings;
 use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
@@ -176,21 +176,12 @@ impl Review {
         choose: impl FnOnce(Vec<LockedSuggestion>) -> Result<Vec<LockedSuggestion>, ReviewError>,
     ) -> Result<LectureDecisions, ReviewError> {
         let mut tx = self.pool.begin().await?;
-        let rows = lock_lecture(&mut tx, lecture.as_str()).await?;
-        if rows.is_empty() {
-            return Err(ReviewError::LectureNotFound(lecture.clone()));
-        }
+        let rows = lock_known_lecture(&mut tx, lecture).await?;
         let chosen = choose(rows)?;
         let details = self.details(details);
-        let decisions = apply::apply(
-            &mut tx,
-            &chosen,
-            transition,
-            actor,
-            &details,
-            self.enqueue(),
-        )
-        .await?;
+        let decisions = self
+            .apply(&mut tx, &chosen, transition, actor, &details)
+            .await?;
         tx.commit().await?;
         count_applied(&decisions);
         Ok(LectureDecisions {
@@ -214,6 +205,19 @@ impl Review {
         events::record_enqueued(&mut tx, &moved, actor).await?;
         tx.commit().await?;
         Ok(moved.len())
+    }
+
+    /// Applies `transition` to `rows` inside `tx`, queueing approvals for
+    /// Airtable unless this is a dry run.
+    async fn apply(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        rows: &[LockedSuggestion],
+        transition: Transition,
+        actor: &Actor,
+        details: &Value,
+    ) -> Result<Vec<Decision>, ReviewError> {
+        Ok(apply::apply(tx, rows, transition, actor, details, self.enqueue()).await?)
     }
 
     fn enqueue(&self) -> Enqueue {
@@ -261,6 +265,18 @@ impl std::fmt::Display for Stranded {
 }
 
 /// Counts committed decisions for `/metrics`, by action.
+/// Locks `lecture`'s suggestions in `tx`; a lecture with none is not found.
+async fn lock_known_lecture(
+    tx: &mut Transaction<'_, Postgres>,
+    lecture: &LectureId,
+) -> Result<Vec<LockedSuggestion>, ReviewError> {
+    let rows = lock_lecture(tx, lecture.as_str()).await?;
+    if rows.is_empty() {
+        return Err(ReviewError::LectureNotFound(lecture.clone()));
+    }
+    Ok(rows)
+}
+
 fn count_applied(decisions: &[Decision]) {
     for decision in decisions {
         if let Decision::Applied(applied) = decision {

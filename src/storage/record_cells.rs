@@ -38,20 +38,31 @@ impl Row {
     }
 }
 
+/// The known cells of the base whose `column` (`record_id` or
+/// `lecture_external_id`: never text from outside) is one of `values`.
+async fn cells_where(
+    pool: &PgPool,
+    base_id: &str,
+    column: &'static str,
+    values: &[String],
+) -> Result<Vec<Row>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT record_id, lecture_external_id, tags, edits FROM airtable_record_cells
+         WHERE base_id = $1 AND {column} = ANY($2)"
+    ))
+    .bind(base_id)
+    .bind(values)
+    .fetch_all(pool)
+    .await
+}
+
 /// The known cells of `records`.
 pub async fn of_records(
     pool: &PgPool,
     base_id: &str,
     records: &[String],
 ) -> Result<BTreeMap<String, Cell>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT record_id, lecture_external_id, tags, edits FROM airtable_record_cells
-         WHERE base_id = $1 AND record_id = ANY($2)",
-    )
-    .bind(base_id)
-    .bind(records)
-    .fetch_all(pool)
-    .await?;
+    let rows = cells_where(pool, base_id, "record_id", records).await?;
     Ok(rows.into_iter().map(Row::into_cell).collect())
 }
 
@@ -62,14 +73,7 @@ pub async fn of_lectures(
     base_id: &str,
     lectures: &[String],
 ) -> Result<HashMap<String, Vec<(String, Vec<String>)>>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT record_id, lecture_external_id, tags, edits FROM airtable_record_cells
-         WHERE base_id = $1 AND lecture_external_id = ANY($2)",
-    )
-    .bind(base_id)
-    .bind(lectures)
-    .fetch_all(pool)
-    .await?;
+    let rows = cells_where(pool, base_id, "lecture_external_id", lectures).await?;
     let mut known: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
     for (record, cell) in rows.into_iter().map(Row::into_cell) {
         if let Some(lecture) = cell.lecture {

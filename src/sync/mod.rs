@@ -380,33 +380,35 @@ impl Syncer {
         }
         // Each setting with the key requests named it by (an id once the
         // schema was read), to find the one Airtable's message names.
-        let configured = [
-            (
-                "AIRTABLE_LECTURES_TABLE",
-                &settings.lectures_table,
-                keys.map(|k| &k.lectures_table),
-            ),
-            (
-                "AIRTABLE_LECTURES_ID_FIELD",
-                &settings.lectures_id_field,
-                keys.map(|k| &k.lecture_id),
-            ),
-            (
-                "AIRTABLE_LECTURES_TAGS_FIELD",
-                &settings.lectures_tags_field,
-                keys.map(|k| &k.tags),
-            ),
-            (
-                "AIRTABLE_TAGS_TABLE",
-                &settings.tags_table,
-                keys.map(|k| &k.tags_table),
-            ),
-            (
-                "AIRTABLE_TAGS_ID_FIELD",
-                &settings.tags_id_field,
-                keys.map(|k| &k.tag_id),
-            ),
+        let variables = [
+            "AIRTABLE_LECTURES_TABLE",
+            "AIRTABLE_LECTURES_ID_FIELD",
+            "AIRTABLE_LECTURES_TAGS_FIELD",
+            "AIRTABLE_TAGS_TABLE",
+            "AIRTABLE_TAGS_ID_FIELD",
         ];
+        let values = [
+            &settings.lectures_table,
+            &settings.lectures_id_field,
+            &settings.lectures_tags_field,
+            &settings.tags_table,
+            &settings.tags_id_field,
+        ];
+        let requested = keys.map(|k| {
+            [
+                &k.lectures_table,
+                &k.lecture_id,
+                &k.tags,
+                &k.tags_table,
+                &k.tag_id,
+            ]
+        });
+        let configured: Vec<(&str, &String, Option<&String>)> = variables
+            .into_iter()
+            .zip(values)
+            .enumerate()
+            .map(|(i, (var, value))| (var, value, requested.map(|keys| keys[i])))
+            .collect();
         let setting = |(var, value, _): &(&str, &String, Option<&String>)| format!("{var}={value}");
         let named: Vec<String> = configured
             .iter()

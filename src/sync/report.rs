@@ -228,6 +228,17 @@ impl RunReport {
 
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_counts(f)?;
+        self.write_stream(f)?;
+        self.write_left_over(f)
+    }
+}
+
+/// The report's text, in three parts.
+impl RunReport {
+    /// The run, the decisions meanwhile, what was synced or failed and
+    /// why, and the requests it took.
+    fn write_counts(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "Sync run {}{} — {} to {} ({:.1} s, worker {})",
@@ -271,7 +282,11 @@ impl fmt::Display for RunReport {
             f,
             "  Airtable requests: {}   429s: {}",
             self.requests, self.rate_limited
-        )?;
+        )
+    }
+
+    /// What the change stream did, in this run and in the day before it.
+    fn write_stream(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.change_stream.is_empty() {
             writeln!(f, "  change stream: {}", one_line(&self.change_stream))?;
         }
@@ -292,6 +307,12 @@ impl fmt::Display for RunReport {
                 writeln!(f, "    {line}")?;
             }
         }
+        Ok(())
+    }
+
+    /// What is left for Airtable, why the run stopped early, and what a
+    /// dry run would have written.
+    fn write_left_over(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.unsynced_lecture_count > 0 {
             let more = self.unsynced_lecture_count - self.unsynced_lectures.len() as i64;
             write!(
