@@ -60,7 +60,7 @@ impl Review {
         choices: &Choices,
         actor: &Actor,
     ) -> Result<ChoicesOutcome, ReviewError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::storage::begin(&self.pool).await?;
         let rows = lock_lecture(&mut tx, lecture.as_str()).await?;
         if rows.is_empty() {
             return Err(ReviewError::LectureNotFound(lecture.clone()));
@@ -128,7 +128,7 @@ impl Review {
                 );
             }
         }
-        tx.commit().await?;
+        crate::storage::commit(tx).await?;
         count_applied(&decisions);
         Ok(ChoicesOutcome::Applied(LectureDecisions {
             lecture: lecture.clone(),

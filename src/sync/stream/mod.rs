@@ -47,7 +47,7 @@ pub enum StreamError {
     #[error("Airtable: {0}")]
     Airtable(#[from] AirtableError),
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] crate::storage::Error),
     #[error(transparent)]
     Broken(#[from] BrokenHook),
 }
@@ -294,7 +294,7 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
         caught_up: !more,
         ..CatchUp::default()
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::storage::begin(pool).await?;
     record_cells::store(&mut tx, base_id, &checked.cells).await?;
     let moves: Vec<(String, Option<String>)> = payload::relabels(&payloads, &watched)
         .into_iter()
@@ -330,7 +330,7 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
         // The lease ran out meanwhile: whoever holds it reads these again.
         return Ok(None);
     }
-    tx.commit().await?;
+    crate::storage::commit(tx).await?;
     metrics::counter!(crate::metrics::AIRTABLE_REPAIRS).increment(done.repairs_found as u64);
     metrics::counter!(crate::metrics::AIRTABLE_DRIFT).increment(done.drift);
     for repair in &checked.repairs {
