@@ -28,7 +28,7 @@ pub enum Error {
     #[error("the transaction conflicted with a concurrent one: {0}")]
     Conflict(#[source] sqlx::Error),
     /// A statement that expected a row found none.
-    #[error("the database has no such row")]
+    #[error("no rows returned by a query that expected to return at least one row")]
     NotFound,
     /// Anything else: a refused statement (a trigger's or a constraint's
     /// rule, a missing privilege), a row that would not decode.

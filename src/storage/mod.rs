@@ -8,6 +8,14 @@
 //! against a real Postgres rather than at compile time (see ARCHITECTURE.md
 //! for why).
 //!
+//! A failure leaves `storage` as an [`Error`], which says what it means to
+//! the caller (the database is away, the pool had no connection free, a
+//! concurrent transaction won, no such row, anything else): callers decide
+//! on that, never on sqlx's variants. Callers that need several of these
+//! functions in one transaction open it with [`begin`] and end it with
+//! [`commit`]; the processes that wake on `NOTIFY` hear it through a
+//! [`Listener`].
+//!
 //! tagbot runs as a restricted role (see `migrations/0002_runtime_role.sql`);
 //! migrations run as the owner. Every long-running command calls
 //! [`connect_runtime`], which refuses to hand out a pool whose role could
@@ -58,6 +66,9 @@ pub const RUNTIME_ROLE: &str = "tagbot_runtime";
 /// Every migration, compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// Why a command got no database fit to run on: the settings, the
+/// connection, the migrations, a schema behind this build, privileges
+/// wider than the run-time role's; or a query on the way failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error(transparent)]
