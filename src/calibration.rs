@@ -17,6 +17,7 @@ use std::fmt;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::storage;
 use crate::storage::calibration::{self as rows, BinRow};
 use crate::text::one_line;
 
@@ -274,7 +275,7 @@ pub struct Calibration {
 
 impl Calibration {
     /// Reads the decided suggestions' bins and works the figures out.
-    pub async fn load(pool: &PgPool, target: f64) -> Result<Calibration, sqlx::Error> {
+    pub async fn load(pool: &PgPool, target: f64) -> Result<Calibration, storage::Error> {
         Ok(Calibration::from_rows(&rows::bins(pool).await?, target))
     }
 

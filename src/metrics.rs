@@ -110,7 +110,7 @@ impl QueueGauges {
             Some(reading) => reading.gauges.clone(),
             None => {
                 let gauges = read(pool).await.map_err(|err| {
-                    if crate::storage::is_pool_timeout(&err) {
+                    if matches!(err, crate::storage::Error::PoolTimedOut) {
                         tracing::warn!(error = %err, "no database connection came free in time to read the queue for /metrics");
                     } else {
                         tracing::warn!(error = %err, "could not read the queue for /metrics");
@@ -137,7 +137,7 @@ impl QueueGauges {
     }
 }
 
-async fn read(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
+async fn read(pool: &PgPool) -> Result<Gauges, crate::storage::Error> {
     Ok(Gauges {
         by_status: sync_queue::counts_by_status(pool).await?,
         oldest_due: sync_queue::oldest_due_age(pool).await?,

@@ -78,7 +78,7 @@ impl Review {
         choices: &Choices,
         actor: &Actor,
     ) -> Result<ChoicesOutcome, ReviewError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::storage::begin(&self.pool).await?;
         let rows = lock_known_lecture(&mut tx, lecture).await?;
         choices.all_in(lecture, &rows)?;
         let others = decided_by_others(&mut tx, &rows, choices, actor).await?;
@@ -107,7 +107,7 @@ impl Review {
                 );
             }
         }
-        tx.commit().await?;
+        crate::storage::commit(tx).await?;
         count_applied(&decisions);
         Ok(ChoicesOutcome::Applied(LectureDecisions {
             lecture: lecture.clone(),

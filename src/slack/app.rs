@@ -25,7 +25,7 @@ pub enum SlackError {
     #[error(transparent)]
     Api(#[from] SlackApiError),
     #[error("database error in the Slack app: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] crate::storage::Error),
     /// A review operation refused in a way the click's handling did not
     /// expect (single decisions report their outcome as a `Decision`).
     #[error("review operation refused: {0}")]
@@ -179,7 +179,7 @@ impl SlackApp {
     }
 
     /// A lecture's card, with what past decisions say of the threshold.
-    pub async fn card(&self, lecture: &str) -> Result<Option<LectureCard>, sqlx::Error> {
+    pub async fn card(&self, lecture: &str) -> Result<Option<LectureCard>, crate::storage::Error> {
         let Some(mut card) = load_card(&self.pool, lecture, self.threshold()).await? else {
             return Ok(None);
         };
@@ -191,7 +191,7 @@ impl SlackApp {
     }
 
     /// Lectures with pending suggestions, counted at most every 2 s.
-    pub async fn waiting_lectures(&self) -> Result<i64, sqlx::Error> {
+    pub async fn waiting_lectures(&self) -> Result<i64, crate::storage::Error> {
         let fresh = |cached: &Option<(std::time::Instant, i64)>| {
             cached
                 .filter(|(at, _)| at.elapsed() < WAITING_COUNT_FOR)
@@ -221,7 +221,7 @@ impl SlackApp {
         &self,
         channel: &str,
         ts: &str,
-    ) -> Result<Option<LectureId>, sqlx::Error> {
+    ) -> Result<Option<LectureId>, crate::storage::Error> {
         let key = (channel.to_owned(), ts.to_owned());
         if let Some(known) = self.remembered().get(&key) {
             return Ok(Some(known.clone()));

@@ -33,7 +33,6 @@ pub use streamed::{missing_scope, StreamMode, FRESH_FOR};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{watch, Mutex};
 use tracing::Instrument;
@@ -42,6 +41,7 @@ use crate::airtable::{AirtableClient, AirtableError, RequestBudget, SchemaProble
 use crate::config::{AirtableSettings, SyncSettings};
 use crate::domain::Failure;
 use crate::shutdown::Shutdown;
+use crate::storage;
 use mapping::TagMap;
 use queue::{Claim, RetryPolicy};
 
@@ -356,7 +356,7 @@ impl Syncer {
     /// Whether `report` only stopped again for the reason the last stored
     /// run stopped for: the worker retries every poll, and each try would
     /// otherwise post the same notice to the report channel.
-    async fn repeats_last_stop(&self, report: &RunReport) -> Result<bool, sqlx::Error> {
+    async fn repeats_last_stop(&self, report: &RunReport) -> Result<bool, storage::Error> {
         if report.aborted.is_none() || report.synced + report.retried + report.failed > 0 {
             return Ok(false);
         }
@@ -574,8 +574,7 @@ impl Syncer {
     /// Holds [`HELD_CONNECTIONS`] of the pool while it runs (its listener).
     pub async fn run_until_shutdown(&self, shutdown: &Shutdown) -> Result<(), SyncError> {
         self.preflight().await?;
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(NOTIFY_CHANNEL).await?;
+        let mut listener = storage::Listener::listen(&self.pool, NOTIFY_CHANNEL).await?;
         tracing::info!(worker = %self.worker_id, "sync worker started");
         let mut forgot_at = None;
         loop {
@@ -620,7 +619,7 @@ impl Syncer {
                         }
                         self.tend_stream_idle().await;
                     }
-                    notified = listener.recv() => {
+                    notified = listener.notified() => {
                         if let Err(err) = notified {
                             tracing::warn!(error = %err, "lost the notification connection; polling until it is back");
                         }

@@ -108,7 +108,10 @@ impl fmt::Display for DriftLine {
 
 /// `tagbot report --drift`: the synced tags people removed in Airtable,
 /// newest first, at most `limit`.
-pub async fn drift_lines(pool: &PgPool, limit: i64) -> Result<Vec<DriftLine>, sqlx::Error> {
+pub async fn drift_lines(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<DriftLine>, crate::storage::Error> {
     Ok(drift::latest(pool, limit)
         .await?
         .into_iter()
@@ -192,7 +195,7 @@ impl RunReport {
 
     /// Fills in what the database knows: decisions during the run and the
     /// lectures still waiting for Airtable.
-    pub async fn add_database_view(&mut self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    pub async fn add_database_view(&mut self, pool: &PgPool) -> Result<(), crate::storage::Error> {
         (self.approved, self.rejected) =
             events::decisions_between(pool, self.started_at, self.finished_at).await?;
         self.unsynced_lecture_count =
@@ -210,7 +213,7 @@ impl RunReport {
         Ok(())
     }
 
-    pub async fn store(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    pub async fn store(&self, pool: &PgPool) -> Result<(), crate::storage::Error> {
         let columns = runs::RunColumns {
             worker_id: &self.worker_id,
             dry_run: self.dry_run,
@@ -221,7 +224,7 @@ impl RunReport {
     }
 
     /// The most recent stored report.
-    pub async fn latest(pool: &PgPool) -> Result<Option<RunReport>, sqlx::Error> {
+    pub async fn latest(pool: &PgPool) -> Result<Option<RunReport>, crate::storage::Error> {
         runs::latest(pool).await
     }
 }

@@ -60,7 +60,7 @@ pub fn refresh_after_decision(app: &SlackApp, user: &str) {
     });
 }
 
-async fn has_opened(app: &SlackApp, user: &str) -> Result<bool, sqlx::Error> {
+async fn has_opened(app: &SlackApp, user: &str) -> Result<bool, crate::storage::Error> {
     {
         let known = lock(&app.home_users);
         if known
@@ -94,7 +94,7 @@ pub async fn publish(app: &SlackApp, user: &str) -> Result<(), SlackError> {
 }
 
 /// What `user`'s Home tab shows now.
-pub async fn figures(app: &SlackApp, user: &str) -> Result<HomeFigures, sqlx::Error> {
+pub async fn figures(app: &SlackApp, user: &str) -> Result<HomeFigures, crate::storage::Error> {
     let pool = &app.pool;
     let now = Utc::now();
     let today = Utc.from_utc_datetime(&now.date_naive().and_time(chrono::NaiveTime::MIN));

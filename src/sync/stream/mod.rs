@@ -23,7 +23,7 @@ use crate::airtable::{AirtableClient, AirtableError, RecordUpdate};
 use crate::domain::{value_set, EditKind, Values};
 use crate::storage::airtable_writes::{self, NewWrite, Purpose};
 use crate::storage::change_streams::{self, Stream};
-use crate::storage::{drift, record_cells, repairs};
+use crate::storage::{self, drift, record_cells, repairs};
 use check::{Checked, SentWrite};
 use payload::{BrokenHook, Watched};
 
@@ -47,7 +47,7 @@ pub enum StreamError {
     #[error("Airtable: {0}")]
     Airtable(#[from] AirtableError),
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] crate::storage::Error),
     #[error(transparent)]
     Broken(#[from] BrokenHook),
 }
@@ -348,7 +348,7 @@ async fn store_checked(
     mut done: CatchUp,
 ) -> Result<Option<CatchUp>, StreamError> {
     let base_id = reader.base_id;
-    let mut tx = reader.pool.begin().await?;
+    let mut tx = storage::begin(reader.pool).await?;
     record_cells::store(&mut tx, base_id, &checked.cells).await?;
     let moves: Vec<(String, Option<String>)> = payload::relabels(&read.payloads, watched)
         .into_iter()
@@ -384,7 +384,7 @@ async fn store_checked(
         // The lease ran out meanwhile: whoever holds it reads these again.
         return Ok(None);
     }
-    tx.commit().await?;
+    storage::commit(tx).await?;
     Ok(Some(done))
 }
 
