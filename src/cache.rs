@@ -149,7 +149,10 @@ impl<K: Eq + Hash + Clone, V: Clone, E> Cache<K, V, E> {
     }
 
     fn last_known(&self, key: &K) -> Option<V> {
-        self.lock().entries.get(key).map(|entry| entry.value.clone())
+        self.lock()
+            .entries
+            .get(key)
+            .map(|entry| entry.value.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared<K, V, E>> {
@@ -362,8 +365,7 @@ mod tests {
         calls: &Arc<AtomicUsize>,
         delay: Duration,
         answer: Result<u32, Failed>,
-    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<u32, Failed>> + Send>>
-    {
+    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<u32, Failed>> + Send>> {
         let calls = Arc::clone(calls);
         move || {
             Box::pin(async move {
@@ -390,9 +392,8 @@ mod tests {
     async fn one_look_up_at_a_time_per_key_and_everyone_gets_its_answer() {
         let cache = Counted::new(Duration::from_secs(60), 10);
         let calls = Arc::new(AtomicUsize::new(0));
-        let asks = (0..5).map(|_| {
-            cache.get_or_look_up("k", look_up(&calls, Duration::from_millis(50), Ok(7)))
-        });
+        let asks = (0..5)
+            .map(|_| cache.get_or_look_up("k", look_up(&calls, Duration::from_millis(50), Ok(7))));
         let other = cache.get_or_look_up("j", look_up(&calls, Duration::ZERO, Ok(8)));
         let (answers, other) = tokio::join!(futures_util::future::join_all(asks), other);
         assert_eq!(answers, vec![Ok(7); 5]);
@@ -489,22 +490,24 @@ mod tests {
         cache.insert("k", 1);
         tokio::time::sleep(STALE).await;
         let slow = look_up(&calls, Duration::from_millis(100), Ok(2));
-        let (first, second) = tokio::join!(
-            cache.peek_or_look_up("k", Duration::MAX, slow),
-            async {
+        let (first, second) =
+            tokio::join!(cache.peek_or_look_up("k", Duration::MAX, slow), async {
                 tokio::task::yield_now().await;
                 cache
                     .peek_or_look_up("k", Duration::MAX, look_up(&calls, Duration::ZERO, Ok(3)))
                     .await
-            },
-        );
+            },);
         assert_eq!(first, Some(2), "the starter waits for its look-up");
         assert_eq!(second, Some(1), "the other takes the last known value");
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // Nothing known and a look-up under way: none.
         let empty = Counted::new(Duration::from_secs(10), 10);
         let _started = empty
-            .peek_or_look_up("k", Duration::ZERO, look_up(&calls, Duration::from_secs(5), Ok(9)))
+            .peek_or_look_up(
+                "k",
+                Duration::ZERO,
+                look_up(&calls, Duration::from_secs(5), Ok(9)),
+            )
             .await;
         let meanwhile = empty
             .peek_or_look_up("k", Duration::MAX, look_up(&calls, Duration::ZERO, Ok(3)))
@@ -519,13 +522,21 @@ mod tests {
         cache.insert("k", 1);
         tokio::time::sleep(STALE).await;
         let got = cache
-            .peek_or_look_up("k", Duration::from_millis(20), look_up(&calls, Duration::from_millis(100), Ok(2)))
+            .peek_or_look_up(
+                "k",
+                Duration::from_millis(20),
+                look_up(&calls, Duration::from_millis(100), Ok(2)),
+            )
             .await;
         assert_eq!(got, Some(1));
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!(cache.last_known(&"k"), Some(2));
         let failed = cache
-            .peek_or_look_up("j", Duration::MAX, look_up(&calls, Duration::ZERO, Err(Failed::Refused)))
+            .peek_or_look_up(
+                "j",
+                Duration::MAX,
+                look_up(&calls, Duration::ZERO, Err(Failed::Refused)),
+            )
             .await;
         assert_eq!(failed, None, "a failure with nothing known");
     }
