@@ -64,16 +64,9 @@ impl Directory {
     /// way); None when Slack does not know the user or never could be
     /// asked.
     pub(super) async fn display_name(&self, user: &str) -> Option<String> {
-        let (web, id) = (self.web.clone(), user.to_owned());
         // The lookup may wait its turn in users.info's rate tier (up to a
         // write's timeout) instead of timing out and losing it.
-        let look_up = || async move {
-            let fetched = fetch_user(&web, &id, CALL_TIMEOUT).await;
-            if let Err(err) = &fetched {
-                tracing::warn!(user = %id, error = %err, "could not look up a Slack user's name; using the last known one");
-            }
-            fetched
-        };
+        let look_up = || look_up_user(self.web.clone(), user.to_owned(), CALL_TIMEOUT);
         self.users
             .peek_or_look_up(user.to_owned(), NAME_WAIT, look_up)
             .await
@@ -84,14 +77,7 @@ impl Directory {
     /// name; the last known answer when Slack cannot be asked now; an
     /// error only when it never could be.
     pub(super) async fn user_home(&self, user: &str) -> Result<KnownUser, SlackApiError> {
-        let (web, id) = (self.web.clone(), user.to_owned());
-        let look_up = || async move {
-            let fetched = fetch_user(&web, &id, LOOKUP_TIMEOUT).await;
-            if let Err(err) = &fetched {
-                tracing::warn!(user = %id, error = %err, "could not look up a Slack user; using what was last known of them, if anything");
-            }
-            fetched
-        };
+        let look_up = || look_up_user(self.web.clone(), user.to_owned(), LOOKUP_TIMEOUT);
         self.users.get_or_look_up(user.to_owned(), look_up).await
     }
 
@@ -117,6 +103,20 @@ impl Directory {
         };
         self.groups.get_or_look_up(group.to_owned(), look_up).await
     }
+}
+
+/// [`fetch_user`] as a cache's look-up: owning what it needs, its failure
+/// logged (the cache serves the last known answer instead, if any).
+async fn look_up_user(
+    web: WebApi,
+    user: String,
+    limit: Duration,
+) -> Result<KnownUser, SlackApiError> {
+    let fetched = fetch_user(&web, &user, limit).await;
+    if let Err(err) = &fetched {
+        tracing::warn!(user, error = %err, "could not look up a Slack user; using what was last known of them, if anything");
+    }
+    fetched
 }
 
 /// `users.info`: the user's name, workspace and Grid organisation
