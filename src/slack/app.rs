@@ -163,13 +163,20 @@ impl SlackApp {
     pub async fn calibration(&self) -> Option<Arc<Calibration>> {
         let pool = self.pool.clone();
         let target = self.review.settings().target_precision.get();
+        // Given up past its freshness, so that one stuck load does not
+        // keep the figures from being worked out again.
         let work_out = || async move {
-            Calibration::load(&pool, target)
-                .await
-                .map(Arc::new)
-                .map_err(|err| {
+            match tokio::time::timeout(CALIBRATION_FOR, Calibration::load(&pool, target)).await {
+                Ok(Ok(figures)) => Ok(Arc::new(figures)),
+                Ok(Err(err)) => {
                     tracing::warn!(error = %err, "could not work out calibration; showing the last figures, if any");
-                })
+                    Err(())
+                }
+                Err(_) => {
+                    tracing::warn!("calibration took over a minute to work out; showing the last figures, if any");
+                    Err(())
+                }
+            }
         };
         self.calibration
             .peek_or_look_up((), Duration::MAX, work_out)

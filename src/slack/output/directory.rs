@@ -75,7 +75,10 @@ impl Directory {
 
     /// The workspace and Grid organisation `user` belongs to, with their
     /// name; the last known answer when Slack cannot be asked now; an
-    /// error only when it never could be.
+    /// error only when it never could be. A caller arriving while a name
+    /// lookup of theirs is under way waits for it, which may wait its turn
+    /// in users.info's tier for up to a write's timeout: answered later,
+    /// not wrongly.
     pub(super) async fn user_home(&self, user: &str) -> Result<KnownUser, SlackApiError> {
         let look_up = || look_up_user(self.web.clone(), user.to_owned(), LOOKUP_TIMEOUT);
         self.users.get_or_look_up(user.to_owned(), look_up).await
