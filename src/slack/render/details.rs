@@ -9,6 +9,7 @@
 //! short (tag, score, status) in a last block, which also says that texts
 //! were shortened: nothing is left out without saying so.
 
+use super::lecture::*;
 use super::*;
 
 /// History lines shown per suggestion in the details modal.
@@ -151,27 +152,12 @@ pub(super) fn detail_blocks(
     head: &[Value],
     submit: bool,
 ) -> Vec<Value> {
-    let fits = |blocks: &[Value]| {
-        let mut all = head.to_vec();
-        all.extend(blocks.iter().cloned());
-        view_bytes(&modal_view(card, all, submit)) <= VIEW_BYTES_AIMED
-    };
+    let fits =
+        |blocks: &[Value]| view_bytes(&with_head(card, head, blocks, submit)) <= VIEW_BYTES_AIMED;
     let budget = limits::MODAL_BLOCKS - head.len();
     let suggestions = &card.suggestions;
     if 2 * suggestions.len() <= budget {
-        let blocks: Vec<Value> = suggestions
-            .iter()
-            .flat_map(|s| {
-                let events = events_of(s, history);
-                [
-                    detail_section(s, None, Detail::FULL),
-                    context(
-                        &format!("h:{}", s.id),
-                        &history_text(&events, limits::SECTION_TEXT),
-                    ),
-                ]
-            })
-            .collect();
+        let blocks = two_blocks_each(suggestions, history);
         if fits(&blocks) {
             return blocks;
         }
@@ -180,43 +166,17 @@ pub(super) fn detail_blocks(
     let mut shown = suggestions.len().min(budget - 1);
     loop {
         let (detailed, folded) = suggestions.split_at(shown);
-        let render = |detail: Detail| -> Vec<Value> {
-            let mut blocks: Vec<Value> = detailed
-                .iter()
-                .map(|s| {
-                    let events = events_of(s, history);
-                    detail_section(s, Some(&events), detail)
-                })
-                .collect();
-            blocks.extend(details_note(folded, detail != Detail::FULL));
-            blocks
-        };
+        let render = |detail| one_block_each(detailed, folded, history, detail);
         let full = render(Detail::FULL);
         if fits(&full) {
             return full;
         }
-        // The most characters per suggestion that still fit, found by
-        // bisection: a character takes one to four bytes, so no estimate
-        // from the spare bytes would be exact. A suggestion cannot use
-        // more than the spare bytes, one byte a character.
+        // A suggestion cannot use more than the spare bytes, one byte a
+        // character.
         let bare = render(Detail::sharing(0));
-        let mut head_and_bare = head.to_vec();
-        head_and_bare.extend(bare.iter().cloned());
         let spare =
-            VIEW_BYTES_AIMED.saturating_sub(view_bytes(&modal_view(card, head_and_bare, submit)));
-        let (mut low, mut high) = (MIN_SHARED_CHARS, spare / shown.max(1));
-        let mut best = None;
-        while low <= high {
-            let middle = low + (high - low) / 2;
-            let blocks = render(Detail::sharing(middle));
-            if fits(&blocks) {
-                best = Some(blocks);
-                low = middle + 1;
-            } else {
-                high = middle - 1;
-            }
-        }
-        if let Some(blocks) = best {
+            VIEW_BYTES_AIMED.saturating_sub(view_bytes(&with_head(card, head, &bare, submit)));
+        if let Some(blocks) = most_shared(render, fits, spare / shown.max(1)) {
             return blocks;
         }
         if fits(&bare) || shown == 0 {
@@ -226,6 +186,70 @@ pub(super) fn detail_blocks(
         // more of them in short.
         shown /= 2;
     }
+}
+
+/// The modal with `head` and then `blocks`, as Slack would receive it.
+fn with_head(card: &LectureCard, head: &[Value], blocks: &[Value], submit: bool) -> Value {
+    let mut all = head.to_vec();
+    all.extend(blocks.iter().cloned());
+    modal_view(card, all, submit)
+}
+
+/// Two blocks per suggestion, full texts: the details, then the history.
+fn two_blocks_each(suggestions: &[SuggestionCard], history: &[HistoryLine]) -> Vec<Value> {
+    suggestions
+        .iter()
+        .flat_map(|s| {
+            let events = events_of(s, history);
+            [
+                detail_section(s, None, Detail::FULL),
+                context(
+                    &format!("h:{}", s.id),
+                    &history_text(&events, limits::SECTION_TEXT),
+                ),
+            ]
+        })
+        .collect()
+}
+
+/// One block per `detailed` suggestion (its history as a field), texts
+/// cut to `detail`, then the note listing `folded` in short.
+fn one_block_each(
+    detailed: &[SuggestionCard],
+    folded: &[SuggestionCard],
+    history: &[HistoryLine],
+    detail: Detail,
+) -> Vec<Value> {
+    let mut blocks: Vec<Value> = detailed
+        .iter()
+        .map(|s| detail_section(s, Some(&events_of(s, history)), detail))
+        .collect();
+    blocks.extend(details_note(folded, detail != Detail::FULL));
+    blocks
+}
+
+/// The blocks `render` makes with the most characters per suggestion, at
+/// most `most`, that still `fit`; `None` when not even
+/// [`MIN_SHARED_CHARS`] do. Found by bisection: a character takes one to
+/// four bytes, so no estimate from the spare bytes would be exact.
+fn most_shared(
+    render: impl Fn(Detail) -> Vec<Value>,
+    fits: impl Fn(&[Value]) -> bool,
+    most: usize,
+) -> Option<Vec<Value>> {
+    let (mut low, mut high) = (MIN_SHARED_CHARS, most);
+    let mut best = None;
+    while low <= high {
+        let middle = low + (high - low) / 2;
+        let blocks = render(Detail::sharing(middle));
+        if fits(&blocks) {
+            best = Some(blocks);
+            low = middle + 1;
+        } else {
+            high = middle - 1;
+        }
+    }
+    best
 }
 
 /// The last block of a crowded details modal: that texts were shortened,

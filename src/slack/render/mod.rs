@@ -5,9 +5,9 @@
 //! (`reports`), failure posts and the digest (`notices`).
 //!
 //! This module owns what every surface shares: the text primitives
-//! (escaping, isolating, shortening), the blocks the message and the modal
-//! both show, and Slack's limits ([`limits`], each with where Slack states
-//! it). Rendering owns no state and does no I/O. JSON (rather than
+//! (escaping, isolating, shortening, the blocks made of them) and Slack's
+//! limits ([`limits`], each with where Slack states it); what the surfaces
+//! that show a lecture card share is in `lecture`. Rendering owns no state and does no I/O. JSON (rather than
 //! slack-morphism's typed blocks) keeps the limits checkable in one place
 //! and the tests readable; the tests check what they render against the
 //! Slack stand-in's Block Kit rules (`testing`).
@@ -29,6 +29,7 @@ use crate::slack::card::{actions, HistoryLine, LectureCard, SuggestionCard};
 
 mod details;
 mod home;
+mod lecture;
 pub mod limits;
 mod notices;
 mod reports;
@@ -249,10 +250,6 @@ fn or_placeholder(text: &str, placeholder: &str) -> String {
     }
 }
 
-fn tag_label(s: &SuggestionCard) -> String {
-    or_placeholder(&s.tag_name, &s.tag_id)
-}
-
 /// Two decimals; cut because a corrupt score could print hundreds of digits.
 fn score_label(score: f64) -> String {
     shorten(&format!("{score:.2}"), 8)
@@ -298,97 +295,6 @@ fn context(block_id: &str, text: &str) -> Value {
         "type": "context",
         "block_id": block_id,
         "elements": [mrkdwn(text, limits::SECTION_TEXT)],
-    })
-}
-
-fn is_pending(s: &SuggestionCard) -> bool {
-    s.status == SuggestionStatus::Pending
-}
-
-fn pending(card: &LectureCard) -> Vec<&SuggestionCard> {
-    card.suggestions.iter().filter(|s| is_pending(s)).collect()
-}
-
-/// Pending suggestions "Approve all" would take.
-fn top_count(card: &LectureCard) -> usize {
-    card.suggestions
-        .iter()
-        .filter(|s| is_pending(s) && s.score >= card.approve_threshold)
-        .count()
-}
-
-/// The lecture id as a button value, or `None` when it would not fit: a cut
-/// id could name another lecture, so such buttons are left out instead.
-fn lecture_value(card: &LectureCard) -> Option<&str> {
-    (card.lecture_id.chars().count() <= limits::BUTTON_VALUE).then_some(card.lecture_id.as_str())
-}
-
-// ------------------------------------------- shared by message and modal
-
-fn header_block(card: &LectureCard) -> Value {
-    let title = or_placeholder(&clean(&card.title), "(untitled lecture)");
-    json!({"type": "header", "block_id": "header", "text": plain(&title, limits::HEADER_TEXT)})
-}
-
-/// "Lecture {FSI}id{PDI} · 3 pending · 1 approved …"; only statuses present.
-fn summary_block(card: &LectureCard) -> Value {
-    let mut parts = vec![format!(
-        "Lecture {}",
-        embed_mrkdwn(&card.lecture_id, LECTURE_ID_CHARS)
-    )];
-    for status in SuggestionStatus::ALL {
-        let n = card
-            .suggestions
-            .iter()
-            .filter(|s| s.status == status)
-            .count();
-        if n > 0 {
-            parts.push(format!("{n} {status}"));
-        }
-    }
-    if card.suggestions.is_empty() {
-        parts.push("no suggestions".to_owned());
-    }
-    context("summary", &parts.join(" · "))
-}
-
-/// "{FSI}tag{PDI} 0.91": the tag cut so that the score always shows.
-fn select_option(s: &SuggestionCard) -> Value {
-    let score = format!(" {}", score_label(s.score));
-    let room = limits::OPTION_TEXT - score.chars().count();
-    option(
-        &format!("{}{score}", embed_plain(&tag_label(s), room)),
-        &s.id.to_string(),
-    )
-}
-
-/// A synced tag someone then removed in Airtable: tagbot leaves it
-/// removed, and says so.
-fn removed_line(s: &SuggestionCard) -> Option<String> {
-    s.removed_in_airtable.as_ref().map(|(by, at)| {
-        format!(
-            ":wastebasket: Removed in Airtable by {} {}",
-            embed_mrkdwn(by, ACTOR_CHARS),
-            slack_date(*at)
-        )
-    })
-}
-
-fn decision_line(s: &SuggestionCard) -> Option<String> {
-    if !s.status.is_decided() {
-        return None;
-    }
-    let who = s
-        .decided_by
-        .as_deref()
-        .map(|who| format!(" by {}", embed_mrkdwn(who, ACTOR_CHARS)));
-    let when = s.decided_at.map(|at| format!(" {}", slack_date(at)));
-    (who.is_some() || when.is_some()).then(|| {
-        format!(
-            "Decided{}{}",
-            who.unwrap_or_default(),
-            when.unwrap_or_default()
-        )
     })
 }
 

@@ -18,6 +18,7 @@
 //!   kept first (best score first), decided ones fill what is left, and a
 //!   context line says "N more — open Details".
 
+use super::lecture::*;
 use super::*;
 
 // ---------------------------------------------------------------- message
@@ -334,28 +335,6 @@ mod tests {
     use super::super::details::details_modal;
     use super::super::testing::*;
     use super::*;
-
-    /// Ids a reviewer can decide on: buttons, overflow options, select options.
-    fn decidable(blocks: &[Value]) -> HashSet<i64> {
-        let mut ids = HashSet::new();
-        for b in with_action(blocks, actions::APPROVE) {
-            ids.insert(b["value"].as_str().unwrap().parse().unwrap());
-        }
-        for menu in with_action(blocks, actions::DECIDE_MENU) {
-            for o in menu["options"].as_array().unwrap() {
-                let v = o["value"].as_str().unwrap();
-                if let Some(id) = v.strip_prefix("approve:") {
-                    ids.insert(id.parse().unwrap());
-                }
-            }
-        }
-        for select in with_action(blocks, actions::SELECT) {
-            for o in select["options"].as_array().unwrap() {
-                ids.insert(o["value"].as_str().unwrap().parse().unwrap());
-            }
-        }
-        ids
-    }
 
     #[test]
     fn a_synced_tag_removed_in_airtable_says_by_whom_escaped() {

@@ -6,6 +6,8 @@
 //! enforces, so a test here and an integration test refuse the same
 //! things.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use standins::block_kit;
@@ -13,7 +15,7 @@ use standins::block_kit;
 use super::review_message::unstamped;
 use super::{limits, Message};
 use crate::domain::SuggestionStatus;
-use crate::slack::card::{HistoryLine, LectureCard, SuggestionCard};
+use crate::slack::card::{actions, HistoryLine, LectureCard, SuggestionCard};
 
 // ------------------------------------------------------------ fixtures
 
@@ -148,4 +150,26 @@ pub(super) fn block<'a>(blocks: &'a [Value], block_id: &str) -> Option<&'a Value
 
 pub(super) fn section_text(blocks: &[Value], id: i64) -> &str {
     text_of(&block(blocks, &format!("s:{id}")).expect("section")["text"])
+}
+
+/// Ids a reviewer can decide on: buttons, overflow options, select options.
+pub(super) fn decidable(blocks: &[Value]) -> HashSet<i64> {
+    let mut ids = HashSet::new();
+    for b in with_action(blocks, actions::APPROVE) {
+        ids.insert(b["value"].as_str().unwrap().parse().unwrap());
+    }
+    for menu in with_action(blocks, actions::DECIDE_MENU) {
+        for o in menu["options"].as_array().unwrap() {
+            let v = o["value"].as_str().unwrap();
+            if let Some(id) = v.strip_prefix("approve:") {
+                ids.insert(id.parse().unwrap());
+            }
+        }
+    }
+    for select in with_action(blocks, actions::SELECT) {
+        for o in select["options"].as_array().unwrap() {
+            ids.insert(o["value"].as_str().unwrap().parse().unwrap());
+        }
+    }
+    ids
 }
