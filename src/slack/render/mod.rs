@@ -7,10 +7,11 @@
 //! This module owns what every surface shares: the text primitives
 //! (escaping, isolating, shortening, the blocks made of them) and Slack's
 //! limits ([`limits`], each with where Slack states it); what the surfaces
-//! that show a lecture card share is in `lecture`. Rendering owns no state and does no I/O. JSON (rather than
-//! slack-morphism's typed blocks) keeps the limits checkable in one place
-//! and the tests readable; the tests check what they render against the
-//! Slack stand-in's Block Kit rules (`testing`).
+//! that show a lecture card share is in `lecture`. Rendering owns no state
+//! and does no I/O. JSON (rather than slack-morphism's typed blocks) keeps
+//! the limits checkable in one place and the tests readable; the tests
+//! check what they render with the Slack stand-in's Block Kit checker
+//! (`testing`).
 //!
 //! # Right-to-left text and escaping
 //!
