@@ -1395,7 +1395,7 @@ pub mod block_kit {
                 let elements = required_items(block, "elements", ACTIONS_ELEMENTS, at)?;
                 for (i, element) in elements.iter().enumerate() {
                     let at = format!("{at}/elements/{i}");
-                    outside_actions_only(element, &at)?;
+                    allowed_in_actions(element, &at)?;
                     check_element(element, &at, &mut action_ids)?;
                 }
                 Ok(())
@@ -1509,7 +1509,7 @@ pub mod block_kit {
 
     /// Multi-select menus work "with block types: Section, Input"
     /// (block-elements/multi-select-menu-element): not in an actions block.
-    fn outside_actions_only(element: &Value, at: &str) -> Checked {
+    fn allowed_in_actions(element: &Value, at: &str) -> Checked {
         if type_of(element).starts_with("multi_") {
             return Err(Violation::new(
                 &format!("{at}/type"),
