@@ -17,6 +17,7 @@ use std::fmt;
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::storage;
 use crate::storage::calibration::{self as rows, BinRow};
 use crate::text::one_line;
 
@@ -274,7 +275,7 @@ pub struct Calibration {
 
 impl Calibration {
     /// Reads the decided suggestions' bins and works the figures out.
-    pub async fn load(pool: &PgPool, target: f64) -> Result<Calibration, sqlx::Error> {
+    pub async fn load(pool: &PgPool, target: f64) -> Result<Calibration, storage::Error> {
         Ok(Calibration::from_rows(&rows::bins(pool).await?, target))
     }
 
@@ -392,6 +393,25 @@ impl fmt::Display for Threshold {
     }
 }
 
+/// The bands with decisions in them, highest scores first: the order a
+/// report lists them in.
+fn decided(bands: &[Band]) -> impl Iterator<Item = &Band> {
+    bands.iter().rev().filter(|band| band.share.decisions > 0)
+}
+
+impl Band {
+    /// The band's figures as a report shows them: its score range, its
+    /// decisions, the share approved, and that share's 95% interval.
+    fn columns(&self) -> [String; 4] {
+        [
+            format!("{:.2}–{:.2}", self.from, self.to),
+            self.share.decisions.to_string(),
+            percent(self.share.rate().unwrap_or(0.0)),
+            format!("{}–{}", percent(self.interval.0), percent(self.interval.1)),
+        ]
+    }
+}
+
 impl fmt::Display for Calibration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -412,17 +432,9 @@ impl fmt::Display for Calibration {
                 percent(model.share.rate().unwrap_or(0.0))
             )?;
             writeln!(f, "  score       decisions  approved  95% interval")?;
-            for band in model.bands.iter().rev().filter(|b| b.share.decisions > 0) {
-                writeln!(
-                    f,
-                    "  {:.2}–{:.2}  {:>9}  {:>8}  {}–{}",
-                    band.from,
-                    band.to,
-                    band.share.decisions,
-                    percent(band.share.rate().unwrap_or(0.0)),
-                    percent(band.interval.0),
-                    percent(band.interval.1)
-                )?;
+            for band in decided(&model.bands) {
+                let [range, decisions, approved, interval] = band.columns();
+                writeln!(f, "  {range}  {decisions:>9}  {approved:>8}  {interval}")?;
             }
             writeln!(f, "  recommended threshold: {}", model.threshold)?;
             for tag in &model.tags {
@@ -435,21 +447,10 @@ impl fmt::Display for Calibration {
                     percent(tag.share.rate().unwrap_or(0.0)),
                     tag.threshold
                 )?;
-                let bands: Vec<String> = tag
-                    .bands
-                    .iter()
-                    .rev()
-                    .filter(|b| b.share.decisions > 0)
-                    .map(|b| {
-                        format!(
-                            "{:.2}–{:.2}: {} ({}, {}–{})",
-                            b.from,
-                            b.to,
-                            b.share.decisions,
-                            percent(b.share.rate().unwrap_or(0.0)),
-                            percent(b.interval.0),
-                            percent(b.interval.1)
-                        )
+                let bands: Vec<String> = decided(&tag.bands)
+                    .map(|band| {
+                        let [range, decisions, approved, interval] = band.columns();
+                        format!("{range}: {decisions} ({approved}, {interval})")
                     })
                     .collect();
                 writeln!(f, "    by score: {}", bands.join("; "))?;

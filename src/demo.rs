@@ -291,70 +291,39 @@ async fn scenario(stage: &Stage<'_>, syncer: &Syncer) -> Result<(), DemoError> {
 
 /// Scene 2: reviewers decide, one of them too late, and ask what is left.
 async fn reviewers_click(stage: &Stage<'_>) -> Result<(), DemoError> {
-    let (pool, slack, sender) = (stage.pool, stage.slack, &stage.sender);
     say("-- 2. Reviewers click (signed requests into tagbot's /slack/interactions, as Slack sends them) --");
-    let philosophy = suggestion_id(pool, "L1042", "philosophy").await?;
-    let math = suggestion_id(pool, "L1042", "math").await?;
-    let ts = |lecture: &'static str| message_ts(pool, lecture);
-    click(
-        sender,
-        slack,
-        DANA.0,
-        &ts("L1042").await?,
-        actions::APPROVE,
-        &philosophy.to_string(),
-    )
-    .await?;
+    let philosophy = suggestion_id(stage.pool, "L1042", "philosophy")
+        .await?
+        .to_string();
+    let math = suggestion_id(stage.pool, "L1042", "math")
+        .await?
+        .to_string();
+    click(stage, DANA.0, "L1042", actions::APPROVE, &philosophy).await?;
     say(&format!("{} approves פילוסופיה on L1042.", DANA.1));
-    click(
-        sender,
-        slack,
-        YOSSI.0,
-        &ts("L1042").await?,
-        actions::REJECT,
-        &math.to_string(),
-    )
-    .await?;
+    click(stage, YOSSI.0, "L1042", actions::REJECT, &math).await?;
     say(&format!(
         "{} rejects מתמטיקה on L1042 (score 0.22).",
         YOSSI.1
     ));
-    click(
-        sender,
-        slack,
-        DANA.0,
-        &ts("L2077").await?,
-        actions::APPROVE_TOP,
-        "L2077",
-    )
-    .await?;
+    click(stage, DANA.0, "L2077", actions::APPROVE_TOP, "L2077").await?;
     say(&format!(
         "{} clicks \"Approve all ≥ 0.88\" on L2077: היסטוריה 0.95 and ארכיאולוגיה 0.91.",
         DANA.1
     ));
-    click(
-        sender,
-        slack,
-        YOSSI.0,
-        &ts("L3150").await?,
-        actions::APPROVE_TOP,
-        "L3150",
-    )
-    .await?;
+    click(stage, YOSSI.0, "L3150", actions::APPROVE_TOP, "L3150").await?;
     say(&format!(
         "{} clicks \"Approve all ≥ 0.88\" on L3150.",
         YOSSI.1
     ));
-    wait_for_decisions(pool, 6).await?;
-    click(
-        sender,
-        slack,
-        YOSSI.0,
-        &ts("L1042").await?,
-        actions::APPROVE,
-        &philosophy.to_string(),
-    )
-    .await?;
+    wait_for_decisions(stage.pool, 6).await?;
+    too_late_and_what_is_left(stage, &philosophy).await
+}
+
+/// The end of scene 2: a click on a suggestion already decided, told
+/// privately, and `/tags pending`.
+async fn too_late_and_what_is_left(stage: &Stage<'_>, philosophy: &str) -> Result<(), DemoError> {
+    let slack = stage.slack;
+    click(stage, YOSSI.0, "L1042", actions::APPROVE, philosophy).await?;
     wait_until(|| !slack.ephemerals().is_empty()).await?;
     for told in slack.ephemerals() {
         say(&format!(
@@ -363,7 +332,8 @@ async fn reviewers_click(stage: &Stage<'_>) -> Result<(), DemoError> {
             told.text.unwrap_or_default()
         ));
     }
-    let answer = sender
+    let answer = stage
+        .sender
         .command(DANA.0, REVIEW, "pending", &slack.mint(REVIEW, DANA.0))
         .await
         .map_err(|e| step("/tags pending")(e.to_string()))?;
@@ -372,7 +342,6 @@ async fn reviewers_click(stage: &Stage<'_>) -> Result<(), DemoError> {
         DANA.1,
         unlink(&answer)
     ));
-
     Ok(())
 }
 
@@ -421,24 +390,26 @@ async fn sync_and_report(stage: &Stage<'_>, syncer: &Syncer) -> Result<(), DemoE
     Ok(())
 }
 
+/// `user` clicks `action_id` on `lecture`'s review message, signed as
+/// Slack signs it.
 async fn click(
-    sender: &SlackSender,
-    slack: &FakeSlack,
+    stage: &Stage<'_>,
     user: &str,
-    ts: &str,
+    lecture: &str,
     action_id: &str,
     value: &str,
 ) -> Result<(), DemoError> {
+    let ts = message_ts(stage.pool, lecture).await?;
     let payload = block_actions(
         user,
         REVIEW,
-        ts,
-        &slack.mint(REVIEW, user),
+        &ts,
+        &stage.slack.mint(REVIEW, user),
         action_id,
         json!({ "value": value }),
         json!({}),
     );
-    match sender.interact(&payload).await {
+    match stage.sender.interact(&payload).await {
         Ok(200) => Ok(()),
         Ok(status) => Err(DemoError::Step(format!(
             "tagbot answered a click with HTTP {status}"

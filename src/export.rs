@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use sqlx::PgPool;
 
+use crate::storage;
 use crate::storage::exports;
 
 /// The file formats.
@@ -39,7 +40,7 @@ pub enum ExportError {
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("database error during the export: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] storage::Error),
 }
 
 /// `--since`: a date (midnight UTC) or an RFC 3339 time.

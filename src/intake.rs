@@ -16,8 +16,8 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 
 use crate::domain::{LectureId, Score, TagId};
-use crate::storage::catalogue;
 use crate::storage::suggestions::{self, NewSuggestion};
+use crate::storage::{self, catalogue};
 
 /// Rows per INSERT statement; all statements share one transaction.
 const INSERT_CHUNK: usize = 5_000;
@@ -90,7 +90,7 @@ pub enum ImportError {
         problems: Vec<LineProblem>,
     },
     #[error("database error during import (nothing was imported): {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] storage::Error),
 }
 
 fn list(problems: &[LineProblem]) -> String {
@@ -344,7 +344,7 @@ fn kind(value: &Value) -> &'static str {
 async fn unknown_references(
     pool: &PgPool,
     suggestions: &[IncomingSuggestion],
-) -> Result<Vec<LineProblem>, sqlx::Error> {
+) -> Result<Vec<LineProblem>, storage::Error> {
     let lectures: BTreeSet<&str> = suggestions.iter().map(|s| s.lecture.as_str()).collect();
     let tags: BTreeSet<&str> = suggestions.iter().map(|s| s.tag.as_str()).collect();
     let known_lectures =
@@ -372,7 +372,7 @@ async fn insert_all(
     pool: &PgPool,
     suggestions: &[IncomingSuggestion],
 ) -> Result<ImportReport, ImportError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = storage::begin(pool).await?;
     let mut inserted = 0;
     for chunk in suggestions.chunks(INSERT_CHUNK) {
         let rows: Vec<NewSuggestion<'_>> = chunk
@@ -387,7 +387,7 @@ async fn insert_all(
             .collect();
         inserted += suggestions::insert_pending(&mut tx, &rows).await?;
     }
-    tx.commit().await?;
+    storage::commit(tx).await?;
     let total = u64::try_from(suggestions.len()).unwrap_or(u64::MAX);
     Ok(ImportReport {
         suggestions: suggestions.len(),

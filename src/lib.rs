@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod airtable;
+pub mod cache;
 pub mod calibration;
 pub mod chart;
 pub mod cli;

@@ -5,8 +5,9 @@
 //! from Postgres, so every process reports the whole queue (the database is
 //! the one place that knows it). `/metrics` is unauthenticated, so a scrape
 //! never costs more than a reading every [`QUEUE_READ_EVERY`]: one scrape
-//! reads while the others wait for its reading ([`QueueGauges`]), and the
-//! counts come from the partial indexes of each status, not the table.
+//! reads while the others wait for its reading ([`QueueGauges`], a
+//! [`Cache`] of one entry), and the counts come from the partial indexes of
+//! each status, not the table.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -22,13 +23,13 @@
 //! | `tagbot_sync_reads_skipped_total` (batches written from the change stream's cells, without reading first) | counter | |
 //! | `tagbot_slack_ack_seconds` | histogram | `route`: events, interactions, commands |
 
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
+use crate::cache::{Cache, LookUpStopped};
 use crate::storage::sync_queue;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
-use tokio::sync::Mutex;
 
 pub const AIRTABLE_REQUESTS: &str = "tagbot_airtable_requests_total";
 pub const AIRTABLE_RATE_LIMITED: &str = "tagbot_airtable_rate_limited_total";
@@ -71,19 +72,21 @@ pub fn install() -> Option<PrometheusHandle> {
 /// anyone else) asking more often costs the database nothing more.
 pub const QUEUE_READ_EVERY: Duration = Duration::from_secs(5);
 
-/// The queue as last read, and when; shared by every scrape of one app.
-#[derive(Debug, Clone, Default)]
+/// The queue as last read; shared by every scrape of one app. One entry:
+/// the gauges, or that the database could not give them (remembered as
+/// long as a reading, so a flood of scrapes during an outage does not
+/// queue for the pool either; no stale gauges are shown).
+#[derive(Debug, Clone)]
 pub struct QueueGauges {
-    last: Arc<Mutex<Option<Reading>>>,
+    readings: Cache<(), Result<Gauges, QueueUnread>, QueueUnread>,
 }
 
-#[derive(Debug)]
-struct Reading {
-    at: Instant,
-    /// The gauges, or that the database could not give them (remembered
-    /// as long as a reading, so a flood of scrapes during an outage does
-    /// not queue for the pool either).
-    gauges: Result<Gauges, ()>,
+impl Default for QueueGauges {
+    fn default() -> QueueGauges {
+        QueueGauges {
+            readings: Cache::new(QUEUE_READ_EVERY, 1),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -93,37 +96,34 @@ struct Gauges {
 }
 
 /// Why `/metrics` could not be answered.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the sync queue could not be read for /metrics")]
 pub struct QueueUnread;
 
+/// A reading whose task stopped is one the database did not give.
+impl From<LookUpStopped> for QueueUnread {
+    fn from(_: LookUpStopped) -> QueueUnread {
+        QueueUnread
+    }
+}
+
 impl QueueGauges {
     /// Sets the queue gauges from a reading at most [`QUEUE_READ_EVERY`]
-    /// old, reading the database when there is none: one caller at a
-    /// time, the others wait for its reading.
+    /// old, reading the database when there is none: one reading at a
+    /// time, the other scrapes wait for it.
     async fn set(&self, pool: &PgPool) -> Result<(), QueueUnread> {
-        let mut last = self.last.lock().await;
-        let fresh = last
-            .as_ref()
-            .filter(|reading| reading.at.elapsed() < QUEUE_READ_EVERY);
-        let gauges = match fresh {
-            Some(reading) => reading.gauges.clone(),
-            None => {
-                let gauges = read(pool).await.map_err(|err| {
-                    if crate::storage::is_pool_timeout(&err) {
-                        tracing::warn!(error = %err, "no database connection came free in time to read the queue for /metrics");
-                    } else {
-                        tracing::warn!(error = %err, "could not read the queue for /metrics");
-                    }
-                });
-                *last = Some(Reading {
-                    at: Instant::now(),
-                    gauges: gauges.clone(),
-                });
-                gauges
-            }
+        let pool = pool.clone();
+        let reading = || async move {
+            Ok(read(&pool).await.map_err(|err| {
+                if matches!(err, crate::storage::Error::PoolTimedOut) {
+                    tracing::warn!(error = %err, "no database connection came free in time to read the queue for /metrics");
+                } else {
+                    tracing::warn!(error = %err, "could not read the queue for /metrics");
+                }
+                QueueUnread
+            }))
         };
-        let gauges = gauges.map_err(|()| QueueUnread)?;
+        let gauges = self.readings.get_or_look_up((), reading).await??;
         for status in ["queued", "in_flight", "done", "failed"] {
             let count = gauges
                 .by_status
@@ -137,7 +137,7 @@ impl QueueGauges {
     }
 }
 
-async fn read(pool: &PgPool) -> Result<Gauges, sqlx::Error> {
+async fn read(pool: &PgPool) -> Result<Gauges, crate::storage::Error> {
     Ok(Gauges {
         by_status: sync_queue::counts_by_status(pool).await?,
         oldest_due: sync_queue::oldest_due_age(pool).await?,

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::storage::budget;
+use crate::storage::{self, budget};
 use sqlx::PgPool;
 use tokio::time::Instant;
 
@@ -84,7 +84,7 @@ impl RequestBudget {
     /// While the database itself is away this waits for it (see
     /// `RequestBudget::wait_for_database`): an outage of tagbot's own
     /// database is not Airtable's failure and costs an item no try.
-    pub async fn acquire(&self) -> Result<(), sqlx::Error> {
+    pub async fn acquire(&self) -> Result<(), storage::Error> {
         self.wait_for_database(|| budget::ensure_base(&self.pool, &self.base_id))
             .await?;
         let mut missed: u32 = 0;
@@ -113,7 +113,7 @@ impl RequestBudget {
 
     /// Reserves the base's next slot, `widening` spacings wider than one
     /// request needs.
-    async fn reserve(&self, widening: u32) -> Result<Slot, sqlx::Error> {
+    async fn reserve(&self, widening: u32) -> Result<Slot, storage::Error> {
         let width_ms = self.spacing_ms * f64::from(1 + widening);
         let asked = Instant::now();
         let wait = budget::reserve(&self.pool, &self.base_id, width_ms).await?;
@@ -129,22 +129,22 @@ impl RequestBudget {
         })
     }
 
-    async fn paused(&self) -> Result<bool, sqlx::Error> {
+    async fn paused(&self) -> Result<bool, storage::Error> {
         budget::is_paused(&self.pool, &self.base_id).await
     }
 
     /// Runs `query` until the database answers (see
     /// [`crate::storage::wait_out_outage`]).
-    async fn wait_for_database<T, F, Fut>(&self, query: F) -> Result<T, sqlx::Error>
+    async fn wait_for_database<T, F, Fut>(&self, query: F) -> Result<T, storage::Error>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+        Fut: std::future::Future<Output = Result<T, storage::Error>>,
     {
-        crate::storage::wait_out_outage("Airtable requests", query).await
+        storage::wait_out_outage("Airtable requests", query).await
     }
 
     /// Pauses the whole base after a 429.
-    pub async fn pause(&self) -> Result<(), sqlx::Error> {
+    pub async fn pause(&self) -> Result<(), storage::Error> {
         budget::pause(&self.pool, &self.base_id, self.pause.as_secs_f64() * 1000.0).await?;
         Ok(())
     }

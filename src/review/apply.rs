@@ -11,7 +11,7 @@ use sqlx::{Postgres, Transaction};
 use super::outcome::{Applied, Decision, PriorDecision};
 use crate::domain::{Actor, SuggestionId, SuggestionStatus, Transition};
 pub(crate) use crate::storage::suggestions::{lock_lecture, lock_one, LockedSuggestion};
-use crate::storage::{events, suggestions, sync_queue};
+use crate::storage::{self, events, suggestions, sync_queue};
 
 /// What to do with the sync queue when a transition lands on `approved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub(crate) async fn apply(
     actor: &Actor,
     details: &Value,
     enqueue: Enqueue,
-) -> Result<Vec<Decision>, sqlx::Error> {
+) -> Result<Vec<Decision>, storage::Error> {
     let (ready, blocked): (Vec<&LockedSuggestion>, Vec<&LockedSuggestion>) =
         rows.iter().partition(|row| row.status == transition.from());
 

@@ -19,11 +19,11 @@ use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::config::ReviewSettings;
 use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
-use crate::storage::{events, sync_queue};
+use crate::storage::{self, events, sync_queue};
 
 /// The review operations over one database.
 #[derive(Debug, Clone)]
@@ -73,14 +73,14 @@ impl Review {
         transition: Transition,
         actor: &Actor,
     ) -> Result<Decision, ReviewError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = storage::begin(&self.pool).await?;
         let Some(row) = lock_one(&mut tx, id, lecture).await? else {
             return Ok(Decision::NotFound(id));
         };
         let details = self.details(json!({ "via": transition.action().as_str() }));
         let mut decisions =
             apply::apply(&mut tx, &[row], transition, actor, &details, self.enqueue()).await?;
-        tx.commit().await?;
+        storage::commit(tx).await?;
         count_applied(&decisions);
         Ok(decisions.pop().unwrap_or(Decision::NotFound(id)))
     }
@@ -175,23 +175,14 @@ impl Review {
         details: Value,
         choose: impl FnOnce(Vec<LockedSuggestion>) -> Result<Vec<LockedSuggestion>, ReviewError>,
     ) -> Result<LectureDecisions, ReviewError> {
-        let mut tx = self.pool.begin().await?;
-        let rows = lock_lecture(&mut tx, lecture.as_str()).await?;
-        if rows.is_empty() {
-            return Err(ReviewError::LectureNotFound(lecture.clone()));
-        }
+        let mut tx = storage::begin(&self.pool).await?;
+        let rows = lock_known_lecture(&mut tx, lecture).await?;
         let chosen = choose(rows)?;
         let details = self.details(details);
-        let decisions = apply::apply(
-            &mut tx,
-            &chosen,
-            transition,
-            actor,
-            &details,
-            self.enqueue(),
-        )
-        .await?;
-        tx.commit().await?;
+        let decisions = self
+            .apply(&mut tx, &chosen, transition, actor, &details)
+            .await?;
+        storage::commit(tx).await?;
         count_applied(&decisions);
         Ok(LectureDecisions {
             lecture: lecture.clone(),
@@ -208,12 +199,25 @@ impl Review {
         if self.settings.dry_run {
             return Err(ReviewError::DryRun);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = storage::begin(&self.pool).await?;
         let stranded = sync_queue::lock_stranded(&mut tx).await?;
         let moved = sync_queue::enqueue(&mut tx, &stranded).await?;
         events::record_enqueued(&mut tx, &moved, actor).await?;
-        tx.commit().await?;
+        storage::commit(tx).await?;
         Ok(moved.len())
+    }
+
+    /// Applies `transition` to `rows` inside `tx`, queueing approvals for
+    /// Airtable unless this is a dry run.
+    async fn apply(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        rows: &[LockedSuggestion],
+        transition: Transition,
+        actor: &Actor,
+        details: &Value,
+    ) -> Result<Vec<Decision>, ReviewError> {
+        Ok(apply::apply(tx, rows, transition, actor, details, self.enqueue()).await?)
     }
 
     fn enqueue(&self) -> Enqueue {
@@ -261,6 +265,18 @@ impl std::fmt::Display for Stranded {
 }
 
 /// Counts committed decisions for `/metrics`, by action.
+/// Locks `lecture`'s suggestions in `tx`; a lecture with none is not found.
+async fn lock_known_lecture(
+    tx: &mut Transaction<'_, Postgres>,
+    lecture: &LectureId,
+) -> Result<Vec<LockedSuggestion>, ReviewError> {
+    let rows = lock_lecture(tx, lecture.as_str()).await?;
+    if rows.is_empty() {
+        return Err(ReviewError::LectureNotFound(lecture.clone()));
+    }
+    Ok(rows)
+}
+
 fn count_applied(decisions: &[Decision]) {
     for decision in decisions {
         if let Decision::Applied(applied) = decision {

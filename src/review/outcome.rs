@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::domain::{Action, LectureId, SuggestionId, SuggestionStatus, Transition};
+use crate::storage;
 
 /// The result of asking for one transition of one suggestion.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,7 +148,7 @@ pub enum ReviewError {
     #[error("DRY_RUN is on, and a dry run queues nothing for Airtable: nothing was queued. Run `tagbot enqueue` once DRY_RUN is off.")]
     DryRun,
     #[error("database error during review: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] storage::Error),
 }
 
 fn join_ids(ids: &[SuggestionId]) -> String {

@@ -8,9 +8,11 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::apply::{self, lock_lecture};
+use sqlx::{Postgres, Transaction};
+
+use super::apply::LockedSuggestion;
 use super::outcome::{LectureDecisions, PriorDecision};
-use super::{count_applied, Review, ReviewError};
+use super::{count_applied, lock_known_lecture, Review, ReviewError};
 use crate::domain::{Action, Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
 use crate::storage::events;
 
@@ -25,6 +27,22 @@ pub struct Choices {
 impl Choices {
     fn marked(&self) -> impl Iterator<Item = &SuggestionId> {
         self.approve.iter().chain(&self.reject)
+    }
+
+    /// Refuses choices that mark a tag not of `lecture` (`rows`, locked).
+    fn all_in(&self, lecture: &LectureId, rows: &[LockedSuggestion]) -> Result<(), ReviewError> {
+        let strangers: Vec<SuggestionId> = self
+            .marked()
+            .filter(|id| !rows.iter().any(|row| row.id == id.get()))
+            .copied()
+            .collect();
+        if strangers.is_empty() {
+            return Ok(());
+        }
+        Err(ReviewError::NotInLecture {
+            lecture: lecture.clone(),
+            ids: strangers,
+        })
     }
 
     /// Whether `prior` is `actor`'s own decision, the one chosen here.
@@ -60,44 +78,12 @@ impl Review {
         choices: &Choices,
         actor: &Actor,
     ) -> Result<ChoicesOutcome, ReviewError> {
-        let mut tx = self.pool.begin().await?;
-        let rows = lock_lecture(&mut tx, lecture.as_str()).await?;
-        if rows.is_empty() {
-            return Err(ReviewError::LectureNotFound(lecture.clone()));
-        }
-        let strangers: Vec<SuggestionId> = choices
-            .marked()
-            .filter(|id| !rows.iter().any(|row| row.id == id.get()))
-            .copied()
-            .collect();
-        if !strangers.is_empty() {
-            return Err(ReviewError::NotInLecture {
-                lecture: lecture.clone(),
-                ids: strangers,
-            });
-        }
-        let marked: BTreeSet<i64> = choices.marked().map(|id| id.get()).collect();
-        let taken: Vec<_> = rows
-            .iter()
-            .filter(|row| marked.contains(&row.id) && row.status != SuggestionStatus::Pending)
-            .collect();
-        if !taken.is_empty() {
-            let ids: Vec<i64> = taken.iter().map(|row| row.id).collect();
-            let mut latest = events::latest_decisions(&mut tx, &ids).await?;
-            // The reviewer's own decision, as chosen now, is a save sent
-            // twice (Slack timed out the first answer): not a conflict.
-            let others: Vec<PriorDecision> = taken
-                .into_iter()
-                .map(|row| PriorDecision {
-                    suggestion: SuggestionId::from_db(row.id),
-                    status: row.status,
-                    decided_by: latest.remove(&row.id),
-                })
-                .filter(|prior| !choices.already_made_by(prior, actor))
-                .collect();
-            if !others.is_empty() {
-                return Ok(ChoicesOutcome::Refused(others));
-            }
+        let mut tx = crate::storage::begin(&self.pool).await?;
+        let rows = lock_known_lecture(&mut tx, lecture).await?;
+        choices.all_in(lecture, &rows)?;
+        let others = decided_by_others(&mut tx, &rows, choices, actor).await?;
+        if !others.is_empty() {
+            return Ok(ChoicesOutcome::Refused(others));
         }
         let details = self.details(json!({ "via": "review_session" }));
         let mut decisions = Vec::new();
@@ -116,23 +102,47 @@ impl Review {
                 .collect();
             if !chosen.is_empty() {
                 decisions.extend(
-                    apply::apply(
-                        &mut tx,
-                        &chosen,
-                        transition,
-                        actor,
-                        &details,
-                        self.enqueue(),
-                    )
-                    .await?,
+                    self.apply(&mut tx, &chosen, transition, actor, &details)
+                        .await?,
                 );
             }
         }
-        tx.commit().await?;
+        crate::storage::commit(tx).await?;
         count_applied(&decisions);
         Ok(ChoicesOutcome::Applied(LectureDecisions {
             lecture: lecture.clone(),
             decisions,
         }))
     }
+}
+
+/// The marked tags already decided, by someone other than `actor` or
+/// otherwise than chosen now, each with who decided it. The reviewer's own
+/// decision, as chosen now, is a save sent twice (Slack timed out the first
+/// answer): not a conflict.
+async fn decided_by_others(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[LockedSuggestion],
+    choices: &Choices,
+    actor: &Actor,
+) -> Result<Vec<PriorDecision>, ReviewError> {
+    let marked: BTreeSet<i64> = choices.marked().map(|id| id.get()).collect();
+    let taken: Vec<_> = rows
+        .iter()
+        .filter(|row| marked.contains(&row.id) && row.status != SuggestionStatus::Pending)
+        .collect();
+    if taken.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = taken.iter().map(|row| row.id).collect();
+    let mut latest = events::latest_decisions(tx, &ids).await?;
+    Ok(taken
+        .into_iter()
+        .map(|row| PriorDecision {
+            suggestion: SuggestionId::from_db(row.id),
+            status: row.status,
+            decided_by: latest.remove(&row.id),
+        })
+        .filter(|prior| !choices.already_made_by(prior, actor))
+        .collect())
 }

@@ -3,13 +3,14 @@
 //! and how to tell a user something only they see. Who may decide is
 //! [`crate::slack::reviewers`]' to say; how clicks queue is [`crate::slack::dispatch`]'.
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::PgPool;
 use tracing::Instrument;
 
+use crate::cache::Cache;
 use crate::calibration::Calibration;
 use crate::config::{ReviewSettings, SlackSettings};
 use crate::domain::{Actor, LectureId};
@@ -25,7 +26,7 @@ pub enum SlackError {
     #[error(transparent)]
     Api(#[from] SlackApiError),
     #[error("database error in the Slack app: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] crate::storage::Error),
     /// A review operation refused in a way the click's handling did not
     /// expect (single decisions report their outcome as a `Decision`).
     #[error("review operation refused: {0}")]
@@ -46,44 +47,62 @@ pub struct SlackApp {
     /// The sync queue's gauges for `/metrics`, read at most every 5 s.
     pub queue_gauges: crate::metrics::QueueGauges,
     /// The lecture each of tagbot's messages is about, by (channel, ts),
-    /// as read once: a message's lecture never changes, and every click
-    /// is checked against it.
-    message_lectures: Arc<std::sync::Mutex<HashMap<(String, String), LectureId>>>,
-    /// How many lectures wait for review, as last counted, and when: a
-    /// review session shows it with every lecture, and counting 10,000
-    /// lectures on every submit would cost more than the decision.
-    waiting: Arc<std::sync::Mutex<Option<(std::time::Instant, i64)>>>,
+    /// as read once: a message's lecture never changes (never stale), and
+    /// every click is checked against it. Not single-flight: a read is one
+    /// indexed row.
+    message_lectures: Cache<(String, String), LectureId>,
+    /// How many lectures wait for review, as last counted: a review
+    /// session shows it with every lecture, and counting 10,000 lectures
+    /// on every submit would cost more than the decision. A failed count
+    /// is the caller's error (nothing stale is shown).
+    waiting: Cache<(), i64>,
     /// Who has opened the Home tab (kept by [`crate::slack::handlers::home`]).
-    pub(crate) home_users: Arc<std::sync::Mutex<HomeTabUsers>>,
-    /// Calibration as last worked out, and when: every review message and
-    /// session shows it beside "Approve all", and it sums every decision.
-    calibration: Arc<std::sync::Mutex<CalibrationCache>>,
+    pub(crate) home_users: HomeTabUsers,
+    /// Calibration as last worked out: every review message and session
+    /// shows it beside "Approve all", and it sums every decision. Worked
+    /// out by one task at a time; the others show the old figures
+    /// meanwhile, and so does everyone when it cannot be worked out.
+    calibration: Cache<(), Arc<Calibration>, ()>,
 }
 
-/// The users who have opened the Home tab, as last read from the database
-/// (at most `home::HOME_USERS_FOR` ago) plus those who opened it through this
-/// process since: asked after every decision, so not asked of Postgres
-/// each time. A user who opened it through another process is known here
-/// within that time.
-#[derive(Debug, Default)]
+/// The users who have opened the Home tab: asked after every decision, so
+/// not asked of Postgres each time.
+#[derive(Debug, Clone)]
 pub struct HomeTabUsers {
-    pub(super) read_at: Option<std::time::Instant>,
-    pub(super) users: std::collections::HashSet<String>,
+    /// Everyone who has opened it, as `slack_home_tabs` was last read (at
+    /// most [`HOME_USERS_FOR`] ago, so a user who opened it through another
+    /// process is known here within that time). One entry, the whole set.
+    pub(super) read: Cache<(), Arc<HashSet<String>>>,
+    pub(super) here: Arc<Mutex<HomeTabsHere>>,
+}
+
+/// What this process knows of the Home tab besides the table's reading.
+/// Not caches: nothing here goes stale or is read again.
+#[derive(Debug, Default)]
+pub struct HomeTabsHere {
+    /// Users who opened it through this process, known at once rather
+    /// than at the next read. Only grows, as the table does (a row per
+    /// user who ever opened it): at most the workspace's members.
+    pub(super) opened: HashSet<String>,
     /// Users whose tab is being published, and whether another decision
     /// came meanwhile (then it is published once more when done): one
     /// publish in flight per user, however fast they decide, so an older
-    /// tab never lands after a newer one.
+    /// tab never lands after a newer one. An entry lives as long as its
+    /// publishing.
     pub(super) publishing: HashMap<String, bool>,
 }
 
-/// The calibration figures last worked out, when, and since when a task
-/// is working them out again (the others show the old ones meanwhile; a
-/// task cancelled midway is given up on after [`CALIBRATION_FOR`]).
-#[derive(Debug, Default)]
-struct CalibrationCache {
-    figures: Option<(std::time::Instant, Arc<Calibration>)>,
-    refreshing: Option<std::time::Instant>,
+impl Default for HomeTabUsers {
+    fn default() -> HomeTabUsers {
+        HomeTabUsers {
+            read: Cache::new(HOME_USERS_FOR, 1),
+            here: Arc::default(),
+        }
+    }
 }
+
+/// How long a reading of who opened the Home tab is used.
+const HOME_USERS_FOR: Duration = Duration::from_secs(10);
 
 /// How long calibration figures are shown before they are worked out
 /// again: decisions move them slowly.
@@ -92,7 +111,8 @@ const CALIBRATION_FOR: Duration = Duration::from_secs(60);
 /// How long a count of waiting lectures is shown before it is made again.
 const WAITING_COUNT_FOR: Duration = Duration::from_secs(2);
 
-/// Messages whose lecture is remembered; past it the memory starts over.
+/// Messages whose lecture is remembered; past it the older half is
+/// forgotten.
 const REMEMBERED_MESSAGES: usize = 100_000;
 
 impl SlackApp {
@@ -129,10 +149,10 @@ impl SlackApp {
             workspace,
             clicks: ClickQueue::default(),
             queue_gauges: crate::metrics::QueueGauges::default(),
-            message_lectures: Arc::default(),
-            waiting: Arc::default(),
-            home_users: Arc::default(),
-            calibration: Arc::default(),
+            message_lectures: Cache::new(Duration::MAX, REMEMBERED_MESSAGES),
+            waiting: Cache::new(WAITING_COUNT_FOR, 1),
+            home_users: HomeTabUsers::default(),
+            calibration: Cache::new(CALIBRATION_FOR, 1),
         }
     }
 
@@ -141,45 +161,30 @@ impl SlackApp {
     /// were, or none the very first time. None also when the database
     /// cannot say; the surfaces then leave it out.
     pub async fn calibration(&self) -> Option<Arc<Calibration>> {
-        {
-            let mut cache = self
-                .calibration
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let last = cache.figures.clone();
-            let fresh = last
-                .as_ref()
-                .is_some_and(|(at, _)| at.elapsed() < CALIBRATION_FOR);
-            let refreshing = cache
-                .refreshing
-                .is_some_and(|since| since.elapsed() < CALIBRATION_FOR);
-            if fresh || refreshing {
-                return last.map(|(_, figures)| figures);
-            }
-            cache.refreshing = Some(std::time::Instant::now());
-        }
+        let pool = self.pool.clone();
         let target = self.review.settings().target_precision.get();
-        let loaded = Calibration::load(&self.pool, target).await;
-        let mut cache = self
-            .calibration
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        cache.refreshing = None;
-        match loaded {
-            Ok(figures) => {
-                let figures = Arc::new(figures);
-                cache.figures = Some((std::time::Instant::now(), figures.clone()));
-                Some(figures)
+        // Given up past its freshness, so that one stuck load does not
+        // keep the figures from being worked out again.
+        let work_out = || async move {
+            match tokio::time::timeout(CALIBRATION_FOR, Calibration::load(&pool, target)).await {
+                Ok(Ok(figures)) => Ok(Arc::new(figures)),
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "could not work out calibration; showing the last figures, if any");
+                    Err(())
+                }
+                Err(_) => {
+                    tracing::warn!("calibration took over a minute to work out; showing the last figures, if any");
+                    Err(())
+                }
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "could not work out calibration; leaving it out");
-                cache.figures.clone().map(|(_, figures)| figures)
-            }
-        }
+        };
+        self.calibration
+            .peek_or_look_up((), Duration::MAX, work_out)
+            .await
     }
 
     /// A lecture's card, with what past decisions say of the threshold.
-    pub async fn card(&self, lecture: &str) -> Result<Option<LectureCard>, sqlx::Error> {
+    pub async fn card(&self, lecture: &str) -> Result<Option<LectureCard>, crate::storage::Error> {
         let Some(mut card) = load_card(&self.pool, lecture, self.threshold()).await? else {
             return Ok(None);
         };
@@ -191,23 +196,12 @@ impl SlackApp {
     }
 
     /// Lectures with pending suggestions, counted at most every 2 s.
-    pub async fn waiting_lectures(&self) -> Result<i64, sqlx::Error> {
-        let fresh = |cached: &Option<(std::time::Instant, i64)>| {
-            cached
-                .filter(|(at, _)| at.elapsed() < WAITING_COUNT_FOR)
-                .map(|(_, n)| n)
-        };
-        if let Some(n) = fresh(&self.waiting.lock().unwrap_or_else(PoisonError::into_inner)) {
-            return Ok(n);
-        }
-        let counted = crate::storage::suggestions::lectures_in(
+    pub async fn waiting_lectures(&self) -> Result<i64, crate::storage::Error> {
+        let count = crate::storage::suggestions::lectures_in(
             &self.pool,
             crate::domain::SuggestionStatus::Pending,
-        )
-        .await?;
-        *self.waiting.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((std::time::Instant::now(), counted));
-        Ok(counted)
+        );
+        self.waiting.get_or_read((), count).await
     }
 
     pub fn threshold(&self) -> f64 {
@@ -221,10 +215,10 @@ impl SlackApp {
         &self,
         channel: &str,
         ts: &str,
-    ) -> Result<Option<LectureId>, sqlx::Error> {
+    ) -> Result<Option<LectureId>, crate::storage::Error> {
         let key = (channel.to_owned(), ts.to_owned());
-        if let Some(known) = self.remembered().get(&key) {
-            return Ok(Some(known.clone()));
+        if let Some(known) = self.message_lectures.fresh(&key) {
+            return Ok(Some(known));
         }
         let Some(lecture) =
             crate::storage::review_messages::lecture_of_message(&self.pool, channel, ts)
@@ -233,18 +227,8 @@ impl SlackApp {
         else {
             return Ok(None);
         };
-        let mut remembered = self.remembered();
-        if remembered.len() >= REMEMBERED_MESSAGES {
-            remembered.clear();
-        }
-        remembered.insert(key, lecture.clone());
+        self.message_lectures.insert(key, lecture.clone());
         Ok(Some(lecture))
-    }
-
-    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), LectureId>> {
-        self.message_lectures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether `requester` may decide (see [`crate::slack::reviewers`]).

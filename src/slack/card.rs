@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::domain::SuggestionStatus;
-use crate::storage::{drift, suggestions};
+use crate::storage::{self, drift, suggestions};
 
 /// One lecture's review message.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +98,7 @@ pub async fn load_card(
     pool: &PgPool,
     lecture: &str,
     approve_threshold: f64,
-) -> Result<Option<LectureCard>, sqlx::Error> {
+) -> Result<Option<LectureCard>, storage::Error> {
     let rows = suggestions::of_lecture(pool, lecture).await?;
     let Some(title) = rows.first().map(|row| row.title.clone()) else {
         return Ok(None);

@@ -6,6 +6,7 @@
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::Error;
 use crate::domain::Values;
 
 /// Why tagbot wrote a cell.
@@ -52,7 +53,7 @@ pub async fn record(
     base_id: &str,
     purpose: Purpose,
     writes: &[NewWrite<'_>],
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<i64>, Error> {
     let records: Vec<&str> = writes.iter().map(|w| w.record_id).collect();
     let lectures: Vec<Option<&str>> = writes.iter().map(|w| w.lecture).collect();
     let bases: Vec<Json<&Values>> = writes.iter().map(|w| Json(w.basis)).collect();
@@ -75,10 +76,11 @@ pub async fn record(
     .bind(&seen)
     .fetch_all(pool)
     .await
+        .map_err(Error::from)
 }
 
 /// Writes that were never sent (their read went stale first).
-pub async fn not_sent(pool: &PgPool, ids: &[i64]) -> Result<(), sqlx::Error> {
+pub async fn not_sent(pool: &PgPool, ids: &[i64]) -> Result<(), Error> {
     sqlx::query(
         "UPDATE airtable_writes SET checked_at = now(), outcome = 'unseen'
          WHERE id = ANY($1) AND checked_at IS NULL",
@@ -94,7 +96,7 @@ pub async fn unchecked(
     pool: &PgPool,
     base_id: &str,
     records: &[String],
-) -> Result<Vec<Unchecked>, sqlx::Error> {
+) -> Result<Vec<Unchecked>, Error> {
     sqlx::query_as(
         "SELECT id, record_id, basis, written, seen_through FROM airtable_writes
          WHERE base_id = $1 AND record_id = ANY($2) AND checked_at IS NULL
@@ -104,16 +106,18 @@ pub async fn unchecked(
     .bind(records)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Whether any write of the base waits to be checked.
-pub async fn any_unchecked(pool: &PgPool, base_id: &str) -> Result<bool, sqlx::Error> {
+pub async fn any_unchecked(pool: &PgPool, base_id: &str) -> Result<bool, Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM airtable_writes WHERE base_id = $1 AND checked_at IS NULL)",
     )
     .bind(base_id)
     .fetch_one(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Marks writes found in the stream.
@@ -121,7 +125,7 @@ pub async fn checked(
     tx: &mut Transaction<'_, Postgres>,
     ids: &[i64],
     repaired: bool,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     sqlx::query(
         "UPDATE airtable_writes SET checked_at = now(), outcome = $2
          WHERE id = ANY($1) AND checked_at IS NULL",
@@ -141,7 +145,7 @@ pub async fn give_up_unseen(
     tx: &mut Transaction<'_, Postgres>,
     base_id: &str,
     after: Option<std::time::Duration>,
-) -> Result<u64, sqlx::Error> {
+) -> Result<u64, Error> {
     let given_up = sqlx::query(
         "UPDATE airtable_writes SET checked_at = now(), outcome = 'unseen'
          WHERE base_id = $1 AND checked_at IS NULL

@@ -7,6 +7,8 @@
 
 use sqlx::PgPool;
 
+use super::Error;
+
 /// One (model, tag, bin)'s counts.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BinRow {
@@ -27,7 +29,7 @@ pub struct BinRow {
     pub removed: u64,
 }
 
-pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, sqlx::Error> {
+pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, Error> {
     sqlx::query_as(
         "SELECT c.model, c.tag_id, coalesce(t.name, c.tag_id) AS tag_name, c.bin,
                 c.decisions, c.approved, c.synced, coalesce(r.removed, 0) AS removed
@@ -45,4 +47,5 @@ pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, sqlx::Error> {
     )
     .fetch_all(pool)
     .await
+        .map_err(Error::from)
 }

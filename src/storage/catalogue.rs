@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 
 use sqlx::PgPool;
 
+use super::Error;
+
 /// Which of `ids` are lectures in the catalogue.
-pub async fn known_lectures(pool: &PgPool, ids: &[&str]) -> Result<BTreeSet<String>, sqlx::Error> {
+pub async fn known_lectures(pool: &PgPool, ids: &[&str]) -> Result<BTreeSet<String>, Error> {
     let known: Vec<String> = sqlx::query_scalar(
         "SELECT lecture_external_id FROM enriched_lectures WHERE lecture_external_id = ANY($1)",
     )
@@ -18,7 +20,7 @@ pub async fn known_lectures(pool: &PgPool, ids: &[&str]) -> Result<BTreeSet<Stri
 }
 
 /// Which of `ids` are tags in the catalogue.
-pub async fn known_tags(pool: &PgPool, ids: &[&str]) -> Result<BTreeSet<String>, sqlx::Error> {
+pub async fn known_tags(pool: &PgPool, ids: &[&str]) -> Result<BTreeSet<String>, Error> {
     let known: Vec<String> = sqlx::query_scalar("SELECT tag_id FROM tags WHERE tag_id = ANY($1)")
         .bind(ids)
         .fetch_all(pool)
@@ -27,10 +29,11 @@ pub async fn known_tags(pool: &PgPool, ids: &[&str]) -> Result<BTreeSet<String>,
 }
 
 /// Every tag as (id, name), by id.
-pub async fn tags(pool: &PgPool) -> Result<Vec<(String, String)>, sqlx::Error> {
+pub async fn tags(pool: &PgPool) -> Result<Vec<(String, String)>, Error> {
     sqlx::query_as("SELECT tag_id, name FROM tags ORDER BY tag_id")
         .fetch_all(pool)
         .await
+        .map_err(Error::from)
 }
 
 /// Seeds a catalogue: `lectures` as (id, title), `tags` as (id, name).
@@ -40,7 +43,7 @@ pub async fn seed(
     owner: &PgPool,
     lectures: &[(&str, &str)],
     tags: &[(&str, &str)],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     let mut tx = owner.begin().await?;
     for (id, title) in lectures {
         sqlx::query("INSERT INTO enriched_lectures (lecture_external_id, title) VALUES ($1, $2)")
@@ -56,5 +59,5 @@ pub async fn seed(
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await
+    tx.commit().await.map_err(Error::from)
 }

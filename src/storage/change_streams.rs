@@ -7,13 +7,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::Error;
+
 /// The advisory lock that lets one process at a time set a base's stream
 /// up: two starting together would each create a webhook.
 const SETUP_LOCK: i64 = 0x7461_6762_6f74_2d77;
 
 /// Waits for the set-up lock, held until the turn is released or dropped;
 /// the set-up's statements run outside it, on the pool.
-pub async fn setting_up(pool: &PgPool) -> Result<super::Turn, sqlx::Error> {
+pub async fn setting_up(pool: &PgPool) -> Result<super::Turn, Error> {
     super::Turn::take(pool, SETUP_LOCK).await
 }
 
@@ -31,13 +33,14 @@ pub struct Stream {
     pub watching: String,
 }
 
-pub async fn of_base(pool: &PgPool, base_id: &str) -> Result<Option<Stream>, sqlx::Error> {
+pub async fn of_base(pool: &PgPool, base_id: &str) -> Result<Option<Stream>, Error> {
     sqlx::query_as(
         "SELECT webhook_id, next_cursor, expires_at, seen_through, checked_at, watching FROM airtable_change_streams WHERE base_id = $1",
     )
     .bind(base_id)
     .fetch_optional(pool)
     .await
+        .map_err(Error::from)
 }
 
 /// Records the webhook a base's stream is read from, as just checked with
@@ -52,7 +55,7 @@ pub async fn set_webhook(
     from: i64,
     expires_at: Option<DateTime<Utc>>,
     watching: &str,
-) -> Result<Stream, sqlx::Error> {
+) -> Result<Stream, Error> {
     sqlx::query_as(
         "INSERT INTO airtable_change_streams
              (base_id, webhook_id, next_cursor, expires_at, watching, checked_at, caught_up_at)
@@ -79,6 +82,7 @@ pub async fn set_webhook(
     .bind(watching)
     .fetch_one(pool)
     .await
+        .map_err(Error::from)
 }
 
 /// Takes (or renews) the lease to read the base's stream; false when
@@ -88,7 +92,7 @@ pub async fn lease(
     base_id: &str,
     reader: &str,
     lease: Duration,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, Error> {
     let taken = sqlx::query(
         "UPDATE airtable_change_streams
          SET read_by = $2, read_until = now() + $3 * interval '1 second'
@@ -114,7 +118,7 @@ pub async fn advance(
     next_cursor: i64,
     seen_through: i64,
     caught_up: bool,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, Error> {
     let moved = sqlx::query(
         "UPDATE airtable_change_streams
          SET next_cursor = greatest(next_cursor, $3), last_read_at = now(), updated_at = now(),
@@ -133,7 +137,7 @@ pub async fn advance(
 }
 
 /// Gives the read lease back, so the next reader need not wait it out.
-pub async fn release(pool: &PgPool, base_id: &str, reader: &str) -> Result<(), sqlx::Error> {
+pub async fn release(pool: &PgPool, base_id: &str, reader: &str) -> Result<(), Error> {
     sqlx::query(
         "UPDATE airtable_change_streams SET read_by = NULL, read_until = NULL
          WHERE base_id = $1 AND read_by = $2",
@@ -147,7 +151,7 @@ pub async fn release(pool: &PgPool, base_id: &str, reader: &str) -> Result<(), s
 
 /// How long ago a read last emptied the base's stream (None: never, or
 /// no stream).
-pub async fn caught_up_ago(pool: &PgPool, base_id: &str) -> Result<Option<f64>, sqlx::Error> {
+pub async fn caught_up_ago(pool: &PgPool, base_id: &str) -> Result<Option<f64>, Error> {
     sqlx::query_scalar(
         "SELECT extract(epoch FROM now() - caught_up_at)::float8 FROM airtable_change_streams
          WHERE base_id = $1",
@@ -156,12 +160,13 @@ pub async fn caught_up_ago(pool: &PgPool, base_id: &str) -> Result<Option<f64>, 
     .fetch_optional(pool)
     .await
     .map(Option::flatten)
+    .map_err(Error::from)
 }
 
 /// Forgets the base's stream, every cell it taught, the repairs waiting on
 /// them and the writes waiting for it: its webhook is gone or broken, and
 /// changes made before a new one exists are unseen.
-pub async fn forget(pool: &PgPool, base_id: &str) -> Result<(), sqlx::Error> {
+pub async fn forget(pool: &PgPool, base_id: &str) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
     super::record_cells::forget_base(&mut tx, base_id).await?;
     super::repairs::abandon(&mut tx, base_id).await?;
@@ -170,7 +175,7 @@ pub async fn forget(pool: &PgPool, base_id: &str) -> Result<(), sqlx::Error> {
         .bind(base_id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+    tx.commit().await.map_err(Error::from)
 }
 
 /// Records a refreshed webhook's new expiry.
@@ -178,7 +183,7 @@ pub async fn set_expiry(
     pool: &PgPool,
     base_id: &str,
     expires_at: Option<DateTime<Utc>>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     sqlx::query(
         "UPDATE airtable_change_streams SET expires_at = $2, updated_at = now() WHERE base_id = $1",
     )

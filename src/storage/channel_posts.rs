@@ -6,6 +6,8 @@
 
 use sqlx::PgPool;
 
+use super::Error;
+
 /// How long a claim to post holds before another process may take it over
 /// (the first one died before posting).
 const POST_CLAIM_SECS: f64 = 60.0;
@@ -32,7 +34,7 @@ pub fn calibration_key(year: i32, week: u32) -> String {
 
 /// Claims a once-only channel post by its key; false when it was made, or
 /// is being made by a live process, already.
-pub async fn claim(pool: &PgPool, key: &str, channel: &str) -> Result<bool, sqlx::Error> {
+pub async fn claim(pool: &PgPool, key: &str, channel: &str) -> Result<bool, Error> {
     let claimed = sqlx::query(
         "INSERT INTO slack_channel_posts (post_key, channel, claimed_until)
          VALUES ($1, $2, now() + $3 * interval '1 second')
@@ -48,7 +50,7 @@ pub async fn claim(pool: &PgPool, key: &str, channel: &str) -> Result<bool, sqlx
 }
 
 /// Records the ts of a claimed post once Slack has it.
-pub async fn record(pool: &PgPool, key: &str, ts: &str) -> Result<(), sqlx::Error> {
+pub async fn record(pool: &PgPool, key: &str, ts: &str) -> Result<(), Error> {
     sqlx::query("UPDATE slack_channel_posts SET ts = $2 WHERE post_key = $1")
         .bind(key)
         .bind(ts)
@@ -58,7 +60,7 @@ pub async fn record(pool: &PgPool, key: &str, ts: &str) -> Result<(), sqlx::Erro
 }
 
 /// Drops a channel-post claim whose post failed, so it is tried again.
-pub async fn release(pool: &PgPool, key: &str) -> Result<(), sqlx::Error> {
+pub async fn release(pool: &PgPool, key: &str) -> Result<(), Error> {
     sqlx::query("DELETE FROM slack_channel_posts WHERE post_key = $1 AND ts IS NULL")
         .bind(key)
         .execute(pool)

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::Error;
 use crate::domain::Author;
 
 /// A removal of a tag from a record, as the stream showed it.
@@ -42,7 +43,7 @@ pub async fn record(
     tx: &mut Transaction<'_, Postgres>,
     base_id: &str,
     removals: &[Removed<'_>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<u64, Error> {
     let mut recorded = 0;
     for removal in removals {
         let inserted = sqlx::query(
@@ -75,7 +76,7 @@ pub async fn record(
 pub async fn readded(
     tx: &mut Transaction<'_, Postgres>,
     added: &[Removed<'_>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<u64, Error> {
     let mut ended = 0;
     for addition in added {
         let done = sqlx::query(
@@ -95,7 +96,7 @@ pub async fn readded(
 }
 
 /// The latest removal of each synced tag of `lectures` still removed.
-pub async fn of_lectures(pool: &PgPool, lectures: &[String]) -> Result<Vec<Drift>, sqlx::Error> {
+pub async fn of_lectures(pool: &PgPool, lectures: &[String]) -> Result<Vec<Drift>, Error> {
     sqlx::query_as(concat!(
         "SELECT DISTINCT ON (lecture_external_id, tag_id) lecture_external_id, tag_id, ",
         removed_by!(),
@@ -106,14 +107,11 @@ pub async fn of_lectures(pool: &PgPool, lectures: &[String]) -> Result<Vec<Drift
     .bind(lectures)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Drift recorded since `since`, newest first, at most `limit`.
-pub async fn since(
-    pool: &PgPool,
-    since: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<Drift>, sqlx::Error> {
+pub async fn since(pool: &PgPool, since: DateTime<Utc>, limit: i64) -> Result<Vec<Drift>, Error> {
     sqlx::query_as(concat!(
         "SELECT lecture_external_id, tag_id, ",
         removed_by!(),
@@ -124,10 +122,11 @@ pub async fn since(
     .bind(limit)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// The latest drift recorded, newest first, at most `limit`.
-pub async fn latest(pool: &PgPool, limit: i64) -> Result<Vec<Drift>, sqlx::Error> {
+pub async fn latest(pool: &PgPool, limit: i64) -> Result<Vec<Drift>, Error> {
     sqlx::query_as(concat!(
         "SELECT lecture_external_id, tag_id, ",
         removed_by!(),
@@ -137,12 +136,14 @@ pub async fn latest(pool: &PgPool, limit: i64) -> Result<Vec<Drift>, sqlx::Error
     .bind(limit)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// How many synced tags people removed since `since`.
-pub async fn count_since(pool: &PgPool, since: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+pub async fn count_since(pool: &PgPool, since: DateTime<Utc>) -> Result<i64, Error> {
     sqlx::query_scalar("SELECT count(*) FROM airtable_drift WHERE removed_at >= $1")
         .bind(since)
         .fetch_one(pool)
         .await
+        .map_err(Error::from)
 }

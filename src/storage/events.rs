@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use super::Error;
 use crate::domain::{Action, Actor, Failure};
 
 /// Who made a decision, and when.
@@ -38,7 +39,7 @@ struct LatestDecisionRow {
 pub(crate) async fn latest_decisions(
     conn: &mut PgConnection,
     ids: &[i64],
-) -> Result<HashMap<i64, DecidedBy>, sqlx::Error> {
+) -> Result<HashMap<i64, DecidedBy>, Error> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -64,7 +65,7 @@ pub(crate) async fn record_enqueued(
     conn: &mut PgConnection,
     enqueued: &[(i64, i64)],
     actor: &Actor,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     if enqueued.is_empty() {
         return Ok(());
     }
@@ -103,7 +104,7 @@ pub(crate) async fn record_retries(
     conn: &mut PgConnection,
     retries: &[RetryScheduled],
     run_id: &str,
-) -> Result<u64, sqlx::Error> {
+) -> Result<u64, Error> {
     if retries.is_empty() {
         return Ok(0);
     }
@@ -146,7 +147,7 @@ pub struct HistoryLine {
 }
 
 /// Every event of the lecture's suggestions, oldest first.
-pub async fn history(pool: &PgPool, lecture: &str) -> Result<Vec<HistoryLine>, sqlx::Error> {
+pub async fn history(pool: &PgPool, lecture: &str) -> Result<Vec<HistoryLine>, Error> {
     sqlx::query_as(
         "SELECT suggestion_id, action, coalesce(actor_name, actor) AS actor, created_at AS at,
                 details->>'error' AS error
@@ -155,6 +156,7 @@ pub async fn history(pool: &PgPool, lecture: &str) -> Result<Vec<HistoryLine>, s
     .bind(lecture)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Approvals and rejections recorded between `from` and `to`.
@@ -162,7 +164,7 @@ pub async fn decisions_between(
     pool: &PgPool,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<(i64, i64), sqlx::Error> {
+) -> Result<(i64, i64), Error> {
     sqlx::query_as(
         "SELECT count(*) FILTER (WHERE action = 'approve'), count(*) FILTER (WHERE action = 'reject')
          FROM events WHERE created_at BETWEEN $1 AND $2",
@@ -171,6 +173,7 @@ pub async fn decisions_between(
     .bind(to)
     .fetch_one(pool)
     .await
+        .map_err(Error::from)
 }
 
 /// A permanent sync failure of the last week, with what its notice shows.
@@ -185,10 +188,7 @@ pub struct FailureEvent {
 
 /// Up to `limit` permanent failures of the last week whose once-only post
 /// ([`super::channel_posts::failure_key`]) was not made yet, oldest first.
-pub async fn failures_not_posted(
-    pool: &PgPool,
-    limit: i64,
-) -> Result<Vec<FailureEvent>, sqlx::Error> {
+pub async fn failures_not_posted(pool: &PgPool, limit: i64) -> Result<Vec<FailureEvent>, Error> {
     sqlx::query_as(
         "SELECT e.id AS event_id, e.lecture_external_id, l.title,
                 coalesce(t.name, e.tag_id) AS tag_name, e.details->>'error' AS error
@@ -203,14 +203,11 @@ pub async fn failures_not_posted(
     .bind(limit)
     .fetch_all(pool)
     .await
+        .map_err(Error::from)
 }
 
 /// Approvals and rejections `actor` made since `since`.
-pub async fn decisions_by(
-    pool: &PgPool,
-    actor: &str,
-    since: DateTime<Utc>,
-) -> Result<i64, sqlx::Error> {
+pub async fn decisions_by(pool: &PgPool, actor: &str, since: DateTime<Utc>) -> Result<i64, Error> {
     sqlx::query_scalar(
         "SELECT count(*) FROM events
          WHERE created_at >= $2 AND actor = $1 AND action IN ('approve', 'reject')",
@@ -219,6 +216,7 @@ pub async fn decisions_by(
     .bind(since)
     .fetch_one(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Approvals and rejections by Slack reviewers since `since`, per reviewer
@@ -226,7 +224,7 @@ pub async fn decisions_by(
 pub async fn decisions_per_reviewer(
     pool: &PgPool,
     since: DateTime<Utc>,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
+) -> Result<Vec<(String, i64)>, Error> {
     sqlx::query_as(
         "SELECT coalesce((array_agg(actor_name ORDER BY id DESC))[1], actor) AS who,
                 count(*) AS decisions FROM events
@@ -236,4 +234,5 @@ pub async fn decisions_per_reviewer(
     .bind(since)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }

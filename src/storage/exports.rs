@@ -5,9 +5,11 @@
 //! writes nothing.
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::BoxStream;
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use sqlx::PgPool;
+
+use super::Error;
 
 /// One decided suggestion as a training example.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -67,16 +69,19 @@ macro_rules! examples {
 pub fn examples(
     pool: &PgPool,
     since: Option<DateTime<Utc>>,
-) -> BoxStream<'_, Result<Example, sqlx::Error>> {
+) -> BoxStream<'_, Result<Example, Error>> {
     sqlx::query_as(concat!(examples!(), " ORDER BY s.id"))
         .bind(since)
         .fetch(pool)
+        .map_err(Error::from)
+        .boxed()
 }
 
 /// How many examples [`examples`] will give, for a progress bar.
-pub async fn count(pool: &PgPool, since: Option<DateTime<Utc>>) -> Result<i64, sqlx::Error> {
+pub async fn count(pool: &PgPool, since: Option<DateTime<Utc>>) -> Result<i64, Error> {
     sqlx::query_scalar(concat!("SELECT count(*) FROM (", examples!(), ") x"))
         .bind(since)
         .fetch_one(pool)
         .await
+        .map_err(Error::from)
 }

@@ -3,8 +3,10 @@
 
 use sqlx::PgPool;
 
+use super::Error;
+
 /// Notes that `user` opened the Home tab.
-pub async fn opened(pool: &PgPool, user: &str) -> Result<(), sqlx::Error> {
+pub async fn opened(pool: &PgPool, user: &str) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO slack_home_tabs (user_id) VALUES ($1)
          ON CONFLICT (user_id) DO UPDATE SET opened_at = now()",
@@ -16,8 +18,9 @@ pub async fn opened(pool: &PgPool, user: &str) -> Result<(), sqlx::Error> {
 }
 
 /// Every user who has opened the Home tab.
-pub async fn all(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+pub async fn all(pool: &PgPool) -> Result<Vec<String>, Error> {
     sqlx::query_scalar("SELECT user_id FROM slack_home_tabs")
         .fetch_all(pool)
         .await
+        .map_err(Error::from)
 }

@@ -8,6 +8,14 @@
 //! against a real Postgres rather than at compile time (see ARCHITECTURE.md
 //! for why).
 //!
+//! A failure leaves `storage` as an [`Error`], which says what it means to
+//! the caller (the database is away, the pool had no connection free, a
+//! concurrent transaction won, no such row, anything else): callers decide
+//! on that, never on sqlx's variants. Callers that need several of these
+//! functions in one transaction open it with [`begin`] and end it with
+//! [`commit`]; the processes that wake on `NOTIFY` hear it through a
+//! [`Listener`].
+//!
 //! tagbot runs as a restricted role (see `migrations/0002_runtime_role.sql`);
 //! migrations run as the owner. Every long-running command calls
 //! [`connect_runtime`], which refuses to hand out a pool whose role could
@@ -21,9 +29,11 @@ pub mod change_streams;
 pub mod channel_posts;
 mod codec;
 pub mod drift;
+mod error;
 pub mod events;
 pub mod exports;
 pub mod home_tabs;
+mod listener;
 mod privileges;
 pub mod record_cells;
 pub mod repairs;
@@ -34,6 +44,8 @@ pub mod suggestions;
 pub mod sync_queue;
 pub mod tag_maps;
 
+pub use error::Error;
+pub use listener::Listener;
 pub use privileges::{
     check_privileges, checked_tables, temporary_tables_allowed, PrivilegeProblem, PrivilegeReport,
 };
@@ -42,7 +54,7 @@ use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::config::{ConfigError, DatabaseSettings};
 use crate::domain::Failure;
@@ -54,6 +66,9 @@ pub const RUNTIME_ROLE: &str = "tagbot_runtime";
 /// Every migration, compiled into the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// Why a command got no database fit to run on: the settings, the
+/// connection, the migrations, a schema behind this build, privileges
+/// wider than the run-time role's; or a query on the way failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error(transparent)]
@@ -67,37 +82,30 @@ pub enum DbError {
     #[error("{0}")]
     Privileges(PrivilegeReport),
     #[error("database error: {0}")]
-    Query(#[from] sqlx::Error),
+    Query(#[from] Error),
 }
 
-/// Whether `err` means the database is away (restarting, unreachable, the
-/// connection dropped) rather than that the statement was wrong: what a
-/// caller may wait out instead of blaming anyone.
-pub fn is_unavailable(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::WorkerCrashed => true,
-        // SQLSTATE classes 08 (connection exception), 57 (operator
-        // intervention: shutdown, restart, terminated backend) and 53
-        // (insufficient resources: too many connections).
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            ["08", "57", "53"]
-                .iter()
-                .any(|class| code.starts_with(class))
-        }),
-        _ => false,
+impl From<sqlx::Error> for DbError {
+    fn from(err: sqlx::Error) -> DbError {
+        DbError::Query(err.into())
     }
+}
+
+/// A transaction on `pool`: what a caller outside `storage` runs several
+/// of these functions in, to keep them all or none. Ends with [`commit`];
+/// dropped, it rolls back.
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Error> {
+    Ok(pool.begin().await?)
+}
+
+/// Keeps what `tx` wrote.
+pub async fn commit(tx: Transaction<'_, Postgres>) -> Result<(), Error> {
+    Ok(tx.commit().await?)
 }
 
 /// Begins a transaction that holds the advisory lock `key` until it ends:
 /// what runs in it runs in one process at a time, across all of them.
-async fn serialized(
-    pool: &PgPool,
-    key: i64,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+async fn serialized(pool: &PgPool, key: i64) -> Result<Transaction<'static, Postgres>, Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(key)
@@ -122,17 +130,17 @@ pub struct Turn {
 impl Turn {
     /// Waits for the turn at lock `key`, on a new connection to the
     /// pool's database as the pool's role.
-    async fn take(pool: &PgPool, key: i64) -> Result<Turn, sqlx::Error> {
+    async fn take(pool: &PgPool, key: i64) -> Result<Turn, Error> {
         let options = pool.connect_options();
         let connecting = PgConnection::connect_with(&options);
         // As long as the pool would wait for a connection, and no longer.
         let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| {
-                sqlx::Error::Io(std::io::Error::new(
+                Error::Unavailable(sqlx::Error::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "connecting to the database timed out",
-                ))
+                )))
             })??;
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(key)
@@ -142,8 +150,8 @@ impl Turn {
     }
 
     /// Lets the next process have its turn, now.
-    pub async fn release(self) -> Result<(), sqlx::Error> {
-        self.connection.close().await
+    pub async fn release(self) -> Result<(), Error> {
+        Ok(self.connection.close().await?)
     }
 }
 
@@ -162,15 +170,15 @@ const OUTAGE_BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const OUTAGE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Runs `query` until the database answers: errors that mean the database
-/// is away ([`is_unavailable`]: a restart, a dropped connection, a pool that
+/// is away ([`Error::is_unavailable`]: a restart, a dropped connection, a pool that
 /// cannot connect) are waited out with backoff, logged once when the wait
 /// starts and once when it ends, naming `who` waits. Any other error is
 /// returned. An outage of tagbot's own database is nobody's failure: what
 /// waits here charges no one for it.
-pub async fn wait_out_outage<T, F, Fut>(who: &str, mut query: F) -> Result<T, sqlx::Error>
+pub async fn wait_out_outage<T, F, Fut>(who: &str, mut query: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    Fut: std::future::Future<Output = Result<T, Error>>,
 {
     let mut delay = OUTAGE_BACKOFF_FIRST;
     let mut since: Option<std::time::Instant> = None;
@@ -185,7 +193,7 @@ where
                 }
                 return Ok(answer);
             }
-            Err(err) if is_unavailable(&err) => {
+            Err(err) if err.is_unavailable() => {
                 if since.is_none() {
                     warn_waiting(&err, who);
                     since = Some(std::time::Instant::now());
@@ -201,18 +209,12 @@ where
 /// Says why `who` waits: the database away, or every pooled connection
 /// busy (a pool too small for the load, or a query holding them), which
 /// is not the database's fault and not fixed by looking at it.
-fn warn_waiting(err: &sqlx::Error, who: &str) {
-    if is_pool_timeout(err) {
+fn warn_waiting(err: &Error, who: &str) {
+    if matches!(err, Error::PoolTimedOut) {
         tracing::warn!(error = %err, "no database connection came free in time (DATABASE_POOL_SIZE too small for the load?); {who} wait for one (no sync item is charged a try)");
     } else {
         tracing::warn!(error = %err, "the database is unavailable; {who} wait for it (no sync item is charged a try)");
     }
-}
-
-/// Whether `err` is the pool's: no connection came free within its
-/// acquire timeout (the database itself may be fine).
-pub fn is_pool_timeout(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::PoolTimedOut)
 }
 
 /// How long a query waits for a connection (from the pool, or a new one).

@@ -9,6 +9,8 @@ use std::fmt;
 
 use sqlx::PgPool;
 
+use super::Error;
+
 /// Every table and view the run-time role touches, with the writes it
 /// needs there. It must be able to read each one and write exactly what is
 /// listed: any other write (or TRUNCATE, or TRIGGER, which lets a role
@@ -161,7 +163,7 @@ impl fmt::Display for PrivilegeReport {
 }
 
 /// Checks the privileges of the role `pool` connects as.
-pub async fn check_privileges(pool: &PgPool) -> Result<PrivilegeReport, sqlx::Error> {
+pub async fn check_privileges(pool: &PgPool) -> Result<PrivilegeReport, Error> {
     let (role, superuser): (String, bool) = sqlx::query_as(
         "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
     )
@@ -241,9 +243,7 @@ pub async fn check_privileges(pool: &PgPool) -> Result<PrivilegeReport, sqlx::Er
 /// it (a temporary table can no longer stand in for `events` or
 /// `calibration_bins`, migration 0014), so this is a warning, not a
 /// refusal: the run-time role has no use for it, and a DBA may revoke it.
-pub async fn temporary_tables_allowed(
-    pool: &PgPool,
-) -> Result<Option<(String, String)>, sqlx::Error> {
+pub async fn temporary_tables_allowed(pool: &PgPool) -> Result<Option<(String, String)>, Error> {
     let (database, role, allowed): (String, String, bool) = sqlx::query_as(
         "SELECT current_database()::text, current_user::text,
                 has_database_privilege(current_database(), 'TEMPORARY')",

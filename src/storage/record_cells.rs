@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::Error;
 use crate::domain::{Cell, Edit};
 
 /// The advisory lock one process at a time holds to look records up:
@@ -15,7 +16,7 @@ use crate::domain::{Cell, Edit};
 const LOOKUP_LOCK: i64 = 0x7461_6762_6f74_2d6c;
 
 /// Waits for the look-up lock, held until the turn is released or dropped.
-pub async fn looking_up(pool: &PgPool) -> Result<super::Turn, sqlx::Error> {
+pub async fn looking_up(pool: &PgPool) -> Result<super::Turn, Error> {
     super::Turn::take(pool, LOOKUP_LOCK).await
 }
 
@@ -38,20 +39,32 @@ impl Row {
     }
 }
 
+/// The known cells of the base whose `column` (`record_id` or
+/// `lecture_external_id`: never text from outside) is one of `values`.
+async fn cells_where(
+    pool: &PgPool,
+    base_id: &str,
+    column: &'static str,
+    values: &[String],
+) -> Result<Vec<Row>, Error> {
+    sqlx::query_as(&format!(
+        "SELECT record_id, lecture_external_id, tags, edits FROM airtable_record_cells
+         WHERE base_id = $1 AND {column} = ANY($2)"
+    ))
+    .bind(base_id)
+    .bind(values)
+    .fetch_all(pool)
+    .await
+    .map_err(Error::from)
+}
+
 /// The known cells of `records`.
 pub async fn of_records(
     pool: &PgPool,
     base_id: &str,
     records: &[String],
-) -> Result<BTreeMap<String, Cell>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT record_id, lecture_external_id, tags, edits FROM airtable_record_cells
-         WHERE base_id = $1 AND record_id = ANY($2)",
-    )
-    .bind(base_id)
-    .bind(records)
-    .fetch_all(pool)
-    .await?;
+) -> Result<BTreeMap<String, Cell>, Error> {
+    let rows = cells_where(pool, base_id, "record_id", records).await?;
     Ok(rows.into_iter().map(Row::into_cell).collect())
 }
 
@@ -61,15 +74,8 @@ pub async fn of_lectures(
     pool: &PgPool,
     base_id: &str,
     lectures: &[String],
-) -> Result<HashMap<String, Vec<(String, Vec<String>)>>, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT record_id, lecture_external_id, tags, edits FROM airtable_record_cells
-         WHERE base_id = $1 AND lecture_external_id = ANY($2)",
-    )
-    .bind(base_id)
-    .bind(lectures)
-    .fetch_all(pool)
-    .await?;
+) -> Result<HashMap<String, Vec<(String, Vec<String>)>>, Error> {
+    let rows = cells_where(pool, base_id, "lecture_external_id", lectures).await?;
     let mut known: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
     for (record, cell) in rows.into_iter().map(Row::into_cell) {
         if let Some(lecture) = cell.lecture {
@@ -84,7 +90,7 @@ pub async fn store(
     tx: &mut Transaction<'_, Postgres>,
     base_id: &str,
     cells: &BTreeMap<String, Cell>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     for (record, cell) in cells {
         sqlx::query(
             "INSERT INTO airtable_record_cells (base_id, record_id, lecture_external_id, tags, edits)
@@ -110,7 +116,7 @@ pub async fn store_seen(
     pool: &PgPool,
     base_id: &str,
     seen: &[(String, Option<String>, Vec<String>)],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     if seen.is_empty() {
         return Ok(());
     }
@@ -140,7 +146,7 @@ pub async fn unknown_due_lectures(
     base_id: &str,
     tried: &[String],
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<String>, Error> {
     sqlx::query_scalar(
         "SELECT i.lecture_external_id FROM airtable_sync_items i
          WHERE i.status = 'queued' AND i.next_attempt_at <= now()
@@ -156,13 +162,11 @@ pub async fn unknown_due_lectures(
     .bind(limit)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Forgets every cell of the base (its stream is gone: they may be stale).
-pub async fn forget_base(
-    tx: &mut Transaction<'_, Postgres>,
-    base_id: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn forget_base(tx: &mut Transaction<'_, Postgres>, base_id: &str) -> Result<(), Error> {
     sqlx::query("DELETE FROM airtable_record_cells WHERE base_id = $1")
         .bind(base_id)
         .execute(&mut **tx)
@@ -177,7 +181,7 @@ pub async fn relabel(
     tx: &mut Transaction<'_, Postgres>,
     base_id: &str,
     moves: &[(String, Option<String>)],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     for (record, lecture) in moves {
         match lecture {
             Some(lecture) => {

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::Error;
 use crate::domain::{Edit, Values};
 
 /// A repair just found.
@@ -50,7 +51,7 @@ pub async fn found(
     tx: &mut Transaction<'_, Postgres>,
     base_id: &str,
     repairs: &[NewRepair<'_>],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     for repair in repairs {
         sqlx::query(
             "INSERT INTO airtable_repairs (base_id, record_id, lecture_external_id, write_id, restored, removed, edits, seen_through)
@@ -72,7 +73,7 @@ pub async fn found(
 }
 
 /// The base's repairs still to write, oldest first.
-pub async fn waiting(pool: &PgPool, base_id: &str) -> Result<Vec<Waiting>, sqlx::Error> {
+pub async fn waiting(pool: &PgPool, base_id: &str) -> Result<Vec<Waiting>, Error> {
     sqlx::query_as(
         "SELECT id, record_id, lecture_external_id, restored, removed, seen_through FROM airtable_repairs
          WHERE base_id = $1 AND repaired_at IS NULL ORDER BY id",
@@ -80,11 +81,12 @@ pub async fn waiting(pool: &PgPool, base_id: &str) -> Result<Vec<Waiting>, sqlx:
     .bind(base_id)
     .fetch_all(pool)
     .await
+        .map_err(Error::from)
 }
 
 /// Marks repairs done: by the write `write_id`, or with nothing left to
 /// write (None: the cell already held what they restore).
-pub async fn done(pool: &PgPool, ids: &[i64], write_id: Option<i64>) -> Result<(), sqlx::Error> {
+pub async fn done(pool: &PgPool, ids: &[i64], write_id: Option<i64>) -> Result<(), Error> {
     sqlx::query(
         "UPDATE airtable_repairs SET repaired_at = now(), repair_write_id = $2
          WHERE id = ANY($1) AND repaired_at IS NULL",
@@ -98,10 +100,7 @@ pub async fn done(pool: &PgPool, ids: &[i64], write_id: Option<i64>) -> Result<(
 
 /// Gives up the base's waiting repairs: its stream starts over, and what
 /// they were to restore can no longer be set against a known cell.
-pub async fn abandon(
-    tx: &mut Transaction<'_, Postgres>,
-    base_id: &str,
-) -> Result<u64, sqlx::Error> {
+pub async fn abandon(tx: &mut Transaction<'_, Postgres>, base_id: &str) -> Result<u64, Error> {
     let abandoned = sqlx::query(
         "UPDATE airtable_repairs SET repaired_at = now() WHERE base_id = $1 AND repaired_at IS NULL",
     )
@@ -116,7 +115,7 @@ pub async fn since(
     pool: &PgPool,
     since: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<Recorded>, sqlx::Error> {
+) -> Result<Vec<Recorded>, Error> {
     sqlx::query_as(
         "SELECT record_id, lecture_external_id, restored, removed, edits, found_at, repaired_at
          FROM airtable_repairs WHERE found_at >= $1 ORDER BY id DESC LIMIT $2",
@@ -125,12 +124,14 @@ pub async fn since(
     .bind(limit)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// How many repairs were found since `since`.
-pub async fn count_since(pool: &PgPool, since: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+pub async fn count_since(pool: &PgPool, since: DateTime<Utc>) -> Result<i64, Error> {
     sqlx::query_scalar("SELECT count(*) FROM airtable_repairs WHERE found_at >= $1")
         .bind(since)
         .fetch_one(pool)
         .await
+        .map_err(Error::from)
 }

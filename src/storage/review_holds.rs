@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
+use super::Error;
 use crate::config::ReviewOrder;
 
 /// "tagbot-s" in ASCII: the advisory lock key of session hand-outs.
@@ -25,7 +26,7 @@ pub async fn take_next(
     order: ReviewOrder,
     skipped: &[String],
     lease: Duration,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, Error> {
     let mut tx = super::serialized(pool, HANDOUT_LOCK).await?;
     sqlx::query("DELETE FROM review_holds WHERE held_by = $1 OR held_until < now()")
         .bind(reviewer)
@@ -62,7 +63,7 @@ async fn first_free(
     order: ReviewOrder,
     skipped: &[String],
     outside_channel: bool,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, Error> {
     let order_by = match order {
         ReviewOrder::Oldest => "s.created_at, s.lecture_external_id",
         ReviewOrder::Score => "s.score DESC, s.created_at, s.lecture_external_id",
@@ -85,6 +86,7 @@ async fn first_free(
     .bind(outside_channel)
     .fetch_optional(conn)
     .await
+    .map_err(Error::from)
 }
 
 /// Whether `reviewer` holds `lecture` now (and renews the lease if so).
@@ -93,7 +95,7 @@ pub async fn renew(
     reviewer: &str,
     lecture: &str,
     lease: Duration,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, Error> {
     let renewed = sqlx::query(
         "UPDATE review_holds SET held_until = now() + $3 * interval '1 second'
          WHERE lecture_external_id = $1 AND held_by = $2",
@@ -107,7 +109,7 @@ pub async fn renew(
 }
 
 /// Lets go of what `reviewer` holds (the session ended).
-pub async fn release(pool: &PgPool, reviewer: &str) -> Result<(), sqlx::Error> {
+pub async fn release(pool: &PgPool, reviewer: &str) -> Result<(), Error> {
     sqlx::query("DELETE FROM review_holds WHERE held_by = $1")
         .bind(reviewer)
         .execute(pool)

@@ -7,6 +7,7 @@
 
 use sqlx::PgPool;
 
+use super::Error;
 use crate::config::ReviewOrder;
 
 /// How long a claim to post a lecture's message holds before another
@@ -48,7 +49,7 @@ pub async fn admit(
     open_limit: u32,
     order: ReviewOrder,
     limit: i64,
-) -> Result<Vec<Admitted>, sqlx::Error> {
+) -> Result<Vec<Admitted>, Error> {
     let mut tx = super::serialized(pool, ADMISSION_LOCK).await?;
     let open: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM slack_review_messages m WHERE {OPEN}"
@@ -128,7 +129,7 @@ pub async fn record_posted(
     claimant: &str,
     ts: &str,
     version: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, Error> {
     let recorded = sqlx::query(
         "UPDATE slack_review_messages
          SET ts = $3, rendered_version = $4, posted_at = now(), updated_at = now(),
@@ -150,7 +151,7 @@ pub async fn renew_post_claim(
     pool: &PgPool,
     lecture: &str,
     claimant: &str,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<i64>, Error> {
     sqlx::query_scalar(
         "UPDATE slack_review_messages SET claimed_until = now() + $3 * interval '1 second'
          WHERE lecture_external_id = $1 AND claimed_by = $2 AND ts IS NULL
@@ -161,14 +162,11 @@ pub async fn renew_post_claim(
     .bind(POST_CLAIM_SECS)
     .fetch_optional(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Gives a claim back when posting failed, so it is retried soon.
-pub async fn release_claim(
-    pool: &PgPool,
-    lecture: &str,
-    claimant: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn release_claim(pool: &PgPool, lecture: &str, claimant: &str) -> Result<(), Error> {
     sqlx::query(
         "DELETE FROM slack_review_messages
          WHERE lecture_external_id = $1 AND claimed_by = $2 AND ts IS NULL",
@@ -181,7 +179,7 @@ pub async fn release_claim(
 }
 
 /// The lecture's posted message, if any.
-pub async fn message_for(pool: &PgPool, lecture: &str) -> Result<Option<MessageRef>, sqlx::Error> {
+pub async fn message_for(pool: &PgPool, lecture: &str) -> Result<Option<MessageRef>, Error> {
     sqlx::query_as(
         "SELECT lecture_external_id, channel, ts, content_version FROM slack_review_messages
          WHERE lecture_external_id = $1 AND ts IS NOT NULL",
@@ -189,6 +187,7 @@ pub async fn message_for(pool: &PgPool, lecture: &str) -> Result<Option<MessageR
     .bind(lecture)
     .fetch_optional(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// The lecture a Slack message of tagbot's is about: a lecture's review
@@ -197,7 +196,7 @@ pub async fn lecture_of_message(
     pool: &PgPool,
     channel: &str,
     ts: &str,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Option<String>, Error> {
     sqlx::query_scalar(
         "SELECT lecture_external_id FROM slack_review_messages WHERE channel = $1 AND ts = $2
          UNION ALL
@@ -214,11 +213,12 @@ pub async fn lecture_of_message(
     .bind(ts)
     .fetch_optional(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Posted messages that show an older version than the lecture is at,
 /// and that no other process is updating.
-pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, sqlx::Error> {
+pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, Error> {
     sqlx::query_as(
         "SELECT lecture_external_id, channel, ts, content_version FROM slack_review_messages m
          WHERE rendered_version < content_version AND ts IS NOT NULL
@@ -234,6 +234,7 @@ pub async fn behind(pool: &PgPool, limit: i64) -> Result<Vec<MessageRef>, sqlx::
     .bind(limit)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// How long a process may hold a message it is updating.
@@ -245,7 +246,7 @@ pub async fn claim_refresh(
     pool: &PgPool,
     lecture: &str,
     claimant: &str,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<i64>, Error> {
     sqlx::query_scalar(
         "UPDATE slack_review_messages
          SET refreshing_by = $2, refreshing_until = now() + $3 * interval '1 second'
@@ -259,6 +260,7 @@ pub async fn claim_refresh(
     .bind(REFRESH_HOLD_SECS)
     .fetch_optional(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Lets go of a message after updating it: it now shows `version` (or,
@@ -270,7 +272,7 @@ pub async fn finish_refresh(
     claimant: &str,
     version: Option<i64>,
     closes: bool,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     sqlx::query(
         "UPDATE slack_review_messages
          SET rendered_version = greatest(rendered_version, coalesce($3, rendered_version)),
@@ -289,7 +291,7 @@ pub async fn finish_refresh(
 
 /// Forgets a message Slack no longer has (someone deleted it): the lecture
 /// is posted again while it has pending suggestions.
-pub async fn forget_message(pool: &PgPool, lecture: &str) -> Result<(), sqlx::Error> {
+pub async fn forget_message(pool: &PgPool, lecture: &str) -> Result<(), Error> {
     sqlx::query("DELETE FROM slack_review_messages WHERE lecture_external_id = $1")
         .bind(lecture)
         .execute(pool)

@@ -8,6 +8,8 @@ use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::PgPool;
 
+use super::Error;
+
 /// Who ran a run, and when: the columns kept beside the report.
 #[derive(Debug, Clone, Copy)]
 pub struct RunColumns<'a> {
@@ -21,7 +23,7 @@ pub async fn store<R: Serialize + Sync>(
     pool: &PgPool,
     columns: RunColumns<'_>,
     report: &R,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO sync_runs (worker_id, dry_run, started_at, finished_at, report)
          VALUES ($1, $2, $3, $4, $5)",
@@ -39,7 +41,7 @@ pub async fn store<R: Serialize + Sync>(
 /// The most recent stored report.
 pub async fn latest<R: DeserializeOwned + Send + Unpin + 'static>(
     pool: &PgPool,
-) -> Result<Option<R>, sqlx::Error> {
+) -> Result<Option<R>, Error> {
     let row: Option<Json<R>> = sqlx::query_scalar(
         "SELECT report FROM sync_runs ORDER BY finished_at DESC, id DESC LIMIT 1",
     )
@@ -53,7 +55,7 @@ pub async fn latest<R: DeserializeOwned + Send + Unpin + 'static>(
 pub async fn not_posted<R: DeserializeOwned + Send + Unpin + 'static>(
     pool: &PgPool,
     limit: i64,
-) -> Result<Vec<(i64, R)>, sqlx::Error> {
+) -> Result<Vec<(i64, R)>, Error> {
     let rows: Vec<(i64, Json<R>)> = sqlx::query_as(
         "SELECT r.id, r.report FROM sync_runs r
          WHERE r.finished_at > now() - interval '7 days'

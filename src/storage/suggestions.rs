@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
+use super::Error;
 use crate::domain::{
     Actor, Failure, FailureCategory, LectureId, SuggestionId, SuggestionStatus, Transition,
 };
@@ -32,7 +33,7 @@ pub(crate) async fn lock_one(
     conn: &mut PgConnection,
     id: SuggestionId,
     lecture: Option<&LectureId>,
-) -> Result<Option<LockedSuggestion>, sqlx::Error> {
+) -> Result<Option<LockedSuggestion>, Error> {
     sqlx::query_as(&format!(
         "SELECT {LOCKED_COLUMNS} FROM lecture_tag_suggestions
          WHERE id = $1 AND ($2::text IS NULL OR lecture_external_id = $2) FOR UPDATE"
@@ -41,6 +42,7 @@ pub(crate) async fn lock_one(
     .bind(lecture.map(LectureId::as_str))
     .fetch_optional(conn)
     .await
+    .map_err(Error::from)
 }
 
 /// Locks every suggestion of a lecture, in id order so that two lecture-wide
@@ -48,7 +50,7 @@ pub(crate) async fn lock_one(
 pub(crate) async fn lock_lecture(
     conn: &mut PgConnection,
     lecture: &str,
-) -> Result<Vec<LockedSuggestion>, sqlx::Error> {
+) -> Result<Vec<LockedSuggestion>, Error> {
     sqlx::query_as(&format!(
         "SELECT {LOCKED_COLUMNS} FROM lecture_tag_suggestions
          WHERE lecture_external_id = $1 ORDER BY id FOR UPDATE"
@@ -56,6 +58,7 @@ pub(crate) async fn lock_lecture(
     .bind(lecture)
     .fetch_all(conn)
     .await
+    .map_err(Error::from)
 }
 
 /// Moves every suggestion of `ids` that is in `transition`'s `from` status
@@ -75,7 +78,7 @@ pub(crate) async fn transition(
     actor: &Actor,
     details: &Value,
     failure: Option<&Failure>,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<i64>, Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -98,6 +101,7 @@ pub(crate) async fn transition(
     .bind(details.to_string())
     .fetch_all(conn)
     .await
+    .map_err(Error::from)
 }
 
 /// A suggestion as the model made it, checked and ready to store.
@@ -115,7 +119,7 @@ pub struct NewSuggestion<'a> {
 pub async fn insert_pending<'a>(
     conn: &mut PgConnection,
     suggestions: &[NewSuggestion<'a>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<u64, Error> {
     let column = |field: fn(&NewSuggestion<'a>) -> &'a str| -> Vec<&'a str> {
         suggestions.iter().map(field).collect()
     };
@@ -156,10 +160,7 @@ pub struct ReviewedSuggestion {
 
 /// Every suggestion of `lecture`, highest score first, in one round trip;
 /// empty when it has none or is not in the catalogue.
-pub async fn of_lecture(
-    pool: &PgPool,
-    lecture: &str,
-) -> Result<Vec<ReviewedSuggestion>, sqlx::Error> {
+pub async fn of_lecture(pool: &PgPool, lecture: &str) -> Result<Vec<ReviewedSuggestion>, Error> {
     sqlx::query_as(
         "SELECT l.title, s.id, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, s.score,
                 s.rationale, s.suggested_by, s.created_at, s.status, s.last_error,
@@ -178,10 +179,11 @@ pub async fn of_lecture(
     .bind(lecture)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// The suggestion's tag as people know it (its name, else its id).
-pub async fn tag_name(pool: &PgPool, id: SuggestionId) -> Result<Option<String>, sqlx::Error> {
+pub async fn tag_name(pool: &PgPool, id: SuggestionId) -> Result<Option<String>, Error> {
     sqlx::query_scalar(
         "SELECT coalesce(t.name, s.tag_id) FROM lecture_tag_suggestions s
          LEFT JOIN tags t ON t.tag_id = s.tag_id WHERE s.id = $1",
@@ -189,10 +191,11 @@ pub async fn tag_name(pool: &PgPool, id: SuggestionId) -> Result<Option<String>,
     .bind(id.get())
     .fetch_optional(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// The id of a lecture's suggestion of a tag.
-pub async fn id_of(pool: &PgPool, lecture: &str, tag: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn id_of(pool: &PgPool, lecture: &str, tag: &str) -> Result<Option<i64>, Error> {
     sqlx::query_scalar(
         "SELECT id FROM lecture_tag_suggestions WHERE lecture_external_id = $1 AND tag_id = $2",
     )
@@ -200,6 +203,7 @@ pub async fn id_of(pool: &PgPool, lecture: &str, tag: &str) -> Result<Option<i64
     .bind(tag)
     .fetch_optional(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// A lecture waiting for review, and where its message is.
@@ -214,10 +218,7 @@ pub struct WaitingLecture {
 }
 
 /// Up to `limit` lectures with pending suggestions, oldest suggestion first.
-pub async fn waiting_lectures(
-    pool: &PgPool,
-    limit: i64,
-) -> Result<Vec<WaitingLecture>, sqlx::Error> {
+pub async fn waiting_lectures(pool: &PgPool, limit: i64) -> Result<Vec<WaitingLecture>, Error> {
     sqlx::query_as(
         "SELECT s.lecture_external_id AS lecture, l.title, count(*) AS pending,
                 min(s.created_at) AS since, m.channel, m.ts
@@ -232,16 +233,18 @@ pub async fn waiting_lectures(
     .bind(limit)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// How many lectures have a suggestion in `status`.
-pub async fn lectures_in(pool: &PgPool, status: SuggestionStatus) -> Result<i64, sqlx::Error> {
+pub async fn lectures_in(pool: &PgPool, status: SuggestionStatus) -> Result<i64, Error> {
     sqlx::query_scalar(
         "SELECT count(DISTINCT lecture_external_id) FROM lecture_tag_suggestions WHERE status = $1",
     )
     .bind(status)
     .fetch_one(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// The first `limit` lectures (by id) with a suggestion in `status`.
@@ -249,7 +252,7 @@ pub async fn first_lectures_in(
     pool: &PgPool,
     status: SuggestionStatus,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<String>, Error> {
     sqlx::query_scalar(
         "SELECT DISTINCT lecture_external_id FROM lecture_tag_suggestions
          WHERE status = $1 ORDER BY 1 LIMIT $2",
@@ -258,14 +261,16 @@ pub async fn first_lectures_in(
     .bind(limit)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// How many suggestions are in `status`.
-pub async fn count_in(pool: &PgPool, status: SuggestionStatus) -> Result<i64, sqlx::Error> {
+pub async fn count_in(pool: &PgPool, status: SuggestionStatus) -> Result<i64, Error> {
     sqlx::query_scalar("SELECT count(*) FROM lecture_tag_suggestions WHERE status = $1")
         .bind(status)
         .fetch_one(pool)
         .await
+        .map_err(Error::from)
 }
 
 /// The day's figures for the digest.
@@ -279,7 +284,7 @@ pub struct Overview {
     pub failed: i64,
 }
 
-pub async fn overview(pool: &PgPool) -> Result<Overview, sqlx::Error> {
+pub async fn overview(pool: &PgPool) -> Result<Overview, Error> {
     sqlx::query_as(
         "SELECT count(DISTINCT lecture_external_id) FILTER (WHERE status = 'pending') AS pending_lectures,
                 count(*) FILTER (WHERE status = 'pending') AS pending,
@@ -290,19 +295,21 @@ pub async fn overview(pool: &PgPool) -> Result<Overview, sqlx::Error> {
     )
     .fetch_one(pool)
     .await
+        .map_err(Error::from)
 }
 
 /// Failed suggestions per failure category (None: failed before
 /// categories were recorded), most first.
 pub async fn failed_by_category(
     pool: &PgPool,
-) -> Result<Vec<(Option<FailureCategory>, i64)>, sqlx::Error> {
+) -> Result<Vec<(Option<FailureCategory>, i64)>, Error> {
     sqlx::query_as(
         "SELECT last_error_category, count(*) AS failed FROM lecture_tag_suggestions
          WHERE status = 'failed' GROUP BY 1 ORDER BY failed DESC, 1",
     )
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// A lecture with failed suggestions.
@@ -316,7 +323,7 @@ pub struct FailedLecture {
 }
 
 /// The first `limit` lectures (by id) with failed suggestions.
-pub async fn failed_lectures(pool: &PgPool, limit: i64) -> Result<Vec<FailedLecture>, sqlx::Error> {
+pub async fn failed_lectures(pool: &PgPool, limit: i64) -> Result<Vec<FailedLecture>, Error> {
     sqlx::query_as(
         "SELECT s.lecture_external_id AS lecture, coalesce(l.title, '') AS title,
                 count(*) AS failed, max(s.last_error) AS reason
@@ -330,4 +337,5 @@ pub async fn failed_lectures(pool: &PgPool, limit: i64) -> Result<Vec<FailedLect
     .bind(limit)
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }

@@ -19,6 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use super::Error;
 use crate::domain::Failure;
 
 /// Puts (or puts back) the sync items of the approved suggestions `ids` in
@@ -28,7 +29,7 @@ use crate::domain::Failure;
 pub(crate) async fn enqueue(
     conn: &mut PgConnection,
     ids: &[i64],
-) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+) -> Result<Vec<(i64, i64)>, Error> {
     sqlx::query_as(
         "WITH approved AS (
              SELECT id, lecture_external_id, tag_id
@@ -49,6 +50,7 @@ pub(crate) async fn enqueue(
     .bind(ids)
     .fetch_all(conn)
     .await
+    .map_err(Error::from)
 }
 
 /// Which approved suggestions are stranded: no sync item, or one that is
@@ -60,21 +62,23 @@ const STRANDED: &str = "FROM lecture_tag_suggestions s
      WHERE s.status = 'approved' AND (i.id IS NULL OR i.status IN ('failed', 'done'))";
 
 /// How many approved suggestions are stranded (see `STRANDED`).
-pub async fn stranded_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+pub async fn stranded_count(pool: &PgPool) -> Result<i64, Error> {
     sqlx::query_scalar(&format!("SELECT count(*) {STRANDED}"))
         .fetch_one(pool)
         .await
+        .map_err(Error::from)
 }
 
 /// Locks the stranded approved suggestions (see `STRANDED`) and returns
 /// their ids: a reviewer's concurrent decision on one waits, and whatever
 /// it leaves is what gets queued.
-pub(crate) async fn lock_stranded(conn: &mut PgConnection) -> Result<Vec<i64>, sqlx::Error> {
+pub(crate) async fn lock_stranded(conn: &mut PgConnection) -> Result<Vec<i64>, Error> {
     sqlx::query_scalar(&format!(
         "SELECT s.id {STRANDED} ORDER BY s.id FOR UPDATE OF s"
     ))
     .fetch_all(conn)
     .await
+    .map_err(Error::from)
 }
 
 /// An item this worker holds.
@@ -124,7 +128,7 @@ pub async fn claim(
     lease: Duration,
     max_lectures: i64,
     skip: &[String],
-) -> Result<Claim, sqlx::Error> {
+) -> Result<Claim, Error> {
     for _ in 0..CLAIM_TRIES {
         match try_claim(pool, worker, lease, max_lectures, skip).await {
             Ok((candidates, claim)) if candidates == 0 || !claim.lectures.is_empty() => {
@@ -132,8 +136,8 @@ pub async fn claim(
             }
             Ok(_) => {}
             // Two claims that met on one lecture from both ends: Postgres
-            // aborted one of them, which simply tries again.
-            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("40P01") => {
+            // aborted one of them (a deadlock), which simply tries again.
+            Err(Error::Conflict(_)) => {
                 tracing::debug!("sync claim deadlocked with another worker's; retrying");
             }
             Err(err) => return Err(err),
@@ -152,7 +156,7 @@ async fn try_claim(
     lease: Duration,
     max_lectures: i64,
     skip: &[String],
-) -> Result<(usize, Claim), sqlx::Error> {
+) -> Result<(usize, Claim), Error> {
     let mut tx = pool.begin().await?;
     // The rescuer: items whose worker died (lease expired) are queued again,
     // so that claiming only ever walks the queued index.
@@ -227,7 +231,7 @@ pub async fn renew(
     worker: &str,
     claim: &Claim,
     lease: Duration,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, Error> {
     let mut tx = pool.begin().await?;
     let renewed = sqlx::query(
         "UPDATE airtable_sync_leases SET lease_expires_at = now() + $3 * interval '1 second'
@@ -253,10 +257,10 @@ pub async fn renew(
 }
 
 /// Gives the claim back untouched: items queued again, leases dropped.
-pub async fn release(pool: &PgPool, worker: &str, claim: &Claim) -> Result<(), sqlx::Error> {
+pub async fn release(pool: &PgPool, worker: &str, claim: &Claim) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
     give_back(&mut tx, worker, &claim.lectures).await?;
-    tx.commit().await
+    tx.commit().await.map_err(Error::from)
 }
 
 /// Puts this worker's still-in-flight items of `lectures` back in the queue
@@ -265,7 +269,7 @@ pub(crate) async fn give_back(
     conn: &mut PgConnection,
     worker: &str,
     lectures: &[String],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     sqlx::query(
         "UPDATE airtable_sync_items
          SET status = 'queued', leased_by = NULL, lease_expires_at = NULL, updated_at = now()
@@ -294,7 +298,7 @@ pub(crate) async fn finish(
     worker: &str,
     ids: &[i64],
     failure: Option<&Failure>,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<i64>, Error> {
     sqlx::query_scalar(
         "WITH finished AS (
              UPDATE airtable_sync_items
@@ -313,6 +317,7 @@ pub(crate) async fn finish(
     .bind(failure.map(|failure| failure.category))
     .fetch_all(conn)
     .await
+    .map_err(Error::from)
 }
 
 /// An in-flight item to try again after `wait`.
@@ -330,7 +335,7 @@ pub(crate) async fn requeue(
     conn: &mut PgConnection,
     worker: &str,
     retries: &[Retry],
-) -> Result<Vec<super::events::RetryScheduled>, sqlx::Error> {
+) -> Result<Vec<super::events::RetryScheduled>, Error> {
     if retries.is_empty() {
         return Ok(Vec::new());
     }
@@ -382,7 +387,7 @@ pub(crate) async fn requeue(
 /// Seconds until the next item may be claimed: a queued item's retry time
 /// (for lectures no one holds), or the end of a lease (a dead worker's
 /// items, or a lecture another worker holds with more queued behind it).
-pub async fn next_due_in(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
+pub async fn next_due_in(pool: &PgPool) -> Result<Option<f64>, Error> {
     sqlx::query_scalar(
         "SELECT greatest(extract(epoch FROM min(t) - now()), 0)::float8 FROM (
              SELECT min(i.next_attempt_at) AS t FROM airtable_sync_items i
@@ -398,11 +403,12 @@ pub async fn next_due_in(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
     )
     .fetch_one(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// How many items are due now (what a run starting now has ahead of it):
 /// queued and due, or in flight under a lease that expired.
-pub async fn due_count(pool: &PgPool) -> Result<u64, sqlx::Error> {
+pub async fn due_count(pool: &PgPool) -> Result<u64, Error> {
     let count: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM airtable_sync_items
          WHERE (status = 'queued' AND next_attempt_at <= now())
@@ -414,7 +420,7 @@ pub async fn due_count(pool: &PgPool) -> Result<u64, sqlx::Error> {
 }
 
 /// Items per queue status (`queued`, `in_flight`, `done`, `failed`).
-pub async fn counts_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+pub async fn counts_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, Error> {
     // One count per status, each over its partial index (an index-only
     // count), rather than a scan of every item ever synced.
     sqlx::query_as(
@@ -425,16 +431,18 @@ pub async fn counts_by_status(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx:
     )
     .fetch_all(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// How long the oldest due item has waited, in seconds.
-pub async fn oldest_due_age(pool: &PgPool) -> Result<Option<f64>, sqlx::Error> {
+pub async fn oldest_due_age(pool: &PgPool) -> Result<Option<f64>, Error> {
     sqlx::query_scalar(
         "SELECT extract(epoch FROM now() - min(next_attempt_at))::float8 FROM airtable_sync_items
          WHERE status = 'queued' AND next_attempt_at <= now()",
     )
     .fetch_one(pool)
     .await
+    .map_err(Error::from)
 }
 
 /// Done items deleted per statement: short statements, short locks.
@@ -446,7 +454,7 @@ const FORGET_BATCH: i64 = 5_000;
 /// every approval and sync; an item re-enqueued later is inserted afresh.
 /// In batches, skipping rows another transaction holds (a re-enqueue of
 /// the same tag wins over the deletion).
-pub async fn forget_done(pool: &PgPool, older_than: Duration) -> Result<u64, sqlx::Error> {
+pub async fn forget_done(pool: &PgPool, older_than: Duration) -> Result<u64, Error> {
     let mut forgotten = 0;
     loop {
         let deleted = sqlx::query(

@@ -6,12 +6,14 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::PgPool;
 
+use super::Error;
+
 /// The advisory lock one process at a time holds to build the mapping:
 /// workers starting together would each read the schema and Tags table.
 const BUILD_LOCK: i64 = 0x7461_6762_6f74_2d6d;
 
 /// Waits for the build lock, held until the turn is released or dropped.
-pub async fn building(pool: &PgPool) -> Result<super::Turn, sqlx::Error> {
+pub async fn building(pool: &PgPool) -> Result<super::Turn, Error> {
     super::Turn::take(pool, BUILD_LOCK).await
 }
 
@@ -22,7 +24,7 @@ pub async fn fresh(
     base_id: &str,
     configuration: &str,
     max_age: Duration,
-) -> Result<Option<(Value, Duration)>, sqlx::Error> {
+) -> Result<Option<(Value, Duration)>, Error> {
     let row: Option<(Value, f64)> = sqlx::query_as(
         "SELECT map, extract(epoch FROM now() - built_at)::float8 FROM airtable_tag_maps
          WHERE base_id = $1 AND configuration = $2
@@ -42,7 +44,7 @@ pub async fn store(
     base_id: &str,
     configuration: &str,
     map: &Value,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO airtable_tag_maps (base_id, configuration, map) VALUES ($1, $2, $3)
          ON CONFLICT (base_id) DO UPDATE
@@ -57,7 +59,7 @@ pub async fn store(
 }
 
 /// Drops the shared mapping: the base changed under it.
-pub async fn forget(pool: &PgPool, base_id: &str) -> Result<(), sqlx::Error> {
+pub async fn forget(pool: &PgPool, base_id: &str) -> Result<(), Error> {
     sqlx::query("DELETE FROM airtable_tag_maps WHERE base_id = $1")
         .bind(base_id)
         .execute(pool)

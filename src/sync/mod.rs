@@ -33,7 +33,6 @@ pub use streamed::{missing_scope, StreamMode, FRESH_FOR};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{watch, Mutex};
 use tracing::Instrument;
@@ -42,6 +41,7 @@ use crate::airtable::{AirtableClient, AirtableError, RequestBudget, SchemaProble
 use crate::config::{AirtableSettings, SyncSettings};
 use crate::domain::Failure;
 use crate::shutdown::Shutdown;
+use crate::storage;
 use mapping::TagMap;
 use queue::{Claim, RetryPolicy};
 
@@ -356,7 +356,7 @@ impl Syncer {
     /// Whether `report` only stopped again for the reason the last stored
     /// run stopped for: the worker retries every poll, and each try would
     /// otherwise post the same notice to the report channel.
-    async fn repeats_last_stop(&self, report: &RunReport) -> Result<bool, sqlx::Error> {
+    async fn repeats_last_stop(&self, report: &RunReport) -> Result<bool, storage::Error> {
         if report.aborted.is_none() || report.synced + report.retried + report.failed > 0 {
             return Ok(false);
         }
@@ -380,33 +380,35 @@ impl Syncer {
         }
         // Each setting with the key requests named it by (an id once the
         // schema was read), to find the one Airtable's message names.
-        let configured = [
-            (
-                "AIRTABLE_LECTURES_TABLE",
-                &settings.lectures_table,
-                keys.map(|k| &k.lectures_table),
-            ),
-            (
-                "AIRTABLE_LECTURES_ID_FIELD",
-                &settings.lectures_id_field,
-                keys.map(|k| &k.lecture_id),
-            ),
-            (
-                "AIRTABLE_LECTURES_TAGS_FIELD",
-                &settings.lectures_tags_field,
-                keys.map(|k| &k.tags),
-            ),
-            (
-                "AIRTABLE_TAGS_TABLE",
-                &settings.tags_table,
-                keys.map(|k| &k.tags_table),
-            ),
-            (
-                "AIRTABLE_TAGS_ID_FIELD",
-                &settings.tags_id_field,
-                keys.map(|k| &k.tag_id),
-            ),
+        let variables = [
+            "AIRTABLE_LECTURES_TABLE",
+            "AIRTABLE_LECTURES_ID_FIELD",
+            "AIRTABLE_LECTURES_TAGS_FIELD",
+            "AIRTABLE_TAGS_TABLE",
+            "AIRTABLE_TAGS_ID_FIELD",
         ];
+        let values = [
+            &settings.lectures_table,
+            &settings.lectures_id_field,
+            &settings.lectures_tags_field,
+            &settings.tags_table,
+            &settings.tags_id_field,
+        ];
+        let requested = keys.map(|k| {
+            [
+                &k.lectures_table,
+                &k.lecture_id,
+                &k.tags,
+                &k.tags_table,
+                &k.tag_id,
+            ]
+        });
+        let configured: Vec<(&str, &String, Option<&String>)> = variables
+            .into_iter()
+            .zip(values)
+            .enumerate()
+            .map(|(i, (var, value))| (var, value, requested.map(|keys| keys[i])))
+            .collect();
         let setting = |(var, value, _): &(&str, &String, Option<&String>)| format!("{var}={value}");
         let named: Vec<String> = configured
             .iter()
@@ -572,8 +574,7 @@ impl Syncer {
     /// Holds [`HELD_CONNECTIONS`] of the pool while it runs (its listener).
     pub async fn run_until_shutdown(&self, shutdown: &Shutdown) -> Result<(), SyncError> {
         self.preflight().await?;
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(NOTIFY_CHANNEL).await?;
+        let mut listener = storage::Listener::listen(&self.pool, NOTIFY_CHANNEL).await?;
         tracing::info!(worker = %self.worker_id, "sync worker started");
         let mut forgot_at = None;
         loop {
@@ -618,7 +619,7 @@ impl Syncer {
                         }
                         self.tend_stream_idle().await;
                     }
-                    notified = listener.recv() => {
+                    notified = listener.notified() => {
                         if let Err(err) = notified {
                             tracing::warn!(error = %err, "lost the notification connection; polling until it is back");
                         }

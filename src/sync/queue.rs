@@ -10,6 +10,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::domain::{Actor, Failure, Transition};
+use crate::storage;
 use crate::storage::events;
 use crate::storage::suggestions::transition;
 use crate::storage::sync_queue::{finish, give_back, requeue, Retry};
@@ -67,10 +68,10 @@ pub async fn record(
     claim: &Claim,
     outcomes: &[(ClaimedItem, ItemOutcome)],
     policy: RetryPolicy,
-) -> Result<Recorded, sqlx::Error> {
+) -> Result<Recorded, storage::Error> {
     let sorted = sort_outcomes(outcomes, policy);
     let mut recorded = Recorded::default();
-    let mut tx = pool.begin().await?;
+    let mut tx = storage::begin(pool).await?;
 
     for ((record_id, written), ids) in &sorted.synced_by_record {
         let suggestions = finish(&mut tx, worker, ids, None).await?;
@@ -112,7 +113,7 @@ pub async fn record(
 
     // Items of the claim that got no outcome (none should) go back untouched.
     give_back(&mut tx, worker, &claim.lectures).await?;
-    tx.commit().await?;
+    storage::commit(tx).await?;
     Ok(recorded)
 }
 

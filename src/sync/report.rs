@@ -108,7 +108,10 @@ impl fmt::Display for DriftLine {
 
 /// `tagbot report --drift`: the synced tags people removed in Airtable,
 /// newest first, at most `limit`.
-pub async fn drift_lines(pool: &PgPool, limit: i64) -> Result<Vec<DriftLine>, sqlx::Error> {
+pub async fn drift_lines(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<DriftLine>, crate::storage::Error> {
     Ok(drift::latest(pool, limit)
         .await?
         .into_iter()
@@ -192,7 +195,7 @@ impl RunReport {
 
     /// Fills in what the database knows: decisions during the run and the
     /// lectures still waiting for Airtable.
-    pub async fn add_database_view(&mut self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    pub async fn add_database_view(&mut self, pool: &PgPool) -> Result<(), crate::storage::Error> {
         (self.approved, self.rejected) =
             events::decisions_between(pool, self.started_at, self.finished_at).await?;
         self.unsynced_lecture_count =
@@ -210,7 +213,7 @@ impl RunReport {
         Ok(())
     }
 
-    pub async fn store(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    pub async fn store(&self, pool: &PgPool) -> Result<(), crate::storage::Error> {
         let columns = runs::RunColumns {
             worker_id: &self.worker_id,
             dry_run: self.dry_run,
@@ -221,13 +224,24 @@ impl RunReport {
     }
 
     /// The most recent stored report.
-    pub async fn latest(pool: &PgPool) -> Result<Option<RunReport>, sqlx::Error> {
+    pub async fn latest(pool: &PgPool) -> Result<Option<RunReport>, crate::storage::Error> {
         runs::latest(pool).await
     }
 }
 
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_counts(f)?;
+        self.write_stream(f)?;
+        self.write_left_over(f)
+    }
+}
+
+/// The report's text, in three parts.
+impl RunReport {
+    /// The run, the decisions meanwhile, what was synced or failed and
+    /// why, and the requests it took.
+    fn write_counts(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "Sync run {}{} — {} to {} ({:.1} s, worker {})",
@@ -271,7 +285,11 @@ impl fmt::Display for RunReport {
             f,
             "  Airtable requests: {}   429s: {}",
             self.requests, self.rate_limited
-        )?;
+        )
+    }
+
+    /// What the change stream did, in this run and in the day before it.
+    fn write_stream(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.change_stream.is_empty() {
             writeln!(f, "  change stream: {}", one_line(&self.change_stream))?;
         }
@@ -292,6 +310,12 @@ impl fmt::Display for RunReport {
                 writeln!(f, "    {line}")?;
             }
         }
+        Ok(())
+    }
+
+    /// What is left for Airtable, why the run stopped early, and what a
+    /// dry run would have written.
+    fn write_left_over(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.unsynced_lecture_count > 0 {
             let more = self.unsynced_lecture_count - self.unsynced_lectures.len() as i64;
             write!(

@@ -23,6 +23,8 @@ pub mod slack_files;
 pub mod socket_mode;
 pub mod workspace;
 
+pub use slack::block_kit;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

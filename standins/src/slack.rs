@@ -34,6 +34,13 @@
 //! | option text / value / description | 75 / 150 / 75 chars | option object |
 //! | overflow menu options | 5 | overflow menu element |
 //! | placeholders | 150 chars | select menu element |
+//! | text objects | `plain_text` or `mrkdwn`, 1 to 3,000 chars | composition objects (text) |
+//! | `plain_text` only | header, button and option text, placeholders, input label and hint, confirmation title and buttons, modal title, close, submit | each one's page |
+//! | button `style` | `primary` or `danger` | button element |
+//! | confirmation dialog title / text / confirm, deny | 100 / 300 / 30 chars | confirmation dialog object |
+//! | option values | unique within their menu | option object |
+//! | multi-select menus | section and input blocks only | multi-select menu element |
+//! | actions and context `elements`, menu `options` | at least 1 | docs silent; the fake refuses an empty list |
 //! | message `text` | 40,000 chars (`msg_too_long`) | changelog 2018-04 "Truncating really long messages" |
 //! | modal title, close, submit | 24 chars | reference/views/modal-views |
 //! | modal `private_metadata` | 3,000 chars | reference/views/modal-views |
@@ -1242,8 +1249,9 @@ fn checked_home(params: &Value) -> Result<&Value, Reply> {
 }
 
 /// Block Kit's documented limits (see the module documentation for the
-/// numbers and where Slack states them).
-mod block_kit {
+/// numbers and where Slack states them). Public so that tagbot's render
+/// tests check what it draws with the same rules the fake enforces.
+pub mod block_kit {
     use std::collections::HashSet;
     use std::fmt;
 
@@ -1272,6 +1280,11 @@ mod block_kit {
     const PLACEHOLDER: usize = 150;
     const MODAL_TEXT: usize = 24;
     const PRIVATE_METADATA: usize = 3_000;
+    /// A confirmation dialog's title, text, and confirm and deny labels
+    /// (composition-objects/confirmation-dialog-object).
+    const CONFIRM_TITLE: usize = 100;
+    const CONFIRM_TEXT: usize = 300;
+    const CONFIRM_BUTTON: usize = 30;
 
     /// Where a payload breaks a rule, as a JSON pointer, and which rule.
     #[derive(Debug)]
@@ -1296,7 +1309,8 @@ mod block_kit {
         }
     }
 
-    type Checked = Result<(), Violation>;
+    /// What a check answers: nothing, or the first rule broken.
+    pub type Checked = Result<(), Violation>;
 
     /// A message's `blocks` array.
     pub fn check_message_blocks(blocks: &Value) -> Checked {
@@ -1308,9 +1322,10 @@ mod block_kit {
         if view.get("type").and_then(Value::as_str) != Some("modal") {
             return Err(Violation::new("/view/type", "must be \"modal\""));
         }
-        required_text(view, "title", MODAL_TEXT, "/view")?;
-        optional_text(view, "close", MODAL_TEXT, "/view")?;
-        optional_text(view, "submit", MODAL_TEXT, "/view")?;
+        // "Must be a plain_text text element" (reference/views/modal-views).
+        required_plain(view, "title", MODAL_TEXT, "/view")?;
+        optional_plain(view, "close", MODAL_TEXT, "/view")?;
+        optional_plain(view, "submit", MODAL_TEXT, "/view")?;
         optional_str(view, "private_metadata", PRIVATE_METADATA, "/view")?;
         optional_str(view, "callback_id", ID, "/view")?;
         // "submit … Required if an input block is included" (reference/
@@ -1377,17 +1392,19 @@ mod block_kit {
             "header" => check_header(block, at),
             "context" => check_context(block, at),
             "actions" => {
-                let elements = required_array(block, "elements", ACTIONS_ELEMENTS, at)?;
+                let elements = required_items(block, "elements", ACTIONS_ELEMENTS, at)?;
                 for (i, element) in elements.iter().enumerate() {
-                    check_element(element, &format!("{at}/elements/{i}"), &mut action_ids)?;
+                    let at = format!("{at}/elements/{i}");
+                    allowed_in_actions(element, &at)?;
+                    check_element(element, &at, &mut action_ids)?;
                 }
                 Ok(())
             }
             // An input block needs a label (at most 2,000 characters) and
-            // an element (blocks/input-block).
+            // an element; label and hint are plain_text (blocks/input-block).
             "input" => {
-                required_text(block, "label", INPUT_LABEL, at)?;
-                optional_text(block, "hint", INPUT_LABEL, at)?;
+                required_plain(block, "label", INPUT_LABEL, at)?;
+                optional_plain(block, "hint", INPUT_LABEL, at)?;
                 match block.get("element") {
                     Some(element) => {
                         check_element(element, &format!("{at}/element"), &mut action_ids)
@@ -1420,19 +1437,11 @@ mod block_kit {
     }
 
     fn check_header(block: &Value, at: &str) -> Checked {
-        required_text(block, "text", HEADER_TEXT, at)?;
-        let kind = block.pointer("/text/type").and_then(Value::as_str);
-        if kind != Some("plain_text") {
-            return Err(Violation::new(
-                &format!("{at}/text/type"),
-                "must be \"plain_text\"",
-            ));
-        }
-        Ok(())
+        required_plain(block, "text", HEADER_TEXT, at)
     }
 
     fn check_context(block: &Value, at: &str) -> Checked {
-        let elements = required_array(block, "elements", CONTEXT_ELEMENTS, at)?;
+        let elements = required_items(block, "elements", CONTEXT_ELEMENTS, at)?;
         for (i, element) in elements.iter().enumerate() {
             let kind = element.get("type").and_then(Value::as_str);
             if matches!(kind, Some("plain_text" | "mrkdwn")) {
@@ -1453,54 +1462,118 @@ mod block_kit {
                 ));
             }
         }
-        optional_text(element, "placeholder", PLACEHOLDER, at)?;
-        match element
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-        {
+        // Every placeholder is "A plain_text only text object" (the
+        // select, multi-select and input elements' pages).
+        optional_plain(element, "placeholder", PLACEHOLDER, at)?;
+        if let Some(dialog) = element.get("confirm") {
+            check_confirm(dialog, &format!("{at}/confirm"))?;
+        }
+        match type_of(element) {
             "button" => {
-                required_text(element, "text", BUTTON_TEXT, at)?;
+                // "Can only be of type: plain_text" (block-elements/button-element).
+                required_plain(element, "text", BUTTON_TEXT, at)?;
                 optional_str(element, "value", BUTTON_VALUE, at)?;
-                optional_str(element, "url", URL, at)
+                optional_str(element, "url", URL, at)?;
+                check_style(element, at)
             }
             "static_select" | "multi_static_select" => {
-                check_options(element, SELECT_OPTIONS, at)?;
+                check_options(element, SELECT_OPTIONS, Menu::PlainText, at)?;
                 if element.get("option_groups").is_some() {
                     let groups = required_array(element, "option_groups", OPTION_GROUPS, at)?;
                     for (i, group) in groups.iter().enumerate() {
                         let at = format!("{at}/option_groups/{i}");
-                        required_text(group, "label", OPTION_TEXT, &at)?;
-                        check_options(group, SELECT_OPTIONS, &at)?;
+                        // "A plain_text text object" (composition-objects/option-group-object).
+                        required_plain(group, "label", OPTION_TEXT, &at)?;
+                        check_options(group, SELECT_OPTIONS, Menu::PlainText, &at)?;
                     }
                 }
                 Ok(())
             }
-            "overflow" => check_options(element, OVERFLOW_OPTIONS, at),
+            "overflow" => check_options(element, OVERFLOW_OPTIONS, Menu::PlainText, at),
             // "Maximum number of options is 10" (block-elements/
             // radio-button-group-element, checkboxes-element).
-            "checkboxes" | "radio_buttons" => check_options(element, CHOICE_OPTIONS, at),
+            "checkboxes" | "radio_buttons" => {
+                check_options(element, CHOICE_OPTIONS, Menu::AnyText, at)
+            }
             _ => Ok(()),
         }
     }
 
-    /// The `options` of a menu, if it has any.
-    fn check_options(element: &Value, max: usize, at: &str) -> Checked {
+    /// The `type` of a block, element or text object.
+    fn type_of(object: &Value) -> &str {
+        object
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// Multi-select menus work "with block types: Section, Input"
+    /// (block-elements/multi-select-menu-element): not in an actions block.
+    fn allowed_in_actions(element: &Value, at: &str) -> Checked {
+        if type_of(element).starts_with("multi_") {
+            return Err(Violation::new(
+                &format!("{at}/type"),
+                "multi-select menus are not allowed in actions blocks",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A button's `style`: "primary", "danger" or none (block-elements/
+    /// button-element).
+    fn check_style(button: &Value, at: &str) -> Checked {
+        match button.get("style").map(|style| style.as_str()) {
+            None | Some(Some("primary" | "danger")) => Ok(()),
+            Some(_) => Err(Violation::new(
+                &format!("{at}/style"),
+                "must be \"primary\" or \"danger\"",
+            )),
+        }
+    }
+
+    /// A confirmation dialog: title, confirm and deny plain_text of at
+    /// most 100, 30 and 30 characters, text of at most 300
+    /// (composition-objects/confirmation-dialog-object).
+    fn check_confirm(dialog: &Value, at: &str) -> Checked {
+        required_plain(dialog, "title", CONFIRM_TITLE, at)?;
+        required_text(dialog, "text", CONFIRM_TEXT, at)?;
+        required_plain(dialog, "confirm", CONFIRM_BUTTON, at)?;
+        required_plain(dialog, "deny", CONFIRM_BUTTON, at)
+    }
+
+    /// Which text objects a menu's options may use: "Overflow, select, and
+    /// multi-select menus can only use plain_text objects, while radio
+    /// buttons and checkboxes can use mrkdwn" (composition-objects/option-object).
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Menu {
+        PlainText,
+        AnyText,
+    }
+
+    /// The `options` of a menu, if it has any: at least one, each value
+    /// "A unique string value" (composition-objects/option-object).
+    fn check_options(element: &Value, max: usize, menu: Menu, at: &str) -> Checked {
         if element.get("options").is_none() {
             return Ok(());
         }
-        let options = required_array(element, "options", max, at)?;
+        let options = required_items(element, "options", max, at)?;
+        let mut values = HashSet::new();
         for (i, option) in options.iter().enumerate() {
             let at = format!("{at}/options/{i}");
-            required_text(option, "text", OPTION_TEXT, &at)?;
-            match option.get("value").and_then(Value::as_str) {
-                Some(value) => length(value, OPTION_VALUE, &format!("{at}/value"))?,
-                None => {
-                    return Err(Violation::new(
-                        &format!("{at}/value"),
-                        "missing required field",
-                    ))
-                }
+            match menu {
+                Menu::PlainText => required_plain(option, "text", OPTION_TEXT, &at)?,
+                Menu::AnyText => required_text(option, "text", OPTION_TEXT, &at)?,
+            }
+            let pointer = format!("{at}/value");
+            let Some(value) = option.get("value").and_then(Value::as_str) else {
+                return Err(Violation::new(&pointer, "missing required field"));
+            };
+            filled(value, OPTION_VALUE, &pointer)?;
+            if !values.insert(value) {
+                return Err(Violation::new(
+                    &pointer,
+                    format!("duplicate option value \"{value}\""),
+                ));
             }
             optional_text(option, "description", OPTION_TEXT, &at)?;
             optional_str(option, "url", URL, &at)?;
@@ -1518,11 +1591,49 @@ mod block_kit {
         Ok(())
     }
 
-    /// A text object (`{"type": …, "text": …}`) of at most `limit` characters.
+    /// `s` of 1 to `limit` characters.
+    fn filled(s: &str, limit: usize, at: &str) -> Checked {
+        if s.is_empty() {
+            return Err(Violation::new(at, "must be at least 1 character"));
+        }
+        length(s, limit, at)
+    }
+
+    /// A text object (`{"type": …, "text": …}`): `plain_text` or `mrkdwn`,
+    /// 1 to `limit` characters ("The minimum length is 1",
+    /// composition-objects/text-object).
     fn text(object: &Value, limit: usize, at: &str) -> Checked {
-        match object.get("text").and_then(Value::as_str) {
-            Some(s) => length(s, limit, &format!("{at}/text")),
-            None => Err(Violation::new(at, "must be a text object")),
+        let Some(s) = object.get("text").and_then(Value::as_str) else {
+            return Err(Violation::new(at, "must be a text object"));
+        };
+        if !matches!(type_of(object), "plain_text" | "mrkdwn") {
+            return Err(Violation::new(
+                &format!("{at}/type"),
+                "must be \"plain_text\" or \"mrkdwn\"",
+            ));
+        }
+        filled(s, limit, &format!("{at}/text"))
+    }
+
+    /// [`required_text`] that must be `plain_text`.
+    fn required_plain(parent: &Value, key: &str, limit: usize, at: &str) -> Checked {
+        required_text(parent, key, limit, at)?;
+        plain_only(parent, key, at)
+    }
+
+    /// [`optional_text`] that must be `plain_text`.
+    fn optional_plain(parent: &Value, key: &str, limit: usize, at: &str) -> Checked {
+        optional_text(parent, key, limit, at)?;
+        plain_only(parent, key, at)
+    }
+
+    fn plain_only(parent: &Value, key: &str, at: &str) -> Checked {
+        match parent.get(key) {
+            Some(object) if type_of(object) != "plain_text" => Err(Violation::new(
+                &format!("{at}/{key}/type"),
+                "must be \"plain_text\"",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -1585,6 +1696,26 @@ mod block_kit {
             Some(value) => array(value, max, &pointer),
             None => Err(Violation::new(&pointer, "missing required field")),
         }
+    }
+
+    /// [`required_array`] with at least one item. The pages give no
+    /// minimum for a block's elements or a menu's options; an empty list
+    /// shows nothing to read or pick, and the fake takes the stricter
+    /// reading and refuses it.
+    fn required_items<'a>(
+        parent: &'a Value,
+        key: &str,
+        max: usize,
+        at: &str,
+    ) -> Result<&'a Vec<Value>, Violation> {
+        let items = required_array(parent, key, max, at)?;
+        if items.is_empty() {
+            return Err(Violation::new(
+                &format!("{at}/{key}"),
+                "must provide at least 1 items",
+            ));
+        }
+        Ok(items)
     }
 }
 

@@ -24,7 +24,7 @@ use crate::slack::click_queue::NoPermit;
 use crate::slack::payload::SlashCommand;
 use crate::slack::reviewers::Requester;
 use crate::slack::{handlers::sessions, render};
-use crate::storage::{review_messages, suggestions};
+use crate::storage::{self, review_messages, suggestions};
 use crate::sync::RunReport;
 
 /// Lectures listed by `/tags pending`.
@@ -159,7 +159,7 @@ pub async fn respond(app: &SlackApp, command: &SlashCommand) -> Answer {
     }
 }
 
-async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<Answer, sqlx::Error> {
+async fn answer(app: &SlackApp, command: &SlashCommand) -> Result<Answer, storage::Error> {
     let mut words = command.text.split_whitespace();
     let subcommand = words.next().unwrap_or("help").to_ascii_lowercase();
     let argument = words.next();
@@ -216,7 +216,7 @@ fn usage(subcommand: &str) -> String {
     format!("`/tags {subcommand}` takes one lecture id, like `/tags {subcommand} L1042`.\n{HELP}")
 }
 
-async fn pending(app: &SlackApp) -> Result<Answer, sqlx::Error> {
+async fn pending(app: &SlackApp) -> Result<Answer, storage::Error> {
     let rows = suggestions::waiting_lectures(&app.pool, PENDING_LISTED + 1).await?;
     if rows.is_empty() {
         return Ok("Nothing is waiting for review. :tada:".to_owned().into());
@@ -249,7 +249,7 @@ async fn pending(app: &SlackApp) -> Result<Answer, sqlx::Error> {
 
 /// `/tags stats`: the queue, drift of the last week, and calibration per
 /// model (every model; tags named when people remove them in Airtable).
-async fn stats(app: &SlackApp) -> Result<String, sqlx::Error> {
+async fn stats(app: &SlackApp) -> Result<String, storage::Error> {
     let overview = suggestions::overview(&app.pool).await?;
     let week_ago = chrono::Utc::now() - chrono::TimeDelta::days(7);
     let removed = crate::storage::drift::count_since(&app.pool, week_ago).await?;
@@ -298,7 +298,7 @@ fn permalink(channel: &str, ts: &str) -> String {
     )
 }
 
-async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, sqlx::Error> {
+async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, storage::Error> {
     let Some(card) = app.card(lecture.as_str()).await? else {
         return Ok(format!(
             "Lecture `{}` has no suggestions.",
@@ -344,7 +344,7 @@ async fn retry(
     app: &SlackApp,
     command: &SlashCommand,
     lecture: &LectureId,
-) -> Result<String, sqlx::Error> {
+) -> Result<String, storage::Error> {
     let actor = match app
         .reviewer(&Requester::by_id(
             &command.user_id,
@@ -378,7 +378,7 @@ async fn retry(
     ))
 }
 
-async fn report(app: &SlackApp) -> Result<String, sqlx::Error> {
+async fn report(app: &SlackApp) -> Result<String, storage::Error> {
     Ok(match RunReport::latest(&app.pool).await? {
         Some(report) => render::report_block(&report),
         None => "No sync run has been recorded yet.".to_owned(),

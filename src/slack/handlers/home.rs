@@ -4,24 +4,21 @@
 //! `render::home_view`; this module gathers the figures.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{Datelike, Duration as Days, TimeZone, Utc};
 
 use crate::domain::SuggestionStatus;
-use crate::slack::app::{HomeTabUsers, SlackApp, SlackError};
+use crate::slack::app::{HomeTabsHere, SlackApp, SlackError};
 use crate::slack::render::{self, HomeFigures, HOME_FAILED_LECTURES};
 use crate::slack::reviewers::Requester;
 use crate::storage::{events, home_tabs, suggestions, sync_queue};
 use crate::sync::RunReport;
 
-const HOME_USERS_FOR: Duration = Duration::from_secs(10);
-
 /// `user` opened the Home tab: remember them and publish it.
 pub async fn opened(app: &SlackApp, user: &str) -> Result<(), SlackError> {
     home_tabs::opened(&app.pool, user).await?;
-    lock(&app.home_users).users.insert(user.to_owned());
+    lock(&app.home_users.here).opened.insert(user.to_owned());
     publish(app, user).await
 }
 
@@ -35,7 +32,7 @@ pub fn refresh_after_decision(app: &SlackApp, user: &str) {
                 return Ok(());
             }
             {
-                let mut known = lock(&app.home_users);
+                let mut known = lock(&app.home_users.here);
                 if let Some(again) = known.publishing.get_mut(&user) {
                     *again = true;
                     return Ok(());
@@ -44,7 +41,7 @@ pub fn refresh_after_decision(app: &SlackApp, user: &str) {
             }
             loop {
                 let published = publish(&app, &user).await;
-                let mut known = lock(&app.home_users);
+                let mut known = lock(&app.home_users.here);
                 match known.publishing.get_mut(&user) {
                     Some(again) if *again && published.is_ok() => *again = false,
                     _ => {
@@ -60,25 +57,24 @@ pub fn refresh_after_decision(app: &SlackApp, user: &str) {
     });
 }
 
-async fn has_opened(app: &SlackApp, user: &str) -> Result<bool, sqlx::Error> {
-    {
-        let known = lock(&app.home_users);
-        if known
-            .read_at
-            .is_some_and(|at| at.elapsed() < HOME_USERS_FOR)
-        {
-            return Ok(known.users.contains(user));
-        }
+async fn has_opened(app: &SlackApp, user: &str) -> Result<bool, crate::storage::Error> {
+    if lock(&app.home_users.here).opened.contains(user) {
+        return Ok(true);
     }
-    let users: HashSet<String> = home_tabs::all(&app.pool).await?.into_iter().collect();
-    let mut known = lock(&app.home_users);
-    known.users.extend(users);
-    known.read_at = Some(Instant::now());
-    Ok(known.users.contains(user))
+    let read = async {
+        let users: HashSet<String> = home_tabs::all(&app.pool).await?.into_iter().collect();
+        Ok::<_, crate::storage::Error>(Arc::new(users))
+    };
+    Ok(app
+        .home_users
+        .read
+        .get_or_read((), read)
+        .await?
+        .contains(user))
 }
 
-fn lock(users: &Mutex<HomeTabUsers>) -> MutexGuard<'_, HomeTabUsers> {
-    users.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock(here: &Mutex<HomeTabsHere>) -> MutexGuard<'_, HomeTabsHere> {
+    here.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Publishes `user`'s Home tab as things stand now; a guest from another
@@ -94,7 +90,7 @@ pub async fn publish(app: &SlackApp, user: &str) -> Result<(), SlackError> {
 }
 
 /// What `user`'s Home tab shows now.
-pub async fn figures(app: &SlackApp, user: &str) -> Result<HomeFigures, sqlx::Error> {
+pub async fn figures(app: &SlackApp, user: &str) -> Result<HomeFigures, crate::storage::Error> {
     let pool = &app.pool;
     let now = Utc::now();
     let today = Utc.from_utc_datetime(&now.date_naive().and_time(chrono::NaiveTime::MIN));

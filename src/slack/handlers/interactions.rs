@@ -25,7 +25,7 @@ use crate::slack::handlers::click::{self, Click, Verb};
 use crate::slack::payload::{Action, BlockActions, Interaction, ViewSubmission};
 use crate::slack::reviewers::Requester;
 use crate::slack::{handlers::home, handlers::sessions, render};
-use crate::storage::{review_messages, suggestions};
+use crate::storage::{self, review_messages, suggestions};
 
 /// How long Details waits for the lecture before it opens a "loading"
 /// modal: a trigger opens a view only within 3 s of the click, and the
@@ -468,7 +468,7 @@ async fn open_details(
 async fn load_details(
     app: &SlackApp,
     lecture: &LectureId,
-) -> Result<Option<(LectureCard, Vec<HistoryLine>)>, sqlx::Error> {
+) -> Result<Option<(LectureCard, Vec<HistoryLine>)>, storage::Error> {
     let Some(card) = app.card(lecture.as_str()).await? else {
         return Ok(None);
     };

@@ -1,98 +1,29 @@
-//! The Slack Web API as tagbot uses it, through slack-morphism's client:
-//! its rate controller paces each method by its tier and
-//! `chat.postMessage` to one message per second per channel (the numbers
-//! are [`crate::slack::output::pacing`]'s), and honours a 429's `Retry-After` before
-//! retrying. Messages and views are sent as the
-//! Block Kit JSON that [`crate::slack::render`] builds.
-//!
-//! Display names and user-group members are cached for a few minutes:
-//! every click needs them and Slack rate-limits `users.info`. When a
-//! refresh fails (rate limited past the lookup timeout, or Slack erring),
-//! the last known entry is used, however old: a reviewer's group does not
-//! stop being theirs because Slack is busy.
+//! The Slack Web API as tagbot uses it: messages, ephemerals, answers
+//! through a `response_url`, views (modals and the App Home), file
+//! uploads, and who people are. Each call goes through
+//! [`crate::slack::output::client`] (paced by its tier, given up after a
+//! deadline, its failure classified); who people are is
+//! [`crate::slack::output::directory`]'s to look up and keep. Messages and
+//! views are sent as the Block Kit JSON that [`crate::slack::render`]
+//! builds.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
-use tokio::sync::Mutex;
 
 use crate::config::SlackSettings;
-use crate::slack::output::pacing::{Pacing, Tier, TEAM_KEY};
-
-/// Slack's answer for a user group that does not exist.
-pub const NO_SUCH_GROUP: &str = "no_such_subteam";
-/// Retries after a 429 before the call fails.
-const MAX_RETRIES: usize = 5;
-/// The longest a write (including waits for Slack's rate limits) may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest a lookup (a user's workspace, a group's members) may take.
-/// Whoever waits for one is answered late rather than wrongly: a click is
-/// acknowledged at once and decided in the background, and a slash
-/// command not answered within 2 s is answered through its `response_url`
-/// (valid for 30 minutes). So "Slack is busy" means Slack refused or did
-/// not answer in this long, not that it was slow.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a click waits for its reviewer's display name. The name only
-/// labels the audit log (the click carries the user's handle as a
-/// fallback), so a lookup held up by users.info's rate tier finishes in
-/// the background and serves the next click instead of holding this one.
-const NAME_WAIT: Duration = Duration::from_secs(1);
-
-/// A Web API call that did not succeed, in words for the log.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SlackApiError {
-    /// Slack answered `ok: false` with this error code.
-    #[error("Slack refused {method}: {code}{hint}", hint = hint(code))]
-    Refused { method: &'static str, code: String },
-    #[error("Slack rate-limited {method} past {MAX_RETRIES} retries")]
-    RateLimited { method: &'static str },
-    #[error("could not reach Slack for {method}: {message}")]
-    Transport {
-        method: &'static str,
-        message: String,
-    },
-    /// A `response_url` that is not Slack's: a signed request carried it,
-    /// but tagbot posts answers only to Slack's hooks.
-    #[error("refused to answer through a response_url outside https://hooks.slack.com (its host: {host})")]
-    UntrustedResponseUrl { host: String },
-}
-
-impl SlackApiError {
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            SlackApiError::Refused { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-}
-
-/// What an operator should do about an error code.
-fn hint(code: &str) -> &'static str {
-    match code {
-        "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => {
-            " (check SLACK_BOT_TOKEN: it is wrong or revoked)"
-        }
-        "not_in_channel" => " (invite the bot to the channel: /invite @tagbot)",
-        "channel_not_found" => " (check the channel id, and that the bot can see it)",
-        "missing_scope" => " (add the scope in the app's OAuth & Permissions page and reinstall)",
-        _ => "",
-    }
-}
+pub use crate::slack::output::client::SlackApiError;
+use crate::slack::output::client::{WebApi, CALL_TIMEOUT};
+use crate::slack::output::directory::Directory;
+pub use crate::slack::output::directory::{KnownUser, NO_SUCH_GROUP};
+use crate::slack::output::pacing::{Pacing, Tier};
 
 #[derive(Clone)]
 pub struct SlackApi {
-    client: Arc<SlackHyperClient>,
-    token: SecretString,
-    pacing: Pacing,
-    /// How long a directory entry is reused before it is refreshed.
-    directory_ttl: Duration,
-    directory: Arc<Mutex<Directory>>,
+    web: WebApi,
+    directory: Directory,
     /// For response URLs: plain JSON POSTs without the token, which
     /// slack-morphism's webhook request cannot shape (no `response_type`).
     /// It follows no redirects: an answer goes where Slack said, or nowhere.
@@ -107,27 +38,6 @@ impl std::fmt::Debug for SlackApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SlackApi { token: [redacted] }")
     }
-}
-
-#[derive(Default)]
-struct Directory {
-    users: HashMap<String, (KnownUser, Instant)>,
-    /// Users whose name is being looked up now: one lookup per user at a
-    /// time, however many of their clicks arrive meanwhile.
-    names_fetching: HashSet<String>,
-    groups: HashMap<String, (Vec<String>, Instant)>,
-}
-
-/// What `users.info` says of a user that tagbot uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KnownUser {
-    /// The display name, else the real name.
-    pub name: Option<String>,
-    /// The workspace the user belongs to (for a guest from another
-    /// organisation in a Slack Connect channel: theirs, not ours).
-    pub team_id: Option<String>,
-    /// Their Enterprise Grid organisation, when they are in one.
-    pub enterprise_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -239,22 +149,7 @@ pub struct Identity {
 
 impl SlackApi {
     pub fn new(settings: &SlackSettings) -> Result<SlackApi, SlackApiError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|err| SlackApiError::Transport {
-                method: "setup",
-                message: format!("no TLS root certificates: {err}"),
-            })?
-            // http:// is for the local stand-ins the tests and demo use.
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let rate_control = SlackApiRateControlConfig::new()
-            .with_max_retries(MAX_RETRIES)
-            .with_tiers_limits(Pacing::per(settings.tier_window).tier_limits());
-        let connector = SlackClientHyperConnector::from(https)
-            .with_slack_api_url(&settings.api_base())
-            .with_rate_control(rate_control);
+        let web = WebApi::new(settings)?;
         let hooks = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -264,11 +159,8 @@ impl SlackApi {
                 message: format!("no HTTP client for response URLs: {err}"),
             })?;
         Ok(SlackApi {
-            client: Arc::new(SlackClient::new(connector)),
-            token: settings.bot_token.clone(),
-            pacing: Pacing::per(settings.tier_window),
-            directory_ttl: settings.directory_ttl,
-            directory: Arc::new(Mutex::new(Directory::default())),
+            directory: Directory::new(web.clone(), settings),
+            web,
             hooks,
             hooks_origin: (settings.api_url.host_str() != Some("slack.com"))
                 .then(|| settings.api_url.origin())
@@ -304,58 +196,7 @@ impl SlackApi {
 
     /// The underlying client, for Socket Mode's listener.
     pub fn socket_client(&self) -> Arc<SlackHyperClient> {
-        Arc::clone(&self.client)
-    }
-
-    /// The bot token, carrying the team key without which slack-morphism
-    /// would not pace a method by its tier (see [`crate::slack::output::pacing`]).
-    fn api_token(&self) -> SlackApiToken {
-        SlackApiToken::new(SlackApiTokenValue::new(
-            self.token.expose_secret().to_owned(),
-        ))
-        .with_team_id(SlackTeamId::new(TEAM_KEY.to_owned()))
-    }
-
-    async fn post<RQ: Serialize + Send + Sync, RS: for<'de> Deserialize<'de> + Send>(
-        &self,
-        method: &'static str,
-        request: &RQ,
-        rate: &SlackApiMethodRateControlConfig,
-    ) -> Result<RS, SlackApiError> {
-        let token = self.api_token();
-        let session = self.client.open_session(&token);
-        let call = session
-            .http_session_api
-            .http_post(method, request, Some(rate));
-        within(method, CALL_TIMEOUT, call).await
-    }
-
-    /// A lookup: `param` = `value` in the query string. Lookups are on a
-    /// reviewer's click path: they may not hold it long.
-    async fn get<RS: for<'de> Deserialize<'de> + Send>(
-        &self,
-        method: &'static str,
-        param: (&str, &str),
-        rate: &SlackApiMethodRateControlConfig,
-    ) -> Result<RS, SlackApiError> {
-        self.get_within(method, param, rate, LOOKUP_TIMEOUT).await
-    }
-
-    /// A lookup given up after `limit`.
-    async fn get_within<RS: for<'de> Deserialize<'de> + Send>(
-        &self,
-        method: &'static str,
-        (param, value): (&str, &str),
-        rate: &SlackApiMethodRateControlConfig,
-        limit: Duration,
-    ) -> Result<RS, SlackApiError> {
-        let token = self.api_token();
-        let session = self.client.open_session(&token);
-        let params = [(param, Some(value))];
-        let call = session
-            .http_session_api
-            .http_get(method, &params, Some(rate));
-        within(method, limit, call).await
+        self.web.socket_client()
     }
 
     /// Posts a message and returns its `ts`.
@@ -372,10 +213,11 @@ impl SlackApi {
             unfurl_links: false,
         };
         let posted: Posted = self
+            .web
             .post(
                 "chat.postMessage",
                 &request,
-                &per_channel(channel, &self.pacing),
+                &per_channel(channel, &self.web.pacing),
             )
             .await?;
         Ok(posted.ts)
@@ -395,10 +237,11 @@ impl SlackApi {
             blocks,
         };
         let _: Ignored = self
+            .web
             .post(
                 "chat.update",
                 &request,
-                &self.pacing.method("chat.update", Tier::Three),
+                &self.web.pacing.method("chat.update", Tier::Three),
             )
             .await?;
         Ok(())
@@ -417,10 +260,11 @@ impl SlackApi {
             text,
         };
         let _: Ignored = self
+            .web
             .post(
                 "chat.postEphemeral",
                 &request,
-                &self.pacing.method("chat.postEphemeral", Tier::Four),
+                &self.web.pacing.method("chat.postEphemeral", Tier::Four),
             )
             .await?;
         Ok(())
@@ -485,10 +329,11 @@ impl SlackApi {
     pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<String, SlackApiError> {
         let request = OpenView { trigger_id, view };
         let opened: ViewAnswer = self
+            .web
             .post(
                 "views.open",
                 &request,
-                &self.pacing.method("views.open", Tier::Four),
+                &self.web.pacing.method("views.open", Tier::Four),
             )
             .await?;
         Ok(opened.view.id)
@@ -498,10 +343,11 @@ impl SlackApi {
     pub async fn update_view(&self, view_id: &str, view: &Value) -> Result<(), SlackApiError> {
         let request = UpdateView { view_id, view };
         let _: ViewAnswer = self
+            .web
             .post(
                 "views.update",
                 &request,
-                &self.pacing.method("views.update", Tier::Four),
+                &self.web.pacing.method("views.update", Tier::Four),
             )
             .await?;
         Ok(())
@@ -512,10 +358,11 @@ impl SlackApi {
     pub async fn publish_home(&self, user_id: &str, view: &Value) -> Result<(), SlackApiError> {
         let request = PublishView { user_id, view };
         let _: ViewAnswer = self
+            .web
             .post(
                 "views.publish",
                 &request,
-                &self.pacing.method("views.publish", Tier::Four),
+                &self.web.pacing.method("views.publish", Tier::Four),
             )
             .await?;
         Ok(())
@@ -556,7 +403,12 @@ impl SlackApi {
             alt_txt: upload.alt_txt,
         };
         let url: UploadUrl = self
-            .post(GET_URL, &asked, &self.pacing.method(GET_URL, Tier::Four))
+            .web
+            .post(
+                GET_URL,
+                &asked,
+                &self.web.pacing.method(GET_URL, Tier::Four),
+            )
             .await?;
         // The URL is the credential: no token goes with the bytes.
         let sent = self
@@ -584,22 +436,24 @@ impl SlackApi {
             initial_comment: upload.comment,
         };
         let _: Ignored = self
+            .web
             .post(
                 COMPLETE,
                 &complete,
-                &self.pacing.method(COMPLETE, Tier::Four),
+                &self.web.pacing.method(COMPLETE, Tier::Four),
             )
             .await?;
         Ok(url.file_id)
     }
 
     pub async fn auth_test(&self) -> Result<Identity, SlackApiError> {
-        self.post(
-            "auth.test",
-            &serde_json::json!({}),
-            &self.pacing.method("auth.test", Tier::Four),
-        )
-        .await
+        self.web
+            .post(
+                "auth.test",
+                &serde_json::json!({}),
+                &self.web.pacing.method("auth.test", Tier::Four),
+            )
+            .await
     }
 
     /// Whether the bot is a member of `channel`.
@@ -614,10 +468,11 @@ impl SlackApi {
             is_member: bool,
         }
         let info: Info = self
+            .web
             .get(
                 "conversations.info",
                 ("channel", channel),
-                &self.pacing.method("conversations.info", Tier::Three),
+                &self.web.pacing.method("conversations.info", Tier::Three),
             )
             .await?;
         Ok(info.channel.is_member)
@@ -625,220 +480,24 @@ impl SlackApi {
 
     /// A user's display name (else real name), cached; the last known one
     /// when Slack cannot be asked; None when Slack does not know the user
-    /// or never could be asked.
+    /// or never could be asked (see [`crate::slack::output::directory`]).
     pub async fn display_name(&self, user: &str) -> Option<String> {
-        let (known, already_fetching) = {
-            let mut directory = self.directory.lock().await;
-            let known = directory.users.get(user).cloned();
-            if let Some((known, at)) = &known {
-                if at.elapsed() < self.directory_ttl {
-                    return known.name.clone();
-                }
-            }
-            (known, !directory.names_fetching.insert(user.to_owned()))
-        };
-        let last_known = known.and_then(|(known, _)| known.name);
-        if already_fetching {
-            return last_known;
-        }
-        let api = self.clone();
-        let user_id = user.to_owned();
-        let fetch = tokio::spawn(async move {
-            // In the background: it may wait its turn in users.info's rate
-            // tier instead of timing out and losing it.
-            let fetched = api.fetch_user(&user_id, CALL_TIMEOUT).await;
-            let mut directory = api.directory.lock().await;
-            directory.names_fetching.remove(&user_id);
-            match fetched {
-                Ok(known) => {
-                    let name = known.name.clone();
-                    directory.users.insert(user_id, (known, Instant::now()));
-                    Some(name)
-                }
-                // A failure is not cached: the next click asks again.
-                Err(err) => {
-                    tracing::warn!(user = %user_id, error = %err, "could not look up a Slack user's name; using the last known one");
-                    None
-                }
-            }
-        });
-        match tokio::time::timeout(NAME_WAIT, fetch).await {
-            Ok(Ok(Some(name))) => name,
-            _ => last_known,
-        }
+        self.directory.display_name(user).await
     }
 
     /// The workspace and Grid organisation `user` belongs to, cached with
     /// their name; the last known answer when Slack cannot be asked now;
     /// an error only when it never could be.
     pub async fn user_home(&self, user: &str) -> Result<KnownUser, SlackApiError> {
-        let known = self.directory.lock().await.users.get(user).cloned();
-        if let Some((known, at)) = &known {
-            if at.elapsed() < self.directory_ttl {
-                return Ok(known.clone());
-            }
-        }
-        let (api, user) = (self.clone(), user.to_owned());
-        in_own_task(
-            "users.info",
-            async move { api.refresh_user(&user, known).await },
-        )
-        .await
-    }
-
-    /// Asks Slack about `user` and keeps the answer (see [`Self::user_home`]).
-    async fn refresh_user(
-        &self,
-        user: &str,
-        known: Option<(KnownUser, Instant)>,
-    ) -> Result<KnownUser, SlackApiError> {
-        let fetched = self.fetch_user(user, LOOKUP_TIMEOUT).await;
-        match (fetched, known) {
-            (Ok(fetched), _) => {
-                self.directory
-                    .lock()
-                    .await
-                    .users
-                    .insert(user.to_owned(), (fetched.clone(), Instant::now()));
-                Ok(fetched)
-            }
-            (Err(err), Some((known, _))) => {
-                tracing::warn!(user, error = %err, "could not look up a Slack user; using what was last known of them");
-                Ok(known)
-            }
-            (Err(err), None) => Err(err),
-        }
-    }
-
-    /// `users.info`: the user's name, workspace and Grid organisation
-    /// (<https://docs.slack.dev/reference/methods/users.info>).
-    async fn fetch_user(&self, user: &str, limit: Duration) -> Result<KnownUser, SlackApiError> {
-        #[derive(Deserialize)]
-        struct Info {
-            user: UserInfo,
-        }
-        #[derive(Deserialize)]
-        struct UserInfo {
-            #[serde(default)]
-            real_name: Option<String>,
-            #[serde(default)]
-            profile: Option<Profile>,
-            #[serde(default)]
-            team_id: Option<String>,
-            #[serde(default)]
-            enterprise_user: Option<EnterpriseUser>,
-        }
-        #[derive(Deserialize)]
-        struct Profile {
-            #[serde(default)]
-            display_name: Option<String>,
-            #[serde(default)]
-            real_name: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct EnterpriseUser {
-            #[serde(default)]
-            enterprise_id: Option<String>,
-        }
-        let info: Info = self
-            .get_within(
-                "users.info",
-                ("user", user),
-                &self.pacing.method("users.info", Tier::Four),
-                limit,
-            )
-            .await?;
-        let profile = info.user.profile;
-        let name = [
-            profile.as_ref().and_then(|p| p.display_name.clone()),
-            profile.and_then(|p| p.real_name),
-            info.user.real_name,
-        ]
-        .into_iter()
-        .flatten()
-        .find(|name| !name.trim().is_empty());
-        Ok(KnownUser {
-            name,
-            team_id: info.user.team_id.filter(|id| !id.is_empty()),
-            enterprise_id: info
-                .user
-                .enterprise_user
-                .and_then(|e| e.enterprise_id)
-                .filter(|id| !id.is_empty()),
-        })
+        self.directory.user_home(user).await
     }
 
     /// The members of a user group, cached; the last known members when a
     /// refresh fails. An error only when no membership was ever read, or
     /// when Slack says the group does not exist (`no_such_subteam`).
     pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackApiError> {
-        let known = self.directory.lock().await.groups.get(group).cloned();
-        if let Some((members, at)) = &known {
-            if at.elapsed() < self.directory_ttl {
-                return Ok(members.clone());
-            }
-        }
-        let (api, group) = (self.clone(), group.to_owned());
-        in_own_task("usergroups.users.list", async move {
-            api.refresh_group(&group, known).await
-        })
-        .await
+        self.directory.group_members(group).await
     }
-
-    /// Asks Slack for `group`'s members and keeps them (see
-    /// [`Self::group_members`]).
-    async fn refresh_group(
-        &self,
-        group: &str,
-        known: Option<(Vec<String>, Instant)>,
-    ) -> Result<Vec<String>, SlackApiError> {
-        #[derive(Deserialize)]
-        struct Members {
-            users: Vec<String>,
-        }
-        let fetched: Result<Members, _> = self
-            .get(
-                "usergroups.users.list",
-                ("usergroup", group),
-                &self.pacing.method("usergroups.users.list", Tier::Two),
-            )
-            .await;
-        let mut directory = self.directory.lock().await;
-        match (fetched, known) {
-            (Ok(members), _) => {
-                directory
-                    .groups
-                    .insert(group.to_owned(), (members.users.clone(), Instant::now()));
-                Ok(members.users)
-            }
-            // Slack's definite answer that the group is gone is not a
-            // failure to refresh: its old members are no longer in it.
-            (Err(err), _) if err.code() == Some(NO_SUCH_GROUP) => {
-                directory.groups.remove(group);
-                Err(err)
-            }
-            (Err(err), Some((members, _))) => {
-                tracing::warn!(group, error = %err, "could not refresh a user group's members; using the last known ones");
-                Ok(members)
-            }
-            (Err(err), None) => Err(err),
-        }
-    }
-}
-
-/// Runs a directory lookup in a task of its own: a caller that stops
-/// waiting (a modal's 3-second trigger, a submission's deadline) does not
-/// lose the answer, which the task keeps for the next caller.
-async fn in_own_task<T: Send + 'static>(
-    method: &'static str,
-    lookup: impl std::future::Future<Output = Result<T, SlackApiError>> + Send + 'static,
-) -> Result<T, SlackApiError> {
-    tokio::spawn(lookup).await.unwrap_or_else(|stopped| {
-        Err(SlackApiError::Transport {
-            method,
-            message: format!("the lookup stopped: {stopped}"),
-        })
-    })
 }
 
 /// The host Slack mints response URLs on.
@@ -852,35 +511,6 @@ fn per_channel(channel: &str, pacing: &Pacing) -> SlackApiMethodRateControlConfi
             pacing.per_channel_post(),
         ),
     )
-}
-
-/// A call's answer, or a transport error when it takes longer than `limit`.
-async fn within<RS>(
-    method: &'static str,
-    limit: Duration,
-    call: impl std::future::Future<Output = Result<RS, SlackClientError>>,
-) -> Result<RS, SlackApiError> {
-    match tokio::time::timeout(limit, call).await {
-        Ok(answer) => answer.map_err(|err| classify(method, err)),
-        Err(_) => Err(SlackApiError::Transport {
-            method,
-            message: format!("no answer within {} s", limit.as_secs()),
-        }),
-    }
-}
-
-fn classify(method: &'static str, err: SlackClientError) -> SlackApiError {
-    match err {
-        SlackClientError::ApiError(api) => SlackApiError::Refused {
-            method,
-            code: api.code,
-        },
-        SlackClientError::RateLimitError(_) => SlackApiError::RateLimited { method },
-        other => SlackApiError::Transport {
-            method,
-            message: other.to_string(),
-        },
-    }
 }
 
 #[cfg(test)]

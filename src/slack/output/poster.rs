@@ -15,13 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgListener;
-
 use crate::domain::SuggestionStatus;
 use crate::shutdown::Shutdown;
 use crate::slack::app::{SlackApp, SlackError};
 use crate::slack::render;
-use crate::storage::review_messages;
+use crate::storage::{self, review_messages};
 
 /// Lectures posted per pass; Slack paces posting to about one a second
 /// per channel anyway.
@@ -244,8 +242,7 @@ pub async fn run_until_shutdown(
     claimant: &str,
     shutdown: &Shutdown,
 ) -> Result<(), SlackError> {
-    let mut listener = PgListener::connect_with(&app.pool).await?;
-    listener.listen(NOTIFY_CHANNEL).await?;
+    let mut listener = storage::Listener::listen(&app.pool, NOTIFY_CHANNEL).await?;
     tracing::info!(channel = %app.settings.review_channel, "review poster started");
     let mut admitted_at: Option<Instant> = None;
     while !shutdown.is_requested() {
@@ -286,7 +283,7 @@ pub async fn run_until_shutdown(
         tokio::select! {
             () = shutdown.requested() => {}
             _ = tokio::time::sleep(pause) => {}
-            notified = listener.recv() => {
+            notified = listener.notified() => {
                 if let Err(err) = notified {
                     tracing::warn!(error = %err, "lost the notification connection; polling until it is back");
                 }

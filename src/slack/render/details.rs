@@ -1,7 +1,34 @@
 //! The details modal: every suggestion with its full texts and history,
-//! within a view's 100 blocks and 250 kB (see [`super`]).
+//! within a view's 100 blocks and 250 kB.
+//!
+//! Header, summary, the "Approve these tags" input, then the suggestions:
+//! two blocks each (details, history) when 100 blocks and 250 kB allow;
+//! else one block each, history as a field, the long texts (rationale,
+//! last error, history) cut to the most characters per suggestion that
+//! keeps the view under 250 kB. Past 96 suggestions the rest are listed in
+//! short (tag, score, status) in a last block, which also says that texts
+//! were shortened: nothing is left out without saying so.
 
+use super::lecture::*;
 use super::*;
+
+/// History lines shown per suggestion in the details modal.
+const HISTORY_EVENTS_SHOWN: usize = 10;
+/// Room kept at the end of a history text for "…and N earlier events".
+const HISTORY_NOTE_RESERVE: usize = 60;
+/// What the details modal aims at: Slack refuses a view over 250 kB
+/// (`view_too_large`, "provided view is greater than 250kb", views.open);
+/// 5% is left for whatever Slack counts that the documentation does not
+/// say (e.g. a kB of 1,000 bytes rather than 1,024).
+const VIEW_BYTES_AIMED: usize = limits::VIEW_BYTES / 20 * 19;
+/// However crowded the modal, a rationale or an error keeps this much: a
+/// short one ("tag_missing") whole, a long one its start.
+const MIN_TEXT_CHARS: usize = 40;
+/// A history shortened below this only counts its events.
+const MIN_HISTORY_CHARS: usize = 120;
+/// Below this many characters per suggestion, sharing stops and the bare
+/// details are shown.
+const MIN_SHARED_CHARS: usize = 40;
 
 // ------------------------------------------------------------------ modal
 
@@ -125,27 +152,12 @@ pub(super) fn detail_blocks(
     head: &[Value],
     submit: bool,
 ) -> Vec<Value> {
-    let fits = |blocks: &[Value]| {
-        let mut all = head.to_vec();
-        all.extend(blocks.iter().cloned());
-        view_bytes(&modal_view(card, all, submit)) <= VIEW_BYTES_AIMED
-    };
+    let fits =
+        |blocks: &[Value]| view_bytes(&with_head(card, head, blocks, submit)) <= VIEW_BYTES_AIMED;
     let budget = limits::MODAL_BLOCKS - head.len();
     let suggestions = &card.suggestions;
     if 2 * suggestions.len() <= budget {
-        let blocks: Vec<Value> = suggestions
-            .iter()
-            .flat_map(|s| {
-                let events = events_of(s, history);
-                [
-                    detail_section(s, None, Detail::FULL),
-                    context(
-                        &format!("h:{}", s.id),
-                        &history_text(&events, limits::SECTION_TEXT),
-                    ),
-                ]
-            })
-            .collect();
+        let blocks = two_blocks_each(suggestions, history);
         if fits(&blocks) {
             return blocks;
         }
@@ -154,43 +166,17 @@ pub(super) fn detail_blocks(
     let mut shown = suggestions.len().min(budget - 1);
     loop {
         let (detailed, folded) = suggestions.split_at(shown);
-        let render = |detail: Detail| -> Vec<Value> {
-            let mut blocks: Vec<Value> = detailed
-                .iter()
-                .map(|s| {
-                    let events = events_of(s, history);
-                    detail_section(s, Some(&events), detail)
-                })
-                .collect();
-            blocks.extend(details_note(folded, detail != Detail::FULL));
-            blocks
-        };
+        let render = |detail| one_block_each(detailed, folded, history, detail);
         let full = render(Detail::FULL);
         if fits(&full) {
             return full;
         }
-        // The most characters per suggestion that still fit, found by
-        // bisection: a character takes one to four bytes, so no estimate
-        // from the spare bytes would be exact. A suggestion cannot use
-        // more than the spare bytes, one byte a character.
+        // A suggestion cannot use more than the spare bytes, one byte a
+        // character.
         let bare = render(Detail::sharing(0));
-        let mut head_and_bare = head.to_vec();
-        head_and_bare.extend(bare.iter().cloned());
         let spare =
-            VIEW_BYTES_AIMED.saturating_sub(view_bytes(&modal_view(card, head_and_bare, submit)));
-        let (mut low, mut high) = (MIN_SHARED_CHARS, spare / shown.max(1));
-        let mut best = None;
-        while low <= high {
-            let middle = low + (high - low) / 2;
-            let blocks = render(Detail::sharing(middle));
-            if fits(&blocks) {
-                best = Some(blocks);
-                low = middle + 1;
-            } else {
-                high = middle - 1;
-            }
-        }
-        if let Some(blocks) = best {
+            VIEW_BYTES_AIMED.saturating_sub(view_bytes(&with_head(card, head, &bare, submit)));
+        if let Some(blocks) = most_shared(render, fits, spare / shown.max(1)) {
             return blocks;
         }
         if fits(&bare) || shown == 0 {
@@ -200,6 +186,70 @@ pub(super) fn detail_blocks(
         // more of them in short.
         shown /= 2;
     }
+}
+
+/// The modal with `head` and then `blocks`, as Slack would receive it.
+fn with_head(card: &LectureCard, head: &[Value], blocks: &[Value], submit: bool) -> Value {
+    let mut all = head.to_vec();
+    all.extend(blocks.iter().cloned());
+    modal_view(card, all, submit)
+}
+
+/// Two blocks per suggestion, full texts: the details, then the history.
+fn two_blocks_each(suggestions: &[SuggestionCard], history: &[HistoryLine]) -> Vec<Value> {
+    suggestions
+        .iter()
+        .flat_map(|s| {
+            let events = events_of(s, history);
+            [
+                detail_section(s, None, Detail::FULL),
+                context(
+                    &format!("h:{}", s.id),
+                    &history_text(&events, limits::SECTION_TEXT),
+                ),
+            ]
+        })
+        .collect()
+}
+
+/// One block per `detailed` suggestion (its history as a field), texts
+/// cut to `detail`, then the note listing `folded` in short.
+fn one_block_each(
+    detailed: &[SuggestionCard],
+    folded: &[SuggestionCard],
+    history: &[HistoryLine],
+    detail: Detail,
+) -> Vec<Value> {
+    let mut blocks: Vec<Value> = detailed
+        .iter()
+        .map(|s| detail_section(s, Some(&events_of(s, history)), detail))
+        .collect();
+    blocks.extend(details_note(folded, detail != Detail::FULL));
+    blocks
+}
+
+/// The blocks `render` makes with the most characters per suggestion, at
+/// most `most`, that still `fit`; `None` when not even
+/// [`MIN_SHARED_CHARS`] do. Found by bisection: a character takes one to
+/// four bytes, so no estimate from the spare bytes would be exact.
+fn most_shared(
+    render: impl Fn(Detail) -> Vec<Value>,
+    fits: impl Fn(&[Value]) -> bool,
+    most: usize,
+) -> Option<Vec<Value>> {
+    let (mut low, mut high) = (MIN_SHARED_CHARS, most);
+    let mut best = None;
+    while low <= high {
+        let middle = low + (high - low) / 2;
+        let blocks = render(Detail::sharing(middle));
+        if fits(&blocks) {
+            best = Some(blocks);
+            low = middle + 1;
+        } else {
+            high = middle - 1;
+        }
+    }
+    best
 }
 
 /// The last block of a crowded details modal: that texts were shortened,
@@ -355,4 +405,154 @@ pub(super) fn event_line(e: &HistoryLine, max_chars: usize) -> Option<String> {
         }
     }
     Some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    #[test]
+    fn details_modal_with_forty_suggestions_and_twenty_events_each() {
+        let c = pending_card(40);
+        let history: Vec<HistoryLine> = (1..=40).flat_map(|id| events(id, 20)).collect();
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        let blocks = modal["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= limits::MODAL_BLOCKS);
+        // Header, summary, the approve-selected input, two per suggestion.
+        assert_eq!(blocks.len(), 3 + 2 * 40);
+        let h = text_of(&block(blocks, "h:7").unwrap()["elements"][0]);
+        // Newest first: event 19 is the latest one.
+        assert!(
+            h.starts_with(&format!("• {}", slack_date(at(10_019)))),
+            "{h}"
+        );
+        assert!(h.contains("10 earlier event(s) not shown"), "{h}");
+        assert!(!h.contains(&slack_date(at(10_000))), "oldest left out");
+        assert!(h.contains(&format!("{FSI}HTTP 503 attempt 18{PDI}")));
+    }
+
+    #[test]
+    fn details_modal_shows_the_full_rationale_and_all_facts() {
+        let mut s = suggestion(9, 0.93, SuggestionStatus::Failed);
+        s.rationale = format!("{}\nsecond paragraph", "r".repeat(2_000));
+        let c = card(vec![s]);
+        let history = events(9, 2);
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        assert!(chars(&modal["title"]["text"]) <= 24);
+        let blocks = modal["blocks"].as_array().unwrap();
+        let section = block(blocks, "s:9").unwrap();
+        assert!(text_of(&section["text"])
+            .ends_with(&format!("{}\nsecond paragraph", "r".repeat(2_000))));
+        let fields: Vec<&str> = section["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(text_of)
+            .collect();
+        let joined = fields.join("\n");
+        for needle in [
+            "*Score*\n0.93",
+            ":warning: failed",
+            "gpt-4o-mini",
+            "<!date^1714564809^",
+            "Dana",
+            "tag_missing",
+        ] {
+            assert!(joined.contains(needle), "{needle} in {joined}");
+        }
+        let h = text_of(&block(blocks, "h:9").unwrap()["elements"][0]);
+        assert!(h.contains("*retry* by"));
+        assert!(!h.contains("not shown"));
+    }
+
+    /// A hundred suggestions whose every text is long Hebrew (two bytes a
+    /// character), each with a long history.
+    fn long_hebrew_card(n: i64) -> (LectureCard, Vec<HistoryLine>) {
+        let suggestions = (1..=n)
+            .map(|id| {
+                let mut s = suggestion(id, 0.9, SuggestionStatus::ALL[(id % 5) as usize]);
+                s.tag_name = format!("תגית {id:03}");
+                s.rationale = "הסבר ארוך מאוד על הנושא ".repeat(150);
+                s.last_error = Some("שגיאה ארוכה מאוד ".repeat(100));
+                s.decided_by = Some("סוקרת ותיקה".to_owned());
+                s
+            })
+            .collect();
+        let history = (1..=n)
+            .flat_map(|id| {
+                (0..15).map(move |i| HistoryLine {
+                    suggestion_id: id,
+                    action: "sync_fail".to_owned(),
+                    actor: "עובד ".repeat(30),
+                    at: at(20_000 + i),
+                    error: Some("תקלה בשרת ".repeat(40)),
+                })
+            })
+            .collect();
+        (card(suggestions), history)
+    }
+
+    #[test]
+    fn a_hundred_long_hebrew_suggestions_fit_the_view_size_and_say_what_is_folded() {
+        let (c, history) = long_hebrew_card(100);
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        let blocks = modal["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), limits::MODAL_BLOCKS);
+        let all = modal.to_string();
+        for id in 1..=100 {
+            assert!(all.contains(&format!("תגית {id:03}")), "tag {id} missing");
+        }
+        let note = text_of(&block(blocks, "more").unwrap()["text"]);
+        assert!(note.contains("shortened"), "{note}");
+        // Header, summary and the select take 3 blocks, the note 1: 96 get
+        // a block of their own.
+        assert!(
+            note.contains("4 more suggestion(s) listed in short"),
+            "{note}"
+        );
+        // The room is shared out, not thrown away: each rationale keeps a
+        // good part of the view.
+        let first = text_of(&block(blocks, "s:1").unwrap()["text"]);
+        assert!(first.chars().count() > 200, "{first}");
+    }
+
+    #[test]
+    fn a_modal_that_fits_is_not_shortened() {
+        let (c, history) = long_hebrew_card(10);
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        let blocks = modal["blocks"].as_array().unwrap();
+        assert!(block(blocks, "more").is_none());
+        // Only each text's own limit cuts the rationale.
+        let first = text_of(&block(blocks, "s:1").unwrap()["text"]);
+        assert_eq!(first.chars().count(), limits::SECTION_TEXT);
+    }
+
+    #[test]
+    fn even_huge_tag_names_and_models_fit_by_listing_more_in_short() {
+        let (mut c, history) = long_hebrew_card(100);
+        for s in &mut c.suggestions {
+            s.tag_name = "😀".repeat(400);
+            s.model = "😀".repeat(400);
+            s.decided_by = Some("😀".repeat(400));
+        }
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+    }
+
+    #[test]
+    fn a_crowded_modal_folds_history_into_a_field() {
+        let c = pending_card(60);
+        let history: Vec<HistoryLine> = (1..=60).flat_map(|id| events(id, 20)).collect();
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        let blocks = modal["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 63);
+        let fields = block(blocks, "s:60").unwrap()["fields"].as_array().unwrap();
+        assert!(text_of(fields.last().unwrap()).starts_with("*History*\n• "));
+    }
 }

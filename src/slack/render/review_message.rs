@@ -1,6 +1,24 @@
 //! The review message: one lecture with its suggestions and controls,
-//! laid out to fit Slack's 50 blocks (see the layout notes on [`super`]).
+//! laid out to fit Slack's 50 blocks.
+//!
+//! Header (lecture title), a context line (lecture id, counts by status),
+//! the suggestions, then the per-lecture controls: a section holding the
+//! multi-select of pending tags (block [`actions::SELECT_BLOCK`]; Slack
+//! refuses multi-selects inside actions blocks) and an actions block with
+//! "Approve selected", "Approve all ≥ t", "Details" and "Retry failed". With
+//! nothing pending, only "Details" (and "Retry failed") remain.
+//!
+//! The suggestions take whatever blocks the rest leaves of the 50:
+//!
+//! - **normal**: a section per suggestion, plus an actions block with
+//!   Approve / Reject for each pending one;
+//! - **compact**, when normal does not fit: one section per suggestion, the
+//!   pending ones carrying an overflow menu (Approve / Reject);
+//! - **folded**, when even compact does not fit: pending suggestions are
+//!   kept first (best score first), decided ones fill what is left, and a
+//!   context line says "N more — open Details".
 
+use super::lecture::*;
 use super::*;
 
 // ---------------------------------------------------------------- message
@@ -308,4 +326,351 @@ pub(super) fn approve_top_button(card: &LectureCard, lecture: &str, top: usize) 
         obj.insert("confirm".into(), confirm);
     }
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::super::details::details_modal;
+    use super::super::testing::*;
+    use super::*;
+
+    #[test]
+    fn a_synced_tag_removed_in_airtable_says_by_whom_escaped() {
+        let mut s = suggestion(1, 0.9, SuggestionStatus::Synced);
+        s.removed_in_airtable = Some(("<!channel> *דנה*".to_owned(), at(7_200)));
+        let text = suggestion_section(&s)["text"]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(text.contains("Removed in Airtable by"), "{text}");
+        assert!(
+            !text.contains("<!channel>") && text.contains("&lt;!channel&gt;"),
+            "{text}"
+        );
+        let plain = suggestion(2, 0.9, SuggestionStatus::Synced);
+        let text = suggestion_section(&plain)["text"]["text"].to_string();
+        assert!(!text.contains("Removed in Airtable"));
+    }
+
+    #[test]
+    fn each_revision_stamps_its_own_block_ids_on_the_same_blocks() {
+        let c = pending_card(3);
+        let (first, second) = (review_message(&c, 4), review_message(&c, 5));
+        let ids = |m: &Message| -> Vec<String> {
+            m.blocks
+                .iter()
+                .map(|b| b["block_id"].as_str().expect("block id").to_owned())
+                .collect()
+        };
+        let (first, second) = (ids(&first), ids(&second));
+        assert!(first.iter().all(|id| !second.contains(id)), "{first:?}");
+        let bare = |ids: &[String]| -> Vec<String> {
+            ids.iter().map(|id| unstamped(id).to_owned()).collect()
+        };
+        assert_eq!(bare(&first), bare(&second));
+        assert!(bare(&first).contains(&actions::SELECT_BLOCK.to_owned()));
+        assert_eq!(unstamped("s:12~r40"), "s:12");
+        assert_eq!(unstamped("header"), "header");
+    }
+
+    #[test]
+    fn hebrew_tag_names_are_isolated() {
+        let c = card(vec![suggestion(7, 0.91, SuggestionStatus::Pending)]);
+        let m = review_message(&c, 1);
+        check_message(&m);
+        let isolated = format!("{FSI}בינה מלאכותית{PDI}");
+        assert!(section_text(&m.blocks, 7).contains(&format!("*{isolated}*  0.91")));
+        let selects = with_action(&m.blocks, actions::SELECT);
+        let select = selects[0];
+        assert_eq!(
+            select["options"][0]["text"]["text"],
+            format!("{isolated} 0.91")
+        );
+        assert!(m.text.contains(&format!("{FSI}מבוא ללמידת מכונה{PDI}")));
+    }
+
+    #[test]
+    fn user_text_cannot_mention_or_link() {
+        let mut s = suggestion(3, 0.7, SuggestionStatus::Pending);
+        s.rationale = "Ping <@U123> & <!channel> <https://evil|click>".to_owned();
+        s.model = "m<@U9>".to_owned();
+        let c = card(vec![s.clone()]);
+        let m = review_message(&c, 1);
+        check_message(&m);
+        let text = section_text(&m.blocks, 3);
+        assert!(text.contains("Ping &lt;@U123&gt; &amp; &lt;!channel&gt;"));
+        assert!(!text.contains("<@U"));
+        assert!(!text.contains("<!channel"));
+        assert!(!text.contains("<https"));
+        let modal = details_modal(&c, &[]);
+        check_modal(&modal);
+        let all = serde_json::to_string(&modal).unwrap();
+        assert!(!all.contains("<@U"));
+        assert!(all.contains("&lt;@U123&gt;"));
+    }
+
+    #[test]
+    fn stray_directional_controls_are_dropped() {
+        let mut s = suggestion(1, 0.5, SuggestionStatus::Pending);
+        s.tag_name = "a\u{2069}\u{202E}b".to_owned();
+        let m = review_message(&card(vec![s]), 1);
+        assert!(section_text(&m.blocks, 1).contains(&format!("{FSI}ab{PDI}")));
+    }
+
+    #[test]
+    fn pending_suggestions_get_approve_and_reject_buttons() {
+        let c = card(vec![
+            suggestion(11, 0.9, SuggestionStatus::Pending),
+            suggestion(12, 0.8, SuggestionStatus::Approved),
+        ]);
+        let m = review_message(&c, 1);
+        check_message(&m);
+        let row = block(&m.blocks, "a:11").expect("actions for 11");
+        assert_eq!(row["elements"][0]["action_id"], actions::APPROVE);
+        assert_eq!(row["elements"][0]["value"], "11");
+        assert_eq!(row["elements"][0]["style"], "primary");
+        assert_eq!(row["elements"][1]["action_id"], actions::REJECT);
+        assert_eq!(row["elements"][1]["value"], "11");
+        assert_eq!(row["elements"][1]["style"], "danger");
+        assert!(block(&m.blocks, "a:12").is_none(), "decided: no buttons");
+        assert!(section_text(&m.blocks, 12).contains(&format!("Decided by {FSI}Dana{PDI}")));
+        assert!(
+            section_text(&m.blocks, 11).contains("<!date^1714564811^{date_short_pretty} {time}|")
+        );
+    }
+
+    #[test]
+    fn lecture_controls_carry_the_lecture_id() {
+        let c = card(vec![
+            suggestion(1, 0.95, SuggestionStatus::Pending),
+            suggestion(2, 0.5, SuggestionStatus::Failed),
+        ]);
+        let m = review_message(&c, 1);
+        check_message(&m);
+        let select_block = block(&m.blocks, actions::SELECT_BLOCK).expect("select block");
+        assert_eq!(select_block["type"], "section");
+        assert_eq!(select_block["accessory"]["action_id"], actions::SELECT);
+        assert_eq!(select_block["accessory"]["options"][0]["value"], "1");
+        for id in [
+            actions::APPROVE_SELECTED,
+            actions::APPROVE_TOP,
+            actions::DETAILS,
+            actions::RETRY_FAILED,
+        ] {
+            let found = with_action(&m.blocks, id);
+            assert_eq!(found.len(), 1, "{id}");
+            assert_eq!(found[0]["value"], "lec-42", "{id}");
+        }
+        assert_eq!(
+            text_of(&with_action(&m.blocks, actions::APPROVE_TOP)[0]["text"]),
+            "Approve all ≥ 0.88"
+        );
+        assert!(section_text(&m.blocks, 2).contains("tag_missing"));
+    }
+
+    #[test]
+    fn approve_top_only_when_a_pending_score_reaches_the_threshold() {
+        let exactly = card(vec![suggestion(1, 0.88, SuggestionStatus::Pending)]);
+        assert_eq!(
+            with_action(&review_message(&exactly, 1).blocks, actions::APPROVE_TOP).len(),
+            1
+        );
+
+        let below = card(vec![suggestion(1, 0.879, SuggestionStatus::Pending)]);
+        assert!(with_action(&review_message(&below, 1).blocks, actions::APPROVE_TOP).is_empty());
+
+        // A high score that is already decided does not count.
+        let decided = card(vec![
+            suggestion(1, 0.99, SuggestionStatus::Approved),
+            suggestion(2, 0.5, SuggestionStatus::Pending),
+        ]);
+        let m = review_message(&decided, 1);
+        check_message(&m);
+        assert!(with_action(&m.blocks, actions::APPROVE_TOP).is_empty());
+        assert_eq!(with_action(&m.blocks, actions::APPROVE_SELECTED).len(), 1);
+    }
+
+    #[test]
+    fn retry_only_when_a_suggestion_failed() {
+        let ok = card(vec![
+            suggestion(1, 0.9, SuggestionStatus::Synced),
+            suggestion(2, 0.9, SuggestionStatus::Pending),
+        ]);
+        assert!(with_action(&review_message(&ok, 1).blocks, actions::RETRY_FAILED).is_empty());
+        let failed = card(vec![suggestion(1, 0.9, SuggestionStatus::Failed)]);
+        let m = review_message(&failed, 1);
+        check_message(&m);
+        assert_eq!(with_action(&m.blocks, actions::RETRY_FAILED).len(), 1);
+    }
+
+    #[test]
+    fn nothing_pending_means_no_decision_controls() {
+        let c = card(vec![
+            suggestion(1, 0.95, SuggestionStatus::Approved),
+            suggestion(2, 0.9, SuggestionStatus::Rejected),
+            suggestion(3, 0.9, SuggestionStatus::Synced),
+        ]);
+        let m = review_message(&c, 1);
+        check_message(&m);
+        for id in [
+            actions::APPROVE,
+            actions::REJECT,
+            actions::DECIDE_MENU,
+            actions::SELECT,
+            actions::APPROVE_SELECTED,
+            actions::APPROVE_TOP,
+        ] {
+            assert!(with_action(&m.blocks, id).is_empty(), "{id}");
+        }
+        assert!(block(&m.blocks, actions::SELECT_BLOCK).is_none());
+        assert_eq!(with_action(&m.blocks, actions::DETAILS).len(), 1);
+        assert!(m.text.contains("0 pending of 3"));
+    }
+
+    #[test]
+    fn summary_counts_by_status() {
+        let c = card(vec![
+            suggestion(1, 0.9, SuggestionStatus::Pending),
+            suggestion(2, 0.9, SuggestionStatus::Pending),
+            suggestion(3, 0.9, SuggestionStatus::Failed),
+        ]);
+        let m = review_message(&c, 1);
+        let summary = text_of(&block(&m.blocks, "summary").unwrap()["elements"][0]);
+        assert!(summary.contains(&format!("Lecture {FSI}lec-42{PDI}")));
+        assert!(summary.contains("2 pending"));
+        assert!(summary.contains("1 failed"));
+        assert!(!summary.contains("approved"));
+    }
+
+    #[test]
+    fn forty_pending_switch_to_the_compact_layout() {
+        let c = pending_card(40);
+        let m = review_message(&c, 1);
+        check_message(&m);
+        assert!(
+            with_action(&m.blocks, actions::APPROVE).is_empty(),
+            "no button rows"
+        );
+        assert_eq!(with_action(&m.blocks, actions::DECIDE_MENU).len(), 40);
+        let menu = &block(&m.blocks, "s:5").unwrap()["accessory"];
+        assert_eq!(menu["options"][0]["value"], "approve:5");
+        assert_eq!(menu["options"][1]["value"], "reject:5");
+        let all: HashSet<i64> = (1..=40).collect();
+        assert_eq!(decidable(&m.blocks), all);
+        assert!(block(&m.blocks, "more").is_none());
+    }
+
+    #[test]
+    fn a_short_card_keeps_the_normal_layout() {
+        // 4 fixed blocks + 23 × 2 = 50: exactly fits.
+        let m = review_message(&pending_card(23), 1);
+        check_message(&m);
+        assert_eq!(m.blocks.len(), 50);
+        assert_eq!(with_action(&m.blocks, actions::APPROVE).len(), 23);
+        // One more does not.
+        let m = review_message(&pending_card(24), 1);
+        check_message(&m);
+        assert!(with_action(&m.blocks, actions::APPROVE).is_empty());
+        assert_eq!(with_action(&m.blocks, actions::DECIDE_MENU).len(), 24);
+    }
+
+    #[test]
+    fn folding_hides_decided_suggestions_first() {
+        let mut suggestions = Vec::new();
+        for id in 1..=60 {
+            let status = if id % 2 == 0 {
+                SuggestionStatus::Pending
+            } else {
+                SuggestionStatus::Rejected
+            };
+            suggestions.push(suggestion(id, 0.5, status));
+        }
+        let m = review_message(&card(suggestions), 1);
+        check_message(&m);
+        assert_eq!(m.blocks.len(), 50);
+        let shown: HashSet<i64> = (1..=60)
+            .filter(|id| block(&m.blocks, &format!("s:{id}")).is_some())
+            .collect();
+        assert!(
+            (2..=60).step_by(2).all(|id| shown.contains(&id)),
+            "all pending shown"
+        );
+        assert_eq!(shown.len(), 45);
+        let note = text_of(&block(&m.blocks, "more").unwrap()["elements"][0]);
+        assert!(note.starts_with("15 more — open *Details*"), "{note}");
+        assert!(!note.contains("pending"), "no pending hidden: {note}");
+    }
+
+    #[test]
+    fn two_hundred_huge_suggestions_still_fit_every_limit() {
+        let mut suggestions = Vec::new();
+        for id in 1..=200 {
+            let status = SuggestionStatus::ALL[(id % 5) as usize];
+            let mut s = suggestion(id, 0.9, status);
+            s.tag_name = "תג".repeat(150);
+            s.rationale = "<&>".repeat(1_000);
+            s.model = "m".repeat(500);
+            s.decided_by = Some("ד".repeat(500));
+            s.last_error = Some("e&".repeat(2_000));
+            suggestions.push(s);
+        }
+        let mut c = card(suggestions);
+        c.title = "כותרת ".repeat(500);
+        c.lecture_id = "L".repeat(1_500);
+        let m = review_message(&c, 1);
+        check_message(&m);
+        assert_eq!(m.blocks.len(), 50);
+        assert!(block(&m.blocks, "more").is_some());
+        let select = with_action(&m.blocks, actions::SELECT);
+        let options = select[0]["options"].as_array().unwrap();
+        assert_eq!(options.len(), 40);
+        for o in options {
+            // The tag is cut, never the score.
+            assert!(text_of(&o["text"]).ends_with(&format!("…{PDI} 0.90")));
+        }
+        let shown_pending = with_action(&m.blocks, actions::DECIDE_MENU).len();
+        assert_eq!(shown_pending, 40, "all 40 pending get a menu");
+
+        let history: Vec<HistoryLine> = (1..=200).flat_map(|id| events(id, 30)).collect();
+        let modal = details_modal(&c, &history);
+        check_modal(&modal);
+        assert_eq!(modal["blocks"].as_array().unwrap().len(), 100);
+    }
+
+    #[test]
+    fn more_pending_than_a_select_holds() {
+        let m = review_message(&pending_card(150), 1);
+        check_message(&m);
+        let select = block(&m.blocks, actions::SELECT_BLOCK).unwrap();
+        assert_eq!(
+            select["accessory"]["options"].as_array().unwrap().len(),
+            100
+        );
+        assert!(text_of(&select["text"]).contains("first 100 of 150"));
+        let note = text_of(&block(&m.blocks, "more").unwrap()["elements"][0]);
+        assert!(note.contains("105 of them pending"), "{note}");
+        assert_eq!(decidable(&m.blocks).len(), 100);
+    }
+
+    #[test]
+    fn a_lecture_id_too_long_for_a_button_value_drops_the_lecture_buttons() {
+        let mut c = pending_card(2);
+        c.lecture_id = "x".repeat(limits::BUTTON_VALUE + 1);
+        let m = review_message(&c, 1);
+        check_message(&m);
+        assert!(with_action(&m.blocks, actions::DETAILS).is_empty());
+        assert!(with_action(&m.blocks, actions::SELECT).is_empty());
+        assert_eq!(with_action(&m.blocks, actions::APPROVE).len(), 2);
+    }
+
+    #[test]
+    fn an_empty_card_still_renders() {
+        let m = review_message(&card(Vec::new()), 1);
+        check_message(&m);
+        assert_eq!(with_action(&m.blocks, actions::DETAILS).len(), 1);
+        let modal = details_modal(&card(Vec::new()), &[]);
+        check_modal(&modal);
+    }
 }

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::lecture::*;
 use super::review_message::threshold_note;
 use super::*;
 

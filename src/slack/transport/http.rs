@@ -33,6 +33,7 @@ use crate::slack::click_queue::NoPermit;
 use crate::slack::dispatch::{self, Dispatched};
 use crate::slack::payload::{Interaction, SlashCommand};
 use crate::slack::transport::signature::{self, Verifier};
+use crate::storage;
 
 /// Slack's largest payloads (a block_actions click carries the whole
 /// message) stay well under this.
@@ -242,8 +243,7 @@ async fn readyz(State(shared): State<Shared>) -> Response {
     match crate::storage::ensure_schema_current(&shared.app.pool).await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(err) => {
-            if matches!(&err, crate::storage::DbError::Query(query) if crate::storage::is_pool_timeout(query))
-            {
+            if matches!(err, storage::DbError::Query(storage::Error::PoolTimedOut)) {
                 tracing::warn!(error = %err, "not ready: no database connection came free in time");
             } else {
                 tracing::warn!(error = %err, "not ready");

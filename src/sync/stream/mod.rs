@@ -23,7 +23,7 @@ use crate::airtable::{AirtableClient, AirtableError, RecordUpdate};
 use crate::domain::{value_set, EditKind, Values};
 use crate::storage::airtable_writes::{self, NewWrite, Purpose};
 use crate::storage::change_streams::{self, Stream};
-use crate::storage::{drift, record_cells, repairs};
+use crate::storage::{self, drift, record_cells, repairs};
 use check::{Checked, SentWrite};
 use payload::{BrokenHook, Watched};
 
@@ -47,7 +47,7 @@ pub enum StreamError {
     #[error("Airtable: {0}")]
     Airtable(#[from] AirtableError),
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] crate::storage::Error),
     #[error(transparent)]
     Broken(#[from] BrokenHook),
 }
@@ -241,13 +241,55 @@ pub async fn catch_up(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamErro
 /// One read from the cursor and what it says, stored with the cursor's
 /// move in one transaction. None when the lease ran out meanwhile.
 async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamError> {
-    let (pool, base_id) = (reader.pool, reader.base_id);
-    let Some(stream) = change_streams::of_base(pool, base_id).await? else {
+    let Some(stream) = change_streams::of_base(reader.pool, reader.base_id).await? else {
         return Ok(Some(CatchUp::default()));
     };
-    let mut cursor = u64::try_from(stream.next_cursor).unwrap_or(1);
-    let mut payloads = Vec::new();
-    let mut more = true;
+    let Some(read) = read_pages(reader, &stream).await? else {
+        return Ok(None);
+    };
+    let watched = Watched {
+        table_id: &reader.watch.table_id,
+        tags_field_id: &reader.watch.tags_field_id,
+        lecture_field_id: &reader.watch.lecture_field_id,
+        field: &reader.tags.field,
+    };
+    let checked = check_read(reader, &read.payloads, &watched).await?;
+    let done = CatchUp {
+        payloads: read.payloads.len(),
+        writes_checked: checked.clean.len() + checked.repairs.len(),
+        repairs_found: checked.repairs.len(),
+        caught_up: !read.more,
+        ..CatchUp::default()
+    };
+    let Some(done) = store_checked(reader, &stream, &read, &watched, &checked, done).await? else {
+        return Ok(None);
+    };
+    metrics::counter!(crate::metrics::AIRTABLE_REPAIRS).increment(done.repairs_found as u64);
+    metrics::counter!(crate::metrics::AIRTABLE_DRIFT).increment(done.drift);
+    for repair in &checked.repairs {
+        tracing::info!(record = %repair.record_id, restored = ?repair.restore, removed = ?repair.remove, "a write overwrote people's edits; repairing");
+    }
+    Ok(Some(done))
+}
+
+/// The payloads past the stored cursor, at most [`PAGES_PER_READ`] pages.
+struct Read {
+    payloads: Vec<Value>,
+    /// Where the next read starts.
+    cursor: u64,
+    /// Airtable may have more past `cursor`.
+    more: bool,
+}
+
+/// Reads pages from the stream's cursor, renewing the lease before each.
+/// None when the lease ran out meanwhile.
+async fn read_pages(reader: &Reader<'_>, stream: &Stream) -> Result<Option<Read>, StreamError> {
+    let (pool, base_id) = (reader.pool, reader.base_id);
+    let mut read = Read {
+        payloads: Vec::new(),
+        cursor: u64::try_from(stream.next_cursor).unwrap_or(1),
+        more: true,
+    };
     for _ in 0..PAGES_PER_READ {
         // A long read (pages waiting for the request budget) keeps its lease.
         if !change_streams::lease(pool, base_id, reader.reader, READ_LEASE).await? {
@@ -255,22 +297,27 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
         }
         let page = reader
             .client
-            .webhook_payloads(&stream.webhook_id, cursor)
+            .webhook_payloads(&stream.webhook_id, read.cursor)
             .await?;
-        payloads.extend(page.payloads);
-        cursor = page.cursor;
-        more = page.might_have_more;
-        if !more {
+        read.payloads.extend(page.payloads);
+        read.cursor = page.cursor;
+        read.more = page.might_have_more;
+        if !read.more {
             break;
         }
     }
-    let watched = Watched {
-        table_id: &reader.watch.table_id,
-        tags_field_id: &reader.watch.tags_field_id,
-        lecture_field_id: &reader.watch.lecture_field_id,
-        field: &reader.tags.field,
-    };
-    let changes = payload::tags_changes(&payloads, &watched)?;
+    Ok(Some(read))
+}
+
+/// What the payloads say, checked against the cells known before them and
+/// the writes tagbot sent to their records.
+async fn check_read(
+    reader: &Reader<'_>,
+    payloads: &[Value],
+    watched: &Watched<'_>,
+) -> Result<Checked, StreamError> {
+    let (pool, base_id) = (reader.pool, reader.base_id);
+    let changes = payload::tags_changes(payloads, watched)?;
     let mut records: Vec<String> = changes.iter().map(|c| c.record_id.clone()).collect();
     records.sort();
     records.dedup();
@@ -286,17 +333,24 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
             seen_through: w.seen_through,
         })
         .collect();
-    let checked = check::check(known, &writes, &changes);
-    let mut done = CatchUp {
-        payloads: payloads.len(),
-        writes_checked: checked.clean.len() + checked.repairs.len(),
-        repairs_found: checked.repairs.len(),
-        caught_up: !more,
-        ..CatchUp::default()
-    };
-    let mut tx = pool.begin().await?;
+    Ok(check::check(known, &writes, &changes))
+}
+
+/// Stores what the read found (cells, relabelled records, checked writes,
+/// repairs, drift) and moves the cursor, in one transaction; `done` with
+/// the drift counted. None, and nothing stored, when the lease ran out.
+async fn store_checked(
+    reader: &Reader<'_>,
+    stream: &Stream,
+    read: &Read,
+    watched: &Watched<'_>,
+    checked: &Checked,
+    mut done: CatchUp,
+) -> Result<Option<CatchUp>, StreamError> {
+    let base_id = reader.base_id;
+    let mut tx = storage::begin(reader.pool).await?;
     record_cells::store(&mut tx, base_id, &checked.cells).await?;
-    let moves: Vec<(String, Option<String>)> = payload::relabels(&payloads, &watched)
+    let moves: Vec<(String, Option<String>)> = payload::relabels(&read.payloads, watched)
         .into_iter()
         .map(|r| (r.record_id, r.lecture))
         .collect();
@@ -305,18 +359,18 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
     let repaired: Vec<i64> = checked.repairs.iter().map(|r| r.write_id).collect();
     airtable_writes::checked(&mut tx, &repaired, true).await?;
     let seen_through = checked.seen_through.max(stream.seen_through);
-    repairs::found(&mut tx, base_id, &new_repairs(&checked, seen_through)).await?;
+    repairs::found(&mut tx, base_id, &new_repairs(checked, seen_through)).await?;
     done.drift = drift::record(
         &mut tx,
         base_id,
-        &of_tags(&checked.removals, &checked, reader.tags),
+        &of_tags(&checked.removals, checked, reader.tags),
     )
     .await?;
-    drift::readded(&mut tx, &of_tags(&checked.additions, &checked, reader.tags)).await?;
+    drift::readded(&mut tx, &of_tags(&checked.additions, checked, reader.tags)).await?;
     if done.caught_up {
         airtable_writes::give_up_unseen(&mut tx, base_id, Some(UNSEEN_AFTER)).await?;
     }
-    let next = i64::try_from(cursor).unwrap_or(i64::MAX);
+    let next = i64::try_from(read.cursor).unwrap_or(i64::MAX);
     let moved = change_streams::advance(
         &mut tx,
         base_id,
@@ -330,12 +384,7 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
         // The lease ran out meanwhile: whoever holds it reads these again.
         return Ok(None);
     }
-    tx.commit().await?;
-    metrics::counter!(crate::metrics::AIRTABLE_REPAIRS).increment(done.repairs_found as u64);
-    metrics::counter!(crate::metrics::AIRTABLE_DRIFT).increment(done.drift);
-    for repair in &checked.repairs {
-        tracing::info!(record = %repair.record_id, restored = ?repair.restore, removed = ?repair.remove, "a write overwrote people's edits; repairing");
-    }
+    storage::commit(tx).await?;
     Ok(Some(done))
 }
 

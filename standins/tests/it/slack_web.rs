@@ -597,11 +597,12 @@ fn modal_of_bytes(bytes: usize) -> Value {
     let base = modal("big", blocks.clone()).to_string().len();
     let pad = bytes.checked_sub(base).expect("room for padding");
     blocks.pop();
-    // Spread the padding over sections of at most 3,000 characters.
+    // Spread the padding over sections of at most 3,000 characters,
+    // leaving the last one at least the 1 a text object needs.
     let mut pad_left = pad;
     for block in blocks.iter_mut() {
         let text = block["text"]["text"].as_str().unwrap().len();
-        let more = pad_left.min(3_000 - text);
+        let more = pad_left.saturating_sub(1).min(3_000 - text);
         block["text"]["text"] = json!("x".repeat(text + more));
         pad_left -= more;
     }
@@ -883,4 +884,63 @@ async fn a_file_goes_up_in_three_steps_and_is_shared_once() {
     .await;
     assert_eq!(scope["error"], "missing_scope");
     fake.shutdown();
+}
+
+/// The rules beyond lengths and counts: text objects' types and minimum,
+/// the fields that take plain_text only, button styles, confirmation
+/// dialogs, option values, where a multi-select may stand, empty lists.
+#[test]
+fn block_kit_types_styles_and_companions_are_checked() {
+    use standins::block_kit::{check_message_blocks, check_modal};
+    let plain = |text: &str| json!({ "type": "plain_text", "text": text });
+    let mrkdwn = |text: &str| json!({ "type": "mrkdwn", "text": text });
+    let with = |mut element: Value, key: &str, value: Value| {
+        element[key] = value;
+        element
+    };
+    let actions = |element: Value| json!([{ "type": "actions", "elements": [element] }]);
+    let select =
+        |options: Value| json!({ "type": "static_select", "action_id": "s", "options": options });
+    let confirm = |title: usize, text: usize, deny: usize| {
+        json!({ "title": plain(&"t".repeat(title)), "text": mrkdwn(&"x".repeat(text)),
+                "confirm": plain("Yes"), "deny": plain(&"n".repeat(deny)) })
+    };
+    let refused = [
+        json!([{ "type": "section", "text": mrkdwn("") }]),
+        json!([{ "type": "section", "text": { "type": "markdown", "text": "x" } }]),
+        actions(with(button("a", "x"), "text", mrkdwn("x"))),
+        actions(with(button("a", "x"), "style", json!("green"))),
+        actions(with(button("a", "x"), "confirm", confirm(101, 1, 1))),
+        actions(with(button("a", "x"), "confirm", confirm(1, 301, 1))),
+        actions(with(button("a", "x"), "confirm", confirm(1, 1, 31))),
+        actions(select(json!([{ "text": mrkdwn("o"), "value": "v" }]))),
+        actions(select(
+            json!([{ "text": plain("a"), "value": "v" }, { "text": plain("b"), "value": "v" }]),
+        )),
+        actions(select(json!([{ "text": plain("a"), "value": "" }]))),
+        actions(select(json!([]))),
+        actions(with(select(json!(options(1))), "placeholder", mrkdwn("p"))),
+        actions(with(
+            select(json!(options(1))),
+            "type",
+            json!("multi_static_select"),
+        )),
+        json!([{ "type": "actions", "elements": [] }]),
+        json!([{ "type": "context", "elements": [] }]),
+    ];
+    for blocks in refused {
+        assert!(check_message_blocks(&blocks).is_err(), "{blocks}");
+    }
+    let accepted = [
+        actions(with(button("a", "x"), "style", json!("danger"))),
+        actions(with(button("a", "x"), "confirm", confirm(100, 300, 30))),
+        json!([{ "type": "section", "text": mrkdwn("x"),
+                 "accessory": with(select(json!(options(2))), "type", json!("multi_static_select")) }]),
+    ];
+    for blocks in accepted {
+        assert!(check_message_blocks(&blocks).is_ok(), "{blocks}");
+    }
+    let titled = |title: Value| json!({ "type": "modal", "title": title, "blocks": [] });
+    assert!(check_modal(&titled(plain("Review"))).is_ok());
+    assert!(check_modal(&titled(mrkdwn("Review"))).is_err());
 }

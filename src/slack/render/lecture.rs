@@ -1,0 +1,99 @@
+//! A lecture card's pieces that more than one surface shows: its tag
+//! labels, its pending suggestions, the header and summary the review
+//! message and the details modal open with, a suggestion as a select
+//! option, and the lines that say who decided or removed a tag.
+
+use super::*;
+
+pub(super) fn tag_label(s: &SuggestionCard) -> String {
+    or_placeholder(&s.tag_name, &s.tag_id)
+}
+
+pub(super) fn is_pending(s: &SuggestionCard) -> bool {
+    s.status == SuggestionStatus::Pending
+}
+
+pub(super) fn pending(card: &LectureCard) -> Vec<&SuggestionCard> {
+    card.suggestions.iter().filter(|s| is_pending(s)).collect()
+}
+
+/// Pending suggestions "Approve all" would take.
+pub(super) fn top_count(card: &LectureCard) -> usize {
+    card.suggestions
+        .iter()
+        .filter(|s| is_pending(s) && s.score >= card.approve_threshold)
+        .count()
+}
+
+/// The lecture id as a button value, or `None` when it would not fit: a cut
+/// id could name another lecture, so such buttons are left out instead.
+pub(super) fn lecture_value(card: &LectureCard) -> Option<&str> {
+    (card.lecture_id.chars().count() <= limits::BUTTON_VALUE).then_some(card.lecture_id.as_str())
+}
+
+pub(super) fn header_block(card: &LectureCard) -> Value {
+    let title = or_placeholder(&clean(&card.title), "(untitled lecture)");
+    json!({"type": "header", "block_id": "header", "text": plain(&title, limits::HEADER_TEXT)})
+}
+
+/// "Lecture {FSI}id{PDI} · 3 pending · 1 approved …"; only statuses present.
+pub(super) fn summary_block(card: &LectureCard) -> Value {
+    let mut parts = vec![format!(
+        "Lecture {}",
+        embed_mrkdwn(&card.lecture_id, LECTURE_ID_CHARS)
+    )];
+    for status in SuggestionStatus::ALL {
+        let n = card
+            .suggestions
+            .iter()
+            .filter(|s| s.status == status)
+            .count();
+        if n > 0 {
+            parts.push(format!("{n} {status}"));
+        }
+    }
+    if card.suggestions.is_empty() {
+        parts.push("no suggestions".to_owned());
+    }
+    context("summary", &parts.join(" · "))
+}
+
+/// "{FSI}tag{PDI} 0.91": the tag cut so that the score always shows.
+pub(super) fn select_option(s: &SuggestionCard) -> Value {
+    let score = format!(" {}", score_label(s.score));
+    let room = limits::OPTION_TEXT - score.chars().count();
+    option(
+        &format!("{}{score}", embed_plain(&tag_label(s), room)),
+        &s.id.to_string(),
+    )
+}
+
+/// A synced tag someone then removed in Airtable: tagbot leaves it
+/// removed, and says so.
+pub(super) fn removed_line(s: &SuggestionCard) -> Option<String> {
+    s.removed_in_airtable.as_ref().map(|(by, at)| {
+        format!(
+            ":wastebasket: Removed in Airtable by {} {}",
+            embed_mrkdwn(by, ACTOR_CHARS),
+            slack_date(*at)
+        )
+    })
+}
+
+pub(super) fn decision_line(s: &SuggestionCard) -> Option<String> {
+    if !s.status.is_decided() {
+        return None;
+    }
+    let who = s
+        .decided_by
+        .as_deref()
+        .map(|who| format!(" by {}", embed_mrkdwn(who, ACTOR_CHARS)));
+    let when = s.decided_at.map(|at| format!(" {}", slack_date(at)));
+    (who.is_some() || when.is_some()).then(|| {
+        format!(
+            "Decided{}{}",
+            who.unwrap_or_default(),
+            when.unwrap_or_default()
+        )
+    })
+}

@@ -1,0 +1,127 @@
+//! What a storage call's failure means to its caller, read once from
+//! sqlx's error: the database is away (wait), no pooled connection came
+//! free (wait, and say so: the pool is too small or held), a transaction
+//! lost to a concurrent one (try again), the row asked for is not there, or
+//! anything else (a statement or a rule of the schema refused; a bug to
+//! log). Callers outside `storage` match on these and never on sqlx's
+//! variants.
+//!
+//! Each variant's words are for the operator's log: the cause as the
+//! database or driver said it, with no connection string.
+
+/// A storage call that failed; nothing it would have written was kept
+/// unless the caller's transaction commits anyway.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database is away: restarting, unreachable, the connection
+    /// dropped, out of connections. Nobody's fault; worth waiting out.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// No pooled connection came free within the pool's acquire timeout:
+    /// the pool is too small for the load, or queries hold its
+    /// connections. The database itself may be fine; worth waiting out,
+    /// but not by looking at the database.
+    #[error("no database connection came free in time (pool timed out while waiting for an open connection)")]
+    PoolTimedOut,
+    /// Postgres aborted the transaction for a concurrent one's sake
+    /// (serialization failure, deadlock): running it again may succeed.
+    #[error("the transaction conflicted with a concurrent one: {0}")]
+    Conflict(#[source] sqlx::Error),
+    /// A statement that expected a row found none.
+    #[error("no rows returned by a query that expected to return at least one row")]
+    NotFound,
+    /// Anything else: a refused statement (a trigger's or a constraint's
+    /// rule, a missing privilege), a row that would not decode.
+    #[error(transparent)]
+    Other(sqlx::Error),
+}
+
+impl Error {
+    /// Whether waiting may cure it: the database is away, or every
+    /// pooled connection is busy. Never the statement's fault.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Unavailable(_) | Error::PoolTimedOut)
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Error {
+        match &err {
+            sqlx::Error::PoolTimedOut => Error::PoolTimedOut,
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => Error::Unavailable(err),
+            sqlx::Error::Database(db) => match db.code().as_deref().map(sql_state_meaning) {
+                Some(Meaning::Unavailable) => Error::Unavailable(err),
+                Some(Meaning::Conflict) => Error::Conflict(err),
+                _ => Error::Other(err),
+            },
+            _ => Error::Other(err),
+        }
+    }
+}
+
+/// What a SQLSTATE says for a caller, where it says more than "refused".
+#[derive(Debug, PartialEq, Eq)]
+enum Meaning {
+    Unavailable,
+    Conflict,
+    Refused,
+}
+
+fn sql_state_meaning(code: &str) -> Meaning {
+    match code {
+        // 40001 serialization failure, 40P01 deadlock detected: Postgres
+        // chose this transaction to abort so the other could go on.
+        "40001" | "40P01" => Meaning::Conflict,
+        // Classes 08 (connection exception), 57 (operator intervention:
+        // shutdown, restart, terminated backend) and 53 (insufficient
+        // resources: too many connections).
+        _ if ["08", "57", "53"]
+            .iter()
+            .any(|class| code.starts_with(class)) =>
+        {
+            Meaning::Unavailable
+        }
+        _ => Meaning::Refused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_states_read_as_what_a_caller_does_about_them() {
+        for (code, meaning) in [
+            ("40001", Meaning::Conflict),
+            ("40P01", Meaning::Conflict),
+            ("08006", Meaning::Unavailable),
+            ("57P01", Meaning::Unavailable),
+            ("53300", Meaning::Unavailable),
+            ("23505", Meaning::Refused),
+            ("23514", Meaning::Refused),
+            ("TB001", Meaning::Refused),
+            ("42501", Meaning::Refused),
+        ] {
+            assert_eq!(sql_state_meaning(code), meaning, "{code}");
+        }
+    }
+
+    #[test]
+    fn the_pool_and_the_driver_read_as_their_meaning() {
+        assert!(matches!(
+            Error::from(sqlx::Error::PoolTimedOut),
+            Error::PoolTimedOut
+        ));
+        assert!(matches!(
+            Error::from(sqlx::Error::RowNotFound),
+            Error::NotFound
+        ));
+        let dropped = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(Error::from(sqlx::Error::Io(dropped)).is_unavailable());
+        assert!(!Error::from(sqlx::Error::ColumnNotFound("x".into())).is_unavailable());
+    }
+}
