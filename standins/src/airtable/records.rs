@@ -22,7 +22,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
@@ -30,7 +30,7 @@ use super::admission::Needs;
 use super::base::Base;
 use super::errors::{error, invalid_body, not_permitted, unknown_field, Reply};
 use super::formula;
-use super::server::{handle, Request, Shared, Written};
+use super::server::{handle, Call, Shared, Written};
 use super::tables::{Field, StoredRecord, Table};
 use super::webhooks::{CellChange, Source};
 use crate::form::url_pairs;
@@ -95,18 +95,10 @@ pub(super) async fn list_get(
     State(state): Shared,
     Path((base_id, table)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    call: Call,
 ) -> Response {
     let options = ListOptions::from_query(query.as_deref().unwrap_or(""));
-    let request = Request {
-        method,
-        uri: &uri,
-        headers: &headers,
-        base_id: &base_id,
-        needs: Needs::ReadRecords,
-    };
+    let request = call.to(&base_id, Needs::ReadRecords);
     handle(&state, request, Written::default(), |base| {
         list(base, &table, &options)
     })
@@ -116,19 +108,11 @@ pub(super) async fn list_get(
 pub(super) async fn list_post(
     State(state): Shared,
     Path((base_id, table)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    call: Call,
     body: Bytes,
 ) -> Response {
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    let request = Request {
-        method,
-        uri: &uri,
-        headers: &headers,
-        base_id: &base_id,
-        needs: Needs::ReadRecords,
-    };
+    let request = call.to(&base_id, Needs::ReadRecords);
     handle(&state, request, Written::default(), |base| {
         let Ok(body) = parsed else {
             return invalid_body();
@@ -244,9 +228,7 @@ fn start(options: &ListOptions) -> Result<usize, Reply> {
 pub(super) async fn update(
     State(state): Shared,
     Path((base_id, table)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    call: Call,
     body: Bytes,
 ) -> Response {
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
@@ -269,13 +251,7 @@ pub(super) async fn update(
             .flat_map(|fields| fields.keys().cloned())
             .collect(),
     };
-    let request = Request {
-        method,
-        uri: &uri,
-        headers: &headers,
-        base_id: &base_id,
-        needs: Needs::WriteRecords,
-    };
+    let request = call.to(&base_id, Needs::WriteRecords);
     handle(&state, request, written, |base| {
         let Ok(body) = parsed else {
             return invalid_body();

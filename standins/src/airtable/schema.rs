@@ -3,28 +3,20 @@
 //! field and its fields' ids, names, types and options.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::admission::Needs;
-use super::server::{handle, Request, Shared, Written};
+use super::server::{handle, Call, Shared, Written};
 use super::tables::Table;
 
 pub(super) async fn schema(
     State(state): Shared,
     Path(base_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    call: Call,
 ) -> Response {
-    let request = Request {
-        method,
-        uri: &uri,
-        headers: &headers,
-        base_id: &base_id,
-        needs: Needs::ReadSchema,
-    };
+    let request = call.to(&base_id, Needs::ReadSchema);
     handle(&state, request, Written::default(), |base| {
         let tables: Vec<Value> = base.tables.iter().map(table_schema).collect();
         (StatusCode::OK, json!({ "tables": tables }))

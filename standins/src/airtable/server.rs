@@ -2,10 +2,12 @@
 //! test set, admission, the endpoint's work on the base, the log entry,
 //! then the response delay; and the answer for a path no endpoint serves.
 
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,16 +19,36 @@ use super::errors::{error, Reply};
 
 pub(super) type Shared = State<Arc<Mutex<Base>>>;
 
-/// One request as the handlers see it.
-pub(super) struct Request<'a> {
-    pub(super) method: Method,
-    pub(super) uri: &'a Uri,
-    pub(super) headers: &'a HeaderMap,
-    pub(super) base_id: &'a str,
-    pub(super) needs: Needs,
+/// What admission and the log read of any request: its method, URI and
+/// headers, taken by every endpoint alike.
+pub(super) struct Call {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
 }
 
-impl Request<'_> {
+impl<S: Send + Sync> FromRequestParts<S> for Call {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Call, Infallible> {
+        Ok(Call {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl Call {
+    /// The call, to `base_id`, at an endpoint that `needs` a scope.
+    pub(super) fn to(self, base_id: &str, needs: Needs) -> Request<'_> {
+        Request {
+            call: self,
+            base_id,
+            needs,
+        }
+    }
+
     /// The whole URL the client used: Airtable counts scheme and host too.
     fn full_url_chars(&self) -> usize {
         let host = self
@@ -36,6 +58,13 @@ impl Request<'_> {
             .unwrap_or("127.0.0.1");
         "http://".len() + host.len() + self.uri.to_string().len()
     }
+}
+
+/// One request as [`handle`] runs it.
+pub(super) struct Request<'a> {
+    call: Call,
+    base_id: &'a str,
+    needs: Needs,
 }
 
 /// What a PATCH body names, for the log.
@@ -61,10 +90,11 @@ pub(super) async fn handle(
         let mut base = state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let call = &request.call;
         let admitted = base.admit(
-            &request.method,
-            request.full_url_chars(),
-            request.headers,
+            &call.method,
+            call.full_url_chars(),
+            &call.headers,
             request.base_id,
             request.needs,
         );
@@ -72,7 +102,7 @@ pub(super) async fn handle(
             Ok(()) => work(&mut base),
             Err(reply) => reply,
         };
-        base.log(&request.method, request.uri, status, written, &body);
+        base.log(&call.method, &call.uri, status, written, &body);
         (status, body, base.response_delay)
     };
     if !response_delay.is_zero() {

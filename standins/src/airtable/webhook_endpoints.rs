@@ -4,31 +4,16 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::admission::Needs;
 use super::base::SCOPE_RECORDS_READ;
 use super::errors::{error, invalid_body, not_permitted, Reply};
-use super::server::{handle, Request, Shared, Written};
+use super::server::{handle, Call, Shared, Written};
 use super::webhooks;
 use crate::form::url_pairs;
-
-fn webhook_request<'a>(
-    method: Method,
-    uri: &'a Uri,
-    headers: &'a HeaderMap,
-    base_id: &'a str,
-) -> Request<'a> {
-    Request {
-        method,
-        uri,
-        headers,
-        base_id,
-        needs: Needs::Webhooks,
-    }
-}
 
 fn no_such_webhook() -> Reply {
     error(
@@ -41,12 +26,10 @@ fn no_such_webhook() -> Reply {
 pub(super) async fn create_webhook(
     State(state): Shared,
     Path(base_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    call: Call,
     body: Bytes,
 ) -> Response {
-    let request = webhook_request(method, &uri, &headers, &base_id);
+    let request = call.to(&base_id, Needs::Webhooks);
     handle(&state, request, Written::default(), |base| {
         let Ok(body) = serde_json::from_slice::<Value>(&body) else {
             return invalid_body();
@@ -81,11 +64,9 @@ pub(super) async fn create_webhook(
 pub(super) async fn list_webhooks(
     State(state): Shared,
     Path(base_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    call: Call,
 ) -> Response {
-    let request = webhook_request(method, &uri, &headers, &base_id);
+    let request = call.to(&base_id, Needs::Webhooks);
     handle(&state, request, Written::default(), |base| {
         let now = base.now();
         let listed: Vec<Value> = base.hooks.list.iter().map(|h| h.as_listed(now)).collect();
@@ -97,11 +78,9 @@ pub(super) async fn list_webhooks(
 pub(super) async fn delete_webhook(
     State(state): Shared,
     Path((base_id, hook)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    call: Call,
 ) -> Response {
-    let request = webhook_request(method, &uri, &headers, &base_id);
+    let request = call.to(&base_id, Needs::Webhooks);
     handle(&state, request, Written::default(), |base| {
         let before = base.hooks.list.len();
         base.hooks.list.retain(|h| h.id != hook);
@@ -118,11 +97,9 @@ pub(super) async fn delete_webhook(
 pub(super) async fn refresh_webhook(
     State(state): Shared,
     Path((base_id, hook)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    call: Call,
 ) -> Response {
-    let request = webhook_request(method, &uri, &headers, &base_id);
+    let request = call.to(&base_id, Needs::Webhooks);
     handle(&state, request, Written::default(), |base| {
         let now = base.now();
         let Some(hook) = base.hooks.get_mut(&hook) else {
@@ -144,9 +121,7 @@ pub(super) async fn list_payloads(
     State(state): Shared,
     Path((base_id, hook)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    call: Call,
 ) -> Response {
     let (mut cursor, mut limit) = (Some(1_u64), Some(50_u64));
     for (key, value) in url_pairs(query.as_deref().unwrap_or("")) {
@@ -156,7 +131,7 @@ pub(super) async fn list_payloads(
             _ => {}
         }
     }
-    let request = webhook_request(method, &uri, &headers, &base_id);
+    let request = call.to(&base_id, Needs::Webhooks);
     handle(&state, request, Written::default(), |base| {
         let (Some(cursor), Some(limit)) = (cursor, limit) else {
             return error(
