@@ -2,6 +2,8 @@
 //! test support around them.
 //!
 //! - [`slack`]: the Slack Web API; [`socket_mode`]: Slack's Socket Mode.
+//! - [`block_kit`]: Block Kit's documented limits, which the Slack
+//!   stand-in checks every message and view against.
 //! - [`airtable`]: the Airtable Web API for one base.
 //! - [`sender`]: Slack's side of tagbot's endpoints (signed requests).
 //! - [`scratch`]: throw-away Postgres databases.
@@ -16,14 +18,14 @@
 //! with tagbot's own code would check nothing.
 
 pub mod airtable;
+pub mod block_kit;
+mod form;
 pub mod scratch;
 pub mod sender;
 pub mod slack;
 pub mod slack_files;
 pub mod socket_mode;
 pub mod workspace;
-
-pub use slack::block_kit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

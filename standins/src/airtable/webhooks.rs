@@ -25,7 +25,7 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
-use super::Table;
+use super::tables::{is_empty_cell, StoredRecord, Table};
 
 /// "The number of webhooks per base is limited to 10."
 pub(super) const MAX_WEBHOOKS: usize = 10;
@@ -340,7 +340,7 @@ fn cell_v2(table: &Table, tables: &[Table], field_id: &str, value: &Value) -> Va
         return value.clone();
     };
     let Some(items) = value.as_array() else {
-        return if super::is_empty_cell(value) {
+        return if is_empty_cell(value) {
             Value::Null
         } else {
             value.clone()
@@ -381,7 +381,7 @@ fn cell_v2(table: &Table, tables: &[Table], field_id: &str, value: &Value) -> Va
 }
 
 /// A linked record's primary field (the first field) as its name.
-fn primary_name(table: Option<&Table>, record: &super::StoredRecord) -> Option<String> {
+fn primary_name(table: Option<&Table>, record: &StoredRecord) -> Option<String> {
     let primary = table?.fields.first()?;
     record.cells.get(&primary.id)?.as_str().map(str::to_owned)
 }
