@@ -148,7 +148,9 @@ impl<K: Eq + Hash + Clone, V: Clone, E> Cache<K, V, E> {
         Ok(value)
     }
 
-    fn last_known(&self, key: &K) -> Option<V> {
+    /// The last value stored for `key`, however old: for a caller that
+    /// stopped waiting for a look-up and takes what was known instead.
+    pub fn last_known(&self, key: &K) -> Option<V> {
         self.lock()
             .entries
             .get(key)

@@ -264,7 +264,6 @@ impl std::fmt::Display for Stranded {
     }
 }
 
-/// Counts committed decisions for `/metrics`, by action.
 /// Locks `lecture`'s suggestions in `tx`; a lecture with none is not found.
 async fn lock_known_lecture(
     tx: &mut Transaction<'_, Postgres>,
@@ -277,6 +276,7 @@ async fn lock_known_lecture(
     Ok(rows)
 }
 
+/// Counts committed decisions for `/metrics`, by action.
 fn count_applied(decisions: &[Decision]) {
     for decision in decisions {
         if let Decision::Applied(applied) = decision {

@@ -1198,3 +1198,32 @@ async fn a_slow_group_lookup_still_gives_the_real_answer(
     assert_eq!(w.db.status(one).await, "approved");
     w.close().await;
 }
+
+/// A workspace lookup that joins a name lookup already waiting on Slack
+/// (which may wait up to a write's 30 s) still gives up after the lookup
+/// bound of 10 s, with the last known answer or, as here with none, an
+/// error: the caller is not held for the name lookup's longer wait.
+#[sqlx::test]
+async fn a_workspace_lookup_joining_a_slow_name_lookup_waits_only_its_own_bound(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::uncached(pool, options, &[]).await;
+    w.slack.add_user("U0SLOW0001", "איטי");
+    // Slack answers in 14 s: past the 10 s bound, inside a write's 30 s.
+    w.slack.set_latency(Duration::from_secs(14));
+    // The name lookup gives up waiting after a second but goes on.
+    assert_eq!(w.app.api.display_name("U0SLOW0001").await, None);
+    let started = std::time::Instant::now();
+    let home = w.app.api.user_home("U0SLOW0001").await;
+    let waited = started.elapsed();
+    assert!(
+        home.is_err(),
+        "nothing was known and Slack had not answered: {home:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(12),
+        "waited {waited:?} for the name lookup"
+    );
+    w.close().await;
+}

@@ -75,13 +75,29 @@ impl Directory {
 
     /// The workspace and Grid organisation `user` belongs to, with their
     /// name; the last known answer when Slack cannot be asked now; an
-    /// error only when it never could be. A caller arriving while a name
-    /// lookup of theirs is under way waits for it, which may wait its turn
-    /// in users.info's tier for up to a write's timeout: answered later,
-    /// not wrongly.
+    /// error only when it never could be. Waits at most [`LOOKUP_TIMEOUT`]:
+    /// a caller arriving while a name lookup of theirs is under way joins
+    /// it, and that one may wait its turn in users.info's tier for up to a
+    /// write's timeout, so past the bound the caller stops waiting (the
+    /// lookup goes on and serves the next one) and takes the last known
+    /// answer, if any.
     pub(super) async fn user_home(&self, user: &str) -> Result<KnownUser, SlackApiError> {
         let look_up = || look_up_user(self.web.clone(), user.to_owned(), LOOKUP_TIMEOUT);
-        self.users.get_or_look_up(user.to_owned(), look_up).await
+        let key = user.to_owned();
+        match tokio::time::timeout(LOOKUP_TIMEOUT, self.users.get_or_look_up(key, look_up)).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                self.users
+                    .last_known(&user.to_owned())
+                    .ok_or_else(|| SlackApiError::Transport {
+                        method: "users.info",
+                        message: format!(
+                        "no answer within {} s (a lookup of this user is still waiting for Slack)",
+                        LOOKUP_TIMEOUT.as_secs()
+                    ),
+                    })
+            }
+        }
     }
 
     /// The members of a user group; the last known members when a refresh

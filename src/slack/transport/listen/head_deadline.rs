@@ -18,6 +18,13 @@
 //! So a half-sent head and an idle keep-alive connection are both closed
 //! `head` after the last answer, as with hyper's timer, and a busy
 //! connection pays two atomic writes and a clock read per request.
+//!
+//! One difference from hyper's timer, on purpose: an answer counts as made
+//! when the handler returns it, not when hyper has finished writing it, so
+//! the wait also covers writing the answer out. A client that stops
+//! reading cannot hold a connection open with an unread answer (hyper's
+//! timer did not start until the answer was flushed); tagbot's answers are
+//! small, and a reader taking over 5 s for one is not a client Slack runs.
 
 use std::future::Future;
 use std::pin::pin;
