@@ -194,6 +194,16 @@ async fn connections_past_the_cap_are_turned_away_until_some_close(
     w.close().await;
 }
 
+/// What `request` answered, and how long it took; fails the test when it
+/// is left waiting (for a queue slot) past 10 s.
+async fn answered<T>(what: &str, request: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .unwrap_or_else(|_| panic!("{what} is answered, not left waiting for a slot"));
+    (answer, started.elapsed())
+}
+
 #[sqlx::test]
 async fn a_click_or_command_that_finds_no_slot_is_answered_inside_slacks_3_s(
     pool: PgPoolOptions,
@@ -208,27 +218,21 @@ async fn a_click_or_command_that_finds_no_slot_is_answered_inside_slacks_3_s(
         held.push(w.app.clicks.permit().await.expect("a free slot"));
     }
 
-    let started = Instant::now();
-    let clicked = tokio::time::timeout(
-        Duration::from_secs(10),
+    let (clicked, waited) = answered(
+        "the click",
         w.click(DANA, "L1", actions::APPROVE, &id.to_string()),
     )
-    .await
-    .expect("the click is answered, not left waiting for a slot");
-    let waited = started.elapsed();
+    .await;
     assert_eq!(clicked, 503, "a click without a slot is not acknowledged");
     assert!(waited < Duration::from_secs(3) + SLACK, "{waited:?}");
 
     let minted = w.slack.mint(REVIEW, DANA);
     let body = standins::sender::command_body(DANA, REVIEW, "pending", &minted);
-    let started = Instant::now();
-    let (status, answer) = tokio::time::timeout(
-        Duration::from_secs(10),
+    let ((status, answer), waited) = answered(
+        "the command",
         w.send("/slack/commands", &body, crate::slack_world::Signing::Valid),
     )
-    .await
-    .expect("the command is answered, not left waiting for a slot");
-    let waited = started.elapsed();
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("busy"), "{answer}");
     assert!(waited < Duration::from_secs(3) + SLACK, "{waited:?}");
