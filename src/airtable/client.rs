@@ -10,6 +10,7 @@ use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use super::budget::RequestBudget;
 use super::error::{AirtableError, FailureCategory};
@@ -268,6 +269,7 @@ impl AirtableClient {
     async fn acquire_slot(&self) -> Result<(), AirtableError> {
         self.budget
             .acquire()
+            .instrument(tracing::debug_span!("slot_wait"))
             .await
             .map_err(|err| AirtableError::unexpected(format!("request budget unavailable: {err}")))
     }
@@ -289,15 +291,19 @@ impl AirtableClient {
         }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::AIRTABLE_REQUESTS).increment(1);
-        let response = request
-            .send()
-            .await
-            .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
+        let answered = async {
+            let response = request
+                .send()
+                .await
+                .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
+            let status = response.status();
+            let text = response
+                .text()
+                .await
+                .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
+            Ok::<_, AirtableError>((status, text))
+        };
+        let (status, text) = answered.instrument(tracing::debug_span!("request")).await?;
         let err =
             (!status.is_success()).then(|| AirtableError::from_response(status.as_u16(), &text));
         if let Some(err) = err

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use super::mapping::TagMap;
 use super::queue::{Claim, ClaimedItem, ItemOutcome};
@@ -67,16 +68,26 @@ const MAX_READS: usize = 3;
 pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResult {
     let mut result = BatchResult::default();
     for _ in 0..MAX_READS {
-        if !syncer.keep_lease(claim).await {
+        if !syncer
+            .keep_lease(claim)
+            .instrument(tracing::debug_span!("lease"))
+            .await
+        {
             result.lease_lost = true;
             return result;
         }
         let read_at = Instant::now();
-        let known = syncer.known_records(claim, tags).await;
+        let known = syncer
+            .known_records(claim, tags)
+            .instrument(tracing::debug_span!("known_cells"))
+            .await;
         result.read_skipped = known.is_some();
         let records = match known {
             Some(records) => records,
-            None => match read_records(syncer, claim, tags).await {
+            None => match read_records(syncer, claim, tags)
+                .instrument(tracing::debug_span!("read"))
+                .await
+            {
                 Ok(records) => {
                     syncer.remember_cells(&cells_of(&records, tags)).await;
                     records
@@ -310,7 +321,11 @@ async fn send(
     writes: &[PlannedWrite<'_>],
     target: &Target<'_>,
 ) -> Sent {
-    if !syncer.keep_lease(claim).await {
+    if !syncer
+        .keep_lease(claim)
+        .instrument(tracing::debug_span!("lease"))
+        .await
+    {
         return Sent::LeaseLost;
     }
     let sets: Vec<(Values, Values)> = writes
@@ -328,7 +343,11 @@ async fn send(
             seen_through: None,
         })
         .collect();
-    let Some(recorded) = syncer.writes_to_check(&to_check, target.from_stream).await else {
+    let recording = syncer.writes_to_check(&to_check, target.from_stream);
+    let Some(recorded) = recording
+        .instrument(tracing::debug_span!("record_writes"))
+        .await
+    else {
         return Sent::Stale;
     };
     let updates: Vec<RecordUpdate> = writes.iter().map(|w| w.update.clone()).collect();
@@ -341,6 +360,7 @@ async fn send(
             settings.typecast,
             Some(target.not_after),
         )
+        .instrument(tracing::debug_span!("write"))
         .await;
     match sent {
         Ok(Some(_)) => {

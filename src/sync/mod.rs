@@ -216,8 +216,11 @@ impl Syncer {
             }
             if !self.settings.dry_run {
                 if let Some(tags) = self.cached_mapping().await {
-                    self.ensure_stream(&tags).await;
-                    if let Some(done) = self.tend_stream(&tags, true).await {
+                    let tended = async {
+                        self.ensure_stream(&tags).await;
+                        self.tend_stream(&tags, true).await
+                    };
+                    if let Some(done) = tended.instrument(tracing::debug_span!("stream")).await {
                         report.count_stream(&done);
                     }
                 }
@@ -229,6 +232,7 @@ impl Syncer {
                 LECTURES_PER_BATCH,
                 &seen,
             )
+            .instrument(tracing::debug_span!("claim"))
             .await?;
             if claim.lectures.is_empty() {
                 return Ok(());
@@ -237,7 +241,8 @@ impl Syncer {
             // is a no-op union, so nothing is lost or doubled.
             let run_id = report.run_id.clone();
             let processed = tokio::select! {
-                processed = self.process_claim(&claim, &run_id, report, failures) => processed,
+                processed = self.process_claim(&claim, &run_id, report, failures)
+                    .instrument(tracing::debug_span!("batch")) => processed,
                 () = shutdown.requested() => {
                     queue::release(&self.pool, &self.worker_id, &claim).await?;
                     return Ok(());
@@ -291,6 +296,7 @@ impl Syncer {
             return Ok(None);
         }
         self.record_outcomes(claim, run_id, &result.outcomes, report, failures)
+            .instrument(tracing::debug_span!("record_outcomes"))
             .await?;
         if result.stalled {
             return Ok(Some(format!(

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use super::mapping::TagMap;
 use super::queue::Claim;
@@ -186,7 +187,10 @@ impl Syncer {
             watch,
             typecast: self.airtable.typecast,
         };
-        match stream::catch_up(&reader).await {
+        match stream::catch_up(&reader)
+            .instrument(tracing::debug_span!("stream_read"))
+            .await
+        {
             Ok(done) => done,
             Err(err) => {
                 tracing::warn!(error = %err, "could not read the change stream; reading before each write until it is back");
@@ -228,7 +232,9 @@ impl Syncer {
             .cloned()
             .collect();
         if !unknown.is_empty() {
-            self.look_up(tags, &unknown).await?;
+            self.look_up(tags, &unknown)
+                .instrument(tracing::debug_span!("look_up"))
+                .await?;
             known = record_cells::of_lectures(&self.pool, base_id, &claim.lectures)
                 .await
                 .ok()?;
