@@ -123,24 +123,38 @@ impl AirtableClient {
         table: &str,
         query: &ListQuery,
     ) -> Result<Vec<Record>, AirtableError> {
+        Ok(self.list_records_read_at(table, query).await?.0)
+    }
+
+    /// Every record of `table` matching `query`, and when the first page's
+    /// request left: what the records say is at least that fresh, however
+    /// long the request waited for its slot before.
+    pub async fn list_records_read_at(
+        &self,
+        table: &str,
+        query: &ListQuery,
+    ) -> Result<(Vec<Record>, Instant), AirtableError> {
         let mut records = Vec::new();
         let mut offset: Option<String> = None;
+        let mut first_sent = None;
         loop {
-            let page: ListPage = self.list_page(table, query, offset.as_deref()).await?;
+            let (page, sent) = self.list_page(table, query, offset.as_deref()).await?;
+            let read_at = *first_sent.get_or_insert(sent);
             records.extend(page.records);
             match page.offset {
                 Some(next) => offset = Some(next),
-                None => return Ok(records),
+                None => return Ok((records, read_at)),
             }
         }
     }
 
+    /// One page, and when its request left.
     async fn list_page(
         &self,
         table: &str,
         query: &ListQuery,
         offset: Option<&str>,
-    ) -> Result<ListPage, AirtableError> {
+    ) -> Result<(ListPage, Instant), AirtableError> {
         let mut url = self.table_url(table, None);
         {
             let mut pairs = url.query_pairs_mut();
@@ -159,7 +173,7 @@ impl AirtableClient {
             }
         }
         if url.as_str().len() <= MAX_URL_CHARS {
-            return self.send_json(Method::GET, url, None).await;
+            return self.send_json_timed(Method::GET, url, None).await;
         }
         // Too long for a GET: the same query as a JSON body.
         let mut body = json!({ "pageSize": MAX_PAGE_SIZE, "fields": query.fields });
@@ -173,7 +187,7 @@ impl AirtableClient {
             body["returnFieldsByFieldId"] = Value::Bool(true);
         }
         let url = self.table_url(table, Some("listRecords"));
-        self.send_json(Method::POST, url, Some(body)).await
+        self.send_json_timed(Method::POST, url, Some(body)).await
     }
 
     /// Updates up to [`MAX_RECORDS_PER_WRITE`] records in one request.
@@ -263,6 +277,18 @@ impl AirtableClient {
     ) -> Result<T, AirtableError> {
         self.acquire_slot().await?;
         self.send_now(method, url, body).await
+    }
+
+    /// As [`Self::send_json`], with when the request left its slot.
+    async fn send_json_timed<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Value>,
+    ) -> Result<(T, Instant), AirtableError> {
+        self.acquire_slot().await?;
+        let sent = Instant::now();
+        Ok((self.send_now(method, url, body).await?, sent))
     }
 
     /// Waits for this process's turn in the base's shared request budget.

@@ -109,10 +109,12 @@ pub async fn unchecked(
     .map_err(Error::from)
 }
 
-/// Whether any write of the base waits to be checked.
-pub async fn any_unchecked(pool: &PgPool, base_id: &str) -> Result<bool, Error> {
+/// How long ago the oldest write of the base still waiting to be checked
+/// was sent (None: none waits).
+pub async fn oldest_unchecked_ago(pool: &PgPool, base_id: &str) -> Result<Option<f64>, Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM airtable_writes WHERE base_id = $1 AND checked_at IS NULL)",
+        "SELECT extract(epoch FROM now() - min(sent_at))::float8 FROM airtable_writes
+         WHERE base_id = $1 AND checked_at IS NULL",
     )
     .bind(base_id)
     .fetch_one(pool)
