@@ -148,7 +148,11 @@ impl Workspace {
     /// views.update checks one; a new hash), `errors` leaves it as it was,
     /// anything else closes it. Returns what Slack would show the user
     /// instead when the answer is refused.
-    pub(super) fn answer_submission(&mut self, view_id: &str, answer: &Value) -> Result<(), String> {
+    pub(super) fn answer_submission(
+        &mut self,
+        view_id: &str,
+        answer: &Value,
+    ) -> Result<(), String> {
         let Some(index) = self.views.iter().position(|v| v.id == view_id) else {
             return Err("not_found".to_owned());
         };

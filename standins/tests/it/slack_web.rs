@@ -450,7 +450,10 @@ async fn a_views_hash_changes_on_every_update_and_a_stale_one_is_a_conflict() {
         json!({ "view_id": id, "view": modal("Two", vec![section("y")]) }),
     )
     .await;
-    assert_eq!(unguarded["ok"], true, "without a hash it updates: {unguarded}");
+    assert_eq!(
+        unguarded["ok"], true,
+        "without a hash it updates: {unguarded}"
+    );
     let second = unguarded["view"]["hash"].as_str().unwrap().to_owned();
     assert_ne!(second, first, "a new hash on every update");
 
@@ -472,7 +475,10 @@ async fn a_views_hash_changes_on_every_update_and_a_stale_one_is_a_conflict() {
     assert_ne!(current["view"]["hash"], json!(second));
 
     let views = fake.views();
-    assert_eq!(views[0].view["title"]["text"], "Three", "the stale update changed nothing");
+    assert_eq!(
+        views[0].view["title"]["text"], "Three",
+        "the stale update changed nothing"
+    );
     assert_eq!(views[0].updates, 2);
     assert_eq!(json!(views[0].hash), current["view"]["hash"]);
     fake.shutdown();
@@ -499,7 +505,10 @@ async fn interactions_carry_the_hash_of_the_view_they_were_made_on() {
     let after = fake.views().remove(0);
     let click = standins::sender::view_block_actions("U0DANA0001", &after, &minted, "a", "v");
     assert_eq!(click["view"]["hash"], json!(after.hash));
-    assert_ne!(after.hash, hash, "a click on the updated view carries its new hash");
+    assert_ne!(
+        after.hash, hash,
+        "a click on the updated view carries its new hash"
+    );
     fake.shutdown();
 }
 
@@ -520,7 +529,10 @@ async fn a_submissions_answer_updates_keeps_or_closes_the_view() {
     .unwrap();
     let updated = fake.views().remove(0);
     assert_eq!(updated.view["title"]["text"], "Next");
-    assert_ne!(updated.hash, hash, "an update by the answer changes the hash too");
+    assert_ne!(
+        updated.hash, hash,
+        "an update by the answer changes the hash too"
+    );
     let (_, _, stale) = post(
         &fake,
         "views.update",
