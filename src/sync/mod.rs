@@ -12,7 +12,7 @@
 //!   base for every process).
 //! - **Batched.** Up to 10 lectures per batch: one read and at most one
 //!   write, each lecture's tags in one record update; two batches in hand
-//!   at once (see [`lanes`]), so the budget's slots find a request ready.
+//!   at once (`lanes.rs`), so the budget's slots find a request ready.
 //! - **Retries with backoff.** Transient failures come back after 1, 2, 4,
 //!   8, 16 s (with jitter); after the 5th retry, or on a permanent failure,
 //!   the item and its suggestion fail with the reason.
