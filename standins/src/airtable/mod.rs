@@ -229,6 +229,12 @@ impl FakeAirtable {
         base.hooks.list.iter().map(|h| h.as_listed(now)).collect()
     }
 
+    /// Deletes every webhook of the base, as another client of the base
+    /// may (api/delete-a-webhook); their payloads go with them.
+    pub fn delete_webhooks(&self) {
+        self.lock().hooks.list.clear();
+    }
+
     /// A field's id (`fld…`), as the schema reports it.
     pub fn field_id(&self, table: &str, field: &str) -> Option<String> {
         let base = self.lock();
