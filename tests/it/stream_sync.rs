@@ -626,9 +626,7 @@ async fn a_refused_cursor_after_a_write_over_a_persons_shown_edit_brings_the_edi
         .to_owned();
     // Dana adds a tag, and a stream read shows it ...
     w.fake
-        .edit_cell_as("Lectures", &record, "Tags", &dana(), |_| {
-            json!([t1, extra])
-        })
+        .edit_cell_as("Lectures", &record, "Tags", &dana(), |_| json!([t1, extra]))
         .unwrap();
     syncer.catch_up_stream().await.unwrap();
     // ... while a batch that had taken its view of the cell before that
@@ -711,7 +709,10 @@ async fn writes_a_broken_stream_never_showed_are_read_ten_a_request_and_recorded
     let syncer = w.syncer(settings);
     syncer.preflight().await.unwrap();
     stream_on(&syncer).await;
-    assert_eq!(syncer.run_once(&Shutdown::never()).await.unwrap().synced, 25);
+    assert_eq!(
+        syncer.run_once(&Shutdown::never()).await.unwrap().synced,
+        25
+    );
     assert_eq!(
         w.db.count("SELECT count(*) FROM airtable_writes WHERE checked_at IS NULL")
             .await,

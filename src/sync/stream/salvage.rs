@@ -29,7 +29,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{settle, RepairWriter, StreamError, Watch};
+use super::error::StreamError;
+use super::repair::{settle, RepairWriter};
+use super::watch::Watch;
 use crate::airtable::{formula, AirtableClient, ListQuery};
 use crate::domain::{Cell, Edit, EditKind, Values};
 use crate::storage::airtable_writes::{self, Pending};
@@ -126,7 +128,13 @@ pub async fn salvage(salvager: &Salvager<'_>) -> Result<Salvaged, StreamError> {
         typecast: false,
         seen_through: None,
     };
-    done.repairs_settled = settle(&writer, &waiting, &fresh, "the record is no longer in the base").await?;
+    done.repairs_settled = settle(
+        &writer,
+        &waiting,
+        &fresh,
+        "the record is no longer in the base",
+    )
+    .await?;
     let left = repairs::waiting(pool, base_id).await?.len();
     if left > 0 {
         return Err(StreamError::Unsalvaged(left));
@@ -151,7 +159,10 @@ async fn read_fresh(
             formula: Some(formula::record_in(&ids)),
             by_field_id: true,
         };
-        let read = salvager.client.list_records(&watch.table_id, &query).await?;
+        let read = salvager
+            .client
+            .list_records(&watch.table_id, &query)
+            .await?;
         for record in read {
             let lecture = record
                 .fields
@@ -163,7 +174,14 @@ async fn read_fresh(
                 .get(&record.id)
                 .map(|cell| cell.edits.clone())
                 .unwrap_or_default();
-            fresh.insert(record.id, Cell { lecture, tags, edits });
+            fresh.insert(
+                record.id,
+                Cell {
+                    lecture,
+                    tags,
+                    edits,
+                },
+            );
         }
     }
     Ok(fresh)
@@ -340,7 +358,10 @@ mod tests {
 
     #[test]
     fn a_persons_removal_the_write_undid_and_the_record_still_shows_is_made_again() {
-        let cells = fresh(&["h", "s", "t"], &[("s", edit(EditKind::Removed, "client", 3))]);
+        let cells = fresh(
+            &["h", "s", "t"],
+            &[("s", edit(EditKind::Removed, "client", 3))],
+        );
         let found = overwritten(&[write(9, &["h", "s"], &["h", "s", "t"])], &cells);
         assert_eq!(found.repairs[0].remove, set(&["s"]));
         assert!(found.repairs[0].restore.is_empty());
@@ -352,7 +373,10 @@ mod tests {
         // in the write's basis; nothing recorded; a record gone.
         let cases = [
             fresh(&["h", "t"], &[("p", edit(EditKind::Added, "client", -3))]),
-            fresh(&["h", "t", "p"], &[("p", edit(EditKind::Added, "client", 3))]),
+            fresh(
+                &["h", "t", "p"],
+                &[("p", edit(EditKind::Added, "client", 3))],
+            ),
             fresh(&["h", "t"], &[("h", edit(EditKind::Added, "client", 3))]),
             fresh(&["h", "t"], &[]),
             BTreeMap::new(),

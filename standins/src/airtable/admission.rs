@@ -119,9 +119,10 @@ impl Base {
         if let Some(fault) = self.faults.iter_mut().find(|f| {
             f.method == method
                 && f.remaining > 0
-                && f.path_ends_with.as_ref().is_none_or(|end| path.ends_with(end.as_str()))
-        })
-        {
+                && f.path_ends_with
+                    .as_ref()
+                    .is_none_or(|end| path.ends_with(end.as_str()))
+        }) {
             fault.remaining -= 1;
             let status =
                 StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
