@@ -481,7 +481,7 @@ fn fail_all<'a>(
 }
 
 /// A tags cell as a list of strings (record ids or option names).
-fn cell_values(cell: Option<&Value>) -> Vec<String> {
+pub(super) fn cell_values(cell: Option<&Value>) -> Vec<String> {
     match cell {
         Some(Value::Array(items)) => items
             .iter()
