@@ -6,10 +6,9 @@
 //! a request ready; a third task reads the change stream on its own
 //! cadence, never between a batch's read and its write.
 //!
-//! One lane prepares at a time: the next batch is claimed when the last
-//! one's write is ready to wait for its slot, not before. So no batch is
-//! claimed only to queue, and processes starting together each take a
-//! share of a short queue.
+//! The second lane starts once the first batch is ready to send, so
+//! processes starting together each take a share of a short queue; after
+//! that the lanes prepare side by side, taking turns only to claim.
 //!
 //! Every guarantee is the batch's own and holds whatever the lanes do: a
 //! lecture is claimed by one lane of one process under a lease, a write is
@@ -72,6 +71,16 @@ impl Run<'_> {
     }
 }
 
+/// How a process's lanes take turns: one claims at a time (claims of one
+/// process never race each other for the same lectures), and the lanes
+/// after the first start once its first batch is ready to send, so
+/// processes starting together each take a share of a short queue.
+struct Turns {
+    claiming: tokio::sync::Mutex<()>,
+    /// Closed to let the waiting lanes start.
+    started: Semaphore,
+}
+
 impl Syncer {
     /// Claims and processes batches until the queue has nothing due, the
     /// run must stop, or `shutdown`; reads the change stream meanwhile.
@@ -100,13 +109,23 @@ impl Syncer {
         // lane, which remembers what it has seen.
         let lanes = if self.settings.dry_run { 1 } else { LANES };
         let (done, finished) = watch::channel(false);
-        let preparing = Semaphore::new(1);
+        let turns = Turns {
+            claiming: tokio::sync::Mutex::new(()),
+            started: Semaphore::new(0),
+        };
+        let (run_ref, turns_ref) = (&run, &turns);
         let work = async {
-            let ended = join_all((0..lanes).map(|_| self.lane(&run, &preparing, shutdown))).await;
+            let lanes = (0..lanes).map(|lane| async move {
+                let ended = self.lane(lane, run_ref, turns_ref, shutdown).await;
+                // A lane that ends lets the others go on without waiting.
+                turns_ref.started.close();
+                ended
+            });
+            let ended = join_all(lanes).await;
             let _ = done.send(true);
             ended
         };
-        let (ended, ()) = tokio::join!(work, self.keep_stream_read(&run, finished));
+        let (ended, ()) = tokio::join!(work, self.keep_stream_read(run_ref, finished));
         let Run { tally, stopped, .. } = run;
         let (report, _) = tally.into_inner().unwrap_or_else(PoisonError::into_inner);
         if let Some(reason) = stopped.into_inner() {
@@ -117,39 +136,41 @@ impl Syncer {
         ended.into_iter().collect()
     }
 
-    /// One lane: claim, process, record, until nothing is due or the run
-    /// stops. It claims and prepares holding the `preparing` permit, and
-    /// lets the other lane have it once its write is ready.
+    /// One lane (`lane` 0 starts at once, the others once its first batch
+    /// is ready): claim, process, record, until nothing is due or the run
+    /// stops.
     async fn lane(
         &self,
+        lane: usize,
         run: &Run<'_>,
-        preparing: &Semaphore,
+        turns: &Turns,
         shutdown: &Shutdown,
     ) -> Result<(), SyncError> {
+        if lane > 0 {
+            // Closed when the first batch is ready (or its lane ended).
+            let _ = turns.started.acquire().await;
+        }
         let mut seen: Vec<String> = Vec::new();
         loop {
-            let Ok(permit) = preparing.acquire().await else {
-                return Ok(());
-            };
             if shutdown.is_requested() || run.is_stopped() {
                 return Ok(());
             }
-            let claim = queue::claim(
-                &self.pool,
-                &self.worker_id,
-                self.settings.lease,
-                LECTURES_PER_BATCH,
-                &seen,
-            )
-            .instrument(tracing::debug_span!("claim"))
-            .await?;
+            let claimed = async {
+                let _turn = turns.claiming.lock().await;
+                queue::claim(
+                    &self.pool,
+                    &self.worker_id,
+                    self.settings.lease,
+                    LECTURES_PER_BATCH,
+                    &seen,
+                )
+                .await
+            };
+            let claim = claimed.instrument(tracing::debug_span!("claim")).await?;
             if claim.lectures.is_empty() {
                 return Ok(());
             }
-            // Given up when the batch's write is ready, or once what the
-            // batch did (a reason to stop, say) is on record.
-            let held = Mutex::new(Some(permit));
-            let ready = || drop(held.lock().unwrap_or_else(PoisonError::into_inner).take());
+            let ready = || turns.started.close();
             // On shutdown mid-batch, give the batch back: a repeated write
             // is a no-op union, so nothing is lost or doubled.
             let processed = tokio::select! {
@@ -168,11 +189,17 @@ impl Syncer {
                 progress.total = progress.total.max(progress.done);
             });
             match processed {
+                Ok(None) => {}
                 Ok(Some(reason)) => {
                     run.stop(reason);
                     return Ok(());
                 }
-                Ok(None) => drop(held),
+                // Another lane stopped the run (the base changed under the
+                // mapping, say): this lane's failure is that one's echo.
+                Err(err) if run.is_stopped() => {
+                    tracing::debug!(error = %err, "a sync lane failed after the run stopped");
+                    return Ok(());
+                }
                 Err(err) => {
                     run.halt();
                     return Err(err);
