@@ -7,6 +7,8 @@
 //! actor and the event's details for them through transaction-local
 //! settings, so no status changes without its audit row.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -61,10 +63,24 @@ pub(crate) async fn lock_lecture(
     .map_err(Error::from)
 }
 
+/// What a transition's transaction tells the status trigger besides its
+/// actor (migration 0016): how long a decision can be taken back, and
+/// whether an undo of someone else's decision is a lead's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UndoTerms {
+    /// An approval or rejection can be taken back this long (stamped on
+    /// its event as `details.undo_secs`; zero: never).
+    pub window: Duration,
+    /// Sets `tagbot.undo_as_lead`: the undo is on record as a lead's.
+    pub as_lead: bool,
+}
+
 /// Moves every suggestion of `ids` that is in `transition`'s `from` status
 /// to its `to` status, as `actor`, with `details` in each event (and, for a
-/// failure, the failure on the row and in the event). Returns the ids that
-/// moved; the others were elsewhere and are the caller's to explain.
+/// failure, the failure on the row and in the event) and `undo`'s terms.
+/// Returns the ids that moved; the others were elsewhere and are the
+/// caller's to explain. An undo the trigger refuses is
+/// [`Error::UndoRefused`], and nothing moved.
 ///
 /// The actor and details reach the audit trigger as transaction-local
 /// settings, set by the statement itself: its `WHERE` holds an
@@ -78,6 +94,7 @@ pub(crate) async fn transition(
     actor: &Actor,
     details: &Value,
     failure: Option<&Failure>,
+    undo: UndoTerms,
 ) -> Result<Vec<i64>, Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -88,7 +105,9 @@ pub(crate) async fn transition(
          WHERE id = ANY($1) AND status = $2
            AND (SELECT set_config('tagbot.actor', $6, true) IS NOT NULL
                    AND set_config('tagbot.actor_name', $7, true) IS NOT NULL
-                   AND set_config('tagbot.details', $8, true) IS NOT NULL)
+                   AND set_config('tagbot.details', $8, true) IS NOT NULL
+                   AND set_config('tagbot.undo_secs', $9, true) IS NOT NULL
+                   AND set_config('tagbot.undo_as_lead', $10, true) IS NOT NULL)
          RETURNING id",
     )
     .bind(ids)
@@ -99,6 +118,8 @@ pub(crate) async fn transition(
     .bind(actor.as_db())
     .bind(actor.display_name().unwrap_or(""))
     .bind(details.to_string())
+    .bind(undo.window.as_secs().to_string())
+    .bind(undo.as_lead.to_string())
     .fetch_all(conn)
     .await
     .map_err(Error::from)

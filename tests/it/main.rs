@@ -28,4 +28,5 @@ mod state_machine;
 mod stream_sync;
 mod sync;
 mod sync_world;
+mod undo_database;
 mod who_decides;
