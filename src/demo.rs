@@ -243,8 +243,8 @@ async fn review_and_sync(
         ..ReviewSettings::default()
     };
     let endpoints = Application::build(pool.clone(), settings, review, Parts::Endpoints)
-    .await
-    .map_err(|e| DemoError::Step(format!("the Slack app: {e}")))?;
+        .await
+        .map_err(|e| DemoError::Step(format!("the Slack app: {e}")))?;
     let app = endpoints.app().clone();
     let base = endpoints
         .port()

@@ -228,7 +228,10 @@ mod tests {
         for to in SuggestionStatus::ALL {
             assert_eq!(Transition::between(SuggestionStatus::Synced, to), None);
             let expected = (to == SuggestionStatus::Pending).then_some(Transition::UndoRejection);
-            assert_eq!(Transition::between(SuggestionStatus::Rejected, to), expected);
+            assert_eq!(
+                Transition::between(SuggestionStatus::Rejected, to),
+                expected
+            );
         }
     }
 
@@ -236,7 +239,10 @@ mod tests {
     fn an_undo_takes_a_decision_back_to_pending() {
         for status in [SuggestionStatus::Approved, SuggestionStatus::Rejected] {
             let undo = Transition::undoing(status).unwrap();
-            assert_eq!((undo.from(), undo.to()), (status, SuggestionStatus::Pending));
+            assert_eq!(
+                (undo.from(), undo.to()),
+                (status, SuggestionStatus::Pending)
+            );
             assert_eq!(undo.action(), Action::Undo);
         }
         assert_eq!(Transition::undoing(SuggestionStatus::Synced), None);

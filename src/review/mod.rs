@@ -10,10 +10,12 @@
 mod apply;
 mod outcome;
 mod session;
+mod undo;
 
 use apply::{lock_lecture, lock_one, Enqueue, LockedSuggestion, Policy, UndoTerms};
 pub use outcome::{Applied, DecidedBy, Decision, LectureDecisions, PriorDecision, ReviewError};
 pub use session::{Choices, ChoicesOutcome};
+pub use undo::{Undo, UndoAs, UndoOutcome};
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;

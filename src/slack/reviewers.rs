@@ -187,7 +187,11 @@ async fn listed(
             Ok(members) if members.iter().any(|m| m == requester.id) => return Listed::Yes,
             Ok(_) => {}
             Err(err) if err.code() == Some(NO_SUCH_GROUP) => {
-                tracing::warn!(group, var, "a user group in the setting does not exist in Slack");
+                tracing::warn!(
+                    group,
+                    var,
+                    "a user group in the setting does not exist in Slack"
+                );
             }
             Err(err) => {
                 tracing::warn!(group, var, error = %err, "could not read a user group of the setting; its members are asked to try again");

@@ -85,6 +85,25 @@ pub(crate) async fn lock_stranded(conn: &mut PgConnection) -> Result<Vec<i64>, E
     .map_err(Error::from)
 }
 
+/// Locks the sync items of `lecture`'s tags `tags` (an undo checks them
+/// before the status trigger does) and returns each tag's item status and
+/// attempt. Suggestions are locked first, as everywhere in review.
+pub(crate) async fn lock_items_of(
+    conn: &mut PgConnection,
+    lecture: &str,
+    tags: &[String],
+) -> Result<Vec<(String, String, i32)>, Error> {
+    sqlx::query_as(
+        "SELECT tag_id, status, attempt FROM airtable_sync_items
+         WHERE lecture_external_id = $1 AND tag_id = ANY($2) ORDER BY id FOR UPDATE",
+    )
+    .bind(lecture)
+    .bind(tags)
+    .fetch_all(conn)
+    .await
+    .map_err(Error::from)
+}
+
 /// An item this worker holds.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedItem {

@@ -158,6 +158,12 @@ impl TestDb {
         self.force_status(id, "approved", "cli:test")
             .await
             .expect("approve");
+        self.fail_as_worker_now(id, reason).await;
+    }
+
+    /// An approved suggestion failed for good with `reason`, as
+    /// [`Self::fail_as_worker`] without approving it first.
+    pub async fn fail_as_worker_now(&self, id: SuggestionId, reason: &str) {
         let mut tx = self.app.begin().await.expect("begin");
         sqlx::query(
             "SELECT set_config('tagbot.actor', 'worker', true), set_config('tagbot.details', $1, true)",

@@ -28,5 +28,6 @@ mod state_machine;
 mod stream_sync;
 mod sync;
 mod sync_world;
+mod undo;
 mod undo_database;
 mod who_decides;

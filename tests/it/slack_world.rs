@@ -141,8 +141,8 @@ impl SlackWorld {
         ))
         .expect("valid review settings");
         let endpoints = Application::build(db.app.clone(), settings, review, Parts::Endpoints)
-        .await
-        .expect("build the Slack app");
+            .await
+            .expect("build the Slack app");
         let app = endpoints.app().clone();
         let base = format!("http://127.0.0.1:{}", endpoints.port().expect("a port"));
         tokio::spawn(endpoints.run_until_stopped(Shutdown::never()));

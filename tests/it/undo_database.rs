@@ -88,7 +88,9 @@ async fn the_decider_takes_a_decision_back_inside_its_window(
     assert!(decision["action_id"].is_string(), "{decision}");
 
     undo(&db, approved, DANA, &[]).await.expect("undo approval");
-    undo(&db, rejected, DANA, &[]).await.expect("undo rejection");
+    undo(&db, rejected, DANA, &[])
+        .await
+        .expect("undo rejection");
 
     for id in [approved, rejected] {
         assert_eq!(db.status(id).await, "pending");
@@ -163,7 +165,11 @@ async fn an_approval_whose_tag_left_for_airtable_stays(
     options: PgConnectOptions,
 ) {
     let db = TestDb::new(pool, options).await;
-    for (tag, status, attempt) in [("t1", "in_flight", 0), ("t2", "queued", 1), ("t3", "done", 1)] {
+    for (tag, status, attempt) in [
+        ("t1", "in_flight", 0),
+        ("t2", "queued", 1),
+        ("t3", "done", 1),
+    ] {
         let id = db.suggestion("L1", tag, 0.9).await;
         decide(&db, id, "approved", DANA, "30").await;
         queue_item(&db, "L1", tag, status, attempt).await;
@@ -234,10 +240,7 @@ async fn a_decision_cannot_be_written_into_the_log_by_hand(
 }
 
 #[sqlx::test]
-async fn calibration_forgets_a_decision_taken_back(
-    pool: PgPoolOptions,
-    options: PgConnectOptions,
-) {
+async fn calibration_forgets_a_decision_taken_back(pool: PgPoolOptions, options: PgConnectOptions) {
     let db = TestDb::new(pool, options).await;
     let kept = db.suggestion("L1", "t1", 0.9).await;
     let taken_back = db.suggestion("L2", "t1", 0.9).await;
