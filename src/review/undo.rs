@@ -11,7 +11,9 @@
 //! again under the same locks and is the last line.
 //!
 //! Lock order, as everywhere in review: the lecture's suggestions (id
-//! order), then the sync items of the approvals taken back.
+//! order), then the sync items of the approvals taken back. A lecture
+//! whose review message had closed is opened again at once
+//! (`review_messages::reopen`), outside the open limit.
 
 use std::fmt;
 
@@ -21,7 +23,7 @@ use super::apply::UndoTerms;
 use super::{lock_known_lecture, Review, ReviewError};
 use crate::domain::{Action, Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
 use crate::storage::events::{self, ActionDecision, DecidedBy};
-use crate::storage::{self, suggestions, sync_queue, UndoRefusal};
+use crate::storage::{self, review_messages, suggestions, sync_queue, UndoRefusal};
 
 /// On what standing someone asks to take a decision back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +168,15 @@ impl Review {
                 .first()
                 .is_some_and(|d| d.decided_by.actor != actor.as_db());
         match take_back(&mut tx, &outcomes, actor, as_lead).await {
-            Ok(()) => storage::commit(tx).await?,
+            Ok(()) => {
+                if outcomes
+                    .iter()
+                    .any(|o| matches!(o, UndoOutcome::Undone { .. }))
+                {
+                    review_messages::reopen(&mut tx, lecture.as_str()).await?;
+                }
+                storage::commit(tx).await?;
+            }
             // The trigger saw it otherwise at the rules' edge (the window
             // closed in between): nothing was taken back.
             Err(storage::Error::UndoRefused(refusal, err)) => {

@@ -177,6 +177,9 @@ pub struct ReviewedSuggestion {
     /// The last human decision (approve, reject, retry): who and when.
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// Until when the latest decision can be taken back, while it can
+    /// (its window open by the database's clock as the card is read).
+    pub undo_until: Option<DateTime<Utc>>,
 }
 
 /// Every suggestion of `lecture`, highest score first, in one round trip;
@@ -186,7 +189,9 @@ pub async fn of_lecture(pool: &PgPool, lecture: &str) -> Result<Vec<ReviewedSugg
         "SELECT l.title, s.id, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, s.score,
                 s.rationale, s.suggested_by, s.created_at, s.status, s.last_error,
                 s.last_error_category,
-                coalesce(d.actor_name, d.actor) AS decided_by, d.created_at AS decided_at
+                coalesce(d.actor_name, d.actor) AS decided_by, d.created_at AS decided_at,
+                CASE WHEN u.action IN ('approve', 'reject') AND clock_timestamp() < u.until
+                     THEN u.until END AS undo_until
          FROM lecture_tag_suggestions s
          JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
          LEFT JOIN tags t ON t.tag_id = s.tag_id
@@ -194,6 +199,14 @@ pub async fn of_lecture(pool: &PgPool, lecture: &str) -> Result<Vec<ReviewedSugg
              SELECT e.actor, e.actor_name, e.created_at FROM events e
              WHERE e.suggestion_id = s.id AND e.action IN ('approve', 'reject', 'retry')
              ORDER BY e.id DESC LIMIT 1) d ON true
+         -- The latest status change, and the end of its undo window
+         -- (migration 0016): only a decided suggestion has one.
+         LEFT JOIN LATERAL (
+             SELECT e.action, e.created_at
+                        + coalesce((e.details->>'undo_secs')::integer, 0) * interval '1 second' AS until
+             FROM events e
+             WHERE s.status <> 'pending' AND e.suggestion_id = s.id AND e.from_status <> e.to_status
+             ORDER BY e.id DESC LIMIT 1) u ON true
          WHERE s.lecture_external_id = $1
          ORDER BY s.score DESC, s.id",
     )

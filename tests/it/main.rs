@@ -30,4 +30,5 @@ mod sync;
 mod sync_world;
 mod undo;
 mod undo_database;
+mod undo_slack;
 mod who_decides;

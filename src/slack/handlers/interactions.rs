@@ -24,7 +24,7 @@ use crate::slack::card::{actions, HistoryLine, LectureCard};
 use crate::slack::handlers::click::{self, Click, Verb};
 use crate::slack::payload::{Action, BlockActions, Interaction, ViewSubmission};
 use crate::slack::reviewers::Requester;
-use crate::slack::{handlers::home, handlers::sessions, render};
+use crate::slack::{handlers::home, handlers::sessions, handlers::undo, render};
 use crate::storage::{self, review_messages, suggestions};
 
 /// How long Details waits for the lecture before it opens a "loading"
@@ -181,6 +181,7 @@ async fn handle_click(
         Click::Decide { verb, suggestion } => {
             decide_one(app, click, clicker, verb, suggestion).await
         }
+        Click::Undo { suggestion } => undo(app, click, clicker, suggestion).await,
         Click::Details { lecture } => open_details(app, click, clicker, &lecture).await,
         Click::ApproveSelected { lecture, selected } => {
             if !clicked_on_own_message(app, click, &lecture).await? {
@@ -330,6 +331,63 @@ async fn decide_one(
                 ),
             );
         }
+    }
+    Ok(())
+}
+
+/// An Undo pressed where a decision shows: a review message (its
+/// lecture), the Details modal (its lecture; the modal is shown afresh)
+/// or a review session (`sessions::undo`). The one who pressed is told
+/// what became of it.
+async fn undo(
+    app: &SlackApp,
+    click: &BlockActions,
+    clicker: &Clicker<'_>,
+    suggestion: SuggestionId,
+) -> Result<(), SlackError> {
+    let modal = click
+        .view
+        .as_ref()
+        .and_then(|view| view.callback_id.as_deref());
+    if modal == Some(actions::SESSION_MODAL) {
+        return match session_view(click) {
+            Some((view_id, metadata)) => {
+                sessions::undo(app, &clicker.requester(), view_id, metadata, suggestion).await
+            }
+            None => Ok(()),
+        };
+    }
+    let details = click
+        .view
+        .as_ref()
+        .filter(|_| modal == Some(DETAILS_CALLBACK));
+    let lecture = match details {
+        Some(view) => view
+            .private_metadata
+            .as_deref()
+            .and_then(|raw| LectureId::parse(raw).ok()),
+        None => message_lecture(app, click).await?,
+    };
+    let Some(lecture) = lecture else {
+        tracing::warn!(user = %clicker.id, %suggestion, "refused an Undo from a message or modal that is not tagbot's");
+        return Ok(());
+    };
+    match undo::press(app, &clicker.requester(), &lecture, suggestion).await? {
+        undo::Pressed::Ran { undo, text } => {
+            clicker.tell(app, &text);
+            if let (Some(view_id), true) = (
+                details.and_then(|view| view.id.as_deref()),
+                undo.undone_count() > 0,
+            ) {
+                if let Some((card, history)) = load_details(app, &lecture).await? {
+                    app.api
+                        .update_view(view_id, &render::details_modal(&card, &history))
+                        .await?;
+                }
+            }
+        }
+        undo::Pressed::NotAllowed(text) => clicker.tell(app, &text),
+        undo::Pressed::Refused => {}
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ use crate::domain::{LectureId, SuggestionId, SuggestionStatus};
 use crate::review::{Choices, ChoicesOutcome, ReviewError};
 use crate::slack::app::{SlackApp, SlackError};
 use crate::slack::card::actions;
+use crate::slack::handlers::undo;
 use crate::slack::payload::{State, ViewSubmission};
 use crate::slack::render::{self, SessionLecture, SessionState};
 use crate::slack::reviewers::Requester;
@@ -76,8 +77,19 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
     // for long may have lost it; the decision is checked row by row anyway).
     review_holds::renew(&app.pool, user, lecture.as_str(), HOLD_LEASE).await?;
     let (choices, left_pending) = read_choices(&submission.view.state);
+    let mut state = state;
+    let mut undo = None;
     let notice = match app.review.decide_choices(&lecture, &choices, &actor).await {
-        Ok(ChoicesOutcome::Applied(decided)) => saved_notice(&lecture, decided.applied_count()),
+        Ok(ChoicesOutcome::Applied(decided)) => {
+            // The next view offers to take the save back, while it can be.
+            undo = decided
+                .applied()
+                .next()
+                .filter(|_| !app.review.settings().undo_window.is_zero())
+                .map(|applied| applied.suggestion.get());
+            state.saved = undo.map(|_| lecture.as_str().to_owned());
+            saved_notice(&lecture, decided.applied_count())
+        }
         Ok(ChoicesOutcome::Refused(taken)) => {
             let errors: serde_json::Map<String, Value> = taken
                 .iter()
@@ -106,13 +118,72 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
     // moves on rather than showing the lecture again. A lecture with more
     // tags than one round shows, all of them decided, comes back with the
     // rest.
-    let mut state = state;
     if left_pending > 0 {
         state.skipped.push(lecture.as_str().to_owned());
     }
+    let notice = Notice {
+        text: &notice,
+        undo,
+    };
     Ok(update(
-        next_view(app, &requester, state, Some(&notice)).await?,
+        next_view(app, &requester, state, Some(notice)).await?,
     ))
+}
+
+/// A line at the top of the next view, and the suggestion its **Undo**
+/// takes back (with the rest of its save).
+#[derive(Debug, Clone, Copy)]
+struct Notice<'a> {
+    text: &'a str,
+    undo: Option<i64>,
+}
+
+/// An Undo of the last save, pressed on the view after it: the save is
+/// taken back (if it still can be) and the view shows what became of it,
+/// the lecture on it kept as it was.
+pub async fn undo(
+    app: &SlackApp,
+    requester: &Requester<'_>,
+    view_id: &str,
+    metadata: Option<&str>,
+    suggestion: SuggestionId,
+) -> Result<(), SlackError> {
+    let mut state = session_state(metadata);
+    let Some(saved) = state
+        .saved
+        .take()
+        .and_then(|raw| LectureId::parse(&raw).ok())
+    else {
+        tracing::warn!(user = requester.id, %suggestion, "refused a session's Undo with no saved lecture on its view");
+        return Ok(());
+    };
+    let text = match undo::press(app, requester, &saved, suggestion).await? {
+        undo::Pressed::Ran { undo, text } if undo.undone_count() > 0 => format!(
+            ":leftwards_arrow_with_hook: {text} Lecture `{}` is back in the queue.",
+            render::escape_mrkdwn(saved.as_str())
+        ),
+        undo::Pressed::Ran { text, .. } | undo::Pressed::NotAllowed(text) => text,
+        undo::Pressed::Refused => return Ok(()),
+    };
+    let view = match state.lecture.clone() {
+        Some(lecture) => {
+            review_holds::renew(&app.pool, requester.id, &lecture, HOLD_LEASE).await?;
+            match app.card(&lecture).await? {
+                Some(card) => render::session_modal(&SessionLecture {
+                    card: &card,
+                    state: &state,
+                    waiting: app.waiting_lectures().await?,
+                    preselect: false,
+                    notice: Some(&text),
+                    undo: None,
+                }),
+                None => render::session_notice(&text, &state),
+            }
+        }
+        None => render::session_notice(&text, &state),
+    };
+    app.api.update_view(view_id, &view).await?;
+    Ok(())
 }
 
 /// "Skip": the next lecture, this one left for others.
@@ -167,6 +238,7 @@ pub async fn preselect(
         waiting,
         preselect: true,
         notice: None,
+        undo: None,
     });
     app.api.update_view(view_id, &view).await?;
     Ok(())
@@ -184,7 +256,7 @@ async fn next_view(
     app: &SlackApp,
     requester: &Requester<'_>,
     mut state: SessionState,
-    notice: Option<&str>,
+    notice: Option<Notice<'_>>,
 ) -> Result<Value, SlackError> {
     let user = requester.id;
     state.lecture = None;
@@ -222,15 +294,23 @@ async fn next_view(
             state: &state,
             waiting,
             preselect: false,
-            notice,
+            notice: notice.map(|n| n.text),
+            undo: notice.and_then(|n| n.undo),
         }));
     }
     review_holds::release(&app.pool, user).await?;
     let done = match notice {
-        Some(notice) => format!("{notice}\nNothing else is waiting for review. :tada:"),
+        Some(notice) => format!(
+            "{}\nNothing else is waiting for review. :tada:",
+            notice.text
+        ),
         None => "Nothing is waiting for review. :tada:".to_owned(),
     };
-    Ok(render::session_notice(&done, &state))
+    Ok(render::session_notice_with_undo(
+        &done,
+        &state,
+        notice.and_then(|n| n.undo),
+    ))
 }
 
 fn session_state(metadata: Option<&str>) -> SessionState {
