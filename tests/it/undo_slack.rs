@@ -94,7 +94,12 @@ async fn someone_else_is_told_who_may_and_a_lead_may(
     let w = SlackWorld::with_env(
         pool,
         options,
-        &[("TAGBOT_UNDO_SECS", "30"), ("SLACK_LEADS", "U0LEAD0001")],
+        &[
+            ("TAGBOT_UNDO_SECS", "30"),
+            ("SLACK_REVIEWERS", "U0DANA0001,U0YOSI0001"),
+            // Not a listed reviewer: a lead may review all the same.
+            ("SLACK_LEADS", "U0LEAD0001"),
+        ],
     )
     .await;
     w.slack.add_user("U0LEAD0001", "ראש צוות");
@@ -133,6 +138,14 @@ async fn someone_else_is_told_who_may_and_a_lead_may(
     .await
     .unwrap();
     assert_eq!(as_lead, Some(true));
+    // Someone neither reviewer nor lead is told they are not a reviewer.
+    assert_eq!(
+        w.click("U0STRANGER", "L1", actions::APPROVE, &id.to_string())
+            .await,
+        200
+    );
+    told_eventually(&w, "U0STRANGER", "not one of the tag reviewers").await;
+    assert_eq!(w.db.status(id).await, "pending");
     w.close().await;
 }
 
@@ -297,5 +310,93 @@ async fn a_session_offers_undo_of_the_save_on_its_next_view(
         })
     })
     .await;
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn an_undo_acts_only_on_its_own_message_lecture_and_works_from_details(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::with_env(pool, options, &[("TAGBOT_UNDO_SECS", "30")]).await;
+    let l1 = w.db.suggestion("L1", "t1", 0.9).await;
+    let l2 = w.db.suggestion("L2", "t1", 0.9).await;
+    w.db.suggestion("L1", "t2", 0.5).await;
+    w.settle().await;
+    for (lecture, id) in [("L1", l1), ("L2", l2)] {
+        assert_eq!(
+            w.click(DANA, lecture, actions::APPROVE, &id.to_string())
+                .await,
+            200
+        );
+    }
+    eventually("both approved", || async {
+        w.db.status(l1).await == "approved" && w.db.status(l2).await == "approved"
+    })
+    .await;
+
+    // L2's suggestion pressed on L1's message (a forged, if signed,
+    // payload): nothing changes.
+    assert_eq!(
+        w.click(DANA, "L1", actions::UNDO, &l2.to_string()).await,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(w.db.status(l2).await, "approved");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM events WHERE action = 'undo'")
+            .await,
+        0
+    );
+
+    // From the Details modal: taken back, and the modal shown afresh.
+    let ts = w.message_ts("L1").await;
+    let mut open = w.block_actions(
+        DANA,
+        &ts,
+        actions::DETAILS,
+        json!({ "value": "L1" }),
+        json!({}),
+    );
+    open["trigger_id"] = json!(w.slack.trigger_id());
+    assert_eq!(w.interact(&open).await, 200);
+    eventually("the details modal opens", || async {
+        w.slack
+            .views()
+            .iter()
+            .any(|v| v.view["callback_id"] == actions::DETAILS_MODAL)
+    })
+    .await;
+    let details = w
+        .slack
+        .views()
+        .into_iter()
+        .find(|v| v.view["callback_id"] == actions::DETAILS_MODAL)
+        .unwrap();
+    assert!(serde_json::to_string(&details.view)
+        .unwrap()
+        .contains(actions::UNDO));
+    let press = view_block_actions(
+        DANA,
+        &details,
+        &w.slack.mint(REVIEW, DANA),
+        actions::UNDO,
+        &l1.to_string(),
+    );
+    assert_eq!(w.interact(&press).await, 200);
+    eventually("taken back from Details", || async {
+        w.db.status(l1).await == "pending"
+    })
+    .await;
+    eventually("the modal no longer offers Undo", || async {
+        w.slack.views().iter().any(|v| {
+            v.id == details.id
+                && !serde_json::to_string(&v.view)
+                    .unwrap()
+                    .contains(actions::UNDO)
+        })
+    })
+    .await;
+    assert_eq!(w.db.status(l2).await, "approved");
     w.close().await;
 }
