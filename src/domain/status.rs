@@ -89,15 +89,6 @@ impl Transition {
         Transition::UndoRejection,
     ];
 
-    /// The undo of a decision that left its suggestion in `status`.
-    pub fn undoing(status: SuggestionStatus) -> Option<Transition> {
-        match status {
-            SuggestionStatus::Approved => Some(Transition::UndoApproval),
-            SuggestionStatus::Rejected => Some(Transition::UndoRejection),
-            _ => None,
-        }
-    }
-
     /// The only status this transition starts from.
     pub fn from(self) -> SuggestionStatus {
         match self {
@@ -238,14 +229,12 @@ mod tests {
     #[test]
     fn an_undo_takes_a_decision_back_to_pending() {
         for status in [SuggestionStatus::Approved, SuggestionStatus::Rejected] {
-            let undo = Transition::undoing(status).unwrap();
-            assert_eq!(
-                (undo.from(), undo.to()),
-                (status, SuggestionStatus::Pending)
-            );
+            let undo = Transition::between(status, SuggestionStatus::Pending).unwrap();
             assert_eq!(undo.action(), Action::Undo);
         }
-        assert_eq!(Transition::undoing(SuggestionStatus::Synced), None);
+        for status in [SuggestionStatus::Synced, SuggestionStatus::Failed] {
+            assert_eq!(Transition::between(status, SuggestionStatus::Pending), None);
+        }
     }
 
     #[test]

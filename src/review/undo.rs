@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::apply::UndoTerms;
 use super::{lock_known_lecture, Review, ReviewError};
-use crate::domain::{Action, Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
+use crate::domain::{Action, Actor, LectureId, SuggestionId, Transition};
 use crate::storage::events::{self, ActionDecision, DecidedBy};
 use crate::storage::{self, review_messages, suggestions, sync_queue, UndoRefusal};
 
@@ -157,7 +157,7 @@ impl Review {
             });
         }
         let action = events::action_of(&mut tx, lecture.as_str(), suggestion.get()).await?;
-        let left = self.left_for_airtable(&mut tx, lecture, &action).await?;
+        let left = left_for_airtable(&mut tx, lecture, &action).await?;
         let mut outcomes: Vec<UndoOutcome> = action
             .iter()
             .map(|decision| judge(decision, actor, undo_as, left.contains(&decision.tag_id)))
@@ -191,30 +191,29 @@ impl Review {
             outcomes,
         })
     }
+}
 
-    /// The tags of `action`'s approvals whose sync item is no longer
-    /// queued at attempt 0 (locked until the transaction ends).
-    async fn left_for_airtable(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        lecture: &LectureId,
-        action: &[ActionDecision],
-    ) -> Result<Vec<String>, ReviewError> {
-        let approved: Vec<String> = action
-            .iter()
-            .filter(|d| d.is_latest && d.decided_by.action == Action::Approve)
-            .map(|d| d.tag_id.clone())
-            .collect();
-        if approved.is_empty() {
-            return Ok(Vec::new());
-        }
-        let items = sync_queue::lock_items_of(tx, lecture.as_str(), &approved).await?;
-        Ok(items
-            .into_iter()
-            .filter(|(_, status, attempt)| status != "queued" || *attempt != 0)
-            .map(|(tag, _, _)| tag)
-            .collect())
+/// The tags of `action`'s approvals whose sync item is no longer queued at
+/// attempt 0 (locked until the transaction ends).
+async fn left_for_airtable(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    lecture: &LectureId,
+    action: &[ActionDecision],
+) -> Result<Vec<String>, ReviewError> {
+    let approved: Vec<String> = action
+        .iter()
+        .filter(|d| d.is_latest && d.decided_by.action == Action::Approve)
+        .map(|d| d.tag_id.clone())
+        .collect();
+    if approved.is_empty() {
+        return Ok(Vec::new());
     }
+    let items = sync_queue::lock_items_of(tx, lecture.as_str(), &approved).await?;
+    Ok(items
+        .into_iter()
+        .filter(|(_, status, attempt)| status != "queued" || *attempt != 0)
+        .map(|(tag, _, _)| tag)
+        .collect())
 }
 
 /// One decision's outcome, before anything changes.
@@ -267,16 +266,16 @@ async fn take_back(
         as_lead,
     };
     let details = json!({ "via": "undo" });
-    for status in [SuggestionStatus::Approved, SuggestionStatus::Rejected] {
-        let Some(transition) = Transition::undoing(status) else {
-            continue;
-        };
+    for (decided, transition) in [
+        (Action::Approve, Transition::UndoApproval),
+        (Action::Reject, Transition::UndoRejection),
+    ] {
         let ids: Vec<i64> = outcomes
             .iter()
             .filter_map(|o| match o {
                 UndoOutcome::Undone {
                     suggestion, was, ..
-                } if transition_of(*was) == Some(status) => Some(suggestion.get()),
+                } if *was == decided => Some(suggestion.get()),
                 _ => None,
             })
             .collect();
@@ -285,26 +284,18 @@ async fn take_back(
     Ok(())
 }
 
-/// The status a decision left its suggestion in.
-fn transition_of(action: Action) -> Option<SuggestionStatus> {
-    match action {
-        Action::Approve => Some(SuggestionStatus::Approved),
-        Action::Reject => Some(SuggestionStatus::Rejected),
-        _ => None,
-    }
-}
-
 /// Every suggestion the database refused to take back, told why.
 fn refuse_all(outcomes: &mut [UndoOutcome], refusal: UndoRefusal, action: &[ActionDecision]) {
+    let decider = action
+        .first()
+        .map(|d| d.decided_by.who().to_owned())
+        .unwrap_or_default();
     for outcome in outcomes.iter_mut() {
         let UndoOutcome::Undone { suggestion, .. } = outcome else {
             continue;
         };
         let suggestion = *suggestion;
-        let decider = action
-            .first()
-            .map(|d| d.decided_by.who().to_owned())
-            .unwrap_or_default();
+        let decider = decider.clone();
         *outcome = match refusal {
             UndoRefusal::TooLate => UndoOutcome::TooLate { suggestion },
             UndoRefusal::NotTheDecider => UndoOutcome::NotYours {

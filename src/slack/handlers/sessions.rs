@@ -5,7 +5,9 @@
 //! choices in one transaction and the same modal shows the next lecture,
 //! inside Slack's 3 s (`response_action: update`). "Skip" moves on
 //! deciding nothing; "Approve all ≥" pre-selects; closing the modal lets
-//! go of the lecture.
+//! go of the lecture. The view after a save says what was saved and, while
+//! `TAGBOT_UNDO_SECS` lasts, offers **Undo** of it (`undo`: the saved
+//! lecture is kept in the view's state, the Undo checked against it).
 //!
 //! A lecture whose marked tags someone else decided meanwhile is refused
 //! whole: the reviewer sees, on each such tag, who decided it, and nothing
