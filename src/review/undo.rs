@@ -88,10 +88,7 @@ pub struct Undo {
 
 impl Undo {
     pub fn undone_count(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|o| matches!(o, UndoOutcome::Undone { .. }))
-            .count()
+        undone_count(&self.outcomes)
     }
 }
 
@@ -169,13 +166,13 @@ impl Review {
                 .is_some_and(|d| d.decided_by.actor != actor.as_db());
         match take_back(&mut tx, &outcomes, actor, as_lead).await {
             Ok(()) => {
-                if outcomes
-                    .iter()
-                    .any(|o| matches!(o, UndoOutcome::Undone { .. }))
-                {
+                let undone = undone_count(&outcomes);
+                if undone > 0 {
                     review_messages::reopen(&mut tx, lecture.as_str()).await?;
                 }
                 storage::commit(tx).await?;
+                metrics::counter!(crate::metrics::DECISIONS, "action" => Action::Undo.as_str())
+                    .increment(undone as u64);
             }
             // The trigger saw it otherwise at the rules' edge (the window
             // closed in between): nothing was taken back.
@@ -214,6 +211,13 @@ async fn left_for_airtable(
         .filter(|(_, status, attempt)| status != "queued" || *attempt != 0)
         .map(|(tag, _, _)| tag)
         .collect())
+}
+
+fn undone_count(outcomes: &[UndoOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, UndoOutcome::Undone { .. }))
+        .count()
 }
 
 /// One decision's outcome, before anything changes.
