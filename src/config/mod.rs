@@ -239,7 +239,7 @@ fn parse_database_url(
 pub const DEFAULT_UNDO_WINDOW: Duration = Duration::from_secs(30);
 /// The longest undo window: approved tags wait this long before syncing, so
 /// a longer one would hold Airtable back for more than a mistake needs. The
-/// database keeps to the same bound (migration 0016, `tagbot_undo_max_secs`).
+/// database keeps to the same bound (migration 0018, `tagbot_undo_secs_asked`).
 pub const MAX_UNDO_SECS: u64 = 3600;
 
 /// How review decisions behave.

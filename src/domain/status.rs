@@ -1,6 +1,6 @@
 //! The suggestion state machine, the one place its transitions are written in
 //! Rust. The database mirrors it in `tagbot_transition_action` (migrations
-//! 0003 and 0016); a test walks every pair of statuses through both and
+//! 0003 and 0018); a test walks every pair of statuses through both and
 //! compares.
 
 use std::fmt;

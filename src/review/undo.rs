@@ -3,7 +3,7 @@
 //! save), in one transaction, with a typed outcome per suggestion.
 //!
 //! An action is the transaction that made it: the status trigger stamps
-//! its id on every decision (`details.action_id`, migration 0016), and
+//! its id on every decision (`details.action_id`, migration 0018), and
 //! every action decides one lecture. Review checks the rules the trigger
 //! enforces (the window, the decider or a lead, the tag not yet on its
 //! way to Airtable, the decision still the latest) so that each

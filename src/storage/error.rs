@@ -27,7 +27,7 @@ pub enum Error {
     /// (serialization failure, deadlock): running it again may succeed.
     #[error("the transaction conflicted with a concurrent one: {0}")]
     Conflict(#[source] sqlx::Error),
-    /// The status trigger refused an undo (migration 0016), for the reason
+    /// The status trigger refused an undo (migration 0018), for the reason
     /// its SQLSTATE names. Review checks the same rules first; this is
     /// what a race at the rules' edge (the window closing between the
     /// check and the change) reads as.
@@ -70,7 +70,7 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// Why the database refused an undo (migration 0016's SQLSTATEs).
+/// Why the database refused an undo (migration 0018's SQLSTATEs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UndoRefusal {
     /// TB005: the decision's window has passed (or it had none).

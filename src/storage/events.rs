@@ -80,7 +80,7 @@ pub(crate) struct ActionDecision {
 
 /// Every decision of the action that made `suggestion`'s latest decision
 /// (approve or reject): the lecture's decisions with the same
-/// `details.action_id` (their transaction, migration 0016), in suggestion
+/// `details.action_id` (their transaction, migration 0018), in suggestion
 /// order. Empty when the suggestion was never decided or was decided
 /// before actions were recorded. Every action decides one lecture, so the
 /// lecture's own events are searched (its index).

@@ -64,7 +64,7 @@ pub(crate) async fn lock_lecture(
 }
 
 /// What a transition's transaction tells the status trigger besides its
-/// actor (migration 0016): how long a decision can be taken back, and
+/// actor (migration 0018): how long a decision can be taken back, and
 /// whether an undo of someone else's decision is a lead's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UndoTerms {
@@ -200,7 +200,7 @@ pub async fn of_lecture(pool: &PgPool, lecture: &str) -> Result<Vec<ReviewedSugg
              WHERE e.suggestion_id = s.id AND e.action IN ('approve', 'reject', 'retry')
              ORDER BY e.id DESC LIMIT 1) d ON true
          -- The latest status change, and the end of its undo window
-         -- (migration 0016): only a decided suggestion has one.
+         -- (migration 0018): only a decided suggestion has one.
          LEFT JOIN LATERAL (
              SELECT e.action, e.created_at
                         + coalesce((e.details->>'undo_secs')::integer, 0) * interval '1 second' AS until
