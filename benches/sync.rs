@@ -7,31 +7,42 @@
 //! written without reading first).
 //!
 //! For each run it prints the requests made by kind, the 429s received,
-//! the wall time, and that time over the floor of reading first: the
-//! schema, the Tags table, and one read plus one write per 10 lectures,
-//! sent at 5 per second; then the change stream's speed-up.
+//! the wall time, and that time over the run's own floor: its requests
+//! sent at 5 per second, the fastest any client making them could be;
+//! then the change stream's speed-up.
+//!
+//! `-- --trace` instead runs one process's backfill inside the bench, each
+//! way, with a tracing layer that times the worker's spans (claim, the
+//! batch's cells, recording writes, waiting for the slot, the request,
+//! recording the outcome, stream reads), and prints where the time went.
 //!
 //! Run with `scripts/bench --bench sync` (or `cargo bench --bench sync`
 //! with DATABASE_URL naming a role that may create databases and roles).
 //! Each run gets its own throw-away database, dropped at the end.
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPoolOptions;
 use standins::airtable::{
-    FakeAirtable, RateLimit, TagsFieldKind, SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE,
+    FakeAirtable, LoggedRequest, RateLimit, TagsFieldKind, SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE,
     SCOPE_SCHEMA_READ, SCOPE_WEBHOOKS,
 };
 use standins::scratch::Playground;
-use tagbot::config::ReviewSettings;
+use tagbot::config::{AirtableSettings, DatabaseSettings, Env, ReviewSettings, SyncSettings};
 use tagbot::domain::{Actor, LectureId};
 use tagbot::review::Review;
+use tagbot::shutdown::Shutdown;
+use tagbot::sync::Syncer;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
 
 const LECTURES: usize = 1_000;
 const TAGS_PER_LECTURE: usize = 3;
 const REQUESTS_PER_SECOND: f64 = 5.0;
-const LECTURES_PER_REQUEST: usize = 10;
 const TOKEN: &str = "patBench000000001.0123456789abcdef0123456789abcdef";
 const BASE_ID: &str = "appBENCHBASE00001";
 const TAG_NAMES: [&str; TAGS_PER_LECTURE] = ["פילוסופיה", "היסטוריה", "אמנות"];
@@ -40,15 +51,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    if std::env::args().any(|arg| arg == "--trace") {
+        return trace().await;
+    }
     for processes in [1, 3] {
         let mut walls = Vec::new();
         for stream in [false, true] {
-            let playground = Playground::from_environment(
-                "tagbot_bench_sync",
-                &tagbot::storage::MIGRATOR,
-                tagbot::storage::RUNTIME_ROLE,
-            )
-            .await?;
+            let playground = playground().await?;
             let result = run(&playground, processes, stream).await;
             playground.remove().await?;
             walls.push(result?);
@@ -61,8 +70,20 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// One run; returns its wall time in seconds.
-async fn run(playground: &Playground, processes: usize, stream: bool) -> Result<f64, BoxError> {
+async fn playground() -> Result<Playground, BoxError> {
+    Ok(Playground::from_environment(
+        "tagbot_bench_sync",
+        &tagbot::storage::MIGRATOR,
+        tagbot::storage::RUNTIME_ROLE,
+    )
+    .await?)
+}
+
+/// A fake base with the catalogue's records, and its database approved.
+async fn prepared(
+    playground: &Playground,
+    stream: bool,
+) -> Result<(FakeAirtable, Vec<String>), BoxError> {
     let fake =
         FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default()).await?;
     if stream {
@@ -74,9 +95,23 @@ async fn run(playground: &Playground, processes: usize, stream: bool) -> Result<
         ]);
     }
     let records = seed(&playground.admin, &fake).await?;
-    let app_url = playground.app_url()?;
-    approve_everything(&app_url).await?;
+    approve_everything(&playground.app_url()?).await?;
+    Ok((fake, records))
+}
 
+fn mode(stream: bool) -> &'static str {
+    if stream {
+        "change stream"
+    } else {
+        "reading first"
+    }
+}
+
+/// One run of `processes` `tagbot sync --once`; returns its wall time in
+/// seconds.
+async fn run(playground: &Playground, processes: usize, stream: bool) -> Result<f64, BoxError> {
+    let (fake, records) = prepared(playground, stream).await?;
+    let app_url = playground.app_url()?;
     let started = Instant::now();
     let mut children = Vec::new();
     for _ in 0..processes {
@@ -100,11 +135,28 @@ async fn run(playground: &Playground, processes: usize, stream: bool) -> Result<
         }
     }
     let wall = started.elapsed().as_secs_f64();
-
     check_airtable(&fake, &records)?;
     let log = fake.requests();
     let requests = log.len();
-    let kind = |r: &standins::airtable::LoggedRequest| {
+    let floor = requests as f64 / REQUESTS_PER_SECOND;
+    println!(
+        "{processes} process(es), {}: {LECTURES} lectures × {TAGS_PER_LECTURE} tags: \
+         {requests} requests ({:.3} per lecture: {}), {} × 429, \
+         wall {wall:.1} s, floor {floor:.1} s ({requests} requests at 5/s), \
+         wall / floor = {:.3}",
+        mode(stream),
+        requests as f64 / LECTURES as f64,
+        by_kind(&log),
+        fake.rate_limited(),
+        wall / floor
+    );
+    fake.shutdown();
+    Ok(wall)
+}
+
+/// The requests counted by what they were for.
+fn by_kind(log: &[LoggedRequest]) -> String {
+    let kind = |r: &LoggedRequest| {
         if r.path.contains("/webhooks") {
             if r.path.ends_with("/payloads") {
                 "payload reads"
@@ -120,32 +172,170 @@ async fn run(playground: &Playground, processes: usize, stream: bool) -> Result<
         }
     };
     let mut kinds: Vec<(&str, usize)> = Vec::new();
-    for request in &log {
+    for request in log {
         match kinds.iter_mut().find(|(k, _)| *k == kind(request)) {
             Some((_, n)) => *n += 1,
             None => kinds.push((kind(request), 1)),
         }
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    let rate_limited = fake.rate_limited();
-    let floor_requests = 2 + 2 * LECTURES.div_ceil(LECTURES_PER_REQUEST);
-    let floor = floor_requests as f64 / REQUESTS_PER_SECOND;
+    kinds.join(", ")
+}
+
+/// One process's backfill each way, in this process, with the worker's
+/// spans timed.
+async fn trace() -> Result<(), BoxError> {
+    let spans = SpanTimes::default();
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("tagbot", tracing::Level::DEBUG)
+        .with_default(tracing::Level::ERROR);
+    let subscriber = tracing_subscriber::registry().with(spans.clone().with_filter(filter));
+    tracing::subscriber::set_global_default(subscriber)?;
+    for stream in [false, true] {
+        spans.clear();
+        let playground = playground().await?;
+        let result = trace_one(&playground, stream, &spans).await;
+        playground.remove().await?;
+        result?;
+    }
+    Ok(())
+}
+
+async fn trace_one(
+    playground: &Playground,
+    stream: bool,
+    spans: &SpanTimes,
+) -> Result<(), BoxError> {
+    let (fake, records) = prepared(playground, stream).await?;
+    let app_url = playground.app_url()?;
+    let env = Env::from_pairs([
+        ("DATABASE_URL", app_url.as_str()),
+        ("AIRTABLE_TOKEN", TOKEN),
+        ("AIRTABLE_BASE_ID", BASE_ID),
+        ("AIRTABLE_API_URL", fake.url.as_str()),
+    ]);
+    let started = Instant::now();
+    let pool =
+        tagbot::storage::connect_runtime_holding(&DatabaseSettings::from_env(&env)?, 1).await?;
+    let syncer = Syncer::new(
+        pool.clone(),
+        AirtableSettings::from_env(&env)?,
+        SyncSettings::from_env(&env)?,
+    )?;
+    let report = syncer.run_once(&Shutdown::never()).await?;
+    let wall = started.elapsed();
+    pool.close().await;
+    check_airtable(&fake, &records)?;
+    let log = fake.requests();
+    let floor = log.len() as f64 / REQUESTS_PER_SECOND;
     println!(
-        "{processes} process(es), {}: {LECTURES} lectures × {TAGS_PER_LECTURE} tags: \
-         {requests} requests ({:.3} per lecture: {}), {rate_limited} × 429, \
-         wall {wall:.1} s, floor of reading first {floor:.1} s ({floor_requests} requests at 5/s), \
-         wall / floor = {:.3}",
-        if stream {
-            "change stream"
-        } else {
-            "reading first"
-        },
-        requests as f64 / LECTURES as f64,
-        kinds.join(", "),
-        wall / floor
+        "\none process in the bench, {}: {} synced, {} requests ({}), {} × 429, wall {:.1} s, floor {floor:.1} s, wall / floor = {:.3}",
+        mode(stream),
+        report.synced,
+        log.len(),
+        by_kind(&log),
+        fake.rate_limited(),
+        wall.as_secs_f64(),
+        wall.as_secs_f64() / floor,
     );
+    println!("{}", gaps(&log));
+    println!(
+        "{:<44} {:>6} {:>10} {:>10}",
+        "span (inside its parents)", "count", "total s", "mean ms"
+    );
+    for (path, (count, total)) in spans.snapshot() {
+        println!(
+            "{path:<44} {count:>6} {:>10.2} {:>10.1}",
+            total.as_secs_f64(),
+            total.as_secs_f64() * 1000.0 / count as f64
+        );
+    }
     fake.shutdown();
-    Ok(wall)
+    Ok(())
+}
+
+/// How far apart the requests reached the base: at the budget's pace each
+/// follows the last by 208 ms; the rest is time no request was ready.
+fn gaps(log: &[LoggedRequest]) -> String {
+    let mut gaps: Vec<Duration> = log
+        .windows(2)
+        .map(|pair| pair[1].at.saturating_duration_since(pair[0].at))
+        .collect();
+    if gaps.is_empty() {
+        return "fewer than two requests".to_owned();
+    }
+    gaps.sort();
+    let at = |share: f64| gaps[((gaps.len() - 1) as f64 * share) as usize].as_secs_f64() * 1000.0;
+    let total: Duration = gaps.iter().sum();
+    let over: f64 = gaps
+        .iter()
+        .map(|g| (g.as_secs_f64() - 0.208).max(0.0))
+        .sum();
+    format!(
+        "gaps between requests: median {:.0} ms, p90 {:.0} ms, max {:.0} ms; first to last {:.1} s, of which {over:.1} s beyond the budget's 208 ms pace",
+        at(0.5),
+        at(0.9),
+        at(1.0),
+        total.as_secs_f64()
+    )
+}
+
+/// Wall time per span, keyed by its path from the run's span down
+/// ("sync_run/batch/write/slot_wait"), summed over the run.
+#[derive(Clone, Default)]
+struct SpanTimes {
+    totals: Arc<Mutex<BTreeMap<String, (u64, Duration)>>>,
+}
+
+impl SpanTimes {
+    fn clear(&self) {
+        if let Ok(mut totals) = self.totals.lock() {
+            totals.clear();
+        }
+    }
+
+    fn snapshot(&self) -> Vec<(String, (u64, Duration))> {
+        self.totals
+            .lock()
+            .map(|totals| totals.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// When a span was made, kept in its extensions.
+struct Opened(Instant);
+
+impl<S> Layer<S> for SpanTimes
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        _attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Opened(Instant::now()));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let Some(opened) = span.extensions().get::<Opened>().map(|o| o.0) else {
+            return;
+        };
+        let mut names: Vec<&str> = span.scope().map(|s| s.name()).collect();
+        names.reverse();
+        let path = names.join("/");
+        if let Ok(mut totals) = self.totals.lock() {
+            let entry = totals.entry(path).or_default();
+            entry.0 += 1;
+            entry.1 += opened.elapsed();
+        }
+    }
 }
 
 /// The catalogue, one pending suggestion per lecture and tag, and the

@@ -10,6 +10,7 @@ use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use super::budget::RequestBudget;
 use super::error::{AirtableError, FailureCategory};
@@ -122,24 +123,38 @@ impl AirtableClient {
         table: &str,
         query: &ListQuery,
     ) -> Result<Vec<Record>, AirtableError> {
+        Ok(self.list_records_read_at(table, query).await?.0)
+    }
+
+    /// Every record of `table` matching `query`, and when the first page's
+    /// request left: what the records say is at least that fresh, however
+    /// long the request waited for its slot before.
+    pub async fn list_records_read_at(
+        &self,
+        table: &str,
+        query: &ListQuery,
+    ) -> Result<(Vec<Record>, Instant), AirtableError> {
         let mut records = Vec::new();
         let mut offset: Option<String> = None;
+        let mut first_sent = None;
         loop {
-            let page: ListPage = self.list_page(table, query, offset.as_deref()).await?;
+            let (page, sent) = self.list_page(table, query, offset.as_deref()).await?;
+            let read_at = *first_sent.get_or_insert(sent);
             records.extend(page.records);
             match page.offset {
                 Some(next) => offset = Some(next),
-                None => return Ok(records),
+                None => return Ok((records, read_at)),
             }
         }
     }
 
+    /// One page, and when its request left.
     async fn list_page(
         &self,
         table: &str,
         query: &ListQuery,
         offset: Option<&str>,
-    ) -> Result<ListPage, AirtableError> {
+    ) -> Result<(ListPage, Instant), AirtableError> {
         let mut url = self.table_url(table, None);
         {
             let mut pairs = url.query_pairs_mut();
@@ -158,7 +173,7 @@ impl AirtableClient {
             }
         }
         if url.as_str().len() <= MAX_URL_CHARS {
-            return self.send_json(Method::GET, url, None).await;
+            return self.send_json_timed(Method::GET, url, None).await;
         }
         // Too long for a GET: the same query as a JSON body.
         let mut body = json!({ "pageSize": MAX_PAGE_SIZE, "fields": query.fields });
@@ -172,7 +187,7 @@ impl AirtableClient {
             body["returnFieldsByFieldId"] = Value::Bool(true);
         }
         let url = self.table_url(table, Some("listRecords"));
-        self.send_json(Method::POST, url, Some(body)).await
+        self.send_json_timed(Method::POST, url, Some(body)).await
     }
 
     /// Updates up to [`MAX_RECORDS_PER_WRITE`] records in one request.
@@ -264,10 +279,23 @@ impl AirtableClient {
         self.send_now(method, url, body).await
     }
 
+    /// As [`Self::send_json`], with when the request left its slot.
+    async fn send_json_timed<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Value>,
+    ) -> Result<(T, Instant), AirtableError> {
+        self.acquire_slot().await?;
+        let sent = Instant::now();
+        Ok((self.send_now(method, url, body).await?, sent))
+    }
+
     /// Waits for this process's turn in the base's shared request budget.
     async fn acquire_slot(&self) -> Result<(), AirtableError> {
         self.budget
             .acquire()
+            .instrument(tracing::debug_span!("slot_wait"))
             .await
             .map_err(|err| AirtableError::unexpected(format!("request budget unavailable: {err}")))
     }
@@ -289,15 +317,19 @@ impl AirtableClient {
         }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::AIRTABLE_REQUESTS).increment(1);
-        let response = request
-            .send()
-            .await
-            .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
+        let answered = async {
+            let response = request
+                .send()
+                .await
+                .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
+            let status = response.status();
+            let text = response
+                .text()
+                .await
+                .map_err(|err| AirtableError::from_transport(&err.without_url()))?;
+            Ok::<_, AirtableError>((status, text))
+        };
+        let (status, text) = answered.instrument(tracing::debug_span!("request")).await?;
         let err =
             (!status.is_success()).then(|| AirtableError::from_response(status.as_u16(), &text));
         if let Some(err) = err

@@ -41,6 +41,20 @@ pub fn field_in(field_name: &str, values: &[&str]) -> String {
     }
 }
 
+/// Records whose id is one of `record_ids` (`RECORD_ID()`, "the ID of the
+/// current record": support.airtable.com/docs/formula-field-reference).
+pub fn record_in(record_ids: &[&str]) -> String {
+    let terms: Vec<String> = record_ids
+        .iter()
+        .map(|id| format!("RECORD_ID()={}", string_literal(id)))
+        .collect();
+    match terms.as_slice() {
+        [] => "FALSE()".to_owned(),
+        [one] => one.clone(),
+        _ => format!("OR({})", terms.join(",")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +72,15 @@ mod tests {
             field_in("ext}id", &["L1", "L\"2"]),
             r#"OR({ext\}id}="L1",{ext\}id}="L\"2")"#
         );
+    }
+
+    #[test]
+    fn record_ids_become_one_or() {
+        assert_eq!(record_in(&["recA"]), r#"RECORD_ID()="recA""#);
+        assert_eq!(
+            record_in(&["recA", "rec\"B"]),
+            r#"OR(RECORD_ID()="recA",RECORD_ID()="rec\"B")"#
+        );
+        assert_eq!(record_in(&[]), "FALSE()");
     }
 }

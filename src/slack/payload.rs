@@ -142,6 +142,11 @@ pub struct View {
     pub callback_id: Option<String>,
     #[serde(default)]
     pub private_metadata: Option<String>,
+    /// The view's version when the user acted
+    /// (reference/interaction-payloads): an update passes it on, so that
+    /// Slack refuses the update if the view changed since.
+    #[serde(default)]
+    pub hash: Option<String>,
     #[serde(default)]
     pub state: State,
 }

@@ -1,8 +1,10 @@
 //! `airtable_writes`: every tags-cell write tagbot sends while the change
 //! stream is on, with the cell it assumed, until the stream shows it and
 //! it is checked (clean, repaired) or given up on (never seen: it failed,
-//! or changed nothing).
+//! or changed nothing); or, when the stream broke or started over before
+//! showing it, salvaged from a fresh read (repaired) or marked unverified.
 
+use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -44,6 +46,18 @@ pub struct Unchecked {
     pub basis: Json<Values>,
     pub written: Json<Values>,
     pub seen_through: Option<i64>,
+}
+
+/// An unchecked write as the salvage of a broken stream reads it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Pending {
+    pub id: i64,
+    pub record_id: String,
+    pub lecture_external_id: Option<String>,
+    pub basis: Json<Values>,
+    pub written: Json<Values>,
+    /// When it was recorded, just before it was sent (the database's clock).
+    pub sent_at: DateTime<Utc>,
 }
 
 /// Records writes before they are sent (so a worker killed after sending
@@ -109,10 +123,56 @@ pub async fn unchecked(
     .map_err(Error::from)
 }
 
-/// Whether any write of the base waits to be checked.
-pub async fn any_unchecked(pool: &PgPool, base_id: &str) -> Result<bool, Error> {
+/// Every unchecked write of the base, oldest first.
+pub async fn pending(pool: &PgPool, base_id: &str) -> Result<Vec<Pending>, Error> {
+    sqlx::query_as(
+        "SELECT id, record_id, lecture_external_id, basis, written, sent_at FROM airtable_writes
+         WHERE base_id = $1 AND checked_at IS NULL
+         ORDER BY id",
+    )
+    .bind(base_id)
+    .fetch_all(pool)
+    .await
+    .map_err(Error::from)
+}
+
+/// Marks writes no stream will check and no read could settle.
+pub async fn unverified(tx: &mut Transaction<'_, Postgres>, ids: &[i64]) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE airtable_writes SET checked_at = now(), outcome = 'unverified'
+         WHERE id = ANY($1) AND checked_at IS NULL",
+    )
+    .bind(ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives up, as unverified, the base's writes still unchecked up to id
+/// `through` (its stream starts over); their records, for the log.
+pub async fn give_up_unchecked(
+    tx: &mut Transaction<'_, Postgres>,
+    base_id: &str,
+    through: i64,
+) -> Result<Vec<String>, Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM airtable_writes WHERE base_id = $1 AND checked_at IS NULL)",
+        "UPDATE airtable_writes SET checked_at = now(), outcome = 'unverified'
+         WHERE base_id = $1 AND checked_at IS NULL AND id <= $2
+         RETURNING record_id",
+    )
+    .bind(base_id)
+    .bind(through)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(Error::from)
+}
+
+/// How long ago the oldest write of the base still waiting to be checked
+/// was sent (None: none waits).
+pub async fn oldest_unchecked_ago(pool: &PgPool, base_id: &str) -> Result<Option<f64>, Error> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - min(sent_at))::float8 FROM airtable_writes
+         WHERE base_id = $1 AND checked_at IS NULL",
     )
     .bind(base_id)
     .fetch_one(pool)
@@ -139,20 +199,19 @@ pub async fn checked(
 
 /// Gives up on writes recorded more than `after` ago (by the database's
 /// clock, which recorded them) that a caught-up stream never showed:
-/// Airtable did not apply them, or they changed nothing. `None`: every
-/// unchecked write of the base (its stream starts over).
+/// Airtable did not apply them, or they changed nothing.
 pub async fn give_up_unseen(
     tx: &mut Transaction<'_, Postgres>,
     base_id: &str,
-    after: Option<std::time::Duration>,
+    after: std::time::Duration,
 ) -> Result<u64, Error> {
     let given_up = sqlx::query(
         "UPDATE airtable_writes SET checked_at = now(), outcome = 'unseen'
          WHERE base_id = $1 AND checked_at IS NULL
-           AND ($2::float8 IS NULL OR sent_at < now() - $2 * interval '1 second')",
+           AND sent_at < now() - $2 * interval '1 second'",
     )
     .bind(base_id)
-    .bind(after.map(|a| a.as_secs_f64()))
+    .bind(after.as_secs_f64())
     .execute(&mut **tx)
     .await?;
     Ok(given_up.rows_affected())

@@ -163,19 +163,33 @@ pub async fn caught_up_ago(pool: &PgPool, base_id: &str) -> Result<Option<f64>, 
     .map_err(Error::from)
 }
 
-/// Forgets the base's stream, every cell it taught, the repairs waiting on
-/// them and the writes waiting for it: its webhook is gone or broken, and
-/// changes made before a new one exists are unseen.
-pub async fn forget(pool: &PgPool, base_id: &str) -> Result<(), Error> {
+/// What [`forget`] gave up that the salvage before it had not settled
+/// (another process recorded it meanwhile), for the log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Forgotten {
+    pub repairs: u64,
+    /// The records of writes given up as unverified.
+    pub writes: Vec<String>,
+}
+
+/// Forgets the base's stream and every cell it taught: its webhook is gone
+/// or broken, and changes made before a new one exists are unseen. The
+/// caller salvaged its waiting repairs and its writes up to id `through`
+/// first; any of those still open are given up (repairs abandoned, writes
+/// unverified) and returned. Writes past `through` (the salvage's own,
+/// sent against a fresh read once the next webhook existed) are kept for
+/// the next stream to check.
+pub async fn forget(pool: &PgPool, base_id: &str, through: i64) -> Result<Forgotten, Error> {
     let mut tx = pool.begin().await?;
     super::record_cells::forget_base(&mut tx, base_id).await?;
-    super::repairs::abandon(&mut tx, base_id).await?;
-    super::airtable_writes::give_up_unseen(&mut tx, base_id, None).await?;
+    let repairs = super::repairs::abandon(&mut tx, base_id).await?;
+    let writes = super::airtable_writes::give_up_unchecked(&mut tx, base_id, through).await?;
     sqlx::query("DELETE FROM airtable_change_streams WHERE base_id = $1")
         .bind(base_id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await.map_err(Error::from)
+    tx.commit().await?;
+    Ok(Forgotten { repairs, writes })
 }
 
 /// Records a refreshed webhook's new expiry.

@@ -68,19 +68,53 @@ pub async fn of_records(
     Ok(rows.into_iter().map(Row::into_cell).collect())
 }
 
-/// The known records of `lectures`: lecture → [(record id, tags)], every
-/// record carrying that lecture id (more than one is ambiguous).
+/// A lecture's record as tagbot knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownRecord {
+    pub record_id: String,
+    pub tags: Vec<String>,
+    /// tagbot itself read or wrote the cell within the `read_within`
+    /// asked for (not only the stream showed it).
+    pub read_recently: bool,
+}
+
+/// The known records of `lectures`: lecture → every record carrying that
+/// lecture id (more than one is ambiguous), each marked read recently when
+/// tagbot read or wrote it itself within `read_within`.
 pub async fn of_lectures(
     pool: &PgPool,
     base_id: &str,
     lectures: &[String],
-) -> Result<HashMap<String, Vec<(String, Vec<String>)>>, Error> {
-    let rows = cells_where(pool, base_id, "lecture_external_id", lectures).await?;
-    let mut known: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
-    for (record, cell) in rows.into_iter().map(Row::into_cell) {
-        if let Some(lecture) = cell.lecture {
-            known.entry(lecture).or_default().push((record, cell.tags));
-        }
+    read_within: std::time::Duration,
+) -> Result<HashMap<String, Vec<KnownRecord>>, Error> {
+    #[derive(sqlx::FromRow)]
+    struct Known {
+        record_id: String,
+        lecture_external_id: String,
+        tags: Json<Vec<String>>,
+        read_recently: bool,
+    }
+    let rows: Vec<Known> = sqlx::query_as(
+        "SELECT record_id, lecture_external_id, tags,
+                coalesce(read_at > now() - $3 * interval '1 millisecond', false) AS read_recently
+         FROM airtable_record_cells
+         WHERE base_id = $1 AND lecture_external_id = ANY($2)",
+    )
+    .bind(base_id)
+    .bind(lectures)
+    .bind(read_within.as_millis() as f64)
+    .fetch_all(pool)
+    .await?;
+    let mut known: HashMap<String, Vec<KnownRecord>> = HashMap::new();
+    for row in rows {
+        known
+            .entry(row.lecture_external_id)
+            .or_default()
+            .push(KnownRecord {
+                record_id: row.record_id,
+                tags: row.tags.0,
+                read_recently: row.read_recently,
+            });
     }
     Ok(known)
 }
@@ -111,7 +145,7 @@ pub async fn store(
 }
 
 /// Stores cells as tagbot just read or wrote them: (record, lecture,
-/// tags). The edits the stream recorded are kept.
+/// tags), read now. The edits the stream recorded are kept.
 pub async fn store_seen(
     pool: &PgPool,
     base_id: &str,
@@ -124,11 +158,11 @@ pub async fn store_seen(
     let lectures: Vec<Option<&str>> = seen.iter().map(|(_, l, _)| l.as_deref()).collect();
     let tags: Vec<Json<&Vec<String>>> = seen.iter().map(|(_, _, t)| Json(t)).collect();
     sqlx::query(
-        "INSERT INTO airtable_record_cells (base_id, record_id, lecture_external_id, tags)
-         SELECT $1, r, l, t FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS s(r, l, t)
+        "INSERT INTO airtable_record_cells (base_id, record_id, lecture_external_id, tags, read_at)
+         SELECT $1, r, l, t, now() FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS s(r, l, t)
          ON CONFLICT (base_id, record_id) DO UPDATE
              SET lecture_external_id = coalesce(EXCLUDED.lecture_external_id, airtable_record_cells.lecture_external_id),
-                 tags = EXCLUDED.tags, updated_at = now()",
+                 tags = EXCLUDED.tags, updated_at = now(), read_at = now()",
     )
     .bind(base_id)
     .bind(&records)
@@ -139,8 +173,9 @@ pub async fn store_seen(
     Ok(())
 }
 
-/// Lectures with sync work due whose record is not known yet, the first
-/// due first, skipping `tried`.
+/// Lectures with sync work due or in hand (another batch's, which may be
+/// waiting for this look-up) whose record is not known yet, the first due
+/// first, skipping `tried`.
 pub async fn unknown_due_lectures(
     pool: &PgPool,
     base_id: &str,
@@ -149,7 +184,7 @@ pub async fn unknown_due_lectures(
 ) -> Result<Vec<String>, Error> {
     sqlx::query_scalar(
         "SELECT i.lecture_external_id FROM airtable_sync_items i
-         WHERE i.status = 'queued' AND i.next_attempt_at <= now()
+         WHERE ((i.status = 'queued' AND i.next_attempt_at <= now()) OR i.status = 'in_flight')
            AND NOT (i.lecture_external_id = ANY($2))
            AND NOT EXISTS (SELECT 1 FROM airtable_record_cells c
                            WHERE c.base_id = $1 AND c.lecture_external_id = i.lecture_external_id)

@@ -108,6 +108,23 @@ pub async fn renew(
     Ok(renewed.rows_affected() == 1)
 }
 
+/// The lecture `reviewer` holds now, if any (its lease not run out): what
+/// their session modal should show.
+pub async fn held_by(pool: &PgPool, reviewer: &str) -> Result<Option<String>, Error> {
+    // One row at most (take_next lets go of the old before it holds the
+    // next); the latest lease wins should that ever not be so.
+    sqlx::query_scalar(
+        "SELECT lecture_external_id FROM review_holds
+         WHERE held_by = $1 AND held_until > now()
+         ORDER BY held_until DESC
+         LIMIT 1",
+    )
+    .bind(reviewer)
+    .fetch_optional(pool)
+    .await
+    .map_err(Error::from)
+}
+
 /// Lets go of what `reviewer` holds (the session ended).
 pub async fn release(pool: &PgPool, reviewer: &str) -> Result<(), Error> {
     sqlx::query("DELETE FROM review_holds WHERE held_by = $1")

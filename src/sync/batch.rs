@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use super::mapping::TagMap;
 use super::queue::{Claim, ClaimedItem, ItemOutcome};
@@ -64,22 +65,42 @@ pub const MAX_READ_AGE: Duration = Duration::from_secs(2);
 /// Reads of one batch before its items are retried later instead.
 const MAX_READS: usize = 3;
 
-pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResult {
+/// Processes one claimed batch. `ready` is called once, when its write is
+/// prepared and about to wait for its slot (the worker then prepares the
+/// next batch meanwhile); never, when the batch has nothing to write.
+pub async fn process(
+    syncer: &Syncer,
+    claim: &Claim,
+    tags: &TagMap,
+    ready: impl FnOnce(),
+) -> BatchResult {
+    let mut ready = Some(ready);
     let mut result = BatchResult::default();
     for _ in 0..MAX_READS {
-        if !syncer.keep_lease(claim).await {
+        if !syncer
+            .keep_lease(claim)
+            .instrument(tracing::debug_span!("lease"))
+            .await
+        {
             result.lease_lost = true;
             return result;
         }
-        let read_at = Instant::now();
-        let known = syncer.known_records(claim, tags).await;
+        let known = syncer
+            .known_records(claim, tags)
+            .instrument(tracing::debug_span!("known_cells"))
+            .await;
         result.read_skipped = known.is_some();
-        let records = match known {
-            Some(records) => records,
-            None => match read_records(syncer, claim, tags).await {
-                Ok(records) => {
+        // The window runs from the moment the cells were known: found fresh
+        // (their own freshness is the stream's rule), or read.
+        let (records, read_at) = match known {
+            Some(records) => (records, Instant::now()),
+            None => match read_records(syncer, claim, tags)
+                .instrument(tracing::debug_span!("read"))
+                .await
+            {
+                Ok((records, read_at)) => {
                     syncer.remember_cells(&cells_of(&records, tags)).await;
-                    records
+                    (records, read_at)
                 }
                 Err(err) => {
                     fail_all(&mut result, claim.items.iter(), &err);
@@ -100,6 +121,9 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
             not_after: read_at + MAX_READ_AGE,
             from_stream: result.read_skipped,
         };
+        if let Some(ready) = ready.take() {
+            ready();
+        }
         let written = write(syncer, claim, &plan.writes, &target).await;
         match written {
             Written::Stale => {
@@ -128,12 +152,13 @@ pub async fn process(syncer: &Syncer, claim: &Claim, tags: &TagMap) -> BatchResu
     result
 }
 
-/// The claimed lectures' records, with only the id and tags fields.
+/// The claimed lectures' records, with only the id and tags fields, and
+/// when the read left.
 async fn read_records(
     syncer: &Syncer,
     claim: &Claim,
     tags: &TagMap,
-) -> Result<Vec<Record>, AirtableError> {
+) -> Result<(Vec<Record>, Instant), AirtableError> {
     let keys = &tags.keys;
     let lectures: Vec<&str> = claim.lectures.iter().map(String::as_str).collect();
     let query = ListQuery {
@@ -143,7 +168,7 @@ async fn read_records(
     };
     syncer
         .client
-        .list_records(&keys.lectures_table, &query)
+        .list_records_read_at(&keys.lectures_table, &query)
         .await
 }
 
@@ -310,7 +335,11 @@ async fn send(
     writes: &[PlannedWrite<'_>],
     target: &Target<'_>,
 ) -> Sent {
-    if !syncer.keep_lease(claim).await {
+    if !syncer
+        .keep_lease(claim)
+        .instrument(tracing::debug_span!("lease"))
+        .await
+    {
         return Sent::LeaseLost;
     }
     let sets: Vec<(Values, Values)> = writes
@@ -328,7 +357,11 @@ async fn send(
             seen_through: None,
         })
         .collect();
-    let Some(recorded) = syncer.writes_to_check(&to_check, target.from_stream).await else {
+    let recording = syncer.writes_to_check(&to_check, target.from_stream);
+    let Some(recorded) = recording
+        .instrument(tracing::debug_span!("record_writes"))
+        .await
+    else {
         return Sent::Stale;
     };
     let updates: Vec<RecordUpdate> = writes.iter().map(|w| w.update.clone()).collect();
@@ -341,6 +374,7 @@ async fn send(
             settings.typecast,
             Some(target.not_after),
         )
+        .instrument(tracing::debug_span!("write"))
         .await;
     match sent {
         Ok(Some(_)) => {
@@ -447,7 +481,7 @@ fn fail_all<'a>(
 }
 
 /// A tags cell as a list of strings (record ids or option names).
-fn cell_values(cell: Option<&Value>) -> Vec<String> {
+pub(super) fn cell_values(cell: Option<&Value>) -> Vec<String> {
     match cell {
         Some(Value::Array(items)) => items
             .iter()

@@ -11,7 +11,8 @@
 //!   budget in Postgres (5 per second across all processes; a 429 pauses the
 //!   base for every process).
 //! - **Batched.** Up to 10 lectures per batch: one read and at most one
-//!   write, each lecture's tags in one record update.
+//!   write, each lecture's tags in one record update; two batches in hand
+//!   at once (`lanes.rs`), so the budget's slots find a request ready.
 //! - **Retries with backoff.** Transient failures come back after 1, 2, 4,
 //!   8, 16 s (with jitter); after the 5th retry, or on a permanent failure,
 //!   the item and its suggestion fail with the reason.
@@ -19,6 +20,7 @@
 mod backoff;
 mod batch;
 mod error;
+mod lanes;
 mod mapping;
 pub mod queue;
 mod report;
@@ -43,7 +45,7 @@ use crate::domain::Failure;
 use crate::shutdown::Shutdown;
 use crate::storage;
 use mapping::TagMap;
-use queue::{Claim, RetryPolicy};
+use queue::Claim;
 
 /// Lectures per batch: Airtable writes at most 10 records per request.
 const LECTURES_PER_BATCH: i64 = crate::airtable::MAX_RECORDS_PER_WRITE as i64;
@@ -196,161 +198,6 @@ impl Syncer {
             report.store(&self.pool).await?;
         }
         outcome.map(|()| report)
-    }
-
-    /// Claims and processes batches until the queue has nothing due, the
-    /// run must stop, or `shutdown`.
-    async fn work_through_queue(
-        &self,
-        shutdown: &Shutdown,
-        report: &mut RunReport,
-        failures: &mut Vec<Failure>,
-        progress: &mut RunProgress,
-    ) -> Result<(), SyncError> {
-        // Dry-run leaves items queued; each lecture is looked at once per run.
-        let mut seen: Vec<String> = Vec::new();
-        self.new_run_for_stream().await;
-        loop {
-            if shutdown.is_requested() {
-                return Ok(());
-            }
-            if !self.settings.dry_run {
-                if let Some(tags) = self.cached_mapping().await {
-                    self.ensure_stream(&tags).await;
-                    if let Some(done) = self.tend_stream(&tags, true).await {
-                        report.count_stream(&done);
-                    }
-                }
-            }
-            let claim = queue::claim(
-                &self.pool,
-                &self.worker_id,
-                self.settings.lease,
-                LECTURES_PER_BATCH,
-                &seen,
-            )
-            .await?;
-            if claim.lectures.is_empty() {
-                return Ok(());
-            }
-            // On shutdown mid-batch, give the batch back: a repeated write
-            // is a no-op union, so nothing is lost or doubled.
-            let run_id = report.run_id.clone();
-            let processed = tokio::select! {
-                processed = self.process_claim(&claim, &run_id, report, failures) => processed,
-                () = shutdown.requested() => {
-                    queue::release(&self.pool, &self.worker_id, &claim).await?;
-                    return Ok(());
-                }
-            };
-            if self.settings.dry_run {
-                seen.extend(claim.lectures.iter().cloned());
-            }
-            progress.done += claim.items.len() as u64;
-            progress.total = progress.total.max(progress.done);
-            self.progress.send_replace(progress.clone());
-            if let Some(abort) = processed? {
-                report.aborted = Some(abort);
-                return Ok(());
-            }
-        }
-    }
-
-    /// One claimed batch from mapping to recorded outcomes. Returns why the
-    /// run must stop, if it must.
-    async fn process_claim(
-        &self,
-        claim: &Claim,
-        run_id: &str,
-        report: &mut RunReport,
-        failures: &mut Vec<Failure>,
-    ) -> Result<Option<String>, SyncError> {
-        let tags = match self.mapping_for(claim).await {
-            Ok(tags) => tags,
-            Err(err) => {
-                queue::release(&self.pool, &self.worker_id, claim).await?;
-                return match err {
-                    SyncError::Airtable(err) if err.stops_run() => {
-                        Ok(Some(self.stop_reason(&err, None)))
-                    }
-                    other => Err(other),
-                };
-            }
-        };
-        let result = batch::process(self, claim, &tags).await;
-        if result.read_skipped && !self.settings.dry_run {
-            report.reads_skipped += 1;
-        }
-        if result.lease_lost {
-            tracing::warn!(lectures = ?claim.lectures, "lease lost before writing; another worker has these lectures");
-            return Ok(None);
-        }
-        if self.settings.dry_run {
-            report.dry_run_payloads.extend(result.payloads);
-            queue::release(&self.pool, &self.worker_id, claim).await?;
-            return Ok(None);
-        }
-        self.record_outcomes(claim, run_id, &result.outcomes, report, failures)
-            .await?;
-        if result.stalled {
-            return Ok(Some(format!(
-                "writes could not leave within {} s of their reads (the shared request budget held them: the base is paused after a 429, or the database answers slowly); the approved tags wait untouched, with their tries",
-                batch::MAX_READ_AGE.as_secs()
-            )));
-        }
-        let Some(err) = result.abort else {
-            return Ok(None);
-        };
-        if err.is_unknown_model() {
-            // The base changed under the cached mapping: read it afresh,
-            // here and in the other processes.
-            self.mapping.lock().await.take();
-            crate::storage::tag_maps::forget(&self.pool, &self.airtable.base_id).await?;
-        }
-        Ok(Some(self.stop_reason(&err, Some(&tags.keys))))
-    }
-
-    /// Records a batch's outcomes in the queue (and the suggestions and
-    /// events), and counts them in the report and the metrics.
-    async fn record_outcomes(
-        &self,
-        claim: &Claim,
-        run_id: &str,
-        outcomes: &[(queue::ClaimedItem, queue::ItemOutcome)],
-        report: &mut RunReport,
-        failures: &mut Vec<Failure>,
-    ) -> Result<(), SyncError> {
-        for (item, outcome) in outcomes {
-            if let Some(failure) = outcome.failure() {
-                tracing::warn!(lecture = %item.lecture_external_id, tag = %item.tag_id, category = %failure.category, reason = %failure, "sync item failed");
-                failures.push(failure.clone());
-            }
-        }
-        let policy = RetryPolicy {
-            max_retries: self.settings.max_attempts,
-            backoff_base: self.settings.backoff_base,
-        };
-        let recorded =
-            queue::record(&self.pool, &self.worker_id, run_id, claim, outcomes, policy).await?;
-        for (outcome, count) in [
-            ("synced", recorded.synced),
-            ("retried", recorded.retried),
-            ("failed", recorded.failed.len() as u64),
-        ] {
-            metrics::counter!(crate::metrics::SYNC_ITEMS, "outcome" => outcome).increment(count);
-        }
-        report.synced += recorded.synced;
-        report.written += recorded.written;
-        report.retried += recorded.retried;
-        report.failed += recorded.failed.len() as u64;
-        tracing::info!(
-            lectures = claim.lectures.len(),
-            synced = recorded.synced,
-            retried = recorded.retried,
-            failed = recorded.failed.len(),
-            "sync batch recorded"
-        );
-        Ok(())
     }
 
     /// Whether `report` only stopped again for the reason the last stored

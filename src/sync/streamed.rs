@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
+use tracing::Instrument;
 
 use super::mapping::TagMap;
 use super::queue::Claim;
@@ -18,15 +19,19 @@ use crate::airtable::{formula, AirtableError, ListQuery, Record};
 use crate::storage::airtable_writes::{self, NewWrite, Purpose};
 use crate::storage::{change_streams, record_cells};
 
-/// Writes without reading first need a read that emptied the stream this
+/// Writes without reading first need each cell read by tagbot (a look-up
+/// or its own write) or shown by a read that emptied the stream this
 /// recently: what the stream missed since is at most this old, and the
 /// repair covers it.
 pub const FRESH_FOR: Duration = Duration::from_secs(6);
-/// While work is due, the stream is read again once its last read is this
-/// old, so batches find it fresh.
-const KEEP_FRESH_AFTER: Duration = Duration::from_secs(5);
-/// While tagbot's writes wait to be checked, the stream is read this often.
+/// While idle, with tagbot's writes waiting to be checked, the stream is
+/// read this often.
 const CHECK_WRITES_EVERY: Duration = Duration::from_secs(2);
+/// While work is due, every request slot the stream does not take is a
+/// write: the stream is read once the oldest write waiting to be checked is
+/// this old (a person's edit a write overwrote is put back within about
+/// this long), not for the batches' sake (their cells are looked up).
+const CHECK_WRITES_WHILE_BUSY: Duration = Duration::from_secs(15);
 /// Otherwise it is read this often, for people's edits (drift) and to keep
 /// the webhook alive.
 const IDLE_READ_EVERY: Duration = Duration::from_secs(30);
@@ -153,24 +158,29 @@ impl Syncer {
             .map(Duration::from_secs_f64)
     }
 
-    /// Reads the stream when it is due: while `busy` (work is due) once
-    /// its last read is a few seconds old, while writes wait to be checked
-    /// every 2 s, otherwise every 30 s.
+    /// Reads the stream when it is due: every 30 s (people's edits, and
+    /// the webhook kept alive), and sooner while tagbot's writes wait to be
+    /// checked: after 2 s when idle, after 15 s while `busy` (work is due,
+    /// and each payload read takes a write's slot).
     pub(super) async fn tend_stream(&self, tags: &TagMap, busy: bool) -> Option<CatchUp> {
         let watch = watch_of(&self.stream.lock().await.mode)?;
         let base_id = &self.airtable.base_id;
-        let ago = self.stream_age().await;
-        let every = if busy {
-            KEEP_FRESH_AFTER
-        } else if airtable_writes::any_unchecked(&self.pool, base_id)
+        let read_ago = self.stream_age().await;
+        let unchecked_for = airtable_writes::oldest_unchecked_ago(&self.pool, base_id)
             .await
-            .unwrap_or(true)
-        {
-            CHECK_WRITES_EVERY
+            // The database cannot say: as if writes had waited long enough.
+            .unwrap_or(Some(CHECK_WRITES_WHILE_BUSY.as_secs_f64()))
+            .map(Duration::from_secs_f64);
+        let check_after = if busy {
+            CHECK_WRITES_WHILE_BUSY
         } else {
-            IDLE_READ_EVERY
+            CHECK_WRITES_EVERY
         };
-        if ago.is_some_and(|ago| ago < every) {
+        let writes_due = unchecked_for.is_some_and(|waited| {
+            waited >= check_after && read_ago.is_none_or(|ago| ago >= CHECK_WRITES_EVERY)
+        });
+        let read_due = read_ago.is_none_or(|ago| ago >= IDLE_READ_EVERY);
+        if !writes_due && !read_due {
             return None;
         }
         self.read_stream(tags, &watch).await
@@ -186,7 +196,10 @@ impl Syncer {
             watch,
             typecast: self.airtable.typecast,
         };
-        match stream::catch_up(&reader).await {
+        match stream::catch_up(&reader)
+            .instrument(tracing::debug_span!("stream_read"))
+            .await
+        {
             Ok(done) => done,
             Err(err) => {
                 tracing::warn!(error = %err, "could not read the change stream; reading before each write until it is back");
@@ -203,24 +216,19 @@ impl Syncer {
         }
     }
 
-    /// The claim's records as the stream knows them, when it is fresh and
-    /// knows every lecture on exactly one record; None means read first.
-    /// Lectures the stream has not shown yet are looked up a page at a
-    /// time (with other due lectures), far fewer requests than a read per
-    /// batch.
+    /// The claim's records as tagbot knows them, when every lecture is on
+    /// exactly one known record and each cell is fresh (read by tagbot, or
+    /// shown by a read that emptied the stream, within [`FRESH_FOR`]);
+    /// None means read first. Lectures not known yet are looked up a page
+    /// at a time (with other due lectures), far fewer requests than a read
+    /// per batch; a cell known but no longer fresh makes the stream be
+    /// read.
     pub(super) async fn known_records(&self, claim: &Claim, tags: &TagMap) -> Option<Vec<Record>> {
         let watch = watch_of(&self.stream.lock().await.mode)?;
         let base_id = &self.airtable.base_id;
-        let fresh = |ago: Option<Duration>| ago.is_some_and(|ago| ago <= FRESH_FOR);
-        if !fresh(self.stream_age().await) {
-            self.read_stream(tags, &watch).await;
-            if !fresh(self.stream_age().await) {
-                return None;
-            }
-        }
-        let mut known = record_cells::of_lectures(&self.pool, base_id, &claim.lectures)
-            .await
-            .ok()?;
+        let of_claim =
+            || record_cells::of_lectures(&self.pool, base_id, &claim.lectures, FRESH_FOR);
+        let mut known = of_claim().await.ok()?;
         let unknown: Vec<String> = claim
             .lectures
             .iter()
@@ -228,16 +236,26 @@ impl Syncer {
             .cloned()
             .collect();
         if !unknown.is_empty() {
-            self.look_up(tags, &unknown).await?;
-            known = record_cells::of_lectures(&self.pool, base_id, &claim.lectures)
-                .await
-                .ok()?;
+            self.look_up(tags, &unknown)
+                .instrument(tracing::debug_span!("look_up"))
+                .await?;
+            known = of_claim().await.ok()?;
+        }
+        let stale = known.values().flatten().any(|r| !r.read_recently);
+        let stream_fresh = |ago: Option<Duration>| ago.is_some_and(|ago| ago <= FRESH_FOR);
+        if stale && !stream_fresh(self.stream_age().await) {
+            self.read_stream(tags, &watch).await;
+            if !stream_fresh(self.stream_age().await) {
+                return None;
+            }
+            known = of_claim().await.ok()?;
         }
         let mut records = Vec::new();
         for lecture in &claim.lectures {
-            let [(record_id, cell)] = known.get(lecture)?.as_slice() else {
+            let [record] = known.get(lecture)?.as_slice() else {
                 return None;
             };
+            let (record_id, cell) = (&record.record_id, &record.tags);
             let mut fields = Map::new();
             fields.insert(tags.keys.lecture_id.clone(), Value::String(lecture.clone()));
             fields.insert(tags.keys.tags.clone(), json!(cell));
@@ -257,7 +275,7 @@ impl Syncer {
         let base_id = &self.airtable.base_id;
         // One process at a time; another may have just looked these up.
         let turn = record_cells::looking_up(&self.pool).await.ok()?;
-        let known = record_cells::of_lectures(&self.pool, base_id, lectures)
+        let known = record_cells::of_lectures(&self.pool, base_id, lectures, FRESH_FOR)
             .await
             .ok()?;
         let lectures: Vec<String> = lectures

@@ -61,7 +61,7 @@ fn choice(values: &mut Value, view: &OpenedView, suggestion: SuggestionId, pick:
 }
 
 /// Submits the session modal; returns Slack's HTTP status and tagbot's
-/// answer.
+/// answer, which the stand-in then applies to the modal as Slack does.
 async fn submit(w: &SlackWorld, user: &str, view: &OpenedView, values: Value) -> (u16, Value) {
     let payload = view_submission(user, view, &w.slack.mint(REVIEW, user), values);
     let (status, body) = w
@@ -71,7 +71,50 @@ async fn submit(w: &SlackWorld, user: &str, view: &OpenedView, values: Value) ->
             Signing::Valid,
         )
         .await;
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    let answer = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if status == 200 {
+        w.slack
+            .answer_submission(&view.id, &answer)
+            .expect("an answer Slack applies");
+    }
+    (status, answer)
+}
+
+/// The session modal `view` as the stand-in shows it now.
+fn current(w: &SlackWorld, view: &OpenedView) -> OpenedView {
+    w.slack
+        .views()
+        .into_iter()
+        .find(|v| v.id == view.id)
+        .expect("the session modal is open")
+}
+
+/// The lecture `user` holds in review_holds.
+async fn held_by(w: &SlackWorld, user: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT lecture_external_id FROM review_holds WHERE held_by = $1")
+        .bind(user)
+        .fetch_optional(&w.db.app)
+        .await
+        .unwrap()
+}
+
+/// A click on a button of the session modal as the reviewer saw it
+/// (`view`, with its hash at the time).
+async fn press(w: &SlackWorld, user: &str, view: &OpenedView, action_id: &str) {
+    let lecture = shown_lecture(view).unwrap_or_default();
+    let payload = view_block_actions(user, view, &w.slack.mint(REVIEW, user), action_id, &lecture);
+    assert_eq!(w.interact(&payload).await, 200);
+}
+
+/// The views.update calls refused with `hash_conflict`, and the hash each
+/// carried.
+fn conflicts(w: &SlackWorld) -> Vec<Value> {
+    w.slack
+        .calls_to("views.update")
+        .iter()
+        .filter(|c| c.error() == Some("hash_conflict"))
+        .map(|c| c.body["hash"].clone())
+        .collect()
 }
 
 async fn events_by(w: &SlackWorld, actor: &str) -> Vec<(i64, String)> {
@@ -368,5 +411,106 @@ async fn saving_the_same_choices_twice_is_not_refused(
         [(t1.get(), "approve".to_owned())],
         "decided once"
     );
+    w.close().await;
+}
+
+/// Two quick Skips: the second click was made on the modal before the
+/// first one's update reached it, so its update carries a stale hash.
+/// Slack refuses it; the modal then shows the lecture the reviewer holds
+/// now, not the one the first Skip showed.
+#[sqlx::test]
+async fn a_second_quick_skip_shows_the_lecture_held_now(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    w.db.suggestion("L1", "t1", 0.9).await;
+    let second = w.db.suggestion("L2", "t1", 0.9).await;
+    w.db.suggestion("L3", "t1", 0.9).await;
+    let first_seen = opened_session(&w, DANA).await;
+    assert_eq!(shown_lecture(&first_seen).as_deref(), Some("L1"));
+
+    press(&w, DANA, &first_seen, actions::SESSION_SKIP).await;
+    eventually("the first Skip shows L2", || async {
+        shown_lecture(&current(&w, &first_seen)).as_deref() == Some("L2")
+    })
+    .await;
+    // L2 is decided in the channel meanwhile: the second Skip (made on the
+    // modal still showing L1) lets go of L2 and is handed L3.
+    w.db.review()
+        .reject(second, &reviewer(YOSI, "יוסי"))
+        .await
+        .unwrap();
+    press(&w, DANA, &first_seen, actions::SESSION_SKIP).await;
+
+    eventually("the modal shows the lecture Dana holds", || async {
+        shown_lecture(&current(&w, &first_seen)).as_deref() == Some("L3")
+    })
+    .await;
+    assert_eq!(held_by(&w, DANA).await.as_deref(), Some("L3"));
+    assert_eq!(
+        conflicts(&w),
+        [json!(first_seen.hash)],
+        "the second update carried the hash of the view it was clicked on"
+    );
+    let updates = w.slack.calls_to("views.update");
+    let last = updates.last().unwrap();
+    assert!(last.ok(), "{:?}", last.response);
+    assert!(
+        last.body.get("hash").is_none(),
+        "the current state goes without the hash Slack did not give"
+    );
+    w.close().await;
+}
+
+/// "Approve all ≥" pressed, then Save before its update reached Slack:
+/// the save moved the modal on to L2, so the pre-select's late update of
+/// L1 is refused and the modal shows L2, which the reviewer holds.
+#[sqlx::test]
+async fn a_preselect_landing_after_a_save_leaves_the_modal_on_the_next_lecture(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    let high = w.db.suggestion("L1", "t1", 0.95).await;
+    let low = w.db.suggestion("L1", "t2", 0.30).await;
+    let next = w.db.suggestion("L2", "t1", 0.90).await;
+    let view = opened_session(&w, DANA).await;
+    assert_eq!(shown_lecture(&view).as_deref(), Some("L1"));
+
+    // The pre-select's update is slow to reach Slack.
+    let slow = w.slack.hold("views.update");
+    press(&w, DANA, &view, actions::SESSION_TOP).await;
+    eventually("the pre-select's update is on its way", || async {
+        slow.waiting() == 1
+    })
+    .await;
+    let mut values = json!({});
+    choice(&mut values, &view, high, "approve");
+    choice(&mut values, &view, low, "reject");
+    let (_, saved) = submit(&w, DANA, &view, values).await;
+    assert_eq!(saved["response_action"], "update", "{saved}");
+    assert_eq!(shown_lecture(&current(&w, &view)).as_deref(), Some("L2"));
+    slow.release();
+
+    eventually(
+        "the refused update is followed by the current state",
+        || async {
+            let updates = w.slack.calls_to("views.update");
+            updates.len() == 2 && updates[1].ok()
+        },
+    )
+    .await;
+    assert_eq!(conflicts(&w), [json!(view.hash)]);
+    let shown = current(&w, &view);
+    assert_eq!(shown_lecture(&shown).as_deref(), Some("L2"));
+    assert_eq!(held_by(&w, DANA).await.as_deref(), Some("L2"));
+    let blocks = shown.view["blocks"].to_string();
+    assert!(blocks.contains(&format!("choice:{next}:")), "{blocks}");
+    assert!(
+        all_text(&shown.view).contains("got there first"),
+        "the reviewer is told why"
+    );
+    assert_eq!(w.db.status(high).await, "approved", "the save stands");
     w.close().await;
 }

@@ -244,6 +244,12 @@ async fn details_opens_a_loading_modal_at_once_when_the_lecture_is_slow_to_load(
     assert_eq!(views.len(), 1, "one modal, updated in place");
     assert_eq!(views[0].view["callback_id"], DETAILS_CALLBACK);
     assert!(all_text(&views[0].view).contains("תגית t1"));
+    let opened = &w.slack.calls_to("views.open")[0];
+    assert_eq!(
+        w.slack.calls_to("views.update")[0].body["hash"],
+        opened.response["view"]["hash"],
+        "the update replaces only the loading modal views.open answered"
+    );
     w.close().await;
 }
 

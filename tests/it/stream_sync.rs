@@ -1,20 +1,22 @@
 //! The sync worker with the base's change stream on: backfills written
 //! without reading first; people's edits a write overwrote put back (and
 //! removals it undid made again), each recorded with whose edit it was;
-//! synced tags people remove recorded as drift and never undone; and,
-//! without the scope, the worker reading first as always and saying why.
+//! synced tags people remove recorded as drift and never undone; what a
+//! broken stream had not checked salvaged from a fresh read before it is
+//! set up again; and, without the scope, the worker reading first as
+//! always and saying why.
 
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use standins::airtable::{
-    Source, TagsFieldKind, SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE, SCOPE_SCHEMA_READ,
+    RateLimit, Source, TagsFieldKind, SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE, SCOPE_SCHEMA_READ,
     SCOPE_WEBHOOKS,
 };
 use tagbot::shutdown::Shutdown;
 use tagbot::storage::{drift, repairs};
 use tagbot::sync::StreamMode;
 
-use crate::sync_world::{fast, World};
+use crate::sync_world::{airtable_error, fast, World};
 
 pub fn dana() -> Source {
     Source::Person {
@@ -511,5 +513,235 @@ async fn a_removed_tag_a_person_puts_back_is_no_longer_shown_as_removed(
         1,
         "the record is kept, marked"
     );
+    w.close().await;
+}
+
+/// The outcomes of the base's writes, `purpose/outcome`, oldest first.
+async fn write_outcomes(w: &World) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT purpose || '/' || coalesce(outcome, 'unchecked') FROM airtable_writes ORDER BY id",
+    )
+    .fetch_all(&w.db.admin)
+    .await
+    .unwrap()
+}
+
+fn webhook_ids(w: &World) -> Vec<String> {
+    w.fake
+        .webhooks()
+        .iter()
+        .filter_map(|h| h["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[sqlx::test]
+async fn a_repair_waiting_when_the_webhook_is_deleted_is_written_before_the_stream_starts_over(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    let extra = w.fake.add_tag("t8", "היסטוריה");
+    let added = extra.clone();
+    let (syncer, record) = overwritten(&w, |record, _| {
+        w.fake
+            .edit_cell_as("Lectures", record, "Tags", &dana(), |cell| {
+                let mut values = cell.as_array().cloned().unwrap_or_default();
+                values.push(json!(added));
+                json!(values)
+            })
+            .unwrap();
+    })
+    .await;
+    // The stream finds what the write overwrote, but Airtable is away
+    // when the repair is written: it waits.
+    w.fake.fail_next(
+        reqwest::Method::PATCH,
+        1,
+        503,
+        airtable_error("SERVICE_UNAVAILABLE", "try again"),
+    );
+    let read = syncer.catch_up_stream().await.unwrap();
+    assert_eq!((read.repairs_found, read.repaired), (1, 0));
+    assert!(!cell_set(&w, &record).contains(&extra));
+    let old = webhook_ids(&w);
+    // Someone deletes tagbot's webhook before the next read.
+    w.fake.delete_webhooks();
+
+    let broken = syncer.catch_up_stream().await;
+
+    assert_eq!(broken, None, "the read itself failed");
+    assert!(
+        cell_set(&w, &record).contains(&extra),
+        "Dana's tag is back: {:?}",
+        cell_set(&w, &record)
+    );
+    assert_eq!(cell_set(&w, &record).len(), 3, "t1, t2 and Dana's");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_repairs WHERE repaired_at IS NULL OR repair_write_id IS NULL")
+            .await,
+        0,
+        "the repair was written, not abandoned"
+    );
+    let new = webhook_ids(&w);
+    assert_eq!(new.len(), 1, "set up again: {new:?}");
+    assert_ne!(new, old);
+    assert_eq!(
+        write_outcomes(&w).await,
+        [
+            "sync/clean",
+            "sync/repaired",
+            // Sent when Airtable answered 503: whether it landed, and what
+            // it may have overwritten, no read can tell.
+            "repair/unverified",
+            // The salvage's own write, for the new stream to check.
+            "repair/unchecked",
+        ]
+    );
+    // The new stream shows the salvage's write, and checks it.
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    let next = syncer.catch_up_stream().await.unwrap();
+    assert_eq!((next.writes_checked, next.repairs_found), (1, 0));
+    assert_eq!(write_outcomes(&w).await[3], "repair/clean");
+    assert_eq!(w.fake.rate_limited(), 0);
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_refused_cursor_after_a_write_over_a_persons_shown_edit_brings_the_edit_back(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = streaming_world(pool, options).await;
+    w.fake.add_tag("t1", "פילוסופיה");
+    w.fake.add_tag("t2", "אמנות");
+    let extra = w.fake.add_tag("t8", "היסטוריה");
+    let record = w.fake.add_lecture("L1", "הרצאה");
+    let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    w.approved("L1", "t1").await;
+    assert_eq!(syncer.run_once(&Shutdown::never()).await.unwrap().synced, 1);
+    let t1 = w.fake.cell("Lectures", &record, "Tags")[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Dana adds a tag, and a stream read shows it ...
+    w.fake
+        .edit_cell_as("Lectures", &record, "Tags", &dana(), |_| json!([t1, extra]))
+        .unwrap();
+    syncer.catch_up_stream().await.unwrap();
+    // ... while a batch that had taken its view of the cell before that
+    // read (another process's read, racing it) writes t2 over her tag.
+    sqlx::query("UPDATE airtable_record_cells SET tags = $1")
+        .bind(json!([t1]))
+        .execute(&w.db.admin)
+        .await
+        .unwrap();
+    w.approved("L1", "t2").await;
+    let second = syncer.run_once(&Shutdown::never()).await.unwrap();
+    assert_eq!((second.synced, second.reads_skipped), (1, 1));
+    assert!(!cell_set(&w, &record).contains(&extra), "overwritten");
+    let hook = webhook_ids(&w);
+    // Airtable refuses the stream's cursor at the next read.
+    w.fake.fail_next_at(
+        reqwest::Method::GET,
+        "/payloads",
+        1,
+        422,
+        airtable_error("INVALID_REQUEST_UNKNOWN", "Invalid cursor"),
+    );
+
+    assert_eq!(syncer.catch_up_stream().await, None);
+
+    assert!(
+        cell_set(&w, &record).contains(&extra),
+        "Dana's tag is back: {:?}",
+        cell_set(&w, &record)
+    );
+    assert_eq!(cell_set(&w, &record).len(), 3);
+    let since = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let recorded = repairs::since(&w.db.app, since, 10).await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].restored.0.iter().collect::<Vec<_>>(), [&extra]);
+    assert_eq!(recorded[0].edits.0[&extra].by.describe(), "דנה");
+    assert!(recorded[0].repaired_at.is_some());
+    assert_eq!(
+        write_outcomes(&w).await,
+        ["sync/clean", "sync/repaired", "repair/unchecked"]
+    );
+    assert_eq!(webhook_ids(&w), hook, "the same webhook, read on");
+    // The stream is read again from the webhook's next payload, and
+    // checks the salvage's write.
+    syncer.run_once(&Shutdown::never()).await.unwrap();
+    let next = syncer.catch_up_stream().await.unwrap();
+    assert_eq!((next.writes_checked, next.repairs_found), (1, 0));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn writes_a_broken_stream_never_showed_are_read_ten_a_request_and_recorded_unverified(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    // Airtable's own limit, and tagbot's budget within it.
+    let rate = RateLimit {
+        requests: 5,
+        window: std::time::Duration::from_secs(1),
+        penalty: std::time::Duration::from_secs(30),
+        ..RateLimit::default()
+    };
+    let w = World::with_rate(pool, options, TagsFieldKind::Linked, rate).await;
+    w.fake.set_scopes(&[
+        SCOPE_RECORDS_READ,
+        SCOPE_RECORDS_WRITE,
+        SCOPE_SCHEMA_READ,
+        SCOPE_WEBHOOKS,
+    ]);
+    w.fake.add_tag("t1", "פילוסופיה");
+    for n in 0..25 {
+        let lecture = format!("L{n:03}");
+        w.fake.add_lecture(&lecture, "הרצאה");
+        w.approved(&lecture, "t1").await;
+    }
+    let settings = tagbot::config::SyncSettings {
+        requests_per_second: 5,
+        ..fast()
+    };
+    let syncer = w.syncer(settings);
+    syncer.preflight().await.unwrap();
+    stream_on(&syncer).await;
+    assert_eq!(
+        syncer.run_once(&Shutdown::never()).await.unwrap().synced,
+        25
+    );
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_writes WHERE checked_at IS NULL")
+            .await,
+        25,
+        "not yet shown by the stream"
+    );
+    w.fake.delete_webhooks();
+    let before = w.fake.requests().len();
+
+    assert_eq!(syncer.catch_up_stream().await, None);
+
+    let reads: Vec<usize> = w.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "GET" && !r.records_read.is_empty())
+        .map(|r| r.records_read.len())
+        .collect();
+    assert_eq!(reads, [10, 10, 5], "ten records a request");
+    assert_eq!(w.fake.rate_limited(), 0, "inside the budget");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_writes WHERE outcome = 'unverified'")
+            .await,
+        25,
+        "recorded as such, not dropped"
+    );
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM airtable_writes WHERE checked_at IS NULL")
+            .await,
+        0
+    );
+    assert_eq!(webhook_ids(&w).len(), 1, "set up again");
     w.close().await;
 }

@@ -284,9 +284,18 @@ async fn a_session_offers_undo_of_the_save_on_its_next_view(
         .expect("an Undo beside the notice");
     let value = undo["accessory"]["value"].as_str().unwrap().to_owned();
 
-    // The reviewer is now on L2; the Undo takes L1's save back.
-    let mut shown = view.clone();
-    shown.view = next.clone();
+    // The reviewer is now on L2; the Undo takes L1's save back. Slack
+    // shows the answer's view (with its own hash).
+    w.slack
+        .answer_submission(&view.id, &answer)
+        .expect("Slack takes the answer");
+    let shown = w
+        .slack
+        .views()
+        .into_iter()
+        .find(|v| v.id == view.id)
+        .unwrap();
+    assert_eq!(&shown.view, next);
     let press = view_block_actions(
         DANA,
         &shown,

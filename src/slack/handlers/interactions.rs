@@ -22,7 +22,8 @@ use crate::review::{Decision, LectureDecisions, ReviewError};
 use crate::slack::app::{SlackApp, SlackError};
 use crate::slack::card::{actions, HistoryLine, LectureCard};
 use crate::slack::handlers::click::{self, Click, Verb};
-use crate::slack::payload::{Action, BlockActions, Interaction, ViewSubmission};
+use crate::slack::output::api::{ShownView, SlackApiError, HASH_CONFLICT};
+use crate::slack::payload::{Action, BlockActions, Interaction, View, ViewSubmission};
 use crate::slack::reviewers::Requester;
 use crate::slack::{handlers::home, handlers::sessions, handlers::undo, render};
 use crate::storage::{self, review_messages, suggestions};
@@ -215,15 +216,11 @@ async fn handle_click(
             None => Ok(()),
         },
         Click::SessionSkip => match session_view(click) {
-            Some((view_id, metadata)) => {
-                sessions::skip(app, &clicker.requester(), view_id, metadata).await
-            }
+            Some(shown) => sessions::skip(app, &clicker.requester(), shown).await,
             None => Ok(()),
         },
         Click::SessionPreselect => match session_view(click) {
-            Some((view_id, metadata)) => {
-                sessions::preselect(app, clicker.id, view_id, metadata).await
-            }
+            Some(shown) => sessions::preselect(app, &clicker.requester(), shown).await,
             None => Ok(()),
         },
     }
@@ -236,10 +233,10 @@ fn from_home_tab(click: &BlockActions) -> bool {
         .is_some_and(|view| view.kind.as_deref() == Some("home"))
 }
 
-/// The session modal a click came from: its view id and state.
-fn session_view(click: &BlockActions) -> Option<(&str, Option<&str>)> {
-    let view = click.view.as_ref()?;
-    Some((view.id.as_deref()?, view.private_metadata.as_deref()))
+/// The session modal a click came from, as the reviewer saw it (its id,
+/// hash and state).
+fn session_view(click: &BlockActions) -> Option<&View> {
+    click.view.as_ref().filter(|view| view.id.is_some())
 }
 
 /// The actor of a lecture-wide click, when the click is on its lecture's
@@ -351,9 +348,7 @@ async fn undo(
         .and_then(|view| view.callback_id.as_deref());
     if modal == Some(actions::SESSION_MODAL) {
         return match session_view(click) {
-            Some((view_id, metadata)) => {
-                sessions::undo(app, &clicker.requester(), view_id, metadata, suggestion).await
-            }
+            Some(shown) => sessions::undo(app, &clicker.requester(), shown, suggestion).await,
             None => Ok(()),
         };
     }
@@ -375,21 +370,42 @@ async fn undo(
     match undo::press(app, &clicker.requester(), &lecture, suggestion).await? {
         undo::Pressed::Ran { undo, text } => {
             clicker.tell(app, &text);
-            if let (Some(view_id), true) = (
-                details.and_then(|view| view.id.as_deref()),
-                undo.undone_count() > 0,
-            ) {
-                if let Some((card, history)) = load_details(app, &lecture).await? {
-                    app.api
-                        .update_view(view_id, &render::details_modal(&card, &history))
-                        .await?;
-                }
+            if let (Some(shown), true) = (details, undo.undone_count() > 0) {
+                refresh_details(app, shown, &lecture).await?;
             }
         }
         undo::Pressed::NotAllowed(text) => clicker.tell(app, &text),
         undo::Pressed::Refused => {}
     }
     Ok(())
+}
+
+/// Shows the Details modal `shown` afresh after an Undo on it, if it is
+/// still the version clicked on (its hash): one that changed meanwhile was
+/// updated by something newer than this.
+async fn refresh_details(
+    app: &SlackApp,
+    shown: &View,
+    lecture: &LectureId,
+) -> Result<(), SlackError> {
+    let (Some(view_id), Some((card, history))) =
+        (shown.id.as_deref(), load_details(app, lecture).await?)
+    else {
+        return Ok(());
+    };
+    let view = render::details_modal(&card, &history);
+    match app
+        .api
+        .update_view(view_id, shown.hash.as_deref(), &view)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.code() == Some(HASH_CONFLICT) => {
+            tracing::info!(view_id, error = %err, "a Details modal changed before it could show an Undo; left as it is");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 async fn approve_selected(
@@ -482,16 +498,16 @@ async fn open_details(
                     render::escape_mrkdwn(lecture.as_str())
                 ),
             );
-            let view_id = app.api.open_view(trigger, &loading).await?;
+            let shown = app.api.open_view(trigger, &loading).await?;
             match load.await {
-                Ok(loaded) => (loaded, Some(view_id)),
+                Ok(loaded) => (loaded, Some(shown)),
                 Err(err) => {
                     // Not left "loading" for ever.
                     let failed = render::details_notice(
                         lecture.as_str(),
                         "Something went wrong on tagbot's side while loading; close this and try again in a moment.",
                     );
-                    if let Err(update) = app.api.update_view(&view_id, &failed).await {
+                    if let Err(update) = replace_loading(app, &shown, &failed).await {
                         tracing::warn!(error = %update, "could not replace a loading modal");
                     }
                     return Err(err.into());
@@ -514,12 +530,34 @@ async fn open_details(
         }
     };
     match loading_view {
-        Some(view_id) => app.api.update_view(&view_id, &view).await?,
+        Some(shown) => replace_loading(app, &shown, &view).await?,
         None => {
             app.api.open_view(trigger, &view).await?;
         }
     }
     Ok(())
+}
+
+/// Replaces the loading modal `shown` with `view`, with the hash
+/// views.open answered: should anything have changed the modal since, it
+/// is left as it is (logged), not overwritten.
+async fn replace_loading(
+    app: &SlackApp,
+    shown: &ShownView,
+    view: &serde_json::Value,
+) -> Result<(), SlackApiError> {
+    match app
+        .api
+        .update_view(&shown.id, shown.hash.as_deref(), view)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.code() == Some(HASH_CONFLICT) => {
+            tracing::info!(view_id = %shown.id, error = %err, "a details modal changed after it opened; left as it is");
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// The lecture's card and history, or `None` when it has no suggestions.

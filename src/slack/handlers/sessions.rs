@@ -12,6 +12,12 @@
 //! A lecture whose marked tags someone else decided meanwhile is refused
 //! whole: the reviewer sees, on each such tag, who decided it, and nothing
 //! of that lecture is saved.
+//!
+//! Skip and pre-select update the modal with the hash of the version the
+//! reviewer clicked on. When something else of theirs changed it first
+//! (two quick Skips, a save racing a pre-select), Slack refuses the update
+//! (`hash_conflict`) and the modal may show a lecture they no longer hold:
+//! the session is read again from `review_holds` and shown as it stands.
 
 use std::time::Duration;
 
@@ -20,9 +26,10 @@ use serde_json::{json, Value};
 use crate::domain::{LectureId, SuggestionId, SuggestionStatus};
 use crate::review::{Choices, ChoicesOutcome, ReviewError};
 use crate::slack::app::{SlackApp, SlackError};
-use crate::slack::card::actions;
+use crate::slack::card::{actions, LectureCard};
 use crate::slack::handlers::undo;
-use crate::slack::payload::{State, ViewSubmission};
+use crate::slack::output::api::HASH_CONFLICT;
+use crate::slack::payload::{State, View, ViewSubmission};
 use crate::slack::render::{self, SessionLecture, SessionState};
 use crate::slack::reviewers::Requester;
 use crate::storage::review_holds;
@@ -36,6 +43,9 @@ pub const HOLD_LEASE: Duration = Duration::from_secs(15 * 60);
 /// answered in its acknowledgement, so past this it says "Slack is busy"
 /// (the lookup goes on, and the next try has its answer).
 const STANDING_WAIT: Duration = Duration::from_millis(1_500);
+
+/// Above the lecture a modal shows after its update lost a race.
+const MOVED_ON: &str = "Something else you did in this session got there first; this is where your session stands now.";
 
 /// Opens a session for `requester` with the first lecture of the queue.
 pub async fn start(
@@ -140,17 +150,16 @@ struct Notice<'a> {
     undo: Option<i64>,
 }
 
-/// An Undo of the last save, pressed on the view after it: the save is
-/// taken back (if it still can be) and the view shows what became of it,
-/// the lecture on it kept as it was.
+/// An Undo of the last save, pressed on the view after it (`shown`): the
+/// save is taken back (if it still can be) and the view shows what became
+/// of it, the lecture on it kept as it was.
 pub async fn undo(
     app: &SlackApp,
     requester: &Requester<'_>,
-    view_id: &str,
-    metadata: Option<&str>,
+    shown: &View,
     suggestion: SuggestionId,
 ) -> Result<(), SlackError> {
-    let mut state = session_state(metadata);
+    let mut state = session_state(shown.private_metadata.as_deref());
     let Some(saved) = state
         .saved
         .take()
@@ -184,25 +193,24 @@ pub async fn undo(
         }
         None => render::session_notice(&text, &state),
     };
-    app.api.update_view(view_id, &view).await?;
-    Ok(())
+    show(app, requester, shown, &view).await
 }
 
-/// "Skip": the next lecture, this one left for others.
+/// "Skip": the next lecture, this one left for others. `shown` is the
+/// session modal as the reviewer clicked on it.
 pub async fn skip(
     app: &SlackApp,
     requester: &Requester<'_>,
-    view_id: &str,
-    metadata: Option<&str>,
+    shown: &View,
 ) -> Result<(), SlackError> {
-    let mut state = session_state(metadata);
+    let mut state = session_state(shown.private_metadata.as_deref());
     if let Some(lecture) = state.lecture.take() {
         state.skipped.push(lecture);
     }
     let view = next_view(app, requester, state, None).await?;
-    if let Err(err) = app.api.update_view(view_id, &view).await {
+    if let Err(err) = show(app, requester, shown, &view).await {
         review_holds::release(&app.pool, requester.id).await?;
-        return Err(err.into());
+        return Err(err);
     }
     Ok(())
 }
@@ -211,11 +219,11 @@ pub async fn skip(
 /// tag at or above the threshold.
 pub async fn preselect(
     app: &SlackApp,
-    user: &str,
-    view_id: &str,
-    metadata: Option<&str>,
+    requester: &Requester<'_>,
+    shown: &View,
 ) -> Result<(), SlackError> {
-    let mut state = session_state(metadata);
+    let user = requester.id;
+    let mut state = session_state(shown.private_metadata.as_deref());
     let Some(lecture) = state.lecture.clone() else {
         return Ok(());
     };
@@ -242,8 +250,88 @@ pub async fn preselect(
         notice: None,
         undo: None,
     });
-    app.api.update_view(view_id, &view).await?;
-    Ok(())
+    show(app, requester, shown, &view).await
+}
+
+/// Shows `view` in the session modal `shown`, if the modal is still the
+/// version the reviewer clicked on (its hash, passed to views.update; see
+/// docs.slack.dev/surfaces/modals#handling_race_conditions). If something
+/// else updated it first, what it shows now was rendered from an older
+/// reading and may be a lecture the reviewer no longer holds: the session
+/// is read again and shown as it stands.
+async fn show(
+    app: &SlackApp,
+    requester: &Requester<'_>,
+    shown: &View,
+    view: &Value,
+) -> Result<(), SlackError> {
+    let Some(view_id) = shown.id.as_deref() else {
+        return Ok(());
+    };
+    match app
+        .api
+        .update_view(view_id, shown.hash.as_deref(), view)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.code() == Some(HASH_CONFLICT) => {
+            let attempted = session_state(view["private_metadata"].as_str());
+            tracing::info!(
+                user = requester.id,
+                view_id,
+                lecture = attempted.lecture.as_deref().unwrap_or("none"),
+                error = %err,
+                "a session modal changed after the click (another click or a save got there first); showing the session as it stands"
+            );
+            let current = current_view(app, requester, view, attempted).await?;
+            // Slack's refusal does not carry the view's new hash, so this
+            // update goes without one: it shows what the database says now.
+            app.api.update_view(view_id, None, &current).await?;
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The session as the database has it now, after an update of its modal
+/// lost a race: `attempted` (the view that lost, with its state) when it
+/// shows the lecture the reviewer holds; else that lecture, or the next
+/// one when they hold none (a lecture the lost view showed and they no
+/// longer hold counts as skipped).
+async fn current_view(
+    app: &SlackApp,
+    requester: &Requester<'_>,
+    attempted_view: &Value,
+    attempted: SessionState,
+) -> Result<Value, SlackError> {
+    let held = review_holds::held_by(&app.pool, requester.id).await?;
+    if held.is_some() && held == attempted.lecture {
+        return Ok(attempted_view.clone());
+    }
+    let mut state = attempted;
+    if let Some(lost) = state.lecture.take() {
+        state.skipped.push(lost);
+    }
+    if let Some(lecture) = held {
+        if let Some(card) = app.card(&lecture).await?.filter(has_pending) {
+            let waiting = app.waiting_lectures().await?;
+            state.lecture = Some(lecture);
+            state.revision = 0;
+            return Ok(render::session_modal(&SessionLecture {
+                card: &card,
+                state: &state,
+                waiting,
+                preselect: false,
+                notice: Some(MOVED_ON),
+                undo: None,
+            }));
+        }
+    }
+    let moved_on = Notice {
+        text: MOVED_ON,
+        undo: None,
+    };
+    next_view(app, requester, state, Some(moved_on)).await
 }
 
 /// The modal was closed: the lecture is free for others at once.
@@ -279,12 +367,7 @@ async fn next_view(
         else {
             break;
         };
-        let card = app.card(&lecture).await?;
-        let Some(card) = card.filter(|card| {
-            card.suggestions
-                .iter()
-                .any(|s| s.status == SuggestionStatus::Pending)
-        }) else {
+        let Some(card) = app.card(&lecture).await?.filter(has_pending) else {
             // Decided (or gone) since the hand-out: not served again.
             state.skipped.push(lecture);
             continue;
@@ -313,6 +396,12 @@ async fn next_view(
         &state,
         notice.and_then(|n| n.undo),
     ))
+}
+
+fn has_pending(card: &LectureCard) -> bool {
+    card.suggestions
+        .iter()
+        .any(|s| s.status == SuggestionStatus::Pending)
 }
 
 fn session_state(metadata: Option<&str>) -> SessionState {

@@ -88,6 +88,11 @@ struct OpenView<'a> {
 #[derive(Serialize)]
 struct UpdateView<'a> {
     view_id: &'a str,
+    /// The hash of the version the update replaces: Slack refuses the
+    /// update with [`HASH_CONFLICT`] when the view changed since
+    /// (methods/views.update, argument `hash`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash: Option<&'a str>,
     view: &'a Value,
 }
 
@@ -97,15 +102,26 @@ struct PublishView<'a> {
     view: &'a Value,
 }
 
+/// What views.update answers when the `hash` it was given is not the
+/// view's any more ("the provided hash doesn't match the current stored
+/// value", methods/views.update): something else changed the view since.
+pub const HASH_CONFLICT: &str = "hash_conflict";
+
 /// The `view` views.open and views.update answer with.
 #[derive(Deserialize)]
 struct ViewAnswer {
-    view: ViewId,
+    view: ShownView,
 }
 
-#[derive(Deserialize)]
-struct ViewId {
-    id: String,
+/// A modal as Slack shows it after a views.* call: its id, and the hash of
+/// this version, which an update passes on so that Slack refuses it
+/// ([`HASH_CONFLICT`]) once anything else changed the view
+/// (docs.slack.dev/surfaces/modals#handling_race_conditions).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ShownView {
+    pub id: String,
+    #[serde(default)]
+    pub hash: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -325,8 +341,12 @@ impl SlackApi {
         })
     }
 
-    /// Opens a modal; returns its view id, for [`Self::update_view`].
-    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<String, SlackApiError> {
+    /// Opens a modal; returns its id and hash, for [`Self::update_view`].
+    pub async fn open_view(
+        &self,
+        trigger_id: &str,
+        view: &Value,
+    ) -> Result<ShownView, SlackApiError> {
         let request = OpenView { trigger_id, view };
         let opened: ViewAnswer = self
             .web
@@ -336,13 +356,24 @@ impl SlackApi {
                 &self.web.pacing.method("views.open", Tier::Four),
             )
             .await?;
-        Ok(opened.view.id)
+        Ok(opened.view)
     }
 
-    /// Replaces an open modal's view (no trigger needed).
-    pub async fn update_view(&self, view_id: &str, view: &Value) -> Result<(), SlackApiError> {
-        let request = UpdateView { view_id, view };
-        let _: ViewAnswer = self
+    /// Replaces an open modal's view (no trigger needed); with `hash` (the
+    /// version the caller saw), only while the view is still that version,
+    /// else it fails with [`HASH_CONFLICT`]. Returns the new version.
+    pub async fn update_view(
+        &self,
+        view_id: &str,
+        hash: Option<&str>,
+        view: &Value,
+    ) -> Result<ShownView, SlackApiError> {
+        let request = UpdateView {
+            view_id,
+            hash,
+            view,
+        };
+        let updated: ViewAnswer = self
             .web
             .post(
                 "views.update",
@@ -350,7 +381,7 @@ impl SlackApi {
                 &self.web.pacing.method("views.update", Tier::Four),
             )
             .await?;
-        Ok(())
+        Ok(updated.view)
     }
 
     /// Publishes `user`'s App Home tab (views.publish, Tier 4), replacing

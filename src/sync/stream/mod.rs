@@ -8,26 +8,38 @@
 //! overwrote are repaired by a write checked the same way; synced tags
 //! people removed are recorded as drift; and the cells are remembered, so
 //! the worker can write without reading first while the stream is fresh.
+//!
+//! A stream that breaks (a payload reporting an error, its webhook gone,
+//! Airtable refusing its cursor) or starts over on another webhook is set
+//! up again, and what it had not settled is salvaged from a fresh read of
+//! the records first (see [`salvage`]); only then is it forgotten.
 
 pub mod check;
+mod error;
 pub mod payload;
+mod repair;
+pub mod salvage;
+mod watch;
 
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::airtable::webhooks::{tags_specification, Webhook};
-use crate::airtable::{AirtableClient, AirtableError, RecordUpdate};
-use crate::domain::{value_set, EditKind, Values};
-use crate::storage::airtable_writes::{self, NewWrite, Purpose};
+pub use self::error::StreamError;
+pub use self::watch::Watch;
+use crate::airtable::webhooks::Webhook;
+use crate::airtable::{AirtableClient, AirtableError};
+use crate::storage::airtable_writes;
 use crate::storage::change_streams::{self, Stream};
 use crate::storage::{self, drift, record_cells, repairs};
 use check::{Checked, SentWrite};
 use payload::{BrokenHook, Watched};
+use repair::{records_of, settle, RepairWriter};
+use salvage::Salvager;
 
-use super::mapping::{BaseKeys, TagMap};
+use super::mapping::TagMap;
 
 /// A webhook this close to expiring is refreshed (Airtable: 7 days after
 /// creation, the last refresh or the last payload listing).
@@ -42,64 +54,36 @@ const READ_LEASE: Duration = Duration::from_secs(30);
 /// enough for a repair waiting behind 429 pauses to land.
 const UNSEEN_AFTER: Duration = Duration::from_secs(600);
 
-#[derive(Debug, thiserror::Error)]
-pub enum StreamError {
-    #[error("Airtable: {0}")]
-    Airtable(#[from] AirtableError),
-    #[error("database: {0}")]
-    Database(#[from] crate::storage::Error),
-    #[error(transparent)]
-    Broken(#[from] BrokenHook),
-}
-
-/// What tagbot's webhook watches, by id as webhooks require.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watch {
-    pub table_id: String,
-    pub tags_field_id: String,
-    pub lecture_field_id: String,
-}
-
-impl Watch {
-    /// The watch for a mapping whose keys are ids; otherwise why there
-    /// can be none.
-    pub fn of(keys: &BaseKeys) -> Result<Watch, String> {
-        match (&keys.lectures_table_id, keys.by_field_id) {
-            (Some(table_id), true) => Ok(Watch {
-                table_id: table_id.clone(),
-                tags_field_id: keys.tags.clone(),
-                lecture_field_id: keys.lecture_id.clone(),
-            }),
-            _ => Err("the change stream names tables and fields by id, which needs the schema.bases:read scope".to_owned()),
-        }
-    }
-
-    /// The watch as one string, to compare with the stored one.
-    fn key(&self) -> String {
-        format!(
-            "{}/{}/{}",
-            self.table_id, self.tags_field_id, self.lecture_field_id
-        )
-    }
-
-    fn specification(&self) -> Value {
-        tags_specification(&self.table_id, &self.tags_field_id, &self.lecture_field_id)
-    }
-}
-
 /// Makes sure the base has tagbot's webhook for `watch` and that it will
 /// not expire within a day; returns the stream as stored. One process at
 /// a time. The stored webhook is kept while it is active; otherwise a
 /// webhook of that specification already in the base is adopted (read
 /// from its next payload on), or one is created. Others of the same
 /// specification (left by a crash between creating and storing) are
-/// deleted: one stream per base. A stream that starts over forgets the
-/// cells the old one taught.
+/// deleted: one stream per base. A stream that starts over has what it
+/// had not settled salvaged, then forgets the cells the old one taught.
 pub async fn ensure(
     client: &AirtableClient,
     pool: &PgPool,
     base_id: &str,
     watch: &Watch,
+) -> Result<Stream, StreamError> {
+    set_up(client, pool, base_id, watch, false).await
+}
+
+/// [`ensure`]; with `broken`, the stored stream cannot be read on (its
+/// cursor refused, its webhook gone or reporting an error) and starts over
+/// even when its webhook is still listed (adopted again from its next
+/// payload). Starting over salvages first, once the next webhook exists
+/// (so the salvage's own writes are in the new stream), and forgets the
+/// old stream only when the salvage is done: a salvage Airtable cannot
+/// serve yet leaves everything for the next try.
+async fn set_up(
+    client: &AirtableClient,
+    pool: &PgPool,
+    base_id: &str,
+    watch: &Watch,
+    broken: bool,
 ) -> Result<Stream, StreamError> {
     let lock = change_streams::setting_up(pool).await?;
     let wanted = watch.specification();
@@ -107,7 +91,7 @@ pub async fn ensure(
     let watching = watch.key();
     if let Some(trusted) = stored
         .as_ref()
-        .filter(|s| s.watching == watching && recently_checked(s))
+        .filter(|s| !broken && s.watching == watching && recently_checked(s))
     {
         // Another process checked it with Airtable within the hour.
         return Ok(trusted.clone());
@@ -119,6 +103,7 @@ pub async fn ensure(
         .collect();
     let kept = stored
         .as_ref()
+        .filter(|_| !broken)
         .and_then(|s| ours.iter().find(|hook| hook.id == s.webhook_id))
         .or_else(|| ours.first())
         .copied();
@@ -138,9 +123,9 @@ pub async fn ensure(
         tracing::info!(webhook = %extra.id, "deleting a second change-stream webhook");
         client.delete_webhook(&extra.id).await?;
     }
-    if stored.is_some_and(|s| s.webhook_id != webhook_id) {
-        tracing::warn!(webhook = %webhook_id, "the change stream starts over on another webhook; what it knew is forgotten");
-        change_streams::forget(pool, base_id).await?;
+    if stored.is_some_and(|s| broken || s.webhook_id != webhook_id) {
+        tracing::warn!(webhook = %webhook_id, "the change stream starts over; what it had not checked is salvaged from a fresh read, then it is forgotten");
+        start_over(&Salvager::new(client, pool, base_id, watch)).await?;
     }
     let mut stream =
         change_streams::set_webhook(pool, base_id, &webhook_id, from, expires_at, &watching)
@@ -154,6 +139,30 @@ pub async fn ensure(
     }
     lock.release().await?;
     Ok(stream)
+}
+
+/// Salvages what the old stream had not settled, then forgets it.
+async fn start_over(salvager: &Salvager<'_>) -> Result<(), StreamError> {
+    let salvaged = salvage::salvage(salvager).await?;
+    if salvaged != salvage::Salvaged::default() {
+        tracing::info!(
+            repairs = salvaged.repairs_settled,
+            writes_repaired = salvaged.writes_repaired,
+            writes_unverified = salvaged.writes_unverified,
+            "salvaged what the change stream had not checked"
+        );
+    }
+    let forgotten =
+        change_streams::forget(salvager.pool, salvager.base_id, salvaged.through).await?;
+    if forgotten != change_streams::Forgotten::default() {
+        // Recorded by another process while the salvage ran.
+        tracing::warn!(
+            repairs = forgotten.repairs,
+            records = ?forgotten.writes,
+            "the change stream started over with repairs and writes the salvage did not see; the writes are recorded as unverified"
+        );
+    }
+    Ok(())
 }
 
 /// Whether a stored stream was checked with Airtable within the hour and
@@ -232,8 +241,8 @@ pub async fn catch_up(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamErro
     };
     change_streams::release(pool, base_id, reader.reader).await?;
     if let Err(StreamError::Broken(broken)) = &outcome {
-        tracing::warn!(error = %broken, "the change stream broke; it is made again and its cells forgotten");
-        change_streams::forget(pool, base_id).await?;
+        tracing::warn!(error = %broken, "the change stream broke; it is set up again, what it had not checked salvaged first");
+        set_up(reader.client, pool, base_id, reader.watch, true).await?;
     }
     outcome
 }
@@ -298,7 +307,8 @@ async fn read_pages(reader: &Reader<'_>, stream: &Stream) -> Result<Option<Read>
         let page = reader
             .client
             .webhook_payloads(&stream.webhook_id, read.cursor)
-            .await?;
+            .await
+            .map_err(|err| broken_by(err, read.cursor))?;
         read.payloads.extend(page.payloads);
         read.cursor = page.cursor;
         read.more = page.might_have_more;
@@ -307,6 +317,27 @@ async fn read_pages(reader: &Reader<'_>, stream: &Stream) -> Result<Option<Read>
         }
     }
     Ok(Some(read))
+}
+
+/// A payload listing's refusal, as the stream broken when it is: the
+/// webhook gone (404: deleted, or expired and removed), or the cursor
+/// refused (any other 4xx but 401/403, the token's scopes, and 429, the
+/// rate limit or the monthly quota). Airtable documents neither answer
+/// (developers/web/api/list-webhook-payloads says a saved cursor is good
+/// "no matter how old"); read from it again forever, the stream would
+/// never move, so it is set up again.
+fn broken_by(err: AirtableError, cursor: u64) -> StreamError {
+    match err.status {
+        Some(404) => BrokenHook {
+            code: format!("its webhook is gone ({err})"),
+        }
+        .into(),
+        Some(status @ 400..=499) if !matches!(status, 401 | 403 | 429) => BrokenHook {
+            code: format!("cursor {cursor} refused ({err})"),
+        }
+        .into(),
+        _ => err.into(),
+    }
 }
 
 /// What the payloads say, checked against the cells known before them and
@@ -368,7 +399,7 @@ async fn store_checked(
     .await?;
     drift::readded(&mut tx, &of_tags(&checked.additions, checked, reader.tags)).await?;
     if done.caught_up {
-        airtable_writes::give_up_unseen(&mut tx, base_id, Some(UNSEEN_AFTER)).await?;
+        airtable_writes::give_up_unseen(&mut tx, base_id, UNSEEN_AFTER).await?;
     }
     let next = i64::try_from(read.cursor).unwrap_or(i64::MAX);
     let moved = change_streams::advance(
@@ -450,165 +481,17 @@ async fn repair_waiting(reader: &Reader<'_>) -> Result<usize, StreamError> {
     let seen_through = change_streams::of_base(pool, base_id)
         .await?
         .map_or(0, |s| s.seen_through);
-    let mut records: Vec<String> = waiting.iter().map(|r| r.record_id.clone()).collect();
-    records.sort();
-    records.dedup();
+    let records = records_of(&waiting);
     let known = record_cells::of_records(pool, base_id, &records).await?;
-    let mut settled = 0;
-    let mut planned: Vec<PlannedRepair> = Vec::new();
-    for record in records {
-        let of_record: Vec<&repairs::Waiting> =
-            waiting.iter().filter(|r| r.record_id == record).collect();
-        let ids: Vec<i64> = of_record.iter().map(|r| r.id).collect();
-        let Some(cell) = known.get(&record).cloned() else {
-            // Without the cell a repair would write only what it restores.
-            tracing::warn!(record = %record, "a repair's record is not known (the stream started over); giving it up");
-            repairs::done(pool, &ids, None).await?;
-            settled += ids.len();
-            continue;
-        };
-        let mut wanted = cell.tags.clone();
-        let mut lecture = cell.lecture.clone();
-        for repair in of_record {
-            if lecture.is_none() {
-                lecture.clone_from(&repair.lecture_external_id);
-            }
-            // A person who edited the value since the repair was found
-            // (a later read showed it) has the last word.
-            let later = |value: &String, change: EditKind| {
-                cell.edits
-                    .get(value)
-                    .is_some_and(|edit| edit.is_after(change, repair.seen_through))
-            };
-            wanted.retain(|v| !repair.removed.0.contains(v) || later(v, EditKind::Added));
-            for value in &repair.restored.0 {
-                if !wanted.contains(value) && !later(value, EditKind::Removed) {
-                    wanted.push(value.clone());
-                }
-            }
-        }
-        if value_set(&wanted) == value_set(&cell.tags) {
-            repairs::done(pool, &ids, None).await?;
-            settled += ids.len();
-            continue;
-        }
-        planned.push(PlannedRepair {
-            record,
-            lecture,
-            ids,
-            basis: cell.tags,
-            wanted,
-        });
-    }
-    for chunk in planned.chunks(crate::airtable::MAX_RECORDS_PER_WRITE) {
-        settled += write_repairs(reader, chunk, seen_through).await?;
-    }
-    Ok(settled)
-}
-
-struct PlannedRepair {
-    record: String,
-    lecture: Option<String>,
-    ids: Vec<i64>,
-    basis: Vec<String>,
-    wanted: Vec<String>,
-}
-
-/// One request of repairs; how many repairs it settled. When Airtable
-/// refuses a request of several records, each is tried alone, so one bad
-/// record (deleted, say) does not hold up the others; a record Airtable
-/// refuses for good has its repairs given up, logged. A transient failure
-/// leaves them waiting for the next read.
-async fn write_repairs(
-    reader: &Reader<'_>,
-    chunk: &[PlannedRepair],
-    seen_through: i64,
-) -> Result<usize, StreamError> {
-    let err = match send_repairs(reader, chunk, seen_through).await? {
-        Ok(settled) => return Ok(settled),
-        Err(err) => err,
+    let writer = RepairWriter {
+        client: reader.client,
+        pool,
+        base_id,
+        table: &reader.tags.keys.lectures_table,
+        tags_key: &reader.tags.keys.tags,
+        typecast: reader.typecast,
+        seen_through: Some(seen_through),
     };
-    if err.stops_run() {
-        return Err(err.into());
-    }
-    if err.is_transient() {
-        tracing::warn!(error = %err, records = chunk.len(), "repairing write failed; the repairs wait for the next read");
-        return Ok(0);
-    }
-    if chunk.len() > 1 {
-        let mut settled = 0;
-        for one in chunk {
-            settled += Box::pin(write_repairs(
-                reader,
-                std::slice::from_ref(one),
-                seen_through,
-            ))
-            .await?;
-        }
-        return Ok(settled);
-    }
-    let ids: Vec<i64> = chunk.iter().flat_map(|p| p.ids.iter().copied()).collect();
-    tracing::warn!(error = %err, record = ?chunk.first().map(|p| &p.record), "Airtable refuses the repairing write; giving the repair up");
-    repairs::done(reader.pool, &ids, None).await?;
-    Ok(ids.len())
-}
-
-/// Records and sends one request of repairs; Airtable's refusal as the
-/// inner error.
-async fn send_repairs(
-    reader: &Reader<'_>,
-    chunk: &[PlannedRepair],
-    seen_through: i64,
-) -> Result<Result<usize, AirtableError>, StreamError> {
-    let (pool, base_id) = (reader.pool, reader.base_id);
-    let sets: Vec<(Values, Values)> = chunk
-        .iter()
-        .map(|p| (value_set(&p.basis), value_set(&p.wanted)))
-        .collect();
-    let new_writes: Vec<NewWrite> = chunk
-        .iter()
-        .zip(&sets)
-        .map(|(p, (basis, written))| NewWrite {
-            record_id: &p.record,
-            lecture: p.lecture.as_deref(),
-            basis,
-            written,
-            seen_through: Some(seen_through),
-        })
-        .collect();
-    let write_ids = airtable_writes::record(pool, base_id, Purpose::Repair, &new_writes).await?;
-    let updates: Vec<RecordUpdate> = chunk
-        .iter()
-        .map(|p| {
-            let mut fields = Map::new();
-            fields.insert(reader.tags.keys.tags.clone(), json!(p.wanted));
-            RecordUpdate {
-                id: p.record.clone(),
-                fields,
-            }
-        })
-        .collect();
-    let sent = reader
-        .client
-        .update_records(
-            &reader.tags.keys.lectures_table,
-            &updates,
-            reader.typecast,
-            None,
-        )
-        .await;
-    if let Err(err) = sent {
-        return Ok(Err(err));
-    }
-    let mut settled = 0;
-    for (planned, write_id) in chunk.iter().zip(&write_ids) {
-        repairs::done(pool, &planned.ids, Some(*write_id)).await?;
-        settled += planned.ids.len();
-    }
-    let seen: Vec<(String, Option<String>, Vec<String>)> = chunk
-        .iter()
-        .map(|p| (p.record.clone(), p.lecture.clone(), p.wanted.clone()))
-        .collect();
-    record_cells::store_seen(pool, base_id, &seen).await?;
-    Ok(Ok(settled))
+    // Without the cell a repair would write only what it restores.
+    settle(&writer, &waiting, &known, "the stream started over").await
 }

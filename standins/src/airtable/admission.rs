@@ -52,6 +52,7 @@ impl Base {
     pub(super) fn admit(
         &mut self,
         method: &Method,
+        path: &str,
         full_url_chars: usize,
         headers: &HeaderMap,
         base_id: &str,
@@ -77,7 +78,7 @@ impl Base {
         }
         self.within_rate_limits()?;
         self.within_monthly_quota()?;
-        self.scripted_fault(method)
+        self.scripted_fault(method, path)
     }
 
     /// The token's and the base's requests per second; a request over
@@ -114,12 +115,14 @@ impl Base {
         Ok(())
     }
 
-    fn scripted_fault(&mut self, method: &Method) -> Result<(), Reply> {
-        if let Some(fault) = self
-            .faults
-            .iter_mut()
-            .find(|f| f.method == method && f.remaining > 0)
-        {
+    fn scripted_fault(&mut self, method: &Method, path: &str) -> Result<(), Reply> {
+        if let Some(fault) = self.faults.iter_mut().find(|f| {
+            f.method == method
+                && f.remaining > 0
+                && f.path_ends_with
+                    .as_ref()
+                    .is_none_or(|end| path.ends_with(end.as_str()))
+        }) {
             fault.remaining -= 1;
             let status =
                 StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

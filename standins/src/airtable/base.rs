@@ -32,10 +32,12 @@ pub struct LoggedRequest {
     pub records_read: Vec<String>,
 }
 
-/// A test's scripted answer to the next `remaining` requests with `method`.
+/// A test's scripted answer to the next `remaining` requests with `method`
+/// (and, when set, a path ending so).
 #[derive(Debug)]
 pub(super) struct Fault {
     pub(super) method: Method,
+    pub(super) path_ends_with: Option<String>,
     pub(super) status: u16,
     pub(super) body: Value,
     pub(super) remaining: usize,

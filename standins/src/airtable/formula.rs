@@ -1,7 +1,9 @@
 //! A small evaluator for the `filterByFormula` subset tagbot sends:
 //! `OR(...)`, `AND(...)`, `TRUE()`, `FALSE()` and `{field} = "string"`
-//! comparisons, with Airtable's string escapes. Anything else is refused the
-//! way Airtable refuses an invalid formula.
+//! comparisons, with Airtable's string escapes; `RECORD_ID()`, "the ID of
+//! the current record" (support.airtable.com/docs/formula-field-reference),
+//! may stand where a field does. Anything else is refused the way Airtable
+//! refuses an invalid formula.
 
 use serde_json::{Map, Value};
 
@@ -15,6 +17,8 @@ pub enum Expr {
 pub enum Operand {
     Field(String),
     Text(String),
+    /// `RECORD_ID()`.
+    RecordId,
 }
 
 pub fn parse(formula: &str) -> Result<Expr, String> {
@@ -44,21 +48,24 @@ pub fn fields(expr: &Expr, out: &mut Vec<String>) {
     }
 }
 
-pub fn matches(expr: &Expr, record: &Map<String, Value>) -> bool {
+/// Whether the record `record_id` with cells `record` (keyed by field
+/// name) matches.
+pub fn matches(expr: &Expr, record_id: &str, record: &Map<String, Value>) -> bool {
     match expr {
         Expr::Call(name, args) => match name.as_str() {
-            "OR" => args.iter().any(|a| matches(a, record)),
-            "AND" => args.iter().all(|a| matches(a, record)),
+            "OR" => args.iter().any(|a| matches(a, record_id, record)),
+            "AND" => args.iter().all(|a| matches(a, record_id, record)),
             "TRUE" => true,
             _ => false,
         },
-        Expr::Equals(a, b) => value_of(a, record) == value_of(b, record),
+        Expr::Equals(a, b) => value_of(a, record_id, record) == value_of(b, record_id, record),
     }
 }
 
-fn value_of(operand: &Operand, record: &Map<String, Value>) -> String {
+fn value_of(operand: &Operand, record_id: &str, record: &Map<String, Value>) -> String {
     match operand {
         Operand::Text(text) => text.clone(),
+        Operand::RecordId => record_id.to_owned(),
         Operand::Field(name) => match record.get(name) {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
@@ -116,6 +123,11 @@ impl Parser {
                 .iter()
                 .collect::<String>()
                 .to_uppercase();
+            if name == "RECORD_ID" {
+                // An operand, not a condition: read the comparison.
+                self.at = start;
+                return self.comparison();
+            }
             if !matches!(name.as_str(), "OR" | "AND" | "TRUE" | "FALSE") {
                 return Err(format!("unknown function {name}"));
             }
@@ -140,6 +152,10 @@ impl Parser {
             }
             return Ok(Expr::Call(name, args));
         }
+        self.comparison()
+    }
+
+    fn comparison(&mut self) -> Result<Expr, String> {
         let left = self.operand()?;
         self.expect('=')?;
         let right = self.operand()?;
@@ -156,6 +172,19 @@ impl Parser {
             Some(quote @ ('"' | '\'')) => {
                 self.at += 1;
                 Ok(Operand::Text(self.until(quote)?))
+            }
+            Some(c) if c.is_ascii_alphabetic() => {
+                let name: String = self.chars[self.at..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                    .collect();
+                if !name.eq_ignore_ascii_case("RECORD_ID") {
+                    return Err(format!("unknown function {name}"));
+                }
+                self.at += name.chars().count();
+                self.expect('(')?;
+                self.expect(')')?;
+                Ok(Operand::RecordId)
             }
             _ => Err(format!(
                 "expected a field or a string at position {}",
@@ -206,10 +235,21 @@ mod tests {
         let formula = r#"OR({external_id}="L2",{external_id}="L\"1}\\{x}'")"#;
         let expr = parse(formula).unwrap();
         let record = |id: &str| json!({ "external_id": id }).as_object().cloned().unwrap();
-        assert!(matches(&expr, &record(nasty)));
-        assert!(matches(&expr, &record("L2")));
-        assert!(!matches(&expr, &record("L1")));
-        assert!(!matches(&expr, &record(r#"L"1}"#)));
+        assert!(matches(&expr, "rec1", &record(nasty)));
+        assert!(matches(&expr, "rec1", &record("L2")));
+        assert!(!matches(&expr, "rec1", &record("L1")));
+        assert!(!matches(&expr, "rec1", &record(r#"L"1}"#)));
+    }
+
+    #[test]
+    fn record_id_matches_the_records_own_id() {
+        let expr = parse("OR(RECORD_ID()='recA',RECORD_ID() = \"recB\")").unwrap();
+        let cells = Map::new();
+        assert!(matches(&expr, "recA", &cells));
+        assert!(matches(&expr, "recB", &cells));
+        assert!(!matches(&expr, "recC", &cells));
+        assert!(parse("RECORD_ID='recA'").is_err());
+        assert!(parse("RECORDS()='recA'").is_err());
     }
 
     #[test]

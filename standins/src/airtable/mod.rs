@@ -229,6 +229,12 @@ impl FakeAirtable {
         base.hooks.list.iter().map(|h| h.as_listed(now)).collect()
     }
 
+    /// Deletes every webhook of the base, as another client of the base
+    /// may (api/delete-a-webhook); their payloads go with them.
+    pub fn delete_webhooks(&self) {
+        self.lock().hooks.list.clear();
+    }
+
     /// A field's id (`fld…`), as the schema reports it.
     pub fn field_id(&self, table: &str, field: &str) -> Option<String> {
         let base = self.lock();
@@ -294,6 +300,32 @@ impl FakeAirtable {
     pub fn fail_next(&self, method: Method, count: usize, status: u16, body: Value) {
         self.lock().faults.push(Fault {
             method,
+            path_ends_with: None,
+            status,
+            body,
+            remaining: count,
+        });
+    }
+
+    /// The next `count` requests with `method` to a path ending in
+    /// `path_end` (say `/payloads`: the webhook payload listing) get
+    /// `status` and `body`, others passing untouched. Airtable does not
+    /// document when it refuses a payload cursor
+    /// (developers/web/api/list-webhook-payloads: "cursors should be saved
+    /// between invocations … no matter how old that cursor value is"); its
+    /// errors page answers 422 for invalid request data
+    /// (developers/web/api/errors): tests script that refusal here.
+    pub fn fail_next_at(
+        &self,
+        method: Method,
+        path_end: &str,
+        count: usize,
+        status: u16,
+        body: Value,
+    ) {
+        self.lock().faults.push(Fault {
+            method,
+            path_ends_with: Some(path_end.to_owned()),
             status,
             body,
             remaining: count,

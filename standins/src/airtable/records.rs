@@ -145,9 +145,9 @@ fn listed(table: &Table, options: &ListOptions) -> Result<Reply, Reply> {
         .records
         .iter()
         .filter(|record| {
-            filter
-                .as_ref()
-                .is_none_or(|expr| formula::matches(expr, &table.shown(record, false, &[])))
+            filter.as_ref().is_none_or(|expr| {
+                formula::matches(expr, &record.id, &table.shown(record, false, &[]))
+            })
         })
         .collect();
     let page: Vec<Value> = matching

@@ -93,6 +93,7 @@ pub(super) async fn handle(
         let call = &request.call;
         let admitted = base.admit(
             &call.method,
+            call.uri.path(),
             call.full_url_chars(),
             &call.headers,
             request.base_id,

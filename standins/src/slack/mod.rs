@@ -22,11 +22,12 @@
 //! | file | owns |
 //! |---|---|
 //! | `state.rs` | the workspace in memory: directory, what the app made, what was minted, faults, the log |
+//! | `hold.rs` | a test's hold on one method's calls, to order a race |
 //! | `dispatch.rs` | one call: admission in the order above, the method by its family, the log |
 //! | `auth.rs` | the tokens, `auth.test` |
 //! | `rate_limits.rs` | [`RateLimits`]: Slack's tiers and the posting limit per channel |
 //! | `chat.rs` | `chat.postMessage`, `chat.update`, `chat.postEphemeral`: message text and blocks, channel membership |
-//! | `views.rs` | `views.open`, `views.push`, `views.update`, `views.publish`: modals, Home tabs, trigger ids |
+//! | `views.rs` | `views.open`, `views.push`, `views.update`, `views.publish`: modals, Home tabs, trigger ids, view hashes, the answer to a submission |
 //! | `users.rs` | `users.info`, `usergroups.users.list`: users and user groups |
 //! | `conversations.rs` | `conversations.info`: channels |
 //! | `files.rs` | `files.getUploadURLExternal`, `files.completeUploadExternal` (the upload flow: [`crate::slack_files`]) |
@@ -47,6 +48,7 @@ mod chat;
 mod conversations;
 mod dispatch;
 mod files;
+mod hold;
 mod params;
 mod rate_limits;
 mod reply;
@@ -71,6 +73,7 @@ use self::params::{bearer_token, parse_params, str_param};
 use self::response_urls::RESPONSE_URL_LIFETIME;
 use self::state::{Channel, Fault, FaultKind, StoredMessage, User, Workspace};
 
+pub use self::hold::HeldCalls;
 pub use self::rate_limits::{MethodRate, PostRate, RateLimits};
 pub use self::state::{Ephemeral, OpenedView, ResponseAnswer, SlackCall};
 pub use self::views::check_response_view;
@@ -228,6 +231,14 @@ impl FakeSlack {
         self.lock().socket_mode = Some(socket.connections_open());
     }
 
+    /// Calls to `method` wait, before they are looked at, until the
+    /// returned handle lets them go (or is dropped).
+    pub fn hold(&self, method: &str) -> HeldCalls {
+        let (gate, held) = hold::hold();
+        self.lock().gates.insert(method.to_owned(), gate);
+        held
+    }
+
     /// Every request waits this long before it is looked at.
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
@@ -349,6 +360,14 @@ impl FakeSlack {
         self.lock().views.clone()
     }
 
+    /// What Slack does with the app's acknowledgement `answer` of a
+    /// `view_submission` of the modal `view_id` (see `views.rs`): the
+    /// answer's own checks, then the view replaced, left or closed. The
+    /// error is what Slack would show the user instead.
+    pub fn answer_submission(&self, view_id: &str, answer: &Value) -> Result<(), String> {
+        self.lock().answer_submission(view_id, answer)
+    }
+
     /// Turns the app's Home tab off (or on), as in the App Home settings:
     /// views.publish then answers `not_enabled`.
     pub fn set_home_tab_enabled(&self, enabled: bool) {
@@ -386,6 +405,7 @@ async fn api(
             .map(str::to_owned)
     });
     wait_latency(&state).await;
+    wait_gate(&state, &method).await;
     lock(&state)
         .serve(&http_method, &method, params, token.as_deref())
         .into_response()
@@ -407,6 +427,23 @@ async fn upload_hook(State(state): Shared, Path(id): Path<String>, body: Bytes) 
 async fn response_hook(State(state): Shared, Path(id): Path<String>, body: Bytes) -> Response {
     wait_latency(&state).await;
     lock(&state).answer(&id, &body).into_response()
+}
+
+/// A test's hold on `method`, until it lets go.
+async fn wait_gate(state: &Mutex<Workspace>, method: &str) {
+    let gate = {
+        let mut workspace = lock(state);
+        match workspace.gates.get(method) {
+            Some(gate) if gate.is_open() => {
+                workspace.gates.remove(method);
+                None
+            }
+            gate => gate.cloned(),
+        }
+    };
+    if let Some(gate) = gate {
+        gate.pass().await;
+    }
 }
 
 /// The latency a test set, before a request is looked at.

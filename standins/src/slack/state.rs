@@ -1,8 +1,8 @@
 //! The workspace the Slack stand-in holds in memory: its directory
 //! (channels, users, user groups), what the app made there (messages,
 //! ephemerals, modals, Home tabs, files, answers at response URLs), what it
-//! minted (triggers, response URLs), the scripted faults and the request
-//! log. Plain data and the ids and clocks every method family draws from;
+//! minted (triggers, response URLs), the scripted faults and holds, and
+//! the request log. Plain data and the ids and clocks every method family draws from;
 //! each family's file adds the behaviour.
 
 use std::collections::{HashMap, HashSet};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use super::hold::Gate;
 use super::rate_limits::{Pacing, RateLimits};
 
 /// One request as the fake saw it.
@@ -93,7 +94,8 @@ pub struct OpenedView {
     pub hash: String,
     /// The view object as the caller sent it.
     pub view: Value,
-    /// How many times `views.update` replaced it.
+    /// How many times `views.update` (or the answer to a submission)
+    /// replaced it.
     pub updates: u32,
 }
 
@@ -164,6 +166,8 @@ pub(super) struct Workspace {
     pub(super) triggers_issued: HashMap<String, Instant>,
     pub(super) triggers_exchanged: HashSet<String>,
     pub(super) faults: Vec<Fault>,
+    /// Methods whose calls wait until the test lets them go.
+    pub(super) gates: HashMap<String, Gate>,
     pub(super) latency: Duration,
     pub(super) log: Vec<SlackCall>,
     /// Microseconds since the epoch of the last `ts` handed out.
@@ -206,6 +210,7 @@ impl Workspace {
             triggers_issued: HashMap::new(),
             triggers_exchanged: HashSet::new(),
             faults: Vec::new(),
+            gates: HashMap::new(),
             latency: Duration::ZERO,
             log: Vec::new(),
             clock: now * 1_000_000,

@@ -8,11 +8,15 @@
 //! | view JSON (`views.open/push/update/publish`) | 250,000 bytes (`view_too_large`) | views.open errors: "greater than 250kb" |
 //! | `trigger_id` | minted by Slack (`invalid_trigger_id`), 3 seconds (`expired_trigger_id`), single use (`exchanged_trigger_id`) | <https://api.slack.com/docs/triggers>; views.open errors |
 //! | `views.publish` with the Home tab off | `not_enabled` | methods/views.publish |
+//! | a view's `hash` | a new one on every change (views.update, a submission's `response_action: update`); views.update with another one is refused (`hash_conflict`: "the provided `hash` doesn't match the current stored value"), without one it updates | methods/views.update (argument `hash`, error `hash_conflict`); docs.slack.dev/surfaces/modals#handling_race_conditions |
+//! | a `view_submission`'s answer | `response_action: update` replaces the view, `errors` leaves it, anything else closes it | docs.slack.dev/surfaces/modals ("Modifying modals" in response to `view_submission`) |
 //!
 //! Where the documentation is loose the fake takes the stricter reading:
 //! "250kb" is 250,000 bytes, not 256,000; a `trigger_id` the fake did not
 //! mint is refused, so a test can only open a modal with one from
-//! `FakeSlack::trigger_id`.
+//! `FakeSlack::trigger_id`. Interaction payloads carry the view's hash as
+//! it was when the user acted (reference/interaction-payloads: `view.hash`),
+//! so a payload built from an older [`OpenedView`] carries a stale one.
 
 use std::time::{Duration, Instant};
 
@@ -111,6 +115,8 @@ impl Workspace {
         Ok(trigger.to_owned())
     }
 
+    /// `views.update`: the view found by `view_id` or `external_id`,
+    /// replaced when `hash` is absent or still the view's own.
     pub(super) fn update_view(&mut self, params: &Value) -> Outcome {
         let view = checked_view(params)?;
         let view_id = str_param(params, "view_id");
@@ -125,6 +131,9 @@ impl Workspace {
                         && v.view.get("external_id").and_then(Value::as_str) == external_id)
             })
             .ok_or_else(|| Reply::error("not_found"))?;
+        // "hash_conflict: the provided hash doesn't match the current
+        // stored value" (methods/views.update): the view changed since the
+        // caller's copy of it.
         if str_param(params, "hash").is_some_and(|expected| expected != opened.hash) {
             return Err(Reply::error("hash_conflict"));
         }
@@ -132,6 +141,37 @@ impl Workspace {
         opened.hash = hash;
         opened.updates += 1;
         Ok(json!({ "view": opened.as_response() }))
+    }
+
+    /// What Slack does with the app's answer to a `view_submission` of
+    /// `view_id`: `response_action: update` replaces the view (checked as
+    /// views.update checks one; a new hash), `errors` leaves it as it was,
+    /// anything else closes it. Returns what Slack would show the user
+    /// instead when the answer is refused.
+    pub(super) fn answer_submission(
+        &mut self,
+        view_id: &str,
+        answer: &Value,
+    ) -> Result<(), String> {
+        let Some(index) = self.views.iter().position(|v| v.id == view_id) else {
+            return Err("not_found".to_owned());
+        };
+        match answer.get("response_action").and_then(Value::as_str) {
+            Some("update") => {
+                let view = answer.get("view").cloned().unwrap_or(Value::Null);
+                check_response_view(&view)?;
+                let hash = self.new_hash();
+                let opened = &mut self.views[index];
+                opened.view = view;
+                opened.hash = hash;
+                opened.updates += 1;
+            }
+            Some("errors") => {}
+            _ => {
+                self.views.remove(index);
+            }
+        }
+        Ok(())
     }
 
     /// `views.publish`: a user's App Home tab, replaced whole.

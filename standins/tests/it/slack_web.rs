@@ -427,6 +427,167 @@ async fn modals_are_checked_and_triggers_are_single_use() {
     fake.shutdown();
 }
 
+/// Opens a modal titled `title`; returns its id and hash.
+async fn opened_modal(fake: &FakeSlack, title: &str) -> (String, String) {
+    let body = json!({ "trigger_id": fake.trigger_id(), "view": modal(title, vec![section("x")]) });
+    let (_, _, opened) = post(fake, "views.open", body).await;
+    assert_eq!(opened["ok"], true, "{opened}");
+    let view = &opened["view"];
+    (
+        view["id"].as_str().unwrap().to_owned(),
+        view["hash"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_views_hash_changes_on_every_update_and_a_stale_one_is_a_conflict() {
+    let fake = fake(RateLimits::off()).await;
+    let (id, first) = opened_modal(&fake, "One").await;
+
+    let (_, _, unguarded) = post(
+        &fake,
+        "views.update",
+        json!({ "view_id": id, "view": modal("Two", vec![section("y")]) }),
+    )
+    .await;
+    assert_eq!(
+        unguarded["ok"], true,
+        "without a hash it updates: {unguarded}"
+    );
+    let second = unguarded["view"]["hash"].as_str().unwrap().to_owned();
+    assert_ne!(second, first, "a new hash on every update");
+
+    let (_, _, stale) = post(
+        &fake,
+        "views.update",
+        json!({ "view_id": id, "hash": first, "view": modal("Stale", vec![section("z")]) }),
+    )
+    .await;
+    assert_eq!(stale["ok"], false);
+    assert_eq!(stale["error"], "hash_conflict");
+    let (_, _, current) = post(
+        &fake,
+        "views.update",
+        json!({ "view_id": id, "hash": second, "view": modal("Three", vec![section("w")]) }),
+    )
+    .await;
+    assert_eq!(current["ok"], true, "{current}");
+    assert_ne!(current["view"]["hash"], json!(second));
+
+    let views = fake.views();
+    assert_eq!(
+        views[0].view["title"]["text"], "Three",
+        "the stale update changed nothing"
+    );
+    assert_eq!(views[0].updates, 2);
+    assert_eq!(json!(views[0].hash), current["view"]["hash"]);
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn interactions_carry_the_hash_of_the_view_they_were_made_on() {
+    let fake = fake(RateLimits::off()).await;
+    let (id, hash) = opened_modal(&fake, "One").await;
+    let before = fake.views().remove(0);
+    let minted = fake.mint(REVIEW, "U0DANA0001");
+
+    let click = standins::sender::view_block_actions("U0DANA0001", &before, &minted, "a", "v");
+    let submission = standins::sender::view_submission("U0DANA0001", &before, &minted, json!({}));
+    assert_eq!(click["view"]["hash"], json!(hash));
+    assert_eq!(submission["view"]["hash"], json!(hash));
+
+    post(
+        &fake,
+        "views.update",
+        json!({ "view_id": id, "view": modal("Two", vec![section("y")]) }),
+    )
+    .await;
+    let after = fake.views().remove(0);
+    let click = standins::sender::view_block_actions("U0DANA0001", &after, &minted, "a", "v");
+    assert_eq!(click["view"]["hash"], json!(after.hash));
+    assert_ne!(
+        after.hash, hash,
+        "a click on the updated view carries its new hash"
+    );
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn a_submissions_answer_updates_keeps_or_closes_the_view() {
+    let fake = fake(RateLimits::off()).await;
+    let (id, hash) = opened_modal(&fake, "One").await;
+
+    let refused = fake.answer_submission(
+        &id,
+        &json!({ "response_action": "update", "view": modal(&"x".repeat(25), vec![]) }),
+    );
+    assert!(refused.is_err(), "checked as views.update checks a view");
+    fake.answer_submission(
+        &id,
+        &json!({ "response_action": "update", "view": modal("Next", vec![section("n")]) }),
+    )
+    .unwrap();
+    let updated = fake.views().remove(0);
+    assert_eq!(updated.view["title"]["text"], "Next");
+    assert_ne!(
+        updated.hash, hash,
+        "an update by the answer changes the hash too"
+    );
+    let (_, _, stale) = post(
+        &fake,
+        "views.update",
+        json!({ "view_id": id, "hash": hash, "view": modal("Late", vec![section("l")]) }),
+    )
+    .await;
+    assert_eq!(stale["error"], "hash_conflict");
+
+    fake.answer_submission(&id, &json!({ "response_action": "errors", "errors": {} }))
+        .unwrap();
+    assert_eq!(fake.views()[0].hash, updated.hash, "errors leave the view");
+    fake.answer_submission(&id, &json!({})).unwrap();
+    assert!(fake.views().is_empty(), "an empty answer closes it");
+    assert_eq!(
+        fake.answer_submission(&id, &json!({})),
+        Err("not_found".to_owned())
+    );
+    fake.shutdown();
+}
+
+#[tokio::test]
+async fn held_calls_wait_until_the_test_lets_them_go() {
+    let fake = fake(RateLimits::off()).await;
+    let (id, _) = opened_modal(&fake, "One").await;
+    let held = fake.hold("views.update");
+    let update = tokio::spawn({
+        let fake = fake.clone();
+        async move {
+            let body = json!({ "view_id": id, "view": modal("Two", vec![section("y")]) });
+            post(&fake, "views.update", body).await.2
+        }
+    });
+    for _ in 0..200 {
+        if held.waiting() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(held.waiting(), 1);
+    assert_eq!(fake.count("views.update"), 0, "not looked at while held");
+    assert_eq!(fake.views()[0].view["title"]["text"], "One");
+
+    held.release();
+    assert_eq!(update.await.unwrap()["ok"], true);
+    assert_eq!(fake.views()[0].view["title"]["text"], "Two");
+    let (_, _, later) = post(
+        &fake,
+        "views.update",
+        json!({ "view_id": fake.views()[0].id, "view": modal("Three", vec![section("z")]) }),
+    )
+    .await;
+    assert_eq!(later["ok"], true, "a released hold holds nothing more");
+    fake.shutdown();
+}
+
 #[tokio::test]
 async fn pushes_stack_at_most_three_views() {
     let fake = fake(RateLimits::off()).await;
