@@ -237,14 +237,14 @@ async fn review_and_sync(
         AirtableSettings::from_env(env).map_err(|e| DemoError::Step(e.to_string()))?;
     let syncer = Syncer::new(pool.clone(), airtable_settings, SyncSettings::default())
         .map_err(|e| step("the sync worker")(e.to_string()))?;
-    let endpoints = Application::build(
-        pool.clone(),
-        settings,
-        ReviewSettings::default(),
-        Parts::Endpoints,
-    )
-    .await
-    .map_err(|e| DemoError::Step(format!("the Slack app: {e}")))?;
+    // The demo syncs right after its clicks: no undo window holds them.
+    let review = ReviewSettings {
+        undo_window: std::time::Duration::ZERO,
+        ..ReviewSettings::default()
+    };
+    let endpoints = Application::build(pool.clone(), settings, review, Parts::Endpoints)
+        .await
+        .map_err(|e| DemoError::Step(format!("the Slack app: {e}")))?;
     let app = endpoints.app().clone();
     let base = endpoints
         .port()

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::PgConnectOptions;
@@ -234,6 +235,13 @@ fn parse_database_url(
     }
 }
 
+/// How long a decision can be taken back when `TAGBOT_UNDO_SECS` is not set.
+pub const DEFAULT_UNDO_WINDOW: Duration = Duration::from_secs(30);
+/// The longest undo window: approved tags wait this long before syncing, so
+/// a longer one would hold Airtable back for more than a mistake needs. The
+/// database keeps to the same bound (migration 0018, `tagbot_undo_secs_asked`).
+pub const MAX_UNDO_SECS: u64 = 3600;
+
 /// How review decisions behave.
 #[derive(Debug, Clone, Copy)]
 pub struct ReviewSettings {
@@ -244,6 +252,10 @@ pub struct ReviewSettings {
     /// Calibration recommends the lowest threshold whose past decisions
     /// were approved at least this often (`TAGBOT_TARGET_PRECISION`).
     pub target_precision: Score,
+    /// How long a decision can be taken back, and how long an approved
+    /// tag waits before it is due for Airtable (`TAGBOT_UNDO_SECS`); zero:
+    /// no undo, and approved tags are due at once.
+    pub undo_window: Duration,
 }
 
 impl Default for ReviewSettings {
@@ -252,6 +264,7 @@ impl Default for ReviewSettings {
             approve_threshold: DEFAULT_APPROVE_THRESHOLD,
             dry_run: false,
             target_precision: DEFAULT_TARGET_PRECISION,
+            undo_window: DEFAULT_UNDO_WINDOW,
         }
     }
 }
@@ -287,7 +300,24 @@ impl ReviewSettings {
             approve_threshold,
             dry_run: env.flag("DRY_RUN")?,
             target_precision,
+            undo_window: undo_window(env)?,
         })
+    }
+}
+
+/// `TAGBOT_UNDO_SECS`: whole seconds from 0 (no undo) to [`MAX_UNDO_SECS`].
+fn undo_window(env: &Env) -> Result<Duration, ConfigError> {
+    const EXPECTS: &str = "a whole number of seconds from 0 (no undo) to 3600, like 30";
+    let Some(raw) = env.get("TAGBOT_UNDO_SECS") else {
+        return Ok(DEFAULT_UNDO_WINDOW);
+    };
+    match raw.parse::<u64>() {
+        Ok(secs) if secs <= MAX_UNDO_SECS => Ok(Duration::from_secs(secs)),
+        _ => Err(ConfigError::Invalid {
+            var: "TAGBOT_UNDO_SECS",
+            expects: EXPECTS,
+            got: Some(raw.to_owned()),
+        }),
     }
 }
 
@@ -350,6 +380,26 @@ mod tests {
         let custom = ReviewSettings::from_env(&env).unwrap();
         assert_eq!(custom.approve_threshold.get(), 0.9);
         assert!(custom.dry_run);
+    }
+
+    #[test]
+    fn the_undo_window_defaults_to_thirty_seconds_and_zero_turns_it_off() {
+        let defaults = ReviewSettings::from_env(&Env::default()).unwrap();
+        assert_eq!(defaults.undo_window, Duration::from_secs(30));
+        let off = ReviewSettings::from_env(&Env::from_pairs([("TAGBOT_UNDO_SECS", "0")])).unwrap();
+        assert_eq!(off.undo_window, Duration::ZERO);
+        let long =
+            ReviewSettings::from_env(&Env::from_pairs([("TAGBOT_UNDO_SECS", "3600")])).unwrap();
+        assert_eq!(long.undo_window, Duration::from_secs(3600));
+        for bad in ["-1", "3601", "30s", "1.5"] {
+            let err = ReviewSettings::from_env(&Env::from_pairs([("TAGBOT_UNDO_SECS", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!("TAGBOT_UNDO_SECS is {bad:?}: expected a whole number of seconds from 0 (no undo) to 3600, like 30")
+            );
+        }
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct SlackSettings {
     /// the members of the workspace (or Grid organisation) tagbot is
     /// installed in (see `slack::reviewers`).
     pub reviewers: Vec<String>,
+    /// Users and user groups (`SLACK_LEADS`) who may take back anyone's
+    /// decision within the undo window; leads may always review. Empty:
+    /// no leads.
+    pub leads: Vec<String>,
     pub listen: SocketAddr,
     /// When the daily digest is posted (UTC).
     pub digest_at: NaiveTime,
@@ -57,7 +61,7 @@ const SIGNING_SECRET_EXPECTS: &str =
     "the app's signing secret (Basic Information page): letters and digits, no spaces";
 const CHANNEL_EXPECTS: &str =
     "a channel id like C0123456789 (channel details, bottom of the About tab), not a #name";
-const REVIEWERS_EXPECTS: &str =
+const PEOPLE_EXPECTS: &str =
     "comma-separated user ids (U…, W…) and user-group ids (S…), like U012ABC,S03XYZ";
 const DIGEST_EXPECTS: &str = "a UTC time of day as HH:MM, like 09:00";
 /// Names and group members change rarely; every click needs them and Slack
@@ -101,7 +105,8 @@ impl SlackSettings {
             api_url: env.url_or("SLACK_API_URL", "https://slack.com/api")?,
             review_channel: channel(env, "SLACK_REVIEW_CHANNEL")?,
             report_channel: channel(env, "SLACK_REPORT_CHANNEL")?,
-            reviewers: reviewers(env)?,
+            reviewers: people(env, "SLACK_REVIEWERS")?,
+            leads: people(env, "SLACK_LEADS")?,
             listen,
             digest_at,
             open_limit,
@@ -201,8 +206,9 @@ fn channel(env: &Env, var: &'static str) -> Result<String, ConfigError> {
     }
 }
 
-fn reviewers(env: &Env) -> Result<Vec<String>, ConfigError> {
-    let Some(raw) = env.get("SLACK_REVIEWERS") else {
+/// A list of users and user groups (`SLACK_REVIEWERS`, `SLACK_LEADS`).
+fn people(env: &Env, var: &'static str) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env.get(var) else {
         return Ok(Vec::new());
     };
     let ids: Vec<String> = raw
@@ -213,8 +219,8 @@ fn reviewers(env: &Env) -> Result<Vec<String>, ConfigError> {
         .collect();
     if ids.is_empty() || !ids.iter().all(|id| is_slack_id(id, &['U', 'W', 'S'])) {
         return Err(ConfigError::Invalid {
-            var: "SLACK_REVIEWERS",
-            expects: REVIEWERS_EXPECTS,
+            var,
+            expects: PEOPLE_EXPECTS,
             got: Some(raw.to_owned()),
         });
     }
@@ -355,5 +361,20 @@ mod tests {
             SlackSettings::from_env(&env(&[("SLACK_REVIEWERS", "U012ABCDE, S03XYZ123")])).unwrap();
         assert_eq!(settings.reviewers, ["U012ABCDE", "S03XYZ123"]);
         assert!(SlackSettings::from_env(&env(&[("SLACK_REVIEWERS", "@dana")])).is_err());
+    }
+
+    #[test]
+    fn leads_are_users_and_groups_and_none_by_default() {
+        assert!(SlackSettings::from_env(&env(&[])).unwrap().leads.is_empty());
+        let settings =
+            SlackSettings::from_env(&env(&[("SLACK_LEADS", "U0LEAD0001,S0LEADS001")])).unwrap();
+        assert_eq!(settings.leads, ["U0LEAD0001", "S0LEADS001"]);
+        let err = SlackSettings::from_env(&env(&[("SLACK_LEADS", "dana")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!("SLACK_LEADS is \"dana\": expected {PEOPLE_EXPECTS}")
+        );
     }
 }

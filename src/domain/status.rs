@@ -1,6 +1,7 @@
 //! The suggestion state machine, the one place its transitions are written in
-//! Rust. The database mirrors it in `tagbot_transition_action` (migration
-//! 0003); a test walks every pair of statuses through both and compares.
+//! Rust. The database mirrors it in `tagbot_transition_action` (migrations
+//! 0003 and 0018); a test walks every pair of statuses through both and
+//! compares.
 
 use std::fmt;
 use std::str::FromStr;
@@ -70,23 +71,33 @@ pub enum Transition {
     SyncOk,
     SyncFail,
     Retry,
+    /// An approval taken back within the undo window, before its tag left
+    /// for Airtable (the database checks when, who and whether).
+    UndoApproval,
+    /// A rejection taken back within the undo window.
+    UndoRejection,
 }
 
 impl Transition {
-    pub const ALL: [Transition; 5] = [
+    pub const ALL: [Transition; 7] = [
         Transition::Approve,
         Transition::Reject,
         Transition::SyncOk,
         Transition::SyncFail,
         Transition::Retry,
+        Transition::UndoApproval,
+        Transition::UndoRejection,
     ];
 
     /// The only status this transition starts from.
     pub fn from(self) -> SuggestionStatus {
         match self {
             Transition::Approve | Transition::Reject => SuggestionStatus::Pending,
-            Transition::SyncOk | Transition::SyncFail => SuggestionStatus::Approved,
+            Transition::SyncOk | Transition::SyncFail | Transition::UndoApproval => {
+                SuggestionStatus::Approved
+            }
             Transition::Retry => SuggestionStatus::Failed,
+            Transition::UndoRejection => SuggestionStatus::Rejected,
         }
     }
 
@@ -97,6 +108,7 @@ impl Transition {
             Transition::Reject => SuggestionStatus::Rejected,
             Transition::SyncOk => SuggestionStatus::Synced,
             Transition::SyncFail => SuggestionStatus::Failed,
+            Transition::UndoApproval | Transition::UndoRejection => SuggestionStatus::Pending,
         }
     }
 
@@ -115,6 +127,7 @@ impl Transition {
             Transition::SyncOk => Action::SyncOk,
             Transition::SyncFail => Action::SyncFail,
             Transition::Retry => Action::Retry,
+            Transition::UndoApproval | Transition::UndoRejection => Action::Undo,
         }
     }
 }
@@ -135,6 +148,7 @@ pub enum Action {
     SyncOk,
     SyncFail,
     Retry,
+    Undo,
 }
 
 impl Action {
@@ -146,6 +160,7 @@ impl Action {
             Action::SyncOk => "sync_ok",
             Action::SyncFail => "sync_fail",
             Action::Retry => "retry",
+            Action::Undo => "undo",
         }
     }
 
@@ -158,6 +173,7 @@ impl Action {
             Action::SyncOk => "synced",
             Action::SyncFail => "failed to sync",
             Action::Retry => "sent back to sync",
+            Action::Undo => "taken back",
         }
     }
 }
@@ -173,6 +189,7 @@ impl FromStr for Action {
             Action::SyncOk,
             Action::SyncFail,
             Action::Retry,
+            Action::Undo,
         ]
         .into_iter()
         .find(|action| action.as_str() == s)
@@ -185,23 +202,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exactly_five_legal_transitions_among_twenty_five_pairs() {
+    fn exactly_seven_legal_transitions_among_twenty_five_pairs() {
         let legal: Vec<_> = SuggestionStatus::ALL
             .into_iter()
             .flat_map(|from| SuggestionStatus::ALL.map(|to| (from, to)))
             .filter_map(|(from, to)| Transition::between(from, to))
             .collect();
-        assert_eq!(legal.len(), 5);
+        assert_eq!(legal.len(), 7);
         for t in Transition::ALL {
             assert!(legal.contains(&t));
         }
     }
 
     #[test]
-    fn terminal_statuses_have_no_way_out() {
+    fn synced_has_no_way_out_and_rejected_only_undo() {
         for to in SuggestionStatus::ALL {
-            assert_eq!(Transition::between(SuggestionStatus::Rejected, to), None);
             assert_eq!(Transition::between(SuggestionStatus::Synced, to), None);
+            let expected = (to == SuggestionStatus::Pending).then_some(Transition::UndoRejection);
+            assert_eq!(
+                Transition::between(SuggestionStatus::Rejected, to),
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn an_undo_takes_a_decision_back_to_pending() {
+        for status in [SuggestionStatus::Approved, SuggestionStatus::Rejected] {
+            let undo = Transition::between(status, SuggestionStatus::Pending).unwrap();
+            assert_eq!(undo.action(), Action::Undo);
+        }
+        for status in [SuggestionStatus::Synced, SuggestionStatus::Failed] {
+            assert_eq!(Transition::between(status, SuggestionStatus::Pending), None);
         }
     }
 

@@ -10,7 +10,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::outcome::{Applied, Decision, PriorDecision};
 use crate::domain::{Actor, SuggestionId, SuggestionStatus, Transition};
-pub(crate) use crate::storage::suggestions::{lock_lecture, lock_one, LockedSuggestion};
+pub(crate) use crate::storage::suggestions::{lock_lecture, lock_one, LockedSuggestion, UndoTerms};
 use crate::storage::{self, events, suggestions, sync_queue};
 
 /// What to do with the sync queue when a transition lands on `approved`.
@@ -21,6 +21,15 @@ pub(crate) enum Enqueue {
     No,
 }
 
+/// How review applies a transition: the queue, and the undo terms the
+/// status trigger is told (an approval's window also holds its sync item
+/// back that long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Policy {
+    pub enqueue: Enqueue,
+    pub undo: UndoTerms,
+}
+
 /// Applies `transition` to every locked row that is in its `from` status and
 /// explains every other row. Returns one decision per row, in row order.
 pub(crate) async fn apply(
@@ -29,16 +38,24 @@ pub(crate) async fn apply(
     transition: Transition,
     actor: &Actor,
     details: &Value,
-    enqueue: Enqueue,
+    policy: Policy,
 ) -> Result<Vec<Decision>, storage::Error> {
     let (ready, blocked): (Vec<&LockedSuggestion>, Vec<&LockedSuggestion>) =
         rows.iter().partition(|row| row.status == transition.from());
 
     let ids: Vec<i64> = ready.iter().map(|row| row.id).collect();
-    suggestions::transition(tx, &ids, transition, actor, details, None).await?;
+    suggestions::transition(tx, &ids, transition, actor, details, None, policy.undo).await?;
     let mut enqueued = Vec::new();
-    if !ids.is_empty() && transition.to() == SuggestionStatus::Approved && enqueue == Enqueue::Yes {
-        let moved = sync_queue::enqueue(tx, &ids).await?;
+    if !ids.is_empty()
+        && transition.to() == SuggestionStatus::Approved
+        && policy.enqueue == Enqueue::Yes
+    {
+        // Only an approval can be taken back; a retry is due at once.
+        let hold = match transition {
+            Transition::Approve => policy.undo.window,
+            _ => std::time::Duration::ZERO,
+        };
+        let moved = sync_queue::enqueue(tx, &ids, hold).await?;
         events::record_enqueued(tx, &moved, actor).await?;
         enqueued = moved
             .into_iter()
@@ -87,7 +104,11 @@ fn lost_a_race(status: SuggestionStatus, transition: Transition) -> bool {
         Transition::Approve | Transition::Reject => status.is_decided(),
         // Someone else retried it first.
         Transition::Retry => status == SuggestionStatus::Approved,
-        // The worker owns these; a mismatch is a bug, not a race.
-        Transition::SyncOk | Transition::SyncFail => false,
+        // The worker owns these; a mismatch is a bug, not a race. An undo
+        // has its own operation (`review::undo`), which explains itself.
+        Transition::SyncOk
+        | Transition::SyncFail
+        | Transition::UndoApproval
+        | Transition::UndoRejection => false,
     }
 }

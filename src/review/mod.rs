@@ -10,10 +10,12 @@
 mod apply;
 mod outcome;
 mod session;
+mod undo;
 
-use apply::{lock_lecture, lock_one, Enqueue, LockedSuggestion};
+use apply::{lock_lecture, lock_one, Enqueue, LockedSuggestion, Policy, UndoTerms};
 pub use outcome::{Applied, DecidedBy, Decision, LectureDecisions, PriorDecision, ReviewError};
 pub use session::{Choices, ChoicesOutcome};
+pub use undo::{Undo, UndoAs, UndoOutcome};
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -79,7 +81,7 @@ impl Review {
         };
         let details = self.details(json!({ "via": transition.action().as_str() }));
         let mut decisions =
-            apply::apply(&mut tx, &[row], transition, actor, &details, self.enqueue()).await?;
+            apply::apply(&mut tx, &[row], transition, actor, &details, self.policy()).await?;
         storage::commit(tx).await?;
         count_applied(&decisions);
         Ok(decisions.pop().unwrap_or(Decision::NotFound(id)))
@@ -201,7 +203,8 @@ impl Review {
         }
         let mut tx = storage::begin(&self.pool).await?;
         let stranded = sync_queue::lock_stranded(&mut tx).await?;
-        let moved = sync_queue::enqueue(&mut tx, &stranded).await?;
+        // Not a decision: nothing to take back, so nothing held.
+        let moved = sync_queue::enqueue(&mut tx, &stranded, std::time::Duration::ZERO).await?;
         events::record_enqueued(&mut tx, &moved, actor).await?;
         storage::commit(tx).await?;
         Ok(moved.len())
@@ -217,14 +220,21 @@ impl Review {
         actor: &Actor,
         details: &Value,
     ) -> Result<Vec<Decision>, ReviewError> {
-        Ok(apply::apply(tx, rows, transition, actor, details, self.enqueue()).await?)
+        Ok(apply::apply(tx, rows, transition, actor, details, self.policy()).await?)
     }
 
-    fn enqueue(&self) -> Enqueue {
-        if self.settings.dry_run {
-            Enqueue::No
-        } else {
-            Enqueue::Yes
+    /// Decisions open the configured undo window; a dry run queues nothing.
+    fn policy(&self) -> Policy {
+        Policy {
+            enqueue: if self.settings.dry_run {
+                Enqueue::No
+            } else {
+                Enqueue::Yes
+            },
+            undo: UndoTerms {
+                window: self.settings.undo_window,
+                as_lead: false,
+            },
         }
     }
 

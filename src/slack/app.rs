@@ -236,6 +236,7 @@ impl SlackApp {
         reviewers::standing(
             &self.api,
             &self.settings.reviewers,
+            &self.settings.leads,
             &self.workspace,
             requester,
         )
@@ -248,10 +249,17 @@ impl SlackApp {
         reviewers::actor(
             &self.api,
             &self.settings.reviewers,
+            &self.settings.leads,
             &self.workspace,
             requester,
         )
         .await
+    }
+
+    /// Whether the requester is a lead (`SLACK_LEADS`), who may take back
+    /// anyone's decision (see [`reviewers::is_lead`]).
+    pub async fn is_lead(&self, requester: &Requester<'_>) -> Result<bool, NotAllowed> {
+        reviewers::is_lead(&self.api, &self.settings.leads, requester).await
     }
 
     /// [`Self::reviewer`] on a path with a deadline (a modal's trigger, a
@@ -274,6 +282,7 @@ impl SlackApp {
         reviewers::may_see(
             &self.api,
             &self.settings.reviewers,
+            &self.settings.leads,
             &self.workspace,
             requester,
         )

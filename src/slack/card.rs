@@ -39,6 +39,9 @@ pub struct SuggestionCard {
     /// Who made the last decision (display name, else `slack:U…`/`worker`/`cli:…`), and when.
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// Until when that decision can be taken back (an **Undo** shows),
+    /// while it could as the card was read.
+    pub undo_until: Option<DateTime<Utc>>,
     /// Why the sync failed, for failed suggestions.
     pub last_error: Option<String>,
     /// Synced, then removed from the record in Airtable: by whom, when.
@@ -66,6 +69,10 @@ pub mod actions {
     pub const DETAILS: &str = "tagbot_details";
     /// Button; value: the lecture id.
     pub const RETRY_FAILED: &str = "tagbot_retry_failed";
+    /// Button beside a decision (review message, Details, a session's
+    /// "saved" line) while it can be taken back; value: the suggestion id.
+    /// Takes back everything the action that decided it decided.
+    pub const UNDO: &str = "tagbot_undo";
     /// The block id of the block holding [`SELECT`], before the message's
     /// revision is stamped on it (`render::review_message`); a click's
     /// selection is found by [`SELECT`], whatever the block id.
@@ -126,6 +133,7 @@ pub async fn load_card(
                 status: row.status,
                 decided_by: row.decided_by,
                 decided_at: row.decided_at,
+                undo_until: row.undo_until,
                 last_error: row.last_error,
             })
             .collect(),

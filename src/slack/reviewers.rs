@@ -1,5 +1,6 @@
 //! Who may decide. With `SLACK_REVIEWERS` set: the listed users and the
-//! members of the listed user groups. Unset: the members of the workspace
+//! members of the listed user groups. Leads (`SLACK_LEADS`, listed the
+//! same way) may always decide, and take back anyone's decision. Unset: the members of the workspace
 //! tagbot is installed in, or of its Enterprise Grid organisation; never a
 //! guest from another organisation (a Slack Connect channel's external
 //! members), unless listed by id.
@@ -107,52 +108,113 @@ pub enum Standing {
 }
 
 /// Whether `requester` may decide, given `reviewers` (`SLACK_REVIEWERS`:
-/// user ids and user-group ids) and the `workspace` tagbot is installed
-/// in. A lookup never answered fails closed: nobody decides through it,
-/// but nobody is told they may not either.
+/// user ids and user-group ids), `leads` (`SLACK_LEADS`, who may always
+/// review) and the `workspace` tagbot is installed in. A lookup never
+/// answered fails closed: nobody decides through it, but nobody is told
+/// they may not either.
 pub async fn standing(
     api: &SlackApi,
     reviewers: &[String],
+    leads: &[String],
     workspace: &Workspace,
     requester: &Requester<'_>,
 ) -> Standing {
-    if reviewers.iter().any(|id| id == requester.id) {
-        return Standing::Reviewer;
+    let as_reviewer = if reviewers.is_empty() {
+        membership(api, workspace, requester).await
+    } else {
+        listed(api, reviewers, "SLACK_REVIEWERS", requester)
+            .await
+            .standing()
+    };
+    if as_reviewer == Standing::Reviewer || leads.is_empty() {
+        return as_reviewer;
     }
-    if reviewers.is_empty() {
-        return membership(api, workspace, requester).await;
+    match listed(api, leads, "SLACK_LEADS", requester).await {
+        Listed::Yes => Standing::Reviewer,
+        Listed::No => as_reviewer,
+        Listed::Unknown => Standing::Unknown,
     }
-    let mut standing = Standing::NotAReviewer;
-    for group in reviewers.iter().filter(|id| id.starts_with('S')) {
+}
+
+/// Whether `requester` is a lead (`SLACK_LEADS`): one who may take back
+/// anyone's decision. A group Slack could not be asked about is "Slack
+/// is busy", never "no".
+pub async fn is_lead(
+    api: &SlackApi,
+    leads: &[String],
+    requester: &Requester<'_>,
+) -> Result<bool, NotAllowed> {
+    match listed(api, leads, "SLACK_LEADS", requester).await {
+        Listed::Yes => Ok(true),
+        Listed::No => Ok(false),
+        Listed::Unknown => Err(NotAllowed::SlackBusy),
+    }
+}
+
+/// Whether someone is among a list of users and user groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    Yes,
+    No,
+    /// A group that might hold them could not be read.
+    Unknown,
+}
+
+impl Listed {
+    fn standing(self) -> Standing {
+        match self {
+            Listed::Yes => Standing::Reviewer,
+            Listed::No => Standing::NotAReviewer,
+            Listed::Unknown => Standing::Unknown,
+        }
+    }
+}
+
+/// Whether `requester` is listed in `people` (the setting `var`) by id or
+/// as a member of a listed user group.
+async fn listed(
+    api: &SlackApi,
+    people: &[String],
+    var: &'static str,
+    requester: &Requester<'_>,
+) -> Listed {
+    if people.iter().any(|id| id == requester.id) {
+        return Listed::Yes;
+    }
+    let mut listed = Listed::No;
+    for group in people.iter().filter(|id| id.starts_with('S')) {
         match api.group_members(group).await {
-            Ok(members) if members.iter().any(|m| m == requester.id) => return Standing::Reviewer,
+            Ok(members) if members.iter().any(|m| m == requester.id) => return Listed::Yes,
             Ok(_) => {}
             Err(err) if err.code() == Some(NO_SUCH_GROUP) => {
                 tracing::warn!(
                     group,
-                    "a user group in SLACK_REVIEWERS does not exist in Slack"
+                    var,
+                    "a user group in the setting does not exist in Slack"
                 );
             }
             Err(err) => {
-                tracing::warn!(group, error = %err, "could not read a reviewer group; its members are asked to try again");
-                standing = Standing::Unknown;
+                tracing::warn!(group, var, error = %err, "could not read a user group of the setting; its members are asked to try again");
+                listed = Listed::Unknown;
             }
         }
     }
-    standing
+    listed
 }
 
 /// Whether `requester` may see the team's figures and lectures (the queue,
 /// `/tags show`, `pending`, `stats`, `report`, Details, the App Home): a
-/// member of the workspace, or someone listed by id in `SLACK_REVIEWERS`.
+/// member of the workspace, or someone listed by id in `SLACK_REVIEWERS`
+/// or `SLACK_LEADS`.
 /// A guest from another organisation sees none of it.
 pub async fn may_see(
     api: &SlackApi,
     reviewers: &[String],
+    leads: &[String],
     workspace: &Workspace,
     requester: &Requester<'_>,
 ) -> Result<(), NotAllowed> {
-    if reviewers.iter().any(|id| id == requester.id) {
+    if reviewers.iter().chain(leads).any(|id| id == requester.id) {
         return Ok(());
     }
     match membership(api, workspace, requester).await.refusal() {
@@ -204,10 +266,11 @@ impl Standing {
 pub async fn actor(
     api: &SlackApi,
     reviewers: &[String],
+    leads: &[String],
     workspace: &Workspace,
     requester: &Requester<'_>,
 ) -> Result<Actor, NotAllowed> {
-    if let Some(refused) = standing(api, reviewers, workspace, requester)
+    if let Some(refused) = standing(api, reviewers, leads, workspace, requester)
         .await
         .refusal()
     {

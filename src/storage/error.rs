@@ -27,6 +27,12 @@ pub enum Error {
     /// (serialization failure, deadlock): running it again may succeed.
     #[error("the transaction conflicted with a concurrent one: {0}")]
     Conflict(#[source] sqlx::Error),
+    /// The status trigger refused an undo (migration 0018), for the reason
+    /// its SQLSTATE names. Review checks the same rules first; this is
+    /// what a race at the rules' edge (the window closing between the
+    /// check and the change) reads as.
+    #[error("the database refused an undo ({0}): {1}")]
+    UndoRefused(UndoRefusal, #[source] sqlx::Error),
     /// A statement that expected a row found none.
     #[error("no rows returned by a query that expected to return at least one row")]
     NotFound,
@@ -56,6 +62,7 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Database(db) => match db.code().as_deref().map(sql_state_meaning) {
                 Some(Meaning::Unavailable) => Error::Unavailable(err),
                 Some(Meaning::Conflict) => Error::Conflict(err),
+                Some(Meaning::Undo(refusal)) => Error::UndoRefused(refusal, err),
                 _ => Error::Other(err),
             },
             _ => Error::Other(err),
@@ -63,16 +70,38 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// Why the database refused an undo (migration 0018's SQLSTATEs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UndoRefusal {
+    /// TB005: the decision's window has passed (or it had none).
+    #[error("too late")]
+    TooLate,
+    /// TB006: not the decider's undo, and not on record as a lead's.
+    #[error("not the decider")]
+    NotTheDecider,
+    /// TB007: the approval's sync item is no longer queued at attempt 0.
+    #[error("the tag left for Airtable")]
+    Left,
+    /// TB008: the latest status change is not the decision taken back.
+    #[error("not the latest decision")]
+    NotLatest,
+}
+
 /// What a SQLSTATE says for a caller, where it says more than "refused".
 #[derive(Debug, PartialEq, Eq)]
 enum Meaning {
     Unavailable,
     Conflict,
+    Undo(UndoRefusal),
     Refused,
 }
 
 fn sql_state_meaning(code: &str) -> Meaning {
     match code {
+        "TB005" => Meaning::Undo(UndoRefusal::TooLate),
+        "TB006" => Meaning::Undo(UndoRefusal::NotTheDecider),
+        "TB007" => Meaning::Undo(UndoRefusal::Left),
+        "TB008" => Meaning::Undo(UndoRefusal::NotLatest),
         // 40001 serialization failure, 40P01 deadlock detected: Postgres
         // chose this transaction to abort so the other could go on.
         "40001" | "40P01" => Meaning::Conflict,
@@ -104,6 +133,8 @@ mod tests {
             ("23505", Meaning::Refused),
             ("23514", Meaning::Refused),
             ("TB001", Meaning::Refused),
+            ("TB005", Meaning::Undo(UndoRefusal::TooLate)),
+            ("TB007", Meaning::Undo(UndoRefusal::Left)),
             ("42501", Meaning::Refused),
         ] {
             assert_eq!(sql_state_meaning(code), meaning, "{code}");

@@ -59,6 +59,63 @@ pub(crate) async fn latest_decisions(
         .collect())
 }
 
+/// One decision of an action an undo would take back (see
+/// [`action_of`]), and where its suggestion stands now.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct ActionDecision {
+    pub suggestion_id: i64,
+    pub tag_id: String,
+    #[sqlx(flatten)]
+    pub decided_by: DecidedBy,
+    /// Whether the decision is still the suggestion's latest status
+    /// change (nothing synced, retried or took it back since).
+    pub is_latest: bool,
+    /// The suggestion's latest status change, and who made it.
+    pub latest_action: Action,
+    pub latest_by: String,
+    /// Whether its undo window has passed, by the database's clock (as
+    /// the status trigger counts it).
+    pub expired: bool,
+}
+
+/// Every decision of the action that made `suggestion`'s latest decision
+/// (approve or reject): the lecture's decisions with the same
+/// `details.action_id` (their transaction, migration 0018), in suggestion
+/// order. Empty when the suggestion was never decided or was decided
+/// before actions were recorded. Every action decides one lecture, so the
+/// lecture's own events are searched (its index).
+pub(crate) async fn action_of(
+    conn: &mut PgConnection,
+    lecture: &str,
+    suggestion: i64,
+) -> Result<Vec<ActionDecision>, Error> {
+    sqlx::query_as(
+        "WITH target AS (
+             SELECT details->>'action_id' AS action_id FROM events
+             WHERE lecture_external_id = $1 AND suggestion_id = $2
+               AND action IN ('approve', 'reject')
+             ORDER BY id DESC LIMIT 1)
+         SELECT d.suggestion_id, d.tag_id, d.actor, d.actor_name, d.action, d.created_at AS at,
+                l.id = d.id AS is_latest, l.action AS latest_action,
+                coalesce(l.actor_name, l.actor) AS latest_by,
+                clock_timestamp() > d.created_at
+                    + coalesce((d.details->>'undo_secs')::integer, 0) * interval '1 second' AS expired
+         FROM events d
+         JOIN target t ON d.details->>'action_id' = t.action_id
+         CROSS JOIN LATERAL (
+             SELECT e.id, e.action, e.actor, e.actor_name FROM events e
+             WHERE e.suggestion_id = d.suggestion_id AND e.from_status <> e.to_status
+             ORDER BY e.id DESC LIMIT 1) l
+         WHERE d.lecture_external_id = $1 AND d.action IN ('approve', 'reject')
+         ORDER BY d.suggestion_id",
+    )
+    .bind(lecture)
+    .bind(suggestion)
+    .fetch_all(conn)
+    .await
+    .map_err(Error::from)
+}
+
 /// One `enqueue` event per suggestion whose sync item was (re)queued:
 /// `(suggestion id, sync item id)`.
 pub(crate) async fn record_enqueued(

@@ -44,7 +44,7 @@ pub mod suggestions;
 pub mod sync_queue;
 pub mod tag_maps;
 
-pub use error::Error;
+pub use error::{Error, UndoRefusal};
 pub use listener::Listener;
 pub use privileges::{
     check_privileges, checked_tables, temporary_tables_allowed, PrivilegeProblem, PrivilegeReport,

@@ -5,7 +5,7 @@
 //! behind, and a short hold keeps two processes from updating one message
 //! at once.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::Error;
 use crate::config::ReviewOrder;
@@ -285,6 +285,22 @@ pub async fn finish_refresh(
     .bind(version)
     .bind(closes)
     .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Opens the lecture's posted message again if it had closed, at once and
+/// outside the open limit: an undo put its decisions back to pending, and
+/// whoever took them back expects to find them where they were, not at
+/// the back of the queue. (The open count is over the limit until it
+/// closes again; admission waits meanwhile.)
+pub(crate) async fn reopen(conn: &mut PgConnection, lecture: &str) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE slack_review_messages SET opened_at = now()
+         WHERE lecture_external_id = $1 AND ts IS NOT NULL AND opened_at IS NULL",
+    )
+    .bind(lecture)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -7,6 +7,8 @@
 //! actor and the event's details for them through transaction-local
 //! settings, so no status changes without its audit row.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -61,10 +63,24 @@ pub(crate) async fn lock_lecture(
     .map_err(Error::from)
 }
 
+/// What a transition's transaction tells the status trigger besides its
+/// actor (migration 0018): how long a decision can be taken back, and
+/// whether an undo of someone else's decision is a lead's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UndoTerms {
+    /// An approval or rejection can be taken back this long (stamped on
+    /// its event as `details.undo_secs`; zero: never).
+    pub window: Duration,
+    /// Sets `tagbot.undo_as_lead`: the undo is on record as a lead's.
+    pub as_lead: bool,
+}
+
 /// Moves every suggestion of `ids` that is in `transition`'s `from` status
 /// to its `to` status, as `actor`, with `details` in each event (and, for a
-/// failure, the failure on the row and in the event). Returns the ids that
-/// moved; the others were elsewhere and are the caller's to explain.
+/// failure, the failure on the row and in the event) and `undo`'s terms.
+/// Returns the ids that moved; the others were elsewhere and are the
+/// caller's to explain. An undo the trigger refuses is
+/// [`Error::UndoRefused`], and nothing moved.
 ///
 /// The actor and details reach the audit trigger as transaction-local
 /// settings, set by the statement itself: its `WHERE` holds an
@@ -78,6 +94,7 @@ pub(crate) async fn transition(
     actor: &Actor,
     details: &Value,
     failure: Option<&Failure>,
+    undo: UndoTerms,
 ) -> Result<Vec<i64>, Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -88,7 +105,9 @@ pub(crate) async fn transition(
          WHERE id = ANY($1) AND status = $2
            AND (SELECT set_config('tagbot.actor', $6, true) IS NOT NULL
                    AND set_config('tagbot.actor_name', $7, true) IS NOT NULL
-                   AND set_config('tagbot.details', $8, true) IS NOT NULL)
+                   AND set_config('tagbot.details', $8, true) IS NOT NULL
+                   AND set_config('tagbot.undo_secs', $9, true) IS NOT NULL
+                   AND set_config('tagbot.undo_as_lead', $10, true) IS NOT NULL)
          RETURNING id",
     )
     .bind(ids)
@@ -99,6 +118,8 @@ pub(crate) async fn transition(
     .bind(actor.as_db())
     .bind(actor.display_name().unwrap_or(""))
     .bind(details.to_string())
+    .bind(undo.window.as_secs().to_string())
+    .bind(undo.as_lead.to_string())
     .fetch_all(conn)
     .await
     .map_err(Error::from)
@@ -156,6 +177,9 @@ pub struct ReviewedSuggestion {
     /// The last human decision (approve, reject, retry): who and when.
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// Until when the latest decision can be taken back, while it can
+    /// (its window open by the database's clock as the card is read).
+    pub undo_until: Option<DateTime<Utc>>,
 }
 
 /// Every suggestion of `lecture`, highest score first, in one round trip;
@@ -165,7 +189,9 @@ pub async fn of_lecture(pool: &PgPool, lecture: &str) -> Result<Vec<ReviewedSugg
         "SELECT l.title, s.id, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, s.score,
                 s.rationale, s.suggested_by, s.created_at, s.status, s.last_error,
                 s.last_error_category,
-                coalesce(d.actor_name, d.actor) AS decided_by, d.created_at AS decided_at
+                coalesce(d.actor_name, d.actor) AS decided_by, d.created_at AS decided_at,
+                CASE WHEN u.action IN ('approve', 'reject') AND clock_timestamp() < u.until
+                     THEN u.until END AS undo_until
          FROM lecture_tag_suggestions s
          JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id
          LEFT JOIN tags t ON t.tag_id = s.tag_id
@@ -173,6 +199,14 @@ pub async fn of_lecture(pool: &PgPool, lecture: &str) -> Result<Vec<ReviewedSugg
              SELECT e.actor, e.actor_name, e.created_at FROM events e
              WHERE e.suggestion_id = s.id AND e.action IN ('approve', 'reject', 'retry')
              ORDER BY e.id DESC LIMIT 1) d ON true
+         -- The latest status change, and the end of its undo window
+         -- (migration 0018): only a decided suggestion has one.
+         LEFT JOIN LATERAL (
+             SELECT e.action, e.created_at
+                        + coalesce((e.details->>'undo_secs')::integer, 0) * interval '1 second' AS until
+             FROM events e
+             WHERE s.status <> 'pending' AND e.suggestion_id = s.id AND e.from_status <> e.to_status
+             ORDER BY e.id DESC LIMIT 1) u ON true
          WHERE s.lecture_external_id = $1
          ORDER BY s.score DESC, s.id",
     )

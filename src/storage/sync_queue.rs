@@ -23,23 +23,26 @@ use super::Error;
 use crate::domain::Failure;
 
 /// Puts (or puts back) the sync items of the approved suggestions `ids` in
-/// the queue. An item already queued or in flight is left alone; a failed
-/// or done one is requeued from attempt zero. Returns `(suggestion id,
-/// item id)` for each item that moved.
+/// the queue, due after `hold` (an approval's undo window: an undo never
+/// races the worker). An item already queued or in flight is left alone; a
+/// failed or done one is requeued from attempt zero. Returns `(suggestion
+/// id, item id)` for each item that moved.
 pub(crate) async fn enqueue(
     conn: &mut PgConnection,
     ids: &[i64],
+    hold: Duration,
 ) -> Result<Vec<(i64, i64)>, Error> {
     sqlx::query_as(
         "WITH approved AS (
              SELECT id, lecture_external_id, tag_id
              FROM lecture_tag_suggestions WHERE id = ANY($1)
          ), upserted AS (
-             INSERT INTO airtable_sync_items (lecture_external_id, tag_id)
-             SELECT lecture_external_id, tag_id FROM approved
+             INSERT INTO airtable_sync_items (lecture_external_id, tag_id, next_attempt_at)
+             SELECT lecture_external_id, tag_id, now() + $2 * interval '1 second' FROM approved
              ON CONFLICT (lecture_external_id, tag_id) DO UPDATE
                  SET status = 'queued', attempt = 0, last_error = NULL,
-                     last_error_category = NULL, next_attempt_at = now(), leased_by = NULL,
+                     last_error_category = NULL, next_attempt_at = EXCLUDED.next_attempt_at,
+                     leased_by = NULL,
                      lease_expires_at = NULL, updated_at = now()
                  WHERE airtable_sync_items.status IN ('failed', 'done')
              RETURNING id, lecture_external_id, tag_id
@@ -48,6 +51,7 @@ pub(crate) async fn enqueue(
          ORDER BY a.id",
     )
     .bind(ids)
+    .bind(hold.as_secs_f64())
     .fetch_all(conn)
     .await
     .map_err(Error::from)
@@ -76,6 +80,25 @@ pub(crate) async fn lock_stranded(conn: &mut PgConnection) -> Result<Vec<i64>, E
     sqlx::query_scalar(&format!(
         "SELECT s.id {STRANDED} ORDER BY s.id FOR UPDATE OF s"
     ))
+    .fetch_all(conn)
+    .await
+    .map_err(Error::from)
+}
+
+/// Locks the sync items of `lecture`'s tags `tags` (an undo checks them
+/// before the status trigger does) and returns each tag's item status and
+/// attempt. Suggestions are locked first, as everywhere in review.
+pub(crate) async fn lock_items_of(
+    conn: &mut PgConnection,
+    lecture: &str,
+    tags: &[String],
+) -> Result<Vec<(String, String, i32)>, Error> {
+    sqlx::query_as(
+        "SELECT tag_id, status, attempt FROM airtable_sync_items
+         WHERE lecture_external_id = $1 AND tag_id = ANY($2) ORDER BY id FOR UPDATE",
+    )
+    .bind(lecture)
+    .bind(tags)
     .fetch_all(conn)
     .await
     .map_err(Error::from)
@@ -404,6 +427,19 @@ pub async fn next_due_in(pool: &PgPool) -> Result<Option<f64>, Error> {
     .fetch_one(pool)
     .await
     .map_err(Error::from)
+}
+
+/// How many items are held back from Airtable for their approval's undo
+/// window: queued at attempt 0 and not due yet (a transient failure's
+/// retry waits at a later attempt).
+pub async fn held_count(pool: &PgPool) -> Result<u64, Error> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM airtable_sync_items
+         WHERE status = 'queued' AND attempt = 0 AND next_attempt_at > now()",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// How many items are due now (what a run starting now has ahead of it):

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use crate::domain::{Actor, Failure, Transition};
 use crate::storage;
 use crate::storage::events;
-use crate::storage::suggestions::transition;
+use crate::storage::suggestions::{transition, UndoTerms};
 use crate::storage::sync_queue::{finish, give_back, requeue, Retry};
 
 pub use crate::storage::sync_queue::{
@@ -83,6 +83,7 @@ pub async fn record(
             &Actor::Worker,
             &details,
             None,
+            UndoTerms::default(),
         )
         .await?;
         recorded.synced += synced.len() as u64;
@@ -101,6 +102,7 @@ pub async fn record(
             &Actor::Worker,
             &details,
             Some(failure),
+            UndoTerms::default(),
         )
         .await?;
         recorded

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::domain::{Failure, FailureCategory, SuggestionStatus};
-use crate::storage::{drift, events, repairs, runs, suggestions};
+use crate::storage::{drift, events, repairs, runs, suggestions, sync_queue};
 use crate::text::one_line;
 
 /// Lectures listed by name in a report; the count covers the rest.
@@ -71,6 +71,10 @@ pub struct RunReport {
     pub drift_last_day: i64,
     #[serde(default)]
     pub recent_drift: Vec<DriftLine>,
+    /// Approved tags held back for their undo window when the run ended
+    /// (`TAGBOT_UNDO_SECS`): left for a later run.
+    #[serde(default)]
+    pub held: u64,
 }
 
 /// A synced tag someone removed in Airtable, for the report.
@@ -177,6 +181,7 @@ impl RunReport {
             repairs_last_day: 0,
             drift_last_day: 0,
             recent_drift: Vec::new(),
+            held: 0,
         }
     }
 
@@ -202,6 +207,7 @@ impl RunReport {
             suggestions::lectures_in(pool, SuggestionStatus::Approved).await?;
         self.unsynced_lectures =
             suggestions::first_lectures_in(pool, SuggestionStatus::Approved, MAX_LISTED).await?;
+        self.held = sync_queue::held_count(pool).await?;
         let day_before = self.finished_at - chrono::TimeDelta::days(1);
         self.repairs_last_day = repairs::count_since(pool, day_before).await?;
         self.drift_last_day = drift::count_since(pool, day_before).await?;
@@ -332,6 +338,13 @@ impl RunReport {
                 write!(f, ", and {more} more")?;
             }
             writeln!(f, ")")?;
+            if self.held > 0 {
+                writeln!(
+                    f,
+                    "  held for the undo window: {} approved tag(s), left for a later run",
+                    self.held
+                )?;
+            }
         } else {
             writeln!(f, "  every approved tag is in Airtable")?;
         }

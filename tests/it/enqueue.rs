@@ -17,7 +17,7 @@ async fn stranded_approvals_are_queued_once_audited_and_never_under_dry_run(
     let dry = db.suggestion("L1", "t1", 0.9).await;
     let dry_review = db.review_with(ReviewSettings {
         dry_run: true,
-        ..ReviewSettings::default()
+        ..crate::helpers::no_undo()
     });
     dry_review
         .approve(dry, &reviewer("U1", "דנה"))

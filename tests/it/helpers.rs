@@ -67,8 +67,10 @@ impl TestDb {
         self.admin.close().await;
     }
 
+    /// The review operations as before undo: decisions final, approved
+    /// tags due for Airtable at once (see [`no_undo`]).
     pub fn review(&self) -> Review {
-        Review::new(self.app.clone(), ReviewSettings::default())
+        Review::new(self.app.clone(), no_undo())
     }
 
     pub fn review_with(&self, settings: ReviewSettings) -> Review {
@@ -156,6 +158,12 @@ impl TestDb {
         self.force_status(id, "approved", "cli:test")
             .await
             .expect("approve");
+        self.fail_as_worker_now(id, reason).await;
+    }
+
+    /// An approved suggestion failed for good with `reason`, as
+    /// [`Self::fail_as_worker`] without approving it first.
+    pub async fn fail_as_worker_now(&self, id: SuggestionId, reason: &str) {
         let mut tx = self.app.begin().await.expect("begin");
         sqlx::query(
             "SELECT set_config('tagbot.actor', 'worker', true), set_config('tagbot.details', $1, true)",
@@ -206,17 +214,42 @@ impl TestDb {
         status: &str,
         actor: &str,
     ) -> Result<(), sqlx::Error> {
+        self.hand_update(id, status, &[("tagbot.actor", actor)])
+            .await
+    }
+
+    /// A hand-written status change as the run-time role, in a
+    /// transaction that sets `settings` (`tagbot.actor`,
+    /// `tagbot.undo_secs`, `tagbot.undo_as_lead`) first.
+    pub async fn hand_update(
+        &self,
+        id: SuggestionId,
+        status: &str,
+        settings: &[(&str, &str)],
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.app.begin().await?;
-        sqlx::query("SELECT set_config('tagbot.actor', $1, true)")
-            .bind(actor)
-            .execute(&mut *tx)
-            .await?;
+        for (name, value) in settings {
+            sqlx::query("SELECT set_config($1, $2, true)")
+                .bind(name)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("UPDATE lecture_tag_suggestions SET status = $2 WHERE id = $1")
             .bind(id.get())
             .bind(status)
             .execute(&mut *tx)
             .await?;
         tx.commit().await
+    }
+}
+
+/// Review settings without an undo window (`TAGBOT_UNDO_SECS=0`): what
+/// tests that sync right after deciding want. Undo tests set their own.
+pub fn no_undo() -> ReviewSettings {
+    ReviewSettings {
+        undo_window: std::time::Duration::ZERO,
+        ..ReviewSettings::default()
     }
 }
 

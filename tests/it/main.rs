@@ -28,4 +28,7 @@ mod state_machine;
 mod stream_sync;
 mod sync;
 mod sync_world;
+mod undo;
+mod undo_database;
+mod undo_slack;
 mod who_decides;

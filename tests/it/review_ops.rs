@@ -238,7 +238,7 @@ async fn approve_top_takes_scores_at_the_threshold_and_breaks_ties_by_age(
 
     let lower = ReviewSettings {
         approve_threshold: Score::new(0.5).unwrap(),
-        ..ReviewSettings::default()
+        ..crate::helpers::no_undo()
     };
     let more = db
         .review_with(lower)
@@ -383,7 +383,7 @@ async fn dry_run_decides_and_audits_but_enqueues_nothing(
     let two = db.suggestion("L1", "b", 0.91).await;
     let review = db.review_with(ReviewSettings {
         dry_run: true,
-        ..ReviewSettings::default()
+        ..crate::helpers::no_undo()
     });
     let actor = reviewer("U1", "Dana");
     let decision = review.approve(one, &actor).await.unwrap();

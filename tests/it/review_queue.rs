@@ -3,7 +3,6 @@
 //! `TAGBOT_REVIEW_ORDER`, and are let in as open lectures are decided.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tagbot::config::ReviewSettings;
 use tagbot::domain::SuggestionId;
 use tagbot::slack::output::poster;
 
@@ -98,7 +97,7 @@ async fn two_processes_posting_at_once_keep_to_the_limit_together(
     let other = tagbot::startup::slack_app(
         w.db.app.clone(),
         settings(&w.slack, &extra),
-        ReviewSettings::default(),
+        crate::helpers::no_undo(),
     )
     .await
     .unwrap();

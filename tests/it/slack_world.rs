@@ -134,14 +134,15 @@ impl SlackWorld {
         let mut settings = settings(&slack, extra);
         tune(&mut settings);
         settings.listen = "127.0.0.1:0".parse().expect("a loopback address");
-        let endpoints = Application::build(
-            db.app.clone(),
-            settings,
-            ReviewSettings::default(),
-            Parts::Endpoints,
-        )
-        .await
-        .expect("build the Slack app");
+        // No undo window unless the test asks for one (TAGBOT_UNDO_SECS
+        // among its settings).
+        let review = ReviewSettings::from_env(&Env::from_pairs(
+            std::iter::once(("TAGBOT_UNDO_SECS", "0")).chain(extra.iter().copied()),
+        ))
+        .expect("valid review settings");
+        let endpoints = Application::build(db.app.clone(), settings, review, Parts::Endpoints)
+            .await
+            .expect("build the Slack app");
         let app = endpoints.app().clone();
         let base = format!("http://127.0.0.1:{}", endpoints.port().expect("a port"));
         tokio::spawn(endpoints.run_until_stopped(Shutdown::never()));

@@ -137,6 +137,39 @@ async fn a_click_over_socket_mode_decides_the_suggestion_and_is_acknowledged(
 }
 
 #[sqlx::test]
+async fn an_undo_over_socket_mode_takes_the_decision_back(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let s = SocketWorld::with_env(pool, options, &[("TAGBOT_UNDO_SECS", "30")]).await;
+    let id = s.w.db.suggestion("L1", "t1", 0.9).await;
+    s.w.settle().await;
+    s.approve(DANA, "L1", &id.to_string()).await;
+    eventually("the click is decided", || async {
+        s.w.db.status(id).await == "approved"
+    })
+    .await;
+
+    let ts = s.w.message_ts("L1").await;
+    let press = s.w.block_actions(
+        DANA,
+        &ts,
+        actions::UNDO,
+        json!({ "value": id.to_string() }),
+        json!({}),
+    );
+    let envelope = s.socket.send_interactive(press).unwrap();
+    let ack = s.socket.wait_for_ack(&envelope, PATIENCE).await.unwrap();
+    assert!(ack.in_time);
+    eventually("the decision is taken back", || async {
+        s.w.db.status(id).await == "pending"
+    })
+    .await;
+    assert_eq!(s.w.db.actions(id).await, ["approve", "enqueue", "undo"]);
+    s.close().await;
+}
+
+#[sqlx::test]
 async fn a_tags_command_is_answered_in_its_acknowledgement(
     pool: PgPoolOptions,
     options: PgConnectOptions,

@@ -7,7 +7,9 @@ use tagbot::domain::{SuggestionId, SuggestionStatus, Transition};
 
 use crate::helpers::TestDb;
 
-/// Drives a fresh suggestion to `status` along legal transitions.
+/// Drives a fresh suggestion to `status` along legal transitions: the
+/// decisions by `cli:tester` with a minute to take them back (so that the
+/// tester's undo is legal), the sync outcomes by the worker.
 async fn suggestion_in(db: &TestDb, n: usize, status: SuggestionStatus) -> SuggestionId {
     let id = db.suggestion("L1", &format!("t{n}"), 0.5).await;
     let path: &[&str] = match status {
@@ -18,9 +20,18 @@ async fn suggestion_in(db: &TestDb, n: usize, status: SuggestionStatus) -> Sugge
         SuggestionStatus::Failed => &["approved", "failed"],
     };
     for step in path {
-        db.force_status(id, step, "worker")
-            .await
-            .expect("legal step");
+        let actor = if matches!(*step, "approved" | "rejected") {
+            "cli:tester"
+        } else {
+            "worker"
+        };
+        db.hand_update(
+            id,
+            step,
+            &[("tagbot.actor", actor), ("tagbot.undo_secs", "60")],
+        )
+        .await
+        .expect("legal step");
     }
     id
 }

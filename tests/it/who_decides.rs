@@ -6,7 +6,6 @@
 
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tagbot::config::ReviewSettings;
 use tagbot::slack::card::actions;
 use tagbot::slack::reviewers::{Requester, Standing};
 
@@ -165,7 +164,7 @@ async fn in_a_grid_organisation_its_other_workspaces_are_members(
     let grid = tagbot::startup::slack_app(
         w.db.app.clone(),
         settings(&w.slack, &[]),
-        ReviewSettings::default(),
+        crate::helpers::no_undo(),
     )
     .await
     .unwrap();

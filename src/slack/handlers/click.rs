@@ -26,6 +26,9 @@ pub enum Click {
     },
     /// Approve every pending suggestion at or above the threshold.
     ApproveTop { lecture: LectureId },
+    /// Take back the action that decided this suggestion (its lecture is
+    /// the message's or the modal's, never the click's word).
+    Undo { suggestion: SuggestionId },
     /// Send the lecture's failed tags to Airtable again.
     RetryFailed { lecture: LectureId },
     /// Open the details modal.
@@ -48,6 +51,7 @@ impl Click {
         matches!(
             self,
             Click::Decide { .. }
+                | Click::Undo { .. }
                 | Click::ApproveSelected { .. }
                 | Click::ApproveTop { .. }
                 | Click::RetryFailed { .. }
@@ -99,6 +103,9 @@ pub fn parse(action: &Action, state: Option<&State>) -> Result<Click, Unreadable
         }),
         actions::REJECT => Ok(Click::Decide {
             verb: Verb::Reject,
+            suggestion: suggestion(value)?,
+        }),
+        actions::UNDO => Ok(Click::Undo {
             suggestion: suggestion(value)?,
         }),
         actions::DECIDE_MENU => {
@@ -204,6 +211,10 @@ mod tests {
             parse(&action(actions::SELECT, None, None), None),
             Ok(Click::SelectionChanged)
         );
+        assert_eq!(
+            parse(&action(actions::UNDO, Some("17"), None), None),
+            Ok(Click::Undo { suggestion: id })
+        );
     }
 
     #[test]
@@ -214,6 +225,8 @@ mod tests {
             (actions::DECIDE_MENU, None, Some("approve")),
             (actions::DECIDE_MENU, None, None),
             (actions::APPROVE, Some("seventeen"), None),
+            (actions::UNDO, Some("L1"), None),
+            (actions::UNDO, None, None),
             (actions::APPROVE_TOP, Some(""), None),
             ("tagbot_delete_everything", Some("L1"), None),
         ] {

@@ -25,7 +25,7 @@ use crate::slack::handlers::click::{self, Click, Verb};
 use crate::slack::output::api::{ShownView, SlackApiError, HASH_CONFLICT};
 use crate::slack::payload::{Action, BlockActions, Interaction, View, ViewSubmission};
 use crate::slack::reviewers::Requester;
-use crate::slack::{handlers::home, handlers::sessions, render};
+use crate::slack::{handlers::home, handlers::sessions, handlers::undo, render};
 use crate::storage::{self, review_messages, suggestions};
 
 /// How long Details waits for the lecture before it opens a "loading"
@@ -182,6 +182,7 @@ async fn handle_click(
         Click::Decide { verb, suggestion } => {
             decide_one(app, click, clicker, verb, suggestion).await
         }
+        Click::Undo { suggestion } => undo(app, click, clicker, suggestion).await,
         Click::Details { lecture } => open_details(app, click, clicker, &lecture).await,
         Click::ApproveSelected { lecture, selected } => {
             if !clicked_on_own_message(app, click, &lecture).await? {
@@ -329,6 +330,82 @@ async fn decide_one(
         }
     }
     Ok(())
+}
+
+/// An Undo pressed where a decision shows: a review message (its
+/// lecture), the Details modal (its lecture; the modal is shown afresh)
+/// or a review session (`sessions::undo`). The one who pressed is told
+/// what became of it.
+async fn undo(
+    app: &SlackApp,
+    click: &BlockActions,
+    clicker: &Clicker<'_>,
+    suggestion: SuggestionId,
+) -> Result<(), SlackError> {
+    let modal = click
+        .view
+        .as_ref()
+        .and_then(|view| view.callback_id.as_deref());
+    if modal == Some(actions::SESSION_MODAL) {
+        return match session_view(click) {
+            Some(shown) => sessions::undo(app, &clicker.requester(), shown, suggestion).await,
+            None => Ok(()),
+        };
+    }
+    let details = click
+        .view
+        .as_ref()
+        .filter(|_| modal == Some(DETAILS_CALLBACK));
+    let lecture = match details {
+        Some(view) => view
+            .private_metadata
+            .as_deref()
+            .and_then(|raw| LectureId::parse(raw).ok()),
+        None => message_lecture(app, click).await?,
+    };
+    let Some(lecture) = lecture else {
+        tracing::warn!(user = %clicker.id, %suggestion, "refused an Undo from a message or modal that is not tagbot's");
+        return Ok(());
+    };
+    match undo::press(app, &clicker.requester(), &lecture, suggestion).await? {
+        undo::Pressed::Ran { undo, text } => {
+            clicker.tell(app, &text);
+            if let (Some(shown), true) = (details, undo.undone_count() > 0) {
+                refresh_details(app, shown, &lecture).await?;
+            }
+        }
+        undo::Pressed::NotAllowed(text) => clicker.tell(app, &text),
+        undo::Pressed::Refused => {}
+    }
+    Ok(())
+}
+
+/// Shows the Details modal `shown` afresh after an Undo on it, if it is
+/// still the version clicked on (its hash): one that changed meanwhile was
+/// updated by something newer than this.
+async fn refresh_details(
+    app: &SlackApp,
+    shown: &View,
+    lecture: &LectureId,
+) -> Result<(), SlackError> {
+    let (Some(view_id), Some((card, history))) =
+        (shown.id.as_deref(), load_details(app, lecture).await?)
+    else {
+        return Ok(());
+    };
+    let view = render::details_modal(&card, &history);
+    match app
+        .api
+        .update_view(view_id, shown.hash.as_deref(), &view)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.code() == Some(HASH_CONFLICT) => {
+            tracing::info!(view_id, error = %err, "a Details modal changed before it could show an Undo; left as it is");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 async fn approve_selected(

@@ -1,7 +1,7 @@
 //! One module per surface a request comes from: buttons and menus
 //! (`interactions`, each click read by `click`), `/tags` (`commands`),
-//! Events API callbacks (`events`), review sessions (`sessions`) and the
-//! App Home (`home`). They decide through `review` and answer through
+//! Events API callbacks (`events`), review sessions (`sessions`), the
+//! App Home (`home`), and an Undo pressed on any of them (`undo`). They decide through `review` and answer through
 //! `output`.
 pub mod click;
 pub mod commands;
@@ -9,3 +9,4 @@ pub mod events;
 pub mod home;
 pub mod interactions;
 pub mod sessions;
+pub mod undo;

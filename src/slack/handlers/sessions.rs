@@ -5,7 +5,9 @@
 //! choices in one transaction and the same modal shows the next lecture,
 //! inside Slack's 3 s (`response_action: update`). "Skip" moves on
 //! deciding nothing; "Approve all ≥" pre-selects; closing the modal lets
-//! go of the lecture.
+//! go of the lecture. The view after a save says what was saved and, while
+//! `TAGBOT_UNDO_SECS` lasts, offers **Undo** of it (`undo`: the saved
+//! lecture is kept in the view's state, the Undo checked against it).
 //!
 //! A lecture whose marked tags someone else decided meanwhile is refused
 //! whole: the reviewer sees, on each such tag, who decided it, and nothing
@@ -25,6 +27,7 @@ use crate::domain::{LectureId, SuggestionId, SuggestionStatus};
 use crate::review::{Choices, ChoicesOutcome, ReviewError};
 use crate::slack::app::{SlackApp, SlackError};
 use crate::slack::card::{actions, LectureCard};
+use crate::slack::handlers::undo;
 use crate::slack::output::api::HASH_CONFLICT;
 use crate::slack::payload::{State, View, ViewSubmission};
 use crate::slack::render::{self, SessionLecture, SessionState};
@@ -86,8 +89,19 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
     // for long may have lost it; the decision is checked row by row anyway).
     review_holds::renew(&app.pool, user, lecture.as_str(), HOLD_LEASE).await?;
     let (choices, left_pending) = read_choices(&submission.view.state);
+    let mut state = state;
+    let mut undo = None;
     let notice = match app.review.decide_choices(&lecture, &choices, &actor).await {
-        Ok(ChoicesOutcome::Applied(decided)) => saved_notice(&lecture, decided.applied_count()),
+        Ok(ChoicesOutcome::Applied(decided)) => {
+            // The next view offers to take the save back, while it can be.
+            undo = decided
+                .applied()
+                .next()
+                .filter(|_| !app.review.settings().undo_window.is_zero())
+                .map(|applied| applied.suggestion.get());
+            state.saved = undo.map(|_| lecture.as_str().to_owned());
+            saved_notice(&lecture, decided.applied_count())
+        }
         Ok(ChoicesOutcome::Refused(taken)) => {
             let errors: serde_json::Map<String, Value> = taken
                 .iter()
@@ -116,13 +130,70 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
     // moves on rather than showing the lecture again. A lecture with more
     // tags than one round shows, all of them decided, comes back with the
     // rest.
-    let mut state = state;
     if left_pending > 0 {
         state.skipped.push(lecture.as_str().to_owned());
     }
+    let notice = Notice {
+        text: &notice,
+        undo,
+    };
     Ok(update(
-        next_view(app, &requester, state, Some(&notice)).await?,
+        next_view(app, &requester, state, Some(notice)).await?,
     ))
+}
+
+/// A line at the top of the next view, and the suggestion its **Undo**
+/// takes back (with the rest of its save).
+#[derive(Debug, Clone, Copy)]
+struct Notice<'a> {
+    text: &'a str,
+    undo: Option<i64>,
+}
+
+/// An Undo of the last save, pressed on the view after it (`shown`): the
+/// save is taken back (if it still can be) and the view shows what became
+/// of it, the lecture on it kept as it was.
+pub async fn undo(
+    app: &SlackApp,
+    requester: &Requester<'_>,
+    shown: &View,
+    suggestion: SuggestionId,
+) -> Result<(), SlackError> {
+    let mut state = session_state(shown.private_metadata.as_deref());
+    let Some(saved) = state
+        .saved
+        .take()
+        .and_then(|raw| LectureId::parse(&raw).ok())
+    else {
+        tracing::warn!(user = requester.id, %suggestion, "refused a session's Undo with no saved lecture on its view");
+        return Ok(());
+    };
+    let text = match undo::press(app, requester, &saved, suggestion).await? {
+        undo::Pressed::Ran { undo, text } if undo.undone_count() > 0 => format!(
+            ":leftwards_arrow_with_hook: {text} Lecture `{}` is back in the queue.",
+            render::escape_mrkdwn(saved.as_str())
+        ),
+        undo::Pressed::Ran { text, .. } | undo::Pressed::NotAllowed(text) => text,
+        undo::Pressed::Refused => return Ok(()),
+    };
+    let view = match state.lecture.clone() {
+        Some(lecture) => {
+            review_holds::renew(&app.pool, requester.id, &lecture, HOLD_LEASE).await?;
+            match app.card(&lecture).await? {
+                Some(card) => render::session_modal(&SessionLecture {
+                    card: &card,
+                    state: &state,
+                    waiting: app.waiting_lectures().await?,
+                    preselect: false,
+                    notice: Some(&text),
+                    undo: None,
+                }),
+                None => render::session_notice(&text, &state),
+            }
+        }
+        None => render::session_notice(&text, &state),
+    };
+    show(app, requester, shown, &view).await
 }
 
 /// "Skip": the next lecture, this one left for others. `shown` is the
@@ -177,6 +248,7 @@ pub async fn preselect(
         waiting,
         preselect: true,
         notice: None,
+        undo: None,
     });
     show(app, requester, shown, &view).await
 }
@@ -251,10 +323,15 @@ async fn current_view(
                 waiting,
                 preselect: false,
                 notice: Some(MOVED_ON),
+                undo: None,
             }));
         }
     }
-    next_view(app, requester, state, Some(MOVED_ON)).await
+    let moved_on = Notice {
+        text: MOVED_ON,
+        undo: None,
+    };
+    next_view(app, requester, state, Some(moved_on)).await
 }
 
 /// The modal was closed: the lecture is free for others at once.
@@ -269,7 +346,7 @@ async fn next_view(
     app: &SlackApp,
     requester: &Requester<'_>,
     mut state: SessionState,
-    notice: Option<&str>,
+    notice: Option<Notice<'_>>,
 ) -> Result<Value, SlackError> {
     let user = requester.id;
     state.lecture = None;
@@ -302,15 +379,23 @@ async fn next_view(
             state: &state,
             waiting,
             preselect: false,
-            notice,
+            notice: notice.map(|n| n.text),
+            undo: notice.and_then(|n| n.undo),
         }));
     }
     review_holds::release(&app.pool, user).await?;
     let done = match notice {
-        Some(notice) => format!("{notice}\nNothing else is waiting for review. :tada:"),
+        Some(notice) => format!(
+            "{}\nNothing else is waiting for review. :tada:",
+            notice.text
+        ),
         None => "Nothing is waiting for review. :tada:".to_owned(),
     };
-    Ok(render::session_notice(&done, &state))
+    Ok(render::session_notice_with_undo(
+        &done,
+        &state,
+        notice.and_then(|n| n.undo),
+    ))
 }
 
 fn has_pending(card: &LectureCard) -> bool {

@@ -345,12 +345,16 @@ pub(super) fn detail_section(
         };
         fields.push(field("History", &shown));
     }
-    json!({
+    let mut section = json!({
         "type": "section",
         "block_id": format!("s:{}", s.id),
         "text": mrkdwn(&text, limits::SECTION_TEXT),
         "fields": fields,
-    })
+    });
+    if let (Some(undo), Some(obj)) = (undo_button(s), section.as_object_mut()) {
+        obj.insert("accessory".into(), undo);
+    }
+    section
 }
 
 pub(super) fn field(label: &str, value: &str) -> Value {

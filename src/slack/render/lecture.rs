@@ -80,6 +80,13 @@ pub(super) fn removed_line(s: &SuggestionCard) -> Option<String> {
     })
 }
 
+/// **Undo** beside a decision that can still be taken back (it goes at
+/// the next refresh: a press after the window is told it is too late).
+pub(super) fn undo_button(s: &SuggestionCard) -> Option<Value> {
+    (s.status.is_decided() && s.undo_until.is_some())
+        .then(|| button("Undo", actions::UNDO, &s.id.to_string(), None))
+}
+
 pub(super) fn decision_line(s: &SuggestionCard) -> Option<String> {
     if !s.status.is_decided() {
         return None;

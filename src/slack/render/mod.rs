@@ -48,8 +48,8 @@ pub use notices::{
 pub use reports::{report_block, run_report_post};
 pub use review_message::{review_message, unstamped};
 pub use session::{
-    choice_block_id, choice_block_suggestion, session_modal, session_notice, SessionLecture,
-    SessionState, SESSION_TAGS,
+    choice_block_id, choice_block_suggestion, session_modal, session_notice,
+    session_notice_with_undo, SessionLecture, SessionState, SESSION_TAGS,
 };
 
 /// A rendered review message: `text` is the notification fallback (and what

@@ -106,7 +106,11 @@ pub(super) fn suggestion_blocks(card: &LectureCard, budget: usize) -> Vec<Value>
 }
 
 pub(super) fn normal_blocks(s: &SuggestionCard) -> Vec<Value> {
-    let mut blocks = vec![suggestion_section(s)];
+    let mut section = suggestion_section(s);
+    if let (Some(undo), Some(obj)) = (undo_button(s), section.as_object_mut()) {
+        obj.insert("accessory".into(), undo);
+    }
+    let mut blocks = vec![section];
     if is_pending(s) {
         let id = s.id.to_string();
         blocks.push(json!({
@@ -123,10 +127,13 @@ pub(super) fn normal_blocks(s: &SuggestionCard) -> Vec<Value> {
 
 pub(super) fn compact_block(s: &SuggestionCard) -> Value {
     let mut block = suggestion_section(s);
-    if is_pending(s) {
-        if let Some(obj) = block.as_object_mut() {
-            obj.insert("accessory".into(), decide_menu(s.id));
-        }
+    let accessory = if is_pending(s) {
+        Some(decide_menu(s.id))
+    } else {
+        undo_button(s)
+    };
+    if let (Some(accessory), Some(obj)) = (accessory, block.as_object_mut()) {
+        obj.insert("accessory".into(), accessory);
     }
     block
 }
@@ -439,6 +446,39 @@ mod tests {
         assert!(
             section_text(&m.blocks, 11).contains("<!date^1714564811^{date_short_pretty} {time}|")
         );
+    }
+
+    #[test]
+    fn a_decision_inside_its_window_shows_undo_in_either_layout_and_in_details() {
+        let mut open = suggestion(12, 0.8, SuggestionStatus::Rejected);
+        open.undo_until = Some(at(9_000));
+        let closed = suggestion(13, 0.8, SuggestionStatus::Approved);
+        let c = card(vec![
+            suggestion(11, 0.9, SuggestionStatus::Pending),
+            open.clone(),
+            closed,
+        ]);
+        let m = review_message(&c, 1);
+        check_message(&m);
+        let undo = &block(&m.blocks, "s:12").expect("section 12")["accessory"];
+        assert_eq!(
+            (&undo["action_id"], &undo["value"]),
+            (&Value::from(actions::UNDO), &Value::from("12"))
+        );
+        assert!(block(&m.blocks, "s:13").unwrap().get("accessory").is_none());
+        // Compact: the pending keep their menu, the open decision its Undo.
+        let compact = compact_block(&open);
+        assert_eq!(compact["accessory"]["action_id"], actions::UNDO);
+        assert_eq!(
+            compact_block(&suggestion(11, 0.9, SuggestionStatus::Pending))["accessory"]
+                ["action_id"],
+            actions::DECIDE_MENU
+        );
+        let modal = details_modal(&c, &[]);
+        check_modal(&modal);
+        let undos = with_action(modal["blocks"].as_array().unwrap(), actions::UNDO);
+        assert_eq!(undos.len(), 1);
+        assert_eq!(undos[0]["value"], "12");
     }
 
     #[test]

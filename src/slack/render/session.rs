@@ -32,6 +32,10 @@ pub struct SessionState {
     /// Lectures skipped in this session, most recent last.
     #[serde(rename = "k", default)]
     pub skipped: Vec<String>,
+    /// The lecture whose choices the last submit saved: an **Undo** on
+    /// this view takes them back (checked against it).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<String>,
 }
 
 impl SessionState {
@@ -64,6 +68,9 @@ pub struct SessionLecture<'a> {
     pub preselect: bool,
     /// A line above the lecture (what happened to the last submit).
     pub notice: Option<&'a str>,
+    /// Beside the notice, an **Undo** of the save it reports (a
+    /// suggestion it decided), while the window is open.
+    pub undo: Option<i64>,
 }
 
 /// The session modal showing one lecture.
@@ -73,10 +80,7 @@ pub fn session_modal(session: &SessionLecture) -> Value {
     let shown = &pending[..pending.len().min(SESSION_TAGS)];
     let mut blocks = vec![header_block(card), session_summary(session, pending.len())];
     if let Some(notice) = session.notice {
-        blocks.push(json!({
-            "type": "section", "block_id": "notice",
-            "text": mrkdwn(notice, limits::SECTION_TEXT),
-        }));
+        blocks.push(notice_block(notice, session.undo));
     }
     blocks.push(session_buttons(card));
     for s in shown {
@@ -107,6 +111,12 @@ pub fn session_modal(session: &SessionLecture) -> Value {
 /// A session view with a line of text and no lecture: the queue is empty,
 /// or the reviewer may not decide.
 pub fn session_notice(text: &str, state: &SessionState) -> Value {
+    session_notice_with_undo(text, state, None)
+}
+
+/// [`session_notice`] with an **Undo** beside the text (of a save it
+/// reports: `undo` is a suggestion the save decided).
+pub fn session_notice_with_undo(text: &str, state: &SessionState, undo: Option<i64>) -> Value {
     json!({
         "type": "modal",
         "callback_id": actions::SESSION_MODAL,
@@ -114,11 +124,23 @@ pub fn session_notice(text: &str, state: &SessionState) -> Value {
         "notify_on_close": true,
         "title": plain(SESSION_TITLE, limits::MODAL_TITLE),
         "close": plain("Close", limits::MODAL_TITLE),
-        "blocks": [{
-            "type": "section", "block_id": "notice",
-            "text": mrkdwn(text, limits::SECTION_TEXT),
-        }],
+        "blocks": [notice_block(text, undo)],
     })
+}
+
+/// What happened to the last submit, with an **Undo** of it when given.
+fn notice_block(text: &str, undo: Option<i64>) -> Value {
+    let mut block = json!({
+        "type": "section", "block_id": "notice",
+        "text": mrkdwn(text, limits::SECTION_TEXT),
+    });
+    if let (Some(id), Some(obj)) = (undo, block.as_object_mut()) {
+        obj.insert(
+            "accessory".into(),
+            button("Undo", actions::UNDO, &id.to_string(), None),
+        );
+    }
+    block
 }
 
 /// The block id of a tag's choice, stamped with the view's revision.
@@ -220,4 +242,43 @@ fn choice_input(s: &SuggestionCard, session: &SessionLecture) -> Value {
             "initial_option": initial_option,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    #[test]
+    fn the_view_after_a_save_offers_its_undo_beside_the_notice() {
+        let c = pending_card(2);
+        let state = SessionState {
+            lecture: Some("lec-42".to_owned()),
+            saved: Some("L7".to_owned()),
+            ..SessionState::default()
+        };
+        let view = session_modal(&SessionLecture {
+            card: &c,
+            state: &state,
+            waiting: 3,
+            preselect: false,
+            notice: Some("Saved 2 decision(s) on lecture `L7`."),
+            undo: Some(70),
+        });
+        check_modal(&view);
+        let blocks = view["blocks"].as_array().unwrap();
+        let undo = &block(blocks, "notice").expect("the notice")["accessory"];
+        assert_eq!(
+            (&undo["action_id"], &undo["value"]),
+            (&Value::from(actions::UNDO), &Value::from("70"))
+        );
+        let back = SessionState::from_metadata(view["private_metadata"].as_str().unwrap());
+        assert_eq!(back, Some(state.clone()));
+
+        let done = session_notice_with_undo("Saved. Nothing else is waiting.", &state, Some(70));
+        check_modal(&done);
+        assert_eq!(done["blocks"][0]["accessory"]["action_id"], actions::UNDO);
+        let plain = session_notice("Nothing is waiting.", &SessionState::default());
+        assert!(plain["blocks"][0].get("accessory").is_none());
+    }
 }

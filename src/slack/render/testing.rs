@@ -36,6 +36,7 @@ pub(super) fn suggestion(id: i64, score: f64, status: SuggestionStatus) -> Sugge
         status,
         decided_by: decided.then(|| "Dana".to_owned()),
         decided_at: decided.then(|| at(3_600 + id)),
+        undo_until: None,
         last_error: (status == SuggestionStatus::Failed).then(|| "tag_missing".to_owned()),
         removed_in_airtable: None,
     }
