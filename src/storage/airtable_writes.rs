@@ -167,11 +167,11 @@ pub async fn give_up_unchecked(
     .map_err(Error::from)
 }
 
-/// How long ago the oldest write of the base still waiting to be checked
-/// was sent (None: none waits).
-pub async fn oldest_unchecked_ago(pool: &PgPool, base_id: &str) -> Result<Option<f64>, Error> {
-    sqlx::query_scalar(
-        "SELECT extract(epoch FROM now() - min(sent_at))::float8 FROM airtable_writes
+/// How many writes of the base wait to be checked, and how long ago the
+/// oldest of them was sent (None: none waits).
+pub async fn unchecked_summary(pool: &PgPool, base_id: &str) -> Result<(i64, Option<f64>), Error> {
+    sqlx::query_as(
+        "SELECT count(*), extract(epoch FROM now() - min(sent_at))::float8 FROM airtable_writes
          WHERE base_id = $1 AND checked_at IS NULL",
     )
     .bind(base_id)

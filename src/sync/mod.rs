@@ -327,7 +327,8 @@ impl Syncer {
     pub async fn catch_up_stream(&self) -> Option<stream::CatchUp> {
         let tags = self.cached_mapping().await?;
         let watch = streamed::watch_of(&self.stream_mode().await)?;
-        self.read_stream(&tags, &watch).await
+        self.read_stream(&tags, &watch, stream::PAGES_PER_READ)
+            .await
     }
 
     /// Reads the change stream while idle, when it is due.

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::mapping::TagMap;
 use super::queue::Claim;
-use super::stream::{self, CatchUp, Reader, StreamError, Watch};
+use super::stream::{self, CatchUp, Reader, StreamError, Watch, PAGES_PER_READ};
 use super::Syncer;
 use crate::airtable::{formula, AirtableError, ListQuery, Record};
 use crate::storage::airtable_writes::{self, NewWrite, Purpose};
@@ -27,11 +27,15 @@ pub const FRESH_FOR: Duration = Duration::from_secs(6);
 /// While idle, with tagbot's writes waiting to be checked, the stream is
 /// read this often.
 const CHECK_WRITES_EVERY: Duration = Duration::from_secs(2);
-/// While work is due, every request slot the stream does not take is a
-/// write: the stream is read once the oldest write waiting to be checked is
-/// this old (a person's edit a write overwrote is put back within about
-/// this long), not for the batches' sake (their cells are looked up).
+/// While work is due, every request slot the stream takes is a write's:
+/// the stream is read once the oldest write waiting to be checked is this
+/// old (a person's edit a write overwrote is put back within about this
+/// long), in full pages only (one per 50 writes waiting: no slot spent on
+/// a page half empty), not for the batches' sake (their cells are looked
+/// up). A read to the end still comes every [`IDLE_READ_EVERY`].
 const CHECK_WRITES_WHILE_BUSY: Duration = Duration::from_secs(15);
+/// Payloads in one page of the stream (Airtable's most per listing).
+const PAYLOADS_PER_PAGE: i64 = crate::airtable::webhooks::MAX_PAYLOADS_PER_LIST as i64;
 /// Otherwise it is read this often, for people's edits (drift) and to keep
 /// the webhook alive.
 const IDLE_READ_EVERY: Duration = Duration::from_secs(30);
@@ -158,36 +162,50 @@ impl Syncer {
             .map(Duration::from_secs_f64)
     }
 
-    /// Reads the stream when it is due: every 30 s (people's edits, and
-    /// the webhook kept alive), and sooner while tagbot's writes wait to be
-    /// checked: after 2 s when idle, after 15 s while `busy` (work is due,
-    /// and each payload read takes a write's slot).
+    /// Reads the stream when it is due: to the end every 30 s (people's
+    /// edits, and the webhook kept alive), and sooner while tagbot's writes
+    /// wait to be checked: to the end after 2 s when idle; after 15 s while
+    /// `busy` (work is due, and each payload read takes a write's slot), as
+    /// many full pages as the writes waiting fill.
     pub(super) async fn tend_stream(&self, tags: &TagMap, busy: bool) -> Option<CatchUp> {
         let watch = watch_of(&self.stream.lock().await.mode)?;
         let base_id = &self.airtable.base_id;
         let read_ago = self.stream_age().await;
-        let unchecked_for = airtable_writes::oldest_unchecked_ago(&self.pool, base_id)
+        if read_ago.is_none_or(|ago| ago >= IDLE_READ_EVERY) {
+            return self.read_stream(tags, &watch, PAGES_PER_READ).await;
+        }
+        // The database cannot say: as if a page of writes had waited long.
+        let (waiting, oldest) = airtable_writes::unchecked_summary(&self.pool, base_id)
             .await
-            // The database cannot say: as if writes had waited long enough.
-            .unwrap_or(Some(CHECK_WRITES_WHILE_BUSY.as_secs_f64()))
-            .map(Duration::from_secs_f64);
-        let check_after = if busy {
-            CHECK_WRITES_WHILE_BUSY
-        } else {
-            CHECK_WRITES_EVERY
-        };
-        let writes_due = unchecked_for.is_some_and(|waited| {
-            waited >= check_after && read_ago.is_none_or(|ago| ago >= CHECK_WRITES_EVERY)
-        });
-        let read_due = read_ago.is_none_or(|ago| ago >= IDLE_READ_EVERY);
-        if !writes_due && !read_due {
+            .unwrap_or((
+                PAYLOADS_PER_PAGE,
+                Some(CHECK_WRITES_WHILE_BUSY.as_secs_f64()),
+            ));
+        let waited = oldest.map(Duration::from_secs_f64)?;
+        if !busy {
+            let due = waited >= CHECK_WRITES_EVERY
+                && read_ago.is_none_or(|ago| ago >= CHECK_WRITES_EVERY);
+            if !due {
+                return None;
+            }
+            return self.read_stream(tags, &watch, PAGES_PER_READ).await;
+        }
+        let full_pages = usize::try_from(waiting / PAYLOADS_PER_PAGE).unwrap_or(0);
+        if waited < CHECK_WRITES_WHILE_BUSY || full_pages == 0 {
             return None;
         }
-        self.read_stream(tags, &watch).await
+        self.read_stream(tags, &watch, full_pages).await
     }
 
-    pub(super) async fn read_stream(&self, tags: &TagMap, watch: &Watch) -> Option<CatchUp> {
+    /// Reads up to `pages` pages of the stream, checks them and repairs.
+    pub(super) async fn read_stream(
+        &self,
+        tags: &TagMap,
+        watch: &Watch,
+        pages: usize,
+    ) -> Option<CatchUp> {
         let reader = Reader {
+            pages,
             client: &self.client,
             pool: &self.pool,
             base_id: &self.airtable.base_id,
@@ -244,7 +262,7 @@ impl Syncer {
         let stale = known.values().flatten().any(|r| !r.read_recently);
         let stream_fresh = |ago: Option<Duration>| ago.is_some_and(|ago| ago <= FRESH_FOR);
         if stale && !stream_fresh(self.stream_age().await) {
-            self.read_stream(tags, &watch).await;
+            self.read_stream(tags, &watch, PAGES_PER_READ).await;
             if !stream_fresh(self.stream_age().await) {
                 return None;
             }

@@ -45,7 +45,7 @@ use super::mapping::TagMap;
 /// creation, the last refresh or the last payload listing).
 const REFRESH_WITHIN: chrono::TimeDelta = chrono::TimeDelta::days(1);
 /// Pages of payloads read in one go, at most (50 payloads each).
-const PAGES_PER_READ: usize = 20;
+pub const PAGES_PER_READ: usize = 20;
 /// How long one process may hold the stream; it gives it back after each
 /// read, so this only matters when it dies mid-read.
 const READ_LEASE: Duration = Duration::from_secs(30);
@@ -202,6 +202,8 @@ pub struct Reader<'a> {
     pub tags: &'a TagMap,
     pub watch: &'a Watch,
     pub typecast: bool,
+    /// Pages of payloads this read takes at most (up to [`PAGES_PER_READ`]).
+    pub pages: usize,
 }
 
 /// What one catch-up did.
@@ -281,7 +283,7 @@ async fn read_and_check(reader: &Reader<'_>) -> Result<Option<CatchUp>, StreamEr
     Ok(Some(done))
 }
 
-/// The payloads past the stored cursor, at most [`PAGES_PER_READ`] pages.
+/// The payloads past the stored cursor, at most the reader's pages.
 struct Read {
     payloads: Vec<Value>,
     /// Where the next read starts.
@@ -299,7 +301,7 @@ async fn read_pages(reader: &Reader<'_>, stream: &Stream) -> Result<Option<Read>
         cursor: u64::try_from(stream.next_cursor).unwrap_or(1),
         more: true,
     };
-    for _ in 0..PAGES_PER_READ {
+    for _ in 0..reader.pages.clamp(1, PAGES_PER_READ) {
         // A long read (pages waiting for the request budget) keeps its lease.
         if !change_streams::lease(pool, base_id, reader.reader, READ_LEASE).await? {
             return Ok(None);
