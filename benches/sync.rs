@@ -189,7 +189,16 @@ async fn trace() -> Result<(), BoxError> {
     let filter = tracing_subscriber::filter::Targets::new()
         .with_target("tagbot", tracing::Level::DEBUG)
         .with_default(tracing::Level::ERROR);
-    let subscriber = tracing_subscriber::registry().with(spans.clone().with_filter(filter));
+    // The stream's reading decisions, as they are made.
+    let decisions = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("tagbot::sync::streamed", tracing::Level::DEBUG),
+        );
+    let subscriber = tracing_subscriber::registry()
+        .with(spans.clone().with_filter(filter))
+        .with(decisions);
     tracing::subscriber::set_global_default(subscriber)?;
     for stream in [false, true] {
         spans.clear();

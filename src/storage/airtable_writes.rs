@@ -167,11 +167,13 @@ pub async fn give_up_unchecked(
     .map_err(Error::from)
 }
 
-/// How many writes of the base wait to be checked, and how long ago the
-/// oldest of them was sent (None: none waits).
+/// How many requests' writes of the base wait to be checked (the records
+/// of one request are recorded by one statement, so they share `sent_at`;
+/// Airtable shows each request as one payload), and how long ago the
+/// oldest was sent (None: none waits).
 pub async fn unchecked_summary(pool: &PgPool, base_id: &str) -> Result<(i64, Option<f64>), Error> {
     sqlx::query_as(
-        "SELECT count(*), extract(epoch FROM now() - min(sent_at))::float8 FROM airtable_writes
+        "SELECT count(DISTINCT sent_at), extract(epoch FROM now() - min(sent_at))::float8 FROM airtable_writes
          WHERE base_id = $1 AND checked_at IS NULL",
     )
     .bind(base_id)

@@ -30,8 +30,8 @@ const CHECK_WRITES_EVERY: Duration = Duration::from_secs(2);
 /// While work is due, every request slot the stream takes is a write's:
 /// the stream is read once the oldest write waiting to be checked is this
 /// old (a person's edit a write overwrote is put back within about this
-/// long), in full pages only (one per 50 writes waiting: no slot spent on
-/// a page half empty), not for the batches' sake (their cells are looked
+/// long), in full pages only (one per 50 write requests waiting, each one
+/// payload: no slot spent on a page half empty), not for the batches' sake (their cells are looked
 /// up). A read to the end still comes every [`IDLE_READ_EVERY`].
 const CHECK_WRITES_WHILE_BUSY: Duration = Duration::from_secs(15);
 /// Payloads in one page of the stream (Airtable's most per listing).
@@ -172,6 +172,7 @@ impl Syncer {
         let base_id = &self.airtable.base_id;
         let read_ago = self.stream_age().await;
         if read_ago.is_none_or(|ago| ago >= IDLE_READ_EVERY) {
+            tracing::debug!(?read_ago, "reading the change stream to the end");
             return self.read_stream(tags, &watch, PAGES_PER_READ).await;
         }
         // The database cannot say: as if a page of writes had waited long.
@@ -194,6 +195,12 @@ impl Syncer {
         if waited < CHECK_WRITES_WHILE_BUSY || full_pages == 0 {
             return None;
         }
+        tracing::debug!(
+            waiting,
+            waited_s = waited.as_secs(),
+            pages = full_pages,
+            "reading the change stream while busy"
+        );
         self.read_stream(tags, &watch, full_pages).await
     }
 
