@@ -131,7 +131,9 @@ impl Turn {
     /// Waits for the turn at lock `key`, on a new connection to the
     /// pool's database as the pool's role.
     async fn take(pool: &PgPool, key: i64) -> Result<Turn, Error> {
-        let options = pool.connect_options();
+        // Waiting for the lock is the point: not a slow statement to warn of.
+        let options =
+            sqlx::ConnectOptions::disable_statement_logging((*pool.connect_options()).clone());
         let connecting = PgConnection::connect_with(&options);
         // As long as the pool would wait for a connection, and no longer.
         let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
