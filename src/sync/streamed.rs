@@ -162,19 +162,11 @@ impl Syncer {
             .map(Duration::from_secs_f64)
     }
 
-    /// Reads the stream when it is due: to the end every 30 s (people's
-    /// edits, and the webhook kept alive), and sooner while tagbot's writes
-    /// wait to be checked: to the end after 2 s when idle; after 15 s while
-    /// `busy` (work is due, and each payload read takes a write's slot), as
-    /// many full pages as the writes waiting fill.
+    /// Reads the stream when it is due (see [`pages_due`]).
     pub(super) async fn tend_stream(&self, tags: &TagMap, busy: bool) -> Option<CatchUp> {
         let watch = watch_of(&self.stream.lock().await.mode)?;
         let base_id = &self.airtable.base_id;
         let read_ago = self.stream_age().await;
-        if read_ago.is_none_or(|ago| ago >= IDLE_READ_EVERY) {
-            tracing::debug!(?read_ago, "reading the change stream to the end");
-            return self.read_stream(tags, &watch, PAGES_PER_READ).await;
-        }
         // The database cannot say: as if a page of writes had waited long.
         let (waiting, oldest) = airtable_writes::unchecked_summary(&self.pool, base_id)
             .await
@@ -182,26 +174,13 @@ impl Syncer {
                 PAYLOADS_PER_PAGE,
                 Some(CHECK_WRITES_WHILE_BUSY.as_secs_f64()),
             ));
-        let waited = oldest.map(Duration::from_secs_f64)?;
-        if !busy {
-            let due = waited >= CHECK_WRITES_EVERY
-                && read_ago.is_none_or(|ago| ago >= CHECK_WRITES_EVERY);
-            if !due {
-                return None;
-            }
-            return self.read_stream(tags, &watch, PAGES_PER_READ).await;
-        }
-        let full_pages = usize::try_from(waiting / PAYLOADS_PER_PAGE).unwrap_or(0);
-        if waited < CHECK_WRITES_WHILE_BUSY || full_pages == 0 {
-            return None;
-        }
-        tracing::debug!(
-            waiting,
-            waited_s = waited.as_secs(),
-            pages = full_pages,
-            "reading the change stream while busy"
-        );
-        self.read_stream(tags, &watch, full_pages).await
+        let waiting = Waiting {
+            requests: waiting,
+            oldest: oldest.map(Duration::from_secs_f64),
+        };
+        let pages = pages_due(read_ago, &waiting, busy)?;
+        tracing::debug!(?read_ago, waiting = waiting.requests, waited = ?waiting.oldest, pages, busy, "reading the change stream");
+        self.read_stream(tags, &watch, pages).await
     }
 
     /// Reads up to `pages` pages of the stream, checks them and repairs.
@@ -394,5 +373,92 @@ impl Syncer {
         if let Err(err) = record_cells::store_seen(&self.pool, &self.airtable.base_id, seen).await {
             tracing::warn!(error = %err, "could not remember cells");
         }
+    }
+}
+
+/// tagbot's writes waiting to be checked: how many requests' worth (each
+/// one payload in the stream), and how long the oldest has waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Waiting {
+    requests: i64,
+    oldest: Option<Duration>,
+}
+
+/// How many pages of the stream to read now, if any: to the end every
+/// 30 s since a read last emptied it (people's edits, and the webhook kept
+/// alive); sooner while tagbot's writes wait to be checked: to the end
+/// after 2 s when idle, and while `busy` (work is due, and each payload
+/// read takes a write's slot) after 15 s, as many full pages as the
+/// writes waiting fill.
+fn pages_due(read_ago: Option<Duration>, waiting: &Waiting, busy: bool) -> Option<usize> {
+    if read_ago.is_none_or(|ago| ago >= IDLE_READ_EVERY) {
+        return Some(PAGES_PER_READ);
+    }
+    let waited = waiting.oldest?;
+    if !busy {
+        let due =
+            waited >= CHECK_WRITES_EVERY && read_ago.is_none_or(|ago| ago >= CHECK_WRITES_EVERY);
+        return due.then_some(PAGES_PER_READ);
+    }
+    let full_pages = usize::try_from(waiting.requests / PAYLOADS_PER_PAGE).unwrap_or(0);
+    (waited >= CHECK_WRITES_WHILE_BUSY && full_pages > 0).then_some(full_pages.min(PAGES_PER_READ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn waiting(requests: i64, oldest: Option<u64>) -> Waiting {
+        Waiting {
+            requests,
+            oldest: oldest.map(secs),
+        }
+    }
+
+    #[test]
+    fn a_stream_not_emptied_for_30_s_is_read_to_the_end_busy_or_not() {
+        for busy in [false, true] {
+            assert_eq!(
+                pages_due(None, &waiting(0, None), busy),
+                Some(PAGES_PER_READ)
+            );
+            assert_eq!(
+                pages_due(Some(secs(30)), &waiting(0, None), busy),
+                Some(PAGES_PER_READ)
+            );
+            assert_eq!(pages_due(Some(secs(29)), &waiting(0, None), busy), None);
+        }
+    }
+
+    #[test]
+    fn an_idle_worker_checks_its_writes_after_2_s() {
+        assert_eq!(pages_due(Some(secs(5)), &waiting(1, Some(1)), false), None);
+        assert_eq!(
+            pages_due(Some(secs(5)), &waiting(1, Some(2)), false),
+            Some(PAGES_PER_READ)
+        );
+        // Not again right after a read that did not find them yet.
+        assert_eq!(pages_due(Some(secs(1)), &waiting(1, Some(9)), false), None);
+    }
+
+    #[test]
+    fn a_busy_worker_reads_full_pages_once_the_oldest_write_waited_15_s() {
+        let read_ago = Some(secs(20));
+        assert_eq!(pages_due(read_ago, &waiting(70, Some(14)), true), None);
+        assert_eq!(
+            pages_due(read_ago, &waiting(49, Some(25)), true),
+            None,
+            "half a page waits"
+        );
+        assert_eq!(pages_due(read_ago, &waiting(70, Some(15)), true), Some(1));
+        assert_eq!(pages_due(read_ago, &waiting(120, Some(15)), true), Some(2));
+        assert_eq!(
+            pages_due(read_ago, &waiting(5_000, Some(15)), true),
+            Some(PAGES_PER_READ)
+        );
     }
 }
