@@ -16,6 +16,9 @@
 //! batch's cells, recording writes, waiting for the slot, the request,
 //! recording the outcome, stream reads), and prints where the time went.
 //!
+//! `-- --hold` measures what the undo window adds from an approval to
+//! Airtable, with a running `tagbot worker`: no window, then 30 s.
+//!
 //! Run with `scripts/bench --bench sync` (or `cargo bench --bench sync`
 //! with DATABASE_URL naming a role that may create databases and roles).
 //! Each run gets its own throw-away database, dropped at the end.
@@ -53,6 +56,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn main() -> Result<(), BoxError> {
     if std::env::args().any(|arg| arg == "--trace") {
         return trace().await;
+    }
+    if std::env::args().any(|arg| arg == "--hold") {
+        return hold().await;
     }
     for processes in [1, 3] {
         let mut walls = Vec::new();
@@ -261,6 +267,96 @@ async fn trace_one(
     }
     fake.shutdown();
     Ok(())
+}
+
+/// Lectures approved one after another in the hold measurement.
+const HELD_LECTURES: usize = 10;
+
+/// What the undo window adds from a click to Airtable: a running `tagbot
+/// worker`, lectures approved one a second with no window and with the
+/// default 30 s, and the time from each approval until its record holds
+/// the tags.
+async fn hold() -> Result<(), BoxError> {
+    for window in [Duration::ZERO, ReviewSettings::default().undo_window] {
+        let playground = playground().await?;
+        let result = hold_one(&playground, window).await;
+        playground.remove().await?;
+        let mut waits = result?;
+        waits.sort();
+        println!(
+            "undo window {} s: approval to Airtable, {HELD_LECTURES} lectures: median {:.2} s, max {:.2} s",
+            window.as_secs(),
+            waits[waits.len() / 2].as_secs_f64(),
+            waits[waits.len() - 1].as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+async fn hold_one(playground: &Playground, window: Duration) -> Result<Vec<Duration>, BoxError> {
+    let fake =
+        FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default()).await?;
+    let records = seed(&playground.admin, &fake).await?;
+    let app_url = playground.app_url()?;
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
+        .arg("worker")
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", &app_url)
+        .env("AIRTABLE_TOKEN", TOKEN)
+        .env("AIRTABLE_BASE_ID", BASE_ID)
+        .env("AIRTABLE_API_URL", &fake.url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()?;
+    // Started and idle (its preflight read the base).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let app = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&app_url)
+        .await?;
+    let review = Review::new(
+        app.clone(),
+        ReviewSettings {
+            undo_window: window,
+            ..ReviewSettings::default()
+        },
+    );
+    let actor = Actor::cli("bench")?;
+    let mut approved: Vec<Instant> = Vec::new();
+    let mut waits = vec![None; HELD_LECTURES];
+    // Each approved lecture's record is looked at every 20 ms.
+    let look = |approved: &[Instant], waits: &mut [Option<Duration>]| {
+        for (n, at) in approved.iter().enumerate() {
+            let tags = fake.cell("Lectures", &records[n], "Tags");
+            if waits[n].is_none() && tags.as_array().map_or(0, Vec::len) == TAGS_PER_LECTURE {
+                waits[n] = Some(at.elapsed());
+            }
+        }
+    };
+    for n in 1..=HELD_LECTURES {
+        review
+            .approve_top(&LectureId::parse(&format!("L{n:04}"))?, None, &actor)
+            .await?;
+        approved.push(Instant::now());
+        let next = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < next {
+            look(&approved, &mut waits);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let deadline = Instant::now() + window + Duration::from_secs(60);
+    while waits.iter().any(Option::is_none) && Instant::now() < deadline {
+        look(&approved, &mut waits);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.kill()?;
+    let _ = worker.wait();
+    app.close().await;
+    fake.shutdown();
+    waits
+        .into_iter()
+        .map(|wait| wait.ok_or_else(|| BoxError::from("a lecture never reached Airtable")))
+        .collect()
 }
 
 /// How far apart the requests reached the base: at the budget's pace each
