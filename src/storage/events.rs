@@ -263,11 +263,15 @@ pub async fn failures_not_posted(pool: &PgPool, limit: i64) -> Result<Vec<Failur
         .map_err(Error::from)
 }
 
-/// Approvals and rejections `actor` made since `since`.
+/// Approvals and rejections `actor` made since `since`, leaving out those
+/// taken back by an undo.
 pub async fn decisions_by(pool: &PgPool, actor: &str, since: DateTime<Utc>) -> Result<i64, Error> {
     sqlx::query_scalar(
-        "SELECT count(*) FROM events
-         WHERE created_at >= $2 AND actor = $1 AND action IN ('approve', 'reject')",
+        "SELECT count(*) FROM events e
+         WHERE created_at >= $2 AND actor = $1 AND action IN ('approve', 'reject')
+           AND NOT EXISTS (SELECT 1 FROM events u
+                           WHERE u.suggestion_id = e.suggestion_id AND u.id > e.id
+                             AND u.action = 'undo' AND u.details->>'undoes' = e.id::text)",
     )
     .bind(actor)
     .bind(since)
@@ -277,15 +281,19 @@ pub async fn decisions_by(pool: &PgPool, actor: &str, since: DateTime<Utc>) -> R
 }
 
 /// Approvals and rejections by Slack reviewers since `since`, per reviewer
-/// (the name of their latest decision), most first.
+/// (the name of their latest decision), most first; decisions taken back
+/// by an undo are left out.
 pub async fn decisions_per_reviewer(
     pool: &PgPool,
     since: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, Error> {
     sqlx::query_as(
         "SELECT coalesce((array_agg(actor_name ORDER BY id DESC))[1], actor) AS who,
-                count(*) AS decisions FROM events
+                count(*) AS decisions FROM events e
          WHERE created_at >= $1 AND action IN ('approve', 'reject') AND actor LIKE 'slack:%'
+           AND NOT EXISTS (SELECT 1 FROM events u
+                           WHERE u.suggestion_id = e.suggestion_id AND u.id > e.id
+                             AND u.action = 'undo' AND u.details->>'undoes' = e.id::text)
          GROUP BY actor ORDER BY decisions DESC, who",
     )
     .bind(since)

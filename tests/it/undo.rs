@@ -342,3 +342,42 @@ async fn an_approved_tag_is_held_for_the_window_and_sync_once_says_so(
     assert_eq!(w.db.status(id).await, "synced");
     w.close().await;
 }
+
+#[sqlx::test]
+async fn a_decision_taken_back_leaves_the_reviewers_counts(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options).await;
+    let kept = db.suggestion("L1", "t1", 0.9).await;
+    let undone = db.suggestion("L2", "t1", 0.9).await;
+    let review = with_window(&db, 30);
+    review.reject(kept, &dana()).await.unwrap();
+    review.reject(undone, &dana()).await.unwrap();
+    let since = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let actor = dana().to_string();
+    assert_eq!(
+        tagbot::storage::events::decisions_by(&db.app, &actor, since)
+            .await
+            .unwrap(),
+        2
+    );
+
+    review
+        .undo(&lecture("L2"), undone, &dana(), UndoAs::Decider)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        tagbot::storage::events::decisions_by(&db.app, &actor, since)
+            .await
+            .unwrap(),
+        1,
+        "the App Home counts what stands"
+    );
+    let per_reviewer = tagbot::storage::events::decisions_per_reviewer(&db.app, since)
+        .await
+        .unwrap();
+    assert_eq!(per_reviewer, [("דנה".to_owned(), 1)]);
+    db.close().await;
+}
