@@ -121,18 +121,7 @@ async fn run(playground: &Playground, processes: usize, stream: bool) -> Result<
     let started = Instant::now();
     let mut children = Vec::new();
     for _ in 0..processes {
-        children.push(
-            std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
-                .args(["sync", "--once"])
-                .current_dir(std::env::temp_dir())
-                .env("DATABASE_URL", &app_url)
-                .env("AIRTABLE_TOKEN", TOKEN)
-                .env("AIRTABLE_BASE_ID", BASE_ID)
-                .env("AIRTABLE_API_URL", &fake.url)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .spawn()?,
-        );
+        children.push(spawn_tagbot(&["sync", "--once"], &app_url, &fake)?);
     }
     for mut child in children {
         let status = tokio::task::spawn_blocking(move || child.wait()).await??;
@@ -158,6 +147,24 @@ async fn run(playground: &Playground, processes: usize, stream: bool) -> Result<
     );
     fake.shutdown();
     Ok(wall)
+}
+
+/// The real `tagbot` binary with `args`, on the database and the fake base.
+fn spawn_tagbot(
+    args: &[&str],
+    app_url: &str,
+    fake: &FakeAirtable,
+) -> std::io::Result<std::process::Child> {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", app_url)
+        .env("AIRTABLE_TOKEN", TOKEN)
+        .env("AIRTABLE_BASE_ID", BASE_ID)
+        .env("AIRTABLE_API_URL", &fake.url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
 }
 
 /// The requests counted by what they were for.
@@ -298,16 +305,7 @@ async fn hold_one(playground: &Playground, window: Duration) -> Result<Vec<Durat
         FakeAirtable::start(BASE_ID, TOKEN, TagsFieldKind::Linked, RateLimit::default()).await?;
     let records = seed(&playground.admin, &fake).await?;
     let app_url = playground.app_url()?;
-    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
-        .arg("worker")
-        .current_dir(std::env::temp_dir())
-        .env("DATABASE_URL", &app_url)
-        .env("AIRTABLE_TOKEN", TOKEN)
-        .env("AIRTABLE_BASE_ID", BASE_ID)
-        .env("AIRTABLE_API_URL", &fake.url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
+    let mut worker = spawn_tagbot(&["worker"], &app_url, &fake)?;
     // Started and idle (its preflight read the base).
     tokio::time::sleep(Duration::from_secs(3)).await;
     let app = PgPoolOptions::new()

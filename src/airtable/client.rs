@@ -275,8 +275,7 @@ impl AirtableClient {
         url: Url,
         body: Option<Value>,
     ) -> Result<T, AirtableError> {
-        self.acquire_slot().await?;
-        self.send_now(method, url, body).await
+        Ok(self.send_json_timed(method, url, body).await?.0)
     }
 
     /// As [`Self::send_json`], with when the request left its slot.
