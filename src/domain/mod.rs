@@ -8,6 +8,7 @@ mod actor;
 mod edit;
 mod failure;
 mod ids;
+mod reason;
 mod score;
 mod status;
 
@@ -15,5 +16,6 @@ pub use actor::{Actor, ActorParseError};
 pub use edit::{value_set, Author, Cell, Edit, EditKind, Values};
 pub use failure::{Failure, FailureCategory, FailureCategoryParseError};
 pub use ids::{is_invisible_format, IdError, LectureId, SuggestionId, TagId};
+pub use reason::{RejectReason, RejectReasonParseError};
 pub use score::{Score, ScoreError};
 pub use status::{Action, StatusParseError, SuggestionStatus, Transition};

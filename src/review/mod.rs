@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::config::ReviewSettings;
-use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
+use crate::domain::{Actor, LectureId, RejectReason, SuggestionId, SuggestionStatus, Transition};
 use crate::storage::{self, events, sync_queue};
 
 /// The review operations over one database.
@@ -45,12 +45,14 @@ impl Review {
 
     /// Approves one pending suggestion and enqueues its sync item.
     pub async fn approve(&self, id: SuggestionId, actor: &Actor) -> Result<Decision, ReviewError> {
-        self.decide_one(id, None, Transition::Approve, actor).await
+        self.decide_one(id, None, Transition::Approve, None, actor)
+            .await
     }
 
     /// Rejects one pending suggestion.
     pub async fn reject(&self, id: SuggestionId, actor: &Actor) -> Result<Decision, ReviewError> {
-        self.decide_one(id, None, Transition::Reject, actor).await
+        self.decide_one(id, None, Transition::Reject, None, actor)
+            .await
     }
 
     /// Approves or rejects suggestion `id` only if it is one of `lecture`
@@ -65,7 +67,21 @@ impl Review {
         transition: Transition,
         actor: &Actor,
     ) -> Result<Decision, ReviewError> {
-        self.decide_one(id, Some(lecture), transition, actor).await
+        self.decide_one(id, Some(lecture), transition, None, actor)
+            .await
+    }
+
+    /// Rejects suggestion `id` of `lecture` because of `reason` (recorded
+    /// in the reject's event; see [`Review::decide_in`] for the lecture).
+    pub async fn reject_because(
+        &self,
+        id: SuggestionId,
+        lecture: &LectureId,
+        reason: RejectReason,
+        actor: &Actor,
+    ) -> Result<Decision, ReviewError> {
+        self.decide_one(id, Some(lecture), Transition::Reject, Some(reason), actor)
+            .await
     }
 
     async fn decide_one(
@@ -73,13 +89,17 @@ impl Review {
         id: SuggestionId,
         lecture: Option<&LectureId>,
         transition: Transition,
+        reason: Option<RejectReason>,
         actor: &Actor,
     ) -> Result<Decision, ReviewError> {
         let mut tx = storage::begin(&self.pool).await?;
         let Some(row) = lock_one(&mut tx, id, lecture).await? else {
             return Ok(Decision::NotFound(id));
         };
-        let details = self.details(json!({ "via": transition.action().as_str() }));
+        let details = self.details(with_reason(
+            json!({ "via": transition.action().as_str() }),
+            reason,
+        ));
         let mut decisions =
             apply::apply(&mut tx, &[row], transition, actor, &details, self.policy()).await?;
         storage::commit(tx).await?;
@@ -272,6 +292,16 @@ impl std::fmt::Display for Stranded {
             )
         }
     }
+}
+
+/// `details` with `"reason"` when a rejection gives one (the status
+/// trigger copies it onto the row and refuses it with anything but a
+/// reject).
+fn with_reason(mut details: Value, reason: Option<RejectReason>) -> Value {
+    if let Some(reason) = reason {
+        details["reason"] = Value::from(reason.as_str());
+    }
+    details
 }
 
 /// Locks `lecture`'s suggestions in `tx`; a lecture with none is not found.

@@ -4,7 +4,7 @@
 //! any marked tag was decided by someone else since the reviewer was shown
 //! the lecture, nothing is applied and the reviewer is told who decided.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
@@ -12,21 +12,35 @@ use sqlx::{Postgres, Transaction};
 
 use super::apply::LockedSuggestion;
 use super::outcome::{LectureDecisions, PriorDecision};
-use super::{count_applied, lock_known_lecture, Review, ReviewError};
-use crate::domain::{Action, Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
+use super::{count_applied, lock_known_lecture, with_reason, Review, ReviewError};
+use crate::domain::{
+    Action, Actor, LectureId, RejectReason, SuggestionId, SuggestionStatus, Transition,
+};
 use crate::storage::events;
 
 /// What the reviewer marked on one lecture; tags left pending are in
-/// neither set, and a tag in both is approved.
+/// neither, and a tag in both is approved. A rejection may carry a reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Choices {
     pub approve: BTreeSet<SuggestionId>,
-    pub reject: BTreeSet<SuggestionId>,
+    pub reject: BTreeMap<SuggestionId, Option<RejectReason>>,
 }
 
 impl Choices {
     fn marked(&self) -> impl Iterator<Item = &SuggestionId> {
-        self.approve.iter().chain(&self.reject)
+        self.approve.iter().chain(self.reject.keys())
+    }
+
+    /// The rejections (of tags not also approved) grouped by reason: one
+    /// transition each, since a statement's events share their details.
+    fn rejections_by_reason(&self) -> BTreeMap<Option<RejectReason>, BTreeSet<SuggestionId>> {
+        let mut groups: BTreeMap<_, BTreeSet<_>> = BTreeMap::new();
+        for (id, reason) in &self.reject {
+            if !self.approve.contains(id) {
+                groups.entry(*reason).or_default().insert(*id);
+            }
+        }
+        groups
     }
 
     /// Refuses choices that mark a tag not of `lecture` (`rows`, locked).
@@ -85,27 +99,28 @@ impl Review {
         if !others.is_empty() {
             return Ok(ChoicesOutcome::Refused(others));
         }
-        let details = self.details(json!({ "via": "review_session" }));
+        let mut groups = vec![(Transition::Approve, None, choices.approve.clone())];
+        groups.extend(
+            choices
+                .rejections_by_reason()
+                .into_iter()
+                .map(|(reason, ids)| (Transition::Reject, reason, ids)),
+        );
         let mut decisions = Vec::new();
-        for (transition, ids) in [
-            (Transition::Approve, &choices.approve),
-            (Transition::Reject, &choices.reject),
-        ] {
+        for (transition, reason, ids) in groups {
             let chosen: Vec<_> = rows
                 .iter()
-                .filter(|row| {
-                    let id = SuggestionId::from_db(row.id);
-                    ids.contains(&id)
-                        && (transition == Transition::Approve || !choices.approve.contains(&id))
-                })
+                .filter(|row| ids.contains(&SuggestionId::from_db(row.id)))
                 .cloned()
                 .collect();
-            if !chosen.is_empty() {
-                decisions.extend(
-                    self.apply(&mut tx, &chosen, transition, actor, &details)
-                        .await?,
-                );
+            if chosen.is_empty() {
+                continue;
             }
+            let details = self.details(with_reason(json!({ "via": "review_session" }), reason));
+            decisions.extend(
+                self.apply(&mut tx, &chosen, transition, actor, &details)
+                    .await?,
+            );
         }
         crate::storage::commit(tx).await?;
         count_applied(&decisions);

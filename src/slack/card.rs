@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::domain::SuggestionStatus;
+use crate::domain::{RejectReason, SuggestionStatus};
 use crate::storage::{self, drift, suggestions};
 
 /// One lecture's review message.
@@ -42,6 +42,8 @@ pub struct SuggestionCard {
     /// Until when that decision can be taken back (an **Undo** shows),
     /// while it could as the card was read.
     pub undo_until: Option<DateTime<Utc>>,
+    /// Why it was rejected, when the reviewer said.
+    pub reject_reason: Option<RejectReason>,
     /// Why the sync failed, for failed suggestions.
     pub last_error: Option<String>,
     /// Synced, then removed from the record in Airtable: by whom, when.
@@ -57,6 +59,10 @@ pub mod actions {
     pub const APPROVE: &str = "tagbot_approve";
     /// Button; value: the suggestion id.
     pub const REJECT: &str = "tagbot_reject";
+    /// Static select beside a pending tag's buttons (review message) or on
+    /// it (Details): reject with a reason. Option values
+    /// `<reason>:<id>` (`too_broad:17`).
+    pub const REJECT_BECAUSE: &str = "tagbot_reject_because";
     /// Overflow menu (compact layout); option values `approve:<id>` / `reject:<id>`.
     pub const DECIDE_MENU: &str = "tagbot_decide";
     /// Multi static select of pending suggestions; option values: suggestion ids.
@@ -90,7 +96,7 @@ pub mod actions {
     /// the session's state (`render::SessionState`).
     pub const SESSION_MODAL: &str = "tagbot_session";
     /// A session's per-tag radio buttons; option values `approve`,
-    /// `reject`, `pending`. Their block id is `choice:<id>:<revision>`.
+    /// `reject`, `reject:<reason>`, `pending`. Their block id is `choice:<id>:<revision>`.
     pub const SESSION_CHOICE: &str = "tagbot_session_choice";
     /// Button in a session: pre-selects Approve for every pending tag at or
     /// above the threshold.
@@ -134,6 +140,7 @@ pub async fn load_card(
                 decided_by: row.decided_by,
                 decided_at: row.decided_at,
                 undo_until: row.undo_until,
+                reject_reason: row.reject_reason,
                 last_error: row.last_error,
             })
             .collect(),

@@ -9,7 +9,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
-use crate::domain::{Action, FailureCategory, SuggestionStatus};
+use crate::domain::{Action, FailureCategory, RejectReason, SuggestionStatus};
 
 macro_rules! text_codec {
     ($ty:ty) => {
@@ -37,3 +37,4 @@ macro_rules! text_codec {
 text_codec!(SuggestionStatus);
 text_codec!(Action);
 text_codec!(FailureCategory);
+text_codec!(RejectReason);

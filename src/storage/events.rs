@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::Error;
-use crate::domain::{Action, Actor, Failure};
+use crate::domain::{Action, Actor, Failure, RejectReason};
 
 /// Who made a decision, and when.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -201,13 +201,16 @@ pub struct HistoryLine {
     pub at: DateTime<Utc>,
     /// The error of a `sync_fail`.
     pub error: Option<String>,
+    /// Why a `reject` rejected (`details.reason`).
+    pub reason: Option<RejectReason>,
 }
 
 /// Every event of the lecture's suggestions, oldest first.
 pub async fn history(pool: &PgPool, lecture: &str) -> Result<Vec<HistoryLine>, Error> {
     sqlx::query_as(
         "SELECT suggestion_id, action, coalesce(actor_name, actor) AS actor, created_at AS at,
-                details->>'error' AS error
+                details->>'error' AS error,
+                CASE WHEN action = 'reject' THEN details->>'reason' END AS reason
          FROM events WHERE lecture_external_id = $1 ORDER BY id",
     )
     .bind(lecture)

@@ -15,7 +15,8 @@ use sqlx::{PgConnection, PgPool};
 
 use super::Error;
 use crate::domain::{
-    Actor, Failure, FailureCategory, LectureId, SuggestionId, SuggestionStatus, Transition,
+    Actor, Failure, FailureCategory, LectureId, RejectReason, SuggestionId, SuggestionStatus,
+    Transition,
 };
 
 /// A suggestion row held under `FOR UPDATE` for the rest of the transaction.
@@ -180,6 +181,9 @@ pub struct ReviewedSuggestion {
     /// Until when the latest decision can be taken back, while it can
     /// (its window open by the database's clock as the card is read).
     pub undo_until: Option<DateTime<Utc>>,
+    /// Why it was rejected, while it stays rejected (set by the status
+    /// trigger from the reject's event, migration 0020).
+    pub reject_reason: Option<RejectReason>,
 }
 
 /// Every suggestion of `lecture`, highest score first, in one round trip;
@@ -188,7 +192,7 @@ pub async fn of_lecture(pool: &PgPool, lecture: &str) -> Result<Vec<ReviewedSugg
     sqlx::query_as(
         "SELECT l.title, s.id, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name, s.score,
                 s.rationale, s.suggested_by, s.created_at, s.status, s.last_error,
-                s.last_error_category,
+                s.last_error_category, s.reject_reason,
                 coalesce(d.actor_name, d.actor) AS decided_by, d.created_at AS decided_at,
                 CASE WHEN u.action IN ('approve', 'reject') AND clock_timestamp() < u.until
                      THEN u.until END AS undo_until

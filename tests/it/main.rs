@@ -15,6 +15,7 @@ mod layers;
 mod people_and_workers;
 mod pressure;
 mod privileges;
+mod reasons;
 mod review_ops;
 mod review_queue;
 mod review_sessions;

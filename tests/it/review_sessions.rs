@@ -171,6 +171,90 @@ async fn a_submit_saves_each_choice_once_and_shows_the_next_lecture(
     w.close().await;
 }
 
+/// A session's Reject can carry a reason: each rejected tag's event has
+/// its own (one reason per tag, several reasons in one save), a plain
+/// Reject none; the modal offers all five reasons for every tag.
+#[sqlx::test]
+async fn a_session_save_carries_each_reject_reason(pool: PgPoolOptions, options: PgConnectOptions) {
+    let w = SlackWorld::without_poster(pool, options, &[]).await;
+    let broad = w.db.suggestion("L1", "t1", 0.40).await;
+    let dup = w.db.suggestion("L1", "t2", 0.45).await;
+    let plain = w.db.suggestion("L1", "t3", 0.50).await;
+    let yes = w.db.suggestion("L1", "t4", 0.95).await;
+
+    let view = opened_session(&w, DANA).await;
+    let radio = view.view["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "input")
+        .expect("a choice")["element"]
+        .clone();
+    let offered: Vec<&str> = radio["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            "approve",
+            "reject",
+            "reject:wrong_topic",
+            "reject:too_broad",
+            "reject:too_narrow",
+            "reject:duplicate",
+            "reject:other",
+            "pending"
+        ]
+    );
+
+    let mut values = json!({});
+    choice(&mut values, &view, broad, "reject:too_broad");
+    choice(&mut values, &view, dup, "reject:duplicate");
+    choice(&mut values, &view, plain, "reject");
+    choice(&mut values, &view, yes, "approve");
+    let (status, answer) = submit(&w, DANA, &view, values).await;
+    assert_eq!(status, 200);
+    assert!(all_text(&answer["view"]).contains("Saved 4 decision(s)"));
+    let reasons: Vec<(i64, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT e.suggestion_id, e.action, e.details->>'reason', s.reject_reason
+         FROM events e JOIN lecture_tag_suggestions s ON s.id = e.suggestion_id
+         WHERE e.action IN ('approve', 'reject') ORDER BY e.suggestion_id",
+    )
+    .fetch_all(&w.db.app)
+    .await
+    .unwrap();
+    let reason = |r: &str| Some(r.to_owned());
+    assert_eq!(
+        reasons,
+        [
+            (
+                broad.get(),
+                "reject".to_owned(),
+                reason("too_broad"),
+                reason("too_broad")
+            ),
+            (
+                dup.get(),
+                "reject".to_owned(),
+                reason("duplicate"),
+                reason("duplicate")
+            ),
+            (plain.get(), "reject".to_owned(), None, None),
+            (yes.get(), "approve".to_owned(), None, None),
+        ]
+    );
+    // One save, one action: an undo takes back all four together.
+    assert_eq!(
+        w.db.count("SELECT count(DISTINCT details->>'action_id') FROM events WHERE action IN ('approve', 'reject')")
+            .await,
+        1
+    );
+    w.close().await;
+}
+
 #[sqlx::test]
 async fn two_sessions_never_get_the_same_lecture(pool: PgPoolOptions, options: PgConnectOptions) {
     let w = SlackWorld::without_poster(pool, options, &[]).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use standins::sender::{slack_signature, unix_now};
-use standins::slack::{FakeSlack, RateLimits};
+use standins::slack::{FakeSlack, OpenedView, RateLimits};
 use tagbot::config::{Env, ReviewSettings, SlackSettings};
 use tagbot::shutdown::Shutdown;
 use tagbot::slack::app::SlackApp;
@@ -193,6 +193,30 @@ impl SlackWorld {
         self.slack
             .message(&channel, &ts)
             .expect("Slack has the message")
+    }
+
+    /// `user` presses Details on a lecture's message; the modal once open.
+    pub async fn open_details(&self, user: &str, lecture: &str) -> OpenedView {
+        let ts = self.message_ts(lecture).await;
+        let mut open = self.block_actions(
+            user,
+            &ts,
+            tagbot::slack::card::actions::DETAILS,
+            json!({ "value": lecture }),
+            json!({}),
+        );
+        let trigger = self.slack.trigger_id();
+        open["trigger_id"] = json!(trigger);
+        assert_eq!(self.interact(&open).await, 200);
+        let opened = || {
+            self.slack.views().into_iter().find(|v| {
+                v.trigger_id.as_deref() == Some(trigger.as_str())
+                    && v.view["callback_id"] == tagbot::slack::card::actions::DETAILS_MODAL
+                    && v.view["private_metadata"] == lecture
+            })
+        };
+        eventually("the details modal opens", || async { opened().is_some() }).await;
+        opened().expect("the details modal")
     }
 
     pub async fn message_ts(&self, lecture: &str) -> String {

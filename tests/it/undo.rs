@@ -268,7 +268,7 @@ async fn a_session_save_is_taken_back_whole(pool: PgPoolOptions, options: PgConn
     let review = with_window(&db, 30);
     let choices = tagbot::review::Choices {
         approve: [yes].into(),
-        reject: [no].into(),
+        reject: [(no, Some(tagbot::domain::RejectReason::TooBroad))].into(),
     };
     review
         .decide_choices(&lecture("L1"), &choices, &dana())

@@ -359,29 +359,7 @@ async fn an_undo_acts_only_on_its_own_message_lecture_and_works_from_details(
     );
 
     // From the Details modal: taken back, and the modal shown afresh.
-    let ts = w.message_ts("L1").await;
-    let mut open = w.block_actions(
-        DANA,
-        &ts,
-        actions::DETAILS,
-        json!({ "value": "L1" }),
-        json!({}),
-    );
-    open["trigger_id"] = json!(w.slack.trigger_id());
-    assert_eq!(w.interact(&open).await, 200);
-    eventually("the details modal opens", || async {
-        w.slack
-            .views()
-            .iter()
-            .any(|v| v.view["callback_id"] == actions::DETAILS_MODAL)
-    })
-    .await;
-    let details = w
-        .slack
-        .views()
-        .into_iter()
-        .find(|v| v.view["callback_id"] == actions::DETAILS_MODAL)
-        .unwrap();
+    let details = w.open_details(DANA, "L1").await;
     assert!(serde_json::to_string(&details.view)
         .unwrap()
         .contains(actions::UNDO));

@@ -7,17 +7,19 @@
 //! one is a forged (if signed) payload or a block of an older tagbot:
 //! parsing fails closed and nothing is decided.
 
-use crate::domain::{LectureId, SuggestionId, Transition};
+use crate::domain::{LectureId, RejectReason, SuggestionId, Transition};
 use crate::slack::card::actions;
 use crate::slack::payload::{Action, State};
 
 /// What a click asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Click {
-    /// Approve or Reject one suggestion (a button, or the ⋮ menu).
+    /// Approve or Reject one suggestion (a button, the ⋮ menu, or "Reject
+    /// because…" with its reason).
     Decide {
         verb: Verb,
         suggestion: SuggestionId,
+        reason: Option<RejectReason>,
     },
     /// Approve the suggestions picked in the message's menu.
     ApproveSelected {
@@ -100,24 +102,30 @@ pub fn parse(action: &Action, state: Option<&State>) -> Result<Click, Unreadable
         actions::APPROVE => Ok(Click::Decide {
             verb: Verb::Approve,
             suggestion: suggestion(value)?,
+            reason: None,
         }),
         actions::REJECT => Ok(Click::Decide {
             verb: Verb::Reject,
             suggestion: suggestion(value)?,
+            reason: None,
         }),
+        actions::REJECT_BECAUSE => {
+            let (reason, id) = parse_reason_value(selected(action))?;
+            Ok(Click::Decide {
+                verb: Verb::Reject,
+                suggestion: suggestion(id)?,
+                reason: Some(reason),
+            })
+        }
         actions::UNDO => Ok(Click::Undo {
             suggestion: suggestion(value)?,
         }),
         actions::DECIDE_MENU => {
-            let raw = action
-                .selected_option
-                .as_ref()
-                .map(|o| o.value.as_str())
-                .unwrap_or_default();
-            let (verb, id) = parse_menu_value(raw)?;
+            let (verb, id) = parse_menu_value(selected(action))?;
             Ok(Click::Decide {
                 verb,
                 suggestion: suggestion(id)?,
+                reason: None,
             })
         }
         // A session's radio buttons report each change; the choices are
@@ -148,6 +156,24 @@ pub fn parse(action: &Action, state: Option<&State>) -> Result<Click, Unreadable
         }),
         other => Err(Unreadable::UnknownAction(other.to_owned())),
     }
+}
+
+/// The value of the option a menu click picked ("" when none).
+fn selected(action: &Action) -> &str {
+    action
+        .selected_option
+        .as_ref()
+        .map(|o| o.value.as_str())
+        .unwrap_or_default()
+}
+
+/// A "Reject because…" option's value, `<reason>:<id>`; anything else is
+/// refused.
+fn parse_reason_value(value: &str) -> Result<(RejectReason, &str), Unreadable> {
+    let refused = || Unreadable::MenuValue(value.to_owned());
+    let (reason, id) = value.split_once(':').ok_or_else(refused)?;
+    let reason = reason.parse().map_err(|_| refused())?;
+    Ok((reason, id))
 }
 
 /// A decision menu option's value, `approve:<id>` or `reject:<id>`;
@@ -187,14 +213,27 @@ mod tests {
             parse(&action(actions::APPROVE, Some("17"), None), None),
             Ok(Click::Decide {
                 verb: Verb::Approve,
-                suggestion: id
+                suggestion: id,
+                reason: None,
             })
         );
         assert_eq!(
             parse(&action(actions::DECIDE_MENU, None, Some("reject:17")), None),
             Ok(Click::Decide {
                 verb: Verb::Reject,
-                suggestion: id
+                suggestion: id,
+                reason: None,
+            })
+        );
+        assert_eq!(
+            parse(
+                &action(actions::REJECT_BECAUSE, None, Some("too_broad:17")),
+                None
+            ),
+            Ok(Click::Decide {
+                verb: Verb::Reject,
+                suggestion: id,
+                reason: Some(RejectReason::TooBroad),
             })
         );
         assert_eq!(
@@ -224,6 +263,11 @@ mod tests {
             (actions::DECIDE_MENU, None, Some("APPROVE:17")),
             (actions::DECIDE_MENU, None, Some("approve")),
             (actions::DECIDE_MENU, None, None),
+            (actions::REJECT_BECAUSE, None, Some("approve:17")),
+            (actions::REJECT_BECAUSE, None, Some("Too broad:17")),
+            (actions::REJECT_BECAUSE, None, Some("too_broad")),
+            (actions::REJECT_BECAUSE, None, Some("too_broad:x")),
+            (actions::REJECT_BECAUSE, None, None),
             (actions::APPROVE, Some("seventeen"), None),
             (actions::UNDO, Some("L1"), None),
             (actions::UNDO, None, None),

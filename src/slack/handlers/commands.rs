@@ -320,6 +320,9 @@ async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, storage::Er
         if let Some(by) = &s.decided_by {
             line.push_str(&format!(" by {}", render::escape_mrkdwn(by)));
         }
+        if let Some(reason) = s.reject_reason {
+            line.push_str(&format!(" · _{}_", reason.label()));
+        }
         if let Some(error) = &s.last_error {
             line.push_str(&format!(
                 " ({})",

@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use crate::domain::{Actor, LectureId, SuggestionId};
+use crate::domain::{Actor, LectureId, RejectReason, SuggestionId};
 use crate::review::{Decision, LectureDecisions, ReviewError};
 use crate::slack::app::{SlackApp, SlackError};
 use crate::slack::card::{actions, HistoryLine, LectureCard};
@@ -179,9 +179,11 @@ async fn handle_click(
 ) -> Result<(), SlackError> {
     match parsed {
         Click::SelectionChanged => Ok(()),
-        Click::Decide { verb, suggestion } => {
-            decide_one(app, click, clicker, verb, suggestion).await
-        }
+        Click::Decide {
+            verb,
+            suggestion,
+            reason,
+        } => decide_one(app, click, clicker, verb, suggestion, reason).await,
         Click::Undo { suggestion } => undo(app, click, clicker, suggestion).await,
         Click::Details { lecture } => open_details(app, click, clicker, &lecture).await,
         Click::ApproveSelected { lecture, selected } => {
@@ -280,30 +282,68 @@ async fn message_lecture(
     })
 }
 
+/// Where a click on a decision (or its Undo) was made, as tagbot knows
+/// it: the lecture of its review message, or of the Details modal it was
+/// made in (that view, to show afresh); never the click's own word.
+struct ClickedOn<'a> {
+    lecture: LectureId,
+    details: Option<&'a View>,
+}
+
+async fn clicked_on<'a>(
+    app: &SlackApp,
+    click: &'a BlockActions,
+) -> Result<Option<ClickedOn<'a>>, SlackError> {
+    let details = click
+        .view
+        .as_ref()
+        .filter(|view| view.callback_id.as_deref() == Some(DETAILS_CALLBACK));
+    let lecture = match details {
+        Some(view) => view
+            .private_metadata
+            .as_deref()
+            .and_then(|raw| LectureId::parse(raw).ok()),
+        None => message_lecture(app, click).await?,
+    };
+    Ok(lecture.map(|lecture| ClickedOn { lecture, details }))
+}
+
 async fn decide_one(
     app: &SlackApp,
     click: &BlockActions,
     clicker: &Clicker<'_>,
     verb: Verb,
     id: SuggestionId,
+    reason: Option<RejectReason>,
 ) -> Result<(), SlackError> {
-    let Some(lecture) = message_lecture(app, click).await? else {
-        tracing::warn!(user = %clicker.id, %id, "refused a decision from a message that is not tagbot's");
+    let Some(ClickedOn { lecture, details }) = clicked_on(app, click).await? else {
+        tracing::warn!(user = %clicker.id, %id, "refused a decision from a message or modal that is not tagbot's");
         return Ok(());
     };
     let Some(actor) = reviewer(app, clicker).await else {
         return Ok(());
     };
     let transition = verb.transition();
-    // Decides only a suggestion of the message's own lecture: another's
-    // is NotFound (a forged, if signed, payload), and nothing changes.
-    let decided = app.review.decide_in(id, &lecture, transition, &actor).await;
+    // Decides only a suggestion of the clicked lecture: another's is
+    // NotFound (a forged, if signed, payload), and nothing changes.
+    let decided = match reason {
+        Some(reason) => {
+            app.review
+                .reject_because(id, &lecture, reason, &actor)
+                .await
+        }
+        None => app.review.decide_in(id, &lecture, transition, &actor).await,
+    };
     let decision = match decided {
         Ok(decision) => decision,
         Err(err) => return Err(review_failure(err)),
     };
     match &decision {
-        Decision::Applied(_) => {}
+        Decision::Applied(_) => {
+            if let Some(shown) = details {
+                refresh_details(app, shown, &lecture).await?;
+            }
+        }
         Decision::NotFound(_) => {
             tracing::warn!(user = %clicker.id, %id, %lecture, "refused a decision for a suggestion that is not of its message's lecture (or no longer exists)");
         }
@@ -352,18 +392,7 @@ async fn undo(
             None => Ok(()),
         };
     }
-    let details = click
-        .view
-        .as_ref()
-        .filter(|_| modal == Some(DETAILS_CALLBACK));
-    let lecture = match details {
-        Some(view) => view
-            .private_metadata
-            .as_deref()
-            .and_then(|raw| LectureId::parse(raw).ok()),
-        None => message_lecture(app, click).await?,
-    };
-    let Some(lecture) = lecture else {
+    let Some(ClickedOn { lecture, details }) = clicked_on(app, click).await? else {
         tracing::warn!(user = %clicker.id, %suggestion, "refused an Undo from a message or modal that is not tagbot's");
         return Ok(());
     };
@@ -380,7 +409,7 @@ async fn undo(
     Ok(())
 }
 
-/// Shows the Details modal `shown` afresh after an Undo on it, if it is
+/// Shows the Details modal `shown` afresh after a decision or an Undo on it, if it is
 /// still the version clicked on (its hash): one that changed meanwhile was
 /// updated by something newer than this.
 async fn refresh_details(

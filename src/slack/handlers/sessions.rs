@@ -435,15 +435,15 @@ fn read_choices(state: &State) -> (Choices, usize) {
         let picked = block
             .get(actions::SESSION_CHOICE)
             .and_then(|value| value.selected_option.as_ref())
-            .map(|option| option.value.as_str());
+            .and_then(|option| render::read_choice(&option.value));
         match picked {
-            Some("approve") => {
+            Some(render::SessionChoice::Approve) => {
                 choices.approve.insert(id);
             }
-            Some("reject") => {
-                choices.reject.insert(id);
+            Some(render::SessionChoice::Reject(reason)) => {
+                choices.reject.insert(id, reason);
             }
-            _ => left_pending += 1,
+            None => left_pending += 1,
         }
     }
     (choices, left_pending)

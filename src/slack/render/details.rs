@@ -351,8 +351,16 @@ pub(super) fn detail_section(
         "text": mrkdwn(&text, limits::SECTION_TEXT),
         "fields": fields,
     });
-    if let (Some(undo), Some(obj)) = (undo_button(s), section.as_object_mut()) {
-        obj.insert("accessory".into(), undo);
+    // A pending tag can be rejected with a reason here (the message's
+    // compact layout has no room for the reasons); a decided one may show
+    // its Undo.
+    let accessory = if is_pending(s) {
+        Some(reject_because_menu(s.id))
+    } else {
+        undo_button(s)
+    };
+    if let (Some(accessory), Some(obj)) = (accessory, section.as_object_mut()) {
+        obj.insert("accessory".into(), accessory);
     }
     section
 }
@@ -399,6 +407,12 @@ pub(super) fn event_line(e: &HistoryLine, max_chars: usize) -> Option<String> {
     let mut line = Some(with_actor(ACTOR_CHARS))
         .filter(|line| line.chars().count() <= max_chars)
         .or_else(|| Some(with_actor(20)).filter(|line| line.chars().count() <= max_chars))?;
+    if let Some(reason) = e.reason {
+        let because = format!(" · _{}_", reason.label());
+        if line.chars().count() + because.chars().count() <= max_chars {
+            line.push_str(&because);
+        }
+    }
     if let Some(err) = e.error.as_deref() {
         // " — " and the isolates take 5 characters.
         let room = (max_chars - line.chars().count())
@@ -493,6 +507,7 @@ mod tests {
                     actor: "עובד ".repeat(30),
                     at: at(20_000 + i),
                     error: Some("תקלה בשרת ".repeat(40)),
+                    reason: None,
                 })
             })
             .collect();

@@ -96,11 +96,30 @@ pub(super) fn decision_line(s: &SuggestionCard) -> Option<String> {
         .as_deref()
         .map(|who| format!(" by {}", embed_mrkdwn(who, ACTOR_CHARS)));
     let when = s.decided_at.map(|at| format!(" {}", slack_date(at)));
-    (who.is_some() || when.is_some()).then(|| {
+    let why = s
+        .reject_reason
+        .map(|reason| format!(" · _{}_", reason.label()));
+    (who.is_some() || when.is_some() || why.is_some()).then(|| {
         format!(
-            "Decided{}{}",
+            "Decided{}{}{}",
             who.unwrap_or_default(),
-            when.unwrap_or_default()
+            when.unwrap_or_default(),
+            why.unwrap_or_default()
         )
+    })
+}
+
+/// "Reject because…": a select of the five reasons (DESIGN.md); picking
+/// one rejects the tag with it. Option values `<reason>:<suggestion id>`.
+pub(super) fn reject_because_menu(id: i64) -> Value {
+    let options: Vec<Value> = RejectReason::ALL
+        .iter()
+        .map(|reason| option(reason.label(), &format!("{}:{id}", reason.as_str())))
+        .collect();
+    json!({
+        "type": "static_select",
+        "action_id": actions::REJECT_BECAUSE,
+        "placeholder": plain("Reject because…", limits::SELECT_PLACEHOLDER),
+        "options": options,
     })
 }

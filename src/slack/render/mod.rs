@@ -25,7 +25,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::domain::SuggestionStatus;
+use crate::domain::{RejectReason, SuggestionStatus};
 use crate::slack::card::{actions, HistoryLine, LectureCard, SuggestionCard};
 
 mod details;
@@ -48,8 +48,8 @@ pub use notices::{
 pub use reports::{report_block, run_report_post};
 pub use review_message::{review_message, unstamped};
 pub use session::{
-    choice_block_id, choice_block_suggestion, session_modal, session_notice,
-    session_notice_with_undo, SessionLecture, SessionState, SESSION_TAGS,
+    choice_block_id, choice_block_suggestion, read_choice, session_modal, session_notice,
+    session_notice_with_undo, SessionChoice, SessionLecture, SessionState, SESSION_TAGS,
 };
 
 /// A rendered review message: `text` is the notification fallback (and what

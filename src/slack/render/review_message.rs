@@ -119,6 +119,7 @@ pub(super) fn normal_blocks(s: &SuggestionCard) -> Vec<Value> {
             "elements": [
                 button("Approve", actions::APPROVE, &id, Some("primary")),
                 button("Reject", actions::REJECT, &id, Some("danger")),
+                reject_because_menu(s.id),
             ],
         }));
     }

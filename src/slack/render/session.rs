@@ -212,19 +212,44 @@ fn session_section(s: &SuggestionCard) -> Value {
     })
 }
 
-const CHOICES: [(&str, &str); 3] = [
-    ("approve", "Approve"),
-    ("reject", "Reject"),
-    ("pending", "Leave pending"),
-];
+/// A tag's choices: Approve, Reject (no reason), Reject with each reason,
+/// Leave pending: eight of the ten options a radio group may have.
+fn choice_options() -> Vec<Value> {
+    let mut options = vec![option("Approve", "approve"), option("Reject", "reject")];
+    options.extend(RejectReason::ALL.iter().map(|reason| {
+        option(
+            &format!("Reject — {}", reason.label()),
+            &format!("reject:{}", reason.as_str()),
+        )
+    }));
+    options.push(option("Leave pending", "pending"));
+    options
+}
+
+/// What a choice's option value asks for; `None`: leave pending (or a
+/// value tagbot does not make).
+pub fn read_choice(value: &str) -> Option<SessionChoice> {
+    match value {
+        "approve" => Some(SessionChoice::Approve),
+        "reject" => Some(SessionChoice::Reject(None)),
+        _ => value
+            .strip_prefix("reject:")
+            .and_then(|reason| reason.parse().ok())
+            .map(|reason| SessionChoice::Reject(Some(reason))),
+    }
+}
+
+/// A tag's choice in a submitted session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionChoice {
+    Approve,
+    Reject(Option<RejectReason>),
+}
 
 fn choice_input(s: &SuggestionCard, session: &SessionLecture) -> Value {
     let preselected = session.preselect && s.score >= session.card.approve_threshold;
     let initial = if preselected { "approve" } else { "pending" };
-    let options: Vec<Value> = CHOICES
-        .iter()
-        .map(|(value, text)| option(text, value))
-        .collect();
+    let options = choice_options();
     let initial_option = options
         .iter()
         .find(|o| o["value"] == initial)

@@ -37,6 +37,7 @@ pub(super) fn suggestion(id: i64, score: f64, status: SuggestionStatus) -> Sugge
         decided_by: decided.then(|| "Dana".to_owned()),
         decided_at: decided.then(|| at(3_600 + id)),
         undo_until: None,
+        reject_reason: None,
         last_error: (status == SuggestionStatus::Failed).then(|| "tag_missing".to_owned()),
         removed_in_airtable: None,
     }
@@ -68,6 +69,7 @@ pub(super) fn events(suggestion_id: i64, n: i64) -> Vec<HistoryLine> {
             actor: "worker".to_owned(),
             at: at(10_000 + i),
             error: (i % 2 == 0).then(|| format!("HTTP 503 attempt {i}")),
+            reason: None,
         })
         .collect()
 }
