@@ -39,6 +39,13 @@ pub enum ConfigError {
         /// The offending value, or None when it is a secret.
         got: Option<String>,
     },
+    /// A setting that only works with another one, which is not set.
+    #[error("{var} is set, but {needs} is not: {why}")]
+    Needs {
+        var: &'static str,
+        needs: &'static str,
+        why: &'static str,
+    },
 }
 
 fn shown_value(got: &Option<String>) -> String {
@@ -256,6 +263,28 @@ pub struct ReviewSettings {
     /// tag waits before it is due for Airtable (`TAGBOT_UNDO_SECS`); zero:
     /// no undo, and approved tags are due at once.
     pub undo_window: Duration,
+    /// Suggestions scored in this band need two agreeing reviewers
+    /// (`TAGBOT_SECOND_OPINION`); `None`: one reviewer decides every one.
+    pub second_opinion: Option<ScoreBand>,
+}
+
+/// Scores from `low` to `high`, both included (`0.45-0.75`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreBand {
+    pub low: Score,
+    pub high: Score,
+}
+
+impl ScoreBand {
+    pub fn contains(&self, score: f64) -> bool {
+        self.low.get() <= score && score <= self.high.get()
+    }
+}
+
+impl std::fmt::Display for ScoreBand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.low.get(), self.high.get())
+    }
 }
 
 impl Default for ReviewSettings {
@@ -265,6 +294,7 @@ impl Default for ReviewSettings {
             dry_run: false,
             target_precision: DEFAULT_TARGET_PRECISION,
             undo_window: DEFAULT_UNDO_WINDOW,
+            second_opinion: None,
         }
     }
 }
@@ -301,8 +331,46 @@ impl ReviewSettings {
             dry_run: env.flag("DRY_RUN")?,
             target_precision,
             undo_window: undo_window(env)?,
+            second_opinion: second_opinion(env)?,
         })
     }
+}
+
+/// `TAGBOT_SECOND_OPINION`: `off` (the default) or a band `LO-HI` of
+/// scores from 0 to 1, LO at most HI. A disputed suggestion is decided by
+/// a lead, so the band needs `SLACK_LEADS`.
+fn second_opinion(env: &Env) -> Result<Option<ScoreBand>, ConfigError> {
+    const VAR: &str = "TAGBOT_SECOND_OPINION";
+    const EXPECTS: &str = "off, or a score band LO-HI with 0 <= LO <= HI <= 1, like 0.45-0.75";
+    let raw = match env.get(VAR) {
+        None => return Ok(None),
+        Some(raw) if raw.eq_ignore_ascii_case("off") => return Ok(None),
+        Some(raw) => raw,
+    };
+    let invalid = || ConfigError::Invalid {
+        var: VAR,
+        expects: EXPECTS,
+        got: Some(raw.to_owned()),
+    };
+    let score = |part: &str| {
+        part.trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|value| Score::new(value).ok())
+    };
+    let (low, high) = raw.split_once('-').ok_or_else(invalid)?;
+    let band = match (score(low), score(high)) {
+        (Some(low), Some(high)) if low.get() <= high.get() => ScoreBand { low, high },
+        _ => return Err(invalid()),
+    };
+    if env.get("SLACK_LEADS").is_none() {
+        return Err(ConfigError::Needs {
+            var: VAR,
+            needs: "SLACK_LEADS",
+            why: "when two reviewers disagree, only a lead may decide; name the leads (user or user-group ids) or set TAGBOT_SECOND_OPINION=off",
+        });
+    }
+    Ok(Some(band))
 }
 
 /// `TAGBOT_UNDO_SECS`: whole seconds from 0 (no undo) to [`MAX_UNDO_SECS`].
@@ -414,5 +482,58 @@ mod tests {
             ReviewSettings::from_env(&env).unwrap_err().to_string(),
             "DRY_RUN is \"maybe\": expected true or false"
         );
+    }
+
+    #[test]
+    fn the_second_opinion_band_includes_its_edges_and_needs_leads() {
+        let settings = |pairs: &[(&str, &str)]| {
+            ReviewSettings::from_env(&Env::from_pairs(pairs.iter().copied()))
+        };
+        assert_eq!(settings(&[]).unwrap().second_opinion, None);
+        assert_eq!(
+            settings(&[("TAGBOT_SECOND_OPINION", "off")])
+                .unwrap()
+                .second_opinion,
+            None
+        );
+        let band = settings(&[
+            ("TAGBOT_SECOND_OPINION", "0.45-0.75"),
+            ("SLACK_LEADS", "U0LEAD0001"),
+        ])
+        .unwrap()
+        .second_opinion
+        .unwrap();
+        for (score, inside) in [
+            (0.4499, false),
+            (0.45, true),
+            (0.6, true),
+            (0.75, true),
+            (0.7501, false),
+        ] {
+            assert_eq!(band.contains(score), inside, "{score}");
+        }
+        let err = settings(&[("TAGBOT_SECOND_OPINION", "0.45-0.75")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TAGBOT_SECOND_OPINION") && err.contains("SLACK_LEADS"),
+            "{err}"
+        );
+        for bad in [
+            "0.75-0.45",
+            "0.45",
+            "0.45-1.2",
+            "-0.1-0.5",
+            "low-high",
+            "0.45–0.75",
+        ] {
+            let err = settings(&[
+                ("TAGBOT_SECOND_OPINION", bad),
+                ("SLACK_LEADS", "U0LEAD0001"),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("TAGBOT_SECOND_OPINION"), "{bad}: {err}");
+        }
     }
 }

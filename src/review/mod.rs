@@ -11,11 +11,16 @@ mod apply;
 mod outcome;
 mod session;
 mod undo;
+mod vote;
 
 use apply::{lock_lecture, lock_one, Enqueue, LockedSuggestion, Policy, UndoTerms};
-pub use outcome::{Applied, DecidedBy, Decision, LectureDecisions, PriorDecision, ReviewError};
+pub use outcome::{
+    Applied, DecidedBy, Decision, LectureDecisions, PriorDecision, ReviewError, Verdict, Vote,
+    Voted,
+};
 pub use session::{Choices, ChoicesOutcome};
 pub use undo::{Undo, UndoAs, UndoOutcome};
+use vote::Voter;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -45,13 +50,13 @@ impl Review {
 
     /// Approves one pending suggestion and enqueues its sync item.
     pub async fn approve(&self, id: SuggestionId, actor: &Actor) -> Result<Decision, ReviewError> {
-        self.decide_one(id, None, Transition::Approve, None, actor)
+        self.decide_one(id, None, Transition::Approve, None, reviewer(actor))
             .await
     }
 
     /// Rejects one pending suggestion.
     pub async fn reject(&self, id: SuggestionId, actor: &Actor) -> Result<Decision, ReviewError> {
-        self.decide_one(id, None, Transition::Reject, None, actor)
+        self.decide_one(id, None, Transition::Reject, None, reviewer(actor))
             .await
     }
 
@@ -67,20 +72,23 @@ impl Review {
         transition: Transition,
         actor: &Actor,
     ) -> Result<Decision, ReviewError> {
-        self.decide_one(id, Some(lecture), transition, None, actor)
+        self.decide_one(id, Some(lecture), transition, None, reviewer(actor))
             .await
     }
 
-    /// Rejects suggestion `id` of `lecture` because of `reason` (recorded
-    /// in the reject's event; see [`Review::decide_in`] for the lecture).
-    pub async fn reject_because(
+    /// [`Review::decide_in`] with everything a click can say: a
+    /// rejection's reason, and whether the actor is a lead (whose Approve
+    /// or Reject decides a disputed suggestion; see [`vote`]).
+    pub async fn decide_as(
         &self,
         id: SuggestionId,
         lecture: &LectureId,
-        reason: RejectReason,
+        transition: Transition,
+        reason: Option<RejectReason>,
         actor: &Actor,
+        lead: bool,
     ) -> Result<Decision, ReviewError> {
-        self.decide_one(id, Some(lecture), Transition::Reject, Some(reason), actor)
+        self.decide_one(id, Some(lecture), transition, reason, Voter { actor, lead })
             .await
     }
 
@@ -90,7 +98,7 @@ impl Review {
         lecture: Option<&LectureId>,
         transition: Transition,
         reason: Option<RejectReason>,
-        actor: &Actor,
+        voter: Voter<'_>,
     ) -> Result<Decision, ReviewError> {
         let mut tx = storage::begin(&self.pool).await?;
         let Some(row) = lock_one(&mut tx, id, lecture).await? else {
@@ -100,8 +108,16 @@ impl Review {
             json!({ "via": transition.action().as_str() }),
             reason,
         ));
-        let mut decisions =
-            apply::apply(&mut tx, &[row], transition, actor, &details, self.policy()).await?;
+        let mut decisions = vote::decide(
+            &mut tx,
+            &[row],
+            transition,
+            voter,
+            &details,
+            self.policy(),
+            self.settings.second_opinion,
+        )
+        .await?;
         storage::commit(tx).await?;
         count_applied(&decisions);
         Ok(decisions.pop().unwrap_or(Decision::NotFound(id)))
@@ -231,7 +247,8 @@ impl Review {
     }
 
     /// Applies `transition` to `rows` inside `tx`, queueing approvals for
-    /// Airtable unless this is a dry run.
+    /// Airtable unless this is a dry run; in the second-opinion band an
+    /// approval or rejection is a vote ([`vote`]).
     async fn apply(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -240,7 +257,16 @@ impl Review {
         actor: &Actor,
         details: &Value,
     ) -> Result<Vec<Decision>, ReviewError> {
-        Ok(apply::apply(tx, rows, transition, actor, details, self.policy()).await?)
+        Ok(vote::decide(
+            tx,
+            rows,
+            transition,
+            reviewer(actor),
+            details,
+            self.policy(),
+            self.settings.second_opinion,
+        )
+        .await?)
     }
 
     /// Decisions open the configured undo window; a dry run queues nothing.
@@ -292,6 +318,11 @@ impl std::fmt::Display for Stranded {
             )
         }
     }
+}
+
+/// A reviewer who is not acting as a lead.
+fn reviewer(actor: &Actor) -> Voter<'_> {
+    Voter { actor, lead: false }
 }
 
 /// `details` with `"reason"` when a rejection gives one (the status

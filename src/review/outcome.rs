@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::domain::{Action, LectureId, SuggestionId, SuggestionStatus, Transition};
 use crate::storage;
+pub use crate::storage::votes::{Verdict, Vote};
 
 /// The result of asking for one transition of one suggestion.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +19,29 @@ pub enum Decision {
         status: SuggestionStatus,
         attempted: Transition,
     },
+    /// In the second-opinion band: the reviewer's vote was recorded and the
+    /// suggestion stays pending.
+    Voted(Voted),
+    /// The reviewer's vote on it stands already (one vote each).
+    AlreadyVoted {
+        suggestion: SuggestionId,
+        verdict: Verdict,
+    },
+    /// Two reviewers disagree on it: only a lead decides it.
+    NeedsLead {
+        suggestion: SuggestionId,
+        votes: Vec<Vote>,
+    },
+}
+
+/// A vote recorded, and where it left the suggestion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Voted {
+    pub suggestion: SuggestionId,
+    pub verdict: Verdict,
+    /// The other reviewer's vote when this one disagrees with it (the
+    /// suggestion is disputed now); `None`: it needs one more.
+    pub disagrees_with: Option<Vote>,
 }
 
 impl Decision {
@@ -31,6 +55,10 @@ impl Decision {
             Decision::AlreadyDecided(prior) => prior.suggestion,
             Decision::NotFound(id) => *id,
             Decision::Illegal { suggestion, .. } => *suggestion,
+            Decision::Voted(voted) => voted.suggestion,
+            Decision::AlreadyVoted { suggestion, .. } | Decision::NeedsLead { suggestion, .. } => {
+                *suggestion
+            }
         }
     }
 }
@@ -57,8 +85,47 @@ impl fmt::Display for Decision {
                 "suggestion {suggestion} is {status}; it cannot be {}",
                 attempted.action().past_tense()
             ),
+            Decision::Voted(Voted {
+                verdict,
+                disagrees_with: None,
+                ..
+            }) => write!(
+                f,
+                "your vote to {} is in; it needs one more reviewer who agrees",
+                verdict.as_str()
+            ),
+            Decision::Voted(Voted {
+                verdict,
+                disagrees_with: Some(other),
+                ..
+            }) => write!(
+                f,
+                "your vote to {} disagrees with {}'s vote to {}: a lead decides it now",
+                verdict.as_str(),
+                voter_name(other),
+                other.verdict.as_str()
+            ),
+            Decision::AlreadyVoted { verdict, .. } => {
+                write!(f, "you voted to {} already", verdict.as_str())
+            }
+            Decision::NeedsLead { votes, .. } => {
+                let said: Vec<String> = votes
+                    .iter()
+                    .map(|v| format!("{} voted to {}", voter_name(v), v.verdict.as_str()))
+                    .collect();
+                write!(
+                    f,
+                    "reviewers disagree ({}): only a lead may decide it",
+                    said.join(", ")
+                )
+            }
         }
     }
+}
+
+/// The name people know a voter by, else the stored voter.
+fn voter_name(vote: &Vote) -> &str {
+    vote.voter_name.as_deref().unwrap_or(&vote.voter)
 }
 
 /// A transition that happened.

@@ -33,6 +33,11 @@ pub enum Error {
     /// check and the change) reads as.
     #[error("the database refused an undo ({0}): {1}")]
     UndoRefused(UndoRefusal, #[source] sqlx::Error),
+    /// The vote rules refused a vote or a decision (migration 0021), for
+    /// the reason its SQLSTATE names: what a race between two voters reads
+    /// as, review having checked the same rules first.
+    #[error("the database refused a vote ({0}): {1}")]
+    VoteRefused(VoteRefusal, #[source] sqlx::Error),
     /// A statement that expected a row found none.
     #[error("no rows returned by a query that expected to return at least one row")]
     NotFound,
@@ -63,6 +68,7 @@ impl From<sqlx::Error> for Error {
                 Some(Meaning::Unavailable) => Error::Unavailable(err),
                 Some(Meaning::Conflict) => Error::Conflict(err),
                 Some(Meaning::Undo(refusal)) => Error::UndoRefused(refusal, err),
+                Some(Meaning::Vote(refusal)) => Error::VoteRefused(refusal, err),
                 _ => Error::Other(err),
             },
             _ => Error::Other(err),
@@ -87,12 +93,25 @@ pub enum UndoRefusal {
     NotLatest,
 }
 
+/// Why the database refused a vote, or a decision of a suggestion with
+/// votes (migration 0021's SQLSTATEs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VoteRefusal {
+    /// TB010: not pending, already voted, or not an active vote.
+    #[error("not a vote that can be cast or withdrawn")]
+    NotOpen,
+    /// TB011: disputed (a lead decides), or a decision without agreement.
+    #[error("needs agreement or a lead")]
+    NeedsAgreement,
+}
+
 /// What a SQLSTATE says for a caller, where it says more than "refused".
 #[derive(Debug, PartialEq, Eq)]
 enum Meaning {
     Unavailable,
     Conflict,
     Undo(UndoRefusal),
+    Vote(VoteRefusal),
     Refused,
 }
 
@@ -102,6 +121,8 @@ fn sql_state_meaning(code: &str) -> Meaning {
         "TB006" => Meaning::Undo(UndoRefusal::NotTheDecider),
         "TB007" => Meaning::Undo(UndoRefusal::Left),
         "TB008" => Meaning::Undo(UndoRefusal::NotLatest),
+        "TB010" => Meaning::Vote(VoteRefusal::NotOpen),
+        "TB011" => Meaning::Vote(VoteRefusal::NeedsAgreement),
         // 40001 serialization failure, 40P01 deadlock detected: Postgres
         // chose this transaction to abort so the other could go on.
         "40001" | "40P01" => Meaning::Conflict,
@@ -135,6 +156,8 @@ mod tests {
             ("TB001", Meaning::Refused),
             ("TB005", Meaning::Undo(UndoRefusal::TooLate)),
             ("TB007", Meaning::Undo(UndoRefusal::Left)),
+            ("TB010", Meaning::Vote(VoteRefusal::NotOpen)),
+            ("TB011", Meaning::Vote(VoteRefusal::NeedsAgreement)),
             ("42501", Meaning::Refused),
         ] {
             assert_eq!(sql_state_meaning(code), meaning, "{code}");

@@ -43,8 +43,9 @@ pub mod runs;
 pub mod suggestions;
 pub mod sync_queue;
 pub mod tag_maps;
+pub mod votes;
 
-pub use error::{Error, UndoRefusal};
+pub use error::{Error, UndoRefusal, VoteRefusal};
 pub use listener::Listener;
 pub use privileges::{
     check_privileges, checked_tables, temporary_tables_allowed, PrivilegeProblem, PrivilegeReport,

@@ -42,6 +42,8 @@ const TABLES: &[(&str, &[&str])] = &[
     ("airtable_repairs", &["INSERT", "UPDATE"]),
     ("airtable_drift", &["INSERT", "UPDATE"]),
     ("airtable_tag_maps", ROW_WRITES),
+    // Votes: cast and withdrawn by new rows, never changed.
+    ("review_votes", &["INSERT"]),
     // Calibration's counts: only its trigger (running as the owner) writes them.
     ("calibration_bins", &[]),
 ];

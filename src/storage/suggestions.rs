@@ -72,7 +72,9 @@ pub struct UndoTerms {
     /// An approval or rejection can be taken back this long (stamped on
     /// its event as `details.undo_secs`; zero: never).
     pub window: Duration,
-    /// Sets `tagbot.undo_as_lead`: the undo is on record as a lead's.
+    /// The actor acts as a lead (`SLACK_LEADS`): sets `tagbot.undo_as_lead`
+    /// (an undo of someone else's decision, on record as a lead's) and
+    /// `tagbot.as_lead` (a ruling on a disputed suggestion, migration 0021).
     pub as_lead: bool,
 }
 
@@ -108,7 +110,8 @@ pub(crate) async fn transition(
                    AND set_config('tagbot.actor_name', $7, true) IS NOT NULL
                    AND set_config('tagbot.details', $8, true) IS NOT NULL
                    AND set_config('tagbot.undo_secs', $9, true) IS NOT NULL
-                   AND set_config('tagbot.undo_as_lead', $10, true) IS NOT NULL)
+                   AND set_config('tagbot.undo_as_lead', $10, true) IS NOT NULL
+                   AND set_config('tagbot.as_lead', $10, true) IS NOT NULL)
          RETURNING id",
     )
     .bind(ids)

@@ -32,4 +32,5 @@ mod sync_world;
 mod undo;
 mod undo_database;
 mod undo_slack;
+mod votes;
 mod who_decides;

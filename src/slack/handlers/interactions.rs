@@ -326,14 +326,14 @@ async fn decide_one(
     let transition = verb.transition();
     // Decides only a suggestion of the clicked lecture: another's is
     // NotFound (a forged, if signed, payload), and nothing changes.
-    let decided = match reason {
-        Some(reason) => {
-            app.review
-                .reject_because(id, &lecture, reason, &actor)
-                .await
-        }
-        None => app.review.decide_in(id, &lecture, transition, &actor).await,
-    };
+    // Only a lead's Approve or Reject decides a disputed suggestion; with
+    // no second-opinion band nothing is disputed, and nobody is asked.
+    let lead = app.review.settings().second_opinion.is_some()
+        && app.is_lead(&clicker.requester()).await.unwrap_or(false);
+    let decided = app
+        .review
+        .decide_as(id, &lecture, transition, reason, &actor, lead)
+        .await;
     let decision = match decided {
         Ok(decision) => decision,
         Err(err) => return Err(review_failure(err)),
@@ -357,12 +357,18 @@ async fn decide_one(
             let tag = suggestions::tag_name(&app.pool, id)
                 .await?
                 .unwrap_or_else(|| id.to_string());
-            // The tag's name is the catalogue's and the deciding reviewer's
-            // name is whatever they chose in Slack: both escaped.
+            // A vote is recorded, but decides nothing yet.
+            let after = if matches!(other, Decision::Voted(_)) {
+                ""
+            } else {
+                " Nothing was changed."
+            };
+            // The tag's name is the catalogue's and the reviewers' names
+            // are whatever they chose in Slack: all escaped.
             clicker.tell(
                 app,
                 &format!(
-                    "{}: {}. Nothing was changed.",
+                    "{}: {}.{after}",
                     render::isolate(&render::escape_mrkdwn(&tag)),
                     render::escape_mrkdwn(&other.to_string())
                 ),
