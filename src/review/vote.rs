@@ -8,7 +8,7 @@
 //! Runs inside the caller's transaction, on rows it has locked (so two
 //! racing deciding votes queue on the row lock: the second finds the
 //! suggestion decided and is told who decided). The rules are the
-//! database's too (migration 0021); review checks them first so each
+//! database's too (migration 0022); review checks them first so each
 //! suggestion's outcome can be told in words.
 
 use std::collections::BTreeMap;

@@ -33,7 +33,7 @@ pub enum Error {
     /// check and the change) reads as.
     #[error("the database refused an undo ({0}): {1}")]
     UndoRefused(UndoRefusal, #[source] sqlx::Error),
-    /// The vote rules refused a vote or a decision (migration 0021), for
+    /// The vote rules refused a vote or a decision (migration 0022), for
     /// the reason its SQLSTATE names: what a race between two voters reads
     /// as, review having checked the same rules first.
     #[error("the database refused a vote ({0}): {1}")]
@@ -94,7 +94,7 @@ pub enum UndoRefusal {
 }
 
 /// Why the database refused a vote, or a decision of a suggestion with
-/// votes (migration 0021's SQLSTATEs).
+/// votes (migration 0022's SQLSTATEs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum VoteRefusal {
     /// TB010: not pending, already voted, or not an active vote.

@@ -74,7 +74,7 @@ pub struct UndoTerms {
     pub window: Duration,
     /// The actor acts as a lead (`SLACK_LEADS`): sets `tagbot.undo_as_lead`
     /// (an undo of someone else's decision, on record as a lead's) and
-    /// `tagbot.as_lead` (a ruling on a disputed suggestion, migration 0021).
+    /// `tagbot.as_lead` (a ruling on a disputed suggestion, migration 0022).
     pub as_lead: bool,
 }
 

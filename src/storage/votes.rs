@@ -1,5 +1,5 @@
 //! `review_votes`: the votes on suggestions in the second-opinion band,
-//! append-only (migration 0021). A vote is cast or withdrawn here and
+//! append-only (migration 0022). A vote is cast or withdrawn here and
 //! nowhere else; what the database checks of each (the voter is the
 //! transaction's actor, one active vote per voter, none on a disputed
 //! suggestion, a withdrawal within the vote's window) is written at the
