@@ -126,6 +126,12 @@ fn walk(rank: &str, filter: &str, scan: &str, lectures: &str) -> String {
 /// model's pending scores are walked up from its threshold and down from
 /// it, the first few of each way. Whatever the lectures closest to their
 /// thresholds are, their closest suggestions are among those.
+///
+/// The models go through an array: Postgres estimates a recursive CTE at
+/// a hundred rows but an unnested array at ten, and with a hundred models
+/// walked the prepared statement's generic plan looks costly enough to be
+/// JIT-compiled, which cost 50 ms a call where the walk itself takes 2
+/// (BENCHMARKS.md).
 fn outwards_from_thresholds(filter: &str, lectures: &str, first: usize) -> String {
     let (models, thresholds, default) = (first, first + 1, first + 2);
     let way = |comparison: &str, direction: &str, distance: &str| {
@@ -150,11 +156,10 @@ fn outwards_from_thresholds(filter: &str, lectures: &str, first: usize) -> Strin
              FROM models m WHERE m.model IS NOT NULL
          ),
          thresholds AS (
-             SELECT m.model, coalesce(c.threshold, ${default}::float8) AS threshold
-             FROM models m
+             SELECT p.model, coalesce(c.threshold, ${default}::float8) AS threshold
+             FROM unnest(ARRAY(SELECT model FROM models WHERE model IS NOT NULL)) AS p(model)
              LEFT JOIN unnest(${models}::text[], ${thresholds}::float8[]) AS c(model, threshold)
-                 ON c.model = m.model
-             WHERE m.model IS NOT NULL
+                 ON c.model = p.model
          ),
          candidates AS (
              SELECT w.* FROM thresholds t CROSS JOIN LATERAL ({up} UNION ALL {down}) w
@@ -183,7 +188,9 @@ fn overdue_before(now: DateTime<Utc>, sla: Option<Duration>) -> Option<DateTime<
 /// The queue's backlog at `now` under `sla` (None: no SLA, nothing is
 /// overdue), in one statement: both figures come from the index of pending
 /// suggestions by arrival (`idx_sugg_pending_queue`), the oldest as its
-/// first entry, the overdue ones as the range before the SLA's cut-off.
+/// first entry, the overdue ones as the range before the SLA's cut-off,
+/// grouped by lecture in a hash (`count(DISTINCT …)` would sort, and spill
+/// to disk at 100,000: two to three times slower).
 pub async fn backlog(
     pool: &PgPool,
     now: DateTime<Utc>,
@@ -192,8 +199,9 @@ pub async fn backlog(
     sqlx::query_as(
         "SELECT (SELECT min(created_at) FROM lecture_tag_suggestions
                  WHERE status = 'pending') AS oldest_pending,
-                (SELECT count(DISTINCT lecture_external_id) FROM lecture_tag_suggestions
-                 WHERE status = 'pending' AND created_at < $1) AS overdue_lectures",
+                (SELECT count(*) FROM (SELECT lecture_external_id FROM lecture_tag_suggestions
+                                       WHERE status = 'pending' AND created_at < $1
+                                       GROUP BY lecture_external_id) overdue) AS overdue_lectures",
     )
     .bind(overdue_before(now, sla))
     .fetch_one(pool)
