@@ -8,7 +8,7 @@
 //!
 //! Every read walks a partial index of pending suggestions in order and
 //! stops early: at catalogue scale it costs what the first few lectures
-//! cost, not the whole queue (migrations 0008, 0009 and 0020 hold the
+//! cost, not the whole queue (migrations 0008, 0009 and 0021 hold the
 //! indexes; BENCHMARKS.md has the figures at 100,000 pending).
 
 use std::time::Duration;
