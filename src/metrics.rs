@@ -1,14 +1,14 @@
 //! Prometheus metrics, served by `GET /metrics` in `tagbot serve`.
 //!
 //! Counters and the acknowledgement histogram are recorded where things
-//! happen, through the `metrics` facade; the queue's depth and age are read
-//! from Postgres, so every process reports the whole queue (the database is
-//! the one place that knows it), and so are the review queue's age and the
-//! lectures overdue under `TAGBOT_REVIEW_SLA`. `/metrics` is unauthenticated, so a scrape
-//! never costs more than a reading every [`QUEUE_READ_EVERY`]: one scrape
-//! reads while the others wait for its reading ([`QueueGauges`], a
-//! [`Cache`] of one entry), and the counts come from the partial indexes of
-//! each status, not the table.
+//! happen, through the `metrics` facade; the sync queue's depth and age
+//! are read from Postgres, so every process reports the whole queue (the
+//! database is the one place that knows it), and so are the review queue's
+//! age and the lectures overdue under `TAGBOT_REVIEW_SLA`. `/metrics` is
+//! unauthenticated, so a scrape never costs more than a reading every
+//! [`QUEUE_READ_EVERY`]: one scrape reads while the others wait for its
+//! reading ([`QueueGauges`], a [`Cache`] of one entry), and the counts come
+//! from the partial indexes of each status, not the table.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|

@@ -110,7 +110,7 @@ fn overdue_line(f: &HomeFigures) -> String {
     };
     let sla = span_label(sla);
     match f.overdue_lectures {
-        0 => format!("\nNone overdue (waiting longer than {sla})."),
+        0 => format!("\nNothing overdue: none has waited longer than {sla}."),
         n => format!("\n:alarm_clock: *{n} overdue*: waiting longer than {sla}."),
     }
 }
