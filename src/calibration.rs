@@ -348,6 +348,16 @@ impl Calibration {
         Calibration { target, models }
     }
 
+    /// Each model's recommended threshold, for the models that have one.
+    pub fn recommended_thresholds(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.models
+            .iter()
+            .filter_map(|model| match model.threshold {
+                Threshold::At { score, .. } => Some((model.model.as_str(), score)),
+                Threshold::NotEnough { .. } | Threshold::Unreached { .. } => None,
+            })
+    }
+
     /// What reviewers are told beside "Approve all ≥ `score`": how often
     /// decisions at or above it were approved, over every model.
     pub fn beside_threshold(&self, score: f64) -> Option<String> {

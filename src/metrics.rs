@@ -1,18 +1,21 @@
 //! Prometheus metrics, served by `GET /metrics` in `tagbot serve`.
 //!
 //! Counters and the acknowledgement histogram are recorded where things
-//! happen, through the `metrics` facade; the queue's depth and age are read
-//! from Postgres, so every process reports the whole queue (the database is
-//! the one place that knows it). `/metrics` is unauthenticated, so a scrape
-//! never costs more than a reading every [`QUEUE_READ_EVERY`]: one scrape
-//! reads while the others wait for its reading ([`QueueGauges`], a
-//! [`Cache`] of one entry), and the counts come from the partial indexes of
-//! each status, not the table.
+//! happen, through the `metrics` facade; the sync queue's depth and age
+//! are read from Postgres, so every process reports the whole queue (the
+//! database is the one place that knows it), and so are the review queue's
+//! age and the lectures overdue under `TAGBOT_REVIEW_SLA`. `/metrics` is
+//! unauthenticated, so a scrape never costs more than a reading every
+//! [`QUEUE_READ_EVERY`]: one scrape reads while the others wait for its
+//! reading ([`QueueGauges`], a [`Cache`] of one entry), and the counts come
+//! from the partial indexes of each status, not the table.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
 //! | `tagbot_sync_queue_items` | gauge | `status`: queued, in_flight, done, failed |
 //! | `tagbot_sync_oldest_queued_seconds` | gauge (how long the longest-due queued item has been due) | |
+//! | `tagbot_review_oldest_pending_seconds` | gauge (how long the oldest pending suggestion has waited; 0 with none) | |
+//! | `tagbot_review_overdue_lectures` | gauge (lectures waiting longer than `TAGBOT_REVIEW_SLA`; 0 with it off) | |
 //! | `tagbot_airtable_requests_total` | counter | |
 //! | `tagbot_airtable_rate_limited_total` | counter | |
 //! | `tagbot_airtable_slots_missed_total` (request slots given up because they could not be used on time) | counter | |
@@ -27,7 +30,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::cache::{Cache, LookUpStopped};
-use crate::storage::sync_queue;
+use crate::storage::{review_queue, sync_queue};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
 
@@ -42,6 +45,8 @@ pub const SYNC_READS_SKIPPED: &str = "tagbot_sync_reads_skipped_total";
 pub const SLACK_ACK_SECONDS: &str = "tagbot_slack_ack_seconds";
 const QUEUE_ITEMS: &str = "tagbot_sync_queue_items";
 const OLDEST_QUEUED: &str = "tagbot_sync_oldest_queued_seconds";
+const OLDEST_PENDING: &str = "tagbot_review_oldest_pending_seconds";
+const OVERDUE_LECTURES: &str = "tagbot_review_overdue_lectures";
 
 /// Slack's deadline is 3 s; the buckets resolve the milliseconds below it.
 const ACK_BUCKETS: &[f64] = &[
@@ -72,19 +77,23 @@ pub fn install() -> Option<PrometheusHandle> {
 /// anyone else) asking more often costs the database nothing more.
 pub const QUEUE_READ_EVERY: Duration = Duration::from_secs(5);
 
-/// The queue as last read; shared by every scrape of one app. One entry:
-/// the gauges, or that the database could not give them (remembered as
-/// long as a reading, so a flood of scrapes during an outage does not
-/// queue for the pool either; no stale gauges are shown).
+/// The queues as last read (the sync queue, and the review queue against
+/// its SLA); shared by every scrape of one app. One entry: the gauges, or
+/// that the database could not give them (remembered as long as a
+/// reading, so a flood of scrapes during an outage does not queue for the
+/// pool either; no stale gauges are shown).
 #[derive(Debug, Clone)]
 pub struct QueueGauges {
     readings: Cache<(), Result<Gauges, QueueUnread>, QueueUnread>,
+    /// `TAGBOT_REVIEW_SLA`: None, nothing is overdue.
+    review_sla: Option<Duration>,
 }
 
-impl Default for QueueGauges {
-    fn default() -> QueueGauges {
+impl QueueGauges {
+    pub fn new(review_sla: Option<Duration>) -> QueueGauges {
         QueueGauges {
             readings: Cache::new(QUEUE_READ_EVERY, 1),
+            review_sla,
         }
     }
 }
@@ -93,6 +102,9 @@ impl Default for QueueGauges {
 struct Gauges {
     by_status: Vec<(String, i64)>,
     oldest_due: Option<f64>,
+    /// Seconds the oldest pending suggestion had waited when read.
+    oldest_pending: f64,
+    overdue_lectures: i64,
 }
 
 /// Why `/metrics` could not be answered.
@@ -112,9 +124,9 @@ impl QueueGauges {
     /// old, reading the database when there is none: one reading at a
     /// time, the other scrapes wait for it.
     async fn set(&self, pool: &PgPool) -> Result<(), QueueUnread> {
-        let pool = pool.clone();
+        let (pool, sla) = (pool.clone(), self.review_sla);
         let reading = || async move {
-            Ok(read(&pool).await.map_err(|err| {
+            Ok(read(&pool, sla).await.map_err(|err| {
                 if matches!(err, crate::storage::Error::PoolTimedOut) {
                     tracing::warn!(error = %err, "no database connection came free in time to read the queue for /metrics");
                 } else {
@@ -133,14 +145,26 @@ impl QueueGauges {
             metrics::gauge!(QUEUE_ITEMS, "status" => status).set(count as f64);
         }
         metrics::gauge!(OLDEST_QUEUED).set(gauges.oldest_due.unwrap_or(0.0));
+        metrics::gauge!(OLDEST_PENDING).set(gauges.oldest_pending);
+        metrics::gauge!(OVERDUE_LECTURES).set(gauges.overdue_lectures as f64);
         Ok(())
     }
 }
 
-async fn read(pool: &PgPool) -> Result<Gauges, crate::storage::Error> {
+async fn read(
+    pool: &PgPool,
+    review_sla: Option<Duration>,
+) -> Result<Gauges, crate::storage::Error> {
+    let now = chrono::Utc::now();
+    let backlog = review_queue::backlog(pool, now, review_sla).await?;
+    let oldest_pending = backlog
+        .oldest_pending
+        .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
     Ok(Gauges {
         by_status: sync_queue::counts_by_status(pool).await?,
         oldest_due: sync_queue::oldest_due_age(pool).await?,
+        oldest_pending,
+        overdue_lectures: backlog.overdue_lectures,
     })
 }
 

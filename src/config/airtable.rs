@@ -240,29 +240,12 @@ const RETENTION_EXPECTS: &str =
 
 /// `TAGBOT_SYNC_DONE_RETENTION`: `Nd`, `Nh`, or `off`.
 fn done_retention(env: &Env) -> Result<Option<Duration>, ConfigError> {
-    let Some(raw) = env.get("TAGBOT_SYNC_DONE_RETENTION") else {
-        return Ok(Some(DEFAULT_DONE_RETENTION));
-    };
-    let invalid = || ConfigError::Invalid {
-        var: "TAGBOT_SYNC_DONE_RETENTION",
-        expects: RETENTION_EXPECTS,
-        got: Some(raw.to_owned()),
-    };
-    if raw.eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
-    let hours: u64 = match unit {
-        "d" | "D" => 24,
-        "h" | "H" => 1,
-        _ => return Err(invalid()),
-    };
-    match number.parse::<u64>() {
-        Ok(n) if n > 0 && n <= 36_500 * 24 / hours => {
-            Ok(Some(Duration::from_secs(n * hours * 3600)))
-        }
-        _ => Err(invalid()),
-    }
+    env.span_or_off(
+        "TAGBOT_SYNC_DONE_RETENTION",
+        Some(DEFAULT_DONE_RETENTION),
+        &['d', 'h'],
+        RETENTION_EXPECTS,
+    )
 }
 
 #[cfg(test)]
@@ -359,7 +342,7 @@ mod tests {
         );
         assert_eq!(read("12h").unwrap(), Some(Duration::from_secs(12 * 3600)));
         assert_eq!(read("off").unwrap(), None);
-        for bad in ["0d", "30", "1w", "d", "-3d", "99999999d"] {
+        for bad in ["0d", "30", "1w", "d", "-3d", "99999999d", "30m", "+3d"] {
             let err = read(bad).unwrap_err().to_string();
             assert!(
                 err.starts_with(&format!("TAGBOT_SYNC_DONE_RETENTION is \"{bad}\"")),

@@ -18,7 +18,7 @@ mod airtable;
 mod slack;
 
 pub use airtable::{AirtableSettings, SyncSettings, TagsFieldType};
-pub use slack::{HttpLimits, ReviewOrder, SlackSettings};
+pub use slack::{user_groups, HttpLimits, ReviewOrder, SlackSettings};
 
 /// The approval threshold when `TAGBOT_APPROVE_THRESHOLD` is not set.
 pub const DEFAULT_APPROVE_THRESHOLD: Score = Score::constant(0.88);
@@ -156,6 +156,48 @@ impl Env {
         }
     }
 
+    /// A span of time written as a positive whole number and a unit
+    /// among `units` (`m` minutes, `h` hours, `d` days: `45m`, `12h`,
+    /// `30d`), at most a century; or `off` (None). Anything else is
+    /// refused whole, naming `var`.
+    fn span_or_off(
+        &self,
+        var: &'static str,
+        default: Option<Duration>,
+        units: &[char],
+        expects: &'static str,
+    ) -> Result<Option<Duration>, ConfigError> {
+        let Some(raw) = self.get(var) else {
+            return Ok(default);
+        };
+        if raw.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let invalid = || ConfigError::Invalid {
+            var,
+            expects,
+            got: Some(raw.to_owned()),
+        };
+        let unit = raw.chars().last().map(|c| c.to_ascii_lowercase());
+        let secs_per_unit: u64 = match unit {
+            Some('m') if units.contains(&'m') => 60,
+            Some('h') if units.contains(&'h') => 3600,
+            Some('d') if units.contains(&'d') => 24 * 3600,
+            _ => return Err(invalid()),
+        };
+        // The unit is one ASCII byte; a sign or a space before it is refused.
+        let number = &raw[..raw.len() - 1];
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        match number.parse::<u64>() {
+            Ok(n) if n > 0 && n <= CENTURY_SECS / secs_per_unit => {
+                Ok(Some(Duration::from_secs(n * secs_per_unit)))
+            }
+            _ => Err(invalid()),
+        }
+    }
+
     fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
         match self.get(var).map(str::to_ascii_lowercase).as_deref() {
             None | Some("false" | "0" | "no" | "off") => Ok(false),
@@ -168,6 +210,10 @@ impl Env {
         }
     }
 }
+
+/// The longest span a setting takes: longer means "never" in practice,
+/// and keeps the seconds far from overflowing.
+const CENTURY_SECS: u64 = 36_500 * 24 * 3600;
 
 const DATABASE_URL_EXPECTS: &str =
     "a Postgres URL like postgres://user:password@host:5432/database";

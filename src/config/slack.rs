@@ -36,6 +36,9 @@ pub struct SlackSettings {
     pub open_limit: u32,
     /// Which waiting lecture is posted next (`TAGBOT_REVIEW_ORDER`).
     pub review_order: ReviewOrder,
+    /// A lecture whose oldest pending suggestion is older than this is
+    /// overdue (`TAGBOT_REVIEW_SLA`); None: `off`, nothing is.
+    pub review_sla: Option<Duration>,
     /// The window Slack counts its rate tiers over (a minute), which
     /// `slack::pacing` paces each Web API method within. Not an
     /// environment variable; tests shorten it to match a stand-in whose
@@ -98,6 +101,12 @@ impl SlackSettings {
             })?;
         let open_limit = open_limit(env)?;
         let review_order = review_order(env)?;
+        let review_sla = env.span_or_off(
+            "TAGBOT_REVIEW_SLA",
+            Some(DEFAULT_REVIEW_SLA),
+            &['m', 'h', 'd'],
+            REVIEW_SLA_EXPECTS,
+        )?;
         Ok(SlackSettings {
             bot_token,
             signing_secret,
@@ -111,6 +120,7 @@ impl SlackSettings {
             digest_at,
             open_limit,
             review_order,
+            review_sla,
             tier_window: SLACK_TIER_WINDOW,
             directory_ttl: DIRECTORY_TTL,
             http_limits: HttpLimits::default(),
@@ -131,7 +141,25 @@ pub enum ReviewOrder {
     Oldest,
     /// The lecture with the highest-scored pending suggestion first.
     Score,
+    /// The lecture whose pending suggestions come closest to their model's
+    /// recommended threshold first (calibration's, else
+    /// `TAGBOT_APPROVE_THRESHOLD`): its decisions teach the most.
+    Uncertain,
 }
+
+/// The user groups (`S…`) among a list of people (`SLACK_REVIEWERS`,
+/// `SLACK_LEADS`); the rest are users.
+pub fn user_groups(people: &[String]) -> impl Iterator<Item = &str> {
+    people
+        .iter()
+        .map(String::as_str)
+        .filter(|id| id.starts_with('S'))
+}
+
+/// Three days: a lecture waiting longer than a long weekend is overdue.
+const DEFAULT_REVIEW_SLA: Duration = Duration::from_secs(72 * 3600);
+const REVIEW_SLA_EXPECTS: &str =
+    "a number of minutes, hours or days like 90m, 72h or 3d, or off for no review SLA";
 
 const OPEN_LIMIT_EXPECTS: &str = "a whole number of lectures from 1 to 1000";
 /// Beyond this a channel is the wall the limit exists to prevent.
@@ -155,10 +183,10 @@ fn review_order(env: &Env) -> Result<ReviewOrder, ConfigError> {
     match env.get("TAGBOT_REVIEW_ORDER").map(str::trim) {
         None | Some("oldest") => Ok(ReviewOrder::Oldest),
         Some("score") => Ok(ReviewOrder::Score),
+        Some("uncertain") => Ok(ReviewOrder::Uncertain),
         Some(other) => Err(ConfigError::Invalid {
             var: "TAGBOT_REVIEW_ORDER",
-            expects:
-                "oldest (the oldest pending suggestion first) or score (the highest-scored first)",
+            expects: "oldest (the oldest pending suggestion first), score (the highest-scored first) or uncertain (the closest to its model's recommended threshold first)",
             got: Some(other.to_owned()),
         }),
     }
@@ -322,7 +350,62 @@ mod tests {
         let err = SlackSettings::from_env(&env(&[("TAGBOT_REVIEW_ORDER", "newest")]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("oldest") && err.contains("score"), "{err}");
+        assert!(
+            err.starts_with("TAGBOT_REVIEW_ORDER is \"newest\"")
+                && err.contains("oldest")
+                && err.contains("score")
+                && err.contains("uncertain"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_uncertain_order_is_read() {
+        let settings =
+            SlackSettings::from_env(&env(&[("TAGBOT_REVIEW_ORDER", "uncertain")])).unwrap();
+        assert_eq!(settings.review_order, ReviewOrder::Uncertain);
+        for near_miss in ["Uncertain ", "uncertainty", "closest"] {
+            assert!(
+                SlackSettings::from_env(&env(&[("TAGBOT_REVIEW_ORDER", near_miss)])).is_err(),
+                "{near_miss}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_review_sla_is_minutes_hours_or_days_or_off_and_72h_by_default() {
+        let sla = |raw: &str| {
+            SlackSettings::from_env(&env(&[("TAGBOT_REVIEW_SLA", raw)]))
+                .map(|settings| settings.review_sla)
+        };
+        assert_eq!(
+            SlackSettings::from_env(&env(&[])).unwrap().review_sla,
+            Some(Duration::from_secs(72 * 3600))
+        );
+        assert_eq!(sla("90m").unwrap(), Some(Duration::from_secs(90 * 60)));
+        assert_eq!(sla("12h").unwrap(), Some(Duration::from_secs(12 * 3600)));
+        assert_eq!(sla("3d").unwrap(), Some(Duration::from_secs(3 * 24 * 3600)));
+        assert_eq!(sla("off").unwrap(), None);
+        assert_eq!(sla("OFF").unwrap(), None);
+        for bad in [
+            "0h", "72", "1w", "h", "-3h", "+3h", "1.5h", "3 d", "72h30m", "never", "9999999d",
+        ] {
+            let err = sla(bad).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("TAGBOT_REVIEW_SLA is {bad:?}: expected {REVIEW_SLA_EXPECTS}")
+            );
+        }
+    }
+
+    #[test]
+    fn user_groups_are_the_s_ids() {
+        let people = vec![
+            "U012ABCDE".to_owned(),
+            "S03XYZ123".to_owned(),
+            "W0ABCDEFG".to_owned(),
+        ];
+        assert_eq!(user_groups(&people).collect::<Vec<_>>(), ["S03XYZ123"]);
     }
 
     #[test]

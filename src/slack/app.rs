@@ -12,13 +12,14 @@ use tracing::Instrument;
 
 use crate::cache::Cache;
 use crate::calibration::Calibration;
-use crate::config::{ReviewSettings, SlackSettings};
+use crate::config::{ReviewOrder, ReviewSettings, SlackSettings};
 use crate::domain::{Actor, LectureId};
 use crate::review::Review;
 use crate::slack::card::{load_card, LectureCard};
 use crate::slack::click_queue::ClickQueue;
 use crate::slack::output::api::{SlackApi, SlackApiError};
 use crate::slack::reviewers::{self, NotAllowed, Requester, Standing, Workspace};
+use crate::storage::review_queue::{QueueOrder, Thresholds};
 
 /// Why a Slack-side step failed, for the operator's log.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +45,8 @@ pub struct SlackApp {
     pub workspace: Workspace,
     /// Clicks (and late answers) acknowledged and not yet done.
     pub clicks: ClickQueue,
-    /// The sync queue's gauges for `/metrics`, read at most every 5 s.
+    /// The sync and review queues' gauges for `/metrics`, read at most
+    /// every 5 s.
     pub queue_gauges: crate::metrics::QueueGauges,
     /// The lecture each of tagbot's messages is about, by (channel, ts),
     /// as read once: a message's lecture never changes (never stale), and
@@ -142,13 +144,13 @@ impl SlackApp {
         workspace: Workspace,
     ) -> SlackApp {
         SlackApp {
+            queue_gauges: crate::metrics::QueueGauges::new(settings.review_sla),
             review: Review::new(pool.clone(), review_settings),
             api,
             pool,
             settings,
             workspace,
             clicks: ClickQueue::default(),
-            queue_gauges: crate::metrics::QueueGauges::default(),
             message_lectures: Cache::new(Duration::MAX, REMEMBERED_MESSAGES),
             waiting: Cache::new(WAITING_COUNT_FOR, 1),
             home_users: HomeTabUsers::default(),
@@ -181,6 +183,26 @@ impl SlackApp {
         self.calibration
             .peek_or_look_up((), Duration::MAX, work_out)
             .await
+    }
+
+    /// The order the review queue is served in (`TAGBOT_REVIEW_ORDER`),
+    /// for the channel's admission and sessions' hand-out alike. The
+    /// `uncertain` order measures each model's scores against its
+    /// recommended threshold as calibration last worked it out, else
+    /// against `TAGBOT_APPROVE_THRESHOLD`.
+    pub async fn queue_order(&self) -> QueueOrder {
+        match self.settings.review_order {
+            ReviewOrder::Oldest => QueueOrder::Oldest,
+            ReviewOrder::Score => QueueOrder::Score,
+            ReviewOrder::Uncertain => {
+                let calibration = self.calibration().await;
+                let recommended = calibration
+                    .iter()
+                    .flat_map(|c| c.recommended_thresholds())
+                    .map(|(model, score)| (model.to_owned(), score));
+                QueueOrder::Uncertain(Thresholds::new(self.threshold(), recommended))
+            }
+        }
     }
 
     /// A lecture's card, with what past decisions say of the threshold.

@@ -182,7 +182,7 @@ async fn listed(
         return Listed::Yes;
     }
     let mut listed = Listed::No;
-    for group in people.iter().filter(|id| id.starts_with('S')) {
+    for group in crate::config::user_groups(people) {
         match api.group_members(group).await {
             Ok(members) if members.iter().any(|m| m == requester.id) => return Listed::Yes,
             Ok(_) => {}

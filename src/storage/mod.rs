@@ -39,6 +39,7 @@ pub mod record_cells;
 pub mod repairs;
 pub mod review_holds;
 pub mod review_messages;
+pub mod review_queue;
 pub mod runs;
 pub mod suggestions;
 pub mod sync_queue;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
+use super::review_queue::{self, QueueOrder};
 use super::Error;
-use crate::config::ReviewOrder;
 
 /// "tagbot-s" in ASCII: the advisory lock key of session hand-outs.
 const HANDOUT_LOCK: i64 = 0x7461_6762_6f74_2d73;
@@ -23,7 +23,7 @@ const HANDOUT_LOCK: i64 = 0x7461_6762_6f74_2d73;
 pub async fn take_next(
     pool: &PgPool,
     reviewer: &str,
-    order: ReviewOrder,
+    order: &QueueOrder,
     skipped: &[String],
     lease: Duration,
 ) -> Result<Option<String>, Error> {
@@ -56,34 +56,36 @@ pub async fn take_next(
 
 /// The first lecture in `order` with a pending suggestion that nobody
 /// holds and `skipped` does not name; with `outside_channel`, only one not
-/// open in the review channel. Walks the pending suggestions by the queue
-/// index and stops at the first match.
+/// open in the review channel. Walks the pending suggestions by the queue's
+/// index and stops at the first lectures (`review_queue::waiting`).
 async fn first_free(
     conn: &mut PgConnection,
-    order: ReviewOrder,
+    order: &QueueOrder,
     skipped: &[String],
     outside_channel: bool,
 ) -> Result<Option<String>, Error> {
-    let order_by = match order {
-        ReviewOrder::Oldest => "s.created_at, s.lecture_external_id",
-        ReviewOrder::Score => "s.score DESC, s.created_at, s.lecture_external_id",
-    };
+    let waiting = review_queue::waiting(
+        order,
+        "NOT (s.lecture_external_id = ANY($1))
+         AND NOT EXISTS (SELECT 1 FROM review_holds h
+                         WHERE h.lecture_external_id = s.lecture_external_id)
+         AND EXISTS (SELECT 1 FROM enriched_lectures l
+                     WHERE l.lecture_external_id = s.lecture_external_id)
+         AND NOT ($2 AND EXISTS (SELECT 1 FROM slack_review_messages m
+                                 WHERE m.lecture_external_id = s.lecture_external_id
+                                   AND m.opened_at IS NOT NULL))",
+        "1",
+        3,
+    );
+    let (models, thresholds, default) = order.params();
     sqlx::query_scalar(&format!(
-        "SELECT s.lecture_external_id FROM lecture_tag_suggestions s
-         WHERE s.status = 'pending'
-           AND NOT (s.lecture_external_id = ANY($1))
-           AND NOT EXISTS (SELECT 1 FROM review_holds h
-                           WHERE h.lecture_external_id = s.lecture_external_id)
-           AND EXISTS (SELECT 1 FROM enriched_lectures l
-                       WHERE l.lecture_external_id = s.lecture_external_id)
-           AND NOT ($2 AND EXISTS (SELECT 1 FROM slack_review_messages m
-                                   WHERE m.lecture_external_id = s.lecture_external_id
-                                     AND m.opened_at IS NOT NULL))
-         ORDER BY {order_by}
-         LIMIT 1"
+        "{waiting} SELECT lecture_external_id FROM waiting"
     ))
     .bind(skipped)
     .bind(outside_channel)
+    .bind(models)
+    .bind(thresholds)
+    .bind(default)
     .fetch_optional(conn)
     .await
     .map_err(Error::from)

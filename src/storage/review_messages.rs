@@ -7,8 +7,8 @@
 
 use sqlx::{PgConnection, PgPool};
 
+use super::review_queue::{self, QueueOrder};
 use super::Error;
-use crate::config::ReviewOrder;
 
 /// How long a claim to post a lecture's message holds before another
 /// process may take it over (the first one died before posting).
@@ -47,7 +47,7 @@ pub async fn admit(
     channel: &str,
     claimant: &str,
     open_limit: u32,
-    order: ReviewOrder,
+    order: &QueueOrder,
     limit: i64,
 ) -> Result<Vec<Admitted>, Error> {
     let mut tx = super::serialized(pool, ADMISSION_LOCK).await?;
@@ -61,40 +61,26 @@ pub async fn admit(
         tx.commit().await?;
         return Ok(Vec::new());
     }
-    // The queue is walked in order by its index (at most 50 suggestions a
-    // lecture to let in), not grouped whole: a catalogue of 100,000
-    // lectures costs what the first few do.
-    let (scan, order_by) = match order {
-        ReviewOrder::Oldest => (
-            "s.created_at, s.lecture_external_id",
-            "min(created_at), lecture_external_id",
+    // A lecture open in the channel is there already; one a review
+    // session holds is being decided there; one the catalogue does not
+    // have cannot be shown.
+    let waiting = review_queue::waiting(
+        order,
+        &format!(
+            "NOT EXISTS (SELECT 1 FROM slack_review_messages m
+                         WHERE m.lecture_external_id = s.lecture_external_id AND {OPEN})
+             AND NOT EXISTS (SELECT 1 FROM review_holds h
+                             WHERE h.lecture_external_id = s.lecture_external_id
+                               AND h.held_until > now())
+             AND EXISTS (SELECT 1 FROM enriched_lectures l
+                         WHERE l.lecture_external_id = s.lecture_external_id)"
         ),
-        ReviewOrder::Score => (
-            "s.score DESC, s.created_at, s.lecture_external_id",
-            "max(score) DESC, min(created_at), lecture_external_id",
-        ),
-    };
+        "$3",
+        5,
+    );
+    let (models, thresholds, default) = order.params();
     let admitted = sqlx::query_as(&format!(
-        "WITH candidates AS (
-             SELECT s.lecture_external_id, s.created_at, s.score
-             FROM lecture_tag_suggestions s
-             WHERE s.status = 'pending'
-               AND NOT EXISTS (SELECT 1 FROM slack_review_messages m
-                               WHERE m.lecture_external_id = s.lecture_external_id AND {OPEN})
-               -- A lecture a review session holds is being decided there.
-               AND NOT EXISTS (SELECT 1 FROM review_holds h
-                               WHERE h.lecture_external_id = s.lecture_external_id
-                                 AND h.held_until > now())
-               -- A lecture the catalogue does not have cannot be shown.
-               AND EXISTS (SELECT 1 FROM enriched_lectures l
-                           WHERE l.lecture_external_id = s.lecture_external_id)
-             ORDER BY {scan}
-             LIMIT $3 * 50
-         ), waiting AS (
-             SELECT lecture_external_id FROM candidates
-             GROUP BY lecture_external_id
-             ORDER BY {order_by}
-             LIMIT $3)
+        "{waiting}
          INSERT INTO slack_review_messages
              (lecture_external_id, channel, claimed_by, claimed_until, opened_at)
          SELECT lecture_external_id, $1, $2, now() + $4 * interval '1 second', now() FROM waiting
@@ -110,6 +96,9 @@ pub async fn admit(
     .bind(claimant)
     .bind(room)
     .bind(POST_CLAIM_SECS)
+    .bind(models)
+    .bind(thresholds)
+    .bind(default)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -25,8 +25,11 @@ use crate::domain::Failure;
 /// Puts (or puts back) the sync items of the approved suggestions `ids` in
 /// the queue, due after `hold` (an approval's undo window: an undo never
 /// races the worker). An item already queued or in flight is left alone; a
-/// failed or done one is requeued from attempt zero. Returns `(suggestion
-/// id, item id)` for each item that moved.
+/// failed or done one is requeued from attempt zero. New items are made in
+/// the order of `ids` (the decision's: "Approve all" best first), so that
+/// the worker, which takes items in id order, adds a lecture's tags to
+/// Airtable in that order whatever plan Postgres chose for the approval.
+/// Returns `(suggestion id, item id)` for each item that moved.
 pub(crate) async fn enqueue(
     conn: &mut PgConnection,
     ids: &[i64],
@@ -39,6 +42,7 @@ pub(crate) async fn enqueue(
          ), upserted AS (
              INSERT INTO airtable_sync_items (lecture_external_id, tag_id, next_attempt_at)
              SELECT lecture_external_id, tag_id, now() + $2 * interval '1 second' FROM approved
+             ORDER BY array_position($1, id)
              ON CONFLICT (lecture_external_id, tag_id) DO UPDATE
                  SET status = 'queued', attempt = 0, last_error = NULL,
                      last_error_category = NULL, next_attempt_at = EXCLUDED.next_attempt_at,

@@ -238,3 +238,52 @@ async fn hostile_text_is_escaped_in_the_home_tab(pool: PgPoolOptions, options: P
     assert!(text.contains("&lt;!everyone&gt;"), "{text}");
     w.close().await;
 }
+
+#[sqlx::test]
+async fn the_home_tab_counts_the_lectures_waiting_longer_than_the_review_sla(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[("TAGBOT_REVIEW_SLA", "2d")]).await;
+    for lecture in ["L1", "L2", "L3"] {
+        w.db.suggestion(lecture, "t1", 0.9).await;
+    }
+    w.db.suggestion("L1", "t2", 0.9).await;
+    sqlx::query(
+        "UPDATE lecture_tag_suggestions SET created_at = now() - interval '50 hours'
+         WHERE lecture_external_id IN ('L1', 'L2')",
+    )
+    .execute(&w.db.admin)
+    .await
+    .unwrap();
+
+    open_published(&w, DANA).await;
+
+    let text = home_text(&w, DANA).await;
+    assert!(text.contains("3 lecture(s) waiting for review"), "{text}");
+    assert!(
+        text.contains(":alarm_clock: *2 overdue*: waiting longer than 2d."),
+        "{text}"
+    );
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn with_the_review_sla_off_the_home_tab_says_nothing_of_it(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(pool, options, &[("TAGBOT_REVIEW_SLA", "off")]).await;
+    w.db.suggestion("L1", "t1", 0.9).await;
+    sqlx::query("UPDATE lecture_tag_suggestions SET created_at = now() - interval '30 days'")
+        .execute(&w.db.admin)
+        .await
+        .unwrap();
+
+    open_published(&w, DANA).await;
+
+    let text = home_text(&w, DANA).await;
+    assert!(text.contains("1 lecture(s) waiting for review"), "{text}");
+    assert!(!text.contains("overdue"), "{text}");
+    w.close().await;
+}

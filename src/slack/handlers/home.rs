@@ -12,7 +12,7 @@ use crate::domain::SuggestionStatus;
 use crate::slack::app::{HomeTabsHere, SlackApp, SlackError};
 use crate::slack::render::{self, HomeFigures, HOME_FAILED_LECTURES};
 use crate::slack::reviewers::Requester;
-use crate::storage::{events, home_tabs, suggestions, sync_queue};
+use crate::storage::{events, home_tabs, review_queue, suggestions, sync_queue};
 use crate::sync::RunReport;
 
 /// `user` opened the Home tab: remember them and publish it.
@@ -97,6 +97,8 @@ pub async fn figures(app: &SlackApp, user: &str) -> Result<HomeFigures, crate::s
     let week = today - Days::days(i64::from(now.weekday().num_days_from_monday()));
     let actor = format!("slack:{user}");
     let overview = suggestions::overview(pool).await?;
+    let sla = app.settings.review_sla;
+    let backlog = review_queue::backlog(pool, now, sla).await?;
     let queue = sync_queue::counts_by_status(pool).await?;
     let sync_queued = queue
         .iter()
@@ -108,6 +110,8 @@ pub async fn figures(app: &SlackApp, user: &str) -> Result<HomeFigures, crate::s
         waiting_lectures: overview.pending_lectures,
         waiting_tags: overview.pending,
         oldest_waiting: overview.oldest_pending,
+        review_sla: sla,
+        overdue_lectures: backlog.overdue_lectures,
         mine_today: events::decisions_by(pool, &actor, today).await?,
         mine_this_week: events::decisions_by(pool, &actor, week).await?,
         team_week: events::decisions_per_reviewer(pool, now - Days::days(7)).await?,

@@ -358,12 +358,12 @@ async fn next_view(
             &state,
         ));
     }
-    let order = app.settings.review_order;
+    let order = app.queue_order().await;
     // A lecture decided (or gone) between the hand-out and loading its
     // card is passed over, a few times at most.
     for _ in 0..3 {
         let Some(lecture) =
-            review_holds::take_next(&app.pool, user, order, &state.skipped, HOLD_LEASE).await?
+            review_holds::take_next(&app.pool, user, &order, &state.skipped, HOLD_LEASE).await?
         else {
             break;
         };

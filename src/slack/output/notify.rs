@@ -1,7 +1,9 @@
 //! Posts to `SLACK_REPORT_CHANNEL`: each permanent sync failure (with a
 //! Retry button), the end-of-run report of each sync run that did
-//! something, a daily digest at `TAGBOT_DIGEST_TIME` (UTC), and for a sync
-//! run of more than 50 tags one message updated as the run goes.
+//! something, a daily digest at `TAGBOT_DIGEST_TIME` (UTC; with the
+//! lectures overdue under `TAGBOT_REVIEW_SLA`, mentioning the reviewers'
+//! user groups while any are), and for a sync run of more than 50 tags one
+//! message updated as the run goes.
 //!
 //! Each post has a key (`failure:<event id>`, `run:<run id>`,
 //! `digest:<date>`) claimed in `slack_channel_posts` before posting, so
@@ -14,10 +16,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::config::user_groups;
 use crate::shutdown::Shutdown;
 use crate::slack::app::{SlackApp, SlackError};
 use crate::slack::render;
-use crate::storage::{channel_posts, drift, events, repairs, runs, suggestions, sync_queue};
+use crate::storage::{
+    channel_posts, drift, events, repairs, review_queue, runs, suggestions, sync_queue,
+};
 use crate::sync::{RunProgress, RunReport};
 
 /// Posts of one kind made per pass; the rest wait for the next pass.
@@ -137,10 +142,40 @@ async fn post_digest(app: &SlackApp, now: DateTime<Utc>) -> Result<usize, SlackE
             count: sync_queue::stranded_count(&app.pool).await?,
             dry_run: app.review.settings().dry_run,
         },
+        overdue: overdue(app, now).await?,
     });
     Ok(usize::from(posted_ok(
         post_once(app, &key, &text, &blocks).await,
     )))
+}
+
+/// The digest's overdue part at `now`: how many lectures waited longer
+/// than `TAGBOT_REVIEW_SLA`, the longest waiting, and, while any did, the
+/// reviewers' user groups to mention. The digest is posted once a day
+/// (its key), so they are mentioned at most once a day, however many
+/// processes run. None with the SLA off.
+async fn overdue(
+    app: &SlackApp,
+    now: DateTime<Utc>,
+) -> Result<Option<render::Overdue>, SlackError> {
+    let Some(sla) = app.settings.review_sla else {
+        return Ok(None);
+    };
+    let backlog = review_queue::backlog(&app.pool, now, Some(sla)).await?;
+    let (longest, mention) = if backlog.overdue_lectures > 0 {
+        let named = i64::try_from(render::DIGEST_OVERDUE_NAMED).unwrap_or(5);
+        let longest = review_queue::longest_overdue(&app.pool, now, Some(sla), named).await?;
+        let groups = user_groups(&app.settings.reviewers).map(str::to_owned);
+        (longest, groups.collect())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(Some(render::Overdue {
+        sla,
+        lectures: backlog.overdue_lectures,
+        longest,
+        mention,
+    }))
 }
 
 /// Once a week, from the digest's time on its first day: the calibration

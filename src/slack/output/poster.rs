@@ -97,7 +97,7 @@ async fn post_new(app: &SlackApp, claimant: &str, pass: &mut Pass) -> Result<(),
         channel,
         claimant,
         app.settings.open_limit,
-        app.settings.review_order,
+        &app.queue_order().await,
         POSTS_PER_PASS,
     )
     .await?;

@@ -19,6 +19,10 @@ pub struct HomeFigures {
     pub waiting_lectures: i64,
     pub waiting_tags: i64,
     pub oldest_waiting: Option<DateTime<Utc>>,
+    /// `TAGBOT_REVIEW_SLA` (None: off, and nothing is said of it).
+    pub review_sla: Option<std::time::Duration>,
+    /// Lectures waiting longer than the SLA.
+    pub overdue_lectures: i64,
     pub mine_today: i64,
     pub mine_this_week: i64,
     /// The team's decisions in the last 7 days: (who, how many), most first.
@@ -89,11 +93,26 @@ fn queue_section(f: &HomeFigures) -> Value {
             .map(|at| format!(", the oldest waiting since {}", slack_date(at)))
             .unwrap_or_default();
         format!(
-            "*{} lecture(s) waiting for review*, {} tag(s) in all{since}.",
-            f.waiting_lectures, f.waiting_tags
+            "*{} lecture(s) waiting for review*, {} tag(s) in all{since}.{}",
+            f.waiting_lectures,
+            f.waiting_tags,
+            overdue_line(f)
         )
     };
     json!({"type": "section", "block_id": "home_queue", "text": mrkdwn(&text, limits::SECTION_TEXT)})
+}
+
+/// How many lectures waited longer than the review SLA, on a line of its
+/// own; nothing with the SLA off.
+fn overdue_line(f: &HomeFigures) -> String {
+    let Some(sla) = f.review_sla else {
+        return String::new();
+    };
+    let sla = span_label(sla);
+    match f.overdue_lectures {
+        0 => format!("\nNothing overdue: none has waited longer than {sla}."),
+        n => format!("\n:alarm_clock: *{n} overdue*: waiting longer than {sla}."),
+    }
 }
 
 /// Models shown on the Home tab's calibration, most decided first.

@@ -43,7 +43,7 @@ pub use details::{details_modal, details_notice, view_bytes};
 pub use home::{home_notice, home_view, FailedLecture, HomeFigures, HOME_FAILED_LECTURES};
 pub use notices::{
     calibration_comment, digest_notice, failure_notice, progress_text, start_reviewing_block,
-    Digest, FailureNotice,
+    Digest, FailureNotice, Overdue, OverdueLecture, DIGEST_OVERDUE_NAMED,
 };
 pub use reports::{report_block, run_report_post};
 pub use review_message::{review_message, unstamped};
@@ -266,6 +266,16 @@ fn slack_date(at: DateTime<Utc>) -> String {
     )
 }
 
+/// A span as a setting writes it, in its largest whole unit: `90m`,
+/// `12h`, `3d`.
+fn span_label(span: std::time::Duration) -> String {
+    match span.as_secs() / 60 {
+        m if m % (24 * 60) == 0 => format!("{}d", m / (24 * 60)),
+        m if m % 60 == 0 => format!("{}h", m / 60),
+        m => format!("{m}m"),
+    }
+}
+
 fn plain(text: &str, max_chars: usize) -> Value {
     json!({"type": "plain_text", "text": shorten(text, max_chars), "emoji": true})
 }
@@ -302,6 +312,15 @@ fn context(block_id: &str, text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_as_the_setting_writes_them() {
+        let label = |secs| span_label(std::time::Duration::from_secs(secs));
+        assert_eq!(label(72 * 3600), "3d");
+        assert_eq!(label(36 * 3600), "36h");
+        assert_eq!(label(90 * 60), "90m");
+        assert_eq!(label(3600), "1h");
+    }
 
     #[test]
     fn shorten_cuts_on_char_boundaries() {
