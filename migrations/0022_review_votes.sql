@@ -255,6 +255,22 @@ BEGIN
         END
         $body$;
     $fn$, s);
+
+    -- A vote changes what a lecture's review message shows ("approved by
+    -- דנה · needs one more"), as a status change does.
+    EXECUTE format($fn$
+        CREATE FUNCTION %1$I.tagbot_vote_message_stale() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
+        BEGIN
+            UPDATE %1$I.slack_review_messages m
+            SET content_version = content_version + 1, updated_at = now()
+            FROM %1$I.lecture_tag_suggestions s
+            WHERE s.id = NEW.suggestion_id AND m.lecture_external_id = s.lecture_external_id;
+            PERFORM pg_notify('tagbot_slack', '');
+            RETURN NULL;
+        END
+        $body$;
+    $fn$, s);
 END
 $migration$;
 
@@ -268,3 +284,5 @@ CREATE TRIGGER review_votes_check BEFORE INSERT ON review_votes
 -- sugg_reject_reason.
 CREATE TRIGGER sugg_votes BEFORE UPDATE ON lecture_tag_suggestions
     FOR EACH ROW EXECUTE FUNCTION tagbot_decided_by_votes();
+CREATE TRIGGER review_votes_message_stale AFTER INSERT ON review_votes
+    FOR EACH ROW EXECUTE FUNCTION tagbot_vote_message_stale();

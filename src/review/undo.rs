@@ -19,11 +19,11 @@ use std::fmt;
 
 use serde_json::json;
 
-use super::apply::UndoTerms;
+use super::apply::{LockedSuggestion, UndoTerms};
 use super::{lock_known_lecture, Review, ReviewError};
-use crate::domain::{Action, Actor, LectureId, SuggestionId, Transition};
+use crate::domain::{Action, Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
 use crate::storage::events::{self, ActionDecision, DecidedBy};
-use crate::storage::{self, review_messages, suggestions, sync_queue, UndoRefusal};
+use crate::storage::{self, review_messages, suggestions, sync_queue, votes, UndoRefusal};
 
 /// On what standing someone asks to take a decision back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,9 @@ pub enum UndoOutcome {
         suggestion: SuggestionId,
         by: String,
     },
+    /// A pending suggestion's vote (the second-opinion band) taken back:
+    /// it needs two agreeing reviewers again.
+    VoteWithdrawn { suggestion: SuggestionId },
 }
 
 impl UndoOutcome {
@@ -72,7 +75,8 @@ impl UndoOutcome {
             | UndoOutcome::TooLate { suggestion }
             | UndoOutcome::NotYours { suggestion, .. }
             | UndoOutcome::Left { suggestion, .. }
-            | UndoOutcome::AlreadyUndone { suggestion, .. } => *suggestion,
+            | UndoOutcome::AlreadyUndone { suggestion, .. }
+            | UndoOutcome::VoteWithdrawn { suggestion } => *suggestion,
         }
     }
 }
@@ -99,6 +103,15 @@ impl fmt::Display for Undo {
         if self.outcomes.is_empty() {
             return f.write_str("There is no decision on this tag to take back.");
         }
+        if self
+            .outcomes
+            .iter()
+            .any(|o| matches!(o, UndoOutcome::VoteWithdrawn { .. }))
+        {
+            return f.write_str(
+                "Took back your vote; the tag waits for two reviewers who agree again.",
+            );
+        }
         if undone > 0 {
             write!(
                 f,
@@ -106,7 +119,7 @@ impl fmt::Display for Undo {
             )?;
         }
         let first_refusal = self.outcomes.iter().find_map(|o| match o {
-            UndoOutcome::Undone { .. } => None,
+            UndoOutcome::Undone { .. } | UndoOutcome::VoteWithdrawn { .. } => None,
             UndoOutcome::TooLate { .. } => {
                 Some("It is too late to take this back: the undo window has passed.".to_owned())
             }
@@ -153,6 +166,16 @@ impl Review {
                 ids: vec![suggestion],
             });
         }
+        if let Some(outcome) = withdraw_own_vote(&mut tx, &rows, suggestion, actor).await? {
+            if matches!(outcome, UndoOutcome::VoteWithdrawn { .. }) {
+                storage::commit(tx).await?;
+            }
+            return Ok(Undo {
+                lecture: lecture.clone(),
+                decided_by: None,
+                outcomes: vec![outcome],
+            });
+        }
         let action = events::action_of(&mut tx, lecture.as_str(), suggestion.get()).await?;
         let left = left_for_airtable(&mut tx, lecture, &action).await?;
         let mut outcomes: Vec<UndoOutcome> = action
@@ -187,6 +210,48 @@ impl Review {
             decided_by: action.first().map(|d| d.decided_by.clone()),
             outcomes,
         })
+    }
+}
+
+/// An Undo on a pending suggestion with votes takes back the asker's own
+/// vote while its window is open; `None` when the suggestion is decided or
+/// has no votes (an Undo of a decision, then). Someone else's vote is not
+/// the asker's to take back.
+async fn withdraw_own_vote(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    rows: &[LockedSuggestion],
+    suggestion: SuggestionId,
+    actor: &Actor,
+) -> Result<Option<UndoOutcome>, ReviewError> {
+    let pending = rows
+        .iter()
+        .any(|row| row.id == suggestion.get() && row.status == SuggestionStatus::Pending);
+    if !pending {
+        return Ok(None);
+    }
+    let standing = votes::active(&mut **tx, &[suggestion.get()])
+        .await?
+        .remove(&suggestion.get())
+        .unwrap_or_default();
+    let Some(mine) = standing.iter().find(|v| v.voter == actor.as_db()) else {
+        return Ok(standing.first().map(|theirs| UndoOutcome::NotYours {
+            suggestion,
+            decider: theirs
+                .voter_name
+                .clone()
+                .unwrap_or_else(|| theirs.voter.clone()),
+        }));
+    };
+    if chrono::Utc::now() > mine.withdrawable_until {
+        return Ok(Some(UndoOutcome::TooLate { suggestion }));
+    }
+    match votes::withdraw(tx, suggestion.get(), mine.id, actor, false).await {
+        Ok(()) => Ok(Some(UndoOutcome::VoteWithdrawn { suggestion })),
+        // The window closed between the check and the row.
+        Err(storage::Error::UndoRefused(UndoRefusal::TooLate, _)) => {
+            Ok(Some(UndoOutcome::TooLate { suggestion }))
+        }
+        Err(err) => Err(err.into()),
     }
 }
 

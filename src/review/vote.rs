@@ -54,7 +54,7 @@ pub(crate) async fn decide(
     let mut active = if pending.is_empty() {
         BTreeMap::new()
     } else {
-        votes::active(tx, &pending).await?
+        votes::active(&mut **tx, &pending).await?
     };
     let needs_votes = |row: &LockedSuggestion, active: &BTreeMap<i64, Vec<Vote>>| {
         row.status == SuggestionStatus::Pending

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::domain::{RejectReason, SuggestionStatus};
+use crate::storage::votes::{self, Vote};
 use crate::storage::{self, drift, suggestions};
 
 /// One lecture's review message.
@@ -44,6 +45,9 @@ pub struct SuggestionCard {
     pub undo_until: Option<DateTime<Utc>>,
     /// Why it was rejected, when the reviewer said.
     pub reject_reason: Option<RejectReason>,
+    /// A pending suggestion's active votes (the second-opinion band),
+    /// oldest first: one waits for a second reviewer, two disagree.
+    pub votes: Vec<Vote>,
     /// Why the sync failed, for failed suggestions.
     pub last_error: Option<String>,
     /// Synced, then removed from the record in Airtable: by whom, when.
@@ -105,6 +109,10 @@ pub mod actions {
     pub const SESSION_SKIP: &str = "tagbot_session_skip";
 }
 
+fn votes_of(votes: &std::collections::BTreeMap<i64, Vec<Vote>>, suggestion: i64) -> &[Vote] {
+    votes.get(&suggestion).map_or(&[], Vec::as_slice)
+}
+
 /// The lecture's card, or None when the lecture has no suggestions (or
 /// is not in the catalogue).
 pub async fn load_card(
@@ -117,6 +125,16 @@ pub async fn load_card(
         return Ok(None);
     };
     let removed = drift::of_lectures(pool, &[lecture.to_owned()]).await?;
+    let pending: Vec<i64> = rows
+        .iter()
+        .filter(|row| row.status == SuggestionStatus::Pending)
+        .map(|row| row.id)
+        .collect();
+    let votes = if pending.is_empty() {
+        Default::default()
+    } else {
+        votes::active(pool, &pending).await?
+    };
     Ok(Some(LectureCard {
         lecture_id: lecture.to_owned(),
         title,
@@ -139,8 +157,17 @@ pub async fn load_card(
                 status: row.status,
                 decided_by: row.decided_by,
                 decided_at: row.decided_at,
-                undo_until: row.undo_until,
+                // A pending tag's vote can be taken back while its window
+                // is open, as a decision can.
+                undo_until: row.undo_until.or_else(|| {
+                    votes_of(&votes, row.id)
+                        .iter()
+                        .map(|vote| vote.withdrawable_until)
+                        .max()
+                        .filter(|until| *until > chrono::Utc::now())
+                }),
                 reject_reason: row.reject_reason,
+                votes: votes_of(&votes, row.id).to_vec(),
                 last_error: row.last_error,
             })
             .collect(),

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgExecutor};
 
 use super::Error;
 use crate::domain::{Actor, RejectReason};
@@ -97,8 +97,8 @@ const ACTIVE: &str = "SELECT v.id, v.suggestion_id, v.voter, v.voter_name, v.ver
 
 /// The active votes on each of `suggestions`, oldest first; a suggestion
 /// with none is absent.
-pub async fn active(
-    conn: &mut PgConnection,
+pub async fn active<'e>(
+    conn: impl PgExecutor<'e>,
     suggestions: &[i64],
 ) -> Result<BTreeMap<i64, Vec<Vote>>, Error> {
     let rows: Vec<VoteRow> = sqlx::query_as(ACTIVE)
@@ -143,4 +143,30 @@ pub(crate) async fn cast(
     .fetch_one(conn)
     .await
     .map_err(Error::from)
+}
+
+/// Withdraws vote `vote` of `suggestion` as `actor` (its voter, or a lead
+/// when `as_lead`).
+pub(crate) async fn withdraw(
+    conn: &mut PgConnection,
+    suggestion: i64,
+    vote: i64,
+    actor: &Actor,
+    as_lead: bool,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO review_votes (suggestion_id, voter, verdict, withdraws)
+         SELECT $1, $2, 'withdraw', $3
+         WHERE (SELECT set_config('tagbot.actor', $2, true) IS NOT NULL
+                   AND set_config('tagbot.actor_name', $4, true) IS NOT NULL
+                   AND set_config('tagbot.undo_as_lead', $5, true) IS NOT NULL)",
+    )
+    .bind(suggestion)
+    .bind(actor.as_db())
+    .bind(vote)
+    .bind(actor.display_name().unwrap_or(""))
+    .bind(as_lead.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -35,4 +35,5 @@ mod undo;
 mod undo_database;
 mod undo_slack;
 mod votes;
+mod votes_slack;
 mod who_decides;

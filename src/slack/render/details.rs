@@ -330,6 +330,9 @@ pub(super) fn detail_section(
     if let Some(line) = decision_line(s) {
         fields.push(field("Decision", &line));
     }
+    if let Some(line) = votes_line(s) {
+        fields.push(field("Votes", &line));
+    }
     if let Some(line) = removed_line(s) {
         fields.push(field("Airtable", &line));
     }

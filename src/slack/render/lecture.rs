@@ -109,6 +109,39 @@ pub(super) fn decision_line(s: &SuggestionCard) -> Option<String> {
     })
 }
 
+/// A pending tag's votes (the second-opinion band): "approved by דנה ·
+/// needs one more", or, disputed, both votes and their reasons and who
+/// decides now.
+pub(super) fn votes_line(s: &SuggestionCard) -> Option<String> {
+    match s.votes.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            ":ballot_box_with_ballot: {} · needs one more",
+            vote_words(one)
+        )),
+        votes => Some(format!(
+            ":scales: Disputed: {} · a lead decides",
+            votes.iter().map(vote_words).collect::<Vec<_>>().join(" · ")
+        )),
+    }
+}
+
+fn vote_words(vote: &Vote) -> String {
+    let who = embed_mrkdwn(
+        vote.voter_name.as_deref().unwrap_or(&vote.voter),
+        ACTOR_CHARS,
+    );
+    let what = match vote.verdict {
+        Verdict::Approve => "approved",
+        Verdict::Reject => "rejected",
+    };
+    let why = vote
+        .reason
+        .map(|reason| format!(" (_{}_)", reason.label()))
+        .unwrap_or_default();
+    format!("{what} by {who}{why}")
+}
+
 /// "Reject because…": a select of the five reasons (DESIGN.md); picking
 /// one rejects the tag with it. Option values `<reason>:<suggestion id>`.
 pub(super) fn reject_because_menu(id: i64) -> Value {

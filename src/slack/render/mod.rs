@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use crate::domain::{RejectReason, SuggestionStatus};
 use crate::slack::card::{actions, HistoryLine, LectureCard, SuggestionCard};
+use crate::storage::votes::{Verdict, Vote};
 
 mod details;
 mod home;

@@ -113,14 +113,19 @@ pub(super) fn normal_blocks(s: &SuggestionCard) -> Vec<Value> {
     let mut blocks = vec![section];
     if is_pending(s) {
         let id = s.id.to_string();
+        let mut elements = vec![
+            button("Approve", actions::APPROVE, &id, Some("primary")),
+            button("Reject", actions::REJECT, &id, Some("danger")),
+            reject_because_menu(s.id),
+        ];
+        // Its voter may take a vote back while its window is open.
+        if s.undo_until.is_some() && !s.votes.is_empty() {
+            elements.push(button("Undo vote", actions::UNDO, &id, None));
+        }
         blocks.push(json!({
             "type": "actions",
             "block_id": format!("a:{}", s.id),
-            "elements": [
-                button("Approve", actions::APPROVE, &id, Some("primary")),
-                button("Reject", actions::REJECT, &id, Some("danger")),
-                reject_because_menu(s.id),
-            ],
+            "elements": elements,
         }));
     }
     blocks
@@ -200,6 +205,7 @@ pub(super) fn suggestion_section(s: &SuggestionCard) -> Value {
         ),
     ];
     lines.extend(decision_line(s));
+    lines.extend(votes_line(s));
     lines.extend(removed_line(s));
     lines.extend(error_line(s));
     json!({

@@ -38,6 +38,7 @@ pub(super) fn suggestion(id: i64, score: f64, status: SuggestionStatus) -> Sugge
         decided_at: decided.then(|| at(3_600 + id)),
         undo_until: None,
         reject_reason: None,
+        votes: Vec::new(),
         last_error: (status == SuggestionStatus::Failed).then(|| "tag_missing".to_owned()),
         removed_in_airtable: None,
     }

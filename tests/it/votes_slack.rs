@@ -1,0 +1,213 @@
+//! A second pair of eyes from the review message, through signed payloads,
+//! with `TAGBOT_SECOND_OPINION=0.45-0.75`: a click in the band is a vote
+//! the message shows ("approved by דנה · needs one more"), a repeated vote
+//! is told so, the voter may take it back, a second agreeing vote
+//! decides; a disagreeing one shows both votes, anyone but a lead is told
+//! only a lead may decide, and a lead's Reject decides at once.
+
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tagbot::slack::card::actions;
+
+use crate::slack_world::{all_text, eventually, SlackWorld};
+
+const DANA: &str = "U0DANA0001";
+const YOSI: &str = "U0YOSI0001";
+const LEAD: &str = "U0LEAD0001";
+const OTHER: &str = "U0OTHER001";
+
+async fn banded(pool: PgPoolOptions, options: PgConnectOptions) -> SlackWorld {
+    let w = SlackWorld::with_env(
+        pool,
+        options,
+        &[
+            ("TAGBOT_SECOND_OPINION", "0.45-0.75"),
+            ("SLACK_LEADS", LEAD),
+            ("TAGBOT_UNDO_SECS", "30"),
+        ],
+    )
+    .await;
+    w.slack.add_user(LEAD, "ראש צוות");
+    w.slack.add_user(OTHER, "אחר");
+    w
+}
+
+async fn told_eventually(w: &SlackWorld, user: &str, words: &str) {
+    eventually(&format!("{user} is told {words:?}"), || async {
+        w.told(user).iter().any(|t| t.contains(words))
+    })
+    .await;
+}
+
+async fn message_says(w: &SlackWorld, lecture: &str, words: &str) {
+    eventually(&format!("the message says {words:?}"), || async {
+        // Names we did not write are isolated (FSI … PDI) in the text.
+        all_text(&w.message_of(lecture).await)
+            .replace(['\u{2068}', '\u{2069}'], "")
+            .contains(words)
+    })
+    .await;
+}
+
+#[sqlx::test]
+async fn two_agreeing_votes_from_the_message_decide(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = banded(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.6).await;
+    let sure = w.db.suggestion("L1", "t2", 0.9).await;
+    w.settle().await;
+
+    assert_eq!(
+        w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    told_eventually(
+        &w,
+        DANA,
+        "your vote to approve is in; it needs one more reviewer who agrees",
+    )
+    .await;
+    assert_eq!(w.db.status(id).await, "pending");
+    message_says(&w, "L1", "approved by דנה · needs one more").await;
+    // Outside the band one reviewer decides, as ever.
+    assert_eq!(
+        w.click(DANA, "L1", actions::APPROVE, &sure.to_string())
+            .await,
+        200
+    );
+    eventually("approved at once", || async {
+        w.db.status(sure).await == "approved"
+    })
+    .await;
+
+    assert_eq!(
+        w.click(DANA, "L1", actions::REJECT, &id.to_string()).await,
+        200
+    );
+    told_eventually(&w, DANA, "you voted to approve already").await;
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM review_votes").await,
+        1,
+        "one vote each"
+    );
+
+    assert_eq!(
+        w.click(YOSI, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    eventually("decided", || async { w.db.status(id).await == "approved" }).await;
+    let (actor, votes): (String, i64) = sqlx::query_as(
+        "SELECT actor, jsonb_array_length(details->'votes')::bigint FROM events
+         WHERE suggestion_id = $1 AND action = 'approve'",
+    )
+    .bind(id.get())
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert_eq!((actor.as_str(), votes), ("slack:U0YOSI0001", 2));
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_voter_takes_back_their_vote_and_no_one_else_can(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = banded(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.5).await;
+    w.settle().await;
+    assert_eq!(
+        w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    message_says(&w, "L1", "needs one more").await;
+    let message = w.message_of("L1").await;
+    assert!(
+        serde_json::to_string(&message)
+            .unwrap()
+            .contains("Undo vote"),
+        "{message}"
+    );
+
+    assert_eq!(
+        w.click(YOSI, "L1", actions::UNDO, &id.to_string()).await,
+        200
+    );
+    told_eventually(&w, YOSI, "Only דנה").await;
+    assert_eq!(
+        w.click(DANA, "L1", actions::UNDO, &id.to_string()).await,
+        200
+    );
+    told_eventually(&w, DANA, "Took back your vote").await;
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM review_votes WHERE verdict = 'withdraw' AND withdraws IS NOT NULL")
+            .await,
+        1
+    );
+    eventually("the message no longer shows the vote", || async {
+        !all_text(&w.message_of("L1").await).contains("needs one more")
+    })
+    .await;
+    assert_eq!(w.db.status(id).await, "pending");
+    w.close().await;
+}
+
+#[sqlx::test]
+async fn a_dispute_shows_both_votes_and_only_a_lead_decides_it(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = banded(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.7).await;
+    w.settle().await;
+    assert_eq!(
+        w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    message_says(&w, "L1", "needs one more").await;
+    let ts = w.message_ts("L1").await;
+    let because = json!({
+        "type": "static_select",
+        "selected_option": { "value": format!("too_broad:{id}"), "text": { "type": "plain_text", "text": "x" } },
+    });
+    assert_eq!(
+        w.interact(&w.block_actions(YOSI, &ts, actions::REJECT_BECAUSE, because, json!({})))
+            .await,
+        200
+    );
+    told_eventually(&w, YOSI, "disagrees with דנה's vote to approve").await;
+    message_says(
+        &w,
+        "L1",
+        "Disputed: approved by דנה · rejected by יוסי (_Too broad_)",
+    )
+    .await;
+
+    assert_eq!(
+        w.click(OTHER, "L1", actions::APPROVE, &id.to_string())
+            .await,
+        200
+    );
+    told_eventually(&w, OTHER, "only a lead may decide it").await;
+    assert_eq!(w.db.status(id).await, "pending");
+
+    assert_eq!(
+        w.click(LEAD, "L1", actions::REJECT, &id.to_string()).await,
+        200
+    );
+    eventually("the lead's ruling decides", || async {
+        w.db.status(id).await == "rejected"
+    })
+    .await;
+    let ruling: (String, bool) = sqlx::query_as(
+        "SELECT actor, (details->>'ruling')::boolean FROM events WHERE suggestion_id = $1 AND action = 'reject'",
+    )
+    .bind(id.get())
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert_eq!(ruling, ("slack:U0LEAD0001".to_owned(), true));
+    w.close().await;
+}
