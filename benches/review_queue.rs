@@ -108,8 +108,19 @@ async fn admit(app: &PgPool, order: &QueueOrder, room: i64) -> Result<Duration, 
 /// Holds the next lecture for a reviewer (and lets go of it, untimed).
 async fn take_next(app: &PgPool, order: &QueueOrder) -> Result<Duration, BoxError> {
     let started = Instant::now();
-    let lecture =
-        review_holds::take_next(app, "U0BENCH01", order, &[], Duration::from_secs(900)).await?;
+    let standing = review_holds::Standing {
+        actor: "slack:U0BENCH01",
+        lead: false,
+    };
+    let lecture = review_holds::take_next(
+        app,
+        "U0BENCH01",
+        standing,
+        order,
+        &[],
+        Duration::from_secs(900),
+    )
+    .await?;
     let took = started.elapsed();
     if lecture.is_none() {
         return Err("no lecture handed out".into());

@@ -196,6 +196,14 @@ impl LectureDecisions {
     pub fn applied_count(&self) -> usize {
         self.applied().count()
     }
+
+    /// The votes cast (the second-opinion band): recorded, deciding nothing yet.
+    pub fn voted_count(&self) -> usize {
+        self.decisions
+            .iter()
+            .filter(|d| matches!(d, Decision::Voted(_)))
+            .count()
+    }
 }
 
 /// A review operation that could not run at all; nothing was written.

@@ -12,6 +12,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::apply::LockedSuggestion;
 use super::outcome::{LectureDecisions, PriorDecision};
+use super::vote::{self, Voter};
 use super::{count_applied, lock_known_lecture, with_reason, Review, ReviewError};
 use crate::domain::{
     Action, Actor, LectureId, RejectReason, SuggestionId, SuggestionStatus, Transition,
@@ -91,6 +92,7 @@ impl Review {
         lecture: &LectureId,
         choices: &Choices,
         actor: &Actor,
+        lead: bool,
     ) -> Result<ChoicesOutcome, ReviewError> {
         let mut tx = crate::storage::begin(&self.pool).await?;
         let rows = lock_known_lecture(&mut tx, lecture).await?;
@@ -118,8 +120,16 @@ impl Review {
             }
             let details = self.details(with_reason(json!({ "via": "review_session" }), reason));
             decisions.extend(
-                self.apply(&mut tx, &chosen, transition, actor, &details)
-                    .await?,
+                vote::decide(
+                    &mut tx,
+                    &chosen,
+                    transition,
+                    Voter { actor, lead },
+                    &details,
+                    self.policy(),
+                    self.settings.second_opinion,
+                )
+                .await?,
             );
         }
         crate::storage::commit(tx).await?;

@@ -15,14 +15,26 @@ use super::Error;
 /// "tagbot-s" in ASCII: the advisory lock key of session hand-outs.
 const HANDOUT_LOCK: i64 = 0x7461_6762_6f74_2d73;
 
+/// Who a session serves, as the queue sees them: a suggestion they voted
+/// on is not theirs to review again, and a disputed one (two votes that
+/// disagree, migration 0022) is only a lead's.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing<'a> {
+    /// As `events.actor` and `review_votes.voter` (`slack:U…`).
+    pub actor: &'a str,
+    pub lead: bool,
+}
+
 /// Lets go of whatever `reviewer` holds, then holds the next lecture in
-/// the queue for them: in `order`, with something pending, held by nobody
-/// else, not in `skipped`. Lectures not open in the review channel come
-/// first (fewer reviewers meet on one lecture); then the channel's own.
-/// None when nothing is left.
+/// the queue for them: in `order`, with something pending they may act on
+/// (`standing`), held by nobody else, not in `skipped`. A lead is served
+/// lectures with a disputed suggestion first; then lectures not open in
+/// the review channel (fewer reviewers meet on one lecture); then the
+/// channel's own. None when nothing is left.
 pub async fn take_next(
     pool: &PgPool,
     reviewer: &str,
+    standing: Standing<'_>,
     order: &QueueOrder,
     skipped: &[String],
     lease: Duration,
@@ -33,8 +45,12 @@ pub async fn take_next(
         .execute(&mut *tx)
         .await?;
     let mut next = None;
-    for outside_channel in [true, false] {
-        next = first_free(&mut tx, order, skipped, outside_channel).await?;
+    let disputes_first = standing.lead.then_some(Pass::Disputed);
+    for pass in disputes_first
+        .into_iter()
+        .chain([Pass::OutsideChannel, Pass::Anywhere])
+    {
+        next = first_free(&mut tx, order, skipped, standing, pass).await?;
         if next.is_some() {
             break;
         }
@@ -54,35 +70,55 @@ pub async fn take_next(
     Ok(next)
 }
 
-/// The first lecture in `order` with a pending suggestion that nobody
-/// holds and `skipped` does not name; with `outside_channel`, only one not
-/// open in the review channel. Walks the pending suggestions by the queue's
-/// index and stops at the first lectures (`review_queue::waiting`).
+/// One pass of the hand-out over the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Lectures with a disputed suggestion (a lead's first).
+    Disputed,
+    /// Lectures not open in the review channel.
+    OutsideChannel,
+    Anywhere,
+}
+
+/// The first lecture in `order` with a pending suggestion `standing` may
+/// act on, that nobody holds and `skipped` does not name, and that `pass`
+/// keeps. Walks the pending suggestions by the queue's index and stops at
+/// the first lectures (`review_queue::waiting`).
 async fn first_free(
     conn: &mut PgConnection,
     order: &QueueOrder,
     skipped: &[String],
-    outside_channel: bool,
+    standing: Standing<'_>,
+    pass: Pass,
 ) -> Result<Option<String>, Error> {
     let waiting = review_queue::waiting(
         order,
-        "NOT (s.lecture_external_id = ANY($1))
-         AND NOT EXISTS (SELECT 1 FROM review_holds h
-                         WHERE h.lecture_external_id = s.lecture_external_id)
-         AND EXISTS (SELECT 1 FROM enriched_lectures l
-                     WHERE l.lecture_external_id = s.lecture_external_id)
-         AND NOT ($2 AND EXISTS (SELECT 1 FROM slack_review_messages m
-                                 WHERE m.lecture_external_id = s.lecture_external_id
-                                   AND m.opened_at IS NOT NULL))",
+        &format!(
+            "NOT (s.lecture_external_id = ANY($1))
+             AND NOT EXISTS (SELECT 1 FROM review_holds h
+                             WHERE h.lecture_external_id = s.lecture_external_id)
+             AND EXISTS (SELECT 1 FROM enriched_lectures l
+                         WHERE l.lecture_external_id = s.lecture_external_id)
+             AND NOT ($2 AND EXISTS (SELECT 1 FROM slack_review_messages m
+                                     WHERE m.lecture_external_id = s.lecture_external_id
+                                       AND m.opened_at IS NOT NULL))
+             AND NOT EXISTS ({voted} AND v.voter = $3)
+             AND CASE WHEN $4 THEN {disputed} WHEN $5 THEN true ELSE NOT {disputed} END",
+            voted = super::votes::ACTIVE_ON_S,
+            disputed = super::votes::DISPUTED_S,
+        ),
         "1",
-        3,
+        6,
     );
     let (models, thresholds, default) = order.params();
     sqlx::query_scalar(&format!(
         "{waiting} SELECT lecture_external_id FROM waiting"
     ))
     .bind(skipped)
-    .bind(outside_channel)
+    .bind(pass == Pass::OutsideChannel)
+    .bind(standing.actor)
+    .bind(pass == Pass::Disputed)
+    .bind(standing.lead)
     .bind(models)
     .bind(thresholds)
     .bind(default)

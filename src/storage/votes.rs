@@ -95,6 +95,18 @@ const ACTIVE: &str = "SELECT v.id, v.suggestion_id, v.voter, v.voter_name, v.ver
        AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)
      ORDER BY v.suggestion_id, v.id";
 
+/// For queue queries over pending suggestions `s`: the active votes on
+/// `s` (`SELECT 1 FROM review_votes v WHERE …`; add conditions on `v`).
+pub(super) const ACTIVE_ON_S: &str = "SELECT 1 FROM review_votes v
+     WHERE v.suggestion_id = s.id AND v.verdict <> 'withdraw'
+       AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)";
+
+/// For queue queries over pending suggestions `s`: whether `s` is
+/// disputed (two active votes, which then disagree: two that agree decide).
+pub(super) const DISPUTED_S: &str = "((SELECT count(*) FROM review_votes v
+     WHERE v.suggestion_id = s.id AND v.verdict <> 'withdraw'
+       AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)) >= 2)";
+
 /// The active votes on each of `suggestions`, oldest first; a suggestion
 /// with none is absent.
 pub async fn active<'e>(

@@ -255,6 +255,112 @@ async fn a_session_save_carries_each_reject_reason(pool: PgPoolOptions, options:
     w.close().await;
 }
 
+/// The second-opinion band in sessions: a vote is saved (the lecture
+/// stays pending) and its voter is not served that tag again; a second
+/// reviewer's agreeing vote decides; a disputed tag is served to a lead
+/// first (before an older lecture) and hidden from everyone else, who is
+/// shown only the lecture's other tags; the lead's choice decides it.
+#[sqlx::test]
+async fn sessions_collect_votes_and_serve_disputes_to_leads_first(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    const LEAD: &str = "U0LEAD0001";
+    const OTHER: &str = "U0OTHER001";
+    let w = SlackWorld::without_poster(
+        pool,
+        options,
+        &[
+            ("TAGBOT_SECOND_OPINION", "0.45-0.75"),
+            ("SLACK_LEADS", LEAD),
+        ],
+    )
+    .await;
+    w.slack.add_user(LEAD, "ראש צוות");
+    w.slack.add_user(OTHER, "אחר");
+    let agreed = w.db.suggestion("L1", "t1", 0.6).await;
+    let disputed = w.db.suggestion("L2", "t1", 0.5).await;
+    let beside = w.db.suggestion("L2", "t2", 0.95).await;
+
+    // Dana votes on both unsure tags (and leaves L2's sure one pending).
+    let view = opened_session(&w, DANA).await;
+    assert_eq!(shown_lecture(&view).as_deref(), Some("L1"));
+    let mut values = json!({});
+    choice(&mut values, &view, agreed, "approve");
+    let (_, answer) = submit(&w, DANA, &view, values).await;
+    assert!(
+        all_text(&answer["view"]).contains("Saved 0 decision(s) and 1 vote(s)"),
+        "{answer}"
+    );
+    assert_eq!(w.db.status(agreed).await, "pending");
+    let view = current(&w, &view);
+    assert_eq!(shown_lecture(&view).as_deref(), Some("L2"));
+    let mut values = json!({});
+    choice(&mut values, &view, disputed, "approve");
+    choice(&mut values, &view, beside, "pending");
+    submit(&w, DANA, &view, values).await;
+
+    // Dana opens a new session: she voted on L1's only pending tag, so L1
+    // is not hers; L2 shows only its sure tag.
+    let again = opened_session(&w, DANA).await;
+    assert_eq!(shown_lecture(&again).as_deref(), Some("L2"));
+    let text = all_text(&again.view);
+    assert!(
+        text.contains("תגית t2") && !text.contains("תגית t1"),
+        "{text}"
+    );
+    w.interact(&view_closed(DANA, &again)).await;
+
+    // Yosi agrees on L1 (decided) and disagrees on L2's t1 (disputed).
+    let yosi = opened_session(&w, YOSI).await;
+    assert_eq!(shown_lecture(&yosi).as_deref(), Some("L1"));
+    let mut values = json!({});
+    choice(&mut values, &yosi, agreed, "approve");
+    submit(&w, YOSI, &yosi, values).await;
+    assert_eq!(w.db.status(agreed).await, "approved");
+    let yosi = current(&w, &yosi);
+    assert_eq!(shown_lecture(&yosi).as_deref(), Some("L2"));
+    let mut values = json!({});
+    choice(&mut values, &yosi, disputed, "reject:too_broad");
+    choice(&mut values, &yosi, beside, "pending");
+    submit(&w, YOSI, &yosi, values).await;
+    assert_eq!(w.db.status(disputed).await, "pending");
+
+    // Someone else sees L2 without its disputed tag.
+    let other = opened_session(&w, OTHER).await;
+    assert_eq!(shown_lecture(&other).as_deref(), Some("L2"));
+    let text = all_text(&other.view);
+    assert!(!text.contains("תגית t1"), "{text}");
+    w.interact(&view_closed(OTHER, &other)).await;
+
+    // A lead is served the dispute first, with both votes, and rules.
+    w.db.suggestion("L0", "t3", 0.99).await;
+    let lead = opened_session(&w, LEAD).await;
+    assert_eq!(
+        shown_lecture(&lead).as_deref(),
+        Some("L2"),
+        "disputes first"
+    );
+    let text = all_text(&lead.view).replace(['\u{2068}', '\u{2069}'], "");
+    assert!(
+        text.contains("Disputed: approved by דנה · rejected by יוסי (_Too broad_)"),
+        "{text}"
+    );
+    let mut values = json!({});
+    choice(&mut values, &lead, disputed, "reject:too_broad");
+    submit(&w, LEAD, &lead, values).await;
+    assert_eq!(w.db.status(disputed).await, "rejected");
+    let ruling: bool = sqlx::query_scalar(
+        "SELECT (details->>'ruling')::boolean FROM events WHERE suggestion_id = $1 AND action = 'reject'",
+    )
+    .bind(disputed.get())
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    assert!(ruling);
+    w.close().await;
+}
+
 #[sqlx::test]
 async fn two_sessions_never_get_the_same_lecture(pool: PgPoolOptions, options: PgConnectOptions) {
     let w = SlackWorld::without_poster(pool, options, &[]).await;

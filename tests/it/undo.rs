@@ -271,7 +271,7 @@ async fn a_session_save_is_taken_back_whole(pool: PgPoolOptions, options: PgConn
         reject: [(no, Some(tagbot::domain::RejectReason::TooBroad))].into(),
     };
     review
-        .decide_choices(&lecture("L1"), &choices, &dana())
+        .decide_choices(&lecture("L1"), &choices, &dana(), false)
         .await
         .unwrap();
     let undo = review

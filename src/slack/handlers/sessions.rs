@@ -32,7 +32,7 @@ use crate::slack::output::api::HASH_CONFLICT;
 use crate::slack::payload::{State, View, ViewSubmission};
 use crate::slack::render::{self, SessionLecture, SessionState};
 use crate::slack::reviewers::Requester;
-use crate::storage::review_holds;
+use crate::storage::review_holds::{self, Standing};
 
 /// How long a reviewer holds the lecture they are shown without doing
 /// anything; the lease is renewed with each submit, skip or pre-select.
@@ -91,7 +91,12 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
     let (choices, left_pending) = read_choices(&submission.view.state);
     let mut state = state;
     let mut undo = None;
-    let notice = match app.review.decide_choices(&lecture, &choices, &actor).await {
+    let (_, lead) = voter_standing(app, &requester).await;
+    let notice = match app
+        .review
+        .decide_choices(&lecture, &choices, &actor, lead)
+        .await
+    {
         Ok(ChoicesOutcome::Applied(decided)) => {
             // The next view offers to take the save back, while it can be.
             undo = decided
@@ -100,7 +105,7 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
                 .filter(|_| !app.review.settings().undo_window.is_zero())
                 .map(|applied| applied.suggestion.get());
             state.saved = undo.map(|_| lecture.as_str().to_owned());
-            saved_notice(&lecture, decided.applied_count())
+            saved_notice(&lecture, decided.applied_count(), decided.voted_count())
         }
         Ok(ChoicesOutcome::Refused(taken)) => {
             let errors: serde_json::Map<String, Value> = taken
@@ -179,7 +184,7 @@ pub async fn undo(
     let view = match state.lecture.clone() {
         Some(lecture) => {
             review_holds::renew(&app.pool, requester.id, &lecture, HOLD_LEASE).await?;
-            match app.card(&lecture).await? {
+            match session_card(app, requester, &lecture).await? {
                 Some(card) => render::session_modal(&SessionLecture {
                     card: &card,
                     state: &state,
@@ -235,7 +240,7 @@ pub async fn preselect(
         );
         return Ok(());
     }
-    let Some(card) = app.card(&lecture).await? else {
+    let Some(card) = session_card(app, requester, &lecture).await? else {
         return Ok(());
     };
     // New block ids: Slack keeps a choice the reviewer made under the old
@@ -313,7 +318,10 @@ async fn current_view(
         state.skipped.push(lost);
     }
     if let Some(lecture) = held {
-        if let Some(card) = app.card(&lecture).await?.filter(has_pending) {
+        if let Some(card) = session_card(app, requester, &lecture)
+            .await?
+            .filter(has_pending)
+        {
             let waiting = app.waiting_lectures().await?;
             state.lecture = Some(lecture);
             state.revision = 0;
@@ -359,15 +367,30 @@ async fn next_view(
         ));
     }
     let order = app.queue_order().await;
+    let (voter, lead) = voter_standing(app, requester).await;
+    let standing = Standing {
+        actor: &voter,
+        lead,
+    };
     // A lecture decided (or gone) between the hand-out and loading its
     // card is passed over, a few times at most.
     for _ in 0..3 {
-        let Some(lecture) =
-            review_holds::take_next(&app.pool, user, &order, &state.skipped, HOLD_LEASE).await?
+        let Some(lecture) = review_holds::take_next(
+            &app.pool,
+            user,
+            standing,
+            &order,
+            &state.skipped,
+            HOLD_LEASE,
+        )
+        .await?
         else {
             break;
         };
-        let Some(card) = app.card(&lecture).await?.filter(has_pending) else {
+        let Some(card) = session_card(app, requester, &lecture)
+            .await?
+            .filter(has_pending)
+        else {
             // Decided (or gone) since the hand-out: not served again.
             state.skipped.push(lecture);
             continue;
@@ -398,6 +421,38 @@ async fn next_view(
     ))
 }
 
+/// The reviewer's voter id (as `review_votes.voter`) and whether they
+/// lead. Whether they may review at all is asked elsewhere; a lead Slack
+/// cannot confirm now is served as a reviewer.
+async fn voter_standing(app: &SlackApp, requester: &Requester<'_>) -> (String, bool) {
+    let voter = format!("slack:{}", requester.id);
+    let lead = app.review.settings().second_opinion.is_some()
+        && app.is_lead(requester).await.unwrap_or(false);
+    (voter, lead)
+}
+
+/// The lecture as `requester` reviews it in a session: without the pending
+/// tags they voted on (one vote each), nor the disputed ones unless they
+/// lead (only a lead decides those); the rest as the channel shows them.
+async fn session_card(
+    app: &SlackApp,
+    requester: &Requester<'_>,
+    lecture: &str,
+) -> Result<Option<LectureCard>, SlackError> {
+    let Some(mut card) = app.card(lecture).await? else {
+        return Ok(None);
+    };
+    if card.suggestions.iter().all(|s| s.votes.is_empty()) {
+        return Ok(Some(card));
+    }
+    let (voter, lead) = voter_standing(app, requester).await;
+    card.suggestions.retain(|s| {
+        s.status != SuggestionStatus::Pending
+            || (!s.votes.iter().any(|v| v.voter == voter) && (lead || s.votes.len() < 2))
+    });
+    Ok(Some(card))
+}
+
 fn has_pending(card: &LectureCard) -> bool {
     card.suggestions
         .iter()
@@ -414,9 +469,14 @@ fn update(view: Value) -> Value {
     json!({ "response_action": "update", "view": view })
 }
 
-fn saved_notice(lecture: &LectureId, applied: usize) -> String {
+fn saved_notice(lecture: &LectureId, applied: usize, voted: usize) -> String {
+    let votes = if voted > 0 {
+        format!(" and {voted} vote(s) (they need a second reviewer who agrees)")
+    } else {
+        String::new()
+    };
     format!(
-        ":white_check_mark: Saved {applied} decision(s) on lecture `{}`.",
+        ":white_check_mark: Saved {applied} decision(s){votes} on lecture `{}`.",
         render::escape_mrkdwn(lecture.as_str())
     )
 }

@@ -189,7 +189,7 @@ fn session_buttons(card: &LectureCard) -> Value {
 /// A pending tag as the session shows it: name, score, the rationale at
 /// length, model and time.
 fn session_section(s: &SuggestionCard) -> Value {
-    let lines = [
+    let mut lines = vec![
         format!(
             "*{}*  {}",
             embed_mrkdwn(&tag_label(s), TAG_CHARS),
@@ -205,6 +205,8 @@ fn session_section(s: &SuggestionCard) -> Value {
             slack_date(s.created_at)
         ),
     ];
+    // A lead settling a dispute sees both votes and their reasons.
+    lines.extend(votes_line(s));
     json!({
         "type": "section",
         "block_id": format!("s:{}", s.id),
