@@ -169,6 +169,53 @@ async fn an_undo_over_socket_mode_takes_the_decision_back(
     s.close().await;
 }
 
+/// The second opinion over Socket Mode: two agreeing votes decide, the
+/// first told (ephemerally) that it needs one more.
+#[sqlx::test]
+async fn votes_over_socket_mode_decide_when_two_agree(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let s = SocketWorld::with_env(
+        pool,
+        options,
+        &[
+            ("TAGBOT_SECOND_OPINION", "0.45-0.75"),
+            ("SLACK_LEADS", "U0LEAD0001"),
+        ],
+    )
+    .await;
+    let id = s.w.db.suggestion("L1", "t1", 0.6).await;
+    s.w.settle().await;
+    let first = s.approve(DANA, "L1", &id.to_string()).await;
+    assert!(
+        s.socket
+            .wait_for_ack(&first, PATIENCE)
+            .await
+            .unwrap()
+            .in_time
+    );
+    eventually("Dana is told her vote needs one more", || async {
+        s.w.told(DANA).iter().any(|t| t.contains("needs one more"))
+    })
+    .await;
+    assert_eq!(s.w.db.status(id).await, "pending");
+    let second = s.approve("U0YOSI0001", "L1", &id.to_string()).await;
+    assert!(
+        s.socket
+            .wait_for_ack(&second, PATIENCE)
+            .await
+            .unwrap()
+            .in_time
+    );
+    eventually("two agreeing votes decide", || async {
+        s.w.db.status(id).await == "approved"
+    })
+    .await;
+    assert_eq!(s.w.db.count("SELECT count(*) FROM review_votes").await, 2);
+    s.close().await;
+}
+
 #[sqlx::test]
 async fn a_tags_command_is_answered_in_its_acknowledgement(
     pool: PgPoolOptions,
