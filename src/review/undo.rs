@@ -66,6 +66,11 @@ pub enum UndoOutcome {
     /// A pending suggestion's vote (the second-opinion band) taken back:
     /// it needs two agreeing reviewers again.
     VoteWithdrawn { suggestion: SuggestionId },
+    /// A pending suggestion's vote is its voter's alone to take back.
+    NotYourVote {
+        suggestion: SuggestionId,
+        voter: String,
+    },
 }
 
 impl UndoOutcome {
@@ -76,7 +81,8 @@ impl UndoOutcome {
             | UndoOutcome::NotYours { suggestion, .. }
             | UndoOutcome::Left { suggestion, .. }
             | UndoOutcome::AlreadyUndone { suggestion, .. }
-            | UndoOutcome::VoteWithdrawn { suggestion } => *suggestion,
+            | UndoOutcome::VoteWithdrawn { suggestion }
+            | UndoOutcome::NotYourVote { suggestion, .. } => *suggestion,
         }
     }
 }
@@ -138,6 +144,9 @@ impl fmt::Display for Undo {
             UndoOutcome::AlreadyUndone { by, .. } => {
                 Some(format!("{by} already changed this decision."))
             }
+            UndoOutcome::NotYourVote { voter, .. } => Some(format!(
+                "The vote on this tag is {voter}'s; only they may take it back."
+            )),
         });
         match (undone, first_refusal) {
             (0, Some(refusal)) => write!(f, "{refusal} Nothing was changed."),
@@ -234,9 +243,9 @@ async fn withdraw_own_vote(
         .remove(&suggestion.get())
         .unwrap_or_default();
     let Some(mine) = standing.iter().find(|v| v.voter == actor.as_db()) else {
-        return Ok(standing.first().map(|theirs| UndoOutcome::NotYours {
+        return Ok(standing.first().map(|theirs| UndoOutcome::NotYourVote {
             suggestion,
-            decider: theirs
+            voter: theirs
                 .voter_name
                 .clone()
                 .unwrap_or_else(|| theirs.voter.clone()),

@@ -135,7 +135,7 @@ async fn a_voter_takes_back_their_vote_and_no_one_else_can(
         w.click(YOSI, "L1", actions::UNDO, &id.to_string()).await,
         200
     );
-    told_eventually(&w, YOSI, "Only דנה").await;
+    told_eventually(&w, YOSI, "only they may take it back").await;
     assert_eq!(
         w.click(DANA, "L1", actions::UNDO, &id.to_string()).await,
         200
