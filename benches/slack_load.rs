@@ -12,7 +12,10 @@
 //! once the backlog drains), and the serve process's peak resident memory
 //! (VmHWM).
 //!
-//! Run with `scripts/bench --bench slack_load`.
+//! Run with `scripts/bench --bench slack_load`; with `-- --second-opinion`
+//! the serve process runs with `TAGBOT_SECOND_OPINION=0.45-0.75` (scores
+//! are drawn from 0.5 to 1, so about half the clicks are votes, the rest
+//! decisions) and a click counts once its vote or decision is recorded.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,9 +89,13 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
         .local_addr()?
         .port();
     let listen = format!("127.0.0.1:{port}");
+    let band = if second_opinion() { "0.45-0.75" } else { "off" };
+    println!("TAGBOT_SECOND_OPINION={band}");
     let serve = Serve(
         Command::new(env!("CARGO_BIN_EXE_tagbot"))
             .arg("serve")
+            .env("TAGBOT_SECOND_OPINION", band)
+            .env("SLACK_LEADS", "U0BENCHLEAD")
             .current_dir(std::env::temp_dir())
             .env("DATABASE_URL", playground.app_url()?)
             .env("SLACK_BOT_TOKEN", BOT_TOKEN)
@@ -388,12 +395,19 @@ fn click_body(user: &str, id: i64, message_ts: &str, minted: &Minted) -> String 
     interaction_body(&payload)
 }
 
+/// Whether the bench runs with the second-opinion band on.
+fn second_opinion() -> bool {
+    std::env::args().any(|arg| arg == "--second-opinion")
+}
+
+/// Approvals made and approve votes cast: each click makes one.
 async fn approvals(admin: &PgPool) -> Result<i64, BoxError> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE action = 'approve'")
-            .fetch_one(admin)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM events WHERE action = 'approve')
+              + (SELECT count(*) FROM review_votes WHERE verdict = 'approve')",
     )
+    .fetch_one(admin)
+    .await?)
 }
 
 /// Waits until every acknowledged click's decision is in the database (or
