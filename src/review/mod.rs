@@ -124,19 +124,23 @@ impl Review {
     }
 
     /// Approves the selected suggestions of one lecture. A selection naming a
-    /// suggestion of another lecture (or none at all) is refused whole.
+    /// suggestion of another lecture (or none at all) is refused whole. In
+    /// the second-opinion band each pick is a vote; a lead's pick of a
+    /// disputed one decides it (they chose it by name).
     pub async fn approve_selected(
         &self,
         lecture: &LectureId,
         selected: &[SuggestionId],
         actor: &Actor,
+        lead: bool,
     ) -> Result<LectureDecisions, ReviewError> {
         let wanted: BTreeSet<i64> = selected.iter().map(|id| id.get()).collect();
         if wanted.is_empty() {
             return Err(ReviewError::EmptySelection);
         }
         let details = json!({ "via": "approve_selected" });
-        self.decide_lecture(lecture, Transition::Approve, actor, details, |rows| {
+        let voter = Voter { actor, lead };
+        self.decide_lecture(lecture, Transition::Approve, voter, details, |rows| {
             let strangers: Vec<SuggestionId> = wanted
                 .iter()
                 .filter(|id| !rows.iter().any(|row| row.id == **id))
@@ -171,17 +175,23 @@ impl Review {
             "threshold": threshold,
             "cap": cap.map(NonZeroU32::get),
         });
-        self.decide_lecture(lecture, Transition::Approve, actor, details, |rows| {
-            let mut chosen: Vec<LockedSuggestion> = rows
-                .into_iter()
-                .filter(|row| row.status == SuggestionStatus::Pending && row.score >= threshold)
-                .collect();
-            chosen.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-            if let Some(cap) = cap {
-                chosen.truncate(usize::try_from(cap.get()).unwrap_or(usize::MAX));
-            }
-            Ok(chosen)
-        })
+        self.decide_lecture(
+            lecture,
+            Transition::Approve,
+            reviewer(actor),
+            details,
+            |rows| {
+                let mut chosen: Vec<LockedSuggestion> = rows
+                    .into_iter()
+                    .filter(|row| row.status == SuggestionStatus::Pending && row.score >= threshold)
+                    .collect();
+                chosen.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+                if let Some(cap) = cap {
+                    chosen.truncate(usize::try_from(cap.get()).unwrap_or(usize::MAX));
+                }
+                Ok(chosen)
+            },
+        )
         .await
     }
 
@@ -193,12 +203,18 @@ impl Review {
         actor: &Actor,
     ) -> Result<LectureDecisions, ReviewError> {
         let details = json!({ "via": "retry" });
-        self.decide_lecture(lecture, Transition::Retry, actor, details, |rows| {
-            Ok(rows
-                .into_iter()
-                .filter(|row| row.status == SuggestionStatus::Failed)
-                .collect())
-        })
+        self.decide_lecture(
+            lecture,
+            Transition::Retry,
+            reviewer(actor),
+            details,
+            |rows| {
+                Ok(rows
+                    .into_iter()
+                    .filter(|row| row.status == SuggestionStatus::Failed)
+                    .collect())
+            },
+        )
         .await
     }
 
@@ -209,7 +225,7 @@ impl Review {
         &self,
         lecture: &LectureId,
         transition: Transition,
-        actor: &Actor,
+        voter: Voter<'_>,
         details: Value,
         choose: impl FnOnce(Vec<LockedSuggestion>) -> Result<Vec<LockedSuggestion>, ReviewError>,
     ) -> Result<LectureDecisions, ReviewError> {
@@ -218,7 +234,7 @@ impl Review {
         let chosen = choose(rows)?;
         let details = self.details(details);
         let decisions = self
-            .apply(&mut tx, &chosen, transition, actor, &details)
+            .apply(&mut tx, &chosen, transition, voter, &details)
             .await?;
         storage::commit(tx).await?;
         count_applied(&decisions);
@@ -254,14 +270,14 @@ impl Review {
         tx: &mut Transaction<'_, Postgres>,
         rows: &[LockedSuggestion],
         transition: Transition,
-        actor: &Actor,
+        voter: Voter<'_>,
         details: &Value,
     ) -> Result<Vec<Decision>, ReviewError> {
         Ok(vote::decide(
             tx,
             rows,
             transition,
-            reviewer(actor),
+            voter,
             details,
             self.policy(),
             self.settings.second_opinion,

@@ -12,7 +12,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::apply::LockedSuggestion;
 use super::outcome::{LectureDecisions, PriorDecision};
-use super::vote::{self, Voter};
+use super::vote::Voter;
 use super::{count_applied, lock_known_lecture, with_reason, Review, ReviewError};
 use crate::domain::{
     Action, Actor, LectureId, RejectReason, SuggestionId, SuggestionStatus, Transition,
@@ -120,14 +120,12 @@ impl Review {
             }
             let details = self.details(with_reason(json!({ "via": "review_session" }), reason));
             decisions.extend(
-                vote::decide(
+                self.apply(
                     &mut tx,
                     &chosen,
                     transition,
                     Voter { actor, lead },
                     &details,
-                    self.policy(),
-                    self.settings.second_opinion,
                 )
                 .await?,
             );

@@ -284,6 +284,15 @@ impl SlackApp {
         reviewers::is_lead(&self.api, &self.settings.leads, requester).await
     }
 
+    /// Whether `requester`'s Approve or Reject settles a disputed
+    /// suggestion: a lead, with the second-opinion band on (without it
+    /// nothing is disputed, and Slack is not asked). A lead Slack cannot
+    /// confirm now decides as a reviewer.
+    pub async fn rules_disputes(&self, requester: &Requester<'_>) -> bool {
+        self.review.settings().second_opinion.is_some()
+            && self.is_lead(requester).await.unwrap_or(false)
+    }
+
     /// [`Self::reviewer`] on a path with a deadline (a modal's trigger, a
     /// submission answered in its acknowledgement): past `limit`, "Slack
     /// is busy", before anything is decided. The lookup goes on and its

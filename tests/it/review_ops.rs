@@ -270,7 +270,7 @@ async fn approve_selected_refuses_a_foreign_suggestion_whole(
 
     let err = db
         .review()
-        .approve_selected(&lecture("L1"), &[a, foreign], &actor)
+        .approve_selected(&lecture("L1"), &[a, foreign], &actor, false)
         .await
         .unwrap_err();
     assert!(
@@ -282,7 +282,7 @@ async fn approve_selected_refuses_a_foreign_suggestion_whole(
 
     let err = db
         .review()
-        .approve_selected(&lecture("L1"), &[], &actor)
+        .approve_selected(&lecture("L1"), &[], &actor, false)
         .await
         .unwrap_err();
     assert!(matches!(err, ReviewError::EmptySelection));
@@ -290,7 +290,7 @@ async fn approve_selected_refuses_a_foreign_suggestion_whole(
     db.review().reject(b, &reviewer("U2", "Avi")).await.unwrap();
     let result = db
         .review()
-        .approve_selected(&lecture("L1"), &[c, a, b, a], &actor)
+        .approve_selected(&lecture("L1"), &[c, a, b, a], &actor, false)
         .await
         .unwrap();
     assert_eq!(applied_ids(&result.decisions), vec![a, c]);
@@ -438,7 +438,7 @@ async fn lecture_wide_operations_racing_each_other_decide_each_suggestion_once(
                         .await
                         .map(|d| d.applied_count()),
                     1 => review
-                        .approve_selected(&lecture("L1"), &ids[..], &actor)
+                        .approve_selected(&lecture("L1"), &ids[..], &actor, false)
                         .await
                         .map(|d| d.applied_count()),
                     _ => review

@@ -221,6 +221,44 @@ async fn a_dispute_waits_for_a_lead_whose_ruling_decides_at_once(
     db.close().await;
 }
 
+/// A disputed tag picked by name in "Approve selected": a lead's pick
+/// rules, anyone else's is told a lead decides; "Approve all ≥" casts
+/// votes and rules nothing, even for a lead.
+#[sqlx::test]
+async fn a_leads_pick_in_approve_selected_rules_a_dispute(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options).await;
+    let review = db.review_with(ReviewSettings {
+        approve_threshold: Score::new(0.5).unwrap(),
+        ..*banded(&db).settings()
+    });
+    let id = db.suggestion("L1", "t1", 0.6).await;
+    decide(&review, id, Transition::Approve, &dana(), false).await;
+    decide(&review, id, Transition::Reject, &yosi(), false).await;
+    let everyone = review
+        .approve_top(&lecture("L1"), None, &lead())
+        .await
+        .unwrap();
+    assert!(
+        matches!(everyone.decisions[..], [Decision::NeedsLead { .. }]),
+        "{everyone:?}"
+    );
+    let other = review
+        .approve_selected(&lecture("L1"), &[id], &reviewer("U0OTHER001", "אחר"), false)
+        .await
+        .unwrap();
+    assert!(matches!(other.decisions[..], [Decision::NeedsLead { .. }]));
+    let ruled = review
+        .approve_selected(&lecture("L1"), &[id], &lead(), true)
+        .await
+        .unwrap();
+    assert_eq!(ruled.applied_count(), 1);
+    assert_eq!(decision_details(&db, id).await.1["ruling"], true);
+    db.close().await;
+}
+
 #[sqlx::test]
 async fn undoing_a_voted_decision_withdraws_the_deciding_vote(
     pool: PgPoolOptions,

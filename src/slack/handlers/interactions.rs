@@ -326,10 +326,7 @@ async fn decide_one(
     let transition = verb.transition();
     // Decides only a suggestion of the clicked lecture: another's is
     // NotFound (a forged, if signed, payload), and nothing changes.
-    // Only a lead's Approve or Reject decides a disputed suggestion; with
-    // no second-opinion band nothing is disputed, and nobody is asked.
-    let lead = app.review.settings().second_opinion.is_some()
-        && app.is_lead(&clicker.requester()).await.unwrap_or(false);
+    let lead = app.rules_disputes(&clicker.requester()).await;
     let decided = app
         .review
         .decide_as(id, &lecture, transition, reason, &actor, lead)
@@ -459,7 +456,11 @@ async fn approve_selected(
         );
         return Ok(());
     }
-    let result = app.review.approve_selected(lecture, ids, &actor).await;
+    let lead = app.rules_disputes(&clicker.requester()).await;
+    let result = app
+        .review
+        .approve_selected(lecture, ids, &actor, lead)
+        .await;
     report_lecture_result(app, clicker, result).await
 }
 

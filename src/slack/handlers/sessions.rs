@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::domain::{LectureId, SuggestionId, SuggestionStatus};
+use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus};
 use crate::review::{Choices, ChoicesOutcome, ReviewError};
 use crate::slack::app::{SlackApp, SlackError};
 use crate::slack::card::{actions, LectureCard};
@@ -422,13 +422,12 @@ async fn next_view(
 }
 
 /// The reviewer's voter id (as `review_votes.voter`) and whether they
-/// lead. Whether they may review at all is asked elsewhere; a lead Slack
-/// cannot confirm now is served as a reviewer.
+/// settle disputes. Whether they may review at all is asked elsewhere.
 async fn voter_standing(app: &SlackApp, requester: &Requester<'_>) -> (String, bool) {
-    let voter = format!("slack:{}", requester.id);
-    let lead = app.review.settings().second_opinion.is_some()
-        && app.is_lead(requester).await.unwrap_or(false);
-    (voter, lead)
+    let voter = Actor::slack(requester.id, None)
+        .map(|actor| actor.as_db())
+        .unwrap_or_default();
+    (voter, app.rules_disputes(requester).await)
 }
 
 /// The lecture as `requester` reviews it in a session: without the pending
