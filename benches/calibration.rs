@@ -154,6 +154,7 @@ async fn calibration(app: &PgPool) -> Result<(), BoxError> {
         ms(timings[timings.len() * 95 / 100]),
         ms(timings[timings.len() - 1]),
     );
+    split(app).await?;
     for model in &figures.models {
         println!(
             "  {}: threshold {}; {}",
@@ -165,6 +166,29 @@ async fn calibration(app: &PgPool) -> Result<(), BoxError> {
                 .unwrap_or_else(|| "nothing rejected".to_owned())
         );
     }
+    Ok(())
+}
+
+/// Where a load's time goes: the query (rows to memory) and the figures
+/// worked out from them, 20 runs each.
+async fn split(app: &PgPool) -> Result<(), BoxError> {
+    let mut query = Vec::new();
+    let mut figures = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let rows = tagbot::storage::calibration::bins(app).await?;
+        query.push(started.elapsed());
+        let started = Instant::now();
+        std::hint::black_box(Calibration::from_rows(&rows, 0.95));
+        figures.push(started.elapsed());
+    }
+    query.sort();
+    figures.sort();
+    println!(
+        "  of which the query (rows to memory): median {}; the figures from the rows: median {}",
+        ms(query[query.len() / 2]),
+        ms(figures[figures.len() / 2]),
+    );
     Ok(())
 }
 
