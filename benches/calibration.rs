@@ -1,7 +1,9 @@
 //! Calibration and the training-data export at scale: 1,000,000 decided
 //! suggestions (100,000 lectures × 10, two models, 500 tags), each with
 //! its decision in the audit log, a sync event for the synced ones, and 1%
-//! of those removed in Airtable since.
+//! of those removed in Airtable since. Rejections carry a reason (each of
+//! the five an eighth of them) or none (the other three eighths), on the
+//! row and in the reject's event, as the review operations record them.
 //!
 //! - the calibration query (`Calibration::load`, as the App Home and the
 //!   review messages use it, over the counts its triggers keep): 20 runs
@@ -85,22 +87,32 @@ async fn load(admin: &PgPool) -> Result<(), BoxError> {
         "INSERT INTO tags (tag_id, name) SELECT 'tag-' || n, 'נושא ' || n FROM generate_series(1, 500) AS n",
         "INSERT INTO enriched_lectures (lecture_external_id, title)
          SELECT format('L%s', lpad(n::text, 6, '0')), 'הרצאה, \"מספר\" ' || n FROM generate_series(1, 100000) AS n",
-        // Scores uniform; higher scores approved more often.
+        // Scores uniform; higher scores approved more often; a rejection
+        // with one of the five reasons, or none (three slots in eight).
         "INSERT INTO lecture_tag_suggestions
-             (lecture_external_id, tag_id, score, rationale, suggested_by, status, created_at)
+             (lecture_external_id, tag_id, score, rationale, suggested_by, status, reject_reason, created_at)
          SELECT format('L%s', lpad(l::text, 6, '0')), 'tag-' || (1 + (l * 7 + k * 13) % 500), sc,
                 'the lecture discusses this topic at length, with \"quotes\"',
                 CASE WHEN k % 2 = 0 THEN 'tagger-v2' ELSE 'tagger-v3' END,
-                CASE WHEN r < sc * sc THEN (CASE WHEN (l + k) % 3 = 0 THEN 'approved' ELSE 'synced' END)
-                     ELSE 'rejected' END,
+                status,
+                CASE WHEN status = 'rejected' THEN
+                    (ARRAY['wrong_topic', 'too_broad', 'too_narrow', 'duplicate', 'other', NULL, NULL, NULL])
+                        [1 + (l * 3 + k) % 8]
+                END,
                 now() - interval '30 days'
-         FROM (SELECT l, k, round(random()::numeric, 3)::float8 AS sc, random() AS r
-               FROM generate_series(1, 100000) AS l, generate_series(1, 10) AS k) AS drawn",
-        // Each decision in the audit log; the newest last (by id).
-        "INSERT INTO events (suggestion_id, lecture_external_id, tag_id, actor, actor_name, action, from_status, to_status, created_at)
+         FROM (SELECT l, k, sc,
+                      CASE WHEN r < sc * sc THEN (CASE WHEN (l + k) % 3 = 0 THEN 'approved' ELSE 'synced' END)
+                           ELSE 'rejected' END AS status
+               FROM (SELECT l, k, round(random()::numeric, 3)::float8 AS sc, random() AS r
+                     FROM generate_series(1, 100000) AS l, generate_series(1, 10) AS k) AS drawn) AS decided",
+        // Each decision in the audit log, a reject's reason in its details;
+        // the newest last (by id).
+        "INSERT INTO events (suggestion_id, lecture_external_id, tag_id, actor, actor_name, action, from_status, to_status, details, created_at)
          SELECT id, lecture_external_id, tag_id, 'slack:U0BENCH' || (id % 20), 'Reviewer ' || (id % 20),
                 CASE WHEN status = 'rejected' THEN 'reject' ELSE 'approve' END, 'pending',
                 CASE WHEN status = 'rejected' THEN 'rejected' ELSE 'approved' END,
+                CASE WHEN reject_reason IS NULL THEN '{}'::jsonb
+                     ELSE jsonb_build_object('reason', reject_reason) END,
                 now() - make_interval(secs => (1000000 - id)::float8)
          FROM lecture_tag_suggestions ORDER BY id",
         "INSERT INTO events (suggestion_id, lecture_external_id, tag_id, actor, action, from_status, to_status, created_at)
@@ -142,9 +154,41 @@ async fn calibration(app: &PgPool) -> Result<(), BoxError> {
         ms(timings[timings.len() * 95 / 100]),
         ms(timings[timings.len() - 1]),
     );
+    split(app).await?;
     for model in &figures.models {
-        println!("  {}: threshold {}", model.model, model.threshold);
+        println!(
+            "  {}: threshold {}; {}",
+            model.model,
+            model.threshold,
+            model
+                .reject_reasons
+                .summary()
+                .unwrap_or_else(|| "nothing rejected".to_owned())
+        );
     }
+    Ok(())
+}
+
+/// Where a load's time goes: the query (rows to memory) and the figures
+/// worked out from them, 20 runs each.
+async fn split(app: &PgPool) -> Result<(), BoxError> {
+    let mut query = Vec::new();
+    let mut figures = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let rows = tagbot::storage::calibration::bins(app).await?;
+        query.push(started.elapsed());
+        let started = Instant::now();
+        std::hint::black_box(Calibration::from_rows(&rows, 0.95));
+        figures.push(started.elapsed());
+    }
+    query.sort();
+    figures.sort();
+    println!(
+        "  of which the query (rows to memory): median {}; the figures from the rows: median {}",
+        ms(query[query.len() / 2]),
+        ms(figures[figures.len() / 2]),
+    );
     Ok(())
 }
 

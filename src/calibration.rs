@@ -6,7 +6,9 @@
 //! someone later removed in Airtable (drift) counts as not approved: the
 //! people who own the record said no. Scores are counted in bins 0.01
 //! wide (the database sums them), shown in bands 0.05 wide, each with a
-//! 95% Wilson interval; a threshold is a multiple of 0.01.
+//! 95% Wilson interval; a threshold is a multiple of 0.01. Rejections are
+//! also counted by the reason reviewers gave (DESIGN.md, "Reasons"), so
+//! the model team learns what kind of "no" each model and tag gets.
 //!
 //! No I/O here but [`Calibration::load`]: the figures are pure functions
 //! of the bins, checked against hand-computed sets in the tests.
@@ -14,9 +16,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use sqlx::PgPool;
 
+use crate::domain::RejectReason;
 use crate::storage;
 use crate::storage::calibration::{self as rows, BinRow};
 use crate::text::one_line;
@@ -69,6 +73,73 @@ impl Share {
     }
 }
 
+/// Rejections by the reason reviewers gave, and those they gave none for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RejectReasons {
+    /// Per reason, in [`RejectReason::ALL`]'s order.
+    given: [u64; RejectReason::ALL.len()],
+    /// Rejected without a reason (the one-click Reject, or before reasons).
+    pub none: u64,
+}
+
+impl RejectReasons {
+    /// Rejections for `reason`.
+    pub fn of(&self, reason: RejectReason) -> u64 {
+        self.each()
+            .find(|(each, _)| *each == reason)
+            .map_or(0, |(_, count)| count)
+    }
+
+    /// Every reason with its count, in [`RejectReason::ALL`]'s order.
+    pub fn each(&self) -> impl Iterator<Item = (RejectReason, u64)> + '_ {
+        RejectReason::ALL.into_iter().zip(self.given)
+    }
+
+    /// Every rejection, with a reason or without.
+    pub fn rejected(&self) -> u64 {
+        self.given.iter().sum::<u64>() + self.none
+    }
+
+    fn add(&mut self, other: RejectReasons) {
+        for (mine, theirs) in self.given.iter_mut().zip(other.given) {
+            *mine += theirs;
+        }
+        self.none += other.none;
+    }
+
+    /// "rejected 40: wrong topic 12 · too broad 9 · no reason 19": the
+    /// reasons given (those given at least once), then the rest; `None`
+    /// when nothing was rejected.
+    pub fn summary(&self) -> Option<String> {
+        let rejected = self.rejected();
+        if rejected == 0 {
+            return None;
+        }
+        let mut parts: Vec<String> = self
+            .each()
+            .filter(|(_, count)| *count > 0)
+            .map(|(reason, count)| format!("{} {count}", reason.label().to_lowercase()))
+            .collect();
+        if self.none > 0 {
+            parts.push(format!("no reason {}", self.none));
+        }
+        Some(format!("rejected {rejected}: {}", parts.join(" · ")))
+    }
+}
+
+/// `{"wrong_topic": 12, …, "other": 0, "none": 19}`: every reason's stored
+/// name always present, so a reader needs no defaults.
+impl Serialize for RejectReasons {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.given.len() + 1))?;
+        for (reason, count) in self.each() {
+            map.serialize_entry(reason.as_str(), &count)?;
+        }
+        map.serialize_entry("none", &self.none)?;
+        map.end()
+    }
+}
+
 /// One score bin's counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bin {
@@ -79,13 +150,35 @@ pub struct Bin {
     pub removed: u64,
     /// Of the approved, synced (removed or not).
     pub synced: u64,
+    /// The rejected (decisions - approved) with a reason, per reason in
+    /// [`RejectReason::ALL`]'s order; the rest were given none.
+    pub reasons: [u64; RejectReason::ALL.len()],
 }
 
 impl Bin {
+    /// A bin's counts as the database keeps them.
+    fn of_row(row: &BinRow) -> Bin {
+        Bin {
+            decisions: row.decisions,
+            approved: row.approved,
+            removed: row.removed,
+            synced: row.synced,
+            reasons: RejectReason::ALL.map(|reason| row.rejected_because(reason)),
+        }
+    }
+
     fn share(&self) -> Share {
         Share {
             decisions: self.decisions,
             approved: self.approved.saturating_sub(self.removed),
+        }
+    }
+
+    fn reject_reasons(&self) -> RejectReasons {
+        let rejected = self.decisions.saturating_sub(self.approved);
+        RejectReasons {
+            given: self.reasons,
+            none: rejected.saturating_sub(self.reasons.iter().sum()),
         }
     }
 }
@@ -135,6 +228,18 @@ impl Curve {
         slot.approved += counts.approved;
         slot.removed += counts.removed;
         slot.synced += counts.synced;
+        for (mine, theirs) in slot.reasons.iter_mut().zip(counts.reasons) {
+            *mine += theirs;
+        }
+    }
+
+    /// Rejections over every score, by reason.
+    pub fn reject_reasons(&self) -> RejectReasons {
+        let mut reasons = RejectReasons::default();
+        for bin in &self.bins {
+            reasons.add(bin.reject_reasons());
+        }
+        reasons
     }
 
     pub fn total(&self) -> Share {
@@ -230,6 +335,7 @@ pub struct TagCalibration {
     /// Synced suggestions of the tag, and how many people removed.
     pub synced: u64,
     pub removed: u64,
+    pub reject_reasons: RejectReasons,
 }
 
 /// One model's figures.
@@ -243,6 +349,7 @@ pub struct ModelCalibration {
     pub tags: Vec<TagCalibration>,
     /// Tags whose synced suggestions people often remove in Airtable.
     pub drifting: Vec<TagCalibration>,
+    pub reject_reasons: RejectReasons,
     #[serde(skip)]
     curve: Curve,
 }
@@ -283,12 +390,7 @@ impl Calibration {
     pub fn from_rows(bins: &[BinRow], target: f64) -> Calibration {
         let mut models: BTreeMap<&str, ModelCurves> = BTreeMap::new();
         for row in bins {
-            let counts = Bin {
-                decisions: row.decisions,
-                approved: row.approved,
-                removed: row.removed,
-                synced: row.synced,
-            };
+            let counts = Bin::of_row(row);
             let bin = usize::try_from(row.bin).unwrap_or(0);
             let (curve, tags) = models.entry(&row.model).or_default();
             curve.add(bin, counts);
@@ -312,6 +414,7 @@ impl Calibration {
                             threshold: curve.threshold(target),
                             synced,
                             removed,
+                            reject_reasons: curve.reject_reasons(),
                         }
                     })
                     .collect();
@@ -341,6 +444,7 @@ impl Calibration {
                     threshold: curve.threshold(target),
                     tags: decided,
                     drifting,
+                    reject_reasons: curve.reject_reasons(),
                     curve,
                 }
             })
@@ -441,6 +545,9 @@ impl fmt::Display for Calibration {
                 model.share.decisions,
                 percent(model.share.rate().unwrap_or(0.0))
             )?;
+            if let Some(reasons) = model.reject_reasons.summary() {
+                writeln!(f, "  {reasons}")?;
+            }
             writeln!(f, "  score       decisions  approved  95% interval")?;
             for band in decided(&model.bands) {
                 let [range, decisions, approved, interval] = band.columns();
@@ -464,6 +571,9 @@ impl fmt::Display for Calibration {
                     })
                     .collect();
                 writeln!(f, "    by score: {}", bands.join("; "))?;
+                if let Some(reasons) = tag.reject_reasons.summary() {
+                    writeln!(f, "    {reasons}")?;
+                }
             }
             for tag in &model.drifting {
                 writeln!(
@@ -492,8 +602,7 @@ mod tests {
             bin,
             decisions,
             approved,
-            removed: 0,
-            synced: 0,
+            ..BinRow::default()
         }
     }
 
@@ -642,6 +751,74 @@ mod tests {
         assert!(calibration
             .to_string()
             .contains("removed in Airtable: תגית a (a): 8 of 40 synced"));
+    }
+
+    #[test]
+    fn rejections_are_counted_by_reason_per_model_and_tag_the_rest_without_one() {
+        // Tag a: 40 decisions at 0.90, 10 rejected: 4 wrong topic, 1
+        // duplicate, 5 without a reason. Tag b: 12 decisions at 0.20, all
+        // rejected, 2 too broad. Drift takes approvals away, never rejections.
+        let mut a = row("m", "a", 90, 40, 30);
+        a.wrong_topic = 4;
+        a.duplicate = 1;
+        a.synced = 30;
+        a.removed = 3;
+        let mut b = row("m", "b", 20, 12, 0);
+        b.too_broad = 2;
+        let calibration = Calibration::from_rows(&[a, b], 0.95);
+        let model = &calibration.models[0];
+        let reasons = model.reject_reasons;
+        assert_eq!(reasons.of(RejectReason::WrongTopic), 4);
+        assert_eq!(reasons.of(RejectReason::TooBroad), 2);
+        assert_eq!(reasons.of(RejectReason::TooNarrow), 0);
+        assert_eq!(reasons.of(RejectReason::Duplicate), 1);
+        assert_eq!(reasons.none, 5 + 10);
+        assert_eq!(reasons.rejected(), 22);
+        assert_eq!(
+            reasons.summary().as_deref(),
+            Some("rejected 22: wrong topic 4 · too broad 2 · duplicate of another tag 1 · no reason 15")
+        );
+        let tag_a = &model.tags[0];
+        assert_eq!(tag_a.tag_id, "a");
+        assert_eq!(tag_a.reject_reasons.none, 5);
+        assert_eq!(tag_a.reject_reasons.rejected(), 10);
+
+        let json = serde_json::to_value(model).unwrap();
+        assert_eq!(
+            json["reject_reasons"],
+            serde_json::json!({
+                "wrong_topic": 4, "too_broad": 2, "too_narrow": 0,
+                "duplicate": 1, "other": 0, "none": 15
+            })
+        );
+        assert_eq!(json["tags"][0]["reject_reasons"]["none"], 5);
+
+        let text = calibration.to_string();
+        assert!(
+            text.contains("\n  rejected 22: wrong topic 4 · too broad 2 · duplicate of another tag 1 · no reason 15\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n    rejected 10: wrong topic 4 · duplicate of another tag 1 · no reason 5\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn nothing_rejected_says_nothing_about_reasons() {
+        let calibration = Calibration::from_rows(&[row("m", "a", 90, 40, 40)], 0.95);
+        let model = &calibration.models[0];
+        assert_eq!(model.reject_reasons, RejectReasons::default());
+        assert_eq!(model.reject_reasons.summary(), None);
+        assert!(!calibration.to_string().contains("rejected"));
+        // Only without a reason: said so, with no empty reasons listed.
+        let calibration = Calibration::from_rows(&[row("m", "a", 90, 40, 37)], 0.95);
+        assert_eq!(
+            calibration.models[0].reject_reasons.summary().as_deref(),
+            Some("rejected 3: no reason 3")
+        );
     }
 
     #[test]

@@ -152,8 +152,7 @@ mod tests {
                 bin,
                 decisions: 20,
                 approved: (bin as u64 * 20) / 100,
-                synced: 0,
-                removed: 0,
+                ..BinRow::default()
             })
             .collect();
         let calibration = Calibration::from_rows(&rows, 0.95);

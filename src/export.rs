@@ -174,7 +174,7 @@ async fn write_all<W: Write>(
 }
 
 /// The CSV columns, as `Example` serializes them.
-const HEADER: [&str; 16] = [
+const HEADER: [&str; 17] = [
     "suggestion_id",
     "lecture_id",
     "lecture_title",
@@ -184,6 +184,7 @@ const HEADER: [&str; 16] = [
     "model",
     "rationale",
     "decision",
+    "reject_reason",
     "reviewer",
     "reviewer_name",
     "decided_at",
@@ -233,11 +234,12 @@ mod tests {
             score: 0.5,
             model: "m".into(),
             rationale: "r".into(),
-            decision: "approved".into(),
+            decision: "rejected".into(),
+            reject_reason: Some(crate::domain::RejectReason::TooBroad),
             reviewer: "slack:U1".into(),
             reviewer_name: None,
             decided_at: Utc::now(),
-            status: "approved".into(),
+            status: "rejected".into(),
             synced_at: None,
             removed_in_airtable_at: None,
             removed_in_airtable_by: None,
@@ -245,6 +247,9 @@ mod tests {
         let mut out = csv::Writer::from_writer(Vec::new());
         out.serialize(&example).unwrap();
         let text = String::from_utf8(out.into_inner().unwrap()).unwrap();
-        assert_eq!(text.lines().next().unwrap(), HEADER.join(","));
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), HEADER.join(","));
+        let fields: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(fields[9], "too_broad", "by its stored name");
     }
 }

@@ -58,6 +58,13 @@ impl fmt::Display for RejectReason {
     }
 }
 
+/// Written by its stored name, as exports and `--json` reports give it.
+impl serde::Serialize for RejectReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// A string that names no reject reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

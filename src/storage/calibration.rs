@@ -1,6 +1,6 @@
 //! Calibration's one query: decided suggestions summed per model, tag and
-//! score hundredth, with how many were approved, synced, and removed in
-//! Airtable since. `calibration_bins` is kept by a trigger as decisions
+//! score hundredth, with how many were approved, synced, rejected for
+//! each reason (migration 0020), and removed in Airtable since. `calibration_bins` is kept by a trigger as decisions
 //! happen (migration 0013), so reading it costs no scan of the
 //! suggestions (nothing in tagbot writes it); the removed ones are counted
 //! from `airtable_drift`, which holds only those.
@@ -8,9 +8,10 @@
 use sqlx::PgPool;
 
 use super::Error;
+use crate::domain::RejectReason;
 
 /// One (model, tag, bin)'s counts.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct BinRow {
     pub model: String,
     pub tag_id: String,
@@ -27,12 +28,38 @@ pub struct BinRow {
     /// Synced, then removed in Airtable.
     #[sqlx(try_from = "i64")]
     pub removed: u64,
+    /// Rejected for each reason (see [`BinRow::rejected_because`]); a
+    /// rejection without one is counted in none of them.
+    #[sqlx(try_from = "i64")]
+    pub wrong_topic: u64,
+    #[sqlx(try_from = "i64")]
+    pub too_broad: u64,
+    #[sqlx(try_from = "i64")]
+    pub too_narrow: u64,
+    #[sqlx(try_from = "i64")]
+    pub duplicate: u64,
+    #[sqlx(try_from = "i64")]
+    pub other: u64,
+}
+
+impl BinRow {
+    /// How many of the bin's suggestions were rejected for `reason`.
+    pub fn rejected_because(&self, reason: RejectReason) -> u64 {
+        match reason {
+            RejectReason::WrongTopic => self.wrong_topic,
+            RejectReason::TooBroad => self.too_broad,
+            RejectReason::TooNarrow => self.too_narrow,
+            RejectReason::Duplicate => self.duplicate,
+            RejectReason::Other => self.other,
+        }
+    }
 }
 
 pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, Error> {
     sqlx::query_as(
         "SELECT c.model, c.tag_id, coalesce(t.name, c.tag_id) AS tag_name, c.bin,
-                c.decisions, c.approved, c.synced, coalesce(r.removed, 0) AS removed
+                c.decisions, c.approved, c.synced, coalesce(r.removed, 0) AS removed,
+                c.wrong_topic, c.too_broad, c.too_narrow, c.duplicate, c.other
          FROM calibration_bins c
          LEFT JOIN tags t ON t.tag_id = c.tag_id
          LEFT JOIN (SELECT s.suggested_by AS model, s.tag_id, tagbot_calibration_bin(s.score) AS bin,
@@ -47,5 +74,5 @@ pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, Error> {
     )
     .fetch_all(pool)
     .await
-        .map_err(Error::from)
+    .map_err(Error::from)
 }

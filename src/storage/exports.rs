@@ -1,8 +1,10 @@
 //! The training-data export's query: every decided suggestion with its
 //! lecture, tag, the decision from the audit log (the last approve or
-//! reject event: who, when), when it reached Airtable, and whether
-//! someone removed it there since. Rows stream in suggestion order; it
-//! writes nothing.
+//! reject event: who, when), why it was rejected (the row's
+//! `reject_reason`, which the status trigger keeps: no look into the
+//! event's details), when it reached Airtable, and whether someone
+//! removed it there since. Rows stream in suggestion order; it writes
+//! nothing.
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -10,6 +12,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::Error;
+use crate::domain::RejectReason;
 
 /// One decided suggestion as a training example.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -24,6 +27,8 @@ pub struct Example {
     pub rationale: String,
     /// `approved` or `rejected`.
     pub decision: String,
+    /// Why it was rejected, when the reviewer said (none for an approval).
+    pub reject_reason: Option<RejectReason>,
     /// The reviewer's actor id (`slack:U…`, `cli:…`) and display name.
     pub reviewer: String,
     pub reviewer_name: Option<String>,
@@ -43,6 +48,7 @@ macro_rules! examples {
            coalesce(l.title, '') AS lecture_title, s.tag_id, coalesce(t.name, s.tag_id) AS tag_name,
            s.score, s.suggested_by AS model, s.rationale,
            CASE d.action WHEN 'approve' THEN 'approved' ELSE 'rejected' END AS decision,
+           s.reject_reason,
            d.actor AS reviewer, d.actor_name AS reviewer_name, d.created_at AS decided_at,
            s.status, sy.created_at AS synced_at,
            dr.removed_at AS removed_in_airtable_at,

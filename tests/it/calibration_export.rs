@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::calibration::{Calibration, Share, Threshold};
-use tagbot::domain::{Author, SuggestionId};
+use tagbot::domain::{Author, LectureId, RejectReason, SuggestionId};
 use tagbot::storage::drift;
 
 use crate::helpers::{reviewer, TestDb};
 
 /// A pending suggestion of `model`.
-async fn suggestion_of(
+pub async fn suggestion_of(
     db: &TestDb,
     model: &str,
     lecture: &str,
@@ -39,6 +39,18 @@ async fn decide(db: &TestDb, id: SuggestionId, approve: bool) {
     } else {
         db.review().reject(id, &actor).await.unwrap();
     }
+}
+
+/// Rejects suggestion `id` of `lecture` because of `reason`.
+async fn reject_because(db: &TestDb, id: SuggestionId, lecture: &str, reason: RejectReason) {
+    let actor = reviewer("U0CALIB", "Rotem");
+    let lecture = LectureId::parse(lecture).unwrap();
+    let decision = db
+        .review()
+        .reject_because(id, &lecture, reason, &actor)
+        .await
+        .unwrap();
+    assert!(decision.is_applied(), "{decision:?}");
 }
 
 /// Records that someone removed synced suggestion `id` (on `lecture`/`tag`)
@@ -73,13 +85,24 @@ async fn removed_in_airtable(db: &TestDb, lecture: &str, tag: &str, name: &str, 
 async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: PgConnectOptions) {
     let db = TestDb::new(pool, options).await;
     // test-model, tag a: 40 at 0.90 (38 approved), 20 at 0.50 (none).
+    // Of the 22 rejected, 7 with a reason: at 0.90 one too broad; at 0.50
+    // five wrong topic and one duplicate.
     for n in 0..40 {
-        let id = suggestion_of(&db, "test-model", &format!("A{n:02}"), "a", 0.90).await;
-        decide(&db, id, n >= 2).await;
+        let lecture = format!("A{n:02}");
+        let id = suggestion_of(&db, "test-model", &lecture, "a", 0.90).await;
+        match n {
+            0 => reject_because(&db, id, &lecture, RejectReason::TooBroad).await,
+            _ => decide(&db, id, n >= 2).await,
+        }
     }
     for n in 0..20 {
-        let id = suggestion_of(&db, "test-model", &format!("B{n:02}"), "a", 0.50).await;
-        decide(&db, id, false).await;
+        let lecture = format!("B{n:02}");
+        let id = suggestion_of(&db, "test-model", &lecture, "a", 0.50).await;
+        match n {
+            0..5 => reject_because(&db, id, &lecture, RejectReason::WrongTopic).await,
+            5 => reject_because(&db, id, &lecture, RejectReason::Duplicate).await,
+            _ => decide(&db, id, false).await,
+        }
     }
     // Tag b: 3 at 0.30 approved and synced; people removed one in Airtable.
     for n in 0..3 {
@@ -161,6 +184,15 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
     );
     assert_eq!(test.bands[0].share, Share::default());
     assert_eq!(test.tags.len(), 1, "only tag a has 30 decisions");
+    let reasons = test.reject_reasons;
+    assert_eq!(
+        RejectReason::ALL.map(|r| reasons.of(r)),
+        [5, 1, 0, 1, 0],
+        "{reasons:?}"
+    );
+    assert_eq!(reasons.none, 15, "22 rejected, 7 with a reason");
+    assert_eq!(test.tags[0].reject_reasons, reasons, "all of them on tag a");
+    assert_eq!(other.reject_reasons.rejected(), 0);
     // The counts the triggers kept are what a recount from the
     // suggestions finds.
     let kept = counts(&db).await;
@@ -200,6 +232,18 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
         text.contains("not enough decisions yet (5 of the 30 needed)"),
         "{text}"
     );
+    let why =
+        "rejected 22: wrong topic 5 · too broad 1 · duplicate of another tag 1 · no reason 15";
+    assert!(
+        text.contains(&format!("\n  {why}\n")),
+        "the model's: {text}"
+    );
+    assert!(text.contains(&format!("\n    {why}\n")), "tag a's: {text}");
+    assert_eq!(
+        text.matches("rejected ").count(),
+        2,
+        "other-model rejected nothing: {text}"
+    );
     let png = std::env::temp_dir().join(format!("tagbot-chart-{}.png", rand::random::<u64>()));
     let url = db.app_url();
     let path = png.clone();
@@ -229,13 +273,31 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
     let json: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["models"][1]["threshold"]["kind"], "at");
     assert_eq!(json["target"], 0.95);
+    let expected = serde_json::json!({
+        "wrong_topic": 5, "too_broad": 1, "too_narrow": 0, "duplicate": 1, "other": 0, "none": 15,
+    });
+    assert_eq!(json["models"][1]["reject_reasons"], expected);
+    assert_eq!(json["models"][1]["tags"][0]["reject_reasons"], expected);
+    assert_eq!(
+        json["models"][0]["reject_reasons"],
+        serde_json::json!({
+            "wrong_topic": 0, "too_broad": 0, "too_narrow": 0, "duplicate": 0, "other": 0, "none": 0,
+        }),
+        "all five keys and none, even at zero"
+    );
     db.close().await;
 }
 
+/// A bin's kept counts: model, tag, bin, then decisions, approved, synced
+/// and the five reasons' counts.
+type KeptBin = (String, String, i32, Vec<i64>);
+
 /// Calibration's counts as kept, without the rows that count nothing.
-async fn counts(db: &TestDb) -> Vec<(String, String, i32, i64, i64, i64)> {
+pub async fn counts(db: &TestDb) -> Vec<KeptBin> {
     sqlx::query_as(
-        "SELECT model, tag_id, bin, decisions, approved, synced FROM calibration_bins
+        "SELECT model, tag_id, bin,
+                ARRAY[decisions, approved, synced, wrong_topic, too_broad, too_narrow, duplicate, other]
+         FROM calibration_bins
          WHERE decisions > 0 ORDER BY 1, 2, 3",
     )
     .fetch_all(&db.app)
@@ -247,7 +309,7 @@ const HOSTILE_TITLE: &str = "He said \"hi\", then\nleft; =SUM(A1) <!channel>";
 const HOSTILE_RATIONALE: &str = "line one,\r\nline \"two\"\t<@U123> *bold*";
 
 /// Runs `tagbot export` with `args` into a file; returns the file's text.
-async fn export_to_file(db: &TestDb, args: &[&str]) -> (std::process::Output, String) {
+pub async fn export_to_file(db: &TestDb, args: &[&str]) -> (std::process::Output, String) {
     let dir = std::env::temp_dir().join(format!("tagbot-export-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("out");

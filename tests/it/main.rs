@@ -16,6 +16,8 @@ mod people_and_workers;
 mod pressure;
 mod privileges;
 mod reasons;
+mod reasons_database;
+mod reasons_report;
 mod review_ops;
 mod review_queue;
 mod review_sessions;

@@ -36,7 +36,7 @@ pub const HELP: &str = "*tagbot* — review model-suggested tags before they rea
 • `/tags show <lecture>` — a lecture's suggestions and their status\n\
 • `/tags retry <lecture>` — send the lecture's failed tags to Airtable again\n\
 • `/tags report` — the last sync run's report\n\
-• `/tags stats` — the queue, and how often each model's suggestions were approved, by score\n\
+• `/tags stats` — the queue, how often each model's suggestions were approved, by score, and why they were rejected\n\
 • `/tags help` — this text";
 
 /// How long a command's answer may take and still go back in the HTTP
@@ -248,7 +248,8 @@ async fn pending(app: &SlackApp) -> Result<Answer, storage::Error> {
 }
 
 /// `/tags stats`: the queue, drift of the last week, and calibration per
-/// model (every model; tags named when people remove them in Airtable).
+/// model (every model, its rejections by reason; tags named when people
+/// remove them in Airtable).
 async fn stats(app: &SlackApp) -> Result<String, storage::Error> {
     let overview = suggestions::overview(&app.pool).await?;
     let week_ago = chrono::Utc::now() - chrono::TimeDelta::days(7);
@@ -278,6 +279,9 @@ async fn stats(app: &SlackApp) -> Result<String, storage::Error> {
             render::escape_mrkdwn(&model.model),
             model.summary()
         ));
+        if let Some(reasons) = model.reject_reasons.summary() {
+            lines.push(format!("   {reasons}"));
+        }
         for tag in &model.drifting {
             lines.push(format!(
                 "   removed in Airtable after syncing: {} ({} of {} synced)",
