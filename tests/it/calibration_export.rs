@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::calibration::{Calibration, Share, Threshold};
-use tagbot::domain::{Author, LectureId, RejectReason, SuggestionId};
+use tagbot::domain::{Author, LectureId, RejectReason, SuggestionId, Transition};
 use tagbot::storage::drift;
 
 use crate::helpers::{reviewer, TestDb};
@@ -47,7 +47,14 @@ async fn reject_because(db: &TestDb, id: SuggestionId, lecture: &str, reason: Re
     let lecture = LectureId::parse(lecture).unwrap();
     let decision = db
         .review()
-        .reject_because(id, &lecture, reason, &actor)
+        .decide_as(
+            id,
+            &lecture,
+            Transition::Reject,
+            Some(reason),
+            &actor,
+            false,
+        )
         .await
         .unwrap();
     assert!(decision.is_applied(), "{decision:?}");

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::calibration::{Calibration, RejectReasons};
 use tagbot::config::ReviewSettings;
-use tagbot::domain::{Actor, LectureId, RejectReason, SuggestionId};
+use tagbot::domain::{Actor, LectureId, RejectReason, SuggestionId, Transition};
 use tagbot::review::{Review, UndoAs};
 
 use crate::calibration_export::{counts, export_to_file, suggestion_of};
@@ -37,7 +37,14 @@ fn with_window(db: &TestDb) -> Review {
 
 async fn reject_because(review: &Review, id: SuggestionId, on: &str, reason: RejectReason) {
     let decision = review
-        .reject_because(id, &lecture(on), reason, &dana())
+        .decide_as(
+            id,
+            &lecture(on),
+            Transition::Reject,
+            Some(reason),
+            &dana(),
+            false,
+        )
         .await
         .unwrap();
     assert!(decision.is_applied(), "{decision:?}");
