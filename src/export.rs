@@ -155,7 +155,8 @@ async fn write_all<W: Write>(
         }
         Format::Csv => {
             let mut out = csv::Writer::from_writer(out);
-            while let Some(example) = rows.try_next().await? {
+            while let Some(mut example) = rows.try_next().await? {
+                example.votes = example.votes.into_cell();
                 out.serialize(&example)?;
                 count += 1;
                 tick(progress, count);
@@ -174,7 +175,7 @@ async fn write_all<W: Write>(
 }
 
 /// The CSV columns, as `Example` serializes them.
-const HEADER: [&str; 17] = [
+const HEADER: [&str; 18] = [
     "suggestion_id",
     "lecture_id",
     "lecture_title",
@@ -192,6 +193,7 @@ const HEADER: [&str; 17] = [
     "synced_at",
     "removed_in_airtable_at",
     "removed_in_airtable_by",
+    "votes",
 ];
 
 fn tick(progress: Option<&indicatif::ProgressBar>, count: u64) {
@@ -205,7 +207,7 @@ fn tick(progress: Option<&indicatif::ProgressBar>, count: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::exports::Example;
+    use crate::storage::exports::{Example, Votes};
 
     #[test]
     fn since_takes_a_date_or_a_time_and_names_what_it_wants() {
@@ -243,13 +245,26 @@ mod tests {
             synced_at: None,
             removed_in_airtable_at: None,
             removed_in_airtable_by: None,
+            votes: Votes::List(serde_json::json!([{"voter": "slack:U1", "verdict": "reject"}])),
         };
         let mut out = csv::Writer::from_writer(Vec::new());
+        let as_json = serde_json::to_value(&example).unwrap();
+        assert_eq!(
+            as_json["votes"][0]["verdict"], "reject",
+            "a list in JSON Lines"
+        );
+        let mut example = example;
+        example.votes = example.votes.into_cell();
         out.serialize(&example).unwrap();
         let text = String::from_utf8(out.into_inner().unwrap()).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next().unwrap(), HEADER.join(","));
-        let fields: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let row = lines.next().unwrap();
+        let fields: Vec<&str> = row.split(',').collect();
         assert_eq!(fields[9], "too_broad", "by its stored name");
+        assert!(
+            row.ends_with(r#""[{""verdict"":""reject"",""voter"":""slack:U1""}]""#),
+            "one JSON cell: {row}"
+        );
     }
 }

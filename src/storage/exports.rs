@@ -3,12 +3,15 @@
 //! reject event: who, when), why it was rejected (the row's
 //! `reject_reason`, which the status trigger keeps: no look into the
 //! event's details), when it reached Airtable, and whether someone
-//! removed it there since. Rows stream in suggestion order; it writes
+//! removed it there since, and the votes that made the decision (the
+//! decision event's `details.votes`, written by the status trigger in the
+//! second-opinion band). Rows stream in suggestion order; it writes
 //! nothing.
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::PgPool;
 
 use super::Error;
@@ -38,6 +41,28 @@ pub struct Example {
     pub synced_at: Option<DateTime<Utc>>,
     pub removed_in_airtable_at: Option<DateTime<Utc>>,
     pub removed_in_airtable_by: Option<String>,
+    /// The votes on the decision (`voter`, `voter_name`, `verdict`,
+    /// `reason`, `voted_at`): empty when one reviewer decided.
+    #[sqlx(json)]
+    pub votes: Votes,
+}
+
+/// An example's votes: a list in JSON Lines; in CSV, whose cells hold no
+/// lists, the list's JSON text in one cell ([`Votes::into_cell`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Votes {
+    List(Value),
+    Cell(String),
+}
+
+impl Votes {
+    pub fn into_cell(self) -> Votes {
+        match self {
+            Votes::List(list) => Votes::Cell(list.to_string()),
+            cell => cell,
+        }
+    }
 }
 
 /// The examples' statement, unordered (counted as is, streamed in order).
@@ -53,9 +78,11 @@ macro_rules! examples {
            s.status, sy.created_at AS synced_at,
            dr.removed_at AS removed_in_airtable_at,
            coalesce(nullif(btrim(dr.removed_by_name), ''), dr.removed_by_email, dr.source)
-               AS removed_in_airtable_by
+               AS removed_in_airtable_by,
+           coalesce(d.votes, '[]'::jsonb) AS votes
     FROM lecture_tag_suggestions s
-    JOIN LATERAL (SELECT e.action, e.actor, e.actor_name, e.created_at FROM events e
+    JOIN LATERAL (SELECT e.action, e.actor, e.actor_name, e.created_at,
+                         e.details->'votes' AS votes FROM events e
                   WHERE e.suggestion_id = s.id AND e.action IN ('approve', 'reject')
                   ORDER BY e.id DESC LIMIT 1) d ON true
     LEFT JOIN enriched_lectures l ON l.lecture_external_id = s.lecture_external_id

@@ -458,3 +458,78 @@ async fn the_database_refuses_what_the_vote_rules_forbid(
     assert_eq!(db.status(suggestion).await, "pending");
     db.close().await;
 }
+
+/// Each exported row carries the votes that made its decision: a list in
+/// JSON Lines, one JSON cell in CSV; a row one reviewer decided, none.
+/// Calibration counts the decision once.
+#[sqlx::test]
+async fn the_export_carries_each_decisions_votes(pool: PgPoolOptions, options: PgConnectOptions) {
+    let db = TestDb::new(pool, options).await;
+    let review = banded(&db);
+    let voted = db.suggestion("L1", "t1", 0.6).await;
+    let alone = db.suggestion("L1", "t2", 0.9).await;
+    decide(&review, voted, Transition::Reject, &dana(), false).await;
+    review
+        .decide_as(
+            voted,
+            &lecture("L1"),
+            Transition::Reject,
+            Some("duplicate".parse().unwrap()),
+            &yosi(),
+            false,
+        )
+        .await
+        .unwrap();
+    decide(&review, alone, Transition::Approve, &dana(), false).await;
+
+    let (run, jsonl) = crate::calibration_export::export_to_file(&db, &["--format", "jsonl"]).await;
+    assert!(run.status.success(), "{run:?}");
+    let rows: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let votes = &rows[0]["votes"];
+    assert_eq!(votes.as_array().unwrap().len(), 2, "{votes}");
+    assert_eq!(
+        (
+            &votes[0]["voter"],
+            &votes[0]["voter_name"],
+            &votes[0]["verdict"],
+            &votes[0]["reason"]
+        ),
+        (
+            &Value::from("slack:U0DANA0001"),
+            &Value::from("דנה"),
+            &Value::from("reject"),
+            &Value::Null
+        )
+    );
+    assert_eq!(votes[1]["reason"], "duplicate");
+    assert!(votes[1]["voted_at"].is_string());
+    assert_eq!(rows[0]["reject_reason"], "duplicate");
+    assert_eq!(rows[1]["votes"], serde_json::json!([]));
+
+    let (run, csv) = crate::calibration_export::export_to_file(&db, &["--format", "csv"]).await;
+    assert!(run.status.success(), "{run:?}");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let at = header
+        .iter()
+        .position(|h| h == "votes")
+        .expect("a votes column");
+    let cells: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[at].to_owned())
+        .collect();
+    let first: Value = serde_json::from_str(&cells[0]).unwrap();
+    assert_eq!(&first, votes);
+    assert_eq!(cells[1], "[]");
+
+    assert_eq!(
+        db.count("SELECT sum(decisions)::bigint FROM calibration_bins")
+            .await,
+        2,
+        "the final decisions, not the votes"
+    );
+    db.close().await;
+}
