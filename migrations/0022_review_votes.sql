@@ -8,14 +8,18 @@
 -- *active* while nothing withdraws it. Every rule is the database's too,
 -- whoever writes:
 --   * a vote is the transaction's actor's (`tagbot.actor`, its name
---     `tagbot.actor_name`), cast now (`clock_timestamp()`), with the undo
---     window the transaction asks for (`tagbot.undo_secs`, as a decision);
+--     `tagbot.actor_name`; a record, not authentication, as for events),
+--     cast now (`clock_timestamp()`), numbered by the sequence (votes are
+--     ordered by id), with the undo window the transaction asks for
+--     (`tagbot.undo_secs`, as a decision);
 --   * an approve or reject vote only on a pending suggestion, at most one
 --     active vote per voter and suggestion (TB010), and not on a disputed
 --     one (two active votes: a lead decides, TB011);
 --   * a withdrawal only of an active vote on a pending suggestion, by its
 --     voter or as a lead (`tagbot.undo_as_lead`), within the vote's window
 --     (TB005 too late, TB006 not theirs);
+--   * two agreeing active votes decide in their own transaction: one left
+--     pending with them at commit is refused (TB011, a deferred check);
 --   * a suggestion with active votes changes status only by agreement (two
 --     active votes with the transition's verdict, the later one the
 --     actor's) or, when disputed, by a lead's ruling (`tagbot.as_lead`);
@@ -31,7 +35,8 @@ CREATE TABLE review_votes (
     id            bigserial PRIMARY KEY,
     suggestion_id bigint NOT NULL REFERENCES lecture_tag_suggestions (id),
     -- As `events.actor`: `slack:U…`, `cli:<name>`.
-    voter         text NOT NULL,
+    voter         text NOT NULL
+        CONSTRAINT review_votes_voter_form CHECK (voter ~ '^(slack:[A-Z0-9]+|cli:\S.*)$'),
     voter_name    text,
     verdict       text NOT NULL
         CONSTRAINT review_votes_verdict CHECK (verdict IN ('approve', 'reject', 'withdraw')),
@@ -104,6 +109,9 @@ BEGIN
                     current_setting('tagbot.actor'), NEW.voter
                     USING ERRCODE = 'TB006';
             END IF;
+            -- Votes are ordered by id ("the later vote is the actor's"):
+            -- the sequence's, never the writer's.
+            NEW.id := nextval(pg_get_serial_sequence('%1$I.review_votes', 'id'));
             NEW.voter_name := nullif(current_setting('tagbot.actor_name', true), '');
             NEW.voted_at := clock_timestamp();
             NEW.undo_secs := CASE WHEN NEW.verdict = 'withdraw' THEN 0
@@ -183,7 +191,7 @@ BEGIN
             IF cardinality(verdicts) = 2 AND verdicts[1] <> verdicts[2] AND %1$I.tagbot_as_lead() THEN
                 RETURN NEW;
             END IF;
-            RAISE EXCEPTION 'suggestion %% has votes (%%): a second agreeing vote decides it, or a lead when they disagree',
+            RAISE EXCEPTION 'suggestion %% has votes (%%): two agreeing votes decide it (the second voter deciding), or a lead''s ruling when they disagree',
                 OLD.id, array_to_string(verdicts, ', ')
                 USING ERRCODE = 'TB011';
         END
@@ -256,6 +264,30 @@ BEGIN
         $body$;
     $fn$, s);
 
+    -- At commit: a suggestion left pending with two active votes that
+    -- agree was voted on without the decision they make; refused, so
+    -- agreement always decides in the same transaction.
+    EXECUTE format($fn$
+        CREATE FUNCTION %1$I.tagbot_agreement_decides() RETURNS trigger
+        LANGUAGE plpgsql SET search_path = %1$I, pg_temp AS $body$
+        DECLARE
+            verdicts text[];
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM %1$I.lecture_tag_suggestions s
+                           WHERE s.id = NEW.suggestion_id AND s.status = 'pending') THEN
+                RETURN NULL;
+            END IF;
+            SELECT array_agg(v.verdict) INTO verdicts FROM %1$I.tagbot_active_votes(NEW.suggestion_id) v;
+            IF cardinality(verdicts) = 2 AND verdicts[1] = verdicts[2] THEN
+                RAISE EXCEPTION 'suggestion %% has two votes to %% but is still pending: the second vote makes the decision in its transaction',
+                    NEW.suggestion_id, verdicts[1]
+                    USING ERRCODE = 'TB011';
+            END IF;
+            RETURN NULL;
+        END
+        $body$;
+    $fn$, s);
+
     -- A vote changes what a lecture's review message shows ("approved by
     -- דנה · needs one more"), as a status change does.
     EXECUTE format($fn$
@@ -286,3 +318,6 @@ CREATE TRIGGER sugg_votes BEFORE UPDATE ON lecture_tag_suggestions
     FOR EACH ROW EXECUTE FUNCTION tagbot_decided_by_votes();
 CREATE TRIGGER review_votes_message_stale AFTER INSERT ON review_votes
     FOR EACH ROW EXECUTE FUNCTION tagbot_vote_message_stale();
+CREATE CONSTRAINT TRIGGER review_votes_agreement_decides AFTER INSERT ON review_votes
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION tagbot_agreement_decides();

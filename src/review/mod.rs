@@ -21,6 +21,7 @@ pub use outcome::{
 pub use session::{Choices, ChoicesOutcome};
 pub use undo::{Undo, UndoAs, UndoOutcome};
 use vote::Voter;
+pub use vote::Withdrawal;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;

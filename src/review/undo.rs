@@ -19,11 +19,11 @@ use std::fmt;
 
 use serde_json::json;
 
-use super::apply::{LockedSuggestion, UndoTerms};
+use super::apply::UndoTerms;
 use super::{lock_known_lecture, Review, ReviewError};
-use crate::domain::{Action, Actor, LectureId, SuggestionId, SuggestionStatus, Transition};
+use crate::domain::{Action, Actor, LectureId, SuggestionId, Transition};
 use crate::storage::events::{self, ActionDecision, DecidedBy};
-use crate::storage::{self, review_messages, suggestions, sync_queue, votes, UndoRefusal};
+use crate::storage::{self, review_messages, suggestions, sync_queue, UndoRefusal};
 
 /// On what standing someone asks to take a decision back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +63,6 @@ pub enum UndoOutcome {
         suggestion: SuggestionId,
         by: String,
     },
-    /// A pending suggestion's vote (the second-opinion band) taken back:
-    /// it needs two agreeing reviewers again.
-    VoteWithdrawn { suggestion: SuggestionId },
-    /// A pending suggestion's vote is its voter's alone to take back.
-    NotYourVote {
-        suggestion: SuggestionId,
-        voter: String,
-    },
 }
 
 impl UndoOutcome {
@@ -80,9 +72,7 @@ impl UndoOutcome {
             | UndoOutcome::TooLate { suggestion }
             | UndoOutcome::NotYours { suggestion, .. }
             | UndoOutcome::Left { suggestion, .. }
-            | UndoOutcome::AlreadyUndone { suggestion, .. }
-            | UndoOutcome::VoteWithdrawn { suggestion }
-            | UndoOutcome::NotYourVote { suggestion, .. } => *suggestion,
+            | UndoOutcome::AlreadyUndone { suggestion, .. } => *suggestion,
         }
     }
 }
@@ -109,15 +99,6 @@ impl fmt::Display for Undo {
         if self.outcomes.is_empty() {
             return f.write_str("There is no decision on this tag to take back.");
         }
-        if self
-            .outcomes
-            .iter()
-            .any(|o| matches!(o, UndoOutcome::VoteWithdrawn { .. }))
-        {
-            return f.write_str(
-                "Took back your vote; the tag waits for two reviewers who agree again.",
-            );
-        }
         if undone > 0 {
             write!(
                 f,
@@ -125,7 +106,7 @@ impl fmt::Display for Undo {
             )?;
         }
         let first_refusal = self.outcomes.iter().find_map(|o| match o {
-            UndoOutcome::Undone { .. } | UndoOutcome::VoteWithdrawn { .. } => None,
+            UndoOutcome::Undone { .. } => None,
             UndoOutcome::TooLate { .. } => {
                 Some("It is too late to take this back: the undo window has passed.".to_owned())
             }
@@ -144,9 +125,6 @@ impl fmt::Display for Undo {
             UndoOutcome::AlreadyUndone { by, .. } => {
                 Some(format!("{by} already changed this decision."))
             }
-            UndoOutcome::NotYourVote { voter, .. } => Some(format!(
-                "The vote on this tag is {voter}'s; only they may take it back."
-            )),
         });
         match (undone, first_refusal) {
             (0, Some(refusal)) => write!(f, "{refusal} Nothing was changed."),
@@ -173,16 +151,6 @@ impl Review {
             return Err(ReviewError::NotInLecture {
                 lecture: lecture.clone(),
                 ids: vec![suggestion],
-            });
-        }
-        if let Some(outcome) = withdraw_own_vote(&mut tx, &rows, suggestion, actor).await? {
-            if matches!(outcome, UndoOutcome::VoteWithdrawn { .. }) {
-                storage::commit(tx).await?;
-            }
-            return Ok(Undo {
-                lecture: lecture.clone(),
-                decided_by: None,
-                outcomes: vec![outcome],
             });
         }
         let action = events::action_of(&mut tx, lecture.as_str(), suggestion.get()).await?;
@@ -219,48 +187,6 @@ impl Review {
             decided_by: action.first().map(|d| d.decided_by.clone()),
             outcomes,
         })
-    }
-}
-
-/// An Undo on a pending suggestion with votes takes back the asker's own
-/// vote while its window is open; `None` when the suggestion is decided or
-/// has no votes (an Undo of a decision, then). Someone else's vote is not
-/// the asker's to take back.
-async fn withdraw_own_vote(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    rows: &[LockedSuggestion],
-    suggestion: SuggestionId,
-    actor: &Actor,
-) -> Result<Option<UndoOutcome>, ReviewError> {
-    let pending = rows
-        .iter()
-        .any(|row| row.id == suggestion.get() && row.status == SuggestionStatus::Pending);
-    if !pending {
-        return Ok(None);
-    }
-    let standing = votes::active(&mut **tx, &[suggestion.get()])
-        .await?
-        .remove(&suggestion.get())
-        .unwrap_or_default();
-    let Some(mine) = standing.iter().find(|v| v.voter == actor.as_db()) else {
-        return Ok(standing.first().map(|theirs| UndoOutcome::NotYourVote {
-            suggestion,
-            voter: theirs
-                .voter_name
-                .clone()
-                .unwrap_or_else(|| theirs.voter.clone()),
-        }));
-    };
-    if chrono::Utc::now() > mine.withdrawable_until {
-        return Ok(Some(UndoOutcome::TooLate { suggestion }));
-    }
-    match votes::withdraw(tx, suggestion.get(), mine.id, actor, false).await {
-        Ok(()) => Ok(Some(UndoOutcome::VoteWithdrawn { suggestion })),
-        // The window closed between the check and the row.
-        Err(storage::Error::UndoRefused(UndoRefusal::TooLate, _)) => {
-            Ok(Some(UndoOutcome::TooLate { suggestion }))
-        }
-        Err(err) => Err(err.into()),
     }
 }
 

@@ -285,12 +285,12 @@ impl SlackApp {
     }
 
     /// Whether `requester`'s Approve or Reject settles a disputed
-    /// suggestion: a lead, with the second-opinion band on (without it
-    /// nothing is disputed, and Slack is not asked). A lead Slack cannot
-    /// confirm now decides as a reviewer.
+    /// suggestion: a lead (`SLACK_LEADS`; none named, Slack is not asked).
+    /// Asked whether the band is on or not: votes cast before it was
+    /// turned off still need a lead. A lead Slack cannot confirm now
+    /// decides as a reviewer.
     pub async fn rules_disputes(&self, requester: &Requester<'_>) -> bool {
-        self.review.settings().second_opinion.is_some()
-            && self.is_lead(requester).await.unwrap_or(false)
+        !self.settings.leads.is_empty() && self.is_lead(requester).await.unwrap_or(false)
     }
 
     /// [`Self::reviewer`] on a path with a deadline (a modal's trigger, a

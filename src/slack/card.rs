@@ -83,6 +83,10 @@ pub mod actions {
     /// "saved" line) while it can be taken back; value: the suggestion id.
     /// Takes back everything the action that decided it decided.
     pub const UNDO: &str = "tagbot_undo";
+    /// Button beside a pending tag's vote (the second-opinion band) while
+    /// it can be taken back; value: the suggestion id. Takes back only the
+    /// presser's own vote, never a decision.
+    pub const UNDO_VOTE: &str = "tagbot_undo_vote";
     /// The block id of the block holding [`SELECT`], before the message's
     /// revision is stamped on it (`render::review_message`); a click's
     /// selection is found by [`SELECT`], whatever the block id.

@@ -44,16 +44,16 @@ pub async fn take_next(
         .bind(reviewer)
         .execute(&mut *tx)
         .await?;
-    let mut next = None;
-    let disputes_first = standing.lead.then_some(Pass::Disputed);
-    for pass in disputes_first
-        .into_iter()
-        .chain([Pass::OutsideChannel, Pass::Anywhere])
-    {
-        next = first_free(&mut tx, order, skipped, standing, pass).await?;
+    let mut next = if standing.lead {
+        first_disputed(&mut tx, skipped).await?
+    } else {
+        None
+    };
+    for outside_channel in [true, false] {
         if next.is_some() {
             break;
         }
+        next = first_free(&mut tx, order, skipped, standing, outside_channel).await?;
     }
     if let Some(lecture) = &next {
         sqlx::query(
@@ -70,26 +70,47 @@ pub async fn take_next(
     Ok(next)
 }
 
-/// One pass of the hand-out over the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    /// Lectures with a disputed suggestion (a lead's first).
-    Disputed,
-    /// Lectures not open in the review channel.
-    OutsideChannel,
-    Anywhere,
+/// A lead's first: the lecture with the oldest disputed suggestion that
+/// nobody holds and `skipped` does not name. Found from the votes (few)
+/// rather than by walking the queue (many), so a lead's hand-out costs
+/// nothing extra when nothing is disputed.
+async fn first_disputed(
+    conn: &mut PgConnection,
+    skipped: &[String],
+) -> Result<Option<String>, Error> {
+    sqlx::query_scalar(
+        "SELECT s.lecture_external_id
+         FROM review_votes v JOIN lecture_tag_suggestions s ON s.id = v.suggestion_id
+         WHERE s.status = 'pending' AND v.verdict <> 'withdraw'
+           AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)
+           AND NOT (s.lecture_external_id = ANY($1))
+           AND NOT EXISTS (SELECT 1 FROM review_holds h
+                           WHERE h.lecture_external_id = s.lecture_external_id)
+           AND EXISTS (SELECT 1 FROM enriched_lectures l
+                       WHERE l.lecture_external_id = s.lecture_external_id)
+         GROUP BY s.id
+         HAVING count(*) >= 2
+         ORDER BY min(s.created_at), min(s.lecture_external_id)
+         LIMIT 1",
+    )
+    .bind(skipped)
+    .fetch_optional(conn)
+    .await
+    .map_err(Error::from)
 }
 
 /// The first lecture in `order` with a pending suggestion `standing` may
-/// act on, that nobody holds and `skipped` does not name, and that `pass`
-/// keeps. Walks the pending suggestions by the queue's index and stops at
-/// the first lectures (`review_queue::waiting`).
+/// act on (not one they voted on, unless it is disputed and they lead; not
+/// a disputed one, unless they lead), that nobody holds and `skipped` does
+/// not name; with `outside_channel`, only one not open in the review
+/// channel. Walks the pending suggestions by the queue's index and stops
+/// at the first lectures (`review_queue::waiting`).
 async fn first_free(
     conn: &mut PgConnection,
     order: &QueueOrder,
     skipped: &[String],
     standing: Standing<'_>,
-    pass: Pass,
+    outside_channel: bool,
 ) -> Result<Option<String>, Error> {
     let waiting = review_queue::waiting(
         order,
@@ -102,22 +123,21 @@ async fn first_free(
              AND NOT ($2 AND EXISTS (SELECT 1 FROM slack_review_messages m
                                      WHERE m.lecture_external_id = s.lecture_external_id
                                        AND m.opened_at IS NOT NULL))
-             AND NOT EXISTS ({voted} AND v.voter = $3)
-             AND CASE WHEN $4 THEN {disputed} WHEN $5 THEN true ELSE NOT {disputed} END",
+             AND CASE WHEN $4 THEN NOT EXISTS ({voted} AND v.voter = $3) OR {disputed}
+                      ELSE NOT EXISTS ({voted} AND v.voter = $3) AND NOT {disputed} END",
             voted = super::votes::ACTIVE_ON_S,
             disputed = super::votes::DISPUTED_S,
         ),
         "1",
-        6,
+        5,
     );
     let (models, thresholds, default) = order.params();
     sqlx::query_scalar(&format!(
         "{waiting} SELECT lecture_external_id FROM waiting"
     ))
     .bind(skipped)
-    .bind(pass == Pass::OutsideChannel)
+    .bind(outside_channel)
     .bind(standing.actor)
-    .bind(pass == Pass::Disputed)
     .bind(standing.lead)
     .bind(models)
     .bind(thresholds)

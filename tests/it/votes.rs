@@ -259,6 +259,22 @@ async fn a_leads_pick_in_approve_selected_rules_a_dispute(
     db.close().await;
 }
 
+/// A lead who voted in a dispute still rules it (with one lead, no one
+/// else could).
+#[sqlx::test]
+async fn a_lead_rules_a_dispute_they_voted_in(pool: PgPoolOptions, options: PgConnectOptions) {
+    let db = TestDb::new(pool, options).await;
+    let review = banded(&db);
+    let id = db.suggestion("L1", "t1", 0.6).await;
+    decide(&review, id, Transition::Approve, &lead(), true).await;
+    let second = decide(&review, id, Transition::Reject, &dana(), false).await;
+    assert!(matches!(&second, Decision::Voted(v) if v.disagrees_with.is_some()));
+    let ruling = decide(&review, id, Transition::Approve, &lead(), true).await;
+    assert!(ruling.is_applied(), "{ruling:?}");
+    assert_eq!(decision_details(&db, id).await.1["ruling"], true);
+    db.close().await;
+}
+
 #[sqlx::test]
 async fn undoing_a_voted_decision_withdraws_the_deciding_vote(
     pool: PgPoolOptions,
@@ -456,6 +472,45 @@ async fn the_database_refuses_what_the_vote_rules_forbid(
         Some("42501")
     );
     assert_eq!(db.status(suggestion).await, "pending");
+
+    // A vote's id is the sequence's, whatever the writer says (votes are
+    // ordered by id); a voter not in the actor's form is refused.
+    let second = db.suggestion("L1", "t2", 0.6).await;
+    let other = second.get();
+    assert_eq!(
+        refused(format!(
+            "SET LOCAL tagbot.actor = 'slack:D'; SET LOCAL tagbot.undo_secs = '30';
+             INSERT INTO review_votes (id, suggestion_id, voter, verdict) VALUES (1000000000, {other}, 'slack:D', 'approve')"
+        ))
+        .await,
+        None
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM review_votes WHERE id = 1000000000")
+            .await,
+        0
+    );
+    assert_eq!(
+        refused(format!(
+            "SET LOCAL tagbot.actor = 'worker';
+             INSERT INTO review_votes (suggestion_id, voter, verdict) VALUES ({other}, 'worker', 'reject')"
+        ))
+        .await
+        .as_deref(),
+        Some("23514")
+    );
+    // A second agreeing vote left without its decision is refused at commit.
+    assert_eq!(
+        refused(format!(
+            "SET LOCAL tagbot.actor = 'slack:E';
+             INSERT INTO review_votes (suggestion_id, voter, verdict) VALUES ({other}, 'slack:E', 'approve');
+             SET CONSTRAINTS ALL IMMEDIATE"
+        ))
+        .await
+        .as_deref(),
+        Some("TB011")
+    );
+    assert_eq!(db.status(second).await, "pending");
     db.close().await;
 }
 

@@ -132,12 +132,14 @@ async fn a_voter_takes_back_their_vote_and_no_one_else_can(
     );
 
     assert_eq!(
-        w.click(YOSI, "L1", actions::UNDO, &id.to_string()).await,
+        w.click(YOSI, "L1", actions::UNDO_VOTE, &id.to_string())
+            .await,
         200
     );
-    told_eventually(&w, YOSI, "only they may take it back").await;
+    told_eventually(&w, YOSI, "only its voter (דנה) may take a vote back").await;
     assert_eq!(
-        w.click(DANA, "L1", actions::UNDO, &id.to_string()).await,
+        w.click(DANA, "L1", actions::UNDO_VOTE, &id.to_string())
+            .await,
         200
     );
     told_eventually(&w, DANA, "Took back your vote").await;
@@ -209,5 +211,42 @@ async fn a_dispute_shows_both_votes_and_only_a_lead_decides_it(
     .await
     .unwrap();
     assert_eq!(ruling, ("slack:U0LEAD0001".to_owned(), true));
+    w.close().await;
+}
+
+/// An Undo vote pressed on a message that is out of date (the tag was
+/// decided since by a second agreeing vote) takes back nothing, even a
+/// lead's press: the decision has its own Undo, and the presser is told
+/// who decided.
+#[sqlx::test]
+async fn an_undo_vote_after_the_decision_takes_back_nothing(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = banded(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.6).await;
+    w.settle().await;
+    assert_eq!(
+        w.click(LEAD, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    message_says(&w, "L1", "needs one more").await;
+    assert_eq!(
+        w.click(YOSI, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    eventually("decided", || async { w.db.status(id).await == "approved" }).await;
+    assert_eq!(
+        w.click(LEAD, "L1", actions::UNDO_VOTE, &id.to_string())
+            .await,
+        200
+    );
+    told_eventually(&w, LEAD, "already approved by יוסי").await;
+    assert_eq!(w.db.status(id).await, "approved");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM events WHERE action = 'undo'")
+            .await,
+        0
+    );
     w.close().await;
 }

@@ -31,6 +31,8 @@ pub enum Click {
     /// Take back the action that decided this suggestion (its lecture is
     /// the message's or the modal's, never the click's word).
     Undo { suggestion: SuggestionId },
+    /// Take back the presser's own vote on this pending suggestion.
+    UndoVote { suggestion: SuggestionId },
     /// Send the lecture's failed tags to Airtable again.
     RetryFailed { lecture: LectureId },
     /// Open the details modal.
@@ -54,6 +56,7 @@ impl Click {
             self,
             Click::Decide { .. }
                 | Click::Undo { .. }
+                | Click::UndoVote { .. }
                 | Click::ApproveSelected { .. }
                 | Click::ApproveTop { .. }
                 | Click::RetryFailed { .. }
@@ -118,6 +121,9 @@ pub fn parse(action: &Action, state: Option<&State>) -> Result<Click, Unreadable
             })
         }
         actions::UNDO => Ok(Click::Undo {
+            suggestion: suggestion(value)?,
+        }),
+        actions::UNDO_VOTE => Ok(Click::UndoVote {
             suggestion: suggestion(value)?,
         }),
         actions::DECIDE_MENU => {
@@ -253,6 +259,10 @@ mod tests {
         assert_eq!(
             parse(&action(actions::UNDO, Some("17"), None), None),
             Ok(Click::Undo { suggestion: id })
+        );
+        assert_eq!(
+            parse(&action(actions::UNDO_VOTE, Some("17"), None), None),
+            Ok(Click::UndoVote { suggestion: id })
         );
     }
 

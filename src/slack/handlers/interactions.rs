@@ -185,6 +185,7 @@ async fn handle_click(
             reason,
         } => decide_one(app, click, clicker, verb, suggestion, reason).await,
         Click::Undo { suggestion } => undo(app, click, clicker, suggestion).await,
+        Click::UndoVote { suggestion } => undo_vote(app, click, clicker, suggestion).await,
         Click::Details { lecture } => open_details(app, click, clicker, &lecture).await,
         Click::ApproveSelected { lecture, selected } => {
             if !clicked_on_own_message(app, click, &lecture).await? {
@@ -336,11 +337,15 @@ async fn decide_one(
         Err(err) => return Err(review_failure(err)),
     };
     match &decision {
-        Decision::Applied(_) => {
+        Decision::Applied(_) | Decision::Voted(_) if details.is_some() => {
             if let Some(shown) = details {
                 refresh_details(app, shown, &lecture).await?;
             }
+            if let Decision::Voted(_) = decision {
+                tell_outcome(app, clicker, id, &decision).await?;
+            }
         }
+        Decision::Applied(_) => {}
         Decision::NotFound(_) => {
             tracing::warn!(user = %clicker.id, %id, %lecture, "refused a decision for a suggestion that is not of its message's lecture (or no longer exists)");
         }
@@ -350,28 +355,39 @@ async fn decide_one(
             if prior.decided_by.as_ref().is_some_and(|by| {
                 by.actor == actor.as_db() && by.action == transition.action()
             }) => {}
-        other => {
-            let tag = suggestions::tag_name(&app.pool, id)
-                .await?
-                .unwrap_or_else(|| id.to_string());
-            // A vote is recorded, but decides nothing yet.
-            let after = if matches!(other, Decision::Voted(_)) {
-                ""
-            } else {
-                " Nothing was changed."
-            };
-            // The tag's name is the catalogue's and the reviewers' names
-            // are whatever they chose in Slack: all escaped.
-            clicker.tell(
-                app,
-                &format!(
-                    "{}: {}.{after}",
-                    render::isolate(&render::escape_mrkdwn(&tag)),
-                    render::escape_mrkdwn(&other.to_string())
-                ),
-            );
-        }
+        other => tell_outcome(app, clicker, id, other).await?,
     }
+    Ok(())
+}
+
+/// Tells the clicker, only them, what became of their click on one tag
+/// when it did not simply decide it: a vote recorded, or why nothing
+/// changed.
+async fn tell_outcome(
+    app: &SlackApp,
+    clicker: &Clicker<'_>,
+    id: SuggestionId,
+    decision: &Decision,
+) -> Result<(), SlackError> {
+    let tag = suggestions::tag_name(&app.pool, id)
+        .await?
+        .unwrap_or_else(|| id.to_string());
+    // A vote is recorded, but decides nothing yet.
+    let after = if matches!(decision, Decision::Voted(_)) {
+        ""
+    } else {
+        " Nothing was changed."
+    };
+    // The tag's name is the catalogue's and the reviewers' names are
+    // whatever they chose in Slack: all escaped.
+    clicker.tell(
+        app,
+        &format!(
+            "{}: {}.{after}",
+            render::isolate(&render::escape_mrkdwn(&tag)),
+            render::escape_mrkdwn(&decision.to_string())
+        ),
+    );
     Ok(())
 }
 
@@ -408,6 +424,33 @@ async fn undo(
         }
         undo::Pressed::NotAllowed(text) => clicker.tell(app, &text),
         undo::Pressed::Refused => {}
+    }
+    Ok(())
+}
+
+/// An Undo vote pressed beside a pending tag's vote on its message: the
+/// presser's own vote is taken back (never a decision: a tag decided
+/// since says so), and they are told what became of it.
+async fn undo_vote(
+    app: &SlackApp,
+    click: &BlockActions,
+    clicker: &Clicker<'_>,
+    suggestion: SuggestionId,
+) -> Result<(), SlackError> {
+    let Some(ClickedOn { lecture, .. }) = clicked_on(app, click).await? else {
+        tracing::warn!(user = %clicker.id, %suggestion, "refused an Undo vote from a message that is not tagbot's");
+        return Ok(());
+    };
+    let Some(actor) = reviewer(app, clicker).await else {
+        return Ok(());
+    };
+    match app.review.withdraw_vote(&lecture, suggestion, &actor).await {
+        // The voters' and deciders' names are whatever they chose in Slack.
+        Ok(withdrawal) => clicker.tell(app, &render::escape_mrkdwn(&withdrawal.to_string())),
+        Err(ReviewError::NotInLecture { .. } | ReviewError::LectureNotFound(_)) => {
+            tracing::warn!(user = %clicker.id, %suggestion, %lecture, "refused an Undo vote for a suggestion that is not of its message's lecture");
+        }
+        Err(err) => return Err(review_failure(err)),
     }
     Ok(())
 }
@@ -485,24 +528,32 @@ async fn report_lecture_result(
             return Ok(());
         }
     };
+    let voted = decisions.voted_count();
     let skipped: Vec<String> = decisions
         .decisions
         .iter()
-        .filter(|d| !d.is_applied())
+        .filter(|d| !d.is_applied() && !matches!(d, Decision::Voted(_)))
         .map(|d| render::escape_mrkdwn(&d.to_string()))
         .collect();
-    if decisions.applied_count() == 0 && skipped.is_empty() {
+    if decisions.applied_count() == 0 && voted == 0 && skipped.is_empty() {
         clicker.tell(
             app,
             "There was nothing to do: no suggestion of this lecture qualifies.",
         );
-    } else if !skipped.is_empty() {
-        let text = format!(
-            "{} done; not changed: {}.",
-            decisions.applied_count(),
-            skipped.join("; ")
-        );
-        clicker.tell(app, &text);
+        return Ok(());
+    }
+    let mut parts = vec![format!("{} done", decisions.applied_count())];
+    // In the second-opinion band a pick is a vote: said, not hidden.
+    if voted > 0 {
+        parts.push(format!(
+            "{voted} vote(s) cast in the second-opinion band (each needs a second reviewer who agrees)"
+        ));
+    }
+    if !skipped.is_empty() {
+        parts.push(format!("not changed: {}", skipped.join("; ")));
+    }
+    if voted > 0 || !skipped.is_empty() {
+        clicker.tell(app, &format!("{}.", parts.join("; ")));
     }
     Ok(())
 }

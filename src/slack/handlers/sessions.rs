@@ -431,8 +431,9 @@ async fn voter_standing(app: &SlackApp, requester: &Requester<'_>) -> (String, b
 }
 
 /// The lecture as `requester` reviews it in a session: without the pending
-/// tags they voted on (one vote each), nor the disputed ones unless they
-/// lead (only a lead decides those); the rest as the channel shows them.
+/// tags they voted on (one vote each) and the disputed ones, unless they
+/// lead (a lead decides every dispute, their own vote in it or not); the
+/// rest as the channel shows them.
 async fn session_card(
     app: &SlackApp,
     requester: &Requester<'_>,
@@ -446,8 +447,14 @@ async fn session_card(
     }
     let (voter, lead) = voter_standing(app, requester).await;
     card.suggestions.retain(|s| {
+        let disputed = s.votes.len() >= 2;
+        let voted = s.votes.iter().any(|v| v.voter == voter);
         s.status != SuggestionStatus::Pending
-            || (!s.votes.iter().any(|v| v.voter == voter) && (lead || s.votes.len() < 2))
+            || if lead {
+                !voted || disputed
+            } else {
+                !voted && !disputed
+            }
     });
     Ok(Some(card))
 }
@@ -470,7 +477,7 @@ fn update(view: Value) -> Value {
 
 fn saved_notice(lecture: &LectureId, applied: usize, voted: usize) -> String {
     let votes = if voted > 0 {
-        format!(" and {voted} vote(s) (they need a second reviewer who agrees)")
+        format!(" and {voted} vote(s)")
     } else {
         String::new()
     };

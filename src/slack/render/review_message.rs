@@ -120,7 +120,7 @@ pub(super) fn normal_blocks(s: &SuggestionCard) -> Vec<Value> {
         ];
         // Its voter may take a vote back while its window is open.
         if s.undo_until.is_some() && !s.votes.is_empty() {
-            elements.push(button("Undo vote", actions::UNDO, &id, None));
+            elements.push(button("Undo vote", actions::UNDO_VOTE, &id, None));
         }
         blocks.push(json!({
             "type": "actions",
