@@ -83,6 +83,17 @@ pub struct RejectReasons {
 }
 
 impl RejectReasons {
+    /// A bin's rejections: those with a reason as counted, and the rest of
+    /// its rejected (decisions - approved) without one.
+    fn of_row(row: &BinRow) -> RejectReasons {
+        let given = RejectReason::ALL.map(|reason| row.rejected_because(reason));
+        let rejected = row.decisions.saturating_sub(row.approved);
+        RejectReasons {
+            given,
+            none: rejected.saturating_sub(given.iter().sum()),
+        }
+    }
+
     /// Rejections for `reason`.
     pub fn of(&self, reason: RejectReason) -> u64 {
         self.each()
@@ -150,9 +161,6 @@ pub struct Bin {
     pub removed: u64,
     /// Of the approved, synced (removed or not).
     pub synced: u64,
-    /// The rejected (decisions - approved) with a reason, per reason in
-    /// [`RejectReason::ALL`]'s order; the rest were given none.
-    pub reasons: [u64; RejectReason::ALL.len()],
 }
 
 impl Bin {
@@ -163,7 +171,6 @@ impl Bin {
             approved: row.approved,
             removed: row.removed,
             synced: row.synced,
-            reasons: RejectReason::ALL.map(|reason| row.rejected_because(reason)),
         }
     }
 
@@ -173,26 +180,22 @@ impl Bin {
             approved: self.approved.saturating_sub(self.removed),
         }
     }
-
-    fn reject_reasons(&self) -> RejectReasons {
-        let rejected = self.decisions.saturating_sub(self.approved);
-        RejectReasons {
-            given: self.reasons,
-            none: rejected.saturating_sub(self.reasons.iter().sum()),
-        }
-    }
 }
 
-/// The bins of one model (or one tag of a model).
+/// The bins of one model (or one tag of a model), and its rejections by
+/// reason (over every score: reasons are not shown by score, and a bin
+/// kept small keeps a thousand curves in cache).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Curve {
     bins: Vec<Bin>,
+    reasons: RejectReasons,
 }
 
 impl Default for Curve {
     fn default() -> Self {
         Curve {
             bins: vec![Bin::default(); BINS],
+            reasons: RejectReasons::default(),
         }
     }
 }
@@ -222,24 +225,18 @@ pub enum Threshold {
 
 impl Curve {
     /// Counts one bin's worth: `bin` is the score's hundredth (0..=99).
-    pub fn add(&mut self, bin: usize, counts: Bin) {
+    pub fn add(&mut self, bin: usize, counts: Bin, reasons: RejectReasons) {
         let slot = &mut self.bins[bin.min(BINS - 1)];
         slot.decisions += counts.decisions;
         slot.approved += counts.approved;
         slot.removed += counts.removed;
         slot.synced += counts.synced;
-        for (mine, theirs) in slot.reasons.iter_mut().zip(counts.reasons) {
-            *mine += theirs;
-        }
+        self.reasons.add(reasons);
     }
 
     /// Rejections over every score, by reason.
     pub fn reject_reasons(&self) -> RejectReasons {
-        let mut reasons = RejectReasons::default();
-        for bin in &self.bins {
-            reasons.add(bin.reject_reasons());
-        }
-        reasons
+        self.reasons
     }
 
     pub fn total(&self) -> Share {
@@ -391,13 +388,14 @@ impl Calibration {
         let mut models: BTreeMap<&str, ModelCurves> = BTreeMap::new();
         for row in bins {
             let counts = Bin::of_row(row);
+            let reasons = RejectReasons::of_row(row);
             let bin = usize::try_from(row.bin).unwrap_or(0);
             let (curve, tags) = models.entry(&row.model).or_default();
-            curve.add(bin, counts);
+            curve.add(bin, counts, reasons);
             let (_, tag_curve) = tags
                 .entry(&row.tag_id)
                 .or_insert_with(|| (&row.tag_name, Curve::default()));
-            tag_curve.add(bin, counts);
+            tag_curve.add(bin, counts, reasons);
         }
         let models = models
             .into_iter()

@@ -1,9 +1,10 @@
 //! Calibration's one query: decided suggestions summed per model, tag and
 //! score hundredth, with how many were approved, synced, rejected for
-//! each reason (migration 0020), and removed in Airtable since. `calibration_bins` is kept by a trigger as decisions
-//! happen (migration 0013), so reading it costs no scan of the
-//! suggestions (nothing in tagbot writes it); the removed ones are counted
-//! from `airtable_drift`, which holds only those.
+//! each reason (migration 0020), and removed in Airtable since.
+//! `calibration_bins` is kept by a trigger as decisions happen (migration
+//! 0013), so reading it costs no scan of the suggestions (nothing in
+//! tagbot writes it); the removed ones are counted from `airtable_drift`,
+//! which holds only those.
 
 use sqlx::PgPool;
 
@@ -55,6 +56,10 @@ impl BinRow {
     }
 }
 
+/// Every bin with decisions, in no order: the figures key them by model,
+/// tag and bin themselves, and ordering 100,000 rows (a walk of the
+/// primary key fetching each row, or a sort) was about a third of the
+/// query's time (BENCHMARKS.md, issue 25).
 pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, Error> {
     sqlx::query_as(
         "SELECT c.model, c.tag_id, coalesce(t.name, c.tag_id) AS tag_name, c.bin,
@@ -69,8 +74,7 @@ pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, Error> {
                     WHERE d.readded_at IS NULL
                     GROUP BY 1, 2, 3) r
                 ON r.model = c.model AND r.tag_id = c.tag_id AND r.bin = c.bin
-         WHERE c.decisions > 0
-         ORDER BY c.model, c.tag_id, c.bin",
+         WHERE c.decisions > 0",
     )
     .fetch_all(pool)
     .await
