@@ -12,6 +12,7 @@ mod outcome;
 mod session;
 mod undo;
 mod vote;
+mod withdraw;
 
 use apply::{lock_lecture, lock_one, Enqueue, LockedSuggestion, Policy, UndoTerms};
 pub use outcome::{
@@ -21,7 +22,7 @@ pub use outcome::{
 pub use session::{Choices, ChoicesOutcome};
 pub use undo::{Undo, UndoAs, UndoOutcome};
 use vote::Voter;
-pub use vote::Withdrawal;
+pub use withdraw::Withdrawal;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
