@@ -337,15 +337,14 @@ async fn decide_one(
         Err(err) => return Err(review_failure(err)),
     };
     match &decision {
-        Decision::Applied(_) | Decision::Voted(_) if details.is_some() => {
+        // The message (or the Details modal, shown afresh) says what
+        // happened: a vote shows beside its tag. No ephemeral per vote:
+        // at a busy hour that many would outrun chat.postEphemeral's tier.
+        Decision::Applied(_) | Decision::Voted(_) => {
             if let Some(shown) = details {
                 refresh_details(app, shown, &lecture).await?;
             }
-            if let Decision::Voted(_) = decision {
-                tell_outcome(app, clicker, id, &decision).await?;
-            }
         }
-        Decision::Applied(_) => {}
         Decision::NotFound(_) => {
             tracing::warn!(user = %clicker.id, %id, %lecture, "refused a decision for a suggestion that is not of its message's lecture (or no longer exists)");
         }
@@ -360,9 +359,8 @@ async fn decide_one(
     Ok(())
 }
 
-/// Tells the clicker, only them, what became of their click on one tag
-/// when it did not simply decide it: a vote recorded, or why nothing
-/// changed.
+/// Tells the clicker, only them, why their click on one tag changed
+/// nothing.
 async fn tell_outcome(
     app: &SlackApp,
     clicker: &Clicker<'_>,
@@ -372,18 +370,12 @@ async fn tell_outcome(
     let tag = suggestions::tag_name(&app.pool, id)
         .await?
         .unwrap_or_else(|| id.to_string());
-    // A vote is recorded, but decides nothing yet.
-    let after = if matches!(decision, Decision::Voted(_)) {
-        ""
-    } else {
-        " Nothing was changed."
-    };
     // The tag's name is the catalogue's and the reviewers' names are
     // whatever they chose in Slack: all escaped.
     clicker.tell(
         app,
         &format!(
-            "{}: {}.{after}",
+            "{}: {}. Nothing was changed.",
             render::isolate(&render::escape_mrkdwn(&tag)),
             render::escape_mrkdwn(&decision.to_string())
         ),
