@@ -33,8 +33,8 @@ const PENDING_LISTED: i64 = 20;
 pub const HELP: &str = "*tagbot* — review model-suggested tags before they reach Airtable.\n\
 • `/tags review` — review the queue one lecture at a time, in a modal\n\
 • `/tags pending` — lectures waiting for review, oldest first\n\
-• `/tags show <lecture>` — a lecture's suggestions and their status\n\
-• `/tags retry <lecture>` — send the lecture's failed tags to Airtable again\n\
+• `/tags show &lt;lecture&gt;` — a lecture's suggestions and their status\n\
+• `/tags retry &lt;lecture&gt;` — send the lecture's failed tags to Airtable again\n\
 • `/tags report` — the last sync run's report\n\
 • `/tags stats` — the queue, how often each model's suggestions were approved, by score, and why they were rejected\n\
 • `/tags help` — this text";

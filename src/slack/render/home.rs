@@ -224,7 +224,7 @@ fn sync_blocks(f: &HomeFigures) -> Vec<Value> {
     if unlisted > 0 {
         blocks.push(context(
             "home_failed_more",
-            &format!("…and {unlisted} more lecture(s) with failed tags (`/tags retry <lecture>`)."),
+            &format!("…and {unlisted} more lecture(s) with failed tags (`/tags retry &lt;lecture&gt;`)."),
         ));
     }
     blocks

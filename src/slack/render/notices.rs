@@ -92,7 +92,7 @@ pub fn digest_notice(digest: &Digest) -> (String, Vec<Value>) {
         digest.pending_lectures,
         digest.unsynced,
         digest.failed,
-        if digest.failed > 0 { " (use Retry failed on their messages, or /tags retry <lecture>)" } else { "" }
+        if digest.failed > 0 { " (use Retry failed on their messages, or /tags retry &lt;lecture&gt;)" } else { "" }
     );
     if digest.repaired + digest.removed_in_airtable > 0 {
         text.push_str(&format!(
