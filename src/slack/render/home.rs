@@ -224,7 +224,9 @@ fn sync_blocks(f: &HomeFigures) -> Vec<Value> {
     if unlisted > 0 {
         blocks.push(context(
             "home_failed_more",
-            &format!("…and {unlisted} more lecture(s) with failed tags (`/tags retry &lt;lecture&gt;`)."),
+            &format!(
+                "…and {unlisted} more lecture(s) with failed tags (`/tags retry &lt;lecture&gt;`)."
+            ),
         ));
     }
     blocks
