@@ -80,7 +80,7 @@ impl Review {
 
     /// [`Review::decide_in`] with everything a click can say: a
     /// rejection's reason, and whether the actor is a lead (whose Approve
-    /// or Reject decides a disputed suggestion; see [`vote`]).
+    /// or Reject decides a disputed suggestion; see `review::vote`).
     pub async fn decide_as(
         &self,
         id: SuggestionId,

@@ -2,7 +2,7 @@
 //! order reviewers are served them in (`TAGBOT_REVIEW_ORDER`), and how long
 //! the queue has waited (`TAGBOT_REVIEW_SLA`). The review channel's
 //! admission (`review_messages::admit`) and review sessions' hand-out
-//! (`review_holds::take_next`) rank lectures with [`waiting`], so the two
+//! (`review_holds::take_next`) rank lectures with `waiting`, so the two
 //! agree on the order; the digest, the App Home and `/metrics` read the
 //! backlog here. Reads only: `suggestions` writes the table.
 //!
