@@ -6,6 +6,7 @@
 // A fallible path reports its error; panicking is for tests only.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod agreement;
 pub mod airtable;
 pub mod cache;
 pub mod calibration;
