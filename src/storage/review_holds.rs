@@ -71,26 +71,28 @@ pub async fn take_next(
 }
 
 /// A lead's first: the lecture with the oldest disputed suggestion that
-/// nobody holds and `skipped` does not name. Only suggestions with votes
-/// (few) are looked at, not the queue (many), so a lead's hand-out costs
+/// nobody holds and `skipped` does not name. Found from the votes (few)
+/// rather than by walking the queue (many), so a lead's hand-out costs
 /// nothing extra when nothing is disputed.
 async fn first_disputed(
     conn: &mut PgConnection,
     skipped: &[String],
 ) -> Result<Option<String>, Error> {
-    sqlx::query_scalar(&format!(
+    sqlx::query_scalar(
         "SELECT s.lecture_external_id
-         FROM lecture_tag_suggestions s
-         WHERE s.id IN (SELECT v.suggestion_id FROM review_votes v)
-           AND s.status = 'pending' AND {disputed}
+         FROM review_votes v JOIN lecture_tag_suggestions s ON s.id = v.suggestion_id
+         WHERE s.status = 'pending' AND v.verdict <> 'withdraw'
+           AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)
            AND NOT (s.lecture_external_id = ANY($1))
            AND NOT EXISTS (SELECT 1 FROM review_holds h
                            WHERE h.lecture_external_id = s.lecture_external_id)
            AND EXISTS (SELECT 1 FROM enriched_lectures l
                        WHERE l.lecture_external_id = s.lecture_external_id)
+         GROUP BY s.id
+         HAVING count(*) >= 2
+         ORDER BY min(s.created_at), min(s.lecture_external_id)
          LIMIT 1",
-        disputed = super::votes::DISPUTED_S,
-    ))
+    )
     .bind(skipped)
     .fetch_optional(conn)
     .await

@@ -88,21 +88,24 @@ impl TryFrom<VoteRow> for Vote {
     }
 }
 
-// "Active" is the database's word (`tagbot_active_votes`, migration
-// 0022, which its triggers use): every read here goes through it, so the
-// app and the rules never disagree on which votes count.
 const ACTIVE: &str = "SELECT v.id, v.suggestion_id, v.voter, v.voter_name, v.verdict, v.reason,
             v.voted_at, v.voted_at + v.undo_secs * interval '1 second' AS withdrawable_until
-     FROM unnest($1::bigint[]) AS asked(id), LATERAL tagbot_active_votes(asked.id) v
+     FROM review_votes v
+     WHERE v.suggestion_id = ANY($1) AND v.verdict <> 'withdraw'
+       AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)
      ORDER BY v.suggestion_id, v.id";
 
 /// For queue queries over pending suggestions `s`: the active votes on
-/// `s` (`SELECT 1 FROM … v WHERE true`; add conditions on `v`).
-pub(super) const ACTIVE_ON_S: &str = "SELECT 1 FROM tagbot_active_votes(s.id) v WHERE true";
+/// `s` (`SELECT 1 FROM review_votes v WHERE …`; add conditions on `v`).
+pub(super) const ACTIVE_ON_S: &str = "SELECT 1 FROM review_votes v
+     WHERE v.suggestion_id = s.id AND v.verdict <> 'withdraw'
+       AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)";
 
 /// For queue queries over pending suggestions `s`: whether `s` is
 /// disputed (two active votes, which then disagree: two that agree decide).
-pub(super) const DISPUTED_S: &str = "((SELECT count(*) FROM tagbot_active_votes(s.id)) >= 2)";
+pub(super) const DISPUTED_S: &str = "((SELECT count(*) FROM review_votes v
+     WHERE v.suggestion_id = s.id AND v.verdict <> 'withdraw'
+       AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)) >= 2)";
 
 /// The active votes on each of `suggestions`, oldest first; a suggestion
 /// with none is absent.
