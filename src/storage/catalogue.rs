@@ -44,7 +44,7 @@ pub async fn seed(
     lectures: &[(&str, &str)],
     tags: &[(&str, &str)],
 ) -> Result<(), Error> {
-    let mut tx = owner.begin().await?;
+    let mut tx = super::begin(owner).await?;
     for (id, title) in lectures {
         sqlx::query("INSERT INTO enriched_lectures (lecture_external_id, title) VALUES ($1, $2)")
             .bind(id)

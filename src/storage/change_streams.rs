@@ -180,7 +180,7 @@ pub struct Forgotten {
 /// sent against a fresh read once the next webhook existed) are kept for
 /// the next stream to check.
 pub async fn forget(pool: &PgPool, base_id: &str, through: i64) -> Result<Forgotten, Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin(pool).await?;
     super::record_cells::forget_base(&mut tx, base_id).await?;
     let repairs = super::repairs::abandon(&mut tx, base_id).await?;
     let writes = super::airtable_writes::give_up_unchecked(&mut tx, base_id, through).await?;

@@ -21,6 +21,7 @@
 //! [`connect_runtime`], which refuses to hand out a pool whose role could
 //! write the catalogue or rewrite the audit log.
 
+pub mod agreement;
 pub mod airtable_writes;
 pub mod budget;
 pub mod calibration;
@@ -95,9 +96,25 @@ impl From<sqlx::Error> for DbError {
 
 /// A transaction on `pool`: what a caller outside `storage` runs several
 /// of these functions in, to keep them all or none. Ends with [`commit`];
-/// dropped, it rolls back.
+/// dropped, it rolls back. Every transaction tagbot opens on a pool is
+/// begun here.
+///
+/// Begun in a task of its own, so that it is safe to cancel. sqlx 0.8.6's
+/// `Pool::begin` counts the transaction (and so arms its roll-back on
+/// drop) only once `BEGIN`'s answer is read: a caller cancelled while
+/// waiting for it (a worker aborted, a handler's timeout) left its
+/// connection inside a transaction nobody knew of, back in the pool, and
+/// the next borrower's writes in it were never committed: seen as an
+/// approve that could not find the suggestion just inserted
+/// (transact-rs/sqlx#4393, fixed upstream after 0.8.6 in #4394). The task
+/// reads the answer whatever becomes of the caller; a transaction nobody
+/// awaits any more is dropped there, which rolls it back.
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Error> {
-    Ok(pool.begin().await?)
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|_| Error::Unavailable(sqlx::Error::WorkerCrashed))?
+        .map_err(Error::from)
 }
 
 /// Keeps what `tx` wrote.
@@ -108,7 +125,7 @@ pub async fn commit(tx: Transaction<'_, Postgres>) -> Result<(), Error> {
 /// Begins a transaction that holds the advisory lock `key` until it ends:
 /// what runs in it runs in one process at a time, across all of them.
 async fn serialized(pool: &PgPool, key: i64) -> Result<Transaction<'static, Postgres>, Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(key)
         .execute(&mut *tx)

@@ -189,7 +189,7 @@ async fn try_claim(
     max_lectures: i64,
     skip: &[String],
 ) -> Result<(usize, Claim), Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin(pool).await?;
     // The rescuer: items whose worker died (lease expired) are queued again,
     // so that claiming only ever walks the queued index.
     sqlx::query(
@@ -272,7 +272,7 @@ pub async fn renew(
     claim: &Claim,
     lease: Duration,
 ) -> Result<bool, Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin(pool).await?;
     let renewed = sqlx::query(
         "UPDATE airtable_sync_leases SET lease_expires_at = now() + $3 * interval '1 second'
          WHERE lecture_external_id = ANY($1) AND leased_by = $2",
@@ -298,7 +298,7 @@ pub async fn renew(
 
 /// Gives the claim back untouched: items queued again, leases dropped.
 pub async fn release(pool: &PgPool, worker: &str, claim: &Claim) -> Result<(), Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin(pool).await?;
     give_back(&mut tx, worker, &claim.lectures).await?;
     tx.commit().await.map_err(Error::from)
 }

@@ -5,6 +5,7 @@
 //! the database's words to a stranger) that the server without limits did
 //! not keep.
 
+use std::future::Future;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -536,4 +537,46 @@ async fn the_worker_deletes_done_items_past_their_retention_and_nothing_else(
     assert_eq!(w.db.count("SELECT count(*) FROM events").await, events);
     assert_eq!(w.db.actions(old_done).await, ["approve", "enqueue"]);
     w.close().await;
+}
+
+/// A transaction whose caller is cancelled while `BEGIN` is on the wire (a
+/// worker aborted, a handler's timeout) leaves no pooled connection inside
+/// a transaction: the next borrower's write is its own and committed.
+/// sqlx 0.8.6's own `Pool::begin` failed this every round
+/// (transact-rs/sqlx#4393); with one connection and no ping before
+/// acquiring, a single poll takes the connection and sends `BEGIN`.
+#[sqlx::test]
+async fn a_begin_cancelled_on_the_wire_leaves_no_connection_in_a_transaction(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = crate::helpers::TestDb::new(pool, options).await;
+    let one = PgPoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .connect_with(db.app_options.clone())
+        .await
+        .expect("a pool of one");
+    for round in 0..20 {
+        {
+            // Polled once, then dropped.
+            let mut begin = std::pin::pin!(tagbot::storage::begin(&one));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(
+                begin.as_mut().poll(&mut cx).is_pending(),
+                "round {round}: BEGIN answered in one poll"
+            );
+        }
+        // In one simple query (one message), the transaction starts with
+        // the statement unless a block was open before it.
+        let row = sqlx::raw_sql("SELECT now() = statement_timestamp() AS outside")
+            .fetch_one(&one)
+            .await
+            .expect("the next borrower's statement");
+        let outside: bool = sqlx::Row::get(&row, "outside");
+        assert!(
+            outside,
+            "round {round}: the next borrower ran inside a cancelled BEGIN's transaction"
+        );
+    }
 }
