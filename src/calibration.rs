@@ -20,16 +20,15 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use sqlx::PgPool;
 
-use crate::domain::RejectReason;
+use crate::agreement::{Agreement, Agreements};
+use crate::domain::{band_range, RejectReason, BINS_PER_BAND, SCORE_BINS};
 use crate::storage;
 use crate::storage::calibration::{self as rows, BinRow};
 use crate::text::one_line;
 
 /// Score bins summed by the database: 0.00–0.01, …, 0.99–1.00 (1.00 is
 /// in the last).
-pub const BINS: usize = 100;
-/// Bins per band shown: 0.05 wide.
-const BINS_PER_BAND: usize = 5;
+pub const BINS: usize = SCORE_BINS;
 /// A threshold is recommended only on at least this many decisions at or
 /// above it; a tag gets its own figures from this many decisions.
 pub const MIN_DECISIONS: u64 = 30;
@@ -271,9 +270,10 @@ impl Curve {
                 for bin in bins {
                     share.add(bin.share());
                 }
+                let (from, to) = band_range(n);
                 Band {
-                    from: (n * BINS_PER_BAND) as f64 / BINS as f64,
-                    to: ((n + 1) * BINS_PER_BAND) as f64 / BINS as f64,
+                    from,
+                    to,
                     share,
                     interval: share.wilson(),
                 }
@@ -347,6 +347,9 @@ pub struct ModelCalibration {
     /// Tags whose synced suggestions people often remove in Airtable.
     pub drifting: Vec<TagCalibration>,
     pub reject_reasons: RejectReasons,
+    /// How far reviewers agreed on this model's suggestions that had two
+    /// votes (DESIGN.md, "Second opinion"; [`crate::agreement`]).
+    pub agreement: Agreement,
     #[serde(skip)]
     curve: Curve,
 }
@@ -369,18 +372,103 @@ impl ModelCalibration {
     }
 }
 
+/// One model's figures from its curve and its tags' curves.
+fn model_calibration(
+    model: &str,
+    curve: Curve,
+    tags: BTreeMap<&str, (&str, Curve)>,
+    target: f64,
+) -> ModelCalibration {
+    let tags: Vec<TagCalibration> = tags
+        .into_iter()
+        .map(|(tag_id, (tag_name, curve))| {
+            let (synced, removed) = curve.drift();
+            TagCalibration {
+                tag_id: tag_id.to_owned(),
+                tag_name: tag_name.to_owned(),
+                share: curve.total(),
+                bands: curve.bands(),
+                threshold: curve.threshold(target),
+                synced,
+                removed,
+                reject_reasons: curve.reject_reasons(),
+            }
+        })
+        .collect();
+    let mut drifting: Vec<TagCalibration> = tags
+        .iter()
+        .filter(|t| {
+            t.removed >= DRIFT_NAMED_MIN && t.removed as f64 >= DRIFT_NAMED_SHARE * t.synced as f64
+        })
+        .cloned()
+        .collect();
+    drifting.sort_by(|a, b| b.removed.cmp(&a.removed).then(a.tag_id.cmp(&b.tag_id)));
+    let mut decided: Vec<TagCalibration> = tags
+        .into_iter()
+        .filter(|t| t.share.decisions >= MIN_DECISIONS)
+        .collect();
+    decided.sort_by(|a, b| {
+        b.share
+            .decisions
+            .cmp(&a.share.decisions)
+            .then(a.tag_id.cmp(&b.tag_id))
+    });
+    ModelCalibration {
+        model: model.to_owned(),
+        share: curve.total(),
+        bands: curve.bands(),
+        threshold: curve.threshold(target),
+        tags: decided,
+        drifting,
+        reject_reasons: curve.reject_reasons(),
+        agreement: Agreement::none(),
+        curve,
+    }
+}
+
 /// Every model's calibration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Calibration {
     /// The share a recommended threshold must reach.
     pub target: f64,
     pub models: Vec<ModelCalibration>,
+    /// How far reviewers agreed, over every model.
+    pub agreement: Agreement,
 }
 
 impl Calibration {
-    /// Reads the decided suggestions' bins and works the figures out.
+    /// Reads the decided suggestions' bins and the votes' sums and works
+    /// the figures out. The bins are read beside the votes, on a second
+    /// connection: together they take the time of the slower.
     pub async fn load(pool: &PgPool, target: f64) -> Result<Calibration, storage::Error> {
-        Ok(Calibration::from_rows(&rows::bins(pool).await?, target))
+        let votes = async {
+            let units = storage::agreement::units(pool).await?;
+            let pairs = storage::agreement::pairs(pool).await?;
+            Ok::<_, storage::Error>(Agreements::from_rows(&units, &pairs))
+        };
+        let (bins, agreements) = tokio::try_join!(rows::bins(pool), votes)?;
+        Ok(Calibration::from_rows(&bins, target).with_agreement(agreements))
+    }
+
+    /// The figures with reviewers' agreement: the team's, and each
+    /// model's in its entry (a model whose only voted suggestions are
+    /// still disputed gets an entry of its own, with no decisions).
+    pub fn with_agreement(mut self, agreements: Agreements) -> Calibration {
+        let Agreements { team, mut models } = agreements;
+        for model in &mut self.models {
+            if let Some(agreement) = models.remove(&model.model) {
+                model.agreement = agreement;
+            }
+        }
+        for (model, agreement) in models {
+            let mut entry =
+                model_calibration(&model, Curve::default(), BTreeMap::new(), self.target);
+            entry.agreement = agreement;
+            self.models.push(entry);
+        }
+        self.models.sort_by(|a, b| a.model.cmp(&b.model));
+        self.agreement = team;
+        self
     }
 
     /// The figures from the database's bins (model, tag, bin, counts).
@@ -399,55 +487,13 @@ impl Calibration {
         }
         let models = models
             .into_iter()
-            .map(|(model, (curve, tags))| {
-                let tags: Vec<TagCalibration> = tags
-                    .into_iter()
-                    .map(|(tag_id, (tag_name, curve))| {
-                        let (synced, removed) = curve.drift();
-                        TagCalibration {
-                            tag_id: tag_id.to_owned(),
-                            tag_name: tag_name.to_owned(),
-                            share: curve.total(),
-                            bands: curve.bands(),
-                            threshold: curve.threshold(target),
-                            synced,
-                            removed,
-                            reject_reasons: curve.reject_reasons(),
-                        }
-                    })
-                    .collect();
-                let mut drifting: Vec<TagCalibration> = tags
-                    .iter()
-                    .filter(|t| {
-                        t.removed >= DRIFT_NAMED_MIN
-                            && t.removed as f64 >= DRIFT_NAMED_SHARE * t.synced as f64
-                    })
-                    .cloned()
-                    .collect();
-                drifting.sort_by(|a, b| b.removed.cmp(&a.removed).then(a.tag_id.cmp(&b.tag_id)));
-                let mut decided: Vec<TagCalibration> = tags
-                    .into_iter()
-                    .filter(|t| t.share.decisions >= MIN_DECISIONS)
-                    .collect();
-                decided.sort_by(|a, b| {
-                    b.share
-                        .decisions
-                        .cmp(&a.share.decisions)
-                        .then(a.tag_id.cmp(&b.tag_id))
-                });
-                ModelCalibration {
-                    model: model.to_owned(),
-                    share: curve.total(),
-                    bands: curve.bands(),
-                    threshold: curve.threshold(target),
-                    tags: decided,
-                    drifting,
-                    reject_reasons: curve.reject_reasons(),
-                    curve,
-                }
-            })
+            .map(|(model, (curve, tags))| model_calibration(model, curve, tags, target))
             .collect();
-        Calibration { target, models }
+        Calibration {
+            target,
+            models,
+            agreement: Agreement::none(),
+        }
     }
 
     /// Each model's recommended threshold, for the models that have one.
@@ -477,10 +523,7 @@ impl Calibration {
     }
 }
 
-/// A rate as a whole percentage.
-pub fn percent(rate: f64) -> String {
-    format!("{:.0}%", rate * 100.0)
-}
+pub use crate::text::percent;
 
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -583,8 +626,18 @@ impl fmt::Display for Calibration {
                     tag.synced
                 )?;
             }
+            if model.agreement.items > 0 {
+                write!(f, "{:2}", model.agreement)?;
+            }
         }
-        Ok(())
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Agreement between reviewers, over every model (suggestions in the second-opinion band that two reviewers voted on; withdrawn votes left out; percent and alpha need {} suggestions, a pair's kappa {} shared):",
+            crate::agreement::MIN_ITEMS,
+            crate::agreement::MIN_PAIR_ITEMS
+        )?;
+        write!(f, "{:2}", self.agreement)
     }
 }
 

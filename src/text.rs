@@ -17,6 +17,11 @@ pub(crate) fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// A rate as a whole percentage: "81%".
+pub fn percent(rate: f64) -> String {
+    format!("{:.0}%", rate * 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

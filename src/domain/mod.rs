@@ -17,5 +17,5 @@ pub use edit::{value_set, Author, Cell, Edit, EditKind, Values};
 pub use failure::{Failure, FailureCategory, FailureCategoryParseError};
 pub use ids::{is_invisible_format, IdError, LectureId, SuggestionId, TagId};
 pub use reason::{RejectReason, RejectReasonParseError};
-pub use score::{Score, ScoreError};
+pub use score::{band_range, Score, ScoreError, BINS_PER_BAND, SCORE_BANDS, SCORE_BINS};
 pub use status::{Action, StatusParseError, SuggestionStatus, Transition};

@@ -35,6 +35,21 @@ impl fmt::Display for Score {
     }
 }
 
+/// Reports count scores in hundredths (bins: the database's
+/// `tagbot_calibration_bin`, 1.00 in the last) and show them in bands
+/// 0.05 wide; calibration and agreement share these bands.
+pub const SCORE_BINS: usize = 100;
+/// Bins per band shown: 0.05 wide.
+pub const BINS_PER_BAND: usize = 5;
+/// Bands shown: 0.00–0.05, …, 0.95–1.00.
+pub const SCORE_BANDS: usize = SCORE_BINS / BINS_PER_BAND;
+
+/// The scores band `n` (0-based) covers, from and to.
+pub fn band_range(n: usize) -> (f64, f64) {
+    let edge = |bin: usize| bin as f64 / SCORE_BINS as f64;
+    (edge(n * BINS_PER_BAND), edge((n + 1) * BINS_PER_BAND))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

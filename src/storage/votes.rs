@@ -88,24 +88,44 @@ impl TryFrom<VoteRow> for Vote {
     }
 }
 
-const ACTIVE: &str = "SELECT v.id, v.suggestion_id, v.voter, v.voter_name, v.verdict, v.reason,
+/// The one definition, in the app's SQL, of an active vote `v`: cast (not
+/// a withdrawal) and withdrawn by no later row. The database's own
+/// `tagbot_active_votes(suggestion)` says the same for its triggers; a
+/// scan over many suggestions reads it inline, where the planner can join.
+macro_rules! active_vote {
+    () => {
+        "v.verdict <> 'withdraw'
+       AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)"
+    };
+}
+pub(super) use active_vote;
+
+const ACTIVE: &str = concat!(
+    "SELECT v.id, v.suggestion_id, v.voter, v.voter_name, v.verdict, v.reason,
             v.voted_at, v.voted_at + v.undo_secs * interval '1 second' AS withdrawable_until
      FROM review_votes v
-     WHERE v.suggestion_id = ANY($1) AND v.verdict <> 'withdraw'
-       AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)
-     ORDER BY v.suggestion_id, v.id";
+     WHERE v.suggestion_id = ANY($1) AND ",
+    active_vote!(),
+    "
+     ORDER BY v.suggestion_id, v.id"
+);
 
 /// For queue queries over pending suggestions `s`: the active votes on
 /// `s` (`SELECT 1 FROM review_votes v WHERE …`; add conditions on `v`).
-pub(super) const ACTIVE_ON_S: &str = "SELECT 1 FROM review_votes v
-     WHERE v.suggestion_id = s.id AND v.verdict <> 'withdraw'
-       AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)";
+pub(super) const ACTIVE_ON_S: &str = concat!(
+    "SELECT 1 FROM review_votes v
+     WHERE v.suggestion_id = s.id AND ",
+    active_vote!()
+);
 
 /// For queue queries over pending suggestions `s`: whether `s` is
 /// disputed (two active votes, which then disagree: two that agree decide).
-pub(super) const DISPUTED_S: &str = "((SELECT count(*) FROM review_votes v
-     WHERE v.suggestion_id = s.id AND v.verdict <> 'withdraw'
-       AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)) >= 2)";
+pub(super) const DISPUTED_S: &str = concat!(
+    "((SELECT count(*) FROM review_votes v
+     WHERE v.suggestion_id = s.id AND ",
+    active_vote!(),
+    ") >= 2)"
+);
 
 /// The active votes on each of `suggestions`, oldest first; a suggestion
 /// with none is absent.

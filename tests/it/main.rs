@@ -2,6 +2,7 @@
 //! (`#[sqlx::test]`), migrated by the owner, exercised as the restricted
 //! run-time role exactly as production runs.
 
+mod agreement;
 mod airtable_change_stream;
 mod app_home;
 mod calibration_export;

@@ -264,6 +264,7 @@ async fn stats(app: &SlackApp) -> Result<String, storage::Error> {
     };
     if calibration.models.is_empty() {
         lines.push("*Calibration:* no decisions yet.".to_owned());
+        lines.extend(agreement_lines(app, &calibration));
         return Ok(lines.join("\n"));
     }
     lines.push(format!(
@@ -291,7 +292,29 @@ async fn stats(app: &SlackApp) -> Result<String, storage::Error> {
             ));
         }
     }
+    lines.extend(agreement_lines(app, &calibration));
     Ok(lines.join("\n"))
+}
+
+/// `/tags stats`' agreement: the team's percent and alpha, then each
+/// model's; nothing while there are no votes and no second-opinion band.
+fn agreement_lines(app: &SlackApp, calibration: &crate::calibration::Calibration) -> Vec<String> {
+    let team = &calibration.agreement;
+    if team.items == 0 && app.review.settings().second_opinion.is_none() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "*Agreement between reviewers* (suggestions two reviewers voted on): {}",
+        team.summary()
+    )];
+    for model in calibration.models.iter().filter(|m| m.agreement.items > 0) {
+        lines.push(format!(
+            "• {}: {}",
+            render::escape_mrkdwn(&model.model),
+            model.agreement.summary()
+        ));
+    }
+    lines
 }
 
 /// A message's web link; Slack redirects it into the workspace.
