@@ -79,7 +79,7 @@ async fn votes_on(
     model: &str,
     score: f64,
     prefix: &str,
-    pairs: &[(Ballot, Ballot)],
+    pairs: &[(Ballot<'_>, Ballot<'_>)],
 ) {
     for (n, ((first, first_yes), (second, second_yes))) in pairs.iter().enumerate() {
         let on = format!("{prefix}{n}");
