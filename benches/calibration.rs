@@ -4,22 +4,29 @@
 //! of those removed in Airtable since. Rejections carry a reason (each of
 //! the five an eighth of them) or none (the other three eighths), on the
 //! row and in the reject's event, as the review operations record them.
+//! 100,000 votes: two on each of 50,000 of the suggestions, by 20
+//! reviewers, one pair in seven disagreeing, and 2,000 more votes
+//! withdrawn (left out of agreement).
 //!
 //! - the calibration query (`Calibration::load`, as the App Home and the
-//!   review messages use it, over the counts its triggers keep): 20 runs
-//!   after 3 warm-up runs, as the run-time role; and the recount the
-//!   migration makes from the suggestions themselves;
+//!   review messages use it, over the counts its triggers keep, with
+//!   reviewers' agreement over the votes): 20 runs after 3 warm-up runs,
+//!   as the run-time role; where its time goes (the bins, the votes'
+//!   sums, the figures); and the recount the migration makes from the
+//!   suggestions themselves;
 //! - `tagbot export` of all 1,000,000 as JSON Lines and as CSV, and of the
 //!   latest 1,000 (`--since`), each as its own process: rows per second and
 //!   peak resident memory (VmHWM, read from /proc while it runs).
 //!
-//! Run with `scripts/bench --bench calibration`. It works in a throw-away
-//! database and drops it at the end.
+//! Run with `scripts/bench --bench calibration` (`-- --no-export` for the
+//! calibration figures alone). It works in a throw-away database and
+//! drops it at the end.
 
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use standins::scratch::Playground;
+use tagbot::agreement::Agreements;
 use tagbot::calibration::Calibration;
 
 const LECTURES: i64 = 100_000;
@@ -63,6 +70,9 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
         .await?;
     calibration(&app).await?;
     app.close().await;
+    if std::env::args().any(|arg| arg == "--no-export") {
+        return Ok(());
+    }
     let url = playground.app_url()?;
     let since = recent_since(&playground.admin).await?;
     for (label, args) in [
@@ -123,6 +133,26 @@ async fn load(admin: &PgPool) -> Result<(), BoxError> {
              removed_by_id, removed_by_name, removed_at, base_transaction)
          SELECT 'appBENCH', 'rec' || id, lecture_external_id, tag_id, id, 'client', 'usrDana', 'דנה', now(), id
          FROM lecture_tag_suggestions WHERE status = 'synced' AND id % 100 = 0",
+        // Two votes on every twentieth suggestion (50,000): the first as
+        // decided, the second agreeing but in one pair of seven; two
+        // different reviewers of twenty.
+        "INSERT INTO review_votes (suggestion_id, voter, voter_name, verdict, voted_at)
+         SELECT id, 'slack:U0BENCH' || voter, 'Reviewer ' || voter,
+                CASE WHEN (status = 'rejected') <> (k = 2 AND (id / 20) % 7 = 0) THEN 'reject' ELSE 'approve' END,
+                now() - interval '30 days'
+         FROM (SELECT s.id, s.status, k,
+                      CASE WHEN k = 1 THEN (s.id / 20) % 20
+                           ELSE ((s.id / 20) % 20 + 1 + (s.id / 400) % 19) % 20 END AS voter
+               FROM lecture_tag_suggestions s, generate_series(1, 2) AS k
+               WHERE s.id % 20 = 0) AS v
+         ORDER BY id, k",
+        // 2,000 votes withdrawn: cast, then taken back.
+        "INSERT INTO review_votes (suggestion_id, voter, voter_name, verdict, voted_at)
+         SELECT id, 'slack:U0BENCHW', 'Withdrawn', 'approve', now() - interval '30 days'
+         FROM lecture_tag_suggestions WHERE id % 500 = 0 ORDER BY id",
+        "INSERT INTO review_votes (suggestion_id, voter, voter_name, verdict, withdraws, voted_at)
+         SELECT suggestion_id, voter, voter_name, 'withdraw', id, now() - interval '30 days'
+         FROM review_votes WHERE voter = 'slack:U0BENCHW' ORDER BY id",
         "SET session_replication_role = origin",
         // The load bypassed the triggers that keep calibration's counts.
         "SELECT tagbot_calibration_recount()",
@@ -148,8 +178,9 @@ async fn calibration(app: &PgPool) -> Result<(), BoxError> {
     let figures = last.ok_or("no run")?;
     let decisions: u64 = figures.models.iter().map(|m| m.share.decisions).sum();
     println!(
-        "calibration over {decisions} decisions ({} models), 20 runs: median {}, p95 {}, max {}",
+        "calibration with agreement over {decisions} decisions ({} models) and the votes on {} suggestions, 20 runs: median {}, p95 {}, max {}",
         figures.models.len(),
+        figures.agreement.items,
         ms(timings[timings.len() / 2]),
         ms(timings[timings.len() * 95 / 100]),
         ms(timings[timings.len() - 1]),
@@ -165,28 +196,41 @@ async fn calibration(app: &PgPool) -> Result<(), BoxError> {
                 .summary()
                 .unwrap_or_else(|| "nothing rejected".to_owned())
         );
+        println!("    agreement: {}", model.agreement.summary());
     }
+    println!("  team agreement: {}", figures.agreement.summary());
     Ok(())
 }
 
-/// Where a load's time goes: the query (rows to memory) and the figures
-/// worked out from them, 20 runs each.
+/// Where a load's time goes: the bins (rows to memory), the votes' sums
+/// (both reads, one after the other, as `load` runs them beside the
+/// bins) and the figures worked out from them, 20 runs each.
 async fn split(app: &PgPool) -> Result<(), BoxError> {
-    let mut query = Vec::new();
+    let mut bins = Vec::new();
+    let mut votes = Vec::new();
     let mut figures = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
         let rows = tagbot::storage::calibration::bins(app).await?;
-        query.push(started.elapsed());
+        bins.push(started.elapsed());
         let started = Instant::now();
-        std::hint::black_box(Calibration::from_rows(&rows, 0.95));
+        let units = tagbot::storage::agreement::units(app).await?;
+        let pairs = tagbot::storage::agreement::pairs(app).await?;
+        votes.push(started.elapsed());
+        let started = Instant::now();
+        std::hint::black_box(
+            Calibration::from_rows(&rows, 0.95)
+                .with_agreement(Agreements::from_rows(&units, &pairs)),
+        );
         figures.push(started.elapsed());
     }
-    query.sort();
-    figures.sort();
+    for timings in [&mut bins, &mut votes, &mut figures] {
+        timings.sort();
+    }
     println!(
-        "  of which the query (rows to memory): median {}; the figures from the rows: median {}",
-        ms(query[query.len() / 2]),
+        "  of which the bins (rows to memory): median {}; the votes' sums: median {}; the figures from the rows: median {}",
+        ms(bins[bins.len() / 2]),
+        ms(votes[votes.len() / 2]),
         ms(figures[figures.len() / 2]),
     );
     Ok(())
