@@ -64,6 +64,14 @@ async fn run(playground: &Playground) -> Result<(), BoxError> {
         "recounting calibration from the suggestions (what the migration does): {}",
         ms(recount.elapsed())
     );
+    let recount = Instant::now();
+    sqlx::query("SELECT tagbot_agreement_recount()")
+        .execute(&playground.admin)
+        .await?;
+    println!(
+        "recounting agreement from the votes (what the migration does): {}",
+        ms(recount.elapsed())
+    );
     let app = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect_with(playground.app_options())
@@ -154,8 +162,10 @@ async fn load(admin: &PgPool) -> Result<(), BoxError> {
          SELECT suggestion_id, voter, voter_name, 'withdraw', id, now() - interval '30 days'
          FROM review_votes WHERE voter = 'slack:U0BENCHW' ORDER BY id",
         "SET session_replication_role = origin",
-        // The load bypassed the triggers that keep calibration's counts.
+        // The load bypassed the triggers that keep calibration's counts
+        // and agreement's tallies.
         "SELECT tagbot_calibration_recount()",
+        "SELECT tagbot_agreement_recount()",
         "ANALYZE",
     ] {
         sqlx::query(statement).execute(&mut *conn).await?;

@@ -1,23 +1,22 @@
-//! Agreement's two reads of `review_votes` (owned by [`super::votes`]):
-//! the active votes of every suggestion with two or more of them, summed
-//! by the database into a few hundred rows, never a row per vote.
+//! Agreement's reads: the sums of `agreement_items` and `agreement_pairs`,
+//! which a trigger keeps from the active votes as votes are cast and
+//! withdrawn (migration 0023; nothing in tagbot writes them), so a read
+//! is a pass over one narrow row per voted suggestion, never over the
+//! votes and their suggestions (BENCHMARKS.md, issue 27).
 //!
 //! - [`units`]: per model and score hundredth, how many suggestions had
 //!   `approve` approving and `reject` rejecting active votes: what percent
 //!   agreement and Krippendorff's alpha need, by score band too.
 //! - [`pairs`]: per model and pair of voters (`a` < `b`), how many
 //!   suggestions both voted on, by the two verdicts: what Cohen's kappa
-//!   needs.
+//!   needs; with the name each voter last voted under.
 //!
 //! Withdrawn votes are left out (a withdrawal is not a verdict, and the
 //! vote it takes back no longer is one); a suggestion's status does not
 //! matter: a decided suggestion's votes count as a disputed one's do.
-//! Both reads scan the votes once (100,000 of them in tens of
-//! milliseconds, BENCHMARKS.md) and look their suggestions up by id.
 
 use sqlx::PgPool;
 
-use super::votes::active_vote;
 use super::Error;
 
 /// Suggestions of one model and score hundredth with the same count of
@@ -44,7 +43,7 @@ pub struct PairRow {
     /// The voters as `events.actor` (`slack:U…`), `a` < `b`.
     pub a: String,
     pub b: String,
-    /// A name each voted under (one of them, should it have changed).
+    /// The name each last voted under, if one was recorded.
     pub a_name: Option<String>,
     pub b_name: Option<String>,
     pub a_approves: bool,
@@ -53,53 +52,40 @@ pub struct PairRow {
     pub items: u64,
 }
 
-/// The active votes, each as (suggestion, voter, name, approves): the
-/// common table both reads start from.
-const ACTIVE_VOTES: &str = concat!(
-    "WITH active AS MATERIALIZED (
-        SELECT v.suggestion_id, v.voter, v.voter_name, v.verdict = 'approve' AS approves
-        FROM review_votes v
-        WHERE ",
-    active_vote!(),
-    "
-     )"
-);
-
 /// Every (model, bin, approve, reject) with suggestions, in no order.
 pub async fn units(pool: &PgPool) -> Result<Vec<UnitRow>, Error> {
-    let sql = format!(
-        "{ACTIVE_VOTES},
-         voted AS (
-            SELECT suggestion_id, count(*) FILTER (WHERE approves) AS approve,
-                   count(*) FILTER (WHERE NOT approves) AS reject
-            FROM active GROUP BY suggestion_id HAVING count(*) >= 2
-         )
-         SELECT s.suggested_by AS model, tagbot_calibration_bin(s.score) AS bin,
-                u.approve, u.reject, count(*) AS items
-         FROM voted u JOIN lecture_tag_suggestions s ON s.id = u.suggestion_id
-         GROUP BY 1, 2, 3, 4"
-    );
-    sqlx::query_as(&sql)
-        .fetch_all(pool)
-        .await
-        .map_err(Error::from)
+    sqlx::query_as(
+        "SELECT model, bin, approve::bigint AS approve, reject::bigint AS reject, count(*) AS items
+         FROM agreement_items
+         GROUP BY 1, 2, 3, 4",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(Error::from)
 }
 
 /// Every (model, a, b, a's verdict, b's verdict) with suggestions, in no
-/// order.
+/// order, with the name each voter last voted under.
 pub async fn pairs(pool: &PgPool) -> Result<Vec<PairRow>, Error> {
-    let sql = format!(
-        "{ACTIVE_VOTES}
-         SELECT s.suggested_by AS model, a.voter AS a, b.voter AS b,
-                max(a.voter_name) AS a_name, max(b.voter_name) AS b_name,
-                a.approves AS a_approves, b.approves AS b_approves, count(*) AS items
-         FROM active a
-         JOIN active b ON b.suggestion_id = a.suggestion_id AND a.voter < b.voter
-         JOIN lecture_tag_suggestions s ON s.id = a.suggestion_id
-         GROUP BY 1, 2, 3, 6, 7"
-    );
-    sqlx::query_as(&sql)
-        .fetch_all(pool)
-        .await
-        .map_err(Error::from)
+    sqlx::query_as(
+        "WITH crossed AS (
+            SELECT model, a, b, a_approves, b_approves, count(*) AS items
+            FROM agreement_pairs
+            GROUP BY 1, 2, 3, 4, 5
+         ),
+         named AS (
+            SELECT voter,
+                   (SELECT v.voter_name FROM review_votes v
+                    WHERE v.voter = voters.voter ORDER BY v.id DESC LIMIT 1) AS name
+            FROM (SELECT a AS voter FROM crossed UNION SELECT b FROM crossed) AS voters
+         )
+         SELECT c.model, c.a, c.b, na.name AS a_name, nb.name AS b_name,
+                c.a_approves, c.b_approves, c.items
+         FROM crossed c
+         JOIN named na ON na.voter = c.a
+         JOIN named nb ON nb.voter = c.b",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(Error::from)
 }

@@ -46,6 +46,9 @@ const TABLES: &[(&str, &[&str])] = &[
     ("review_votes", &["INSERT"]),
     // Calibration's counts: only its trigger (running as the owner) writes them.
     ("calibration_bins", &[]),
+    // Agreement's tallies: likewise only their trigger (migration 0023).
+    ("agreement_items", &[]),
+    ("agreement_pairs", &[]),
 ];
 
 const ROW_WRITES: &[&str] = &["INSERT", "UPDATE", "DELETE"];

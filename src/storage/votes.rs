@@ -90,16 +90,14 @@ impl TryFrom<VoteRow> for Vote {
 
 /// The one definition, in the app's SQL, of an active vote `v`: cast (not
 /// a withdrawal) and withdrawn by no later row. The database's own
-/// `tagbot_active_votes(suggestion)` says the same for its triggers; a
-/// scan over many suggestions reads it inline, where the planner can join.
+/// `tagbot_active_votes(suggestion)` says the same for its triggers; the
+/// queue's queries read it inline, where the planner can join.
 macro_rules! active_vote {
     () => {
         "v.verdict <> 'withdraw'
        AND NOT EXISTS (SELECT 1 FROM review_votes w WHERE w.withdraws = v.id)"
     };
 }
-pub(super) use active_vote;
-
 const ACTIVE: &str = concat!(
     "SELECT v.id, v.suggestion_id, v.voter, v.voter_name, v.verdict, v.reason,
             v.voted_at, v.voted_at + v.undo_secs * interval '1 second' AS withdrawable_until

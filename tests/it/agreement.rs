@@ -382,3 +382,95 @@ async fn tags_stats_says_no_votes_yet_only_where_the_band_is_on(
     );
     on.close().await;
 }
+
+/// Agreement's tallies as the triggers kept them: items, then pairs.
+async fn tallies(
+    db: &TestDb,
+) -> (
+    Vec<(i64, String, i32, i32, i32)>,
+    Vec<(i64, String, String, String, bool, bool)>,
+) {
+    let items = sqlx::query_as(
+        "SELECT suggestion_id, model, bin, approve, reject FROM agreement_items ORDER BY 1",
+    )
+    .fetch_all(&db.app)
+    .await
+    .unwrap();
+    let pairs = sqlx::query_as(
+        "SELECT suggestion_id, model, a, b, a_approves, b_approves FROM agreement_pairs ORDER BY 1, 3, 4",
+    )
+    .fetch_all(&db.app)
+    .await
+    .unwrap();
+    (items, pairs)
+}
+
+/// The tallies the triggers keep (votes cast, withdrawn by their voter and
+/// by an undo, a voted suggestion re-scored) are what a recount from the
+/// votes finds; the run-time role cannot write them.
+#[sqlx::test]
+async fn the_kept_tallies_are_a_recount_of_the_votes_and_only_the_trigger_writes_them(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let db = TestDb::new(pool, options).await;
+    fixed_set(&db).await;
+    // An undo of a voted decision withdraws its deciding vote.
+    let review = banded(&db);
+    let id = suggestion_of(&db, "v2", "U0", "t1", 0.6).await;
+    vote(&review, id, "U0", ADA, true).await;
+    vote(&review, id, "U0", BEN, true).await;
+    let (items, _) = tallies(&db).await;
+    assert!(
+        items.iter().any(|(s, ..)| *s == id.get()),
+        "decided by two votes"
+    );
+    let undone = review
+        .undo(
+            &LectureId::parse("U0").unwrap(),
+            id,
+            &actor(BEN),
+            tagbot::review::UndoAs::Decider,
+        )
+        .await
+        .unwrap();
+    assert_eq!(undone.undone_count(), 1, "{undone:?}");
+    let (items, pairs) = tallies(&db).await;
+    assert!(
+        !items.iter().any(|(s, ..)| *s == id.get()) && !pairs.iter().any(|(s, ..)| *s == id.get()),
+        "one active vote left: no item"
+    );
+    // The model team re-scores a voted suggestion: its tally moves.
+    let moved = suggestion_of(&db, "v2", "M0", "t1", 0.5).await;
+    vote(&review, moved, "M0", ADA, false).await;
+    vote(&review, moved, "M0", CAL, false).await;
+    sqlx::query("UPDATE lecture_tag_suggestions SET score = 0.91 WHERE id = $1")
+        .bind(moved.get())
+        .execute(&db.admin)
+        .await
+        .unwrap();
+
+    let kept = tallies(&db).await;
+    assert_eq!(kept.0.len(), 45 + 1, "{:?}", kept.0);
+    assert_eq!(
+        kept.0.iter().find(|(s, ..)| *s == moved.get()).map(|t| t.2),
+        Some(91)
+    );
+    assert_eq!(kept.1.len(), 45 + 1);
+    sqlx::query("SELECT tagbot_agreement_recount()")
+        .execute(&db.admin)
+        .await
+        .unwrap();
+    assert_eq!(kept, tallies(&db).await);
+
+    for write in [
+        "INSERT INTO agreement_items (suggestion_id, model, bin, approve, reject) VALUES (1, 'v2', 1, 2, 0)",
+        "UPDATE agreement_items SET approve = approve + 1",
+        "DELETE FROM agreement_pairs",
+    ] {
+        let refused = sqlx::query(write).execute(&db.app).await.unwrap_err();
+        assert!(refused.to_string().contains("permission denied"), "{write}: {refused}");
+    }
+    assert_eq!(kept, tallies(&db).await);
+    db.close().await;
+}

@@ -300,3 +300,36 @@ async fn details_collects_votes_and_a_leads_choice_rules(
     assert_eq!(reason.as_deref(), Some("too_narrow"));
     w.close().await;
 }
+
+/// An Undo vote naming a tag of another lecture (a forged or mixed-up
+/// click) takes back nothing: the vote stays, its message unchanged.
+#[sqlx::test]
+async fn an_undo_vote_from_another_lectures_message_takes_back_nothing(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = banded(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.5).await;
+    w.db.suggestion("L2", "t1", 0.5).await;
+    w.settle().await;
+    assert_eq!(
+        w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    message_says(&w, "L1", "needs one more").await;
+    assert_eq!(
+        w.click(DANA, "L2", actions::UNDO_VOTE, &id.to_string())
+            .await,
+        200
+    );
+    // Every click acknowledged has been handled.
+    assert!(w.app.clicks.drain(std::time::Duration::from_secs(10)).await);
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM review_votes WHERE verdict = 'withdraw'")
+            .await,
+        0
+    );
+    assert!(all_text(&w.message_of("L1").await).contains("needs one more"));
+    assert_eq!(w.db.status(id).await, "pending");
+    w.close().await;
+}
