@@ -92,34 +92,40 @@ BEGIN
     -- Everything afresh: now, and after a load that bypassed triggers (a
     -- restore with session_replication_role = replica): run
     -- SELECT tagbot_agreement_recount(); as the owner.
+    -- Without a join of the votes to themselves: each voted suggestion's
+    -- active voters and verdicts in arrays (sorted by voter), its pairs
+    -- from their subscripts. A restore's fresh tables have no statistics,
+    -- and a self-join planned blind can run for hours.
     EXECUTE format($fn$
         CREATE FUNCTION %1$I.tagbot_agreement_recount() RETURNS void
-        LANGUAGE sql SET search_path = %1$I, pg_temp AS $body$
+        LANGUAGE plpgsql SET search_path = %1$I, pg_temp AS $body$
+        BEGIN
             DELETE FROM %1$I.agreement_pairs;
             DELETE FROM %1$I.agreement_items;
-            WITH active AS (
-                SELECT v.suggestion_id, v.voter, v.verdict = 'approve' AS approves
+            CREATE TEMPORARY TABLE tagbot_voted ON COMMIT DROP AS
+                SELECT v.suggestion_id,
+                       array_agg(v.voter ORDER BY v.voter) AS voters,
+                       array_agg(v.verdict = 'approve' ORDER BY v.voter) AS approves
                 FROM %1$I.review_votes v
                 WHERE v.verdict <> 'withdraw'
                   AND NOT EXISTS (SELECT 1 FROM %1$I.review_votes w WHERE w.withdraws = v.id)
-            )
+                GROUP BY v.suggestion_id
+                HAVING count(*) >= 2;
+            ANALYZE tagbot_voted;
             INSERT INTO %1$I.agreement_items (suggestion_id, model, bin, approve, reject)
             SELECT s.id, s.suggested_by, %1$I.tagbot_calibration_bin(s.score),
-                   count(*) FILTER (WHERE a.approves), count(*) FILTER (WHERE NOT a.approves)
-            FROM active a JOIN %1$I.lecture_tag_suggestions s ON s.id = a.suggestion_id
-            GROUP BY s.id
-            HAVING count(*) >= 2;
-            WITH active AS (
-                SELECT v.suggestion_id, v.voter, v.verdict = 'approve' AS approves
-                FROM %1$I.review_votes v
-                WHERE v.verdict <> 'withdraw'
-                  AND NOT EXISTS (SELECT 1 FROM %1$I.review_votes w WHERE w.withdraws = v.id)
-            )
+                   cardinality(array_positions(t.approves, true)),
+                   cardinality(array_positions(t.approves, false))
+            FROM tagbot_voted t JOIN %1$I.lecture_tag_suggestions s ON s.id = t.suggestion_id;
             INSERT INTO %1$I.agreement_pairs (suggestion_id, model, a, b, a_approves, b_approves)
-            SELECT s.id, s.suggested_by, x.voter, y.voter, x.approves, y.approves
-            FROM active x
-            JOIN active y ON y.suggestion_id = x.suggestion_id AND x.voter < y.voter
-            JOIN %1$I.lecture_tag_suggestions s ON s.id = x.suggestion_id;
+            SELECT s.id, s.suggested_by, t.voters[i], t.voters[j], t.approves[i], t.approves[j]
+            FROM tagbot_voted t
+            JOIN %1$I.lecture_tag_suggestions s ON s.id = t.suggestion_id
+            CROSS JOIN LATERAL generate_subscripts(t.voters, 1) AS i
+            CROSS JOIN LATERAL generate_subscripts(t.voters, 1) AS j
+            WHERE i < j;
+            DROP TABLE tagbot_voted;
+        END
         $body$;
     $fn$, s);
 END
