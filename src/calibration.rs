@@ -23,7 +23,7 @@ use sqlx::PgPool;
 use crate::agreement::{Agreement, Agreements};
 use crate::domain::{band_range, RejectReason, BINS_PER_BAND, SCORE_BINS};
 use crate::storage;
-use crate::storage::calibration::{self as rows, BinRow};
+use crate::storage::calibration::{self as rows, BinRow, RemovedRow};
 use crate::text::one_line;
 
 /// Score bins summed by the database: 0.00–0.01, …, 0.99–1.00 (1.00 is
@@ -233,6 +233,12 @@ impl Curve {
         self.reasons.add(reasons);
     }
 
+    /// Counts `removed` synced suggestions of bin `bin` as removed in
+    /// Airtable since.
+    fn add_removed(&mut self, bin: usize, removed: u64) {
+        self.bins[bin.min(BINS - 1)].removed += removed;
+    }
+
     /// Rejections over every score, by reason.
     pub fn reject_reasons(&self) -> RejectReasons {
         self.reasons
@@ -292,10 +298,16 @@ impl Curve {
                 needed: MIN_DECISIONS,
             };
         }
+        // The share at or above each bin, summed once from the top.
+        let mut at_or_above = [Share::default(); BINS];
+        let mut above = Share::default();
+        for bin in (0..BINS).rev() {
+            above.add(self.bins[bin].share());
+            at_or_above[bin] = above;
+        }
         let mut best = Share::default();
-        for bin in 0..BINS {
+        for (bin, &share) in at_or_above.iter().enumerate() {
             let score = bin as f64 / BINS as f64;
-            let share = self.at_or_above(score);
             if share.decisions < MIN_DECISIONS {
                 break;
             }
@@ -437,17 +449,19 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// Reads the decided suggestions' bins and the votes' sums and works
-    /// the figures out. The bins are read beside the votes, on a second
-    /// connection: together they take the time of the slower.
+    /// Reads the decided suggestions' bins, the removed ones and the
+    /// votes' sums and works the figures out. The bins (the one long read)
+    /// are read beside the rest, on a second connection: together they
+    /// take the time of the slower.
     pub async fn load(pool: &PgPool, target: f64) -> Result<Calibration, storage::Error> {
-        let votes = async {
+        let the_rest = async {
+            let removed = rows::removed(pool).await?;
             let units = storage::agreement::units(pool).await?;
             let pairs = storage::agreement::pairs(pool).await?;
-            Ok::<_, storage::Error>(Agreements::from_rows(&units, &pairs))
+            Ok::<_, storage::Error>((removed, Agreements::from_rows(&units, &pairs)))
         };
-        let (bins, agreements) = tokio::try_join!(rows::bins(pool), votes)?;
-        Ok(Calibration::from_rows(&bins, target).with_agreement(agreements))
+        let (bins, (removed, agreements)) = tokio::try_join!(rows::bins(pool), the_rest)?;
+        Ok(Calibration::from_counts(&bins, &removed, target).with_agreement(agreements))
     }
 
     /// The figures with reviewers' agreement: the team's, and each
@@ -473,6 +487,13 @@ impl Calibration {
 
     /// The figures from the database's bins (model, tag, bin, counts).
     pub fn from_rows(bins: &[BinRow], target: f64) -> Calibration {
+        Calibration::from_counts(bins, &[], target)
+    }
+
+    /// The figures from the bins and, apart, the synced suggestions people
+    /// removed in Airtable since (per model, tag and bin; each in a bin the
+    /// bins have, as it was decided).
+    pub fn from_counts(bins: &[BinRow], removed: &[RemovedRow], target: f64) -> Calibration {
         let mut models: BTreeMap<&str, ModelCurves> = BTreeMap::new();
         for row in bins {
             let counts = Bin::of_row(row);
@@ -484,6 +505,16 @@ impl Calibration {
                 .entry(&row.tag_id)
                 .or_insert_with(|| (&row.tag_name, Curve::default()));
             tag_curve.add(bin, counts, reasons);
+        }
+        for row in removed {
+            let Some((curve, tags)) = models.get_mut(row.model.as_str()) else {
+                continue;
+            };
+            let bin = usize::try_from(row.bin).unwrap_or(0);
+            curve.add_removed(bin, row.removed);
+            if let Some((_, tag_curve)) = tags.get_mut(row.tag_id.as_str()) {
+                tag_curve.add_removed(bin, row.removed);
+            }
         }
         let models = models
             .into_iter()

@@ -1,10 +1,10 @@
-//! Calibration's one query: decided suggestions summed per model, tag and
+//! Calibration's reads: decided suggestions summed per model, tag and
 //! score hundredth, with how many were approved, synced, rejected for
 //! each reason (migration 0020), and removed in Airtable since.
 //! `calibration_bins` is kept by a trigger as decisions happen (migration
 //! 0013), so reading it costs no scan of the suggestions (nothing in
 //! tagbot writes it); the removed ones are counted from `airtable_drift`,
-//! which holds only those.
+//! which holds only those, in a read of their own.
 
 use sqlx::PgPool;
 
@@ -56,25 +56,47 @@ impl BinRow {
     }
 }
 
-/// Every bin with decisions, in no order: the figures key them by model,
-/// tag and bin themselves, and ordering 100,000 rows (a walk of the
-/// primary key fetching each row, or a sort) was about a third of the
-/// query's time (BENCHMARKS.md, issue 25).
+/// Every bin with decisions, in no order (`removed` left 0: see
+/// [`removed`]): the figures key them by model, tag and bin themselves,
+/// and ordering 100,000 rows (a walk of the primary key fetching each
+/// row, or a sort) was about a third of the query's time (BENCHMARKS.md,
+/// issue 25).
 pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, Error> {
     sqlx::query_as(
         "SELECT c.model, c.tag_id, coalesce(t.name, c.tag_id) AS tag_name, c.bin,
-                c.decisions, c.approved, c.synced, coalesce(r.removed, 0) AS removed,
+                c.decisions, c.approved, c.synced, 0::bigint AS removed,
                 c.wrong_topic, c.too_broad, c.too_narrow, c.duplicate, c.other
          FROM calibration_bins c
          LEFT JOIN tags t ON t.tag_id = c.tag_id
-         LEFT JOIN (SELECT s.suggested_by AS model, s.tag_id, tagbot_calibration_bin(s.score) AS bin,
-                           count(DISTINCT s.id) AS removed
-                    FROM airtable_drift d
-                    JOIN lecture_tag_suggestions s ON s.id = d.suggestion_id AND s.status = 'synced'
-                    WHERE d.readded_at IS NULL
-                    GROUP BY 1, 2, 3) r
-                ON r.model = c.model AND r.tag_id = c.tag_id AND r.bin = c.bin
          WHERE c.decisions > 0",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(Error::from)
+}
+
+/// Synced suggestions removed in Airtable since (and not put back), per
+/// model, tag and bin.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RemovedRow {
+    pub model: String,
+    pub tag_id: String,
+    pub bin: i32,
+    #[sqlx(try_from = "i64")]
+    pub removed: u64,
+}
+
+/// Every (model, tag, bin) with removed suggestions, in no order: read
+/// apart from [`bins`], beside it, since looking each removal's
+/// suggestion up is most of its time.
+pub async fn removed(pool: &PgPool) -> Result<Vec<RemovedRow>, Error> {
+    sqlx::query_as(
+        "SELECT s.suggested_by AS model, s.tag_id, tagbot_calibration_bin(s.score) AS bin,
+                count(DISTINCT s.id) AS removed
+         FROM airtable_drift d
+         JOIN lecture_tag_suggestions s ON s.id = d.suggestion_id AND s.status = 'synced'
+         WHERE d.readded_at IS NULL
+         GROUP BY 1, 2, 3",
     )
     .fetch_all(pool)
     .await
