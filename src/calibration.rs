@@ -13,7 +13,7 @@
 //! No I/O here but [`Calibration::load`]: the figures are pure functions
 //! of the bins, checked against hand-computed sets in the tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::ser::SerializeMap;
@@ -330,7 +330,7 @@ fn bin_of(score: f64) -> usize {
 }
 
 /// A model's curve, and per tag id its name and curve.
-type ModelCurves<'a> = (Curve, BTreeMap<&'a str, (&'a str, Curve)>);
+type ModelCurves<'a> = (Curve, HashMap<&'a str, (&'a str, Curve)>);
 
 /// One tag's figures within a model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -388,7 +388,7 @@ impl ModelCalibration {
 fn model_calibration(
     model: &str,
     curve: Curve,
-    tags: BTreeMap<&str, (&str, Curve)>,
+    tags: HashMap<&str, (&str, Curve)>,
     target: f64,
 ) -> ModelCalibration {
     let tags: Vec<TagCalibration> = tags
@@ -476,7 +476,7 @@ impl Calibration {
         }
         for (model, agreement) in models {
             let mut entry =
-                model_calibration(&model, Curve::default(), BTreeMap::new(), self.target);
+                model_calibration(&model, Curve::default(), HashMap::new(), self.target);
             entry.agreement = agreement;
             self.models.push(entry);
         }
