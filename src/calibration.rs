@@ -13,7 +13,7 @@
 //! No I/O here but [`Calibration::load`]: the figures are pure functions
 //! of the bins, checked against hand-computed sets in the tests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::ser::SerializeMap;
@@ -84,7 +84,7 @@ pub struct RejectReasons {
 impl RejectReasons {
     /// A bin's rejections: those with a reason as counted, and the rest of
     /// its rejected (decisions - approved) without one.
-    fn of_row(row: &BinRow) -> RejectReasons {
+    fn of_row(row: &BinRow<&str>) -> RejectReasons {
         let given = RejectReason::ALL.map(|reason| row.rejected_because(reason));
         let rejected = row.decisions.saturating_sub(row.approved);
         RejectReasons {
@@ -164,7 +164,7 @@ pub struct Bin {
 
 impl Bin {
     /// A bin's counts as the database keeps them.
-    fn of_row(row: &BinRow) -> Bin {
+    fn of_row(row: &BinRow<&str>) -> Bin {
         Bin {
             decisions: row.decisions,
             approved: row.approved,
@@ -330,7 +330,68 @@ fn bin_of(score: f64) -> usize {
 }
 
 /// A model's curve, and per tag id its name and curve.
-type ModelCurves<'a> = (Curve, HashMap<&'a str, (&'a str, Curve)>);
+type ModelCurves = (Curve, HashMap<String, (String, Curve)>);
+
+/// Every model's curves, built up one bin at a time (as the bins are
+/// read: see [`Calibration::load`]).
+#[derive(Debug, Default)]
+struct Curves {
+    models: HashMap<String, ModelCurves>,
+}
+
+impl Curves {
+    /// Counts one bin; a model or tag seen first is added (its text
+    /// copied once, not per bin).
+    fn add(&mut self, row: &BinRow<&str>) {
+        let counts = Bin::of_row(row);
+        let reasons = RejectReasons::of_row(row);
+        let bin = usize::try_from(row.bin).unwrap_or(0);
+        if !self.models.contains_key(row.model) {
+            self.models
+                .insert(row.model.to_owned(), ModelCurves::default());
+        }
+        let Some((curve, tags)) = self.models.get_mut(row.model) else {
+            return;
+        };
+        curve.add(bin, counts, reasons);
+        if !tags.contains_key(row.tag_id) {
+            tags.insert(
+                row.tag_id.to_owned(),
+                (row.tag_name.to_owned(), Curve::default()),
+            );
+        }
+        if let Some((_, tag_curve)) = tags.get_mut(row.tag_id) {
+            tag_curve.add(bin, counts, reasons);
+        }
+    }
+
+    /// The figures, with the synced suggestions people removed in
+    /// Airtable since (per model, tag and bin; each in a bin the bins
+    /// have, as it was decided); models in name order.
+    fn figures(mut self, removed: &[RemovedRow], target: f64) -> Calibration {
+        for row in removed {
+            let Some((curve, tags)) = self.models.get_mut(row.model.as_str()) else {
+                continue;
+            };
+            let bin = usize::try_from(row.bin).unwrap_or(0);
+            curve.add_removed(bin, row.removed);
+            if let Some((_, tag_curve)) = tags.get_mut(row.tag_id.as_str()) {
+                tag_curve.add_removed(bin, row.removed);
+            }
+        }
+        let mut models: Vec<ModelCalibration> = self
+            .models
+            .into_iter()
+            .map(|(model, (curve, tags))| model_calibration(model, curve, tags, target))
+            .collect();
+        models.sort_by(|a, b| a.model.cmp(&b.model));
+        Calibration {
+            target,
+            models,
+            agreement: Agreement::none(),
+        }
+    }
+}
 
 /// One tag's figures within a model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -386,9 +447,9 @@ impl ModelCalibration {
 
 /// One model's figures from its curve and its tags' curves.
 fn model_calibration(
-    model: &str,
+    model: String,
     curve: Curve,
-    tags: HashMap<&str, (&str, Curve)>,
+    tags: HashMap<String, (String, Curve)>,
     target: f64,
 ) -> ModelCalibration {
     let tags: Vec<TagCalibration> = tags
@@ -396,8 +457,8 @@ fn model_calibration(
         .map(|(tag_id, (tag_name, curve))| {
             let (synced, removed) = curve.drift();
             TagCalibration {
-                tag_id: tag_id.to_owned(),
-                tag_name: tag_name.to_owned(),
+                tag_id,
+                tag_name,
                 share: curve.total(),
                 bands: curve.bands(),
                 threshold: curve.threshold(target),
@@ -426,7 +487,7 @@ fn model_calibration(
             .then(a.tag_id.cmp(&b.tag_id))
     });
     ModelCalibration {
-        model: model.to_owned(),
+        model,
         share: curve.total(),
         bands: curve.bands(),
         threshold: curve.threshold(target),
@@ -460,8 +521,10 @@ impl Calibration {
             let pairs = storage::agreement::pairs(pool).await?;
             Ok::<_, storage::Error>((removed, Agreements::from_rows(&units, &pairs)))
         };
-        let (bins, (removed, agreements)) = tokio::try_join!(rows::bins(pool), the_rest)?;
-        Ok(Calibration::from_counts(&bins, &removed, target).with_agreement(agreements))
+        let mut curves = Curves::default();
+        let bins = rows::each_bin(pool, |row| curves.add(&row));
+        let ((), (removed, agreements)) = tokio::try_join!(bins, the_rest)?;
+        Ok(curves.figures(&removed, target).with_agreement(agreements))
     }
 
     /// The figures with reviewers' agreement: the team's, and each
@@ -475,8 +538,7 @@ impl Calibration {
             }
         }
         for (model, agreement) in models {
-            let mut entry =
-                model_calibration(&model, Curve::default(), HashMap::new(), self.target);
+            let mut entry = model_calibration(model, Curve::default(), HashMap::new(), self.target);
             entry.agreement = agreement;
             self.models.push(entry);
         }
@@ -494,37 +556,11 @@ impl Calibration {
     /// removed in Airtable since (per model, tag and bin; each in a bin the
     /// bins have, as it was decided).
     pub fn from_counts(bins: &[BinRow], removed: &[RemovedRow], target: f64) -> Calibration {
-        let mut models: BTreeMap<&str, ModelCurves> = BTreeMap::new();
+        let mut curves = Curves::default();
         for row in bins {
-            let counts = Bin::of_row(row);
-            let reasons = RejectReasons::of_row(row);
-            let bin = usize::try_from(row.bin).unwrap_or(0);
-            let (curve, tags) = models.entry(&row.model).or_default();
-            curve.add(bin, counts, reasons);
-            let (_, tag_curve) = tags
-                .entry(&row.tag_id)
-                .or_insert_with(|| (&row.tag_name, Curve::default()));
-            tag_curve.add(bin, counts, reasons);
+            curves.add(&row.borrowed());
         }
-        for row in removed {
-            let Some((curve, tags)) = models.get_mut(row.model.as_str()) else {
-                continue;
-            };
-            let bin = usize::try_from(row.bin).unwrap_or(0);
-            curve.add_removed(bin, row.removed);
-            if let Some((_, tag_curve)) = tags.get_mut(row.tag_id.as_str()) {
-                tag_curve.add_removed(bin, row.removed);
-            }
-        }
-        let models = models
-            .into_iter()
-            .map(|(model, (curve, tags))| model_calibration(model, curve, tags, target))
-            .collect();
-        Calibration {
-            target,
-            models,
-            agreement: Agreement::none(),
-        }
+        curves.figures(removed, target)
     }
 
     /// Each model's recommended threshold, for the models that have one.

@@ -6,18 +6,20 @@
 //! tagbot writes it); the removed ones are counted from `airtable_drift`,
 //! which holds only those, in a read of their own.
 
+use futures_util::TryStreamExt;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{FromRow, PgPool, Row};
 
 use super::Error;
 use crate::domain::RejectReason;
 
-/// One (model, tag, bin)'s counts.
+/// One (model, tag, bin)'s counts: owned (`BinRow`), or borrowed from
+/// the row being read (`BinRow<&str>`, see [`each_bin`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BinRow {
-    pub model: String,
-    pub tag_id: String,
-    pub tag_name: String,
+pub struct BinRow<S = String> {
+    pub model: S,
+    pub tag_id: S,
+    pub tag_name: S,
     /// The score's hundredth, 0..=99 (a score of 1 is in 99).
     pub bin: i32,
     pub decisions: u64,
@@ -35,11 +37,12 @@ pub struct BinRow {
     pub other: u64,
 }
 
-/// Read by position, in [`bins`]'s column order: 100,000 rows each
-/// looking 12 columns up by name was a third of the read (BENCHMARKS.md,
-/// issue 27).
-impl<'r> sqlx::FromRow<'r, PgRow> for BinRow {
-    fn from_row(row: &'r PgRow) -> Result<BinRow, sqlx::Error> {
+/// Read by position, in [`each_bin`]'s column order, the text borrowed
+/// from the row: 100,000 rows each looking 12 columns up by name and
+/// copying three strings was most of the time the figures waited for
+/// (BENCHMARKS.md, issue 27).
+impl<'r> sqlx::FromRow<'r, PgRow> for BinRow<&'r str> {
+    fn from_row(row: &'r PgRow) -> Result<BinRow<&'r str>, sqlx::Error> {
         let count = |index: usize| -> Result<u64, sqlx::Error> {
             let value: i64 = row.try_get(index)?;
             u64::try_from(value).map_err(|source| sqlx::Error::ColumnDecode {
@@ -65,7 +68,28 @@ impl<'r> sqlx::FromRow<'r, PgRow> for BinRow {
     }
 }
 
-impl BinRow {
+impl BinRow<String> {
+    /// The same counts, borrowing the text.
+    pub fn borrowed(&self) -> BinRow<&str> {
+        BinRow {
+            model: &self.model,
+            tag_id: &self.tag_id,
+            tag_name: &self.tag_name,
+            bin: self.bin,
+            decisions: self.decisions,
+            approved: self.approved,
+            synced: self.synced,
+            removed: self.removed,
+            wrong_topic: self.wrong_topic,
+            too_broad: self.too_broad,
+            too_narrow: self.too_narrow,
+            duplicate: self.duplicate,
+            other: self.other,
+        }
+    }
+}
+
+impl<S> BinRow<S> {
     /// How many of the bin's suggestions were rejected for `reason`.
     pub fn rejected_because(&self, reason: RejectReason) -> u64 {
         match reason {
@@ -78,13 +102,14 @@ impl BinRow {
     }
 }
 
-/// Every bin with decisions, in no order (`removed` left 0: see
-/// [`removed`]): the figures key them by model, tag and bin themselves,
-/// and ordering 100,000 rows (a walk of the primary key fetching each
-/// row, or a sort) was about a third of the query's time (BENCHMARKS.md,
-/// issue 25).
-pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, Error> {
-    sqlx::query_as(
+/// Hands every bin with decisions to `visit` as it is read, in no order
+/// (`removed` left 0: see [`removed`]): the figures key them by model,
+/// tag and bin themselves, and ordering 100,000 rows (a walk of the
+/// primary key fetching each row, or a sort) was about a third of the
+/// query's time (BENCHMARKS.md, issue 25). Streamed, not collected: the
+/// figures are built while the database is still sending.
+pub async fn each_bin(pool: &PgPool, mut visit: impl FnMut(BinRow<&str>)) -> Result<(), Error> {
+    let mut rows = sqlx::query(
         "SELECT c.model, c.tag_id, coalesce(t.name, c.tag_id) AS tag_name, c.bin,
                 c.decisions, c.approved, c.synced,
                 c.wrong_topic, c.too_broad, c.too_narrow, c.duplicate, c.other
@@ -92,9 +117,11 @@ pub async fn bins(pool: &PgPool) -> Result<Vec<BinRow>, Error> {
          LEFT JOIN tags t ON t.tag_id = c.tag_id
          WHERE c.decisions > 0",
     )
-    .fetch_all(pool)
-    .await
-    .map_err(Error::from)
+    .fetch(pool);
+    while let Some(row) = rows.try_next().await? {
+        visit(BinRow::from_row(&row)?);
+    }
+    Ok(())
 }
 
 /// Synced suggestions removed in Airtable since (and not put back), per
