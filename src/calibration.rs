@@ -367,8 +367,21 @@ impl Curves {
 
     /// The figures, with the synced suggestions people removed in
     /// Airtable since (per model, tag and bin; each in a bin the bins
-    /// have, as it was decided); models in name order.
-    fn figures(mut self, removed: &[RemovedRow], target: f64) -> Calibration {
+    /// have, as it was decided) and the tags' names where `names` has
+    /// them (else as the bins named them); models in name order.
+    fn figures(
+        mut self,
+        removed: &[RemovedRow],
+        names: &HashMap<String, String>,
+        target: f64,
+    ) -> Calibration {
+        for (_, tags) in self.models.values_mut() {
+            for (tag_id, (tag_name, _)) in tags.iter_mut() {
+                if let Some(name) = names.get(tag_id) {
+                    tag_name.clone_from(name);
+                }
+            }
+        }
         for row in removed {
             let Some((curve, tags)) = self.models.get_mut(row.model.as_str()) else {
                 continue;
@@ -510,21 +523,25 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// Reads the decided suggestions' bins, the removed ones and the
-    /// votes' sums and works the figures out. The bins (the one long read)
+    /// Reads the decided suggestions' bins, the removed ones, the tags'
+    /// names and the votes' sums and works the figures out. The bins (the one long read)
     /// are read beside the rest, on a second connection: together they
     /// take the time of the slower.
     pub async fn load(pool: &PgPool, target: f64) -> Result<Calibration, storage::Error> {
         let the_rest = async {
             let removed = rows::removed(pool).await?;
+            let names: HashMap<String, String> =
+                storage::catalogue::tags(pool).await?.into_iter().collect();
             let units = storage::agreement::units(pool).await?;
             let pairs = storage::agreement::pairs(pool).await?;
-            Ok::<_, storage::Error>((removed, Agreements::from_rows(&units, &pairs)))
+            Ok::<_, storage::Error>((removed, names, Agreements::from_rows(&units, &pairs)))
         };
         let mut curves = Curves::default();
         let bins = rows::each_bin(pool, |row| curves.add(&row));
-        let ((), (removed, agreements)) = tokio::try_join!(bins, the_rest)?;
-        Ok(curves.figures(&removed, target).with_agreement(agreements))
+        let ((), (removed, names, agreements)) = tokio::try_join!(bins, the_rest)?;
+        Ok(curves
+            .figures(&removed, &names, target)
+            .with_agreement(agreements))
     }
 
     /// The figures with reviewers' agreement: the team's, and each
@@ -560,7 +577,7 @@ impl Calibration {
         for row in bins {
             curves.add(&row.borrowed());
         }
-        curves.figures(removed, target)
+        curves.figures(removed, &HashMap::new(), target)
     }
 
     /// Each model's recommended threshold, for the models that have one.

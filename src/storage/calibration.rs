@@ -40,7 +40,8 @@ pub struct BinRow<S = String> {
 /// Read by position, in [`each_bin`]'s column order, the text borrowed
 /// from the row: 100,000 rows each looking 12 columns up by name and
 /// copying three strings was most of the time the figures waited for
-/// (BENCHMARKS.md, issue 27).
+/// (BENCHMARKS.md, issue 27). The tag's name is its id here: the names
+/// are read apart (`catalogue::tags`), once per tag, not once per bin.
 impl<'r> sqlx::FromRow<'r, PgRow> for BinRow<&'r str> {
     fn from_row(row: &'r PgRow) -> Result<BinRow<&'r str>, sqlx::Error> {
         let count = |index: usize| -> Result<u64, sqlx::Error> {
@@ -50,20 +51,21 @@ impl<'r> sqlx::FromRow<'r, PgRow> for BinRow<&'r str> {
                 source: Box::new(source),
             })
         };
+        let tag_id = row.try_get(1)?;
         Ok(BinRow {
             model: row.try_get(0)?,
-            tag_id: row.try_get(1)?,
-            tag_name: row.try_get(2)?,
-            bin: row.try_get(3)?,
-            decisions: count(4)?,
-            approved: count(5)?,
-            synced: count(6)?,
+            tag_id,
+            tag_name: tag_id,
+            bin: row.try_get(2)?,
+            decisions: count(3)?,
+            approved: count(4)?,
+            synced: count(5)?,
             removed: 0,
-            wrong_topic: count(7)?,
-            too_broad: count(8)?,
-            too_narrow: count(9)?,
-            duplicate: count(10)?,
-            other: count(11)?,
+            wrong_topic: count(6)?,
+            too_broad: count(7)?,
+            too_narrow: count(8)?,
+            duplicate: count(9)?,
+            other: count(10)?,
         })
     }
 }
@@ -103,18 +105,17 @@ impl<S> BinRow<S> {
 }
 
 /// Hands every bin with decisions to `visit` as it is read, in no order
-/// (`removed` left 0: see [`removed`]): the figures key them by model,
+/// (`removed` left 0: see [`removed`]; `tag_name` the tag's id): the figures key them by model,
 /// tag and bin themselves, and ordering 100,000 rows (a walk of the
 /// primary key fetching each row, or a sort) was about a third of the
 /// query's time (BENCHMARKS.md, issue 25). Streamed, not collected: the
 /// figures are built while the database is still sending.
 pub async fn each_bin(pool: &PgPool, mut visit: impl FnMut(BinRow<&str>)) -> Result<(), Error> {
     let mut rows = sqlx::query(
-        "SELECT c.model, c.tag_id, coalesce(t.name, c.tag_id) AS tag_name, c.bin,
+        "SELECT c.model, c.tag_id, c.bin,
                 c.decisions, c.approved, c.synced,
                 c.wrong_topic, c.too_broad, c.too_narrow, c.duplicate, c.other
          FROM calibration_bins c
-         LEFT JOIN tags t ON t.tag_id = c.tag_id
          WHERE c.decisions > 0",
     )
     .fetch(pool);

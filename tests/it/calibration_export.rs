@@ -209,6 +209,7 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
         .unwrap();
     assert_eq!(kept, counts(&db).await);
     assert_eq!(test.tags[0].tag_id, "a");
+    assert_eq!(test.tags[0].tag_name, "תגית a", "the catalogue's name");
     assert_eq!(
         calibration.beside_threshold(0.88).as_deref(),
         Some("95% approved at this score, 40 decisions")
