@@ -40,10 +40,11 @@ DECLARE
     s text := current_schema();
 BEGIN
     -- A suggestion's rows afresh from its active votes: a handful, so
-    -- recomputing beats keeping deltas right.
+    -- recomputing beats keeping deltas right. Called by the triggers
+    -- below, as the owner; nobody else may call it (revoked below).
     EXECUTE format($fn$
         CREATE FUNCTION %1$I.tagbot_agreement_refresh(suggestion bigint) RETURNS void
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = %1$I, pg_temp AS $body$
+        LANGUAGE plpgsql SET search_path = %1$I, pg_temp AS $body$
         BEGIN
             DELETE FROM %1$I.agreement_pairs WHERE suggestion_id = suggestion;
             DELETE FROM %1$I.agreement_items WHERE suggestion_id = suggestion;
@@ -130,6 +131,7 @@ BEGIN
     $fn$, s);
 END
 $migration$;
+REVOKE EXECUTE ON FUNCTION tagbot_agreement_refresh(bigint) FROM PUBLIC;
 
 CREATE TRIGGER review_votes_agreement AFTER INSERT ON review_votes
     FOR EACH ROW EXECUTE FUNCTION tagbot_agreement_voted();

@@ -545,8 +545,9 @@ impl Calibration {
     }
 
     /// The figures with reviewers' agreement: the team's, and each
-    /// model's in its entry (a model whose only voted suggestions are
-    /// still disputed gets an entry of its own, with no decisions).
+    /// model's in its entry. A model with votes but no decision yet (all
+    /// its voted suggestions still disputed) gets no entry of its own:
+    /// every surface lists decided models; its votes count in the team's.
     pub fn with_agreement(mut self, agreements: Agreements) -> Calibration {
         let Agreements { team, mut models } = agreements;
         for model in &mut self.models {
@@ -554,12 +555,6 @@ impl Calibration {
                 model.agreement = agreement;
             }
         }
-        for (model, agreement) in models {
-            let mut entry = model_calibration(model, Curve::default(), HashMap::new(), self.target);
-            entry.agreement = agreement;
-            self.models.push(entry);
-        }
-        self.models.sort_by(|a, b| a.model.cmp(&b.model));
         self.agreement = team;
         self
     }
@@ -954,6 +949,23 @@ mod tests {
             calibration.models[0].reject_reasons.summary().as_deref(),
             Some("rejected 3: no reason 3")
         );
+    }
+
+    #[test]
+    fn a_model_with_votes_but_no_decision_counts_for_the_team_only() {
+        use crate::storage::agreement::UnitRow;
+        let unit = |model: &str| UnitRow {
+            model: model.to_owned(),
+            bin: 50,
+            approve: 1,
+            reject: 1,
+            items: 10,
+        };
+        let calibration = Calibration::from_rows(&[row("m1", "a", 50, 40, 30)], 0.95)
+            .with_agreement(Agreements::from_rows(&[unit("m1"), unit("m2")], &[]));
+        assert_eq!(calibration.models.len(), 1, "m2 has no decision");
+        assert_eq!(calibration.models[0].agreement.items, 10);
+        assert_eq!(calibration.agreement.items, 20);
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //!
 //! Withdrawn votes are left out (a withdrawal is not a verdict, and the
 //! vote it takes back no longer is one); a suggestion's status does not
-//! matter: a decided suggestion's votes count as a disputed one's do.
+//! matter: a decided suggestion's votes count as a disputed one's do. The
+//! two reads are two statements: a vote landing between them can make
+//! them differ by that vote, which figures cached for a minute allow.
 
 use sqlx::PgPool;
 
@@ -76,7 +78,8 @@ pub async fn pairs(pool: &PgPool) -> Result<Vec<PairRow>, Error> {
          named AS (
             SELECT voter,
                    (SELECT v.voter_name FROM review_votes v
-                    WHERE v.voter = voters.voter ORDER BY v.id DESC LIMIT 1) AS name
+                    WHERE v.voter = voters.voter AND v.voter_name IS NOT NULL
+                    ORDER BY v.id DESC LIMIT 1) AS name
             FROM (SELECT a AS voter FROM crossed UNION SELECT b FROM crossed) AS voters
          )
          SELECT c.model, c.a, c.b, na.name AS a_name, nb.name AS b_name,

@@ -137,7 +137,7 @@ pub struct RemovedRow {
 }
 
 /// Every (model, tag, bin) with removed suggestions, in no order: read
-/// apart from [`bins`], beside it, since looking each removal's
+/// apart from [`each_bin`], beside it, since looking each removal's
 /// suggestion up is most of its time.
 pub async fn removed(pool: &PgPool) -> Result<Vec<RemovedRow>, Error> {
     sqlx::query_as(

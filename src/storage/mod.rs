@@ -111,10 +111,13 @@ impl From<sqlx::Error> for DbError {
 /// awaits any more is dropped there, which rolls it back.
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Error> {
     let pool = pool.clone();
-    tokio::spawn(async move { pool.begin().await })
-        .await
-        .map_err(|_| Error::Unavailable(sqlx::Error::WorkerCrashed))?
-        .map_err(Error::from)
+    match tokio::spawn(async move { pool.begin().await }).await {
+        Ok(begun) => begun.map_err(Error::from),
+        // A panic in sqlx is a bug, not an outage: it goes on up.
+        Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+        // The runtime is shutting down.
+        Err(_) => Err(Error::Unavailable(sqlx::Error::WorkerCrashed)),
+    }
 }
 
 /// Keeps what `tx` wrote.

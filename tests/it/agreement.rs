@@ -96,7 +96,8 @@ async fn votes_on(
 ///   left disputed;
 /// - model v2 at 0.47: Ben and Cal agree on 5 (approve);
 /// - model v2 at 0.52: one with Ada's vote withdrawn and Ben's, and one
-///   with a single vote: neither has two active votes.
+///   with a single vote: neither has two active votes;
+/// - model v3 at 0.9, outside the band: one decision, no votes.
 async fn fixed_set(db: &TestDb) {
     let review = banded(db);
     let mut agree = vec![((ADA, true), (BEN, true)); 12];
@@ -124,6 +125,10 @@ async fn fixed_set(db: &TestDb) {
     vote(&review, id, "W0", BEN, true).await;
     let id = suggestion_of(db, "v2", "S0", "t1", 0.52).await;
     vote(&review, id, "S0", CAL, false).await;
+    // Outside the band one reviewer decides: v3's one decision (a model
+    // is listed once it has one), no vote.
+    let id = suggestion_of(db, "v3", "D0", "t1", 0.9).await;
+    vote(&review, id, "D0", ADA, true).await;
 }
 
 fn close(got: &Value, want: f64) {
@@ -238,10 +243,8 @@ async fn agreement_matches_the_hand_computation_in_the_report_and_its_json(
 
     let calibration = Calibration::load(&db.app, 0.95).await.unwrap();
     check(&serde_json::to_value(&calibration).unwrap());
-    assert!(
-        calibration.models.iter().any(|m| m.model == "v3"),
-        "a model whose voted suggestions are all disputed has an entry"
-    );
+    let v3 = calibration.models.iter().find(|m| m.model == "v3").unwrap();
+    assert_eq!(v3.share.decisions, 1, "the disputed ones are not decisions");
 
     let run = |args: &'static [&'static str]| {
         let url = db.app_url();
