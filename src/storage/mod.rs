@@ -56,6 +56,7 @@ pub use privileges::{
 use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::pool::MaybePoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 
@@ -99,19 +100,25 @@ impl From<sqlx::Error> for DbError {
 /// dropped, it rolls back. Every transaction tagbot opens on a pool is
 /// begun here.
 ///
-/// Begun in a task of its own, so that it is safe to cancel. sqlx 0.8.6's
-/// `Pool::begin` counts the transaction (and so arms its roll-back on
-/// drop) only once `BEGIN`'s answer is read: a caller cancelled while
-/// waiting for it (a worker aborted, a handler's timeout) left its
-/// connection inside a transaction nobody knew of, back in the pool, and
-/// the next borrower's writes in it were never committed: seen as an
-/// approve that could not find the suggestion just inserted
-/// (transact-rs/sqlx#4393, fixed upstream after 0.8.6 in #4394). The task
-/// reads the answer whatever becomes of the caller; a transaction nobody
-/// awaits any more is dropped there, which rolls it back.
+/// `BEGIN` is sent and answered in a task of its own, so that it is safe
+/// to cancel. sqlx 0.8.6's `Pool::begin` counts the transaction (and so
+/// arms its roll-back on drop) only once `BEGIN`'s answer is read: a
+/// caller cancelled while waiting for it (a worker aborted, a handler's
+/// timeout) left its connection inside a transaction nobody knew of, back
+/// in the pool, and the next borrower's writes in it were never
+/// committed: seen as an approve that could not find the suggestion just
+/// inserted (transact-rs/sqlx#4393, fixed upstream after 0.8.6 in #4394).
+/// The task reads the answer whatever becomes of the caller; a
+/// transaction nobody awaits any more is dropped there, which rolls it
+/// back. The connection is taken first, by the caller: waiting for one is
+/// safe to cancel, and a cancelled caller leaves no task queued for a
+/// connection ahead of those still waiting (a pool of one). The task
+/// begins through `Transaction::begin`, what `Pool::begin` itself calls
+/// (public in sqlx 0.8, if undocumented).
 pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Error> {
-    let pool = pool.clone();
-    match tokio::spawn(async move { pool.begin().await }).await {
+    let connection = pool.acquire().await?;
+    let begin = Transaction::begin(MaybePoolConnection::PoolConnection(connection), None);
+    match tokio::spawn(begin).await {
         Ok(begun) => begun.map_err(Error::from),
         // A panic in sqlx is a bug, not an outage: it goes on up.
         Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
