@@ -4,18 +4,16 @@
 //! (text and `--json`) and `/tags stats`; withdrawn votes and single votes
 //! left out; figures on too few suggestions said to be so.
 
-use std::time::Duration;
-
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tagbot::calibration::Calibration;
-use tagbot::config::{ReviewSettings, ScoreBand};
-use tagbot::domain::{Actor, LectureId, Score, Transition};
+use tagbot::domain::{Actor, LectureId, Transition};
 use tagbot::review::Review;
 
 use crate::calibration_export::suggestion_of;
 use crate::helpers::{reviewer, TestDb};
 use crate::slack_world::SlackWorld;
+use crate::votes::banded;
 
 /// Three reviewers whose actors sort a < b < c.
 const ADA: &str = "U0ADA00001";
@@ -35,18 +33,6 @@ fn actor(user: &str) -> Actor {
 
 fn slack(user: &str) -> String {
     format!("slack:{user}")
-}
-
-/// The band 0.45–0.75, with a window to withdraw a vote in.
-fn banded(db: &TestDb) -> Review {
-    db.review_with(ReviewSettings {
-        undo_window: Duration::from_secs(30),
-        second_opinion: Some(ScoreBand {
-            low: Score::new(0.45).unwrap(),
-            high: Score::new(0.75).unwrap(),
-        }),
-        ..ReviewSettings::default()
-    })
 }
 
 /// One vote of `user` on `lecture`'s one suggestion.
@@ -246,18 +232,7 @@ async fn agreement_matches_the_hand_computation_in_the_report_and_its_json(
     let v3 = calibration.models.iter().find(|m| m.model == "v3").unwrap();
     assert_eq!(v3.share.decisions, 1, "the disputed ones are not decisions");
 
-    let run = |args: &'static [&'static str]| {
-        let url = db.app_url();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
-                .args(args)
-                .current_dir(std::env::temp_dir())
-                .env("DATABASE_URL", url)
-                .output()
-                .unwrap()
-        })
-    };
-    let json = run(&["report", "--calibration", "--json"]).await.unwrap();
+    let json = db.tagbot(&["report", "--calibration", "--json"]).await;
     assert!(
         json.status.success(),
         "{}",
@@ -265,7 +240,7 @@ async fn agreement_matches_the_hand_computation_in_the_report_and_its_json(
     );
     check(&serde_json::from_slice(&json.stdout).unwrap());
 
-    let text = run(&["report", "--calibration"]).await.unwrap();
+    let text = db.tagbot(&["report", "--calibration"]).await;
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     let alpha = 1.0 - (2.0 * 20.0 / 90.0) / (2.0 * 54.0 * 36.0 / (90.0 * 89.0));
     assert!(

@@ -215,18 +215,7 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
         Some("95% approved at this score, 40 decisions")
     );
 
-    let run = |args: &'static [&'static str]| {
-        let url = db.app_url();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
-                .args(args)
-                .current_dir(std::env::temp_dir())
-                .env("DATABASE_URL", url)
-                .output()
-                .unwrap()
-        })
-    };
-    let text = run(&["report", "--calibration"]).await.unwrap();
+    let text = db.tagbot(&["report", "--calibration"]).await;
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(
         text.contains("recommended threshold: 0.51 (95% approved at or above it, 40 decisions)"),
@@ -277,7 +266,7 @@ async fn calibration_matches_a_hand_computed_set(pool: PgPoolOptions, options: P
         (chart.width(), chart.height()),
         (tagbot::chart::WIDTH, tagbot::chart::HEIGHT)
     );
-    let json = run(&["report", "--calibration", "--json"]).await.unwrap();
+    let json = db.tagbot(&["report", "--calibration", "--json"]).await;
     let json: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["models"][1]["threshold"]["kind"], "at");
     assert_eq!(json["target"], 0.95);

@@ -40,6 +40,22 @@ impl TestDb {
         }
     }
 
+    /// Runs the `tagbot` binary with `args` against this database as the
+    /// run-time role, from a directory with no `.env`.
+    pub async fn tagbot(&self, args: &'static [&'static str]) -> std::process::Output {
+        let url = self.app_url();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
+                .args(args)
+                .current_dir(std::env::temp_dir())
+                .env("DATABASE_URL", url)
+                .output()
+                .expect("run tagbot")
+        })
+        .await
+        .expect("the tagbot process")
+    }
+
     /// A `DATABASE_URL` for this database as the run-time role, for
     /// running the binary against it.
     pub fn app_url(&self) -> String {

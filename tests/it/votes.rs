@@ -34,7 +34,7 @@ fn lead() -> Actor {
 }
 
 /// Review with the band 0.45-0.75 and a 30 s undo window.
-fn banded(db: &TestDb) -> Review {
+pub fn banded(db: &TestDb) -> Review {
     db.review_with(ReviewSettings {
         undo_window: Duration::from_secs(30),
         second_opinion: Some(ScoreBand {
