@@ -7,6 +7,7 @@ use std::fmt;
 use crate::domain::{Action, LectureId, SuggestionId, SuggestionStatus, Transition};
 use crate::storage;
 pub use crate::storage::votes::{Verdict, Vote};
+use crate::text::{as_typed, Words};
 
 /// The result of asking for one transition of one suggestion.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,8 +65,8 @@ impl Decision {
 }
 
 /// Words a reviewer can read: "approved", "already rejected by Dana at …".
-impl fmt::Display for Decision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Words for Decision {
+    fn write_words(&self, f: &mut dyn fmt::Write, name: &dyn Fn(&str) -> String) -> fmt::Result {
         match self {
             Decision::Applied(applied) => {
                 write!(f, "{}", applied.transition.action().past_tense())?;
@@ -74,7 +75,7 @@ impl fmt::Display for Decision {
                 }
                 Ok(())
             }
-            Decision::AlreadyDecided(prior) => prior.fmt(f),
+            Decision::AlreadyDecided(prior) => prior.write_words(f, name),
             Decision::NotFound(id) => write!(f, "suggestion {id} does not exist"),
             Decision::Illegal {
                 suggestion,
@@ -102,7 +103,7 @@ impl fmt::Display for Decision {
                 f,
                 "your vote to {} disagrees with {}'s vote to {}: a lead decides it now",
                 verdict.as_str(),
-                voter_name(other),
+                name(voter_name(other)),
                 other.verdict.as_str()
             ),
             Decision::AlreadyVoted { verdict, .. } => {
@@ -111,7 +112,7 @@ impl fmt::Display for Decision {
             Decision::NeedsLead { votes, .. } => {
                 let said: Vec<String> = votes
                     .iter()
-                    .map(|v| format!("{} voted to {}", voter_name(v), v.verdict.as_str()))
+                    .map(|v| format!("{} voted to {}", name(voter_name(v)), v.verdict.as_str()))
                     .collect();
                 write!(
                     f,
@@ -120,6 +121,12 @@ impl fmt::Display for Decision {
                 )
             }
         }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_words(f, &as_typed)
     }
 }
 
@@ -148,15 +155,15 @@ pub struct PriorDecision {
     pub decided_by: Option<DecidedBy>,
 }
 
-impl fmt::Display for PriorDecision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Words for PriorDecision {
+    fn write_words(&self, f: &mut dyn fmt::Write, name: &dyn Fn(&str) -> String) -> fmt::Result {
         match &self.decided_by {
             Some(by) => {
                 write!(
                     f,
                     "already {} by {} at {}",
                     by.action.past_tense(),
-                    by.who(),
+                    name(by.who()),
                     by.at.format("%Y-%m-%d %H:%M UTC")
                 )?;
                 if Some(self.status) != transition_target(by.action) {
@@ -166,6 +173,12 @@ impl fmt::Display for PriorDecision {
             }
             None => write!(f, "already {}", self.status),
         }
+    }
+}
+
+impl fmt::Display for PriorDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_words(f, &as_typed)
     }
 }
 

@@ -24,6 +24,7 @@ use super::{lock_known_lecture, Review, ReviewError};
 use crate::domain::{Action, Actor, LectureId, SuggestionId, Transition};
 use crate::storage::events::{self, ActionDecision, DecidedBy};
 use crate::storage::{self, review_messages, suggestions, sync_queue, UndoRefusal};
+use crate::text::{as_typed, Words};
 
 /// On what standing someone asks to take a decision back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +94,8 @@ impl Undo {
 }
 
 /// What the asker is told: "Took back 3 decisions", or why not.
-impl fmt::Display for Undo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Words for Undo {
+    fn write_words(&self, f: &mut dyn fmt::Write, name: &dyn Fn(&str) -> String) -> fmt::Result {
         let undone = self.undone_count();
         if self.outcomes.is_empty() {
             return f.write_str("There is no decision on this tag to take back.");
@@ -111,7 +112,8 @@ impl fmt::Display for Undo {
                 Some("It is too late to take this back: the undo window has passed.".to_owned())
             }
             UndoOutcome::NotYours { decider, .. } => Some(format!(
-                "Only {decider}, who decided, or a lead (SLACK_LEADS) may take this back."
+                "Only {}, who decided, or a lead (SLACK_LEADS) may take this back.",
+                name(decider)
             )),
             UndoOutcome::Left { since: None, .. } => Some(
                 "The tag is already on its way to Airtable, so it cannot be taken back.".to_owned(),
@@ -123,7 +125,7 @@ impl fmt::Display for Undo {
                 since.past_tense()
             )),
             UndoOutcome::AlreadyUndone { by, .. } => {
-                Some(format!("{by} already changed this decision."))
+                Some(format!("{} already changed this decision.", name(by)))
             }
         });
         match (undone, first_refusal) {
@@ -131,6 +133,12 @@ impl fmt::Display for Undo {
             (_, Some(refusal)) => write!(f, " The rest stay: {refusal}"),
             (_, None) => Ok(()),
         }
+    }
+}
+
+impl fmt::Display for Undo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_words(f, &as_typed)
     }
 }
 

@@ -8,6 +8,7 @@ use super::outcome::PriorDecision;
 use super::{lock_known_lecture, Review, ReviewError};
 use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus};
 use crate::storage::{self, events, votes};
+use crate::text::{as_typed, Words};
 
 /// What came of taking a vote back ("Undo vote").
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +23,12 @@ pub enum Withdrawal {
     Decided(PriorDecision),
 }
 
-impl std::fmt::Display for Withdrawal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Words for Withdrawal {
+    fn write_words(
+        &self,
+        f: &mut dyn std::fmt::Write,
+        name: &dyn Fn(&str) -> String,
+    ) -> std::fmt::Result {
         match self {
             Withdrawal::Withdrawn => f.write_str("Took back your vote on this tag."),
             Withdrawal::NoVoteOfYours { voters } if voters.is_empty() => {
@@ -32,16 +37,23 @@ impl std::fmt::Display for Withdrawal {
             Withdrawal::NoVoteOfYours { voters } => write!(
                 f,
                 "You have no vote on this tag; only its voter ({}) may take a vote back. Nothing was changed.",
-                voters.join(", ")
+                voters.iter().map(|v| name(v)).collect::<Vec<_>>().join(", ")
             ),
             Withdrawal::TooLate => f.write_str(
                 "It is too late to take your vote back: the undo window has passed. Nothing was changed.",
             ),
             Withdrawal::Decided(prior) => write!(
                 f,
-                "The tag was {prior} since; its decision has its own Undo. Nothing was changed."
+                "The tag was {} since; its decision has its own Undo. Nothing was changed.",
+                prior.words_with(name)
             ),
         }
+    }
+}
+
+impl std::fmt::Display for Withdrawal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_words(f, &as_typed)
     }
 }
 

@@ -32,7 +32,7 @@ fn the_demo_runs_the_product_end_to_end() {
         "All checks passed.",
         "#tag-review",
         "approves פילוסופיה",
-        "already approved by דנה",
+        "already approved by \u{2068}דנה\u{2069} at ",
         "synced: 5 (5 written",
         "L2077 ירושלים בימי הבית השני: אמנות, היסטוריה, ארכיאולוגיה",
         "Done: the demo database and the stand-ins are gone.",

@@ -191,7 +191,12 @@ async fn the_race_losers_answer_escapes_the_tag_and_the_deciders_name(
     eventually("Dana is told", || async { !w.told(DANA).is_empty() }).await;
 
     let told = w.told(DANA).join("\n");
-    assert!(told.contains("already approved by"), "{told}");
+    // The name sits in a direction isolate of its own: a right-to-left
+    // name does not carry " at <time>" along with it.
+    assert!(
+        told.contains("already approved by \u{2068}מלורי") && told.contains("\u{2069} at "),
+        "{told}"
+    );
     assert_inert("the race loser's answer", &told, 0);
     w.close().await;
 }
@@ -202,12 +207,25 @@ async fn tags_show_and_pending_show_hostile_text_as_text(
     options: PgConnectOptions,
 ) {
     let w = hostile_world(pool, options).await;
+    let id = suggestion(&w, "t1").await;
+    w.click(MALLORY, LECTURE, actions::APPROVE, &id.to_string())
+        .await;
+    eventually("Mallory decided", || async {
+        w.db.count("SELECT count(*) FROM events WHERE action = 'approve'")
+            .await
+            == 1
+    })
+    .await;
 
     let show = w.command(DANA, &format!("show {LECTURE}")).await;
     let pending = w.command(DANA, "pending").await;
     let unknown = w.command(DANA, &hostile("frobnicate")).await;
 
     assert!(show.contains("הרצאה"), "{show}");
+    assert!(
+        show.contains(" by \u{2068}מלורי"),
+        "the decider's name is isolated: {show}"
+    );
     assert_inert("/tags show", &show, 0);
     assert_inert("/tags pending", &pending, 0);
     assert_inert("/tags with an unknown command", &unknown, 0);

@@ -117,7 +117,7 @@ async fn someone_else_is_told_who_may_and_a_lead_may(
     );
     let told = told_eventually(&w, YOSI, "may take this back").await;
     assert!(
-        told.contains("Only דנה") && told.contains("SLACK_LEADS"),
+        told.contains("Only \u{2068}דנה\u{2069}, who decided") && told.contains("SLACK_LEADS"),
         "{told}"
     );
     assert_eq!(w.db.status(id).await, "rejected");

@@ -130,7 +130,12 @@ async fn a_voter_takes_back_their_vote_and_no_one_else_can(
             .await,
         200
     );
-    told_eventually(&w, YOSI, "only its voter (דנה) may take a vote back").await;
+    told_eventually(
+        &w,
+        YOSI,
+        "only its voter (\u{2068}דנה\u{2069}) may take a vote back",
+    )
+    .await;
     assert_eq!(
         w.click(DANA, "L1", actions::UNDO_VOTE, &id.to_string())
             .await,
@@ -234,7 +239,7 @@ async fn an_undo_vote_after_the_decision_takes_back_nothing(
             .await,
         200
     );
-    told_eventually(&w, LEAD, "already approved by יוסי").await;
+    told_eventually(&w, LEAD, "already approved by \u{2068}יוסי\u{2069} at ").await;
     assert_eq!(w.db.status(id).await, "approved");
     assert_eq!(
         w.db.count("SELECT count(*) FROM events WHERE action = 'undo'")

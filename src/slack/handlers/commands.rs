@@ -345,7 +345,7 @@ async fn show(app: &SlackApp, lecture: &LectureId) -> Result<String, storage::Er
             render::status_badge(s.status)
         );
         if let Some(by) = &s.decided_by {
-            line.push_str(&format!(" by {}", render::escape_mrkdwn(by)));
+            line.push_str(&format!(" by {}", render::person(by)));
         }
         if let Some(reason) = s.reject_reason {
             line.push_str(&format!(" · _{}_", reason.label()));

@@ -377,7 +377,7 @@ async fn tell_outcome(
         &format!(
             "{}: {}. Nothing was changed.",
             render::isolate(&render::escape_mrkdwn(&tag)),
-            render::escape_mrkdwn(&decision.to_string())
+            render::words(decision)
         ),
     );
     Ok(())
@@ -438,7 +438,7 @@ async fn undo_vote(
     };
     match app.review.withdraw_vote(&lecture, suggestion, &actor).await {
         // The voters' and deciders' names are whatever they chose in Slack.
-        Ok(withdrawal) => clicker.tell(app, &render::escape_mrkdwn(&withdrawal.to_string())),
+        Ok(withdrawal) => clicker.tell(app, &render::words(&withdrawal)),
         Err(ReviewError::NotInLecture { .. } | ReviewError::LectureNotFound(_)) => {
             tracing::warn!(user = %clicker.id, %suggestion, %lecture, "refused an Undo vote for a suggestion that is not of its message's lecture");
         }
@@ -525,7 +525,7 @@ async fn report_lecture_result(
         .decisions
         .iter()
         .filter(|d| !d.is_applied() && !matches!(d, Decision::Voted(_)))
-        .map(|d| render::escape_mrkdwn(&d.to_string()))
+        .map(|d| render::words(d))
         .collect();
     if decisions.applied_count() == 0 && voted == 0 && skipped.is_empty() {
         clicker.tell(

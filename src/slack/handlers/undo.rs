@@ -51,7 +51,7 @@ pub async fn press(
     match app.review.undo(lecture, suggestion, &actor, undo_as).await {
         Ok(undo) => {
             // The decider's name is whatever they chose in Slack.
-            let text = render::escape_mrkdwn(&undo.to_string());
+            let text = render::words(&undo);
             Ok(Pressed::Ran { undo, text })
         }
         Err(ReviewError::NotInLecture { .. } | ReviewError::LectureNotFound(_)) => {

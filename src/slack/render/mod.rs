@@ -165,6 +165,19 @@ fn escape_text(text: &str, breaks: Breaks) -> String {
     text.chars().map(|c| escape_char(c, breaks)).collect()
 }
 
+/// A sentence of tagbot's that names people, for a mrkdwn line: each name
+/// escaped, shortened and direction-isolated (tagbot's own words around
+/// them need neither).
+pub fn words(sentence: &dyn crate::text::Words) -> String {
+    sentence.words_with(&person)
+}
+
+/// A person's name (a Slack display name, else `slack:U…`) inside a mrkdwn
+/// line: escaped, shortened, direction-isolated.
+pub fn person(name: &str) -> String {
+    embed_mrkdwn(name, ACTOR_CHARS)
+}
+
 /// `text` between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE: it takes
 /// its own direction without reordering what surrounds it.
 pub fn isolate(text: &str) -> String {
@@ -321,6 +334,40 @@ mod tests {
         assert_eq!(label(36 * 3600), "36h");
         assert_eq!(label(90 * 60), "90m");
         assert_eq!(label(3600), "1h");
+    }
+
+    #[test]
+    fn names_in_tagbots_sentences_are_escaped_and_isolated_one_by_one() {
+        use crate::review::{Decision, Verdict, Vote};
+        let vote = |voter: &str, name: Option<&str>, verdict| Vote {
+            id: 1,
+            suggestion_id: 7,
+            voter: voter.to_owned(),
+            voter_name: name.map(str::to_owned),
+            verdict,
+            reason: None,
+            voted_at: chrono::Utc::now(),
+            withdrawable_until: chrono::Utc::now(),
+        };
+        let dispute = Decision::NeedsLead {
+            suggestion: crate::domain::SuggestionId::new(7).unwrap(),
+            votes: vec![
+                vote(
+                    "slack:U1",
+                    Some("דנה <!here> *x*\u{202E}"),
+                    Verdict::Approve,
+                ),
+                vote("slack:U2", None, Verdict::Reject),
+            ],
+        };
+        assert_eq!(
+            words(&dispute),
+            "reviewers disagree (\u{2068}דנה &lt;!here&gt; \u{2217}x\u{2217}\u{2069} voted to approve, \u{2068}slack:U2\u{2069} voted to reject): only a lead may decide it"
+        );
+        // Display, for logs and the terminal, writes them as typed.
+        assert!(dispute
+            .to_string()
+            .starts_with("reviewers disagree (דנה <!here>"));
     }
 
     #[test]
