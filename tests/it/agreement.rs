@@ -445,6 +445,10 @@ async fn the_kept_tallies_are_a_recount_of_the_votes_and_only_the_trigger_writes
         "INSERT INTO agreement_items (suggestion_id, model, bin, approve, reject) VALUES (1, 'v2', 1, 2, 0)",
         "UPDATE agreement_items SET approve = approve + 1",
         "DELETE FROM agreement_pairs",
+        // The functions that rewrite them are the owner's alone: the
+        // run-time role cannot have a tally recounted by hand either.
+        "SELECT tagbot_agreement_refresh(1)",
+        "SELECT tagbot_agreement_recount()",
     ] {
         let refused = sqlx::query(write).execute(&db.app).await.unwrap_err();
         assert!(refused.to_string().contains("permission denied"), "{write}: {refused}");
