@@ -287,10 +287,16 @@ impl SlackApp {
     /// Whether `requester`'s Approve or Reject settles a disputed
     /// suggestion: a lead (`SLACK_LEADS`; none named, Slack is not asked).
     /// Asked whether the band is on or not: votes cast before it was
-    /// turned off still need a lead. A lead Slack cannot confirm now
-    /// decides as a reviewer.
-    pub async fn rules_disputes(&self, requester: &Requester<'_>) -> bool {
-        !self.settings.leads.is_empty() && self.is_lead(requester).await.unwrap_or(false)
+    /// turned off still need a lead. `Err`: a lead group Slack cannot be
+    /// asked about now; they decide as a reviewer, and a dispute they
+    /// could not settle says why ([`NotAllowed::LeadUnconfirmed`]).
+    pub async fn rules_disputes(&self, requester: &Requester<'_>) -> Result<bool, NotAllowed> {
+        if self.settings.leads.is_empty() {
+            return Ok(false);
+        }
+        self.is_lead(requester)
+            .await
+            .map_err(|_| NotAllowed::LeadUnconfirmed)
     }
 
     /// [`Self::reviewer`] on a path with a deadline (a modal's trigger, a

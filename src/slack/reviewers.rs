@@ -94,6 +94,11 @@ pub enum NotAllowed {
     /// not told otherwise.
     #[error("Slack is busy and could not confirm that you are a tag reviewer, so nothing was changed. Please try again in a minute.")]
     SlackBusy,
+    /// A disputed suggestion pressed by someone whose lead group
+    /// (`SLACK_LEADS`) Slack could not be asked about: they may be a
+    /// lead, so they are not told only a lead may decide.
+    #[error("reviewers disagree on it and only a lead (SLACK_LEADS) may decide it, but Slack is busy and could not confirm that you are one, so nothing was changed. Please try again in a minute.")]
+    LeadUnconfirmed,
 }
 
 /// Whether a user may decide, as far as Slack can tell now.

@@ -338,3 +338,67 @@ async fn an_undo_vote_from_another_lectures_message_takes_back_nothing(
     assert_eq!(w.db.status(id).await, "pending");
     w.close().await;
 }
+
+/// A lead named through a user group Slack cannot be asked about just now
+/// is not told that only a lead may decide (they may be one): they are
+/// told Slack could not confirm it, and once Slack answers, their click
+/// settles the dispute.
+#[sqlx::test]
+async fn a_lead_slack_cannot_confirm_is_told_to_try_again_not_that_only_a_lead_may(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::uncached(
+        pool,
+        options,
+        &[
+            ("TAGBOT_SECOND_OPINION", "0.45-0.75"),
+            ("SLACK_LEADS", "S0LEADS001"),
+        ],
+    )
+    .await;
+    w.slack.add_user(LEAD, "ראש צוות");
+    w.slack.add_usergroup("S0LEADS001", &[LEAD]);
+    let id = w.db.suggestion("L1", "t1", 0.6).await;
+    w.post_reviews().await;
+    // The dispute, cast without asking Slack about the lead group: no
+    // member list of it is known when the lead presses.
+    let review = crate::votes::banded(&w.db);
+    for (voter, name, transition) in [
+        (DANA, "דנה", tagbot::domain::Transition::Approve),
+        (YOSI, "יוסי", tagbot::domain::Transition::Reject),
+    ] {
+        review
+            .decide_as(
+                id,
+                &tagbot::domain::LectureId::parse("L1").unwrap(),
+                transition,
+                None,
+                &crate::helpers::reviewer(voter, name),
+                false,
+            )
+            .await
+            .unwrap();
+    }
+
+    w.slack
+        .fail_next("usergroups.users.list", 1, "internal_error");
+    assert_eq!(
+        w.click(LEAD, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    told_eventually(&w, LEAD, "could not confirm that you are one").await;
+    let told = w.told(LEAD).join("\n");
+    assert!(!told.contains("only a lead may decide it"), "{told}");
+    assert_eq!(w.db.status(id).await, "pending");
+
+    assert_eq!(
+        w.click(LEAD, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    eventually("the lead's ruling decides", || async {
+        w.db.status(id).await == "approved"
+    })
+    .await;
+    w.close().await;
+}

@@ -24,7 +24,7 @@ use crate::slack::card::{actions, HistoryLine, LectureCard};
 use crate::slack::handlers::click::{self, Click, Verb};
 use crate::slack::output::api::{ShownView, SlackApiError, HASH_CONFLICT};
 use crate::slack::payload::{Action, BlockActions, Interaction, View, ViewSubmission};
-use crate::slack::reviewers::Requester;
+use crate::slack::reviewers::{NotAllowed, Requester};
 use crate::slack::{handlers::home, handlers::sessions, handlers::undo, render};
 use crate::storage::{self, review_messages, suggestions};
 
@@ -198,7 +198,7 @@ async fn handle_click(
                 return Ok(());
             };
             let result = app.review.approve_top(&lecture, None, &actor).await;
-            report_lecture_result(app, clicker, result).await
+            report_lecture_result(app, clicker, result, false).await
         }
         Click::RetryFailed { lecture } => {
             // The Home tab lists failed lectures with a Retry each: no
@@ -212,7 +212,7 @@ async fn handle_click(
                 return Ok(());
             };
             let result = app.review.retry_failed(&lecture, &actor).await;
-            report_lecture_result(app, clicker, result).await
+            report_lecture_result(app, clicker, result, false).await
         }
         Click::StartReview => match click.trigger_id.as_deref() {
             Some(trigger) => sessions::start(app, &clicker.requester(), trigger).await,
@@ -330,7 +330,7 @@ async fn decide_one(
     let lead = app.rules_disputes(&clicker.requester()).await;
     let decided = app
         .review
-        .decide_as(id, &lecture, transition, reason, &actor, lead)
+        .decide_as(id, &lecture, transition, reason, &actor, lead == Ok(true))
         .await;
     let decision = match decided {
         Ok(decision) => decision,
@@ -354,31 +354,33 @@ async fn decide_one(
             if prior.decided_by.as_ref().is_some_and(|by| {
                 by.actor == actor.as_db() && by.action == transition.action()
             }) => {}
-        other => tell_outcome(app, clicker, id, other).await?,
+        Decision::NeedsLead { .. } if lead.is_err() => {
+            let unconfirmed = NotAllowed::LeadUnconfirmed.to_string();
+            tell_about(app, clicker, id, &render::escape_mrkdwn(&unconfirmed)).await?;
+        }
+        other => {
+            let said = format!("{}. Nothing was changed.", render::words(other));
+            tell_about(app, clicker, id, &said).await?;
+        }
     }
     Ok(())
 }
 
-/// Tells the clicker, only them, why their click on one tag changed
-/// nothing.
-async fn tell_outcome(
+/// Tells the clicker, only them, `said` (escaped mrkdwn) about their
+/// click on one tag.
+async fn tell_about(
     app: &SlackApp,
     clicker: &Clicker<'_>,
     id: SuggestionId,
-    decision: &Decision,
+    said: &str,
 ) -> Result<(), SlackError> {
     let tag = suggestions::tag_name(&app.pool, id)
         .await?
         .unwrap_or_else(|| id.to_string());
-    // The tag's name is the catalogue's and the reviewers' names are
-    // whatever they chose in Slack: all escaped.
+    // The tag's name is the catalogue's: escaped and isolated.
     clicker.tell(
         app,
-        &format!(
-            "{}: {}. Nothing was changed.",
-            render::isolate(&render::escape_mrkdwn(&tag)),
-            render::words(decision)
-        ),
+        &format!("{}: {said}", render::isolate(&render::escape_mrkdwn(&tag)),),
     );
     Ok(())
 }
@@ -494,17 +496,19 @@ async fn approve_selected(
     let lead = app.rules_disputes(&clicker.requester()).await;
     let result = app
         .review
-        .approve_selected(lecture, ids, &actor, lead)
+        .approve_selected(lecture, ids, &actor, lead == Ok(true))
         .await;
-    report_lecture_result(app, clicker, result).await
+    report_lecture_result(app, clicker, result, lead.is_err()).await
 }
 
 /// Tells the user about every suggestion a lecture-wide operation could
-/// not decide.
+/// not decide. `lead_unconfirmed`: they may be a lead Slack could not
+/// confirm, so a dispute says that rather than "only a lead".
 async fn report_lecture_result(
     app: &SlackApp,
     clicker: &Clicker<'_>,
     result: Result<LectureDecisions, ReviewError>,
+    lead_unconfirmed: bool,
 ) -> Result<(), SlackError> {
     let decisions = match result {
         Ok(decisions) => decisions,
@@ -525,7 +529,13 @@ async fn report_lecture_result(
         .decisions
         .iter()
         .filter(|d| !d.is_applied() && !matches!(d, Decision::Voted(_)))
-        .map(|d| render::words(d))
+        .map(|d| match d {
+            Decision::NeedsLead { suggestion, .. } if lead_unconfirmed => format!(
+                "suggestion {suggestion}: {}",
+                render::escape_mrkdwn(&NotAllowed::LeadUnconfirmed.to_string())
+            ),
+            other => render::words(other),
+        })
         .collect();
     if decisions.applied_count() == 0 && voted == 0 && skipped.is_empty() {
         clicker.tell(
