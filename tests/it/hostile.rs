@@ -133,6 +133,21 @@ async fn suggestion(w: &SlackWorld, tag: &str) -> i64 {
         .unwrap()
 }
 
+/// Mallory, of the hostile name, approves the hostile tag t1: the
+/// decider's name now shows wherever a decision does.
+async fn mallory_approves_t1(w: &SlackWorld) -> i64 {
+    let id = suggestion(w, "t1").await;
+    w.click(MALLORY, LECTURE, actions::APPROVE, &id.to_string())
+        .await;
+    eventually("Mallory decided", || async {
+        w.db.count("SELECT count(*) FROM events WHERE action = 'approve'")
+            .await
+            == 1
+    })
+    .await;
+    id
+}
+
 #[sqlx::test]
 async fn the_review_message_and_details_show_hostile_text_as_text(
     pool: PgPoolOptions,
@@ -176,15 +191,7 @@ async fn the_race_losers_answer_escapes_the_tag_and_the_deciders_name(
     options: PgConnectOptions,
 ) {
     let w = hostile_world(pool, options).await;
-    let id = suggestion(&w, "t1").await;
-    w.click(MALLORY, LECTURE, actions::APPROVE, &id.to_string())
-        .await;
-    eventually("Mallory decided", || async {
-        w.db.count("SELECT count(*) FROM events WHERE action = 'approve'")
-            .await
-            == 1
-    })
-    .await;
+    let id = mallory_approves_t1(&w).await;
 
     w.click(DANA, LECTURE, actions::REJECT, &id.to_string())
         .await;
@@ -207,15 +214,7 @@ async fn tags_show_and_pending_show_hostile_text_as_text(
     options: PgConnectOptions,
 ) {
     let w = hostile_world(pool, options).await;
-    let id = suggestion(&w, "t1").await;
-    w.click(MALLORY, LECTURE, actions::APPROVE, &id.to_string())
-        .await;
-    eventually("Mallory decided", || async {
-        w.db.count("SELECT count(*) FROM events WHERE action = 'approve'")
-            .await
-            == 1
-    })
-    .await;
+    mallory_approves_t1(&w).await;
 
     let show = w.command(DANA, &format!("show {LECTURE}")).await;
     let pending = w.command(DANA, "pending").await;
