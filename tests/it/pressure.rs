@@ -268,6 +268,8 @@ async fn readyz_and_metrics_answer_strangers_a_fixed_word_and_read_the_queue_at_
     };
     let read_at = Instant::now();
     assert_eq!(get("/metrics").await.0, 200);
+    // The reading is stored before the first scrape is answered.
+    let stored_by = Instant::now();
     // The queue cannot be read any more; scrapes within 5 s of the last
     // reading do not try, so they do not notice.
     sqlx::query("REVOKE SELECT ON airtable_sync_items FROM tagbot_runtime")
@@ -282,8 +284,8 @@ async fn readyz_and_metrics_answer_strangers_a_fixed_word_and_read_the_queue_at_
             "{answers:?}"
         );
     }
-    // The reading is a little younger than `read_at`: wait past it.
-    tokio::time::sleep(Duration::from_secs(6).saturating_sub(read_at.elapsed())).await;
+    // Wait until the reading is surely more than 5 s old.
+    tokio::time::sleep(Duration::from_secs(6).saturating_sub(stored_by.elapsed())).await;
     let (status, body) = get("/metrics").await;
     assert_eq!(status, 503);
     assert_eq!(body, "unavailable", "the database's words reach a stranger");

@@ -80,7 +80,8 @@ async fn serve_posts_reviews_answers_probes_and_stops_on_sigterm(
     until_healthy(
         "serve answers /healthz",
         &format!("http://{listen}"),
-        Duration::from_secs(5),
+        // A separate process on a machine the rest of the suite loads.
+        Duration::from_secs(20),
     )
     .await;
     let probe = reqwest::Client::new();

@@ -323,7 +323,9 @@ async fn a_transient_failure_is_retried_after_backoff_then_succeeds(
         airtable_error("SERVICE_UNAVAILABLE", "Try again"),
     );
     let mut settings = fast();
-    settings.backoff_base = Duration::from_millis(400);
+    // Long enough that the early run below, a few queries after the
+    // failure, finds nothing due however slow the machine.
+    settings.backoff_base = Duration::from_secs(3);
     let syncer = w.syncer(settings);
 
     let first = syncer.run_once(&Shutdown::never()).await.unwrap();
@@ -344,14 +346,15 @@ async fn a_transient_failure_is_retried_after_backoff_then_succeeds(
         (item_category.as_str(), event_category.as_str()),
         ("server", "server")
     );
-    // Due after the first backoff step, 400 ms ± 25%.
+    // Due after the first backoff step, 3 s ± 25% (to the microsecond
+    // Postgres keeps).
     let wait: f64 = sqlx::query_scalar(
         "SELECT extract(epoch FROM next_attempt_at - updated_at)::float8 FROM airtable_sync_items",
     )
     .fetch_one(&w.db.app)
     .await
     .unwrap();
-    assert!((0.3..=0.5).contains(&wait), "{wait}");
+    assert!((2.249_999..=3.750_001).contains(&wait), "{wait}");
     let transient: (String, bool, i32) = sqlx::query_as(
         "SELECT to_status, (details->>'transient')::boolean, (details->>'attempt')::int
          FROM events WHERE action = 'sync_fail'",
@@ -365,7 +368,15 @@ async fn a_transient_failure_is_retried_after_backoff_then_succeeds(
     let early = syncer.run_once(&Shutdown::never()).await.unwrap();
     assert_eq!(early.synced + early.retried, 0);
 
-    tokio::time::sleep(Duration::from_millis(550)).await;
+    // Wait until the item is due, and a little past it.
+    let left: f64 = sqlx::query_scalar(
+        "SELECT greatest(extract(epoch FROM next_attempt_at - clock_timestamp())::float8, 0)
+         FROM airtable_sync_items",
+    )
+    .fetch_one(&w.db.app)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs_f64(left) + Duration::from_millis(150)).await;
     let second = syncer.run_once(&Shutdown::never()).await.unwrap();
     assert_eq!(second.synced, 1);
     assert_eq!(w.fake.cell("Lectures", &record, "Tags"), json!([tag]));
@@ -729,18 +740,20 @@ async fn a_worker_killed_after_writing_leaves_an_exact_base(
     w.fake.set_cell("Lectures", &record, "Tags", json!([human]));
     let ids = [w.approved("L1", "t1").await, w.approved("L1", "t2").await];
     let mut settings = fast();
-    settings.lease = Duration::from_secs(2);
+    // Long enough for the early run below to come well before it ends.
+    settings.lease = Duration::from_secs(5);
 
     // Airtable applies the write, but the worker dies before it hears back.
     w.fake.set_response_delay(Duration::from_millis(300));
     let doomed = w.syncer(settings.clone());
     let run = tokio::spawn(async move { doomed.run_once(&Shutdown::never()).await });
-    for _ in 0..200 {
+    for _ in 0..2_000 {
         if !w.patches().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert_eq!(w.patches().len(), 1, "the worker wrote");
     run.abort();
     assert!(run.await.unwrap_err().is_cancelled());
     w.fake.set_response_delay(Duration::ZERO);
@@ -750,8 +763,18 @@ async fn a_worker_killed_after_writing_leaves_an_exact_base(
     let rescuer = w.syncer(settings);
     let early = rescuer.run_once(&Shutdown::never()).await.unwrap();
     assert_eq!(early.synced, 0);
-    // ...then the items come back and are found already written.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // ...then the items come back and are found already written. Wait
+    // until the lease the killed worker last took runs out, and a little
+    // past it.
+    let left: f64 = sqlx::query_scalar(
+        "SELECT greatest(extract(epoch FROM max(t) - clock_timestamp())::float8, 0)
+         FROM (SELECT lease_expires_at FROM airtable_sync_leases
+               UNION ALL SELECT lease_expires_at FROM airtable_sync_items) AS l(t)",
+    )
+    .fetch_one(&w.db.admin)
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs_f64(left) + Duration::from_millis(150)).await;
     let rescued = rescuer.run_once(&Shutdown::never()).await.unwrap();
 
     assert_eq!((rescued.synced, rescued.written), (2, 0));
@@ -836,8 +859,12 @@ async fn a_read_gone_stale_behind_a_pause_is_made_again_before_writing(
     let human = w.fake.add_tag("t9", "ידני");
     let record = w.fake.add_lecture("L1", "הרצאה");
     let id = w.approved("L1", "t1").await;
-    w.fake.set_response_delay(Duration::from_millis(300));
+    // The mapping is read first, undelayed; then the record's read is
+    // answered late enough for the pause below to be in place before the
+    // worker hears it.
     let syncer = w.syncer(fast());
+    syncer.preflight().await.unwrap();
+    w.fake.set_response_delay(Duration::from_millis(1500));
     let run = tokio::spawn(async move { syncer.run_once(&Shutdown::never()).await });
     let lecture_reads = |w: &World| {
         w.fake
@@ -846,12 +873,13 @@ async fn a_read_gone_stale_behind_a_pause_is_made_again_before_writing(
             .filter(|r| r.method == "GET" && r.path.ends_with("/Lectures"))
             .count()
     };
-    for _ in 0..300 {
+    for _ in 0..1_000 {
         if lecture_reads(&w) == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert_eq!(lecture_reads(&w), 1, "the worker read the record");
 
     // While the read travels back: another worker's 429 pauses the base
     // for longer than a read may wait, and a person links a tag by hand.
@@ -860,6 +888,10 @@ async fn a_read_gone_stale_behind_a_pause_is_made_again_before_writing(
         .await
         .unwrap();
     w.fake.set_cell("Lectures", &record, "Tags", json!([human]));
+    // The read under way keeps its delay; later answers need none. The
+    // pause still ends 2.5 s after it began, past the read's 2 s of
+    // freshness (`MAX_READ_AGE`) since the read left before it began.
+    w.fake.set_response_delay(Duration::ZERO);
     let report = run.await.unwrap().unwrap();
 
     assert_eq!(report.synced, 1);

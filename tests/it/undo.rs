@@ -302,7 +302,9 @@ async fn an_approved_tag_is_held_for_the_window_and_sync_once_says_so(
         let tag = w.fake.add_tag("t1", "פילוסופיה");
         let record = w.fake.add_lecture("L1", "הרצאה");
         let id = w.db.suggestion("L1", "t1", 0.9).await;
-        with_window(&w.db, 2).approve(id, &dana()).await.unwrap();
+        // A window wide enough that the `sync --once` process below starts
+        // and looks well within it on a slow, loaded machine.
+        with_window(&w.db, 10).approve(id, &dana()).await.unwrap();
         (tag, record, id)
     };
     let env = [
@@ -335,7 +337,19 @@ async fn an_approved_tag_is_held_for_the_window_and_sync_once_says_so(
     assert!(w.patches().is_empty(), "held back from Airtable");
     assert_eq!(w.item("L1", "t1").await.0, "queued");
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The window ends: rather than sleep it out, make the held item due.
+    let ended = sqlx::query(
+        "UPDATE airtable_sync_items SET next_attempt_at = now()
+         WHERE status = 'queued' AND attempt = 0 AND next_attempt_at > now()",
+    )
+    .execute(&w.db.admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        ended.rows_affected(),
+        1,
+        "still held when the window is ended"
+    );
     let report = w.syncer(fast()).run_once(&Shutdown::never()).await.unwrap();
     assert_eq!((report.synced, report.held), (1, 0));
     assert_eq!(w.patches(), vec![vec![record]]);
