@@ -163,7 +163,11 @@ async fn the_loser_of_a_race_is_told_who_decided(pool: PgPoolOptions, options: P
         (DANA, "יוסי")
     };
     let told = w.told(loser).join("\n");
-    assert!(told.contains(&format!("by {winner_name}")), "{told}");
+    // The name in a direction isolate of its own.
+    assert!(
+        told.contains(&format!("by \u{2068}{winner_name}\u{2069} at ")),
+        "{told}"
+    );
     assert!(told.contains("Nothing was changed"), "{told}");
     assert_eq!(
         w.db.count("SELECT count(*) FROM events WHERE action IN ('approve', 'reject')")

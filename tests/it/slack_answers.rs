@@ -113,7 +113,7 @@ async fn a_race_loser_outside_the_channel_is_told_through_the_response_url(
     assert_eq!(w.interact(&click).await, 200);
 
     let told = w.late_answer(&response_url).await;
-    assert!(told.contains("by דנה"), "{told}");
+    assert!(told.contains("by \u{2068}דנה\u{2069} at "), "{told}");
     assert!(told.contains("Nothing was changed"), "{told}");
     let refused = w.slack.calls_to("chat.postEphemeral");
     assert!(
