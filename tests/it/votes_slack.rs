@@ -155,6 +155,42 @@ async fn a_voter_takes_back_their_vote_and_no_one_else_can(
     w.close().await;
 }
 
+/// On a phone-sized lecture the message folds each tag into a menu: the
+/// vote is taken back from there ("Undo vote" beside Approve and Reject).
+#[sqlx::test]
+async fn a_vote_is_taken_back_from_the_compact_layouts_menu(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = banded(pool, options).await;
+    let id = w.db.suggestion("L1", "t1", 0.5).await;
+    w.settle().await;
+    assert_eq!(
+        w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await,
+        200
+    );
+    message_says(&w, "L1", "needs one more").await;
+
+    let ts = w.message_ts("L1").await;
+    let pick = json!({
+        "type": "overflow",
+        "selected_option": { "value": format!("undo_vote:{id}"), "text": { "type": "plain_text", "text": "Undo vote" } },
+    });
+    assert_eq!(
+        w.interact(&w.block_actions(DANA, &ts, actions::DECIDE_MENU, pick, json!({})))
+            .await,
+        200
+    );
+    told_eventually(&w, DANA, "Took back your vote").await;
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM review_votes WHERE verdict = 'withdraw'")
+            .await,
+        1
+    );
+    assert_eq!(w.db.status(id).await, "pending");
+    w.close().await;
+}
+
 #[sqlx::test]
 async fn a_dispute_shows_both_votes_and_only_a_lead_decides_it(
     pool: PgPoolOptions,

@@ -126,14 +126,16 @@ pub fn parse(action: &Action, state: Option<&State>) -> Result<Click, Unreadable
         actions::UNDO_VOTE => Ok(Click::UndoVote {
             suggestion: suggestion(value)?,
         }),
-        actions::DECIDE_MENU => {
-            let (verb, id) = parse_menu_value(selected(action))?;
-            Ok(Click::Decide {
+        actions::DECIDE_MENU => match parse_menu_value(selected(action))? {
+            (MenuPick::Decide(verb), id) => Ok(Click::Decide {
                 verb,
                 suggestion: suggestion(id)?,
                 reason: None,
-            })
-        }
+            }),
+            (MenuPick::UndoVote, id) => Ok(Click::UndoVote {
+                suggestion: suggestion(id)?,
+            }),
+        },
         // A session's radio buttons report each change; the choices are
         // read from the submission.
         actions::SELECT | actions::SESSION_CHOICE => Ok(Click::SelectionChanged),
@@ -184,15 +186,23 @@ fn parse_reason_value(value: &str) -> Result<(RejectReason, &str), Unreadable> {
 
 /// A decision menu option's value, `approve:<id>` or `reject:<id>`;
 /// anything else is refused.
-fn parse_menu_value(value: &str) -> Result<(Verb, &str), Unreadable> {
+/// What a pick in the compact layout's menu asks for.
+enum MenuPick {
+    Decide(Verb),
+    /// Take back one's own vote (the second-opinion band).
+    UndoVote,
+}
+
+fn parse_menu_value(value: &str) -> Result<(MenuPick, &str), Unreadable> {
     let refused = || Unreadable::MenuValue(value.to_owned());
     let (verb, id) = value.split_once(':').ok_or_else(refused)?;
-    let verb = match verb {
-        "approve" => Verb::Approve,
-        "reject" => Verb::Reject,
+    let pick = match verb {
+        "approve" => MenuPick::Decide(Verb::Approve),
+        "reject" => MenuPick::Decide(Verb::Reject),
+        "undo_vote" => MenuPick::UndoVote,
         _ => return Err(refused()),
     };
-    Ok((verb, id))
+    Ok((pick, id))
 }
 
 #[cfg(test)]
@@ -264,6 +274,13 @@ mod tests {
             parse(&action(actions::UNDO_VOTE, Some("17"), None), None),
             Ok(Click::UndoVote { suggestion: id })
         );
+        assert_eq!(
+            parse(
+                &action(actions::DECIDE_MENU, None, Some("undo_vote:17")),
+                None
+            ),
+            Ok(Click::UndoVote { suggestion: id })
+        );
     }
 
     #[test]
@@ -272,6 +289,8 @@ mod tests {
             (actions::DECIDE_MENU, None, Some("delete:17")),
             (actions::DECIDE_MENU, None, Some("APPROVE:17")),
             (actions::DECIDE_MENU, None, Some("approve")),
+            (actions::DECIDE_MENU, None, Some("undo_vote")),
+            (actions::DECIDE_MENU, None, Some("undo:17")),
             (actions::DECIDE_MENU, None, None),
             (actions::REJECT_BECAUSE, None, Some("approve:17")),
             (actions::REJECT_BECAUSE, None, Some("Too broad:17")),

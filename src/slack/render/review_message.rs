@@ -118,8 +118,7 @@ pub(super) fn normal_blocks(s: &SuggestionCard) -> Vec<Value> {
             button("Reject", actions::REJECT, &id, Some("danger")),
             reject_because_menu(s.id),
         ];
-        // Its voter may take a vote back while its window is open.
-        if s.undo_until.is_some() && !s.votes.is_empty() {
+        if offers_undo_vote(s) {
             elements.push(button("Undo vote", actions::UNDO_VOTE, &id, None));
         }
         blocks.push(json!({
@@ -131,10 +130,16 @@ pub(super) fn normal_blocks(s: &SuggestionCard) -> Vec<Value> {
     blocks
 }
 
+/// Its voter may take a vote back while its window is open (the message
+/// is everyone's: whoever presses is told whether the vote is theirs).
+fn offers_undo_vote(s: &SuggestionCard) -> bool {
+    s.undo_until.is_some() && !s.votes.is_empty()
+}
+
 pub(super) fn compact_block(s: &SuggestionCard) -> Value {
     let mut block = suggestion_section(s);
     let accessory = if is_pending(s) {
-        Some(decide_menu(s.id))
+        Some(decide_menu(s))
     } else {
         undo_button(s)
     };
@@ -144,14 +149,21 @@ pub(super) fn compact_block(s: &SuggestionCard) -> Value {
     block
 }
 
-pub(super) fn decide_menu(id: i64) -> Value {
+/// The compact layout's menu for a pending tag: Approve, Reject, and
+/// "Undo vote" while a vote on it can be taken back.
+pub(super) fn decide_menu(s: &SuggestionCard) -> Value {
+    let id = s.id;
+    let mut options = vec![
+        option("Approve", &format!("approve:{id}")),
+        option("Reject", &format!("reject:{id}")),
+    ];
+    if offers_undo_vote(s) {
+        options.push(option("Undo vote", &format!("undo_vote:{id}")));
+    }
     json!({
         "type": "overflow",
         "action_id": actions::DECIDE_MENU,
-        "options": [
-            option("Approve", &format!("approve:{id}")),
-            option("Reject", &format!("reject:{id}")),
-        ],
+        "options": options,
     })
 }
 
@@ -486,6 +498,42 @@ mod tests {
         let undos = with_action(modal["blocks"].as_array().unwrap(), actions::UNDO);
         assert_eq!(undos.len(), 1);
         assert_eq!(undos[0]["value"], "12");
+    }
+
+    #[test]
+    fn a_vote_that_can_be_taken_back_offers_undo_vote_in_either_layout() {
+        let mut voted = suggestion(11, 0.6, SuggestionStatus::Pending);
+        voted.votes.push(crate::review::Vote {
+            id: 1,
+            suggestion_id: 11,
+            voter: "slack:U1".to_owned(),
+            voter_name: Some("דנה".to_owned()),
+            verdict: crate::review::Verdict::Approve,
+            reason: None,
+            voted_at: at(8_000),
+            withdrawable_until: at(9_000),
+        });
+        let menu_values = |s: &SuggestionCard| -> Vec<String> {
+            compact_block(s)["accessory"]["options"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["value"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        // Past its window: Approve and Reject only, in either layout.
+        assert_eq!(menu_values(&voted), ["approve:11", "reject:11"]);
+        assert!(with_action(&normal_blocks(&voted), actions::UNDO_VOTE).is_empty());
+
+        voted.undo_until = Some(at(9_000));
+        assert_eq!(
+            menu_values(&voted),
+            ["approve:11", "reject:11", "undo_vote:11"]
+        );
+        let blocks = normal_blocks(&voted);
+        let buttons = with_action(&blocks, actions::UNDO_VOTE);
+        assert_eq!(buttons.len(), 1);
+        assert_eq!(buttons[0]["value"], "11");
     }
 
     #[test]
