@@ -93,17 +93,10 @@ async fn vote_on(
 ) -> Result<Decision, storage::Error> {
     let suggestion = SuggestionId::from_db(row.id);
     let transition = transition_of(verdict);
-    // A lead rules on a dispute, their own vote in it or not.
-    let disputed = standing.len() >= 2;
-    if let Some(mine) = standing.iter().find(|v| v.voter == voter.actor.as_db()) {
-        if !(disputed && voter.lead) {
-            return Ok(Decision::AlreadyVoted {
-                suggestion,
-                verdict: mine.verdict,
-            });
-        }
-    }
-    if disputed {
+    // A lead rules on a dispute, their own vote in it or not; anyone else,
+    // one of its voters included, is told it waits for a lead (the
+    // dispute is the news, not their own vote in it).
+    if standing.len() >= 2 {
         if !voter.lead {
             return Ok(Decision::NeedsLead {
                 suggestion,
@@ -120,6 +113,12 @@ async fn vote_on(
             ..policy
         };
         return one(tx, row, transition, voter.actor, details, ruling).await;
+    }
+    if let Some(mine) = standing.iter().find(|v| v.voter == voter.actor.as_db()) {
+        return Ok(Decision::AlreadyVoted {
+            suggestion,
+            verdict: mine.verdict,
+        });
     }
     let reason = details
         .get("reason")

@@ -361,6 +361,57 @@ async fn sessions_collect_votes_and_serve_disputes_to_leads_first(
     w.close().await;
 }
 
+/// A tag that two others disputed while a reviewer looked at it in a
+/// session is not silently dropped from their save: the next view says it
+/// was not changed and why.
+#[sqlx::test]
+async fn a_tag_disputed_while_a_reviewer_looked_is_named_as_not_changed(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let w = SlackWorld::without_poster(
+        pool,
+        options,
+        &[
+            ("TAGBOT_SECOND_OPINION", "0.45-0.75"),
+            ("SLACK_LEADS", "U0LEAD0001"),
+        ],
+    )
+    .await;
+    let unsure = w.db.suggestion("L1", "t1", 0.6).await;
+    let view = opened_session(&w, DANA).await;
+    assert_eq!(shown_lecture(&view).as_deref(), Some("L1"));
+
+    let review = crate::votes::banded(&w.db);
+    let l1 = tagbot::domain::LectureId::parse("L1").unwrap();
+    for (user, name, transition) in [
+        (YOSI, "יוסי", tagbot::domain::Transition::Approve),
+        ("U0OTHER001", "אחר", tagbot::domain::Transition::Reject),
+    ] {
+        review
+            .decide_as(unsure, &l1, transition, None, &reviewer(user, name), false)
+            .await
+            .unwrap();
+    }
+
+    let mut values = json!({});
+    choice(&mut values, &view, unsure, "approve");
+    let (_, answer) = submit(&w, DANA, &view, values).await;
+    let text = all_text(&answer["view"]);
+    assert!(text.contains("Saved 0 decision(s) on lecture"), "{text}");
+    assert!(
+        text.contains("Not changed: reviewers disagree (\u{2068}יוסי\u{2069} voted to approve, \u{2068}אחר\u{2069} voted to reject): only a lead may decide it."),
+        "{text}"
+    );
+    assert_eq!(w.db.status(unsure).await, "pending");
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM review_votes").await,
+        2,
+        "Dana's pick was not added to the dispute"
+    );
+    w.close().await;
+}
+
 #[sqlx::test]
 async fn two_sessions_never_get_the_same_lecture(pool: PgPoolOptions, options: PgConnectOptions) {
     let w = SlackWorld::without_poster(pool, options, &[]).await;
@@ -462,7 +513,10 @@ async fn a_tag_decided_elsewhere_meanwhile_refuses_the_whole_lecture_and_says_wh
     let (block, said) = errors.iter().next().unwrap();
     assert!(block.starts_with(&format!("choice:{t1}:")), "{block}");
     let said = said.as_str().unwrap();
-    assert!(said.contains("rejected by יוסי"), "{said}");
+    assert!(
+        said.contains("rejected by \u{2068}יוסי\u{2069} at "),
+        "{said}"
+    );
     assert!(said.contains("nothing of this lecture was saved"), "{said}");
     assert!(events_by(&w, &format!("slack:{DANA}")).await.is_empty());
     assert_eq!(w.db.status(t2).await, "pending", "refused whole");

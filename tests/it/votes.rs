@@ -193,6 +193,12 @@ async fn a_dispute_waits_for_a_lead_whose_ruling_decides_at_once(
         third.to_string().contains("only a lead may decide it"),
         "{third}"
     );
+    // So is one of its voters pressing again: the dispute is the news.
+    let again_by_a_voter = decide(&review, id, Transition::Approve, &dana(), false).await;
+    assert!(
+        matches!(again_by_a_voter, Decision::NeedsLead { .. }),
+        "{again_by_a_voter:?}"
+    );
     assert_eq!(db.status(id).await, "pending");
 
     let ruling = decide(&review, id, Transition::Reject, &lead(), true).await;

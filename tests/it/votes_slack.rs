@@ -155,29 +155,66 @@ async fn a_voter_takes_back_their_vote_and_no_one_else_can(
     w.close().await;
 }
 
-/// On a phone-sized lecture the message folds each tag into a menu: the
-/// vote is taken back from there ("Undo vote" beside Approve and Reject).
+/// A lecture with many tags gets the compact layout, each pending tag in
+/// a menu: once a vote is cast, the tag's menu offers "Undo vote", and
+/// the vote is taken back from there.
 #[sqlx::test]
 async fn a_vote_is_taken_back_from_the_compact_layouts_menu(
     pool: PgPoolOptions,
     options: PgConnectOptions,
 ) {
     let w = banded(pool, options).await;
-    let id = w.db.suggestion("L1", "t1", 0.5).await;
+    let id = w.db.suggestion("L1", "t00", 0.5).await;
+    // Two blocks each would pass the message's 50: one section each.
+    for n in 1..30 {
+        w.db.suggestion("L1", &format!("t{n:02}"), 0.55).await;
+    }
     w.settle().await;
+    let menu_of = |message: &serde_json::Value| {
+        message["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            // Block ids carry the message's revision: `s:<id>~r<n>`.
+            .find(|b| {
+                b["block_id"].as_str().and_then(|b| b.split('~').next())
+                    == Some(format!("s:{id}").as_str())
+            })
+            .map(|b| b["accessory"].clone())
+            .unwrap_or_default()
+    };
+    let pick = |value: &str| {
+        json!({
+            "type": "overflow",
+            "selected_option": { "value": value, "text": { "type": "plain_text", "text": "x" } },
+        })
+    };
+    let menu = menu_of(&w.message_of("L1").await);
+    assert_eq!(menu["action_id"], actions::DECIDE_MENU, "compact: {menu}");
+    let ts = w.message_ts("L1").await;
     assert_eq!(
-        w.click(DANA, "L1", actions::APPROVE, &id.to_string()).await,
+        w.interact(&w.block_actions(
+            DANA,
+            &ts,
+            actions::DECIDE_MENU,
+            pick(&format!("approve:{id}")),
+            json!({})
+        ))
+        .await,
         200
     );
     message_says(&w, "L1", "needs one more").await;
 
-    let ts = w.message_ts("L1").await;
-    let pick = json!({
-        "type": "overflow",
-        "selected_option": { "value": format!("undo_vote:{id}"), "text": { "type": "plain_text", "text": "Undo vote" } },
-    });
+    let offered: Vec<String> = menu_of(&w.message_of("L1").await)["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap().to_owned())
+        .collect();
+    let undo_vote = format!("undo_vote:{id}");
+    assert!(offered.contains(&undo_vote), "{offered:?}");
     assert_eq!(
-        w.interact(&w.block_actions(DANA, &ts, actions::DECIDE_MENU, pick, json!({})))
+        w.interact(&w.block_actions(DANA, &ts, actions::DECIDE_MENU, pick(&undo_vote), json!({})))
             .await,
         200
     );

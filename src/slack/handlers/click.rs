@@ -184,8 +184,6 @@ fn parse_reason_value(value: &str) -> Result<(RejectReason, &str), Unreadable> {
     Ok((reason, id))
 }
 
-/// A decision menu option's value, `approve:<id>` or `reject:<id>`;
-/// anything else is refused.
 /// What a pick in the compact layout's menu asks for.
 enum MenuPick {
     Decide(Verb),
@@ -193,6 +191,8 @@ enum MenuPick {
     UndoVote,
 }
 
+/// A decision menu option's value, `approve:<id>`, `reject:<id>` or
+/// `undo_vote:<id>`; anything else is refused.
 fn parse_menu_value(value: &str) -> Result<(MenuPick, &str), Unreadable> {
     let refused = || Unreadable::MenuValue(value.to_owned());
     let (verb, id) = value.split_once(':').ok_or_else(refused)?;

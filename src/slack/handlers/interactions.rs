@@ -525,18 +525,7 @@ async fn report_lecture_result(
         }
     };
     let voted = decisions.voted_count();
-    let skipped: Vec<String> = decisions
-        .decisions
-        .iter()
-        .filter(|d| !d.is_applied() && !matches!(d, Decision::Voted(_)))
-        .map(|d| match d {
-            Decision::NeedsLead { suggestion, .. } if lead_unconfirmed => format!(
-                "suggestion {suggestion}: {}",
-                render::escape_mrkdwn(&NotAllowed::LeadUnconfirmed.to_string())
-            ),
-            other => render::words(other),
-        })
-        .collect();
+    let skipped = render::not_changed(&decisions, lead_unconfirmed);
     if decisions.applied_count() == 0 && voted == 0 && skipped.is_empty() {
         clicker.tell(
             app,

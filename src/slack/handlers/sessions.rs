@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::domain::{Actor, LectureId, SuggestionId, SuggestionStatus};
-use crate::review::{Choices, ChoicesOutcome, ReviewError};
+use crate::review::{Choices, ChoicesOutcome, LectureDecisions, ReviewError};
 use crate::slack::app::{SlackApp, SlackError};
 use crate::slack::card::{actions, LectureCard};
 use crate::slack::handlers::undo;
@@ -91,10 +91,10 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
     let (choices, left_pending) = read_choices(&submission.view.state);
     let mut state = state;
     let mut undo = None;
-    let (_, lead) = voter_standing(app, &requester).await;
+    let lead = app.rules_disputes(&requester).await;
     let notice = match app
         .review
-        .decide_choices(&lecture, &choices, &actor, lead)
+        .decide_choices(&lecture, &choices, &actor, lead == Ok(true))
         .await
     {
         Ok(ChoicesOutcome::Applied(decided)) => {
@@ -105,7 +105,7 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
                 .filter(|_| !app.review.settings().undo_window.is_zero())
                 .map(|applied| applied.suggestion.get());
             state.saved = undo.map(|_| lecture.as_str().to_owned());
-            saved_notice(&lecture, decided.applied_count(), decided.voted_count())
+            saved_notice(&lecture, &decided, lead.is_err())
         }
         Ok(ChoicesOutcome::Refused(taken)) => {
             let errors: serde_json::Map<String, Value> = taken
@@ -113,9 +113,11 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
                 .map(|prior| {
                     (
                         render::choice_block_id(prior.suggestion.get(), state.revision),
+                        // An input error is plain text: names isolated,
+                        // nothing escaped.
                         Value::String(format!(
                             "{}; nothing of this lecture was saved. Change or clear this tag's choice and save again.",
-                            prior
+                            render::plain_words(prior)
                         )),
                     )
                 })
@@ -477,16 +479,25 @@ fn update(view: Value) -> Value {
     json!({ "response_action": "update", "view": view })
 }
 
-fn saved_notice(lecture: &LectureId, applied: usize, voted: usize) -> String {
+/// What a save did, and what it left unchanged (a tag disputed or voted
+/// on by someone else while the reviewer looked): said, not dropped.
+fn saved_notice(lecture: &LectureId, decided: &LectureDecisions, lead_unconfirmed: bool) -> String {
+    let voted = decided.voted_count();
     let votes = if voted > 0 {
         format!(" and {voted} vote(s)")
     } else {
         String::new()
     };
-    format!(
-        ":white_check_mark: Saved {applied} decision(s){votes} on lecture `{}`.",
+    let mut notice = format!(
+        ":white_check_mark: Saved {} decision(s){votes} on lecture `{}`.",
+        decided.applied_count(),
         render::escape_mrkdwn(lecture.as_str())
-    )
+    );
+    let unchanged = render::not_changed(decided, lead_unconfirmed);
+    if !unchanged.is_empty() {
+        notice.push_str(&format!(" Not changed: {}.", unchanged.join("; ")));
+    }
+    notice
 }
 
 /// The choices in a submitted session view (one radio group per tag), and

@@ -172,6 +172,36 @@ pub fn words(sentence: &dyn crate::text::Words) -> String {
     sentence.words_with(&person)
 }
 
+/// [`words`] for a plain_text object (a modal's input error): names
+/// shortened, kept to one line and isolated; nothing escaped, since Slack
+/// shows plain text as it is.
+pub fn plain_words(sentence: &dyn crate::text::Words) -> String {
+    sentence.words_with(&|name| embed_plain(name, ACTOR_CHARS))
+}
+
+/// What a lecture-wide operation (Approve selected, Approve all, a
+/// session's save) left unchanged, one entry per suggestion, in words:
+/// decided already, voted already, disputed. `lead_unconfirmed`: the
+/// asker may be a lead Slack could not confirm just now, so a dispute
+/// says to try again rather than that only a lead may decide it.
+pub fn not_changed(
+    decisions: &crate::review::LectureDecisions,
+    lead_unconfirmed: bool,
+) -> Vec<String> {
+    use crate::review::Decision;
+    decisions
+        .decisions
+        .iter()
+        .filter(|d| !d.is_applied() && !matches!(d, Decision::Voted(_)))
+        .map(|d| match d {
+            Decision::NeedsLead { .. } if lead_unconfirmed => {
+                "reviewers disagree on it, and Slack could not confirm just now that you are a lead (SLACK_LEADS): try again in a minute".to_owned()
+            }
+            other => words(other),
+        })
+        .collect()
+}
+
 /// A person's name (a Slack display name, else `slack:U…`) inside a mrkdwn
 /// line: escaped, shortened, direction-isolated.
 pub fn person(name: &str) -> String {

@@ -11,9 +11,10 @@
 //! The suggestions take whatever blocks the rest leaves of the 50:
 //!
 //! - **normal**: a section per suggestion, plus an actions block with
-//!   Approve / Reject for each pending one;
+//!   Approve / Reject (and Undo vote while a vote can be taken back) for
+//!   each pending one;
 //! - **compact**, when normal does not fit: one section per suggestion, the
-//!   pending ones carrying an overflow menu (Approve / Reject);
+//!   pending ones carrying an overflow menu (Approve / Reject / Undo vote);
 //! - **folded**, when even compact does not fit: pending suggestions are
 //!   kept first (best score first), decided ones fill what is left, and a
 //!   context line says "N more — open Details".
