@@ -46,15 +46,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let playground = Playground::from_environment(
+    Playground::bench(
         "tagbot_bench_slack",
         &tagbot::storage::MIGRATOR,
         tagbot::storage::RUNTIME_ROLE,
+        run,
     )
-    .await?;
-    let result = run(&playground).await;
-    playground.remove().await?;
-    result
+    .await
 }
 
 /// Stops the serve process however the bench ends.

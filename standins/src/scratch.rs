@@ -244,6 +244,24 @@ impl Playground {
         self.admin.close().await;
         Ok(self.scratch.drop_database().await?)
     }
+
+    /// A benchmark's `main`: a playground made as
+    /// [`Playground::from_environment`] makes it, `work` run on it, and
+    /// the playground removed whatever `work` returned (its error first).
+    pub async fn bench<E>(
+        prefix: &str,
+        migrator: &Migrator,
+        member_of: &str,
+        work: impl AsyncFnOnce(&Playground) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<ScratchError>,
+    {
+        let playground = Playground::from_environment(prefix, migrator, member_of).await?;
+        let result = work(&playground).await;
+        playground.remove().await?;
+        result
+    }
 }
 
 /// `server_url` (a Postgres URL) pointed at `database` as `role`.
