@@ -382,17 +382,16 @@ async fn a_tag_disputed_while_a_reviewer_looked_is_named_as_not_changed(
     let view = opened_session(&w, DANA).await;
     assert_eq!(shown_lecture(&view).as_deref(), Some("L1"));
 
-    let review = crate::votes::banded(&w.db);
-    let l1 = tagbot::domain::LectureId::parse("L1").unwrap();
-    for (user, name, transition) in [
-        (YOSI, "יוסי", tagbot::domain::Transition::Approve),
-        ("U0OTHER001", "אחר", tagbot::domain::Transition::Reject),
-    ] {
-        review
-            .decide_as(unsure, &l1, transition, None, &reviewer(user, name), false)
-            .await
-            .unwrap();
-    }
+    crate::votes::cast(
+        &w.db,
+        "L1",
+        unsure,
+        &[
+            (YOSI, "יוסי", tagbot::domain::Transition::Approve),
+            ("U0OTHER001", "אחר", tagbot::domain::Transition::Reject),
+        ],
+    )
+    .await;
 
     let mut values = json!({});
     choice(&mut values, &view, unsure, "approve");

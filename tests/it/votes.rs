@@ -45,6 +45,31 @@ pub fn banded(db: &TestDb) -> Review {
     })
 }
 
+/// `ballots` (user id, display name, verdict) cast on `id` of `lecture`
+/// through the review operations with the band on, none as a lead: a
+/// test's votes without asking Slack anything.
+pub async fn cast(
+    db: &TestDb,
+    lecture_id: &str,
+    id: SuggestionId,
+    ballots: &[(&str, &str, Transition)],
+) {
+    let review = banded(db);
+    for (user, name, transition) in ballots {
+        review
+            .decide_as(
+                id,
+                &lecture(lecture_id),
+                *transition,
+                None,
+                &reviewer(user, name),
+                false,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{user}'s vote: {e}"));
+    }
+}
+
 async fn decide(
     review: &Review,
     id: SuggestionId,

@@ -436,23 +436,16 @@ async fn a_lead_slack_cannot_confirm_is_told_to_try_again_not_that_only_a_lead_m
     w.post_reviews().await;
     // The dispute, cast without asking Slack about the lead group: no
     // member list of it is known when the lead presses.
-    let review = crate::votes::banded(&w.db);
-    for (voter, name, transition) in [
-        (DANA, "דנה", tagbot::domain::Transition::Approve),
-        (YOSI, "יוסי", tagbot::domain::Transition::Reject),
-    ] {
-        review
-            .decide_as(
-                id,
-                &tagbot::domain::LectureId::parse("L1").unwrap(),
-                transition,
-                None,
-                &crate::helpers::reviewer(voter, name),
-                false,
-            )
-            .await
-            .unwrap();
-    }
+    crate::votes::cast(
+        &w.db,
+        "L1",
+        id,
+        &[
+            (DANA, "דנה", tagbot::domain::Transition::Approve),
+            (YOSI, "יוסי", tagbot::domain::Transition::Reject),
+        ],
+    )
+    .await;
 
     w.slack
         .fail_next("usergroups.users.list", 1, "internal_error");
