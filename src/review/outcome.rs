@@ -210,6 +210,13 @@ impl LectureDecisions {
         self.applied().count()
     }
 
+    /// What changed nothing: decided already, voted already, disputed.
+    pub fn unchanged(&self) -> impl Iterator<Item = &Decision> {
+        self.decisions
+            .iter()
+            .filter(|d| !d.is_applied() && !matches!(d, Decision::Voted(_)))
+    }
+
     /// The votes cast (the second-opinion band): recorded, deciding nothing yet.
     pub fn voted_count(&self) -> usize {
         self.decisions

@@ -225,14 +225,27 @@ pub async fn of_lecture(pool: &PgPool, lecture: &str) -> Result<Vec<ReviewedSugg
 
 /// The suggestion's tag as people know it (its name, else its id).
 pub async fn tag_name(pool: &PgPool, id: SuggestionId) -> Result<Option<String>, Error> {
-    sqlx::query_scalar(
-        "SELECT coalesce(t.name, s.tag_id) FROM lecture_tag_suggestions s
-         LEFT JOIN tags t ON t.tag_id = s.tag_id WHERE s.id = $1",
+    Ok(tag_names(pool, &[id]).await?.remove(&id))
+}
+
+/// The tag names of `ids` (the tag's id where the catalogue has no name),
+/// in one read; ids that are no suggestion are left out.
+pub async fn tag_names(
+    pool: &PgPool,
+    ids: &[SuggestionId],
+) -> Result<std::collections::HashMap<SuggestionId, String>, Error> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT s.id, coalesce(t.name, s.tag_id) FROM lecture_tag_suggestions s
+         LEFT JOIN tags t ON t.tag_id = s.tag_id WHERE s.id = ANY($1)",
     )
-    .bind(id.get())
-    .fetch_optional(pool)
-    .await
-    .map_err(Error::from)
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name)| (SuggestionId::from_db(id), name))
+        .collect())
 }
 
 /// The id of a lecture's suggestion of a tag.

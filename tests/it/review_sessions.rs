@@ -399,7 +399,7 @@ async fn a_tag_disputed_while_a_reviewer_looked_is_named_as_not_changed(
     let text = all_text(&answer["view"]);
     assert!(text.contains("Saved 0 decision(s) on lecture"), "{text}");
     assert!(
-        text.contains("Not changed: reviewers disagree (\u{2068}יוסי\u{2069} voted to approve, \u{2068}אחר\u{2069} voted to reject): only a lead may decide it."),
+        text.contains("Not changed: \u{2068}תגית t1\u{2069}: reviewers disagree (\u{2068}יוסי\u{2069} voted to approve, \u{2068}אחר\u{2069} voted to reject): only a lead may decide it."),
         "{text}"
     );
     assert_eq!(w.db.status(unsure).await, "pending");

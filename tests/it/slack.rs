@@ -242,7 +242,7 @@ async fn approve_selected_top_and_retry_act_on_the_lecture(
         &ts,
         actions::APPROVE_SELECTED,
         json!({ "value": "L1" }),
-        state,
+        state.clone(),
     ))
     .await;
     eventually("the selected one is approved", || async {
@@ -250,6 +250,21 @@ async fn approve_selected_top_and_retry_act_on_the_lecture(
     })
     .await;
     assert_eq!(w.db.status(d).await, "pending");
+    // Selected again by someone else: what was not changed names its tag.
+    w.interact(&w.block_actions(
+        YOSI,
+        &ts,
+        actions::APPROVE_SELECTED,
+        json!({ "value": "L1" }),
+        state.clone(),
+    ))
+    .await;
+    eventually("Yosi is told", || async { !w.told(YOSI).is_empty() }).await;
+    let told = w.told(YOSI).join("\n");
+    assert!(
+        told.contains("0 done; not changed: \u{2068}תגית t3\u{2069}: already approved by"),
+        "{told}"
+    );
 
     // Approve all >= 0.88: the threshold itself counts.
     w.click(DANA, "L1", actions::APPROVE_TOP, "L1").await;

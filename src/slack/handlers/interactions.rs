@@ -525,7 +525,7 @@ async fn report_lecture_result(
         }
     };
     let voted = decisions.voted_count();
-    let skipped = render::not_changed(&decisions, lead_unconfirmed);
+    let skipped = super::not_changed(app, &decisions, lead_unconfirmed).await?;
     if decisions.applied_count() == 0 && voted == 0 && skipped.is_empty() {
         clicker.tell(
             app,

@@ -105,7 +105,8 @@ pub async fn submit(app: &SlackApp, submission: &ViewSubmission) -> Result<Value
                 .filter(|_| !app.review.settings().undo_window.is_zero())
                 .map(|applied| applied.suggestion.get());
             state.saved = undo.map(|_| lecture.as_str().to_owned());
-            saved_notice(&lecture, &decided, lead.is_err())
+            let unchanged = super::not_changed(app, &decided, lead.is_err()).await?;
+            saved_notice(&lecture, &decided, &unchanged)
         }
         Ok(ChoicesOutcome::Refused(taken)) => {
             let errors: serde_json::Map<String, Value> = taken
@@ -481,7 +482,7 @@ fn update(view: Value) -> Value {
 
 /// What a save did, and what it left unchanged (a tag disputed or voted
 /// on by someone else while the reviewer looked): said, not dropped.
-fn saved_notice(lecture: &LectureId, decided: &LectureDecisions, lead_unconfirmed: bool) -> String {
+fn saved_notice(lecture: &LectureId, decided: &LectureDecisions, unchanged: &[String]) -> String {
     let voted = decided.voted_count();
     let votes = if voted > 0 {
         format!(" and {voted} vote(s)")
@@ -493,7 +494,6 @@ fn saved_notice(lecture: &LectureId, decided: &LectureDecisions, lead_unconfirme
         decided.applied_count(),
         render::escape_mrkdwn(lecture.as_str())
     );
-    let unchanged = render::not_changed(decided, lead_unconfirmed);
     if !unchanged.is_empty() {
         notice.push_str(&format!(" Not changed: {}.", unchanged.join("; ")));
     }

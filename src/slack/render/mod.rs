@@ -184,20 +184,27 @@ pub fn plain_words(sentence: &dyn crate::text::Words) -> String {
 /// decided already, voted already, disputed. `lead_unconfirmed`: the
 /// asker may be a lead Slack could not confirm just now, so a dispute
 /// says to try again rather than that only a lead may decide it.
+/// Each entry names its tag (`tag_names`, by suggestion; the catalogue's
+/// text, escaped and isolated).
 pub fn not_changed(
     decisions: &crate::review::LectureDecisions,
+    tag_names: &std::collections::HashMap<crate::domain::SuggestionId, String>,
     lead_unconfirmed: bool,
 ) -> Vec<String> {
     use crate::review::Decision;
     decisions
-        .decisions
-        .iter()
-        .filter(|d| !d.is_applied() && !matches!(d, Decision::Voted(_)))
-        .map(|d| match d {
-            Decision::NeedsLead { .. } if lead_unconfirmed => {
-                "reviewers disagree on it, and Slack could not confirm just now that you are a lead (SLACK_LEADS): try again in a minute".to_owned()
+        .unchanged()
+        .map(|d| {
+            let why = match d {
+                Decision::NeedsLead { .. } if lead_unconfirmed => {
+                    "reviewers disagree on it, and Slack could not confirm just now that you are a lead (SLACK_LEADS): try again in a minute".to_owned()
+                }
+                other => words(other),
+            };
+            match tag_names.get(&d.suggestion()) {
+                Some(tag) => format!("{}: {why}", embed_mrkdwn(tag, TAG_CHARS)),
+                None => why,
             }
-            other => words(other),
         })
         .collect()
 }
