@@ -354,20 +354,8 @@ async fn tagbot_report_drift_lists_the_removed_tags(
     w.fake
         .set_cell_as("Lectures", &record, "Tags", json!([]), &hostile);
     assert_eq!(syncer.catch_up_stream().await.unwrap().drift, 1);
-    let run = |args: &'static [&'static str]| {
-        let url = w.db.app_url();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_tagbot"))
-                .args(args)
-                .current_dir(std::env::temp_dir())
-                .env("DATABASE_URL", url)
-                .output()
-                .unwrap()
-        })
-    };
-
-    let text = run(&["report", "--drift"]).await.unwrap();
-    let json = run(&["report", "--drift", "--json"]).await.unwrap();
+    let text = w.db.tagbot(&["report", "--drift"]).await;
+    let json = w.db.tagbot(&["report", "--drift", "--json"]).await;
 
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(
